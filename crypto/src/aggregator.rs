@@ -1,0 +1,319 @@
+//! The leader's vote aggregator (DESIGN.md §3): add votes as they arrive,
+//! verify once when they reach a quorum, and only if that single check fails
+//! find the bad votes by bisection.
+//!
+//! With b bad votes among k, bisection costs about 2·b·log2(k) aggregate
+//! checks instead of k individual ones, and nothing at all when every vote is
+//! good, which is the common case.
+
+use std::sync::Arc;
+
+use crate::bls::{AggregatePublicKey, PublicKey, Signature};
+use crate::committee::{Committee, QuorumThreshold};
+use crate::qc::{QuorumCert, SignerBitmap};
+
+/// Why a vote was not added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoteError {
+    #[error("signer index {index} is outside the committee")]
+    NotMember { index: usize },
+    #[error("signing key is not in the committee")]
+    UnknownKey,
+    #[error("member {index} already voted")]
+    Duplicate { index: usize },
+    #[error("member {index} already sent an invalid vote")]
+    Rejected { index: usize },
+    #[error("the certificate is already formed")]
+    AlreadyCertified,
+}
+
+/// What adding a vote achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VoteOutcome {
+    /// The certificate, the one time it forms.
+    pub certificate: Option<QuorumCert>,
+    /// Members whose votes failed verification and were dropped (for blame).
+    pub invalid: Vec<usize>,
+}
+
+/// Collects votes on one message from one committee.
+#[derive(Debug, Clone)]
+pub struct VoteAggregator {
+    committee: Arc<Committee>,
+    threshold: QuorumThreshold,
+    message: Vec<u8>,
+    votes: Vec<Option<Signature>>,
+    rejected: Vec<bool>,
+    weight: u64,
+    certificate: Option<QuorumCert>,
+}
+
+impl VoteAggregator {
+    pub fn new(
+        committee: Arc<Committee>,
+        threshold: QuorumThreshold,
+        message: Vec<u8>,
+    ) -> VoteAggregator {
+        let n = committee.len();
+        VoteAggregator {
+            committee,
+            threshold,
+            message,
+            votes: vec![None; n],
+            rejected: vec![false; n],
+            weight: 0,
+            certificate: None,
+        }
+    }
+
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// Weight of the votes held (not yet verified unless certified).
+    pub fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    pub fn certificate(&self) -> Option<&QuorumCert> {
+        self.certificate.as_ref()
+    }
+
+    /// Adds the vote of the member with `key`.
+    pub fn add_by_key(
+        &mut self,
+        key: &PublicKey,
+        signature: Signature,
+    ) -> Result<VoteOutcome, VoteError> {
+        let index = self.committee.index_of(key).ok_or(VoteError::UnknownKey)?;
+        self.add(index, signature)
+    }
+
+    /// Adds the vote of committee member `index`. Signatures are not checked
+    /// one by one; the set is checked once it weighs a quorum.
+    pub fn add(&mut self, index: usize, signature: Signature) -> Result<VoteOutcome, VoteError> {
+        if self.certificate.is_some() {
+            return Err(VoteError::AlreadyCertified);
+        }
+        let member = *self
+            .committee
+            .member(index)
+            .ok_or(VoteError::NotMember { index })?;
+        if self.rejected[index] {
+            return Err(VoteError::Rejected { index });
+        }
+        if self.votes[index].is_some() {
+            return Err(VoteError::Duplicate { index });
+        }
+        self.votes[index] = Some(signature);
+        self.weight += member.weight;
+        if !self.threshold.is_reached(self.weight, self.committee.total_weight()) {
+            return Ok(VoteOutcome::default());
+        }
+        Ok(self.certify())
+    }
+
+    fn held(&self) -> Vec<usize> {
+        (0..self.votes.len())
+            .filter(|&i| self.votes[i].is_some())
+            .collect()
+    }
+
+    fn certify(&mut self) -> VoteOutcome {
+        let held = self.held();
+        let signers = SignerBitmap::from_indices(self.votes.len(), held.iter().copied());
+        let signature = self.aggregate_signature(&held);
+        let key = self
+            .committee
+            .aggregate_key(&signers)
+            .expect("a quorum has at least one signer");
+        if signature.verify_aggregate(&self.message, &key).is_ok() {
+            return self.finish(signers, signature, Vec::new());
+        }
+
+        let mut invalid = Vec::new();
+        self.bisect(&held, &mut invalid);
+        for &i in &invalid {
+            self.votes[i] = None;
+            self.rejected[i] = true;
+            self.weight -= self.committee.members()[i].weight;
+        }
+        if !self.threshold.is_reached(self.weight, self.committee.total_weight()) {
+            return VoteOutcome {
+                certificate: None,
+                invalid,
+            };
+        }
+        // Every remaining vote lies in a subset that verified, so their sum
+        // verifies too: no further check needed.
+        let held = self.held();
+        let signers = SignerBitmap::from_indices(self.votes.len(), held.iter().copied());
+        let signature = self.aggregate_signature(&held);
+        self.finish(signers, signature, invalid)
+    }
+
+    fn finish(
+        &mut self,
+        signers: SignerBitmap,
+        signature: Signature,
+        invalid: Vec<usize>,
+    ) -> VoteOutcome {
+        let qc = QuorumCert { signers, signature };
+        self.certificate = Some(qc.clone());
+        VoteOutcome {
+            certificate: Some(qc),
+            invalid,
+        }
+    }
+
+    fn aggregate_signature(&self, indices: &[usize]) -> Signature {
+        Signature::aggregate(indices.iter().filter_map(|&i| self.votes[i].as_ref()))
+            .expect("aggregated sets are non-empty")
+    }
+
+    fn subset_verifies(&self, indices: &[usize]) -> bool {
+        let key = AggregatePublicKey::sum_of(
+            indices.iter().map(|&i| self.committee.members()[i].key),
+        )
+        .expect("bisection halves are non-empty");
+        self.aggregate_signature(indices)
+            .verify_aggregate(&self.message, &key)
+            .is_ok()
+    }
+
+    /// Finds the bad votes in `set`, whose aggregate is known not to verify.
+    fn bisect(&self, set: &[usize], invalid: &mut Vec<usize>) {
+        if let [only] = set {
+            invalid.push(*only);
+            return;
+        }
+        let (left, right) = set.split_at(set.len() / 2);
+        if self.subset_verifies(left) {
+            // The whole fails and the left half is good: the right half fails.
+            self.bisect(right, invalid);
+        } else {
+            self.bisect(left, invalid);
+            if !self.subset_verifies(right) {
+                self.bisect(right, invalid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::committee::tests::{committee, keys};
+    use crate::QcError;
+
+    fn aggregator(n: usize) -> (Vec<crate::SecretKey>, VoteAggregator) {
+        let ks = keys(n);
+        let c = Arc::new(committee(&ks, 1));
+        let agg = VoteAggregator::new(c, QuorumThreshold::TWO_THIRDS, b"block-7".to_vec());
+        (ks, agg)
+    }
+
+    #[test]
+    fn forms_a_certificate_at_the_quorum_and_only_once() {
+        let (ks, mut agg) = aggregator(4);
+        for i in 0..2 {
+            let out = agg.add(i, ks[i].sign(b"block-7")).unwrap();
+            assert_eq!(out, VoteOutcome::default());
+        }
+        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        let qc = out.certificate.expect("3 of 4 is a quorum");
+        assert!(out.invalid.is_empty());
+        let c = committee(&ks, 1);
+        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"), Ok(()));
+        assert_eq!(qc.signers.iter_ones().collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(agg.add(3, ks[3].sign(b"block-7")), Err(VoteError::AlreadyCertified));
+    }
+
+    #[test]
+    fn rejects_duplicates_and_non_members() {
+        let (ks, mut agg) = aggregator(4);
+        agg.add(0, ks[0].sign(b"block-7")).unwrap();
+        assert_eq!(agg.add(0, ks[0].sign(b"block-7")), Err(VoteError::Duplicate { index: 0 }));
+        assert_eq!(agg.add(4, ks[0].sign(b"block-7")), Err(VoteError::NotMember { index: 4 }));
+        let outsider = keys(5).pop().unwrap();
+        assert_eq!(
+            agg.add_by_key(&outsider.public_key(), outsider.sign(b"block-7")),
+            Err(VoteError::UnknownKey)
+        );
+        assert!(agg.add_by_key(&ks[1].public_key(), ks[1].sign(b"block-7")).is_ok());
+        assert_eq!(agg.weight(), 2);
+    }
+
+    #[test]
+    fn finds_and_drops_bad_votes_then_certifies() {
+        let n = 10;
+        let (ks, mut agg) = aggregator(n);
+        let bad = [2usize, 7];
+        let mut last = VoteOutcome::default();
+        for i in 0..n {
+            let msg: &[u8] = if bad.contains(&i) { b"other" } else { b"block-7" };
+            match agg.add(i, ks[i].sign(msg)) {
+                Ok(out) => last = out,
+                Err(VoteError::AlreadyCertified) => break,
+                Err(e) => panic!("{e}"),
+            }
+            if last.certificate.is_some() {
+                break;
+            }
+        }
+        // 7 votes reach 2/3 of 10; with 2 bad ones dropped, 9 good votes do.
+        let qc = last.certificate.expect("eventually certified");
+        let c = committee(&ks, 1);
+        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"), Ok(()));
+        assert!(bad.iter().all(|&b| !qc.signers.get(b)));
+    }
+
+    #[test]
+    fn reports_bad_signers_when_the_quorum_falls_apart() {
+        let (ks, mut agg) = aggregator(4);
+        agg.add(0, ks[0].sign(b"block-7")).unwrap();
+        agg.add(1, ks[1].sign(b"wrong")).unwrap();
+        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        assert_eq!(out.certificate, None);
+        assert_eq!(out.invalid, vec![1]);
+        assert_eq!(agg.weight(), 2);
+        assert_eq!(agg.add(1, ks[1].sign(b"block-7")), Err(VoteError::Rejected { index: 1 }));
+        let out = agg.add(3, ks[3].sign(b"block-7")).unwrap();
+        assert!(out.certificate.is_some());
+    }
+
+    #[test]
+    fn a_signature_outside_the_subgroup_is_found() {
+        let (ks, mut agg) = aggregator(4);
+        let not_in_g2 = hex::decode("8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+        let junk = Signature::from_bytes(&not_in_g2).unwrap();
+        agg.add(0, ks[0].sign(b"block-7")).unwrap();
+        agg.add(3, junk).unwrap();
+        let out = agg.add(1, ks[1].sign(b"block-7")).unwrap();
+        assert_eq!(out.invalid, vec![3]);
+        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        let qc = out.certificate.unwrap();
+        assert_eq!(
+            qc.verify(&committee(&ks, 1), QuorumThreshold::TWO_THIRDS, b"block-7")
+                .map_err(|e| matches!(e, QcError::BadSignature(_))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn all_bad_votes_are_found() {
+        let n = 16;
+        let (ks, mut agg) = aggregator(n);
+        let mut reported = Vec::new();
+        for i in 0..n {
+            let out = agg.add(i, ks[i].sign(b"nope")).unwrap();
+            reported.extend(out.invalid);
+        }
+        reported.sort();
+        // Checks happen at 11 votes (all bad, all dropped), then again at
+        // each later vote once the weight returns to a quorum: never here.
+        assert_eq!(reported, (0..11).collect::<Vec<_>>());
+        assert_eq!(agg.weight(), 5);
+        assert!(agg.certificate().is_none());
+    }
+}

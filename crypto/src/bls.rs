@@ -1,0 +1,495 @@
+//! BLS12-381 signatures, `min_pk` variant (48-byte keys, 96-byte signatures),
+//! ciphersuite `BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_` (IETF
+//! draft-irtf-cfrg-bls-signature-05 §4.2.3), over `blst`.
+//!
+//! * A [`PublicKey`] is validated (on the curve, in the prime-order subgroup,
+//!   not the identity) when it is built, once; holding one is the proof of
+//!   validation, so nothing downstream re-checks it.
+//! * Proof of possession (its own DST, §3.3) is what makes same-message
+//!   aggregation safe against rogue keys: a committee only admits keys whose
+//!   proof verified at registration.
+//! * A [`Signature`] decodes only if it is a point on the curve; the subgroup
+//!   check is done by verification, on the aggregate when aggregating, which
+//!   is what lets a leader pay for one check per certificate, not per vote.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use blst::min_pk;
+use blst::BLST_ERROR;
+use parity_scale_codec::{Decode, Encode, Input, Output};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::scalar::Fr;
+
+/// Domain separation tag of signatures.
+pub const SIG_DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
+/// Domain separation tag of proofs of possession.
+pub const POP_DST: &[u8] = b"BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
+
+pub const SECRET_KEY_LEN: usize = 32;
+pub const PUBLIC_KEY_LEN: usize = 48;
+pub const SIGNATURE_LEN: usize = 96;
+
+/// Why BLS input was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BlsError {
+    #[error("expected {expected} bytes, got {got}")]
+    BadLength { expected: usize, got: usize },
+    #[error("point encoding is malformed")]
+    BadEncoding,
+    #[error("point is not on the curve")]
+    NotOnCurve,
+    #[error("point is not in the prime-order subgroup")]
+    NotInSubgroup,
+    #[error("public key is the identity point")]
+    IdentityKey,
+    #[error("secret key is zero or not below the group order")]
+    BadSecretKey,
+    #[error("key material must be at least 32 bytes")]
+    ShortSeed,
+    #[error("signature does not verify")]
+    InvalidSignature,
+    #[error("proof of possession does not verify")]
+    InvalidProofOfPossession,
+    #[error("nothing to aggregate")]
+    EmptyAggregate,
+}
+
+fn map_err(e: BLST_ERROR) -> BlsError {
+    match e {
+        BLST_ERROR::BLST_POINT_NOT_ON_CURVE => BlsError::NotOnCurve,
+        BLST_ERROR::BLST_POINT_NOT_IN_GROUP => BlsError::NotInSubgroup,
+        BLST_ERROR::BLST_PK_IS_INFINITY => BlsError::IdentityKey,
+        BLST_ERROR::BLST_BAD_SCALAR => BlsError::BadSecretKey,
+        BLST_ERROR::BLST_VERIFY_FAIL => BlsError::InvalidSignature,
+        BLST_ERROR::BLST_AGGR_TYPE_MISMATCH => BlsError::EmptyAggregate,
+        _ => BlsError::BadEncoding,
+    }
+}
+
+fn check_len(bytes: &[u8], expected: usize) -> Result<(), BlsError> {
+    if bytes.len() == expected {
+        Ok(())
+    } else {
+        Err(BlsError::BadLength {
+            expected,
+            got: bytes.len(),
+        })
+    }
+}
+
+/// A BLS secret key. Zeroed on drop (by blst); never printed.
+#[derive(Clone)]
+pub struct SecretKey(min_pk::SecretKey);
+
+impl SecretKey {
+    /// Derives a key from at least 32 bytes of key material (KeyGen, §2.3).
+    pub fn from_seed(ikm: &[u8]) -> Result<SecretKey, BlsError> {
+        if ikm.len() < 32 {
+            return Err(BlsError::ShortSeed);
+        }
+        min_pk::SecretKey::key_gen(ikm, &[])
+            .map(SecretKey)
+            .map_err(map_err)
+    }
+
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> SecretKey {
+        let mut ikm = [0u8; 32];
+        rng.fill_bytes(&mut ikm);
+        let sk = Self::from_seed(&ikm).expect("32 bytes of key material are enough for KeyGen");
+        zeroize::Zeroize::zeroize(&mut ikm);
+        sk
+    }
+
+    /// Parses a 32-byte big-endian scalar in `[1, r)`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SecretKey, BlsError> {
+        check_len(bytes, SECRET_KEY_LEN)?;
+        min_pk::SecretKey::from_bytes(bytes)
+            .map(SecretKey)
+            .map_err(|_| BlsError::BadSecretKey)
+    }
+
+    pub(crate) fn from_fr(value: Fr) -> Result<SecretKey, BlsError> {
+        Self::from_bytes(&value.to_be_bytes())
+    }
+
+    pub fn to_bytes(&self) -> [u8; SECRET_KEY_LEN] {
+        self.0.to_bytes()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::from_validated(self.0.sk_to_pk())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message, SIG_DST, &[]))
+    }
+
+    /// PopProve (§3.3.2): a signature over the compressed public key under
+    /// the proof-of-possession DST.
+    pub fn prove_possession(&self) -> ProofOfPossession {
+        let pk = self.public_key();
+        ProofOfPossession(Signature(self.0.sign(&pk.bytes, POP_DST, &[])))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+/// A validated BLS public key.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    pub(crate) point: min_pk::PublicKey,
+    bytes: [u8; PUBLIC_KEY_LEN],
+}
+
+impl PublicKey {
+    fn from_validated(point: min_pk::PublicKey) -> PublicKey {
+        PublicKey {
+            point,
+            bytes: point.compress(),
+        }
+    }
+
+    /// Parses a compressed key and validates it (KeyValidate, §2.5): a point
+    /// on the curve, in the subgroup, and not the identity.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey, BlsError> {
+        check_len(bytes, PUBLIC_KEY_LEN)?;
+        let point = min_pk::PublicKey::uncompress(bytes).map_err(map_err)?;
+        point.validate().map_err(map_err)?;
+        Ok(PublicKey {
+            point,
+            bytes: bytes.try_into().expect("length checked above"),
+        })
+    }
+
+    pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.bytes
+    }
+
+    pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.bytes
+    }
+
+    /// Sum of keys, for verifying a same-message aggregate. Keys must have
+    /// had their proofs of possession checked (committee membership).
+    pub fn aggregate(keys: &[PublicKey]) -> Result<AggregatePublicKey, BlsError> {
+        if keys.is_empty() {
+            return Err(BlsError::EmptyAggregate);
+        }
+        let points: Vec<min_pk::PublicKey> = keys.iter().map(|k| k.point).collect();
+        Ok(AggregatePublicKey::sum(&points))
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for PublicKey {}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
+    }
+}
+
+impl Hash for PublicKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", &hex::encode(self.bytes)[..16])
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.bytes))
+    }
+}
+
+impl Encode for PublicKey {
+    fn size_hint(&self) -> usize {
+        PUBLIC_KEY_LEN
+    }
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        dest.write(&self.bytes)
+    }
+}
+
+impl Decode for PublicKey {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let bytes = <[u8; PUBLIC_KEY_LEN]>::decode(input)?;
+        PublicKey::from_bytes(&bytes).map_err(|_| "invalid BLS public key".into())
+    }
+}
+
+
+/// A sum of public keys (not itself validated against the identity: an
+/// aggregate is only ever used for verification).
+#[derive(Clone, Copy, Debug)]
+pub struct AggregatePublicKey(min_pk::AggregatePublicKey);
+
+impl AggregatePublicKey {
+    fn sum(points: &[min_pk::PublicKey]) -> AggregatePublicKey {
+        use blst::MultiPoint;
+        // Batched affine addition (one inversion for the whole set).
+        AggregatePublicKey(points.add())
+    }
+
+    pub(crate) fn sum_of(keys: impl Iterator<Item = PublicKey>) -> Option<AggregatePublicKey> {
+        let points: Vec<min_pk::PublicKey> = keys.map(|k| k.point).collect();
+        (!points.is_empty()).then(|| Self::sum(&points))
+    }
+
+    pub(crate) fn subtract(&self, other: &AggregatePublicKey) -> AggregatePublicKey {
+        let mut out = self.0;
+        out.sub_aggregate(&other.0);
+        AggregatePublicKey(out)
+    }
+
+    pub(crate) fn to_point(self) -> min_pk::PublicKey {
+        self.0.to_public_key()
+    }
+}
+
+/// A BLS signature (a point on the curve; subgroup checked at verification).
+#[derive(Clone, Copy)]
+pub struct Signature(pub(crate) min_pk::Signature);
+
+impl Signature {
+    /// Parses a compressed signature: right length, valid encoding, on the
+    /// curve. Subgroup membership is checked by [`Signature::verify`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Signature, BlsError> {
+        check_len(bytes, SIGNATURE_LEN)?;
+        min_pk::Signature::uncompress(bytes)
+            .map(Signature)
+            .map_err(map_err)
+    }
+
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
+        self.0.compress()
+    }
+
+    /// True if the point is in the prime-order subgroup.
+    pub fn in_subgroup(&self) -> bool {
+        self.0.subgroup_check()
+    }
+
+    /// Verify (§2.7), including the subgroup check of the signature.
+    pub fn verify(&self, message: &[u8], key: &PublicKey) -> Result<(), BlsError> {
+        self.verify_with_point(message, &key.point)
+    }
+
+    /// Verifies a same-message aggregate against the aggregate key
+    /// (FastAggregateVerify, §3.3.4, with the keys already summed).
+    pub fn verify_aggregate(
+        &self,
+        message: &[u8],
+        key: &AggregatePublicKey,
+    ) -> Result<(), BlsError> {
+        self.verify_with_point(message, &key.to_point())
+    }
+
+    fn verify_with_point(&self, message: &[u8], key: &min_pk::PublicKey) -> Result<(), BlsError> {
+        if !self.in_subgroup() {
+            return Err(BlsError::NotInSubgroup);
+        }
+        // Subgroup checked above and keys validated on construction, so blst
+        // need not check either again.
+        match self.0.verify(false, message, SIG_DST, &[], key, false) {
+            BLST_ERROR::BLST_SUCCESS => Ok(()),
+            _ => Err(BlsError::InvalidSignature),
+        }
+    }
+
+    /// Sums signatures (Aggregate, §2.8). No subgroup check here: the sum is
+    /// checked when it is verified.
+    pub fn aggregate<'a>(
+        signatures: impl IntoIterator<Item = &'a Signature>,
+    ) -> Result<Signature, BlsError> {
+        let mut iter = signatures.into_iter();
+        let first = iter.next().ok_or(BlsError::EmptyAggregate)?;
+        let mut acc = min_pk::AggregateSignature::from_signature(&first.0);
+        for s in iter {
+            acc.add_signature(&s.0, false).map_err(map_err)?;
+        }
+        Ok(Signature(acc.to_signature()))
+    }
+}
+
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Signature {}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", &hex::encode(self.to_bytes())[..16])
+    }
+}
+
+impl Encode for Signature {
+    fn size_hint(&self) -> usize {
+        SIGNATURE_LEN
+    }
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        dest.write(&self.to_bytes())
+    }
+}
+
+impl Decode for Signature {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let bytes = <[u8; SIGNATURE_LEN]>::decode(input)?;
+        Signature::from_bytes(&bytes).map_err(|_| "invalid BLS signature".into())
+    }
+}
+
+
+/// Proof that the holder of a public key knows its secret key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct ProofOfPossession(pub Signature);
+
+impl ProofOfPossession {
+    /// PopVerify (§3.3.3).
+    pub fn verify(&self, key: &PublicKey) -> Result<(), BlsError> {
+        match (self.0).0.verify(true, &key.bytes, POP_DST, &[], &key.point, false) {
+            BLST_ERROR::BLST_SUCCESS => Ok(()),
+            _ => Err(BlsError::InvalidProofOfPossession),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_seed(&[i; 32]).unwrap()
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let sk = key(1);
+        let sig = sk.sign(b"hello");
+        assert_eq!(sig.verify(b"hello", &sk.public_key()), Ok(()));
+        assert_eq!(sig.verify(b"hellp", &sk.public_key()), Err(BlsError::InvalidSignature));
+        assert_eq!(sig.verify(b"hello", &key(2).public_key()), Err(BlsError::InvalidSignature));
+    }
+
+    #[test]
+    fn keys_from_seed_are_deterministic_and_random_keys_differ() {
+        assert_eq!(key(7).public_key(), key(7).public_key());
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let a = SecretKey::random(&mut rng);
+        let b = SecretKey::random(&mut rng);
+        assert_ne!(a.public_key(), b.public_key());
+    }
+
+    #[test]
+    fn short_seed_is_refused() {
+        assert_eq!(SecretKey::from_seed(&[1u8; 31]).unwrap_err(), BlsError::ShortSeed);
+    }
+
+    #[test]
+    fn secret_key_bytes_round_trip_and_reject_zero_and_overflow() {
+        let sk = key(3);
+        let back = SecretKey::from_bytes(&sk.to_bytes()).unwrap();
+        assert_eq!(back.public_key(), sk.public_key());
+        assert_eq!(SecretKey::from_bytes(&[0u8; 32]).unwrap_err(), BlsError::BadSecretKey);
+        assert_eq!(SecretKey::from_bytes(&[0xffu8; 32]).unwrap_err(), BlsError::BadSecretKey);
+        assert_eq!(
+            SecretKey::from_bytes(&[1u8; 31]).unwrap_err(),
+            BlsError::BadLength { expected: 32, got: 31 }
+        );
+    }
+
+    #[test]
+    fn secret_key_debug_is_redacted() {
+        assert_eq!(format!("{:?}", key(1)), "SecretKey(<redacted>)");
+    }
+
+    #[test]
+    fn proof_of_possession() {
+        let sk = key(4);
+        let pk = sk.public_key();
+        let pop = sk.prove_possession();
+        assert_eq!(pop.verify(&pk), Ok(()));
+        assert_eq!(pop.verify(&key(5).public_key()), Err(BlsError::InvalidProofOfPossession));
+        // A plain signature over the key bytes is not a proof of possession:
+        // the DSTs differ.
+        let forged = ProofOfPossession(sk.sign(pk.as_bytes()));
+        assert_eq!(forged.verify(&pk), Err(BlsError::InvalidProofOfPossession));
+    }
+
+    #[test]
+    fn public_key_rejects_bad_lengths_identity_and_non_subgroup_points() {
+        assert_eq!(
+            PublicKey::from_bytes(&[0u8; 47]).unwrap_err(),
+            BlsError::BadLength { expected: 48, got: 47 }
+        );
+        let mut identity = [0u8; 48];
+        identity[0] = 0xc0;
+        assert_eq!(PublicKey::from_bytes(&identity).unwrap_err(), BlsError::IdentityKey);
+        // On the curve, outside the subgroup (bls12-381-tests
+        // deserialization_fails_not_in_G1).
+        let not_in_g1 = hex::decode("8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(PublicKey::from_bytes(&not_in_g1).unwrap_err(), BlsError::NotInSubgroup);
+        let not_on_curve = hex::decode("8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde0").unwrap();
+        assert_eq!(PublicKey::from_bytes(&not_on_curve).unwrap_err(), BlsError::NotOnCurve);
+    }
+
+    #[test]
+    fn signature_outside_subgroup_decodes_but_never_verifies() {
+        let not_in_g2 = hex::decode("8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+        let sig = Signature::from_bytes(&not_in_g2).unwrap();
+        assert!(!sig.in_subgroup());
+        assert_eq!(sig.verify(b"m", &key(1).public_key()), Err(BlsError::NotInSubgroup));
+    }
+
+    #[test]
+    fn aggregate_verifies_against_summed_keys() {
+        let keys: Vec<SecretKey> = (1..=5).map(key).collect();
+        let sigs: Vec<Signature> = keys.iter().map(|k| k.sign(b"vote")).collect();
+        let agg = Signature::aggregate(&sigs).unwrap();
+        let pks: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
+        let apk = PublicKey::aggregate(&pks).unwrap();
+        assert_eq!(agg.verify_aggregate(b"vote", &apk), Ok(()));
+        let apk4 = PublicKey::aggregate(&pks[..4]).unwrap();
+        assert_eq!(agg.verify_aggregate(b"vote", &apk4), Err(BlsError::InvalidSignature));
+        assert_eq!(Signature::aggregate(&[]).unwrap_err(), BlsError::EmptyAggregate);
+        assert_eq!(PublicKey::aggregate(&[]).unwrap_err(), BlsError::EmptyAggregate);
+    }
+
+    #[test]
+    fn scale_codec_round_trip_and_validation() {
+        let sk = key(9);
+        let pk = sk.public_key();
+        let sig = sk.sign(b"x");
+        assert_eq!(PublicKey::decode(&mut &pk.encode()[..]).unwrap(), pk);
+        assert_eq!(Signature::decode(&mut &sig.encode()[..]).unwrap(), sig);
+        let mut bad = pk.encode();
+        bad[5] ^= 1;
+        assert!(PublicKey::decode(&mut &bad[..]).is_err());
+        assert!(Signature::decode(&mut &[0u8; 96][..]).is_err());
+        assert!(Signature::decode(&mut &sig.encode()[..95]).is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The one SCALE decoding path for untrusted bytes.
+//!
+//! `parity-scale-codec` decodes `Vec<T>` by trusting the length prefix up to
+//! the remaining input; Strata instead gives every collection an explicit
+//! limit, and every message a total size limit, so a hostile peer can neither
+//! make a node allocate beyond what the protocol allows nor smuggle trailing
+//! bytes past a hash.
+
+use parity_scale_codec::{Compact, Decode, DecodeAll, Encode, Input};
+
+/// Why untrusted bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    #[error("malformed encoding: {0}")]
+    Malformed(String),
+}
+
+impl From<parity_scale_codec::Error> for CodecError {
+    fn from(e: parity_scale_codec::Error) -> Self {
+        CodecError::Malformed(e.to_string())
+    }
+}
+
+/// Decodes a whole message of at most `max_len` bytes; trailing bytes are an
+/// error, so each value has exactly one accepted encoding.
+pub fn decode_message<T: Decode>(bytes: &[u8], max_len: usize) -> Result<T, CodecError> {
+    if bytes.len() > max_len {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: max_len,
+        });
+    }
+    Ok(T::decode_all(&mut &bytes[..])?)
+}
+
+/// Encodes a value (the counterpart of [`decode_message`]).
+pub fn encode_message<T: Encode>(value: &T) -> Vec<u8> {
+    value.encode()
+}
+
+/// Decodes a compact length prefix and refuses it when above `max`.
+pub fn decode_len<I: Input>(input: &mut I, max: usize) -> Result<usize, parity_scale_codec::Error> {
+    let len = <Compact<u32>>::decode(input)?.0 as usize;
+    if len > max {
+        return Err("collection length exceeds its limit".into());
+    }
+    Ok(len)
+}
+
+/// Decodes a `Vec<T>` of at most `max` elements (encoded as SCALE `Vec<T>`).
+pub fn decode_vec<T: Decode, I: Input>(
+    input: &mut I,
+    max: usize,
+) -> Result<Vec<T>, parity_scale_codec::Error> {
+    let len = decode_len(input, max)?;
+    // Capacity is bounded by `max`, and by the input for large elements: a
+    // lying prefix costs at most `max` slots, never an unbounded allocation.
+    let mut out = Vec::with_capacity(len.min(1024));
+    for _ in 0..len {
+        out.push(T::decode(input)?);
+    }
+    Ok(out)
+}
+
+/// Decodes a byte string of at most `max` bytes (encoded as SCALE `Vec<u8>`).
+pub fn decode_bytes<I: Input>(
+    input: &mut I,
+    max: usize,
+) -> Result<Vec<u8>, parity_scale_codec::Error> {
+    let len = decode_len(input, max)?;
+    let mut out = vec![0u8; len];
+    input.read(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_over_limit_is_refused_before_allocation() {
+        // A prefix claiming 2^30 elements with no payload.
+        let bytes = Compact(1u32 << 30).encode();
+        let err = decode_vec::<u64, _>(&mut &bytes[..], 16).unwrap_err();
+        assert!(err.to_string().contains("limit"));
+    }
+
+    #[test]
+    fn vec_within_limit_round_trips() {
+        let v: Vec<u32> = vec![1, 2, 3];
+        let bytes = v.encode();
+        assert_eq!(decode_vec::<u32, _>(&mut &bytes[..], 3).unwrap(), v);
+        assert!(decode_vec::<u32, _>(&mut &bytes[..], 2).is_err());
+    }
+
+    #[test]
+    fn bytes_truncated_input_is_an_error() {
+        let mut bytes = vec![1u8; 10].encode();
+        bytes.truncate(5);
+        assert!(decode_bytes(&mut &bytes[..], 100).is_err());
+    }
+
+    #[test]
+    fn message_limits_and_trailing_bytes() {
+        let bytes = 7u32.encode();
+        assert_eq!(decode_message::<u32>(&bytes, 4), Ok(7));
+        assert_eq!(
+            decode_message::<u32>(&bytes, 3),
+            Err(CodecError::TooLarge { len: 4, max: 3 })
+        );
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_message::<u32>(&long, 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,270 @@
+//! Quorum certificates: one aggregate BLS signature plus a signer bitmap over
+//! an ordered committee (DESIGN.md §3).
+//!
+//! The certificate is agnostic of what was signed; the chain layer decides
+//! the message (chain, epoch, view, phase, block hash). The bitmap gives
+//! attribution for rewards, credit and blame.
+
+use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
+
+use crate::bls::{BlsError, Signature};
+use crate::committee::{Committee, QuorumThreshold, MAX_COMMITTEE_SIZE};
+
+/// A set of committee positions, encoded as `len` bits, least significant bit
+/// of the first byte first, with zero padding (so each set has exactly one
+/// encoding).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SignerBitmap {
+    len: usize,
+    bits: Vec<u8>,
+}
+
+impl SignerBitmap {
+    /// An empty set over a committee of `len` members.
+    pub fn new(len: usize) -> SignerBitmap {
+        SignerBitmap {
+            len,
+            bits: vec![0u8; len.div_ceil(8)],
+        }
+    }
+
+    pub fn from_indices(len: usize, indices: impl IntoIterator<Item = usize>) -> SignerBitmap {
+        let mut b = SignerBitmap::new(len);
+        for i in indices {
+            b.set(i);
+        }
+        b
+    }
+
+    /// Committee size this bitmap ranges over.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Adds position `i`; panics if `i` is outside the committee, which is a
+    /// caller bug (positions come from committee lookups).
+    pub fn set(&mut self, i: usize) {
+        assert!(i < self.len, "signer {i} outside a committee of {}", self.len);
+        self.bits[i / 8] |= 1 << (i % 8);
+    }
+
+    pub fn get(&self, i: usize) -> bool {
+        i < self.len && self.bits[i / 8] & (1 << (i % 8)) != 0
+    }
+
+    pub fn count(&self) -> usize {
+        self.bits.iter().map(|b| b.count_ones() as usize).sum()
+    }
+
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len).filter(|&i| self.get(i))
+    }
+
+    pub fn iter_zeros(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len).filter(|&i| !self.get(i))
+    }
+}
+
+impl std::fmt::Debug for SignerBitmap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s: String = (0..self.len)
+            .map(|i| if self.get(i) { '1' } else { '0' })
+            .collect();
+        write!(f, "SignerBitmap({s})")
+    }
+}
+
+impl Encode for SignerBitmap {
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        Compact(self.len as u32).encode_to(dest);
+        dest.write(&self.bits);
+    }
+}
+
+impl Decode for SignerBitmap {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let len = <Compact<u32>>::decode(input)?.0 as usize;
+        if len > MAX_COMMITTEE_SIZE {
+            return Err("signer bitmap longer than the largest committee".into());
+        }
+        let mut bits = vec![0u8; len.div_ceil(8)];
+        input.read(&mut bits)?;
+        if len % 8 != 0 && bits.last().is_some_and(|b| b >> (len % 8) != 0) {
+            return Err("signer bitmap has non-zero padding".into());
+        }
+        Ok(SignerBitmap { len, bits })
+    }
+}
+
+/// Why a certificate was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QcError {
+    #[error("signer bitmap covers {got} members, the committee has {expected}")]
+    BitmapLength { expected: usize, got: usize },
+    #[error("certificate has no signers")]
+    NoSigners,
+    #[error("signers hold weight {signed} of {total}, not above the threshold")]
+    InsufficientWeight { signed: u64, total: u64 },
+    #[error("aggregate signature does not verify: {0}")]
+    BadSignature(BlsError),
+}
+
+/// An aggregate signature of a quorum of a committee over one message.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QuorumCert {
+    pub signers: SignerBitmap,
+    pub signature: Signature,
+}
+
+impl QuorumCert {
+    /// Checks the bitmap against the committee, the weight against the
+    /// threshold, then the aggregate with a single pairing check.
+    pub fn verify(
+        &self,
+        committee: &Committee,
+        threshold: QuorumThreshold,
+        message: &[u8],
+    ) -> Result<(), QcError> {
+        if self.signers.len() != committee.len() {
+            return Err(QcError::BitmapLength {
+                expected: committee.len(),
+                got: self.signers.len(),
+            });
+        }
+        let key = committee.aggregate_key(&self.signers).ok_or(QcError::NoSigners)?;
+        let signed = committee.weight_of(&self.signers);
+        if !threshold.is_reached(signed, committee.total_weight()) {
+            return Err(QcError::InsufficientWeight {
+                signed,
+                total: committee.total_weight(),
+            });
+        }
+        self.signature
+            .verify_aggregate(message, &key)
+            .map_err(QcError::BadSignature)
+    }
+
+    /// Weight of the signers.
+    pub fn signed_weight(&self, committee: &Committee) -> u64 {
+        committee.weight_of(&self.signers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::committee::tests::{committee, keys};
+
+    fn qc_over(ks: &[crate::bls::SecretKey], signers: &[usize], msg: &[u8]) -> QuorumCert {
+        let sigs: Vec<Signature> = signers.iter().map(|&i| ks[i].sign(msg)).collect();
+        QuorumCert {
+            signers: SignerBitmap::from_indices(ks.len(), signers.iter().copied()),
+            signature: Signature::aggregate(&sigs).unwrap(),
+        }
+    }
+
+    #[test]
+    fn bitmap_basics_and_canonical_encoding() {
+        let b = SignerBitmap::from_indices(10, [0, 3, 9]);
+        assert_eq!(b.count(), 3);
+        assert_eq!(b.iter_ones().collect::<Vec<_>>(), vec![0, 3, 9]);
+        assert_eq!(b.iter_zeros().count(), 7);
+        assert!(!b.get(10));
+        let bytes = b.encode();
+        assert_eq!(SignerBitmap::decode(&mut &bytes[..]).unwrap(), b);
+
+        // Setting a padding bit makes a second encoding of the same set.
+        let mut padded = bytes.clone();
+        *padded.last_mut().unwrap() |= 0x80;
+        assert!(SignerBitmap::decode(&mut &padded[..]).is_err());
+        // Oversized bitmap.
+        let huge = Compact((MAX_COMMITTEE_SIZE + 1) as u32).encode();
+        assert!(SignerBitmap::decode(&mut &huge[..]).is_err());
+        // Truncated.
+        assert!(SignerBitmap::decode(&mut &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn quorum_certificate_verifies() {
+        let ks = keys(7);
+        let c = committee(&ks, 1);
+        let qc = qc_over(&ks, &[0, 1, 2, 4, 6], b"block");
+        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block"), Ok(()));
+        assert_eq!(qc.signed_weight(&c), 5);
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"other"),
+            Err(QcError::BadSignature(BlsError::InvalidSignature))
+        );
+        let qc = QuorumCert::decode(&mut &qc.encode()[..]).unwrap();
+        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block"), Ok(()));
+    }
+
+    #[test]
+    fn small_and_large_signer_sets_take_both_aggregation_paths() {
+        let ks = keys(9);
+        let c = committee(&ks, 1);
+        let low = QuorumThreshold::new(1, 3).unwrap();
+        for signers in [vec![0, 2, 5, 8], vec![0, 1, 2, 3, 4, 5, 6, 7, 8], vec![1, 2, 3, 4, 5, 7, 8]] {
+            let qc = qc_over(&ks, &signers, b"m");
+            assert_eq!(qc.verify(&c, low, b"m"), Ok(()), "{signers:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_wrong_length_empty_and_light_certificates() {
+        let ks = keys(4);
+        let c = committee(&ks, 1);
+        let t = QuorumThreshold::TWO_THIRDS;
+        let mut qc = qc_over(&ks, &[0, 1, 2], b"m");
+        qc.signers = SignerBitmap::from_indices(5, [0, 1, 2]);
+        assert_eq!(qc.verify(&c, t, b"m"), Err(QcError::BitmapLength { expected: 4, got: 5 }));
+        let mut qc = qc_over(&ks, &[0, 1, 2], b"m");
+        qc.signers = SignerBitmap::new(4);
+        assert_eq!(qc.verify(&c, t, b"m"), Err(QcError::NoSigners));
+        let qc = qc_over(&ks, &[0, 1], b"m");
+        assert_eq!(
+            qc.verify(&c, t, b"m"),
+            Err(QcError::InsufficientWeight { signed: 2, total: 4 })
+        );
+    }
+
+    #[test]
+    fn weights_count_not_heads() {
+        let ks = keys(4);
+        let c = Committee::new(
+            ks.iter()
+                .zip([10u64, 1, 1, 1])
+                .map(|(k, weight)| crate::committee::Member {
+                    key: k.public_key(),
+                    weight,
+                })
+                .collect(),
+        )
+        .unwrap();
+        // One heavy member alone is 10/13 > 2/3.
+        let qc = qc_over(&ks, &[0], b"m");
+        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"m"), Ok(()));
+        // Three light members are 3/13.
+        let qc = qc_over(&ks, &[1, 2, 3], b"m");
+        assert!(matches!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"m"),
+            Err(QcError::InsufficientWeight { signed: 3, total: 13 })
+        ));
+    }
+
+    #[test]
+    fn claiming_a_signer_who_did_not_sign_fails() {
+        let ks = keys(4);
+        let c = committee(&ks, 1);
+        let mut qc = qc_over(&ks, &[0, 1, 2], b"m");
+        qc.signers.set(3);
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"m"),
+            Err(QcError::BadSignature(BlsError::InvalidSignature))
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! Transaction signatures: sr25519 (Schnorr over ristretto255, `schnorrkel`)
+//! for devices and clients (DESIGN.md §3), with batch verification.
+//!
+//! A mempool checks transactions in batches: one multi-scalar multiplication
+//! for the whole batch, and only when that fails, bisection to name the bad
+//! signatures so that the good transactions of the batch are still accepted.
+
+use parity_scale_codec::{Decode, Encode, Input, Output};
+use rand_core::{CryptoRng, RngCore};
+use schnorrkel::{signing_context, ExpansionMode, MiniSecretKey};
+
+/// Signing context of Strata transactions: a signature made for anything
+/// else (another chain, another protocol using sr25519) does not verify here.
+pub const SIGNING_CONTEXT: &[u8] = b"strata/tx/v1";
+
+pub const TX_PUBLIC_KEY_LEN: usize = 32;
+pub const TX_SIGNATURE_LEN: usize = 64;
+
+/// Why a transaction signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxSigError {
+    #[error("sr25519 public key is not a valid ristretto255 point")]
+    InvalidPublicKey,
+    #[error("sr25519 signature is malformed")]
+    MalformedSignature,
+    #[error("sr25519 signature does not verify")]
+    InvalidSignature,
+    #[error("{} of the batch's signatures do not verify (first at {})", .failed.len(), .failed[0])]
+    BatchFailed { failed: Vec<usize> },
+}
+
+/// A device or client key pair.
+pub struct TxKeypair(schnorrkel::Keypair);
+
+impl TxKeypair {
+    /// Derives the key pair from a 32-byte seed (Ed25519-style expansion).
+    pub fn from_seed(seed: &[u8; 32]) -> TxKeypair {
+        let mini = MiniSecretKey::from_bytes(seed).expect("a mini secret key is any 32 bytes");
+        TxKeypair(mini.expand_to_keypair(ExpansionMode::Ed25519))
+    }
+
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> TxKeypair {
+        TxKeypair(MiniSecretKey::generate_with(rng).expand_to_keypair(ExpansionMode::Ed25519))
+    }
+
+    pub fn public(&self) -> TxPublicKey {
+        TxPublicKey(self.0.public)
+    }
+
+    pub fn sign(&self, message: &[u8]) -> TxSignature {
+        TxSignature(self.0.sign(signing_context(SIGNING_CONTEXT).bytes(message)))
+    }
+}
+
+impl std::fmt::Debug for TxKeypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxKeypair({:?})", self.public())
+    }
+}
+
+/// A transaction sender's public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxPublicKey(schnorrkel::PublicKey);
+
+impl TxPublicKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<TxPublicKey, TxSigError> {
+        schnorrkel::PublicKey::from_bytes(bytes)
+            .map(TxPublicKey)
+            .map_err(|_| TxSigError::InvalidPublicKey)
+    }
+
+    pub fn to_bytes(&self) -> [u8; TX_PUBLIC_KEY_LEN] {
+        self.0.to_bytes()
+    }
+
+    pub fn verify(&self, message: &[u8], signature: &TxSignature) -> Result<(), TxSigError> {
+        self.0
+            .verify(signing_context(SIGNING_CONTEXT).bytes(message), &signature.0)
+            .map_err(|_| TxSigError::InvalidSignature)
+    }
+}
+
+impl std::fmt::Debug for TxPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxPublicKey({})", &hex::encode(self.to_bytes())[..16])
+    }
+}
+
+impl Encode for TxPublicKey {
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        dest.write(&self.to_bytes())
+    }
+}
+
+impl Decode for TxPublicKey {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let bytes = <[u8; TX_PUBLIC_KEY_LEN]>::decode(input)?;
+        TxPublicKey::from_bytes(&bytes).map_err(|_| "invalid sr25519 public key".into())
+    }
+}
+
+/// An sr25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TxSignature(schnorrkel::Signature);
+
+impl TxSignature {
+    pub fn from_bytes(bytes: &[u8]) -> Result<TxSignature, TxSigError> {
+        schnorrkel::Signature::from_bytes(bytes)
+            .map(TxSignature)
+            .map_err(|_| TxSigError::MalformedSignature)
+    }
+
+    pub fn to_bytes(&self) -> [u8; TX_SIGNATURE_LEN] {
+        self.0.to_bytes()
+    }
+}
+
+impl std::fmt::Debug for TxSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxSignature({})", &hex::encode(self.to_bytes())[..16])
+    }
+}
+
+impl Encode for TxSignature {
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        dest.write(&self.to_bytes())
+    }
+}
+
+impl Decode for TxSignature {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let bytes = <[u8; TX_SIGNATURE_LEN]>::decode(input)?;
+        TxSignature::from_bytes(&bytes).map_err(|_| "malformed sr25519 signature".into())
+    }
+}
+
+/// One signature to check in a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchItem<'a> {
+    pub message: &'a [u8],
+    pub key: &'a TxPublicKey,
+    pub signature: &'a TxSignature,
+}
+
+/// Verifies all items at once; on failure, reports every failing position.
+pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), TxSigError> {
+    if batch_holds(items) {
+        return Ok(());
+    }
+    let mut failed = Vec::new();
+    find_failures(items, 0, &mut failed);
+    Err(TxSigError::BatchFailed { failed })
+}
+
+fn batch_holds(items: &[BatchItem<'_>]) -> bool {
+    match items {
+        [] => true,
+        [one] => one.key.verify(one.message, one.signature).is_ok(),
+        _ => {
+            let ctx = signing_context(SIGNING_CONTEXT);
+            let transcripts = items.iter().map(|i| ctx.bytes(i.message));
+            let signatures: Vec<schnorrkel::Signature> = items.iter().map(|i| i.signature.0).collect();
+            let keys: Vec<schnorrkel::PublicKey> = items.iter().map(|i| i.key.0).collect();
+            schnorrkel::verify_batch(transcripts, &signatures, &keys, false).is_ok()
+        }
+    }
+}
+
+/// Bisection over a batch known to fail.
+fn find_failures(items: &[BatchItem<'_>], offset: usize, failed: &mut Vec<usize>) {
+    if items.len() == 1 {
+        failed.push(offset);
+        return;
+    }
+    let mid = items.len() / 2;
+    let (left, right) = items.split_at(mid);
+    let left_ok = batch_holds(left);
+    if !left_ok {
+        find_failures(left, offset, failed);
+    }
+    // If the left half holds, the right half must be the one failing.
+    if left_ok || !batch_holds(right) {
+        find_failures(right, offset + mid, failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn signed(n: usize) -> (Vec<TxPublicKey>, Vec<Vec<u8>>, Vec<TxSignature>) {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let mut keys = Vec::new();
+        let mut msgs = Vec::new();
+        let mut sigs = Vec::new();
+        for i in 0..n {
+            let kp = TxKeypair::random(&mut rng);
+            let m = format!("tx-{i}").into_bytes();
+            sigs.push(kp.sign(&m));
+            keys.push(kp.public());
+            msgs.push(m);
+        }
+        (keys, msgs, sigs)
+    }
+
+    fn items<'a>(
+        keys: &'a [TxPublicKey],
+        msgs: &'a [Vec<u8>],
+        sigs: &'a [TxSignature],
+    ) -> Vec<BatchItem<'a>> {
+        (0..keys.len())
+            .map(|i| BatchItem {
+                message: &msgs[i],
+                key: &keys[i],
+                signature: &sigs[i],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sign_verify_and_context_separation() {
+        let kp = TxKeypair::from_seed(&[7; 32]);
+        let sig = kp.sign(b"record");
+        assert_eq!(kp.public().verify(b"record", &sig), Ok(()));
+        assert_eq!(kp.public().verify(b"recorc", &sig), Err(TxSigError::InvalidSignature));
+        let other_ctx = TxSignature(kp.0.sign(signing_context(b"other").bytes(b"record")));
+        assert_eq!(kp.public().verify(b"record", &other_ctx), Err(TxSigError::InvalidSignature));
+        assert_eq!(TxKeypair::from_seed(&[7; 32]).public(), kp.public());
+    }
+
+    #[test]
+    fn decoding_rejects_bad_bytes() {
+        assert_eq!(TxPublicKey::from_bytes(&[0xff; 32]), Err(TxSigError::InvalidPublicKey));
+        assert_eq!(TxPublicKey::from_bytes(&[0; 31]), Err(TxSigError::InvalidPublicKey));
+        // The sr25519 marker bit (top bit of the last byte) must be set.
+        assert_eq!(TxSignature::from_bytes(&[0; 64]), Err(TxSigError::MalformedSignature));
+        let kp = TxKeypair::from_seed(&[1; 32]);
+        let sig = kp.sign(b"x");
+        assert_eq!(TxSignature::decode(&mut &sig.encode()[..]).unwrap(), sig);
+        assert_eq!(TxPublicKey::decode(&mut &kp.public().encode()[..]).unwrap(), kp.public());
+    }
+
+    #[test]
+    fn batch_accepts_good_batches() {
+        let (k, m, s) = signed(40);
+        assert_eq!(verify_batch(&items(&k, &m, &s)), Ok(()));
+        assert_eq!(verify_batch(&[]), Ok(()));
+    }
+
+    #[test]
+    fn batch_names_every_bad_signature() {
+        let (k, mut m, s) = signed(37);
+        for &bad in &[0usize, 13, 14, 36] {
+            m[bad].push(b'!');
+        }
+        assert_eq!(
+            verify_batch(&items(&k, &m, &s)),
+            Err(TxSigError::BatchFailed { failed: vec![0, 13, 14, 36] })
+        );
+        let (k, mut m, s) = signed(1);
+        m[0].clear();
+        assert_eq!(
+            verify_batch(&items(&k, &m, &s)),
+            Err(TxSigError::BatchFailed { failed: vec![0] })
+        );
+    }
+
+    #[test]
+    fn a_signature_under_the_wrong_key_fails_the_batch() {
+        let (mut k, m, s) = signed(8);
+        k.swap(2, 5);
+        assert_eq!(
+            verify_batch(&items(&k, &m, &s)),
+            Err(TxSigError::BatchFailed { failed: vec![2, 5] })
+        );
+    }
+}

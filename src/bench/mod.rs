@@ -1,0 +1,5 @@
+//! Benchmarks behind `strata bench` (the criterion suites in `benches/` cover
+//! every primitive; these print the figures a user asks for).
+
+pub mod sigs;
+pub mod timing;

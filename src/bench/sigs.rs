@@ -1,0 +1,231 @@
+//! `strata bench sigs`: the cost of certifying votes, by committee size.
+//!
+//! For a committee of `signers` equal-weight members, the certificate is the
+//! one a leader forms: the first quorum of votes (weight above the threshold
+//! fraction). Measured per size, medians over repeated runs:
+//!
+//! * `single_verify_us`: verify one vote signature;
+//! * `naive_verify_us`: verify the quorum's votes one by one;
+//! * `aggregate_us`: aggregate the quorum's signatures;
+//! * `qc_verify_us`: verify the certificate (bitmap, weight, one pairing check);
+//! * `threshold_combine_us` / `threshold_verify_us`: combine t = ⌈fraction·n⌉
+//!   threshold signature shares, and verify the group signature;
+//! * `sr25519_verify_us` / `sr25519_batch_verify_us`: per transaction
+//!   signature, alone and in a batch of `signers` transactions.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use strata_crypto::committee::{Committee, Member, QuorumThreshold};
+use strata_crypto::qc::{QuorumCert, SignerBitmap};
+use strata_crypto::sr25519::{self, BatchItem, TxKeypair};
+use strata_crypto::threshold;
+use strata_crypto::{SecretKey, Signature, VoteAggregator};
+
+use super::timing::{median_us, Budget};
+
+/// One row of the report (the JSON line has exactly these fields).
+#[derive(Clone, Debug, Serialize)]
+pub struct SigsRow {
+    pub signers: usize,
+    pub single_verify_us: f64,
+    pub naive_verify_us: f64,
+    pub aggregate_us: f64,
+    pub qc_verify_us: f64,
+    pub threshold_combine_us: f64,
+    pub threshold_verify_us: f64,
+    pub sr25519_verify_us: f64,
+    pub sr25519_batch_verify_us: f64,
+}
+
+/// Figures shown in the table only: the leader's whole path.
+#[derive(Clone, Debug)]
+pub struct LeaderFigures {
+    pub quorum: usize,
+    pub threshold_t: usize,
+    /// Feeding a quorum of votes to the aggregator, including its one check.
+    pub leader_aggregation_us: f64,
+}
+
+/// The vote message a committee signs in the benchmark, shaped like a real
+/// vote: (chain, epoch, view, phase, block hash).
+fn vote_message() -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&0u32.to_le_bytes());
+    m.extend_from_slice(&1u64.to_le_bytes());
+    m.extend_from_slice(&42u64.to_le_bytes());
+    m.push(1);
+    m.extend_from_slice(&[0xab; 32]);
+    m
+}
+
+pub fn threshold_shares_needed(fraction: QuorumThreshold, n: usize) -> usize {
+    let num = n as u128 * fraction.numerator() as u128;
+    let den = fraction.denominator() as u128;
+    (num.div_ceil(den) as usize).clamp(1, n)
+}
+
+pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) {
+    let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
+    let msg = vote_message();
+    let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::random(&mut rng)).collect();
+    let committee = Arc::new(
+        Committee::new(
+            keys.iter()
+                .map(|k| Member {
+                    key: k.public_key(),
+                    weight: 1,
+                })
+                .collect(),
+        )
+        .expect("distinct random keys form a committee"),
+    );
+    let votes: Vec<Signature> = keys.iter().map(|k| k.sign(&msg)).collect();
+    let quorum = fraction.quorum_size(n).min(n);
+    let quorum_votes = &votes[..quorum];
+
+    let budget = Budget::DEFAULT;
+    let single_verify_us = median_us(budget, || votes[0].verify(&msg, &committee.members()[0].key));
+    let naive_budget = Budget {
+        min_runs: 3,
+        ..budget
+    };
+    let naive_verify_us = median_us(naive_budget, || {
+        quorum_votes
+            .iter()
+            .zip(committee.members())
+            .all(|(s, m)| s.verify(&msg, &m.key).is_ok())
+    });
+    let aggregate_us = median_us(budget, || Signature::aggregate(quorum_votes));
+    let qc = QuorumCert {
+        signers: SignerBitmap::from_indices(n, 0..quorum),
+        signature: Signature::aggregate(quorum_votes).expect("quorum is non-empty"),
+    };
+    assert!(qc.verify(&committee, fraction, &msg).is_ok(), "benchmark certificate must verify");
+    let qc_verify_us = median_us(budget, || qc.verify(&committee, fraction, &msg));
+
+    let leader_aggregation_us = median_us(budget, || {
+        let mut agg = VoteAggregator::new(committee.clone(), fraction, msg.clone());
+        let mut formed = None;
+        for (i, v) in quorum_votes.iter().enumerate() {
+            if let Ok(out) = agg.add(i, *v) {
+                formed = formed.or(out.certificate);
+            }
+        }
+        assert!(formed.is_some());
+        formed
+    });
+
+    let t = threshold_shares_needed(fraction, n);
+    let (group, shares) = threshold::deal(&mut rng, t as u32, n as u32).expect("valid sharing");
+    let sig_shares: Vec<threshold::SignatureShare> =
+        shares.iter().take(t).map(|s| s.sign(&msg)).collect();
+    let threshold_combine_us = median_us(budget, || group.combine(&sig_shares));
+    let group_sig = group.combine(&sig_shares).expect("t shares combine");
+    let threshold_verify_us = median_us(budget, || group.verify(&msg, &group_sig));
+
+    let tx_keys: Vec<TxKeypair> = (0..n).map(|_| TxKeypair::random(&mut rng)).collect();
+    let tx_msgs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let mut m = vec![0u8; 512];
+            m[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            m
+        })
+        .collect();
+    let tx_pubs: Vec<_> = tx_keys.iter().map(|k| k.public()).collect();
+    let tx_sigs: Vec<_> = tx_keys.iter().zip(&tx_msgs).map(|(k, m)| k.sign(m)).collect();
+    let sr25519_verify_us = median_us(budget, || tx_pubs[0].verify(&tx_msgs[0], &tx_sigs[0]));
+    let items: Vec<BatchItem<'_>> = (0..n)
+        .map(|i| BatchItem {
+            message: &tx_msgs[i],
+            key: &tx_pubs[i],
+            signature: &tx_sigs[i],
+        })
+        .collect();
+    assert!(sr25519::verify_batch(&items).is_ok());
+    let sr25519_batch_verify_us = median_us(budget, || sr25519::verify_batch(&items)) / n as f64;
+
+    (
+        SigsRow {
+            signers: n,
+            single_verify_us,
+            naive_verify_us,
+            aggregate_us,
+            qc_verify_us,
+            threshold_combine_us,
+            threshold_verify_us,
+            sr25519_verify_us,
+            sr25519_batch_verify_us,
+        },
+        LeaderFigures {
+            quorum,
+            threshold_t: t,
+            leader_aggregation_us,
+        },
+    )
+}
+
+pub fn table_header() -> String {
+    format!(
+        "{:>7} {:>6} {:>5} {:>10} {:>12} {:>10} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}",
+        "signers",
+        "quorum",
+        "t",
+        "single_us",
+        "naive_us",
+        "agg_us",
+        "qc_us",
+        "leader_us",
+        "thr_comb_us",
+        "thr_ver_us",
+        "sr_us",
+        "sr_batch_us"
+    )
+}
+
+pub fn table_row(r: &SigsRow, l: &LeaderFigures) -> String {
+    format!(
+        "{:>7} {:>6} {:>5} {:>10.1} {:>12.1} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>12.1} {:>10.2} {:>12.2}",
+        r.signers,
+        l.quorum,
+        l.threshold_t,
+        r.single_verify_us,
+        r.naive_verify_us,
+        r.aggregate_us,
+        r.qc_verify_us,
+        l.leader_aggregation_us,
+        r.threshold_combine_us,
+        r.threshold_verify_us,
+        r.sr25519_verify_us,
+        r.sr25519_batch_verify_us
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_needed_rounds_up_and_stays_in_range() {
+        let f = QuorumThreshold::parse("0.67").unwrap();
+        assert_eq!(threshold_shares_needed(f, 100), 67);
+        assert_eq!(threshold_shares_needed(f, 4), 3);
+        assert_eq!(threshold_shares_needed(QuorumThreshold::new(0, 1).unwrap(), 4), 1);
+    }
+
+    #[test]
+    fn a_small_committee_measures_every_field() {
+        let (row, leader) = measure(4, QuorumThreshold::TWO_THIRDS);
+        assert_eq!(row.signers, 4);
+        assert_eq!(leader.quorum, 3);
+        let v = serde_json::to_value(&row).unwrap();
+        let fields: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(fields.len(), 9);
+        for f in fields {
+            let x = v[f].as_f64().unwrap();
+            assert!(x.is_finite() && x > 0.0, "{f} = {x}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The `strata` command line and the tools behind it.
+
+pub mod bench;
