@@ -7,7 +7,11 @@ use strata::bench::sigs;
 use strata_crypto::QuorumThreshold;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Strata: a BFT ledger for data provenance")]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: a BFT ledger for data provenance"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -107,7 +107,10 @@ impl VoteAggregator {
         }
         self.votes[index] = Some(signature);
         self.weight += member.weight;
-        if !self.threshold.is_reached(self.weight, self.committee.total_weight()) {
+        if !self
+            .threshold
+            .is_reached(self.weight, self.committee.total_weight())
+        {
             return Ok(VoteOutcome::default());
         }
         Ok(self.certify())
@@ -138,7 +141,10 @@ impl VoteAggregator {
             self.rejected[i] = true;
             self.weight -= self.committee.members()[i].weight;
         }
-        if !self.threshold.is_reached(self.weight, self.committee.total_weight()) {
+        if !self
+            .threshold
+            .is_reached(self.weight, self.committee.total_weight())
+        {
             return VoteOutcome {
                 certificate: None,
                 invalid,
@@ -172,10 +178,9 @@ impl VoteAggregator {
     }
 
     fn subset_verifies(&self, indices: &[usize]) -> bool {
-        let key = AggregatePublicKey::sum_of(
-            indices.iter().map(|&i| self.committee.members()[i].key),
-        )
-        .expect("bisection halves are non-empty");
+        let key =
+            AggregatePublicKey::sum_of(indices.iter().map(|&i| self.committee.members()[i].key))
+                .expect("bisection halves are non-empty");
         self.aggregate_signature(indices)
             .verify_aggregate(&self.message, &key)
             .is_ok()
@@ -216,31 +221,45 @@ mod tests {
     #[test]
     fn forms_a_certificate_at_the_quorum_and_only_once() {
         let (ks, mut agg) = aggregator(4);
-        for i in 0..2 {
-            let out = agg.add(i, ks[i].sign(b"block-7")).unwrap();
+        for (i, k) in ks.iter().enumerate().take(2) {
+            let out = agg.add(i, k.sign(b"block-7")).unwrap();
             assert_eq!(out, VoteOutcome::default());
         }
         let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
         let qc = out.certificate.expect("3 of 4 is a quorum");
         assert!(out.invalid.is_empty());
         let c = committee(&ks, 1);
-        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"), Ok(()));
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
+            Ok(())
+        );
         assert_eq!(qc.signers.iter_ones().collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert_eq!(agg.add(3, ks[3].sign(b"block-7")), Err(VoteError::AlreadyCertified));
+        assert_eq!(
+            agg.add(3, ks[3].sign(b"block-7")),
+            Err(VoteError::AlreadyCertified)
+        );
     }
 
     #[test]
     fn rejects_duplicates_and_non_members() {
         let (ks, mut agg) = aggregator(4);
         agg.add(0, ks[0].sign(b"block-7")).unwrap();
-        assert_eq!(agg.add(0, ks[0].sign(b"block-7")), Err(VoteError::Duplicate { index: 0 }));
-        assert_eq!(agg.add(4, ks[0].sign(b"block-7")), Err(VoteError::NotMember { index: 4 }));
+        assert_eq!(
+            agg.add(0, ks[0].sign(b"block-7")),
+            Err(VoteError::Duplicate { index: 0 })
+        );
+        assert_eq!(
+            agg.add(4, ks[0].sign(b"block-7")),
+            Err(VoteError::NotMember { index: 4 })
+        );
         let outsider = keys(5).pop().unwrap();
         assert_eq!(
             agg.add_by_key(&outsider.public_key(), outsider.sign(b"block-7")),
             Err(VoteError::UnknownKey)
         );
-        assert!(agg.add_by_key(&ks[1].public_key(), ks[1].sign(b"block-7")).is_ok());
+        assert!(agg
+            .add_by_key(&ks[1].public_key(), ks[1].sign(b"block-7"))
+            .is_ok());
         assert_eq!(agg.weight(), 2);
     }
 
@@ -250,9 +269,13 @@ mod tests {
         let (ks, mut agg) = aggregator(n);
         let bad = [2usize, 7];
         let mut last = VoteOutcome::default();
-        for i in 0..n {
-            let msg: &[u8] = if bad.contains(&i) { b"other" } else { b"block-7" };
-            match agg.add(i, ks[i].sign(msg)) {
+        for (i, k) in ks.iter().enumerate() {
+            let msg: &[u8] = if bad.contains(&i) {
+                b"other"
+            } else {
+                b"block-7"
+            };
+            match agg.add(i, k.sign(msg)) {
                 Ok(out) => last = out,
                 Err(VoteError::AlreadyCertified) => break,
                 Err(e) => panic!("{e}"),
@@ -264,7 +287,10 @@ mod tests {
         // 7 votes reach 2/3 of 10; with 2 bad ones dropped, 9 good votes do.
         let qc = last.certificate.expect("eventually certified");
         let c = committee(&ks, 1);
-        assert_eq!(qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"), Ok(()));
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
+            Ok(())
+        );
         assert!(bad.iter().all(|&b| !qc.signers.get(b)));
     }
 
@@ -277,7 +303,10 @@ mod tests {
         assert_eq!(out.certificate, None);
         assert_eq!(out.invalid, vec![1]);
         assert_eq!(agg.weight(), 2);
-        assert_eq!(agg.add(1, ks[1].sign(b"block-7")), Err(VoteError::Rejected { index: 1 }));
+        assert_eq!(
+            agg.add(1, ks[1].sign(b"block-7")),
+            Err(VoteError::Rejected { index: 1 })
+        );
         let out = agg.add(3, ks[3].sign(b"block-7")).unwrap();
         assert!(out.certificate.is_some());
     }
@@ -305,8 +334,8 @@ mod tests {
         let n = 16;
         let (ks, mut agg) = aggregator(n);
         let mut reported = Vec::new();
-        for i in 0..n {
-            let out = agg.add(i, ks[i].sign(b"nope")).unwrap();
+        for (i, k) in ks.iter().enumerate() {
+            let out = agg.add(i, k.sign(b"nope")).unwrap();
             reported.extend(out.invalid);
         }
         reported.sort();

@@ -220,9 +220,17 @@ impl QuorumThreshold {
         {
             return Err(bad());
         }
-        let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+        let int: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
         let denominator = 10u64.pow(frac.len() as u32);
-        let frac: u64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+        let frac: u64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| bad())?
+        };
         let numerator = int
             .checked_mul(denominator)
             .and_then(|v| v.checked_add(frac))
@@ -347,10 +355,29 @@ pub(crate) mod tests {
 
     #[test]
     fn threshold_parsing() {
-        assert_eq!(QuorumThreshold::parse("0.67").unwrap(), QuorumThreshold::new(67, 100).unwrap());
-        assert_eq!(QuorumThreshold::parse("2/3").unwrap(), QuorumThreshold::TWO_THIRDS);
-        assert_eq!(QuorumThreshold::parse(".5").unwrap(), QuorumThreshold::new(5, 10).unwrap());
-        for bad in ["", ".", "abc", "1.0", "0.6.7", "-0.5", "1/0", "3/2", "0.1234567890123456789"] {
+        assert_eq!(
+            QuorumThreshold::parse("0.67").unwrap(),
+            QuorumThreshold::new(67, 100).unwrap()
+        );
+        assert_eq!(
+            QuorumThreshold::parse("2/3").unwrap(),
+            QuorumThreshold::TWO_THIRDS
+        );
+        assert_eq!(
+            QuorumThreshold::parse(".5").unwrap(),
+            QuorumThreshold::new(5, 10).unwrap()
+        );
+        for bad in [
+            "",
+            ".",
+            "abc",
+            "1.0",
+            "0.6.7",
+            "-0.5",
+            "1/0",
+            "3/2",
+            "0.1234567890123456789",
+        ] {
             assert!(QuorumThreshold::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,9 +14,7 @@ use sha2::{Digest as _, Sha256};
 pub const DIGEST_LEN: usize = 32;
 
 /// A SHA-256 digest.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode)]
 pub struct Digest(pub [u8; DIGEST_LEN]);
 
 impl Digest {
@@ -78,7 +76,10 @@ impl Hasher {
     /// `"strata/merkle"`; they must be shorter than 256 bytes.
     pub fn new(domain: &str) -> Hasher {
         let tag = domain.as_bytes();
-        assert!(tag.len() < 256, "domain tags are constants shorter than 256 bytes");
+        assert!(
+            tag.len() < 256,
+            "domain tags are constants shorter than 256 bytes"
+        );
         let mut inner = Sha256::new();
         inner.update([tag.len() as u8]);
         inner.update(tag);

@@ -68,7 +68,9 @@ impl MerkleTree {
     pub fn from_leaf_hashes(leaf_hashes: Vec<Digest>) -> MerkleTree {
         let mut levels = vec![leaf_hashes];
         while levels.last().is_some_and(|l| l.len() > 1) {
-            let below = levels.last().expect("loop condition checked a level exists");
+            let below = levels
+                .last()
+                .expect("loop condition checked a level exists");
             let above = below
                 .chunks(2)
                 .map(|pair| match pair {
@@ -220,7 +222,11 @@ mod tests {
     fn root_matches_the_recursive_definition() {
         for n in 0..70 {
             let l = leaves(n);
-            assert_eq!(MerkleTree::from_leaves(&l).root(), reference_root(&l), "n = {n}");
+            assert_eq!(
+                MerkleTree::from_leaves(&l).root(),
+                reference_root(&l),
+                "n = {n}"
+            );
         }
     }
 
@@ -230,7 +236,10 @@ mod tests {
         let t = MerkleTree::from_leaves(&empty);
         assert!(t.is_empty());
         assert_eq!(t.root(), empty_root());
-        assert_eq!(t.proof(0), Err(MerkleError::IndexOutOfRange { index: 0, count: 0 }));
+        assert_eq!(
+            t.proof(0),
+            Err(MerkleError::IndexOutOfRange { index: 0, count: 0 })
+        );
 
         let t = MerkleTree::from_leaves(&[b"only"]);
         let p = t.proof(0).unwrap();
@@ -266,7 +275,10 @@ mod tests {
     fn proof_rejects_index_out_of_range() {
         let t = MerkleTree::from_leaves(&leaves(5));
         let mut p = t.proof(4).unwrap();
-        assert_eq!(t.proof(5), Err(MerkleError::IndexOutOfRange { index: 5, count: 5 }));
+        assert_eq!(
+            t.proof(5),
+            Err(MerkleError::IndexOutOfRange { index: 5, count: 5 })
+        );
         p.leaf_index = 5;
         assert_eq!(
             p.verify(&t.root(), b"leaf-4"),

@@ -41,7 +41,10 @@ const DOMAIN: &[u8] = b"strata/pvss/v1";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PvssError {
     #[error("threshold {threshold} of {participants} is not 1 ≤ t ≤ n ≤ {max}", max = MAX_PARTICIPANTS)]
-    BadParameters { threshold: usize, participants: usize },
+    BadParameters {
+        threshold: usize,
+        participants: usize,
+    },
     #[error("dealing field {field} has {got} entries, expected {expected}")]
     WrongLength {
         field: &'static str,
@@ -317,7 +320,10 @@ pub fn deal<R: RngCore + CryptoRng>(
     Ok((dealing, PvssSecret(poly[0] * h())))
 }
 
-fn decompress_all(field: &'static str, items: &[[u8; 32]]) -> Result<Vec<RistrettoPoint>, PvssError> {
+fn decompress_all(
+    field: &'static str,
+    items: &[[u8; 32]],
+) -> Result<Vec<RistrettoPoint>, PvssError> {
     items
         .iter()
         .enumerate()
@@ -330,7 +336,8 @@ fn decompress_all(field: &'static str, items: &[[u8; 32]]) -> Result<Vec<Ristret
 }
 
 fn scalar_from(field: &'static str, index: usize, bytes: &[u8; 32]) -> Result<Scalar, PvssError> {
-    Option::from(Scalar::from_canonical_bytes(*bytes)).ok_or(PvssError::InvalidScalar { field, index })
+    Option::from(Scalar::from_canonical_bytes(*bytes))
+        .ok_or(PvssError::InvalidScalar { field, index })
 }
 
 /// Verifies a dealing for `keys` (in participant order) and `threshold`.
@@ -415,7 +422,9 @@ fn on_low_degree_code(c: &Scalar, threshold: usize, v: &[RistrettoPoint]) -> boo
         })
         .collect();
     batch_invert(&mut u).expect("factorials of numbers below the group order are non-zero");
-    let f: Vec<Scalar> = (0..n - threshold).map(|k| derived_scalar(c, 2, k)).collect();
+    let f: Vec<Scalar> = (0..n - threshold)
+        .map(|k| derived_scalar(c, 2, k))
+        .collect();
     let weights: Vec<Scalar> = (1..=n as u64)
         .zip(&u)
         .map(|(x, ui)| ui * eval_poly(&f, Scalar::from(x)))
@@ -501,7 +510,9 @@ pub fn verify_share(
 ) -> Result<(), PvssError> {
     let (enc_bytes, enc) = encrypted_share(d, s.index)?;
     let bad = PvssError::InvalidShareProof { index: s.index };
-    let share = CompressedRistretto(s.share).decompress().ok_or(bad.clone())?;
+    let share = CompressedRistretto(s.share)
+        .decompress()
+        .ok_or(bad.clone())?;
     let c = scalar_from("challenge", 0, &s.challenge).map_err(|_| bad.clone())?;
     let r = scalar_from("response", 0, &s.response).map_err(|_| bad.clone())?;
     let a = RistrettoPoint::vartime_multiscalar_mul([r, c], [*h(), key.point]);
@@ -548,7 +559,10 @@ pub fn recover(threshold: usize, shares: &[DecryptedShare]) -> Result<PvssSecret
                 .ok_or(PvssError::InvalidShareProof { index: s.index })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let xs: Vec<Scalar> = chosen.iter().map(|s| Scalar::from(s.index as u64 + 1)).collect();
+    let xs: Vec<Scalar> = chosen
+        .iter()
+        .map(|s| Scalar::from(s.index as u64 + 1))
+        .collect();
     let weights = lagrange_at_zero(&xs).expect("indices are distinct");
     Ok(PvssSecret(RistrettoPoint::vartime_multiscalar_mul(
         &weights, &points,
@@ -584,7 +598,11 @@ mod tests {
         (sks, pks)
     }
 
-    fn dealt(n: usize, t: usize, seed: u64) -> (Vec<PvssSecretKey>, Vec<PvssPublicKey>, Dealing, PvssSecret) {
+    fn dealt(
+        n: usize,
+        t: usize,
+        seed: u64,
+    ) -> (Vec<PvssSecretKey>, Vec<PvssPublicKey>, Dealing, PvssSecret) {
         let (sks, pks) = participants(n, seed);
         let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0xdead);
         let (d, s) = deal(&mut rng, &CTX, t, &pks).unwrap();
@@ -597,17 +615,37 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let poly: Vec<Scalar> = (0..=degree).map(|_| Scalar::random(&mut rng)).collect();
         let n = pks.len();
-        let evals: Vec<Scalar> = (1..=n as u64).map(|x| eval_poly(&poly, Scalar::from(x))).collect();
+        let evals: Vec<Scalar> = (1..=n as u64)
+            .map(|x| eval_poly(&poly, Scalar::from(x)))
+            .collect();
         let nonces: Vec<Scalar> = (0..n).map(|_| Scalar::random(&mut rng)).collect();
         let mut d = Dealing {
-            commitments: evals.iter().map(|e| (e * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes()).collect(),
-            encrypted_shares: evals.iter().zip(pks).map(|(e, k)| (e * k.point).compress().to_bytes()).collect(),
-            proof_g: nonces.iter().map(|w| (w * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes()).collect(),
-            proof_pk: nonces.iter().zip(pks).map(|(w, k)| (w * k.point).compress().to_bytes()).collect(),
+            commitments: evals
+                .iter()
+                .map(|e| (e * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes())
+                .collect(),
+            encrypted_shares: evals
+                .iter()
+                .zip(pks)
+                .map(|(e, k)| (e * k.point).compress().to_bytes())
+                .collect(),
+            proof_g: nonces
+                .iter()
+                .map(|w| (w * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes())
+                .collect(),
+            proof_pk: nonces
+                .iter()
+                .zip(pks)
+                .map(|(w, k)| (w * k.point).compress().to_bytes())
+                .collect(),
             responses: vec![],
         };
         let c = dealing_challenge(&CTX, t, pks, &d);
-        d.responses = nonces.iter().zip(&evals).map(|(w, e)| (w - c * e).to_bytes()).collect();
+        d.responses = nonces
+            .iter()
+            .zip(&evals)
+            .map(|(w, e)| (w - c * e).to_bytes())
+            .collect();
         d
     }
 
@@ -622,7 +660,10 @@ mod tests {
             assert_eq!(verify_share(&CTX, &pks[i], &d, s), Ok(()));
         }
         assert_eq!(recover(3, &shares[..3]).unwrap(), secret);
-        assert_eq!(recover(3, &[shares[6], shares[2], shares[4]]).unwrap(), secret);
+        assert_eq!(
+            recover(3, &[shares[6], shares[2], shares[4]]).unwrap(),
+            secret
+        );
         assert_ne!(secret, PvssSecret::identity());
     }
 
@@ -632,18 +673,28 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         assert_eq!(
             deal(&mut rng, &CTX, 0, &pks).unwrap_err(),
-            PvssError::BadParameters { threshold: 0, participants: 3 }
+            PvssError::BadParameters {
+                threshold: 0,
+                participants: 3
+            }
         );
         assert_eq!(
             deal(&mut rng, &CTX, 4, &pks).unwrap_err(),
-            PvssError::BadParameters { threshold: 4, participants: 3 }
+            PvssError::BadParameters {
+                threshold: 4,
+                participants: 3
+            }
         );
         let (d, _) = deal(&mut rng, &CTX, 2, &pks).unwrap();
         let mut short = d.clone();
         short.responses.pop();
         assert_eq!(
             verify_dealing(&CTX, 2, &pks, &short),
-            Err(PvssError::WrongLength { field: "responses", expected: 3, got: 2 })
+            Err(PvssError::WrongLength {
+                field: "responses",
+                expected: 3,
+                got: 2
+            })
         );
     }
 
@@ -655,12 +706,21 @@ mod tests {
             DealingContext { chain: 2, ..CTX },
             DealingContext { dealer: 4, ..CTX },
         ] {
-            assert_eq!(verify_dealing(&other, 2, &pks, &d), Err(PvssError::InvalidDealingProof));
+            assert_eq!(
+                verify_dealing(&other, 2, &pks, &d),
+                Err(PvssError::InvalidDealingProof)
+            );
         }
-        assert_eq!(verify_dealing(&CTX, 3, &pks, &d), Err(PvssError::InvalidDealingProof));
+        assert_eq!(
+            verify_dealing(&CTX, 3, &pks, &d),
+            Err(PvssError::InvalidDealingProof)
+        );
         let mut swapped = pks.clone();
         swapped.swap(0, 1);
-        assert_eq!(verify_dealing(&CTX, 2, &swapped, &d), Err(PvssError::InvalidDealingProof));
+        assert_eq!(
+            verify_dealing(&CTX, 2, &swapped, &d),
+            Err(PvssError::InvalidDealingProof)
+        );
     }
 
     #[test]
@@ -668,24 +728,40 @@ mod tests {
         let (_, pks, d, _) = dealt(5, 3, 4);
         let mut bad = d.clone();
         bad.encrypted_shares.swap(1, 2);
-        assert_eq!(verify_dealing(&CTX, 3, &pks, &bad), Err(PvssError::InvalidDealingProof));
+        assert_eq!(
+            verify_dealing(&CTX, 3, &pks, &bad),
+            Err(PvssError::InvalidDealingProof)
+        );
         let mut bad = d.clone();
         bad.commitments[4] = d.commitments[0];
-        assert_eq!(verify_dealing(&CTX, 3, &pks, &bad), Err(PvssError::InvalidDealingProof));
+        assert_eq!(
+            verify_dealing(&CTX, 3, &pks, &bad),
+            Err(PvssError::InvalidDealingProof)
+        );
         let mut bad = d.clone();
-        bad.responses[2] = (Scalar::from_canonical_bytes(d.responses[2]).unwrap() + Scalar::ONE).to_bytes();
-        assert_eq!(verify_dealing(&CTX, 3, &pks, &bad), Err(PvssError::InvalidDealingProof));
+        bad.responses[2] =
+            (Scalar::from_canonical_bytes(d.responses[2]).unwrap() + Scalar::ONE).to_bytes();
+        assert_eq!(
+            verify_dealing(&CTX, 3, &pks, &bad),
+            Err(PvssError::InvalidDealingProof)
+        );
         let mut bad = d.clone();
         bad.responses[0] = [0xff; 32];
         assert_eq!(
             verify_dealing(&CTX, 3, &pks, &bad),
-            Err(PvssError::InvalidScalar { field: "responses", index: 0 })
+            Err(PvssError::InvalidScalar {
+                field: "responses",
+                index: 0
+            })
         );
         let mut bad = d.clone();
         bad.proof_pk[3] = [0xff; 32];
         assert_eq!(
             verify_dealing(&CTX, 3, &pks, &bad),
-            Err(PvssError::InvalidPoint { field: "proof_pk", index: 3 })
+            Err(PvssError::InvalidPoint {
+                field: "proof_pk",
+                index: 3
+            })
         );
     }
 
@@ -695,7 +771,10 @@ mod tests {
         let honest = dealing_of_degree(&pks, 3, 2, 5);
         assert_eq!(verify_dealing(&CTX, 3, &pks, &honest), Ok(()));
         let cheat = dealing_of_degree(&pks, 3, 3, 5);
-        assert_eq!(verify_dealing(&CTX, 3, &pks, &cheat), Err(PvssError::NotLowDegree));
+        assert_eq!(
+            verify_dealing(&CTX, 3, &pks, &cheat),
+            Err(PvssError::NotLowDegree)
+        );
         // With t = n every vector is a codeword: nothing to test.
         let full = dealing_of_degree(&pks, 6, 5, 6);
         assert_eq!(verify_dealing(&CTX, 6, &pks, &full), Ok(()));
@@ -717,7 +796,15 @@ mod tests {
         );
         let other = decrypt_share(&sks[2], &CTX, 2, &d).unwrap();
         assert_eq!(
-            verify_share(&CTX, &pks[1], &d, &DecryptedShare { share: other.share, ..s }),
+            verify_share(
+                &CTX,
+                &pks[1],
+                &d,
+                &DecryptedShare {
+                    share: other.share,
+                    ..s
+                }
+            ),
             Err(PvssError::InvalidShareProof { index: 1 })
         );
         // Decrypting with the wrong key yields a share that fails.
@@ -725,15 +812,19 @@ mod tests {
         assert!(verify_share(&CTX, &pks[1], &d, &wrong).is_err());
         assert_eq!(
             decrypt_share(&sks[0], &CTX, 4, &d).unwrap_err(),
-            PvssError::IndexOutOfRange { index: 4, participants: 4 }
+            PvssError::IndexOutOfRange {
+                index: 4,
+                participants: 4
+            }
         );
     }
 
     #[test]
     fn recovery_needs_t_distinct_shares() {
         let (sks, _, d, _) = dealt(5, 3, 7);
-        let shares: Vec<DecryptedShare> =
-            (0..5).map(|i| decrypt_share(&sks[i], &CTX, i as u32, &d).unwrap()).collect();
+        let shares: Vec<DecryptedShare> = (0..5)
+            .map(|i| decrypt_share(&sks[i], &CTX, i as u32, &d).unwrap())
+            .collect();
         assert_eq!(
             recover(3, &shares[..2]),
             Err(PvssError::NotEnoughShares { got: 2, needed: 3 })
@@ -757,8 +848,14 @@ mod tests {
             responses: vec![],
         };
         assert!(Dealing::decode(&mut &huge.encode()[..]).is_err());
-        assert!(PvssPublicKey::decode(&mut &[0u8; 32][..]).is_err(), "identity key");
-        assert_eq!(PvssPublicKey::decode(&mut &pks[0].encode()[..]).unwrap(), pks[0]);
+        assert!(
+            PvssPublicKey::decode(&mut &[0u8; 32][..]).is_err(),
+            "identity key"
+        );
+        assert_eq!(
+            PvssPublicKey::decode(&mut &pks[0].encode()[..]).unwrap(),
+            pks[0]
+        );
     }
 
     proptest! {

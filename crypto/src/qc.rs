@@ -48,7 +48,11 @@ impl SignerBitmap {
     /// Adds position `i`; panics if `i` is outside the committee, which is a
     /// caller bug (positions come from committee lookups).
     pub fn set(&mut self, i: usize) {
-        assert!(i < self.len, "signer {i} outside a committee of {}", self.len);
+        assert!(
+            i < self.len,
+            "signer {i} outside a committee of {}",
+            self.len
+        );
         self.bits[i / 8] |= 1 << (i % 8);
     }
 
@@ -135,7 +139,9 @@ impl QuorumCert {
                 got: self.signers.len(),
             });
         }
-        let key = committee.aggregate_key(&self.signers).ok_or(QcError::NoSigners)?;
+        let key = committee
+            .aggregate_key(&self.signers)
+            .ok_or(QcError::NoSigners)?;
         let signed = committee.weight_of(&self.signers);
         if !threshold.is_reached(signed, committee.total_weight()) {
             return Err(QcError::InsufficientWeight {
@@ -208,7 +214,11 @@ mod tests {
         let ks = keys(9);
         let c = committee(&ks, 1);
         let low = QuorumThreshold::new(1, 3).unwrap();
-        for signers in [vec![0, 2, 5, 8], vec![0, 1, 2, 3, 4, 5, 6, 7, 8], vec![1, 2, 3, 4, 5, 7, 8]] {
+        for signers in [
+            vec![0, 2, 5, 8],
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 7, 8],
+        ] {
             let qc = qc_over(&ks, &signers, b"m");
             assert_eq!(qc.verify(&c, low, b"m"), Ok(()), "{signers:?}");
         }
@@ -221,14 +231,23 @@ mod tests {
         let t = QuorumThreshold::TWO_THIRDS;
         let mut qc = qc_over(&ks, &[0, 1, 2], b"m");
         qc.signers = SignerBitmap::from_indices(5, [0, 1, 2]);
-        assert_eq!(qc.verify(&c, t, b"m"), Err(QcError::BitmapLength { expected: 4, got: 5 }));
+        assert_eq!(
+            qc.verify(&c, t, b"m"),
+            Err(QcError::BitmapLength {
+                expected: 4,
+                got: 5
+            })
+        );
         let mut qc = qc_over(&ks, &[0, 1, 2], b"m");
         qc.signers = SignerBitmap::new(4);
         assert_eq!(qc.verify(&c, t, b"m"), Err(QcError::NoSigners));
         let qc = qc_over(&ks, &[0, 1], b"m");
         assert_eq!(
             qc.verify(&c, t, b"m"),
-            Err(QcError::InsufficientWeight { signed: 2, total: 4 })
+            Err(QcError::InsufficientWeight {
+                signed: 2,
+                total: 4
+            })
         );
     }
 
@@ -252,7 +271,10 @@ mod tests {
         let qc = qc_over(&ks, &[1, 2, 3], b"m");
         assert!(matches!(
             qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"m"),
-            Err(QcError::InsufficientWeight { signed: 3, total: 13 })
+            Err(QcError::InsufficientWeight {
+                signed: 3,
+                total: 13
+            })
         ));
     }
 

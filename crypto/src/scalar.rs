@@ -75,7 +75,6 @@ impl Fr {
         unsafe { blst::blst_bendian_from_scalar(out.as_mut_ptr(), &s) };
         out
     }
-
 }
 
 impl PartialEq for Fr {
@@ -133,7 +132,9 @@ impl Neg for Fr {
 /// What Shamir sharing needs of a prime field; implemented for the BLS12-381
 /// scalar field (threshold BLS) and the ristretto255 scalar field (PVSS), so
 /// interpolation is written once.
-pub trait Field: Copy + PartialEq + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+pub trait Field:
+    Copy + PartialEq + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self>
+{
     fn zero() -> Self;
     fn one() -> Self;
     fn from_u64(v: u64) -> Self;

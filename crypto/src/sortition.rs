@@ -46,7 +46,11 @@ pub fn sortition_input(seed: &Digest, chain: u32, epoch: u64) -> Vec<u8> {
 }
 
 /// Seats won by a validator of `weight` whose VRF output is `output`.
-pub fn seats(output: &VrfOutput, weight: u64, params: SortitionParams) -> Result<u64, SortitionError> {
+pub fn seats(
+    output: &VrfOutput,
+    weight: u64,
+    params: SortitionParams,
+) -> Result<u64, SortitionError> {
     let SortitionParams {
         total_weight: total,
         expected_seats: tau,
@@ -289,11 +293,20 @@ mod tests {
     #[test]
     fn parameters_are_checked() {
         let o = output_with_fraction(0, 0);
-        assert_eq!(seats(&o, 1, params(0, 1)), Err(SortitionError::BadParameters));
-        assert_eq!(seats(&o, 1, params(10, 0)), Err(SortitionError::BadParameters));
+        assert_eq!(
+            seats(&o, 1, params(0, 1)),
+            Err(SortitionError::BadParameters)
+        );
+        assert_eq!(
+            seats(&o, 1, params(10, 0)),
+            Err(SortitionError::BadParameters)
+        );
         assert_eq!(
             seats(&o, 11, params(10, 1)),
-            Err(SortitionError::WeightAboveTotal { weight: 11, total: 10 })
+            Err(SortitionError::WeightAboveTotal {
+                weight: 11,
+                total: 10
+            })
         );
         assert_eq!(seats(&o, 0, params(10, 3)), Ok(0));
         assert_eq!(seats(&o, 7, params(10, 10)), Ok(7));
@@ -315,7 +328,12 @@ mod tests {
 
     #[test]
     fn matches_a_floating_point_reference_away_from_boundaries() {
-        let cases = [(1000u64, 10u64, 50u64), (1000, 500, 100), (10_000, 3000, 2000), (100, 1, 1)];
+        let cases = [
+            (1000u64, 10u64, 50u64),
+            (1000, 500, 100),
+            (10_000, 3000, 2000),
+            (100, 1, 1),
+        ];
         for &(total, w, tau) in &cases {
             let p = tau as f64 / total as f64;
             for k in 1..200u64 {
@@ -324,7 +342,8 @@ mod tests {
                 let ours = seats(&output_with_fraction(u, 2), w, params(total, tau)).unwrap();
                 let theirs = reference_seats(uf, w, p);
                 // Near a CDF step the two may round differently by one.
-                let near = reference_seats((uf - 1e-9).max(0.0), w, p) != reference_seats(uf + 1e-9, w, p);
+                let near =
+                    reference_seats((uf - 1e-9).max(0.0), w, p) != reference_seats(uf + 1e-9, w, p);
                 if !near {
                     assert_eq!(ours, theirs, "total {total} w {w} tau {tau} u {uf}");
                 }
@@ -379,7 +398,10 @@ mod tests {
             assert_eq!(verify_candidate(&pk, &input, &proof, 30, p, s), Ok(out));
             assert_eq!(
                 verify_candidate(&pk, &input, &proof, 30, p, s + 1),
-                Err(SortitionError::WrongSeatCount { claimed: s + 1, actual: s })
+                Err(SortitionError::WrongSeatCount {
+                    claimed: s + 1,
+                    actual: s
+                })
             );
             let other = sortition_input(&Digest::of("seed", b"e7"), 0, 9);
             assert_eq!(

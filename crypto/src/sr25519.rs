@@ -75,7 +75,10 @@ impl TxPublicKey {
 
     pub fn verify(&self, message: &[u8], signature: &TxSignature) -> Result<(), TxSigError> {
         self.0
-            .verify(signing_context(SIGNING_CONTEXT).bytes(message), &signature.0)
+            .verify(
+                signing_context(SIGNING_CONTEXT).bytes(message),
+                &signature.0,
+            )
             .map_err(|_| TxSigError::InvalidSignature)
     }
 }
@@ -159,7 +162,8 @@ fn batch_holds(items: &[BatchItem<'_>]) -> bool {
         _ => {
             let ctx = signing_context(SIGNING_CONTEXT);
             let transcripts = items.iter().map(|i| ctx.bytes(i.message));
-            let signatures: Vec<schnorrkel::Signature> = items.iter().map(|i| i.signature.0).collect();
+            let signatures: Vec<schnorrkel::Signature> =
+                items.iter().map(|i| i.signature.0).collect();
             let keys: Vec<schnorrkel::PublicKey> = items.iter().map(|i| i.key.0).collect();
             schnorrkel::verify_batch(transcripts, &signatures, &keys, false).is_ok()
         }
@@ -224,22 +228,40 @@ mod tests {
         let kp = TxKeypair::from_seed(&[7; 32]);
         let sig = kp.sign(b"record");
         assert_eq!(kp.public().verify(b"record", &sig), Ok(()));
-        assert_eq!(kp.public().verify(b"recorc", &sig), Err(TxSigError::InvalidSignature));
+        assert_eq!(
+            kp.public().verify(b"recorc", &sig),
+            Err(TxSigError::InvalidSignature)
+        );
         let other_ctx = TxSignature(kp.0.sign(signing_context(b"other").bytes(b"record")));
-        assert_eq!(kp.public().verify(b"record", &other_ctx), Err(TxSigError::InvalidSignature));
+        assert_eq!(
+            kp.public().verify(b"record", &other_ctx),
+            Err(TxSigError::InvalidSignature)
+        );
         assert_eq!(TxKeypair::from_seed(&[7; 32]).public(), kp.public());
     }
 
     #[test]
     fn decoding_rejects_bad_bytes() {
-        assert_eq!(TxPublicKey::from_bytes(&[0xff; 32]), Err(TxSigError::InvalidPublicKey));
-        assert_eq!(TxPublicKey::from_bytes(&[0; 31]), Err(TxSigError::InvalidPublicKey));
+        assert_eq!(
+            TxPublicKey::from_bytes(&[0xff; 32]),
+            Err(TxSigError::InvalidPublicKey)
+        );
+        assert_eq!(
+            TxPublicKey::from_bytes(&[0; 31]),
+            Err(TxSigError::InvalidPublicKey)
+        );
         // The sr25519 marker bit (top bit of the last byte) must be set.
-        assert_eq!(TxSignature::from_bytes(&[0; 64]), Err(TxSigError::MalformedSignature));
+        assert_eq!(
+            TxSignature::from_bytes(&[0; 64]),
+            Err(TxSigError::MalformedSignature)
+        );
         let kp = TxKeypair::from_seed(&[1; 32]);
         let sig = kp.sign(b"x");
         assert_eq!(TxSignature::decode(&mut &sig.encode()[..]).unwrap(), sig);
-        assert_eq!(TxPublicKey::decode(&mut &kp.public().encode()[..]).unwrap(), kp.public());
+        assert_eq!(
+            TxPublicKey::decode(&mut &kp.public().encode()[..]).unwrap(),
+            kp.public()
+        );
     }
 
     #[test]
@@ -257,7 +279,9 @@ mod tests {
         }
         assert_eq!(
             verify_batch(&items(&k, &m, &s)),
-            Err(TxSigError::BatchFailed { failed: vec![0, 13, 14, 36] })
+            Err(TxSigError::BatchFailed {
+                failed: vec![0, 13, 14, 36]
+            })
         );
         let (k, mut m, s) = signed(1);
         m[0].clear();

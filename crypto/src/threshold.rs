@@ -79,8 +79,8 @@ pub fn deal<R: RngCore + CryptoRng>(
     let mut shares = Vec::with_capacity(participants as usize);
     let mut share_keys = Vec::with_capacity(participants as usize);
     for index in 1..=participants {
-        let key =
-            SecretKey::from_fr(eval_poly(&coefficients, Fr::from_u64(index as u64))).map_err(|_| ThresholdError::DegenerateShare)?;
+        let key = SecretKey::from_fr(eval_poly(&coefficients, Fr::from_u64(index as u64)))
+            .map_err(|_| ThresholdError::DegenerateShare)?;
         share_keys.push(key.public_key());
         shares.push(SecretShare { index, key });
     }
@@ -131,7 +131,11 @@ impl GroupPublic {
     }
 
     /// Checks one signature share against its share key.
-    pub fn verify_share(&self, share: &SignatureShare, message: &[u8]) -> Result<(), ThresholdError> {
+    pub fn verify_share(
+        &self,
+        share: &SignatureShare,
+        message: &[u8],
+    ) -> Result<(), ThresholdError> {
         let key = self.share_key(share.index)?;
         share
             .signature
@@ -162,7 +166,10 @@ impl GroupPublic {
                 needed: t,
             });
         }
-        let xs: Vec<Fr> = chosen.iter().map(|s| Fr::from_u64(s.index as u64)).collect();
+        let xs: Vec<Fr> = chosen
+            .iter()
+            .map(|s| Fr::from_u64(s.index as u64))
+            .collect();
         let weights = lagrange_at_zero(&xs).expect("indices are distinct and non-zero");
         let points: Vec<min_pk::Signature> = chosen.iter().map(|s| s.signature.0).collect();
         let scalars: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -217,10 +224,16 @@ mod tests {
         stray.index = 6;
         assert_eq!(
             public.combine(&[sigs[0], sigs[1], stray]),
-            Err(ThresholdError::IndexOutOfRange { index: 6, participants: 5 })
+            Err(ThresholdError::IndexOutOfRange {
+                index: 6,
+                participants: 5
+            })
         );
         stray.index = 0;
-        assert!(matches!(public.combine(&[stray]), Err(ThresholdError::IndexOutOfRange { .. })));
+        assert!(matches!(
+            public.combine(&[stray]),
+            Err(ThresholdError::IndexOutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -242,7 +255,10 @@ mod tests {
         for (t, n) in [(0, 3), (4, 3), (1, MAX_PARTICIPANTS + 1)] {
             assert_eq!(
                 deal(&mut rng, t, n).unwrap_err(),
-                ThresholdError::BadParameters { threshold: t, participants: n }
+                ThresholdError::BadParameters {
+                    threshold: t,
+                    participants: n
+                }
             );
         }
         let (public, shares) = deal(&mut rng, 1, 1).unwrap();

@@ -217,8 +217,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_keys() {
-        assert_eq!(VrfPublicKey::from_bytes([0xff; 32]).unwrap_err(), VrfError::InvalidPublicKey);
-        assert_eq!(VrfSecretKey::from_bytes([0xff; 32]).unwrap_err(), VrfError::InvalidSecretKey);
+        assert_eq!(
+            VrfPublicKey::from_bytes([0xff; 32]).unwrap_err(),
+            VrfError::InvalidPublicKey
+        );
+        assert_eq!(
+            VrfSecretKey::from_bytes([0xff; 32]).unwrap_err(),
+            VrfError::InvalidSecretKey
+        );
         let bytes = [0xffu8; 32].encode();
         assert!(VrfPublicKey::decode(&mut &bytes[..]).is_err());
     }

@@ -87,7 +87,9 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
     let quorum_votes = &votes[..quorum];
 
     let budget = Budget::DEFAULT;
-    let single_verify_us = median_us(budget, || votes[0].verify(&msg, &committee.members()[0].key));
+    let single_verify_us = median_us(budget, || {
+        votes[0].verify(&msg, &committee.members()[0].key)
+    });
     let naive_budget = Budget {
         min_runs: 3,
         ..budget
@@ -103,7 +105,10 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
         signers: SignerBitmap::from_indices(n, 0..quorum),
         signature: Signature::aggregate(quorum_votes).expect("quorum is non-empty"),
     };
-    assert!(qc.verify(&committee, fraction, &msg).is_ok(), "benchmark certificate must verify");
+    assert!(
+        qc.verify(&committee, fraction, &msg).is_ok(),
+        "benchmark certificate must verify"
+    );
     let qc_verify_us = median_us(budget, || qc.verify(&committee, fraction, &msg));
 
     let leader_aggregation_us = median_us(budget, || {
@@ -135,7 +140,11 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
         })
         .collect();
     let tx_pubs: Vec<_> = tx_keys.iter().map(|k| k.public()).collect();
-    let tx_sigs: Vec<_> = tx_keys.iter().zip(&tx_msgs).map(|(k, m)| k.sign(m)).collect();
+    let tx_sigs: Vec<_> = tx_keys
+        .iter()
+        .zip(&tx_msgs)
+        .map(|(k, m)| k.sign(m))
+        .collect();
     let sr25519_verify_us = median_us(budget, || tx_pubs[0].verify(&tx_msgs[0], &tx_sigs[0]));
     let items: Vec<BatchItem<'_>> = (0..n)
         .map(|i| BatchItem {
@@ -212,7 +221,10 @@ mod tests {
         let f = QuorumThreshold::parse("0.67").unwrap();
         assert_eq!(threshold_shares_needed(f, 100), 67);
         assert_eq!(threshold_shares_needed(f, 4), 3);
-        assert_eq!(threshold_shares_needed(QuorumThreshold::new(0, 1).unwrap(), 4), 1);
+        assert_eq!(
+            threshold_shares_needed(QuorumThreshold::new(0, 1).unwrap(), 4),
+            1
+        );
     }
 
     #[test]
