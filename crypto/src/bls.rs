@@ -526,6 +526,30 @@ mod tests {
     }
 
     #[test]
+    fn malformed_encodings_are_bad_encoding() {
+        // No compression flag, and compression flag with the infinity flag
+        // but a non-zero body.
+        assert_eq!(
+            Signature::from_bytes(&[0u8; 96]).unwrap_err(),
+            BlsError::BadEncoding
+        );
+        let mut inf_junk = [0u8; 48];
+        inf_junk[0] = 0xc0;
+        inf_junk[47] = 1;
+        assert_eq!(
+            PublicKey::from_bytes(&inf_junk).unwrap_err(),
+            BlsError::BadEncoding
+        );
+        assert_eq!(
+            Signature::from_bytes(&[0x80u8; 95]).unwrap_err(),
+            BlsError::BadLength {
+                expected: 96,
+                got: 95
+            }
+        );
+    }
+
+    #[test]
     fn scale_codec_round_trip_and_validation() {
         let sk = key(9);
         let pk = sk.public_key();

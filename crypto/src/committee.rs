@@ -305,6 +305,13 @@ pub(crate) mod tests {
             Committee::new(vec![m(0, u64::MAX), m(1, 1)]).unwrap_err(),
             CommitteeError::WeightOverflow
         );
+        assert_eq!(
+            Committee::new(vec![m(0, 1); MAX_COMMITTEE_SIZE + 1]).unwrap_err(),
+            CommitteeError::TooLarge {
+                size: MAX_COMMITTEE_SIZE + 1,
+                max: MAX_COMMITTEE_SIZE
+            }
+        );
         let c = Committee::new(vec![m(0, 1), m(1, 2), m(2, 3)]).unwrap();
         assert_eq!(c.total_weight(), 6);
         assert_eq!(c.index_of(&ks[2].public_key()), Some(2));
