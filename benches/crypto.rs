@@ -106,10 +106,10 @@ fn bls(c: &mut Criterion) {
     let votes: Vec<Signature> = keys.iter().map(|k| k.sign(b"vote")).collect();
     g.bench_function("leader_100", |b| {
         b.iter(|| {
-            let mut agg = VoteAggregator::new(committee.clone(), all, b"vote".to_vec());
+            let mut agg = VoteAggregator::new(committee.clone(), all);
             let mut qc = None;
             for (i, v) in votes.iter().enumerate() {
-                qc = qc.or(agg.add(i, *v).unwrap().certificate);
+                qc = qc.or(agg.add(i, b"vote", *v).unwrap().certificate);
             }
             qc.expect("100 votes certify")
         })
@@ -118,14 +118,10 @@ fn bls(c: &mut Criterion) {
     bad[37] = keys[37].sign(b"other");
     g.bench_function("leader_100_one_bad", |b| {
         b.iter(|| {
-            let mut agg = VoteAggregator::new(
-                committee.clone(),
-                QuorumThreshold::TWO_THIRDS,
-                b"vote".to_vec(),
-            );
+            let mut agg = VoteAggregator::new(committee.clone(), QuorumThreshold::TWO_THIRDS);
             let mut out = None;
             for (i, v) in bad.iter().enumerate() {
-                match agg.add(i, *v) {
+                match agg.add(i, b"vote", *v) {
                     Ok(o) if o.certificate.is_some() => {
                         out = Some(o);
                         break;

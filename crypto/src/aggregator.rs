@@ -1,6 +1,7 @@
-//! The leader's vote aggregator (DESIGN.md §3): add votes as they arrive,
-//! verify once when they reach a quorum, and only if that single check fails
-//! find the bad votes by bisection.
+//! The leader's vote aggregator (DESIGN.md §3; the "collect votes" half of
+//! LCBFT's basic phase, Alg. 4): add votes as they arrive, verify once when
+//! they reach a quorum, and only if that single check fails find the bad
+//! votes by bisection.
 //!
 //! With b bad votes among k, bisection costs about 2·b·log2(k) aggregate
 //! checks instead of k individual ones, and nothing at all when every vote is
@@ -36,38 +37,36 @@ pub struct VoteOutcome {
     pub invalid: Vec<usize>,
 }
 
-/// Collects votes on one message from one committee.
+/// Collects votes from one committee into one certificate.
+///
+/// Usually every vote signs the same message (a block vote). Votes may also
+/// sign different messages (timeouts, which each carry the signer's highest
+/// certified round); the check then groups signers by message, one pairing
+/// per distinct message.
 #[derive(Debug, Clone)]
 pub struct VoteAggregator {
     committee: Arc<Committee>,
     threshold: QuorumThreshold,
-    message: Vec<u8>,
-    votes: Vec<Option<Signature>>,
+    /// Distinct messages seen; votes refer to them by position.
+    messages: Vec<Vec<u8>>,
+    votes: Vec<Option<(usize, Signature)>>,
     rejected: Vec<bool>,
     weight: u64,
     certificate: Option<QuorumCert>,
 }
 
 impl VoteAggregator {
-    pub fn new(
-        committee: Arc<Committee>,
-        threshold: QuorumThreshold,
-        message: Vec<u8>,
-    ) -> VoteAggregator {
+    pub fn new(committee: Arc<Committee>, threshold: QuorumThreshold) -> VoteAggregator {
         let n = committee.len();
         VoteAggregator {
             committee,
             threshold,
-            message,
+            messages: Vec::new(),
             votes: vec![None; n],
             rejected: vec![false; n],
             weight: 0,
             certificate: None,
         }
-    }
-
-    pub fn message(&self) -> &[u8] {
-        &self.message
     }
 
     /// Weight of the votes held (not yet verified unless certified).
@@ -79,19 +78,34 @@ impl VoteAggregator {
         self.certificate.as_ref()
     }
 
+    /// The message member `index` signed, if its vote is held.
+    pub fn message_of(&self, index: usize) -> Option<&[u8]> {
+        self.votes
+            .get(index)
+            .and_then(|v| v.as_ref())
+            .map(|(m, _)| self.messages[*m].as_slice())
+    }
+
     /// Adds the vote of the member with `key`.
     pub fn add_by_key(
         &mut self,
         key: &PublicKey,
+        message: &[u8],
         signature: Signature,
     ) -> Result<VoteOutcome, VoteError> {
         let index = self.committee.index_of(key).ok_or(VoteError::UnknownKey)?;
-        self.add(index, signature)
+        self.add(index, message, signature)
     }
 
-    /// Adds the vote of committee member `index`. Signatures are not checked
-    /// one by one; the set is checked once it weighs a quorum.
-    pub fn add(&mut self, index: usize, signature: Signature) -> Result<VoteOutcome, VoteError> {
+    /// Adds the vote of committee member `index` on `message`. Signatures
+    /// are not checked one by one; the set is checked once it weighs a
+    /// quorum.
+    pub fn add(
+        &mut self,
+        index: usize,
+        message: &[u8],
+        signature: Signature,
+    ) -> Result<VoteOutcome, VoteError> {
         if self.certificate.is_some() {
             return Err(VoteError::AlreadyCertified);
         }
@@ -105,7 +119,14 @@ impl VoteAggregator {
         if self.votes[index].is_some() {
             return Err(VoteError::Duplicate { index });
         }
-        self.votes[index] = Some(signature);
+        let m = match self.messages.iter().position(|m| m == message) {
+            Some(m) => m,
+            None => {
+                self.messages.push(message.to_vec());
+                self.messages.len() - 1
+            }
+        };
+        self.votes[index] = Some((m, signature));
         self.weight += member.weight;
         if !self
             .threshold
@@ -124,13 +145,9 @@ impl VoteAggregator {
 
     fn certify(&mut self) -> VoteOutcome {
         let held = self.held();
-        let signers = SignerBitmap::from_indices(self.votes.len(), held.iter().copied());
         let signature = self.aggregate_signature(&held);
-        let key = self
-            .committee
-            .aggregate_key(&signers)
-            .expect("a quorum has at least one signer");
-        if signature.verify_aggregate(&self.message, &key).is_ok() {
+        if self.verifies(&held, &signature) {
+            let signers = SignerBitmap::from_indices(self.votes.len(), held);
             return self.finish(signers, signature, Vec::new());
         }
 
@@ -153,8 +170,8 @@ impl VoteAggregator {
         // Every remaining vote lies in a subset that verified, so their sum
         // verifies too: no further check needed.
         let held = self.held();
-        let signers = SignerBitmap::from_indices(self.votes.len(), held.iter().copied());
         let signature = self.aggregate_signature(&held);
+        let signers = SignerBitmap::from_indices(self.votes.len(), held);
         self.finish(signers, signature, invalid)
     }
 
@@ -173,17 +190,36 @@ impl VoteAggregator {
     }
 
     fn aggregate_signature(&self, indices: &[usize]) -> Signature {
-        Signature::aggregate(indices.iter().filter_map(|&i| self.votes[i].as_ref()))
-            .expect("aggregated sets are non-empty")
+        Signature::aggregate(
+            indices
+                .iter()
+                .filter_map(|&i| self.votes[i].as_ref().map(|(_, s)| s)),
+        )
+        .expect("aggregated sets are non-empty")
+    }
+
+    /// One aggregate check of the votes at `indices` against `signature`.
+    fn verifies(&self, indices: &[usize], signature: &Signature) -> bool {
+        let mut groups: Vec<Vec<PublicKey>> = vec![Vec::new(); self.messages.len()];
+        for &i in indices {
+            if let Some((m, _)) = &self.votes[i] {
+                groups[*m].push(self.committee.members()[i].key);
+            }
+        }
+        let parts: Vec<(&[u8], AggregatePublicKey)> = groups
+            .iter()
+            .zip(&self.messages)
+            .filter(|(keys, _)| !keys.is_empty())
+            .map(|(keys, m)| {
+                let key = PublicKey::aggregate(keys).expect("non-empty group");
+                (m.as_slice(), key)
+            })
+            .collect();
+        signature.verify_aggregate_multi(&parts).is_ok()
     }
 
     fn subset_verifies(&self, indices: &[usize]) -> bool {
-        let key =
-            AggregatePublicKey::sum_of(indices.iter().map(|&i| self.committee.members()[i].key))
-                .expect("bisection halves are non-empty");
-        self.aggregate_signature(indices)
-            .verify_aggregate(&self.message, &key)
-            .is_ok()
+        self.verifies(indices, &self.aggregate_signature(indices))
     }
 
     /// Finds the bad votes in `set`, whose aggregate is known not to verify.
@@ -214,7 +250,7 @@ mod tests {
     fn aggregator(n: usize) -> (Vec<crate::SecretKey>, VoteAggregator) {
         let ks = keys(n);
         let c = Arc::new(committee(&ks, 1));
-        let agg = VoteAggregator::new(c, QuorumThreshold::TWO_THIRDS, b"block-7".to_vec());
+        let agg = VoteAggregator::new(c, QuorumThreshold::TWO_THIRDS);
         (ks, agg)
     }
 
@@ -222,10 +258,10 @@ mod tests {
     fn forms_a_certificate_at_the_quorum_and_only_once() {
         let (ks, mut agg) = aggregator(4);
         for (i, k) in ks.iter().enumerate().take(2) {
-            let out = agg.add(i, k.sign(b"block-7")).unwrap();
+            let out = agg.add(i, b"block-7", k.sign(b"block-7")).unwrap();
             assert_eq!(out, VoteOutcome::default());
         }
-        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        let out = agg.add(2, b"block-7", ks[2].sign(b"block-7")).unwrap();
         let qc = out.certificate.expect("3 of 4 is a quorum");
         assert!(out.invalid.is_empty());
         let c = committee(&ks, 1);
@@ -235,7 +271,7 @@ mod tests {
         );
         assert_eq!(qc.signers.iter_ones().collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(
-            agg.add(3, ks[3].sign(b"block-7")),
+            agg.add(3, b"block-7", ks[3].sign(b"block-7")),
             Err(VoteError::AlreadyCertified)
         );
     }
@@ -243,22 +279,26 @@ mod tests {
     #[test]
     fn rejects_duplicates_and_non_members() {
         let (ks, mut agg) = aggregator(4);
-        agg.add(0, ks[0].sign(b"block-7")).unwrap();
+        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
         assert_eq!(
-            agg.add(0, ks[0].sign(b"block-7")),
+            agg.add(0, b"block-7", ks[0].sign(b"block-7")),
             Err(VoteError::Duplicate { index: 0 })
         );
         assert_eq!(
-            agg.add(4, ks[0].sign(b"block-7")),
+            agg.add(4, b"block-7", ks[0].sign(b"block-7")),
             Err(VoteError::NotMember { index: 4 })
         );
         let outsider = keys(5).pop().unwrap();
         assert_eq!(
-            agg.add_by_key(&outsider.public_key(), outsider.sign(b"block-7")),
+            agg.add_by_key(
+                &outsider.public_key(),
+                b"block-7",
+                outsider.sign(b"block-7")
+            ),
             Err(VoteError::UnknownKey)
         );
         assert!(agg
-            .add_by_key(&ks[1].public_key(), ks[1].sign(b"block-7"))
+            .add_by_key(&ks[1].public_key(), b"block-7", ks[1].sign(b"block-7"))
             .is_ok());
         assert_eq!(agg.weight(), 2);
     }
@@ -275,7 +315,7 @@ mod tests {
             } else {
                 b"block-7"
             };
-            match agg.add(i, k.sign(msg)) {
+            match agg.add(i, b"block-7", k.sign(msg)) {
                 Ok(out) => last = out,
                 Err(VoteError::AlreadyCertified) => break,
                 Err(e) => panic!("{e}"),
@@ -297,17 +337,17 @@ mod tests {
     #[test]
     fn reports_bad_signers_when_the_quorum_falls_apart() {
         let (ks, mut agg) = aggregator(4);
-        agg.add(0, ks[0].sign(b"block-7")).unwrap();
-        agg.add(1, ks[1].sign(b"wrong")).unwrap();
-        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
+        agg.add(1, b"block-7", ks[1].sign(b"wrong")).unwrap();
+        let out = agg.add(2, b"block-7", ks[2].sign(b"block-7")).unwrap();
         assert_eq!(out.certificate, None);
         assert_eq!(out.invalid, vec![1]);
         assert_eq!(agg.weight(), 2);
         assert_eq!(
-            agg.add(1, ks[1].sign(b"block-7")),
+            agg.add(1, b"block-7", ks[1].sign(b"block-7")),
             Err(VoteError::Rejected { index: 1 })
         );
-        let out = agg.add(3, ks[3].sign(b"block-7")).unwrap();
+        let out = agg.add(3, b"block-7", ks[3].sign(b"block-7")).unwrap();
         assert!(out.certificate.is_some());
     }
 
@@ -316,15 +356,35 @@ mod tests {
         let (ks, mut agg) = aggregator(4);
         let not_in_g2 = hex::decode("8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
         let junk = Signature::from_bytes(&not_in_g2).unwrap();
-        agg.add(0, ks[0].sign(b"block-7")).unwrap();
-        agg.add(3, junk).unwrap();
-        let out = agg.add(1, ks[1].sign(b"block-7")).unwrap();
+        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
+        agg.add(3, b"block-7", junk).unwrap();
+        let out = agg.add(1, b"block-7", ks[1].sign(b"block-7")).unwrap();
         assert_eq!(out.invalid, vec![3]);
-        let out = agg.add(2, ks[2].sign(b"block-7")).unwrap();
+        let out = agg.add(2, b"block-7", ks[2].sign(b"block-7")).unwrap();
         let qc = out.certificate.unwrap();
         assert_eq!(
             qc.verify(&committee(&ks, 1), QuorumThreshold::TWO_THIRDS, b"block-7")
                 .map_err(|e| matches!(e, QcError::BadSignature(_))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn votes_on_different_messages_certify_together() {
+        // Timeouts: each signer signs its own highest certified round.
+        let (ks, mut agg) = aggregator(4);
+        let msg = |i: usize| format!("timeout-9-high-{}", 5 + i % 2).into_bytes();
+        agg.add(0, &msg(0), ks[0].sign(&msg(0))).unwrap();
+        agg.add(1, &msg(1), ks[1].sign(&msg(1))).unwrap();
+        // Member 2 claims round 6 but signed round 5: found and dropped.
+        let out = agg.add(2, &msg(1), ks[2].sign(&msg(0))).unwrap();
+        assert_eq!(out.invalid, vec![2]);
+        let out = agg.add(3, &msg(3), ks[3].sign(&msg(3))).unwrap();
+        let qc = out.certificate.expect("three valid timeouts");
+        assert_eq!(agg.message_of(1), Some(msg(1).as_slice()));
+        let c = committee(&ks, 1);
+        assert_eq!(
+            qc.verify_per_signer(&c, QuorumThreshold::TWO_THIRDS, msg),
             Ok(())
         );
     }
@@ -335,7 +395,7 @@ mod tests {
         let (ks, mut agg) = aggregator(n);
         let mut reported = Vec::new();
         for (i, k) in ks.iter().enumerate() {
-            let out = agg.add(i, k.sign(b"nope")).unwrap();
+            let out = agg.add(i, b"block-7", k.sign(b"nope")).unwrap();
             reported.extend(out.invalid);
         }
         reported.sort();

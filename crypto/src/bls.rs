@@ -304,6 +304,35 @@ impl Signature {
         self.verify_with_point(message, &key.to_point())
     }
 
+    /// Verifies an aggregate whose signers signed different messages, given
+    /// as (message, sum of the keys that signed it) with distinct messages:
+    /// one pairing per message plus one for the signature.
+    pub fn verify_aggregate_multi(
+        &self,
+        parts: &[(&[u8], AggregatePublicKey)],
+    ) -> Result<(), BlsError> {
+        match parts {
+            [] => Err(BlsError::EmptyAggregate),
+            [(message, key)] => self.verify_aggregate(message, key),
+            _ => {
+                if !self.in_subgroup() {
+                    return Err(BlsError::NotInSubgroup);
+                }
+                let messages: Vec<&[u8]> = parts.iter().map(|(m, _)| *m).collect();
+                let points: Vec<min_pk::PublicKey> =
+                    parts.iter().map(|(_, k)| k.to_point()).collect();
+                let keys: Vec<&min_pk::PublicKey> = points.iter().collect();
+                match self
+                    .0
+                    .aggregate_verify(false, &messages, SIG_DST, &keys, false)
+                {
+                    BLST_ERROR::BLST_SUCCESS => Ok(()),
+                    _ => Err(BlsError::InvalidSignature),
+                }
+            }
+        }
+    }
+
     fn verify_with_point(&self, message: &[u8], key: &min_pk::PublicKey) -> Result<(), BlsError> {
         if !self.in_subgroup() {
             return Err(BlsError::NotInSubgroup);

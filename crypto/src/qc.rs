@@ -7,7 +7,9 @@
 
 use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
 
-use crate::bls::{BlsError, Signature};
+use std::collections::BTreeMap;
+
+use crate::bls::{AggregatePublicKey, BlsError, PublicKey, Signature};
 use crate::committee::{Committee, QuorumThreshold, MAX_COMMITTEE_SIZE};
 
 /// A set of committee positions, encoded as `len` bits, least significant bit
@@ -133,15 +135,60 @@ impl QuorumCert {
         threshold: QuorumThreshold,
         message: &[u8],
     ) -> Result<(), QcError> {
+        self.check_signers(committee, threshold)?;
+        let key = committee
+            .aggregate_key(&self.signers)
+            .ok_or(QcError::NoSigners)?;
+        self.signature
+            .verify_aggregate(message, &key)
+            .map_err(QcError::BadSignature)
+    }
+
+    /// Verifies a certificate whose signers may have signed different
+    /// messages (a timeout certificate: each signer signs its own highest
+    /// certified round). `message_of(i)` is the message of signer `i`.
+    /// Signers are grouped by message, so the cost is one pairing per
+    /// distinct message.
+    pub fn verify_per_signer(
+        &self,
+        committee: &Committee,
+        threshold: QuorumThreshold,
+        message_of: impl Fn(usize) -> Vec<u8>,
+    ) -> Result<(), QcError> {
+        self.check_signers(committee, threshold)?;
+        let mut groups: BTreeMap<Vec<u8>, Vec<PublicKey>> = BTreeMap::new();
+        for i in self.signers.iter_ones() {
+            groups
+                .entry(message_of(i))
+                .or_default()
+                .push(committee.members()[i].key);
+        }
+        let parts: Vec<(&[u8], AggregatePublicKey)> = groups
+            .iter()
+            .map(|(m, keys)| {
+                let key = PublicKey::aggregate(keys).expect("groups are non-empty");
+                (m.as_slice(), key)
+            })
+            .collect();
+        self.signature
+            .verify_aggregate_multi(&parts)
+            .map_err(QcError::BadSignature)
+    }
+
+    fn check_signers(
+        &self,
+        committee: &Committee,
+        threshold: QuorumThreshold,
+    ) -> Result<(), QcError> {
         if self.signers.len() != committee.len() {
             return Err(QcError::BitmapLength {
                 expected: committee.len(),
                 got: self.signers.len(),
             });
         }
-        let key = committee
-            .aggregate_key(&self.signers)
-            .ok_or(QcError::NoSigners)?;
+        if self.signers.is_empty() {
+            return Err(QcError::NoSigners);
+        }
         let signed = committee.weight_of(&self.signers);
         if !threshold.is_reached(signed, committee.total_weight()) {
             return Err(QcError::InsufficientWeight {
@@ -149,9 +196,7 @@ impl QuorumCert {
                 total: committee.total_weight(),
             });
         }
-        self.signature
-            .verify_aggregate(message, &key)
-            .map_err(QcError::BadSignature)
+        Ok(())
     }
 
     /// Weight of the signers.
@@ -276,6 +321,32 @@ mod tests {
                 total: 13
             })
         ));
+    }
+
+    #[test]
+    fn per_signer_messages_verify_in_groups() {
+        let ks = keys(5);
+        let c = committee(&ks, 1);
+        let msg = |i: usize| format!("timeout-7-high-{}", i % 2).into_bytes();
+        let sigs: Vec<Signature> = (0..4).map(|i| ks[i].sign(&msg(i))).collect();
+        let qc = QuorumCert {
+            signers: SignerBitmap::from_indices(5, 0..4),
+            signature: Signature::aggregate(&sigs).unwrap(),
+        };
+        let t = QuorumThreshold::TWO_THIRDS;
+        assert_eq!(qc.verify_per_signer(&c, t, msg), Ok(()));
+        // A signer claimed to have signed another message than it did.
+        assert_eq!(
+            qc.verify_per_signer(&c, t, |i| if i == 3 { msg(0) } else { msg(i) }),
+            Err(QcError::BadSignature(BlsError::InvalidSignature))
+        );
+        // One message for all reduces to the plain check.
+        let same: Vec<Signature> = (0..4).map(|i| ks[i].sign(b"m")).collect();
+        let qc = QuorumCert {
+            signers: SignerBitmap::from_indices(5, 0..4),
+            signature: Signature::aggregate(&same).unwrap(),
+        };
+        assert_eq!(qc.verify_per_signer(&c, t, |_| b"m".to_vec()), Ok(()));
     }
 
     #[test]

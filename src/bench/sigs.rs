@@ -112,10 +112,10 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
     let qc_verify_us = median_us(budget, || qc.verify(&committee, fraction, &msg));
 
     let leader_aggregation_us = median_us(budget, || {
-        let mut agg = VoteAggregator::new(committee.clone(), fraction, msg.clone());
+        let mut agg = VoteAggregator::new(committee.clone(), fraction);
         let mut formed = None;
         for (i, v) in quorum_votes.iter().enumerate() {
-            if let Ok(out) = agg.add(i, *v) {
+            if let Ok(out) = agg.add(i, &msg, *v) {
                 formed = formed.or(out.certificate);
             }
         }
