@@ -1,2 +1,7 @@
 //! Chain data types, storage, the pure protocol machines and the
-//! deterministic simulator (DESIGN.md §2). Filled in by the consensus work.
+//! deterministic simulator (DESIGN.md §2).
+
+pub mod consensus;
+pub mod sim;
+pub mod store;
+pub mod types;

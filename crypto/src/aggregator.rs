@@ -24,8 +24,6 @@ pub enum VoteError {
     Duplicate { index: usize },
     #[error("member {index} already sent an invalid vote")]
     Rejected { index: usize },
-    #[error("the certificate is already formed")]
-    AlreadyCertified,
 }
 
 /// What adding a vote achieved.
@@ -53,6 +51,8 @@ pub struct VoteAggregator {
     rejected: Vec<bool>,
     weight: u64,
     certificate: Option<QuorumCert>,
+    /// Votes that arrived after the certificate formed, not yet checked.
+    late: Vec<usize>,
 }
 
 impl VoteAggregator {
@@ -66,6 +66,7 @@ impl VoteAggregator {
             rejected: vec![false; n],
             weight: 0,
             certificate: None,
+            late: Vec::new(),
         }
     }
 
@@ -99,16 +100,14 @@ impl VoteAggregator {
 
     /// Adds the vote of committee member `index` on `message`. Signatures
     /// are not checked one by one; the set is checked once it weighs a
-    /// quorum.
+    /// quorum. Votes after the certificate formed are held for
+    /// [`VoteAggregator::extend`].
     pub fn add(
         &mut self,
         index: usize,
         message: &[u8],
         signature: Signature,
     ) -> Result<VoteOutcome, VoteError> {
-        if self.certificate.is_some() {
-            return Err(VoteError::AlreadyCertified);
-        }
         let member = *self
             .committee
             .member(index)
@@ -128,6 +127,10 @@ impl VoteAggregator {
         };
         self.votes[index] = Some((m, signature));
         self.weight += member.weight;
+        if self.certificate.is_some() {
+            self.late.push(index);
+            return Ok(VoteOutcome::default());
+        }
         if !self
             .threshold
             .is_reached(self.weight, self.committee.total_weight())
@@ -135,6 +138,52 @@ impl VoteAggregator {
             return Ok(VoteOutcome::default());
         }
         Ok(self.certify())
+    }
+
+    /// The certificate with the late votes folded in: one aggregate check
+    /// of the whole (the certified part is known good); if it fails, only
+    /// the late votes are bisected and the bad ones dropped and reported.
+    /// Collectors call this just before using the certificate, so it names
+    /// every voter heard from by then (for rewards, blame and leader
+    /// rotation among active members).
+    pub fn extend(&mut self) -> VoteOutcome {
+        let Some(current) = self.certificate.clone() else {
+            return VoteOutcome::default();
+        };
+        if self.late.is_empty() {
+            return VoteOutcome {
+                certificate: Some(current),
+                invalid: Vec::new(),
+            };
+        }
+        let late = std::mem::take(&mut self.late);
+        let held = self.held();
+        let signature = self.aggregate_signature(&held);
+        let mut invalid = Vec::new();
+        if !self.verifies(&held, &signature) {
+            if self.subset_verifies(&late) {
+                // The late votes verify alone but not with the rest (their
+                // points cancel something in the sum): drop them all.
+                invalid = late.clone();
+            } else {
+                self.bisect(&late, &mut invalid);
+            }
+            for &i in &invalid {
+                self.votes[i] = None;
+                self.rejected[i] = true;
+                self.weight -= self.committee.members()[i].weight;
+            }
+        }
+        let held = self.held();
+        let qc = QuorumCert {
+            signers: SignerBitmap::from_indices(self.votes.len(), held.iter().copied()),
+            signature: self.aggregate_signature(&held),
+        };
+        self.certificate = Some(qc.clone());
+        VoteOutcome {
+            certificate: Some(qc),
+            invalid,
+        }
     }
 
     fn held(&self) -> Vec<usize> {
@@ -270,10 +319,41 @@ mod tests {
             Ok(())
         );
         assert_eq!(qc.signers.iter_ones().collect::<Vec<_>>(), vec![0, 1, 2]);
+        // A late vote does not form a second certificate…
+        let late = agg.add(3, b"block-7", ks[3].sign(b"block-7")).unwrap();
+        assert_eq!(late, VoteOutcome::default());
+        // …but extends the first.
+        let extended = agg.extend().certificate.unwrap();
+        assert_eq!(extended.signers.count(), 4);
         assert_eq!(
-            agg.add(3, b"block-7", ks[3].sign(b"block-7")),
-            Err(VoteError::AlreadyCertified)
+            extended.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
+            Ok(())
         );
+    }
+
+    #[test]
+    fn bad_late_votes_are_dropped_from_the_extension() {
+        let (ks, mut agg) = aggregator(7);
+        for (i, k) in ks.iter().enumerate().take(5) {
+            agg.add(i, b"block-7", k.sign(b"block-7")).unwrap();
+        }
+        assert!(agg.certificate().is_some());
+        agg.add(5, b"block-7", ks[5].sign(b"forged")).unwrap();
+        agg.add(6, b"block-7", ks[6].sign(b"block-7")).unwrap();
+        let out = agg.extend();
+        assert_eq!(out.invalid, vec![5]);
+        let qc = out.certificate.unwrap();
+        assert_eq!(
+            qc.signers.iter_ones().collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4, 6]
+        );
+        let c = committee(&ks, 1);
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
+            Ok(())
+        );
+        // Nothing new: the same certificate.
+        assert_eq!(agg.extend().certificate.unwrap(), qc);
     }
 
     #[test]
@@ -317,7 +397,6 @@ mod tests {
             };
             match agg.add(i, b"block-7", k.sign(msg)) {
                 Ok(out) => last = out,
-                Err(VoteError::AlreadyCertified) => break,
                 Err(e) => panic!("{e}"),
             }
             if last.certificate.is_some() {

@@ -271,6 +271,14 @@ impl AggregatePublicKey {
 pub struct Signature(pub(crate) min_pk::Signature);
 
 impl Signature {
+    /// The point at infinity: never verifies against a validated key; marks
+    /// things that are not signed, such as a chain's genesis block.
+    pub fn infinity() -> Signature {
+        let mut bytes = [0u8; SIGNATURE_LEN];
+        bytes[0] = 0xc0;
+        Signature::from_bytes(&bytes).expect("the infinity encoding is canonical")
+    }
+
     /// Parses a compressed signature: right length, valid encoding, on the
     /// curve. Subgroup membership is checked by [`Signature::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Signature, BlsError> {

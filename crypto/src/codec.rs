@@ -75,6 +75,136 @@ pub fn decode_bytes<I: Input>(
     Ok(out)
 }
 
+/// A `Vec<T>` of at most `MAX` elements: encodes as a SCALE `Vec<T>` and
+/// refuses a longer one when decoding, so structures that hold it can derive
+/// `Decode` and still never allocate beyond their limits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct BoundedVec<T, const MAX: usize>(Vec<T>);
+
+/// A value longer than its bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{len} elements exceed the limit of {max}")]
+pub struct TooLong {
+    pub len: usize,
+    pub max: usize,
+}
+
+impl<T, const MAX: usize> BoundedVec<T, MAX> {
+    pub const MAX: usize = MAX;
+
+    pub fn new(items: Vec<T>) -> Result<Self, TooLong> {
+        if items.len() > MAX {
+            return Err(TooLong {
+                len: items.len(),
+                max: MAX,
+            });
+        }
+        Ok(BoundedVec(items))
+    }
+
+    pub fn empty() -> Self {
+        BoundedVec(Vec::new())
+    }
+
+    pub fn into_inner(self) -> Vec<T> {
+        self.0
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T, const MAX: usize> std::ops::Deref for BoundedVec<T, MAX> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: std::fmt::Debug, const MAX: usize> std::fmt::Debug for BoundedVec<T, MAX> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T, const MAX: usize> TryFrom<Vec<T>> for BoundedVec<T, MAX> {
+    type Error = TooLong;
+    fn try_from(items: Vec<T>) -> Result<Self, TooLong> {
+        Self::new(items)
+    }
+}
+
+impl<T: Encode, const MAX: usize> Encode for BoundedVec<T, MAX> {
+    fn size_hint(&self) -> usize {
+        self.0.size_hint()
+    }
+    fn encode_to<O: parity_scale_codec::Output + ?Sized>(&self, dest: &mut O) {
+        self.0.encode_to(dest)
+    }
+}
+
+impl<T: Decode, const MAX: usize> Decode for BoundedVec<T, MAX> {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        Ok(BoundedVec(decode_vec(input, MAX)?))
+    }
+}
+
+/// A byte string of at most `MAX` bytes (read in one piece, not per byte).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct BoundedBytes<const MAX: usize>(Vec<u8>);
+
+impl<const MAX: usize> BoundedBytes<MAX> {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, TooLong> {
+        if bytes.len() > MAX {
+            return Err(TooLong {
+                len: bytes.len(),
+                max: MAX,
+            });
+        }
+        Ok(BoundedBytes(bytes))
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl<const MAX: usize> std::ops::Deref for BoundedBytes<MAX> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> std::fmt::Debug for BoundedBytes<MAX> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match std::str::from_utf8(&self.0) {
+            Ok(s) => write!(f, "{s:?}"),
+            Err(_) => write!(f, "0x{}", hex::encode(&self.0)),
+        }
+    }
+}
+
+impl<const MAX: usize> Encode for BoundedBytes<MAX> {
+    fn size_hint(&self) -> usize {
+        self.0.size_hint()
+    }
+    fn encode_to<O: parity_scale_codec::Output + ?Sized>(&self, dest: &mut O) {
+        self.0.encode_to(dest)
+    }
+}
+
+impl<const MAX: usize> Decode for BoundedBytes<MAX> {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        Ok(BoundedBytes(decode_bytes(input, MAX)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +230,24 @@ mod tests {
         let mut bytes = vec![1u8; 10].encode();
         bytes.truncate(5);
         assert!(decode_bytes(&mut &bytes[..], 100).is_err());
+    }
+
+    #[test]
+    fn bounded_types_enforce_their_limits_both_ways() {
+        assert!(BoundedVec::<u8, 2>::new(vec![1, 2, 3]).is_err());
+        let v = BoundedVec::<u16, 3>::new(vec![1, 2, 3]).unwrap();
+        assert_eq!(
+            BoundedVec::<u16, 3>::decode(&mut &v.encode()[..]).unwrap(),
+            v
+        );
+        assert!(BoundedVec::<u16, 2>::decode(&mut &v.encode()[..]).is_err());
+        let b = BoundedBytes::<4>::new(b"abcd".to_vec()).unwrap();
+        assert_eq!(BoundedBytes::<4>::decode(&mut &b.encode()[..]).unwrap(), b);
+        assert!(BoundedBytes::<3>::decode(&mut &b.encode()[..]).is_err());
+        assert_eq!(
+            BoundedBytes::<3>::new(b"abcd".to_vec()).unwrap_err(),
+            TooLong { len: 4, max: 3 }
+        );
     }
 
     #[test]

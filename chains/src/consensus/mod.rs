@@ -1,0 +1,163 @@
+//! The consensus protocols as pure state machines (DESIGN.md §2):
+//! `on_event(now, event) -> Vec<Action>`, no I/O, no clock, no randomness.
+//!
+//! One core runs both protocols; they differ only where the published rules
+//! differ (see [`crate::types::Protocol`] and [`safety`]): HotStuff rotates
+//! the leader every view and commits on a 3-chain; two-phase BFT keeps a
+//! stable leader, changes views only on timeout, and commits on a 2-chain.
+//! The basic phase (collect votes into a certificate, LCBFT Alg. 4) is
+//! [`phase::Phase`], used for block votes in both protocols and for the
+//! timeouts of the view change.
+
+pub mod core;
+pub mod leader;
+pub mod phase;
+pub mod safety;
+pub mod sync;
+pub mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_crypto::committee::{Committee, QuorumThreshold};
+
+pub use self::core::ConsensusCore;
+pub use leader::LeaderPolicy;
+pub use safety::SafetyState;
+
+use crate::types::{
+    Block, ChainId, ConsensusMessage, Epoch, Evidence, Protocol, Round, SyncRequest, Transaction,
+    View,
+};
+
+/// Time as the host sees it, in microseconds (virtual in the simulator).
+pub type Micros = u64;
+
+/// Static parameters of one chain's consensus at one node for one epoch.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub protocol: Protocol,
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub committee: Arc<Committee>,
+    pub threshold: QuorumThreshold,
+    /// This node's position in the committee.
+    pub me: u32,
+    pub leader: LeaderPolicy,
+    pub genesis: Arc<Block>,
+    /// First view timeout; doubled after each consecutive timeout.
+    pub base_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Messages for views further ahead than this are dropped.
+    pub future_views: u64,
+    /// In two-phase BFT, votes more than this many heights ahead of the
+    /// highest certificate are dropped.
+    pub future_heights: u64,
+}
+
+impl CoreConfig {
+    pub fn new(
+        protocol: Protocol,
+        committee: Arc<Committee>,
+        me: u32,
+        leader: LeaderPolicy,
+        genesis: Arc<Block>,
+    ) -> CoreConfig {
+        CoreConfig {
+            protocol,
+            chain: genesis.header.chain,
+            epoch: genesis.header.epoch,
+            committee,
+            threshold: QuorumThreshold::TWO_THIRDS,
+            me,
+            leader,
+            genesis,
+            base_timeout: Duration::from_millis(1000),
+            max_timeout: Duration::from_secs(30),
+            future_views: 64,
+            future_heights: 64,
+        }
+    }
+}
+
+/// What a timer is for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// The view timer of the pacemaker.
+    View(View),
+    /// Retry of an unanswered sync request.
+    Sync,
+}
+
+/// A timer set by the core; a firing whose generation is stale is ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct TimerId {
+    pub kind: TimerKind,
+    pub generation: u64,
+}
+
+/// What the host loads from storage when a node starts.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    pub safety: Option<SafetyState>,
+    /// Highest committed block (the genesis block on a fresh node).
+    pub committed_tip: Arc<Block>,
+    /// Stored blocks above the committed tip, lowest first.
+    pub pending: Vec<Block>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Must be the first event: the persisted state (or a fresh start).
+    Restored(Box<Recovery>),
+    /// A message from committee member `from`.
+    Message { from: u32, msg: ConsensusMessage },
+    /// A timer fired.
+    Timer(TimerId),
+    /// The payload the core asked for with [`Action::RequestPayload`].
+    ProposalReady {
+        round: Round,
+        transactions: Vec<Transaction>,
+    },
+}
+
+/// What the host must do, in order. A `Persist` must be durable before any
+/// later `Send`/`Broadcast` of the same batch leaves the node.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Send {
+        to: u32,
+        msg: ConsensusMessage,
+    },
+    /// To every other committee member.
+    Broadcast(ConsensusMessage),
+    /// Store a validated block (not yet committed).
+    StoreBlock(Arc<Block>),
+    /// Durably save the safety state.
+    Persist(SafetyState),
+    SetTimer {
+        id: TimerId,
+        after: Duration,
+    },
+    /// Ask the host for transactions for the block at `round`.
+    RequestPayload {
+        round: Round,
+    },
+    /// Blocks are final, lowest first, each extending the previous commit.
+    Commit(Vec<Arc<Block>>),
+    /// Send a sync request to member `from` (a request-response exchange).
+    Fetch {
+        from: u32,
+        request: SyncRequest,
+    },
+    /// Proof of misbehaviour to publish.
+    Evidence(Evidence),
+    /// A peer sent something invalid (for metrics and peer scoring).
+    Misbehaviour {
+        peer: u32,
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,137 @@
+//! One basic phase (LCBFT Alg. 4), written once: a leader's proposal or
+//! certificate goes out, replicas check it and vote, and the collector turns
+//! votes of more than two thirds of the weight into a certificate.
+//!
+//! HotStuff chains three phases per block and two-phase BFT two (pipelined:
+//! the certificate of block b is the next phase for b's ancestors); the view
+//! change is two phases (timeouts certified into a timeout certificate, then
+//! the new leader's first proposal certified). All of them collect here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use strata_crypto::committee::{Committee, QuorumThreshold};
+use strata_crypto::qc::QuorumCert;
+use strata_crypto::{Signature, VoteAggregator, VoteError};
+
+/// The result of adding one vote.
+#[derive(Debug, Default)]
+pub struct PhaseOutcome {
+    pub certificate: Option<QuorumCert>,
+    /// Signers whose votes failed the aggregate check.
+    pub invalid: Vec<u32>,
+}
+
+/// Votes being collected, per subject `K` (a block, or a view for
+/// timeouts).
+#[derive(Debug)]
+pub struct Phase<K: Ord + Clone> {
+    committee: Arc<Committee>,
+    threshold: QuorumThreshold,
+    open: BTreeMap<K, VoteAggregator>,
+}
+
+impl<K: Ord + Clone> Phase<K> {
+    pub fn new(committee: Arc<Committee>, threshold: QuorumThreshold) -> Phase<K> {
+        Phase {
+            committee,
+            threshold,
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `signer`'s vote on `subject`, which signed `message`.
+    pub fn add(
+        &mut self,
+        subject: K,
+        signer: u32,
+        message: &[u8],
+        signature: Signature,
+    ) -> Result<PhaseOutcome, VoteError> {
+        let committee = &self.committee;
+        let threshold = self.threshold;
+        let agg = self
+            .open
+            .entry(subject)
+            .or_insert_with(|| VoteAggregator::new(committee.clone(), threshold));
+        let out = agg.add(signer as usize, message, signature)?;
+        Ok(PhaseOutcome {
+            certificate: out.certificate,
+            invalid: out.invalid.into_iter().map(|i| i as u32).collect(),
+        })
+    }
+
+    /// The certificate of `subject` extended with the votes that arrived
+    /// after it formed (see `VoteAggregator::extend`).
+    pub fn extend(&mut self, subject: &K) -> PhaseOutcome {
+        match self.open.get_mut(subject) {
+            Some(agg) => {
+                let out = agg.extend();
+                PhaseOutcome {
+                    certificate: out.certificate,
+                    invalid: out.invalid.into_iter().map(|i| i as u32).collect(),
+                }
+            }
+            None => PhaseOutcome::default(),
+        }
+    }
+
+    /// Weight collected so far for `subject`.
+    pub fn weight(&self, subject: &K) -> u64 {
+        self.open.get(subject).map_or(0, |a| a.weight())
+    }
+
+    /// Forgets every subject below `floor`.
+    pub fn prune_below(&mut self, floor: &K) {
+        self.open = self.open.split_off(floor);
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_crypto::{Member, SecretKey};
+
+    #[test]
+    fn certifies_per_subject_and_prunes() {
+        let keys: Vec<SecretKey> = (1..=4u8)
+            .map(|i| SecretKey::from_seed(&[i; 32]).unwrap())
+            .collect();
+        let committee = Arc::new(
+            Committee::new(
+                keys.iter()
+                    .map(|k| Member {
+                        key: k.public_key(),
+                        weight: 1,
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+        );
+        let mut phase: Phase<u64> = Phase::new(committee, QuorumThreshold::TWO_THIRDS);
+        for i in 0..2u32 {
+            let out = phase
+                .add(7, i, b"m7", keys[i as usize].sign(b"m7"))
+                .unwrap();
+            assert!(out.certificate.is_none());
+        }
+        phase.add(8, 0, b"m8", keys[0].sign(b"m8")).unwrap();
+        assert_eq!(phase.weight(&7), 2);
+        let out = phase.add(7, 3, b"m7", keys[3].sign(b"m7")).unwrap();
+        assert!(out.certificate.is_some());
+        let late = phase.add(7, 2, b"m7", keys[2].sign(b"m7")).unwrap();
+        assert!(late.certificate.is_none());
+        assert_eq!(phase.extend(&7).certificate.unwrap().signers.count(), 4);
+        phase.prune_below(&8);
+        assert_eq!(phase.len(), 1);
+        assert_eq!(phase.weight(&7), 0);
+    }
+}

@@ -1,0 +1,461 @@
+//! Focused tests of the core's rules, with a tiny synchronous harness (the
+//! simulator covers faults at scale).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::committee::{Committee, Member};
+use strata_crypto::hash::Digest;
+use strata_crypto::SecretKey;
+
+use super::*;
+use crate::types::{
+    genesis_block, Block, ChainId, ConsensusMessage, Evidence, GenesisParams, Protocol, Round,
+    SignedStatement, Statement, VoteData,
+};
+
+struct Harness {
+    cores: Vec<ConsensusCore>,
+    keys: Vec<SecretKey>,
+    committee: Arc<Committee>,
+    genesis: Arc<Block>,
+    queue: VecDeque<(u32, u32, ConsensusMessage)>,
+    /// Payload requests, answered once the message queue is empty (a
+    /// leader batches for a moment, so late votes arrive first).
+    payloads: VecDeque<(usize, Round)>,
+    /// Nodes whose outgoing messages are dropped.
+    silenced: Vec<bool>,
+    commits: Vec<Vec<Arc<Block>>>,
+    evidence: Vec<(u32, Evidence)>,
+    timers: Vec<Vec<TimerId>>,
+    persisted: Vec<Option<SafetyState>>,
+    now: Micros,
+}
+
+fn keys(n: usize) -> Vec<SecretKey> {
+    (0..n)
+        .map(|i| SecretKey::from_seed(&[i as u8 + 40; 32]).unwrap())
+        .collect()
+}
+
+impl Harness {
+    fn new(protocol: Protocol, n: usize, leader: LeaderPolicy) -> Harness {
+        let keys = keys(n);
+        let committee = Arc::new(
+            Committee::new(
+                keys.iter()
+                    .map(|k| Member {
+                        key: k.public_key(),
+                        weight: 1,
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+        );
+        let chain = match protocol {
+            Protocol::HotStuff => ChainId::GLOBAL,
+            Protocol::TwoPhase => ChainId::local(0),
+        };
+        let genesis = Arc::new(genesis_block(GenesisParams {
+            chain,
+            epoch: 0,
+            config_digest: Digest::ZERO,
+        }));
+        let cores = (0..n)
+            .map(|i| {
+                let cfg = CoreConfig::new(
+                    protocol,
+                    committee.clone(),
+                    i as u32,
+                    leader.clone(),
+                    genesis.clone(),
+                );
+                ConsensusCore::new(cfg, keys[i].clone())
+            })
+            .collect();
+        let mut h = Harness {
+            cores,
+            keys,
+            committee,
+            genesis,
+            queue: VecDeque::new(),
+            payloads: VecDeque::new(),
+            silenced: vec![false; n],
+            commits: vec![Vec::new(); n],
+            evidence: Vec::new(),
+            timers: vec![Vec::new(); n],
+            persisted: vec![None; n],
+            now: 0,
+        };
+        for i in 0..n {
+            let rec = Recovery {
+                safety: None,
+                committed_tip: h.genesis.clone(),
+                pending: vec![],
+            };
+            h.feed(i, Event::Restored(Box::new(rec)));
+        }
+        h
+    }
+
+    fn feed(&mut self, i: usize, ev: Event) {
+        self.now += 1000;
+        let actions = self.cores[i].on_event(self.now, ev);
+        self.apply(i, actions);
+    }
+
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        let n = self.cores.len() as u32;
+        for a in actions {
+            match a {
+                Action::Send { to, msg } => {
+                    if !self.silenced[i] {
+                        self.queue.push_back((i as u32, to, msg))
+                    }
+                }
+                Action::Broadcast(msg) => {
+                    if !self.silenced[i] {
+                        for j in (0..n).filter(|&j| j != i as u32) {
+                            self.queue.push_back((i as u32, j, msg.clone()));
+                        }
+                    }
+                }
+                Action::RequestPayload { round } => self.payloads.push_back((i, round)),
+                Action::Commit(blocks) => self.commits[i].extend(blocks),
+                Action::Evidence(e) => self.evidence.push((i as u32, e)),
+                Action::SetTimer { id, .. } => self.timers[i].push(id),
+                Action::Persist(s) => self.persisted[i] = Some(s),
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers queued messages until none are left or `limit` is reached.
+    fn run(&mut self, limit: usize) {
+        for _ in 0..limit {
+            if let Some((from, to, msg)) = self.queue.pop_front() {
+                self.feed(to as usize, Event::Message { from, msg });
+            } else if let Some((i, round)) = self.payloads.pop_front() {
+                let ev = Event::ProposalReady {
+                    round,
+                    transactions: vec![],
+                };
+                self.feed(i, ev);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Fires the latest view timer of every node.
+    fn fire_view_timers(&mut self) {
+        for i in 0..self.cores.len() {
+            if let Some(id) = self.timers[i]
+                .iter()
+                .rev()
+                .find(|t| matches!(t.kind, TimerKind::View(_)))
+                .copied()
+            {
+                self.feed(i, Event::Timer(id));
+            }
+        }
+    }
+
+    fn heights(&self) -> Vec<u64> {
+        self.cores.iter().map(|c| c.committed_height()).collect()
+    }
+}
+
+#[test]
+fn hotstuff_commits_with_rotating_leaders_and_three_chains() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.run(2_000);
+    let heights = h.heights();
+    assert!(heights.iter().all(|&x| x >= 20), "{heights:?}");
+    // Every node committed the same chain.
+    let first: Vec<Digest> = h.commits[0].iter().map(|b| b.hash()).collect();
+    for c in &h.commits[1..] {
+        let mine: Vec<Digest> = c.iter().map(|b| b.hash()).collect();
+        let k = mine.len().min(first.len());
+        assert_eq!(mine[..k], first[..k]);
+    }
+    // Leaders rotated every view: no member proposed two views in a row.
+    for pair in h.commits[0].windows(2) {
+        assert_ne!(pair[0].header.proposer, pair[1].header.proposer);
+    }
+    let mut proposers: Vec<u32> = h.commits[0].iter().map(|b| b.header.proposer).collect();
+    proposers.sort();
+    proposers.dedup();
+    assert_eq!(proposers, vec![0, 1, 2, 3]);
+    // The 3-chain rule: the highest certified block is two views above the
+    // committed tip in a fault-free run.
+    let tip = h.cores[0].committed_tip().header.view;
+    assert!(h.cores[0].high_qc().round.view >= tip + 2);
+}
+
+#[test]
+fn two_phase_keeps_its_stable_leader_and_commits_on_two_chains() {
+    let leader = LeaderPolicy::uptime(&[10, 500, 20, 30]);
+    let mut h = Harness::new(Protocol::TwoPhase, 4, leader);
+    h.run(2_000);
+    assert!(h.heights().iter().all(|&x| x >= 20), "{:?}", h.heights());
+    assert!(h.commits[0]
+        .iter()
+        .all(|b| b.header.proposer == 1 && b.header.view == 1));
+    // 2-chain: the tip is one height below the highest certificate.
+    let qc = h.cores[0].high_qc().round;
+    assert!(qc.height <= h.cores[0].committed_height() + 2);
+}
+
+#[test]
+fn two_phase_changes_leader_only_when_it_fails() {
+    let leader = LeaderPolicy::uptime(&[10, 500, 400, 30]);
+    let mut h = Harness::new(Protocol::TwoPhase, 4, leader);
+    h.run(300);
+    let before = h.heights()[0];
+    assert!(before > 0);
+    // The leader (member 1) goes silent: nothing commits until timeouts.
+    h.silenced[1] = true;
+    h.run(2_000);
+    let stalled = h.heights()[0];
+    h.fire_view_timers();
+    h.run(3_000);
+    let after = h.heights();
+    assert!(after[0] > stalled + 5, "{stalled} -> {after:?}");
+    // View 2 is led by the next most available member.
+    let later: Vec<&Arc<Block>> = h.commits[0].iter().filter(|b| b.header.view > 1).collect();
+    assert!(!later.is_empty());
+    assert!(later
+        .iter()
+        .all(|b| b.header.proposer == 2 && b.header.view == 2));
+    // The first block of view 2 carries the timeout certificate of view 1.
+    let opener = h.commits[0].iter().find(|b| b.header.view == 2).unwrap();
+    assert_eq!(opener.header.timeout.as_ref().map(|tc| tc.view), Some(1));
+}
+
+#[test]
+fn hotstuff_skips_a_silent_leader_by_timeout_certificate() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.silenced[2] = true;
+    for _ in 0..12 {
+        h.run(2_000);
+        h.fire_view_timers();
+    }
+    h.run(2_000);
+    let heights = h.heights();
+    assert!(heights[0] >= 5, "{heights:?}");
+    assert!(h.commits[0].iter().all(|b| b.header.proposer != 2));
+    assert!(h.commits[0].iter().any(|b| b.header.timeout.is_some()));
+}
+
+fn vote(h: &Harness, signer: usize, round: Round, block: Digest) -> SignedStatement {
+    let data = VoteData {
+        chain: h.genesis.header.chain,
+        epoch: 0,
+        round,
+        statement: Statement::Vote { block },
+    };
+    SignedStatement::sign(data, signer as u32, &h.keys[signer])
+}
+
+#[test]
+fn a_double_vote_produces_evidence_that_verifies() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    // Votes for view 1 go to the leader of view 2 (member 2).
+    let a = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"a"));
+    let b = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"b"));
+    h.feed(
+        2,
+        Event::Message {
+            from: 3,
+            msg: ConsensusMessage::Vote(a),
+        },
+    );
+    h.feed(
+        2,
+        Event::Message {
+            from: 3,
+            msg: ConsensusMessage::Vote(b.clone()),
+        },
+    );
+    // Repeats are not reported twice.
+    h.feed(
+        2,
+        Event::Message {
+            from: 3,
+            msg: ConsensusMessage::Vote(b),
+        },
+    );
+    assert_eq!(h.evidence.len(), 1);
+    let (who, e) = &h.evidence[0];
+    assert_eq!(*who, 2);
+    let blamed = e
+        .verify(
+            Protocol::HotStuff,
+            ChainId::GLOBAL,
+            0,
+            &h.genesis.hash(),
+            &h.committee,
+            strata_crypto::QuorumThreshold::TWO_THIRDS,
+        )
+        .unwrap();
+    assert_eq!(blamed, vec![3]);
+}
+
+#[test]
+fn a_vote_with_a_forged_signature_is_not_evidence() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let a = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"a"));
+    let mut b = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"b"));
+    b.signature = h.keys[0].sign(b"forged");
+    h.feed(
+        2,
+        Event::Message {
+            from: 3,
+            msg: ConsensusMessage::Vote(a),
+        },
+    );
+    h.feed(
+        2,
+        Event::Message {
+            from: 0,
+            msg: ConsensusMessage::Vote(b),
+        },
+    );
+    assert!(h.evidence.is_empty());
+}
+
+#[test]
+fn an_equivocating_leader_gets_one_vote_per_view_and_evidence() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    // Build two blocks for view 1 by its leader (member 1).
+    let qc = crate::types::QuorumCertificate::genesis(ChainId::GLOBAL, 0, h.genesis.hash());
+    let make = |salt: u64, h: &Harness| {
+        let header = crate::types::BlockHeader {
+            view: 1,
+            height: 1,
+            parent: h.genesis.hash(),
+            proposer: 1,
+            timestamp_ms: salt,
+            justify: qc.clone(),
+            state_root: crate::types::state_root_after(
+                &h.genesis.header.state_root,
+                1,
+                &h.genesis.header.tx_root,
+            ),
+            ..h.genesis.header.clone()
+        };
+        Block::propose(header, BoundedVec::empty(), &h.keys[1])
+    };
+    let (a, b) = (make(1, &h), make(2, &h));
+    h.feed(
+        0,
+        Event::Message {
+            from: 1,
+            msg: ConsensusMessage::Proposal(Box::new(a)),
+        },
+    );
+    let voted_once = h.persisted[0].clone().unwrap().last_voted;
+    h.feed(
+        0,
+        Event::Message {
+            from: 1,
+            msg: ConsensusMessage::Proposal(Box::new(b)),
+        },
+    );
+    assert_eq!(h.persisted[0].clone().unwrap().last_voted, voted_once);
+    let votes_for_view_1 = h
+        .queue
+        .iter()
+        .filter(|(from, _, m)| {
+            *from == 0 && matches!(m, ConsensusMessage::Vote(v) if v.data.round.view == 1)
+        })
+        .count();
+    assert_eq!(votes_for_view_1, 1);
+    assert_eq!(h.evidence.len(), 1);
+    assert!(matches!(h.evidence[0].1, Evidence::Equivocation { .. }));
+}
+
+#[test]
+fn a_restarted_node_does_not_vote_twice() {
+    let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
+    h.run(60);
+    let state = h.persisted[2].clone().expect("voted at least once");
+    let chain: Vec<Block> = h.commits[2].iter().map(|b| (**b).clone()).collect();
+    assert!(chain.len() >= 3);
+    let (known, last) = chain.split_at(chain.len() - 1);
+    let last = last[0].clone();
+    assert!(Protocol::TwoPhase.vote_slot(last.round()) <= state.last_voted);
+
+    // The same recovery with and without the persisted safety state: only
+    // the node that forgot its votes would vote again.
+    let votes_after_restart = |safety: Option<SafetyState>| {
+        let cfg = h.cores[2].config().clone();
+        let mut core = ConsensusCore::new(cfg, h.keys[2].clone());
+        core.on_event(
+            0,
+            Event::Restored(Box::new(Recovery {
+                safety,
+                committed_tip: h.genesis.clone(),
+                pending: known.to_vec(),
+            })),
+        );
+        let actions = core.on_event(
+            1,
+            Event::Message {
+                from: 0,
+                msg: ConsensusMessage::Proposal(Box::new(last.clone())),
+            },
+        );
+        actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    msg: ConsensusMessage::Vote(_),
+                    ..
+                }
+            )
+        })
+    };
+    assert!(!votes_after_restart(Some(state)));
+    assert!(
+        votes_after_restart(None),
+        "control: a fresh node votes for it"
+    );
+}
+
+#[test]
+fn far_future_votes_are_dropped_and_do_not_grow_state() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    for v in 0..500u64 {
+        let far = vote(
+            &h,
+            3,
+            Round::new(1_000 + v, 1),
+            Digest::of("t", &v.to_le_bytes()),
+        );
+        h.feed(
+            0,
+            Event::Message {
+                from: 3,
+                msg: ConsensusMessage::Vote(far),
+            },
+        );
+    }
+    assert_eq!(h.cores[0].open_vote_subjects(), 0);
+    assert_eq!(h.cores[0].tracked_statements(), 0);
+}
+
+#[test]
+fn garbage_bytes_never_decode_into_messages() {
+    for bytes in [
+        vec![],
+        vec![0u8],
+        vec![9u8; 100],
+        vec![1u8; 7],
+        vec![4u8, 0xff, 0xff, 0xff, 0xff],
+    ] {
+        assert!(ConsensusMessage::decode_untrusted(&bytes).is_err());
+    }
+}

@@ -1,0 +1,839 @@
+//! The simulation loop.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::committee::{Committee, Member};
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::SecretKey;
+
+use super::byzantine::{conflicting_block, conflicting_vote, corrupt_signatures, Behavior};
+use super::checker::Checker;
+use super::network::NetConditions;
+use super::{SimConfig, SimReport};
+use crate::consensus::{
+    sync, Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Recovery, TimerId,
+};
+use crate::store::{MemStore, Store};
+use crate::types::{
+    genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
+    Protocol, Provenance, Round, Transaction,
+};
+
+const TRACE_TAIL: usize = 300;
+const EVENT_BUDGET: u64 = 3_000_000;
+const CAPTURED: usize = 64;
+
+#[derive(Debug)]
+enum SimEvent {
+    Deliver {
+        to: u32,
+        from: u32,
+        msg: Arc<ConsensusMessage>,
+    },
+    Timer {
+        node: u32,
+        incarnation: u64,
+        id: TimerId,
+    },
+    Payload {
+        node: u32,
+        incarnation: u64,
+        round: Round,
+    },
+    Crash(u32),
+    Restart(u32),
+    Partition(Vec<bool>),
+    Heal,
+    Replay(u32),
+    Gst,
+    Deadline,
+}
+
+struct Entry {
+    time: u64,
+    seq: u64,
+    event: SimEvent,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(o.time, o.seq))
+    }
+}
+
+/// One trace line, formatted only when printed.
+#[derive(Clone, Debug)]
+struct TraceEvent {
+    time: u64,
+    what: String,
+}
+
+struct SimNode {
+    key: SecretKey,
+    core: Option<ConsensusCore>,
+    store: MemStore,
+    incarnation: u64,
+    behaviors: Vec<Behavior>,
+    captured: VecDeque<Arc<ConsensusMessage>>,
+}
+
+impl SimNode {
+    fn honest(&self) -> bool {
+        self.behaviors.is_empty()
+    }
+    fn has(&self, b: Behavior) -> bool {
+        self.behaviors.contains(&b)
+    }
+}
+
+struct Sim<'a> {
+    cfg: &'a SimConfig,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Entry>>,
+    nodes: Vec<SimNode>,
+    committee: Arc<Committee>,
+    genesis: Arc<Block>,
+    leader: LeaderPolicy,
+    net: NetConditions,
+    checker: Checker,
+    gst: u64,
+    after_gst: bool,
+    targets: Vec<Option<u64>>,
+    done: bool,
+    liveness_failure: Option<String>,
+    events: u64,
+    trace: VecDeque<TraceEvent>,
+    client: TxKeypair,
+    nonce: u64,
+    f: usize,
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros() as u64
+}
+
+impl<'a> Sim<'a> {
+    fn new(cfg: &'a SimConfig) -> Sim<'a> {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let n = cfg.nodes;
+        let keys: Vec<SecretKey> = (0..n)
+            .map(|i| {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&cfg.seed.to_le_bytes());
+                seed[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+                SecretKey::from_seed(&seed).expect("32 bytes of seed")
+            })
+            .collect();
+        let committee = Arc::new(
+            Committee::new(
+                keys.iter()
+                    .map(|k| Member {
+                        key: k.public_key(),
+                        weight: 1,
+                    })
+                    .collect(),
+            )
+            .expect("distinct keys"),
+        );
+        let chain = match cfg.protocol {
+            Protocol::HotStuff => ChainId::GLOBAL,
+            Protocol::TwoPhase => ChainId::local(0),
+        };
+        let genesis = Arc::new(genesis_block(GenesisParams {
+            chain,
+            epoch: 0,
+            config_digest: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
+        }));
+        let leader = match cfg.protocol {
+            Protocol::HotStuff if cfg.seed % 2 == 0 => LeaderPolicy::RoundRobin,
+            Protocol::HotStuff => LeaderPolicy::StakeWeighted {
+                seed: Digest::of("strata/sim/leader-seed", &cfg.seed.to_le_bytes()),
+            },
+            Protocol::TwoPhase => {
+                let uptime: Vec<u64> = (0..n).map(|_| rng.gen_range(0..1000)).collect();
+                LeaderPolicy::uptime(&uptime)
+            }
+        };
+        let f = (n - 1) / 3;
+        let mut behaviors = vec![Vec::new(); n];
+        if cfg.faults.byzantine && f > 0 {
+            let count = rng.gen_range(1..=f);
+            let mut ids: Vec<usize> = (0..n).collect();
+            ids.shuffle(&mut rng);
+            for &i in &ids[..count] {
+                let mut set: Vec<Behavior> = Behavior::ALL
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.gen_bool(0.5))
+                    .collect();
+                if set.is_empty() {
+                    set.push(*Behavior::ALL.choose(&mut rng).expect("non-empty"));
+                }
+                behaviors[i] = set;
+            }
+        }
+        let honest: Vec<bool> = behaviors.iter().map(|b| b.is_empty()).collect();
+        let nodes = keys
+            .into_iter()
+            .zip(behaviors)
+            .map(|(key, behaviors)| SimNode {
+                key,
+                core: None,
+                store: MemStore::new(),
+                incarnation: 0,
+                behaviors,
+                captured: VecDeque::new(),
+            })
+            .collect();
+        let net = NetConditions {
+            min_delay_us: 1_000,
+            max_delay_us: 30_000,
+            loss: if cfg.faults.loss {
+                rng.gen_range(0.01..0.2)
+            } else {
+                0.0
+            },
+            duplicate: 0.03,
+            straggle: 0.03,
+            straggle_us: 300_000,
+            partition: None,
+        };
+        let mut client_seed = [7u8; 32];
+        client_seed[..8].copy_from_slice(&cfg.seed.to_le_bytes());
+        Sim {
+            checker: Checker::new(cfg.protocol, chain, 0, committee.clone(), honest),
+            cfg,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            committee,
+            genesis,
+            leader,
+            net,
+            gst: us(cfg.fault_phase),
+            after_gst: false,
+            targets: vec![None; n],
+            done: false,
+            liveness_failure: None,
+            events: 0,
+            trace: VecDeque::new(),
+            client: TxKeypair::from_seed(&client_seed),
+            nonce: 0,
+            f,
+        }
+    }
+
+    fn push(&mut self, at: u64, event: SimEvent) {
+        self.seq += 1;
+        self.queue.push(Reverse(Entry {
+            time: at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn log(&mut self, what: impl FnOnce() -> String) {
+        let keep_all = self.cfg.full_trace;
+        self.trace.push_back(TraceEvent {
+            time: self.now,
+            what: what(),
+        });
+        if !keep_all && self.trace.len() > TRACE_TAIL {
+            self.trace.pop_front();
+        }
+    }
+
+    fn schedule_faults(&mut self) {
+        let n = self.cfg.nodes as u32;
+        if self.cfg.faults.crash {
+            for _ in 0..self.rng.gen_range(1..=4) {
+                let node = self.rng.gen_range(0..n);
+                let at = self.rng.gen_range(0..self.gst);
+                let down = self.rng.gen_range(50_000..1_500_000);
+                self.push(at, SimEvent::Crash(node));
+                self.push((at + down).min(self.gst), SimEvent::Restart(node));
+            }
+        }
+        if self.cfg.faults.partition {
+            for _ in 0..self.rng.gen_range(1..=3) {
+                let at = self.rng.gen_range(0..self.gst);
+                let len = self.rng.gen_range(200_000..1_500_000);
+                let mut side: Vec<bool> = (0..n).map(|_| self.rng.gen_bool(0.5)).collect();
+                side[0] = true;
+                let other = self.rng.gen_range(1..n as usize);
+                side[other] = false;
+                self.push(at, SimEvent::Partition(side));
+                self.push((at + len).min(self.gst), SimEvent::Heal);
+            }
+        }
+        for i in 0..n as usize {
+            if self.nodes[i].has(Behavior::ReplayStale) {
+                let at = self.rng.gen_range(100_000..400_000);
+                self.push(at, SimEvent::Replay(i as u32));
+            }
+        }
+        self.push(self.gst, SimEvent::Gst);
+        self.push(
+            self.gst + us(self.cfg.liveness_deadline),
+            SimEvent::Deadline,
+        );
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let cfg = {
+            let mut c = CoreConfig::new(
+                self.cfg.protocol,
+                self.committee.clone(),
+                i as u32,
+                self.leader.clone(),
+                self.genesis.clone(),
+            );
+            c.base_timeout = self.cfg.base_timeout;
+            c.max_timeout = self.cfg.base_timeout * 16;
+            c
+        };
+        let node = &mut self.nodes[i];
+        let store = &node.store;
+        let tip = match store.committed_tip() {
+            Ok(Some((h, _))) => store
+                .block_at(h)
+                .ok()
+                .flatten()
+                .map(Arc::new)
+                .unwrap_or_else(|| self.genesis.clone()),
+            _ => self.genesis.clone(),
+        };
+        let recovery = Recovery {
+            safety: store.load_safety().ok().flatten(),
+            committed_tip: tip,
+            pending: store.uncommitted_blocks().unwrap_or_default(),
+        };
+        let mut core = ConsensusCore::new(cfg, node.key.clone());
+        let actions = core.on_event(self.now, Event::Restored(Box::new(recovery)));
+        node.core = Some(core);
+        self.apply(i, actions);
+    }
+
+    fn crash(&mut self, i: usize, why: &'static str) {
+        self.nodes[i].core = None;
+        self.nodes[i].incarnation += 1;
+        self.log(|| format!("n{i} crashes ({why})"));
+    }
+
+    fn down_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.core.is_none()).count()
+    }
+
+    fn execute(&mut self) {
+        for i in 0..self.cfg.nodes {
+            let at = self.rng.gen_range(0..5_000);
+            self.push(at, SimEvent::Restart(i as u32));
+        }
+        self.schedule_faults();
+        while let Some(Reverse(entry)) = self.queue.pop() {
+            if self.done {
+                break;
+            }
+            self.now = entry.time;
+            self.events += 1;
+            if self.events > EVENT_BUDGET {
+                self.liveness_failure = Some(format!("event budget of {EVENT_BUDGET} exhausted"));
+                break;
+            }
+            self.handle(entry.event);
+        }
+    }
+
+    fn handle(&mut self, event: SimEvent) {
+        match event {
+            SimEvent::Deliver { to, from, msg } => self.deliver(to as usize, from, msg),
+            SimEvent::Timer {
+                node,
+                incarnation,
+                id,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        let actions = core.on_event(self.now, Event::Timer(id));
+                        self.apply(i, actions);
+                    }
+                }
+            }
+            SimEvent::Payload {
+                node,
+                incarnation,
+                round,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation && self.nodes[i].core.is_some() {
+                    let transactions = self.payload();
+                    let core = self.nodes[i].core.as_mut().expect("checked above");
+                    let actions = core.on_event(
+                        self.now,
+                        Event::ProposalReady {
+                            round,
+                            transactions,
+                        },
+                    );
+                    self.apply(i, actions);
+                }
+            }
+            SimEvent::Crash(node) => {
+                let i = node as usize;
+                if self.nodes[i].honest()
+                    && self.nodes[i].core.is_some()
+                    && self.down_count() < self.f.max(1)
+                    && !self.after_gst
+                {
+                    self.crash(i, "scheduled");
+                }
+            }
+            SimEvent::Restart(node) => {
+                let i = node as usize;
+                if self.nodes[i].core.is_none() {
+                    self.log(|| format!("n{i} starts"));
+                    self.start_node(i);
+                }
+            }
+            SimEvent::Partition(side) => {
+                if !self.after_gst {
+                    self.log(|| format!("partition {side:?}"));
+                    self.net.partition = Some(side);
+                }
+            }
+            SimEvent::Heal => {
+                self.log(|| "partition heals".to_string());
+                self.net.partition = None;
+            }
+            SimEvent::Replay(node) => self.replay(node as usize),
+            SimEvent::Gst => self.gst_reached(),
+            SimEvent::Deadline => {
+                let missing: Vec<String> = (0..self.cfg.nodes)
+                    .filter(|&i| self.nodes[i].honest())
+                    .filter_map(|i| {
+                        let target = self.targets[i]?;
+                        let h = self.nodes[i]
+                            .core
+                            .as_ref()
+                            .map_or(0, |c| c.committed_height());
+                        (h < target).then(|| format!("n{i} at height {h}, needed {target}"))
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    self.liveness_failure = Some(format!(
+                        "{:?} after the heal: {}",
+                        self.cfg.liveness_deadline,
+                        missing.join(", ")
+                    ));
+                }
+                self.done = true;
+            }
+        }
+    }
+
+    fn gst_reached(&mut self) {
+        self.after_gst = true;
+        self.net = NetConditions::synchronous();
+        self.log(|| "network heals: synchronous from now on".to_string());
+        for i in 0..self.cfg.nodes {
+            if self.nodes[i].core.is_none() {
+                self.log(|| format!("n{i} restarts at the heal"));
+                self.start_node(i);
+            }
+        }
+        for i in 0..self.cfg.nodes {
+            if self.nodes[i].honest() {
+                let h = self.nodes[i]
+                    .core
+                    .as_ref()
+                    .map_or(0, |c| c.committed_height());
+                self.targets[i] = Some(h + self.cfg.liveness_blocks);
+            }
+        }
+    }
+
+    fn check_done(&mut self) {
+        if !self.after_gst {
+            return;
+        }
+        let all = (0..self.cfg.nodes)
+            .filter(|&i| self.nodes[i].honest())
+            .all(|i| {
+                let h = self.nodes[i]
+                    .core
+                    .as_ref()
+                    .map_or(0, |c| c.committed_height());
+                self.targets[i].is_some_and(|t| h >= t)
+            });
+        if all {
+            self.done = true;
+        }
+    }
+
+    fn payload(&mut self) -> Vec<Transaction> {
+        (0..2)
+            .map(|_| {
+                self.nonce += 1;
+                let record = Provenance {
+                    domain: 0,
+                    object_id: ObjectId::new(format!("sim-object-{}", self.nonce % 5).into_bytes())
+                        .expect("short id"),
+                    op: Op::Update,
+                    payload_digest: Digest::of("sim/payload", &self.nonce.to_le_bytes()),
+                    parents: BoundedVec::empty(),
+                    meta: BoundedVec::<MetaEntry, 16>::empty(),
+                    sender: self.client.public(),
+                    nonce: self.nonce,
+                    timestamp_ms: self.now / 1000,
+                };
+                Transaction::Provenance(record.sign(&self.client))
+            })
+            .collect()
+    }
+
+    fn deliver(&mut self, to: usize, from: u32, msg: Arc<ConsensusMessage>) {
+        let Some(core) = self.nodes[to].core.as_ref() else {
+            return;
+        };
+        let incarnation = self.nodes[to].incarnation;
+        let statement = match msg.as_ref() {
+            ConsensusMessage::Proposal(b) => Some(b.proposal_statement()),
+            ConsensusMessage::Vote(v) => Some(v.clone()),
+            _ => None,
+        };
+        if let Some(s) = statement {
+            let tracked = core.tracks_equivocation_at(s.data.round);
+            self.checker
+                .on_delivered(to as u32, incarnation, tracked, &s);
+        }
+        if let ConsensusMessage::SyncResponse(r) = msg.as_ref() {
+            for b in r.blocks.iter() {
+                self.checker.on_certified(b.header.justify.block);
+            }
+        }
+        self.log(|| format!("n{to} <- n{from} {}", describe(&msg)));
+        if !self.nodes[to].honest() && self.nodes[to].captured.len() < CAPTURED {
+            self.nodes[to].captured.push_back(msg.clone());
+        }
+        if let ConsensusMessage::SyncRequest(req) = msg.as_ref() {
+            if let Ok(Some(resp)) = sync::serve(&self.nodes[to].store, req) {
+                let reply = Arc::new(ConsensusMessage::SyncResponse(Box::new(resp)));
+                self.transmit(to, from as usize, reply);
+            }
+            return;
+        }
+        let core = self.nodes[to].core.as_mut().expect("checked above");
+        let actions = core.on_event(
+            self.now,
+            Event::Message {
+                from,
+                msg: (*msg).clone(),
+            },
+        );
+        self.apply(to, actions);
+    }
+
+    fn replay(&mut self, i: usize) {
+        if self.done {
+            return;
+        }
+        let n = self.cfg.nodes;
+        if !self.nodes[i].captured.is_empty() && self.nodes[i].core.is_some() {
+            let k = self.rng.gen_range(0..self.nodes[i].captured.len());
+            let msg = self.nodes[i].captured[k].clone();
+            let to = self.rng.gen_range(0..n);
+            if to != i {
+                self.log(|| format!("n{i} replays {} to n{to}", describe(&msg)));
+                self.transmit(i, to, msg);
+            }
+        }
+        let next = self.now + self.rng.gen_range(100_000..400_000);
+        self.push(next, SimEvent::Replay(i as u32));
+    }
+
+    /// Carries out a node's actions in order; a crash fault may stop it
+    /// right after a persist (the sends that depended on it never leave).
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        for action in actions {
+            if self.nodes[i].core.is_none() {
+                return;
+            }
+            match action {
+                Action::Persist(state) => {
+                    let _ = self.nodes[i].store.save_safety(&state);
+                    if self.cfg.faults.crash
+                        && !self.after_gst
+                        && self.nodes[i].honest()
+                        && self.down_count() < self.f.max(1)
+                        && self.rng.gen_bool(0.01)
+                    {
+                        self.crash(i, "between persist and send");
+                        let back = (self.now + self.rng.gen_range(50_000..500_000)).min(self.gst);
+                        self.push(back, SimEvent::Restart(i as u32));
+                        return;
+                    }
+                }
+                Action::StoreBlock(b) => {
+                    let _ = self.nodes[i].store.put_block(&b);
+                }
+                Action::Send { to, msg } => self.send(i, to as usize, msg),
+                Action::Broadcast(msg) => self.broadcast(i, msg),
+                Action::SetTimer { id, after } => {
+                    let incarnation = self.nodes[i].incarnation;
+                    self.push(
+                        self.now + us(after),
+                        SimEvent::Timer {
+                            node: i as u32,
+                            incarnation,
+                            id,
+                        },
+                    );
+                }
+                Action::RequestPayload { round } => {
+                    let incarnation = self.nodes[i].incarnation;
+                    self.push(
+                        self.now + us(self.cfg.block_interval),
+                        SimEvent::Payload {
+                            node: i as u32,
+                            incarnation,
+                            round,
+                        },
+                    );
+                }
+                Action::Commit(blocks) => {
+                    self.checker.on_commit(i as u32, &blocks);
+                    let plain: Vec<Block> = blocks.iter().map(|b| (**b).clone()).collect();
+                    if let Err(e) = self.nodes[i].store.commit(&plain) {
+                        self.checker
+                            .violations
+                            .push(format!("n{i} commit refused by its store: {e}"));
+                    }
+                    let h = plain.last().map_or(0, |b| b.header.height);
+                    self.log(|| format!("n{i} commits up to height {h}"));
+                    self.check_done();
+                }
+                Action::Fetch { from, request } => self.transmit(
+                    i,
+                    from as usize,
+                    Arc::new(ConsensusMessage::SyncRequest(request)),
+                ),
+                Action::Evidence(e) => {
+                    self.checker.on_evidence(i as u32, &e);
+                    self.log(|| format!("n{i} publishes evidence"));
+                }
+                Action::Misbehaviour { .. } => {}
+            }
+        }
+    }
+
+    fn send(&mut self, i: usize, to: usize, msg: ConsensusMessage) {
+        if let ConsensusMessage::Vote(v) = &msg {
+            if self.nodes[i].has(Behavior::WithholdVotes) {
+                return;
+            }
+            if self.nodes[i].has(Behavior::DoubleVote) {
+                let second = conflicting_vote(v, &self.nodes[i].key);
+                self.transmit(i, to, Arc::new(ConsensusMessage::Vote(second)));
+            }
+        }
+        let msg = if self.nodes[i].has(Behavior::InvalidSignatures) {
+            corrupt_signatures(&msg, &self.nodes[i].key)
+        } else {
+            msg
+        };
+        self.transmit(i, to, Arc::new(msg));
+    }
+
+    fn broadcast(&mut self, i: usize, msg: ConsensusMessage) {
+        let n = self.cfg.nodes;
+        let others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        if let ConsensusMessage::Proposal(b) = &msg {
+            if self.nodes[i].has(Behavior::Equivocate) && others.len() >= 2 {
+                let parent_root = self.nodes[i]
+                    .core
+                    .as_ref()
+                    .and_then(|_| self.nodes[i].store.block(&b.header.parent).ok().flatten())
+                    .map(|p| p.header.state_root);
+                if let Some(root) = parent_root {
+                    let junk = self.payload().remove(0);
+                    let twin = conflicting_block(b, &self.nodes[i].key, &root, junk);
+                    let a = Arc::new(msg.clone());
+                    let twin = Arc::new(ConsensusMessage::Proposal(Box::new(twin)));
+                    let both = others[self.rng.gen_range(0..others.len())];
+                    self.log(|| format!("n{i} equivocates at {}", b.round()));
+                    for (k, &j) in others.iter().enumerate() {
+                        if j == both {
+                            self.transmit(i, j, a.clone());
+                            self.transmit(i, j, twin.clone());
+                        } else if k % 2 == 0 {
+                            self.transmit(i, j, a.clone());
+                        } else {
+                            self.transmit(i, j, twin.clone());
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        let msg = if self.nodes[i].has(Behavior::InvalidSignatures) {
+            corrupt_signatures(&msg, &self.nodes[i].key)
+        } else {
+            msg
+        };
+        let msg = Arc::new(msg);
+        for j in others {
+            self.transmit(i, j, msg.clone());
+        }
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, msg: Arc<ConsensusMessage>) {
+        if let ConsensusMessage::Proposal(b) = msg.as_ref() {
+            self.checker.on_proposed(b);
+        }
+        for d in self.net.delays(&mut self.rng, from, to) {
+            self.push(
+                self.now + d,
+                SimEvent::Deliver {
+                    to: to as u32,
+                    from: from as u32,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    fn report(self) -> SimReport {
+        let honest: Vec<usize> = (0..self.cfg.nodes)
+            .filter(|&i| self.nodes[i].honest())
+            .collect();
+        let committed_min = honest
+            .iter()
+            .map(|&i| {
+                self.nodes[i]
+                    .store
+                    .committed_tip()
+                    .ok()
+                    .flatten()
+                    .map_or(0, |t| t.0)
+            })
+            .min()
+            .unwrap_or(0);
+        let views_max = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref().map(|c| c.view()))
+            .max()
+            .unwrap_or(0);
+        let failed = !self.checker.violations.is_empty()
+            || self.liveness_failure.is_some()
+            || !self.checker.missed_evidence().is_empty();
+        let trace = if failed || self.cfg.full_trace {
+            self.trace
+                .iter()
+                .map(|t| format!("{:>10.3} ms  {}", t.time as f64 / 1000.0, t.what))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SimReport {
+            seed: self.cfg.seed,
+            safety_violations: self.checker.violations.clone(),
+            liveness_failure: self.liveness_failure.clone(),
+            evidence_missed: self.checker.missed_evidence(),
+            committed_min,
+            virtual_time: Duration::from_micros(self.now),
+            events: self.events,
+            byzantine: self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.honest())
+                .map(|(i, n)| (i as u32, n.behaviors.clone()))
+                .collect(),
+            evidence_emitted: self.checker.evidence_count,
+            views_max,
+            trace,
+        }
+    }
+}
+
+fn describe(msg: &ConsensusMessage) -> String {
+    match msg {
+        ConsensusMessage::Proposal(b) => format!(
+            "proposal {} by n{} {}",
+            b.round(),
+            b.header.proposer,
+            &b.hash().to_hex()[..8]
+        ),
+        ConsensusMessage::Vote(v) => format!("vote {} by n{}", v.data.round, v.signer),
+        ConsensusMessage::Timeout(t) => format!(
+            "timeout v{} by n{} high {}",
+            t.view(),
+            t.statement.signer,
+            t.high_qc.round
+        ),
+        ConsensusMessage::SyncRequest(r) => {
+            format!("sync request {}..{}", r.from_height, r.target_height)
+        }
+        ConsensusMessage::SyncResponse(r) => format!("sync response of {} blocks", r.blocks.len()),
+    }
+}
+
+/// Runs one seed.
+pub fn run(cfg: &SimConfig) -> SimReport {
+    let mut sim = Sim::new(cfg);
+    sim.execute();
+    sim.report()
+}
+
+/// Runs seeds `first..first+count` on `threads` threads; reports in seed
+/// order.
+pub fn run_many(template: &SimConfig, first: u64, count: u64, threads: usize) -> Vec<SimReport> {
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(count as usize));
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed) as u64;
+                if k >= count {
+                    break;
+                }
+                let mut cfg = template.clone();
+                cfg.seed = first + k;
+                let report = run(&cfg);
+                results
+                    .lock()
+                    .expect("no panics while holding the lock")
+                    .push(report);
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("threads joined");
+    results.sort_by_key(|r| r.seed);
+    results
+}

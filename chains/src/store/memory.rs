@@ -1,0 +1,107 @@
+//! In-memory store for tests and the simulator (a simulated crash keeps it,
+//! like a disk).
+
+use std::collections::{BTreeMap, HashMap};
+
+use strata_crypto::hash::Digest;
+
+use super::{check_contiguous, Store, StoreError, TxLocation};
+use crate::consensus::SafetyState;
+use crate::types::{Block, Height};
+
+#[derive(Default, Clone)]
+pub struct MemStore {
+    blocks: HashMap<Digest, Block>,
+    heights: BTreeMap<Height, Digest>,
+    txs: HashMap<Digest, TxLocation>,
+    pending: BTreeMap<(Height, Digest), ()>,
+    safety: Option<SafetyState>,
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+}
+
+impl Store for MemStore {
+    fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
+        let hash = block.hash();
+        let tip = self.heights.keys().next_back().copied();
+        if tip.is_none_or(|t| block.header.height > t) {
+            self.pending.insert((block.header.height, hash), ());
+        }
+        self.blocks.insert(hash, block.clone());
+        Ok(())
+    }
+
+    fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError> {
+        Ok(self.blocks.get(hash).cloned())
+    }
+
+    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
+        check_contiguous(self.committed_tip()?, blocks)?;
+        for b in blocks {
+            let hash = b.hash();
+            self.heights.insert(b.header.height, hash);
+            for (i, tx) in b.transactions.iter().enumerate() {
+                self.txs.insert(
+                    tx.hash(),
+                    TxLocation {
+                        height: b.header.height,
+                        index: i as u32,
+                    },
+                );
+            }
+            self.blocks.insert(hash, b.clone());
+        }
+        if let Some(last) = blocks.last() {
+            let keep = self
+                .pending
+                .split_off(&(last.header.height + 1, Digest::ZERO));
+            self.pending = keep;
+        }
+        Ok(())
+    }
+
+    fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        Ok(self
+            .heights
+            .get(&height)
+            .and_then(|h| self.blocks.get(h))
+            .cloned())
+    }
+
+    fn committed_tip(&self) -> Result<Option<(Height, Digest)>, StoreError> {
+        Ok(self.heights.iter().next_back().map(|(h, d)| (*h, *d)))
+    }
+
+    fn tx_location(&self, tx: &Digest) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.txs.get(tx).copied())
+    }
+
+    fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
+        self.safety = Some(state.clone());
+        Ok(())
+    }
+
+    fn load_safety(&self) -> Result<Option<SafetyState>, StoreError> {
+        Ok(self.safety.clone())
+    }
+
+    fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError> {
+        Ok(self
+            .pending
+            .keys()
+            .filter_map(|(_, h)| self.blocks.get(h).cloned())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_store_meets_the_contract() {
+        super::super::contract::exercise(&mut super::MemStore::new());
+    }
+}

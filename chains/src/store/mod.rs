@@ -1,0 +1,145 @@
+//! Block and safety-state storage (DESIGN.md §7): one trait, a RocksDB
+//! implementation for nodes and an in-memory one for tests and the
+//! simulator.
+//!
+//! Writes that a later message depends on are durable when the call
+//! returns: the safety state (a vote must not leave before the state that
+//! forbids a second vote is on disk) and commits (a client told "committed"
+//! never loses the record). Uncommitted blocks are written without sync:
+//! after a crash they can be fetched again from peers.
+
+mod memory;
+mod rocks;
+
+pub use memory::MemStore;
+pub use rocks::RocksStore;
+
+use parity_scale_codec::{Decode, Encode};
+use strata_crypto::hash::Digest;
+
+use crate::consensus::SafetyState;
+use crate::types::{Block, Height};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("stored {what} does not decode: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("commit of height {got} does not follow the committed tip {tip}")]
+    NonContiguousCommit { tip: Height, got: Height },
+}
+
+/// Where a committed transaction is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+/// Storage of one chain at one node.
+pub trait Store: Send {
+    /// Stores a block received or proposed (not yet committed).
+    fn put_block(&mut self, block: &Block) -> Result<(), StoreError>;
+    fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError>;
+    /// Commits consecutive blocks above the tip: height and transaction
+    /// indexes and the new tip, in one durable write.
+    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError>;
+    /// The committed block at `height`.
+    fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError>;
+    /// Height and hash of the highest committed block.
+    fn committed_tip(&self) -> Result<Option<(Height, Digest)>, StoreError>;
+    fn tx_location(&self, tx: &Digest) -> Result<Option<TxLocation>, StoreError>;
+    /// Durably replaces the safety state.
+    fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError>;
+    fn load_safety(&self) -> Result<Option<SafetyState>, StoreError>;
+    /// Stored blocks above the committed tip (for recovery), lowest first.
+    fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError>;
+}
+
+/// Checks that `blocks` extend the tip one height at a time.
+fn check_contiguous(tip: Option<(Height, Digest)>, blocks: &[Block]) -> Result<(), StoreError> {
+    let mut expected = tip.map(|(h, _)| h + 1).unwrap_or(0);
+    for b in blocks {
+        if b.header.height != expected {
+            return Err(StoreError::NonContiguousCommit {
+                tip: expected.saturating_sub(1),
+                got: b.header.height,
+            });
+        }
+        expected += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    //! The behaviour every `Store` must have, run against both backends.
+
+    use super::*;
+    use crate::consensus::SafetyState;
+    use crate::types::{genesis_block, BlockHeader, ChainId, GenesisParams, QuorumCertificate};
+    use strata_crypto::codec::BoundedVec;
+    use strata_crypto::SecretKey;
+
+    pub(crate) fn chain(n: u64) -> Vec<Block> {
+        let key = SecretKey::from_seed(&[9; 32]).unwrap();
+        let g = genesis_block(GenesisParams {
+            chain: ChainId::GLOBAL,
+            epoch: 0,
+            config_digest: Digest::ZERO,
+        });
+        let mut out = vec![g];
+        for h in 1..n {
+            let parent = out.last().unwrap();
+            let header = BlockHeader {
+                view: h,
+                height: h,
+                parent: parent.hash(),
+                proposer: 0,
+                justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, parent.hash()),
+                ..parent.header.clone()
+            };
+            out.push(Block::propose(header, BoundedVec::empty(), &key));
+        }
+        out
+    }
+
+    pub(crate) fn exercise(store: &mut dyn Store) {
+        let blocks = chain(6);
+        assert_eq!(store.committed_tip().unwrap(), None);
+        for b in &blocks {
+            store.put_block(b).unwrap();
+        }
+        assert_eq!(store.block(&blocks[3].hash()).unwrap().unwrap(), blocks[3]);
+        assert_eq!(store.uncommitted_blocks().unwrap().len(), 6);
+
+        store.commit(&blocks[..3]).unwrap();
+        assert_eq!(store.committed_tip().unwrap(), Some((2, blocks[2].hash())));
+        assert_eq!(store.block_at(1).unwrap().unwrap(), blocks[1]);
+        assert!(store.block_at(3).unwrap().is_none());
+        let pending: Vec<Height> = store
+            .uncommitted_blocks()
+            .unwrap()
+            .iter()
+            .map(|b| b.header.height)
+            .collect();
+        assert_eq!(pending, vec![3, 4, 5]);
+
+        // Gaps and repeats are refused.
+        assert!(matches!(
+            store.commit(&blocks[4..5]),
+            Err(StoreError::NonContiguousCommit { .. })
+        ));
+        assert!(store.commit(&blocks[2..3]).is_err());
+        store.commit(&blocks[3..]).unwrap();
+        assert!(store.uncommitted_blocks().unwrap().is_empty());
+
+        assert_eq!(store.load_safety().unwrap(), None);
+        let mut s = SafetyState::fresh(ChainId::GLOBAL, 0, blocks[0].hash());
+        s.last_voted = crate::types::Round::new(7, 0);
+        store.save_safety(&s).unwrap();
+        assert_eq!(store.load_safety().unwrap(), Some(s));
+    }
+}

@@ -1,0 +1,214 @@
+//! Blocks. A header names its chain, epoch, view and height, commits to its
+//! transactions (Merkle root) and to the history before it (state root), and
+//! carries the certificate of its parent (and, first in a view entered by
+//! timeout, the timeout certificate that ended the previous view).
+
+use parity_scale_codec::{Decode, Encode};
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::hash::{Digest, Hasher};
+use strata_crypto::merkle::MerkleTree;
+use strata_crypto::{SecretKey, Signature};
+
+use super::cert::{QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, VoteData};
+use super::limits::MAX_BLOCK_TXS;
+use super::tx::Transaction;
+use super::{ChainId, Epoch, Height, Round, View};
+
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct BlockHeader {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub view: View,
+    pub height: Height,
+    pub parent: Digest,
+    pub tx_root: Digest,
+    pub state_root: Digest,
+    /// Position of the proposer in the epoch's committee.
+    pub proposer: u32,
+    /// The proposer's clock, milliseconds since the Unix epoch (informative).
+    pub timestamp_ms: u64,
+    /// The parent's quorum certificate.
+    pub justify: QuorumCertificate,
+    /// The certificate that ended the previous view, when this block opens a
+    /// view that was entered by timeout.
+    pub timeout: Option<TimeoutCertificate>,
+}
+
+impl BlockHeader {
+    pub fn hash(&self) -> Digest {
+        let mut h = Hasher::new("strata/block");
+        h.update(&self.encode());
+        h.finalize()
+    }
+
+    pub fn round(&self) -> Round {
+        Round::new(self.view, self.height)
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub transactions: BoundedVec<Transaction, MAX_BLOCK_TXS>,
+    /// The proposer's signature on `Statement::Proposal { block: hash }`.
+    pub signature: Signature,
+}
+
+/// Merkle root over the transactions' hashes.
+pub fn tx_root(txs: &[Transaction]) -> Digest {
+    MerkleTree::from_leaf_hashes(txs.iter().map(|t| t.hash()).collect()).root()
+}
+
+/// The state root a block commits to: an accumulator over the chain's whole
+/// transaction history (H(parent state root ‖ height ‖ tx root)), checkable
+/// without executing anything. The executor's state root replaces it when
+/// execution arrives.
+pub fn state_root_after(parent_state_root: &Digest, height: Height, tx_root: &Digest) -> Digest {
+    let mut h = Hasher::new("strata/state-accumulator");
+    h.update(&parent_state_root.0)
+        .update(&height.to_le_bytes())
+        .update(&tx_root.0);
+    h.finalize()
+}
+
+impl Block {
+    pub fn hash(&self) -> Digest {
+        self.header.hash()
+    }
+
+    pub fn round(&self) -> Round {
+        self.header.round()
+    }
+
+    /// The statement the proposer signs for this block.
+    pub fn proposal_data(header: &BlockHeader) -> VoteData {
+        VoteData {
+            chain: header.chain,
+            epoch: header.epoch,
+            round: header.round(),
+            statement: Statement::Proposal {
+                block: header.hash(),
+            },
+        }
+    }
+
+    /// Builds and signs a block.
+    pub fn propose(
+        header: BlockHeader,
+        transactions: BoundedVec<Transaction, MAX_BLOCK_TXS>,
+        key: &SecretKey,
+    ) -> Block {
+        let signature = key.sign(&Self::proposal_data(&header).signing_bytes());
+        Block {
+            header,
+            transactions,
+            signature,
+        }
+    }
+
+    /// The proposer's signature as a statement (what equivocation evidence
+    /// is made of).
+    pub fn proposal_statement(&self) -> SignedStatement {
+        SignedStatement {
+            data: Self::proposal_data(&self.header),
+            signer: self.header.proposer,
+            signature: self.signature,
+        }
+    }
+
+    /// True if the header's transaction root matches the transactions.
+    pub fn tx_root_matches(&self) -> bool {
+        tx_root(&self.transactions) == self.header.tx_root
+    }
+}
+
+/// What fixes a chain's genesis block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GenesisParams {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    /// Digest of the genesis configuration (committees, parameters).
+    pub config_digest: Digest,
+}
+
+/// The genesis block of a chain: height 0, view 0, unsigned; every node
+/// derives the same one from the genesis configuration.
+pub fn genesis_block(params: GenesisParams) -> Block {
+    let header = BlockHeader {
+        chain: params.chain,
+        epoch: params.epoch,
+        view: 0,
+        height: 0,
+        parent: Digest::ZERO,
+        tx_root: tx_root(&[]),
+        state_root: params.config_digest,
+        proposer: u32::MAX,
+        timestamp_ms: 0,
+        justify: QuorumCertificate::genesis(params.chain, params.epoch, Digest::ZERO),
+        timeout: None,
+    };
+    Block {
+        header,
+        transactions: BoundedVec::empty(),
+        signature: Signature::infinity(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_binds_the_header_and_the_root_binds_the_transactions() {
+        let g = genesis_block(GenesisParams {
+            chain: ChainId::GLOBAL,
+            epoch: 0,
+            config_digest: Digest::of("cfg", b"x"),
+        });
+        assert!(g.tx_root_matches());
+        let mut other = g.clone();
+        other.header.timestamp_ms = 1;
+        assert_ne!(other.hash(), g.hash());
+        let decoded = Block::decode(&mut &g.encode()[..]).unwrap();
+        assert_eq!(decoded.hash(), g.hash());
+        let g2 = genesis_block(GenesisParams {
+            chain: ChainId::local(0),
+            epoch: 0,
+            config_digest: Digest::of("cfg", b"x"),
+        });
+        assert_ne!(g2.hash(), g.hash(), "genesis differs per chain");
+    }
+
+    #[test]
+    fn proposal_signature_is_a_verifiable_statement() {
+        let key = SecretKey::from_seed(&[1; 32]).unwrap();
+        let committee = strata_crypto::Committee::new(vec![strata_crypto::Member {
+            key: key.public_key(),
+            weight: 1,
+        }])
+        .unwrap();
+        let g = genesis_block(GenesisParams {
+            chain: ChainId::GLOBAL,
+            epoch: 0,
+            config_digest: Digest::ZERO,
+        });
+        let header = BlockHeader {
+            view: 1,
+            height: 1,
+            parent: g.hash(),
+            proposer: 0,
+            justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, g.hash()),
+            ..g.header.clone()
+        };
+        let b = Block::propose(header, BoundedVec::empty(), &key);
+        assert_eq!(
+            b.proposal_statement()
+                .verify(ChainId::GLOBAL, 0, &committee),
+            Ok(())
+        );
+        assert!(b
+            .proposal_statement()
+            .verify(ChainId::local(0), 0, &committee)
+            .is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! The messages consensus nodes exchange, and their decoding limits.
+
+use parity_scale_codec::{Decode, Encode};
+use strata_crypto::codec::{decode_message, BoundedVec, CodecError};
+use strata_crypto::hash::Digest;
+
+use super::block::Block;
+use super::cert::{QuorumCertificate, SignedStatement, TimeoutMessage};
+use super::limits::{MAX_MESSAGE_BYTES, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES};
+use super::{ChainId, Epoch, Height};
+
+/// Ask for the certified blocks from `from_height` up to `target`.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct SyncRequest {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub from_height: Height,
+    pub target: Digest,
+    pub target_height: Height,
+}
+
+/// Consecutive blocks, lowest first, and the certificate of the last one
+/// when the responder has it (the hash links authenticate the rest).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct SyncResponse {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub blocks: BoundedVec<Block, MAX_SYNC_BLOCKS>,
+    pub certificate: Option<QuorumCertificate>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum ConsensusMessage {
+    #[codec(index = 0)]
+    Proposal(Box<Block>),
+    #[codec(index = 1)]
+    Vote(SignedStatement),
+    #[codec(index = 2)]
+    Timeout(Box<TimeoutMessage>),
+    #[codec(index = 3)]
+    SyncRequest(SyncRequest),
+    #[codec(index = 4)]
+    SyncResponse(Box<SyncResponse>),
+}
+
+const SYNC_RESPONSE_TAG: u8 = 4;
+
+impl ConsensusMessage {
+    /// Decodes untrusted bytes: the size limit of the message's kind first,
+    /// then every collection's limit, and no trailing bytes.
+    pub fn decode_untrusted(bytes: &[u8]) -> Result<ConsensusMessage, CodecError> {
+        let limit = match bytes.first() {
+            Some(&SYNC_RESPONSE_TAG) => MAX_SYNC_BYTES,
+            _ => MAX_MESSAGE_BYTES,
+        };
+        decode_message(bytes, limit)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConsensusMessage::Proposal(_) => "proposal",
+            ConsensusMessage::Vote(_) => "vote",
+            ConsensusMessage::Timeout(_) => "timeout",
+            ConsensusMessage::SyncRequest(_) => "sync_request",
+            ConsensusMessage::SyncResponse(_) => "sync_response",
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Chain data types (DESIGN.md §3, §6). Every certificate names its chain and
+//! epoch; every collection is bounded when decoded.
+
+pub mod block;
+mod cert;
+mod evidence;
+mod message;
+mod tx;
+
+pub use block::{genesis_block, state_root_after, Block, BlockHeader, GenesisParams};
+pub use cert::{
+    CertError, QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, TimeoutMessage,
+    VoteData,
+};
+pub use evidence::{Evidence, EvidenceError};
+pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
+pub use tx::{
+    Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
+    SignedProvenance, SystemTx, Transaction, ValidatorRegistration,
+};
+
+use parity_scale_codec::{Decode, Encode};
+
+/// A dynasty's index; committees are per chain and per epoch.
+pub type Epoch = u64;
+/// A view: one block per view in HotStuff, one leader term in two-phase BFT.
+pub type View = u64;
+/// Position of a block in its chain (genesis is 0).
+pub type Height = u64;
+
+/// Which chain: the global chain, or the local chain of an edge domain.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Encode, Decode)]
+pub struct ChainId(pub u32);
+
+impl ChainId {
+    pub const GLOBAL: ChainId = ChainId(0);
+
+    /// The local chain of edge domain `domain`.
+    pub fn local(domain: u32) -> ChainId {
+        ChainId(domain + 1)
+    }
+
+    /// The edge domain of a local chain; `None` for the global chain.
+    pub fn domain(&self) -> Option<u32> {
+        self.0.checked_sub(1)
+    }
+}
+
+impl std::fmt::Display for ChainId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.domain() {
+            None => f.write_str("global"),
+            Some(d) => write!(f, "local-{d}"),
+        }
+    }
+}
+
+/// The position of a block, ordered by view then height. Two-phase BFT
+/// orders its safety rules by this pair (Jolteon's "round" generalised to a
+/// stable leader that proposes many heights per view).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Encode, Decode)]
+pub struct Round {
+    pub view: View,
+    pub height: Height,
+}
+
+impl Round {
+    pub const GENESIS: Round = Round { view: 0, height: 0 };
+
+    pub fn new(view: View, height: Height) -> Round {
+        Round { view, height }
+    }
+}
+
+impl std::fmt::Display for Round {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}h{}", self.view, self.height)
+    }
+}
+
+/// The consensus protocol of a chain (DESIGN.md §1-2).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Encode, Decode)]
+pub enum Protocol {
+    /// Chained HotStuff (Yin et al. 2019): leader rotates every view, one
+    /// block per view, 3-chain commit. The global chain.
+    #[codec(index = 0)]
+    HotStuff,
+    /// Two-phase BFT with Jolteon/DiemBFT-v4 safety: a stable leader per
+    /// view, views change only on failure, 2-chain commit. Local chains.
+    #[codec(index = 1)]
+    TwoPhase,
+}
+
+impl Protocol {
+    /// The slot in which an honest validator votes at most once: a view in
+    /// HotStuff, a round (view, height) in two-phase BFT.
+    pub fn vote_slot(self, round: Round) -> Round {
+        match self {
+            Protocol::HotStuff => Round::new(round.view, 0),
+            Protocol::TwoPhase => round,
+        }
+    }
+
+    /// Blocks in a direct chain that commits its first block.
+    pub fn chain_length(self) -> usize {
+        match self {
+            Protocol::HotStuff => 3,
+            Protocol::TwoPhase => 2,
+        }
+    }
+
+    /// True if a block at `child` directly follows its parent at `parent`
+    /// for the commit rule: consecutive views in HotStuff (the "direct
+    /// parent" of Yin et al. without dummy blocks), consecutive heights in
+    /// one view in two-phase BFT (Jolteon's consecutive rounds).
+    pub fn is_direct(self, parent: Round, child: Round) -> bool {
+        match self {
+            Protocol::HotStuff => child.view == parent.view + 1,
+            Protocol::TwoPhase => child.view == parent.view && child.height == parent.height + 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::HotStuff => "hotstuff",
+            Protocol::TwoPhase => "two-phase",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Protocol, String> {
+        match s {
+            "hotstuff" => Ok(Protocol::HotStuff),
+            "two-phase" => Ok(Protocol::TwoPhase),
+            _ => Err(format!("unknown protocol {s:?} (hotstuff, two-phase)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Limits on what a node accepts from the network.
+pub mod limits {
+    /// Transactions in one block.
+    pub const MAX_BLOCK_TXS: usize = 20_000;
+    /// Encoded size of one consensus message (a proposal with its block).
+    pub const MAX_MESSAGE_BYTES: usize = 24 << 20;
+    /// Blocks in one sync response.
+    pub const MAX_SYNC_BLOCKS: usize = 64;
+    /// Encoded size of one sync response.
+    pub const MAX_SYNC_BYTES: usize = 64 << 20;
+    /// Object identifiers.
+    pub const MAX_OBJECT_ID: usize = 128;
+    /// Parents of a provenance record (derive/transfer lineage).
+    pub const MAX_PARENTS: usize = 16;
+    /// Metadata entries of a provenance record, and their sizes.
+    pub const MAX_META: usize = 16;
+    pub const MAX_META_KEY: usize = 64;
+    pub const MAX_META_VALUE: usize = 1024;
+    /// Committee size (same bound as the crypto crate's bitmaps).
+    pub const MAX_COMMITTEE: usize = strata_crypto::committee::MAX_COMMITTEE_SIZE;
+    /// System transactions carrying PVSS material.
+    pub const MAX_PVSS_ITEMS: usize = 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_order_by_view_then_height() {
+        assert!(Round::new(1, 9) < Round::new(2, 0));
+        assert!(Round::new(2, 3) < Round::new(2, 4));
+        assert_eq!(Round::GENESIS, Round::default());
+    }
+
+    #[test]
+    fn chain_ids_name_their_domain() {
+        assert_eq!(ChainId::GLOBAL.domain(), None);
+        assert_eq!(ChainId::local(3).domain(), Some(3));
+        assert_eq!(ChainId::local(0).to_string(), "local-0");
+        assert_eq!(ChainId::GLOBAL.to_string(), "global");
+    }
+}
