@@ -8,7 +8,7 @@ use strata_crypto::hash::Digest;
 use strata_crypto::{SecretKey, VoteError};
 
 use super::phase::Phase;
-use super::safety::{check_block_rules, safe_to_vote, SafetyState};
+use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
 use super::{Action, CoreConfig, Event, Micros, Recovery, TimerId, TimerKind};
 use crate::types::limits::MAX_BLOCK_TXS;
@@ -596,22 +596,25 @@ impl ConsensusCore {
         if self.proposer_for(self.view, parent) != self.cfg.me {
             return None;
         }
-        let qc = &self.safety.high_qc.round;
-        let tc_opens = self
-            .safety
-            .high_tc
-            .as_ref()
-            .filter(|tc| tc.view + 1 == self.view);
-        let allowed = match self.protocol() {
-            Protocol::HotStuff => qc.view + 1 == self.view || tc_opens.is_some(),
-            Protocol::TwoPhase => {
-                qc.view == self.view
-                    || (*qc == Round::GENESIS && self.view == 1)
-                    || tc_opens.is_some_and(|tc| *qc >= tc.max_high_qc())
+        let qc = self.safety.high_qc.round;
+        let allowed = if needs_timeout_certificate(self.protocol(), qc, self.view) {
+            let tc_opens = self
+                .safety
+                .high_tc
+                .as_ref()
+                .filter(|tc| tc.view + 1 == self.view);
+            match self.protocol() {
+                Protocol::HotStuff => tc_opens.is_some(),
+                Protocol::TwoPhase => tc_opens.is_some_and(|tc| qc >= tc.max_high_qc()),
             }
+        } else {
+            true
         };
         let round = Round::new(self.view, qc.height + 1);
-        (allowed && round > self.safety.last_proposed).then_some(round)
+        // One proposal per slot: a HotStuff leader that learns a higher
+        // certificate later in its view must not propose again.
+        let slot = |r: Round| self.protocol().vote_slot(r);
+        (allowed && slot(round) > slot(self.safety.last_proposed)).then_some(round)
     }
 
     fn try_propose(&mut self, out: &mut Vec<Action>) {
@@ -647,10 +650,7 @@ impl ConsensusCore {
         };
         txs.truncate(MAX_BLOCK_TXS);
         let tx_root = block::tx_root(&txs);
-        let opens_by_timeout = match self.protocol() {
-            Protocol::HotStuff => qc.round.view + 1 != round.view,
-            Protocol::TwoPhase => qc.round.view != round.view && qc.round != Round::GENESIS,
-        };
+        let opens_by_timeout = needs_timeout_certificate(self.protocol(), qc.round, round.view);
         let header = BlockHeader {
             chain: self.cfg.chain,
             epoch: self.cfg.epoch,
@@ -714,23 +714,25 @@ impl ConsensusCore {
         if self.tree.contains(&hash) || self.orphans.contains_key(&(h.height, hash)) {
             return;
         }
+        // A signed proposal counts for equivocation whatever else is wrong
+        // with the block; signatures are checked only if it conflicts.
+        let statement = block.proposal_statement();
+        if let Seen::Conflict(e) = self.observe_statement(&statement, false) {
+            self.stats.evidence_emitted += 1;
+            out.push(Action::Evidence(*e));
+        }
         if check_block_rules(self.protocol(), &block).is_err() {
             return self.misbehaviour(from, "proposal breaks the block rules", out);
         }
         if !block.tx_root_matches() {
             return self.misbehaviour(from, "proposal transaction root mismatch", out);
         }
-        let statement = block.proposal_statement();
         if from != self.cfg.me
             && statement
                 .verify(self.cfg.chain, self.cfg.epoch, &self.cfg.committee)
                 .is_err()
         {
             return self.misbehaviour(from, "proposal signature invalid", out);
-        }
-        if let Seen::Conflict(e) = self.observe_statement(&statement, true) {
-            self.stats.evidence_emitted += 1;
-            out.push(Action::Evidence(*e));
         }
         let justify = h.justify.clone();
         if !self.verify_qc(&justify) {

@@ -83,6 +83,19 @@ pub enum BlockRuleError {
     JustifyBelowTimeoutCertificate,
 }
 
+/// True if a block at `view` whose justify is at `justify` must carry the
+/// timeout certificate of view − 1: it does not directly continue its
+/// justify's view (HotStuff: the next view; two-phase: the same view), and
+/// is not the very first block after genesis.
+pub fn needs_timeout_certificate(protocol: Protocol, justify: Round, view: View) -> bool {
+    let genesis_start = justify == Round::GENESIS && view == 1;
+    let continues = match protocol {
+        Protocol::HotStuff => view == justify.view + 1,
+        Protocol::TwoPhase => view == justify.view,
+    };
+    !continues && !genesis_start
+}
+
 /// Structural rules of a proposal, per protocol (independent of the node's
 /// state, so every honest node agrees).
 pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockRuleError> {
@@ -94,29 +107,20 @@ pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockR
     if h.parent != qc.block {
         return Err(BlockRuleError::Parent);
     }
-    let tc_opens_view = h.timeout.as_ref().is_some_and(|tc| tc.view + 1 == h.view);
-    match protocol {
-        Protocol::HotStuff => {
-            if h.view <= qc.round.view {
-                return Err(BlockRuleError::View);
-            }
-            if h.view != qc.round.view + 1 && !tc_opens_view {
-                return Err(BlockRuleError::MissingTimeoutCertificate);
-            }
-        }
-        Protocol::TwoPhase => {
-            if h.view < qc.round.view {
-                return Err(BlockRuleError::View);
-            }
-            let genesis_start = qc.round == Round::GENESIS && h.view == 1;
-            if h.view > qc.round.view && !genesis_start {
-                let Some(tc) = h.timeout.as_ref().filter(|_| tc_opens_view) else {
-                    return Err(BlockRuleError::MissingTimeoutCertificate);
-                };
-                if qc.round < tc.max_high_qc() {
-                    return Err(BlockRuleError::JustifyBelowTimeoutCertificate);
-                }
-            }
+    let view_ok = match protocol {
+        Protocol::HotStuff => h.view > qc.round.view,
+        Protocol::TwoPhase => h.view >= qc.round.view,
+    };
+    if !view_ok {
+        return Err(BlockRuleError::View);
+    }
+    if needs_timeout_certificate(protocol, qc.round, h.view) {
+        let Some(tc) = h.timeout.as_ref().filter(|tc| tc.view + 1 == h.view) else {
+            return Err(BlockRuleError::MissingTimeoutCertificate);
+        };
+        // Jolteon's rule; HotStuff's lock rule makes it unnecessary there.
+        if protocol == Protocol::TwoPhase && qc.round < tc.max_high_qc() {
+            return Err(BlockRuleError::JustifyBelowTimeoutCertificate);
         }
     }
     Ok(())
@@ -233,6 +237,16 @@ mod tests {
         );
         assert_eq!(
             check_block_rules(p, &block_on(Round::GENESIS, 1, None)),
+            Ok(())
+        );
+        // A later view on the genesis certificate still needs its TC.
+        assert_eq!(
+            check_block_rules(p, &block_on(Round::GENESIS, 5, None)),
+            Err(BlockRuleError::MissingTimeoutCertificate)
+        );
+        let t4 = tc(4, &[Round::GENESIS]);
+        assert_eq!(
+            check_block_rules(p, &block_on(Round::GENESIS, 5, Some(t4))),
             Ok(())
         );
     }

@@ -161,11 +161,11 @@ impl<'a> Sim<'a> {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),
         };
-        let genesis = Arc::new(genesis_block(GenesisParams {
+        let genesis = genesis_block(GenesisParams {
             chain,
             epoch: 0,
             config_digest: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
-        }));
+        });
         let leader = match cfg.protocol {
             Protocol::HotStuff if cfg.seed % 2 == 0 => LeaderPolicy::RoundRobin,
             Protocol::HotStuff => LeaderPolicy::StakeWeighted {
@@ -195,13 +195,19 @@ impl<'a> Sim<'a> {
             }
         }
         let honest: Vec<bool> = behaviors.iter().map(|b| b.is_empty()).collect();
+        let genesis_store = {
+            let mut st = MemStore::new();
+            st.commit(std::slice::from_ref(&genesis))
+                .expect("an empty store takes the genesis block");
+            st
+        };
         let nodes = keys
             .into_iter()
             .zip(behaviors)
             .map(|(key, behaviors)| SimNode {
                 key,
                 core: None,
-                store: MemStore::new(),
+                store: genesis_store.clone(),
                 incarnation: 0,
                 behaviors,
                 captured: VecDeque::new(),
@@ -231,7 +237,7 @@ impl<'a> Sim<'a> {
             queue: BinaryHeap::new(),
             nodes,
             committee,
-            genesis,
+            genesis: Arc::new(genesis),
             leader,
             net,
             gst: us(cfg.fault_phase),
@@ -646,7 +652,9 @@ impl<'a> Sim<'a> {
                     self.checker.on_evidence(i as u32, &e);
                     self.log(|| format!("n{i} publishes evidence"));
                 }
-                Action::Misbehaviour { .. } => {}
+                Action::Misbehaviour { peer, reason } => {
+                    self.log(|| format!("n{i} blames n{peer}: {reason}"));
+                }
             }
         }
     }
