@@ -710,16 +710,14 @@ impl ConsensusCore {
         if !self.in_scope(h.chain, h.epoch) {
             return self.misbehaviour(from, "proposal for another chain or epoch", out);
         }
+        // A signed proposal counts for equivocation whatever else is wrong
+        // with the block, and even if the block already came by sync;
+        // signatures are checked only if it conflicts.
+        let statement = block.proposal_statement();
+        self.observe_proposal(&statement, out);
         let hash = block.hash();
         if self.tree.contains(&hash) || self.orphans.contains_key(&(h.height, hash)) {
             return;
-        }
-        // A signed proposal counts for equivocation whatever else is wrong
-        // with the block; signatures are checked only if it conflicts.
-        let statement = block.proposal_statement();
-        if let Seen::Conflict(e) = self.observe_statement(&statement, false) {
-            self.stats.evidence_emitted += 1;
-            out.push(Action::Evidence(*e));
         }
         if check_block_rules(self.protocol(), &block).is_err() {
             return self.misbehaviour(from, "proposal breaks the block rules", out);
@@ -935,6 +933,13 @@ impl ConsensusCore {
             }
             Err(VoteError::Rejected { .. }) | Err(VoteError::Duplicate { .. }) => {}
             Err(_) => self.misbehaviour(from, "vote from outside the committee", out),
+        }
+    }
+
+    fn observe_proposal(&mut self, statement: &SignedStatement, out: &mut Vec<Action>) {
+        if let Seen::Conflict(e) = self.observe_statement(statement, false) {
+            self.stats.evidence_emitted += 1;
+            out.push(Action::Evidence(*e));
         }
     }
 
@@ -1192,6 +1197,7 @@ impl ConsensusCore {
         // Everything below is authenticated by the hash links: its embedded
         // certificates were checked by the honest voters of each child.
         for (b, hash) in blocks.iter().zip(hashes) {
+            self.observe_proposal(&b.proposal_statement(), out);
             if self.tree.insert(b.clone(), hash).unwrap_or(false) {
                 out.push(Action::StoreBlock(b.clone()));
                 self.certified_arrived(b, hash, out);

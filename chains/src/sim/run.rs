@@ -540,6 +540,10 @@ impl<'a> Sim<'a> {
         if let ConsensusMessage::SyncResponse(r) = msg.as_ref() {
             for b in r.blocks.iter() {
                 self.checker.on_certified(b.header.justify.block);
+                let s = b.proposal_statement();
+                let tracked = core.tracks_equivocation_at(s.data.round);
+                self.checker
+                    .on_delivered(to as u32, incarnation, tracked, &s);
             }
         }
         self.log(|| format!("n{to} <- n{from} {}", describe(&msg)));
