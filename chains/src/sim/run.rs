@@ -517,7 +517,7 @@ impl<'a> Sim<'a> {
                     nonce: self.nonce,
                     timestamp_ms: self.now / 1000,
                 };
-                Transaction::Provenance(record.sign(&self.client))
+                Transaction::Provenance(record.sign_deterministic(&self.client))
             })
             .collect()
     }

@@ -96,6 +96,15 @@ impl Provenance {
             signature,
         }
     }
+
+    /// Signs reproducibly (see `TxKeypair::sign_deterministic`).
+    pub fn sign_deterministic(self, key: &TxKeypair) -> SignedProvenance {
+        let signature = key.sign_deterministic(&self.signing_bytes());
+        SignedProvenance {
+            record: self,
+            signature,
+        }
+    }
 }
 
 /// A provenance record with its sender's signature.
