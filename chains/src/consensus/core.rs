@@ -272,10 +272,7 @@ impl ConsensusCore {
             Protocol::TwoPhase => self.safety.high_qc.round.view.max(1),
         };
         let after_tc = self.safety.high_tc_view().map_or(0, |v| v + 1);
-        let voted = match self.safety.last_voted.view {
-            0 => 0,
-            v => v,
-        };
+        let voted = self.safety.last_voted.view;
         let view = start.max(after_tc).max(voted).max(1);
         self.enter_view(view, true, out);
         let high = self.safety.high_qc.clone();

@@ -109,6 +109,9 @@ pub struct Recovery {
     pub pending: Vec<Block>,
 }
 
+// Events are moved once into the core; boxing the message would only add
+// an allocation per delivery.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Event {
     /// Must be the first event: the persisted state (or a fresh start).

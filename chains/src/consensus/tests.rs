@@ -109,16 +109,12 @@ impl Harness {
         let n = self.cores.len() as u32;
         for a in actions {
             match a {
-                Action::Send { to, msg } => {
-                    if !self.silenced[i] {
-                        self.queue.push_back((i as u32, to, msg))
-                    }
+                Action::Send { to, msg } if !self.silenced[i] => {
+                    self.queue.push_back((i as u32, to, msg))
                 }
-                Action::Broadcast(msg) => {
-                    if !self.silenced[i] {
-                        for j in (0..n).filter(|&j| j != i as u32) {
-                            self.queue.push_back((i as u32, j, msg.clone()));
-                        }
+                Action::Broadcast(msg) if !self.silenced[i] => {
+                    for j in (0..n).filter(|&j| j != i as u32) {
+                        self.queue.push_back((i as u32, j, msg.clone()));
                     }
                 }
                 Action::RequestPayload { round } => self.payloads.push_back((i, round)),

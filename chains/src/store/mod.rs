@@ -60,15 +60,14 @@ pub trait Store: Send {
 
 /// Checks that `blocks` extend the tip one height at a time.
 fn check_contiguous(tip: Option<(Height, Digest)>, blocks: &[Block]) -> Result<(), StoreError> {
-    let mut expected = tip.map(|(h, _)| h + 1).unwrap_or(0);
-    for b in blocks {
+    let first = tip.map(|(h, _)| h + 1).unwrap_or(0);
+    for (expected, b) in (first..).zip(blocks) {
         if b.header.height != expected {
             return Err(StoreError::NonContiguousCommit {
                 tip: expected.saturating_sub(1),
                 got: b.header.height,
             });
         }
-        expected += 1;
     }
     Ok(())
 }

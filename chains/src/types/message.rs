@@ -29,6 +29,9 @@ pub struct SyncResponse {
     pub certificate: Option<QuorumCertificate>,
 }
 
+// Votes, the most frequent message, stay inline: boxing them would cost an
+// allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum ConsensusMessage {
     #[codec(index = 0)]

@@ -193,7 +193,9 @@ pub enum SystemTx {
     Evidence(Evidence),
 }
 
-/// A transaction on any chain.
+/// A transaction on any chain. Provenance records, nearly all of a block,
+/// stay inline; the rare system transactions are boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum Transaction {
     #[codec(index = 0)]
