@@ -11,11 +11,10 @@ use super::phase::Phase;
 use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
 use super::{Action, CoreConfig, Event, Micros, Recovery, TimerId, TimerKind};
-use crate::types::limits::MAX_BLOCK_TXS;
 use crate::types::{
-    block, Block, BlockHeader, ConsensusMessage, Evidence, Height, Protocol, QuorumCertificate,
-    Round, SignedStatement, Statement, SyncRequest, SyncResponse, TimeoutCertificate,
-    TimeoutMessage, Transaction, View, VoteData,
+    block, Block, BlockHeader, ConsensusMessage, Evidence, Height, Payload, Protocol,
+    QuorumCertificate, Round, SignedStatement, Statement, SyncRequest, SyncResponse,
+    TimeoutCertificate, TimeoutMessage, View, VoteData,
 };
 
 /// How many views back equivocation is still detected.
@@ -109,6 +108,8 @@ pub struct ConsensusCore {
     /// Certified blocks not yet in the tree; their chain rules run when the
     /// block arrives.
     unattached: BTreeMap<Digest, Height>,
+    /// Blocks whose batched payload the host is checking, and who sent them.
+    payload_checks: BTreeMap<Digest, u32>,
     orphans: BTreeMap<(Height, Digest), (u32, Arc<Block>)>,
     sync: Option<SyncInFlight>,
     sync_generation: u64,
@@ -140,6 +141,7 @@ impl ConsensusCore {
             equivocation: EquivocationTracker::default(),
             certified_slots: BTreeMap::new(),
             unattached: BTreeMap::new(),
+            payload_checks: BTreeMap::new(),
             orphans: BTreeMap::new(),
             sync: None,
             sync_generation: 0,
@@ -239,8 +241,12 @@ impl ConsensusCore {
             Event::Timer(id) => self.on_timer(id, &mut out),
             Event::ProposalReady {
                 round,
-                transactions,
-            } => self.on_payload(round, transactions, &mut out),
+                payload,
+                batches_tx_root,
+            } => self.on_payload(round, payload, batches_tx_root, &mut out),
+            Event::PayloadChecked { block, valid } => {
+                self.on_payload_checked(block, valid, &mut out)
+            }
         }
         out
     }
@@ -501,6 +507,8 @@ impl ConsensusCore {
         self.view = view;
         self.stats.views_entered += 1;
         self.my_timeout = None;
+        // Checks for blocks of earlier views can no longer lead to a vote.
+        self.payload_checks.clear();
         if progress {
             self.consecutive_timeouts = 0;
         }
@@ -635,7 +643,13 @@ impl ConsensusCore {
         out.push(Action::RequestPayload { round });
     }
 
-    fn on_payload(&mut self, round: Round, mut txs: Vec<Transaction>, out: &mut Vec<Action>) {
+    fn on_payload(
+        &mut self,
+        round: Round,
+        payload: Payload,
+        batches_tx_root: Option<Digest>,
+        out: &mut Vec<Action>,
+    ) {
         if self.awaiting_payload != Some(round) || self.next_proposal_round() != Some(round) {
             return;
         }
@@ -645,8 +659,11 @@ impl ConsensusCore {
         let Some(parent) = self.tree.get(&qc.block).cloned() else {
             return;
         };
-        txs.truncate(MAX_BLOCK_TXS);
-        let tx_root = block::tx_root(&txs);
+        let tx_root = match (&payload, batches_tx_root) {
+            (Payload::Inline(txs), _) => block::tx_root(txs),
+            (Payload::Batches(_), Some(root)) => root,
+            (Payload::Batches(_), None) => return,
+        };
         let opens_by_timeout = needs_timeout_certificate(self.protocol(), qc.round, round.view);
         let header = BlockHeader {
             chain: self.cfg.chain,
@@ -665,8 +682,7 @@ impl ConsensusCore {
                 None
             },
         };
-        let txs = BoundedVec::new(txs).expect("truncated to the block limit");
-        let block = Block::propose(header, txs, &self.key);
+        let block = Block::propose(header, payload, &self.key);
         self.safety.last_proposed = round;
         self.stats.blocks_proposed += 1;
         out.push(Action::Persist(self.safety.clone()));
@@ -719,7 +735,7 @@ impl ConsensusCore {
         if check_block_rules(self.protocol(), &block).is_err() {
             return self.misbehaviour(from, "proposal breaks the block rules", out);
         }
-        if !block.tx_root_matches() {
+        if block.inline_tx_root_matches() == Some(false) {
             return self.misbehaviour(from, "proposal transaction root mismatch", out);
         }
         if from != self.cfg.me
@@ -757,8 +773,39 @@ impl ConsensusCore {
             return;
         }
         if self.attach(from, block.clone(), hash, out) {
-            self.maybe_vote(&block, hash, out);
+            self.vote_when_available(from, &block, hash, out);
             self.adopt_orphans(out);
+        }
+    }
+
+    /// Votes now, or once the host confirms a batched payload is held and
+    /// matches the transaction root.
+    fn vote_when_available(
+        &mut self,
+        from: u32,
+        block: &Arc<Block>,
+        hash: Digest,
+        out: &mut Vec<Action>,
+    ) {
+        if matches!(block.payload, Payload::Batches(_)) && from != self.cfg.me {
+            if block.header.view == self.view && self.payload_checks.len() < MAX_ORPHANS {
+                self.payload_checks.insert(hash, from);
+                out.push(Action::CheckPayload(block.clone()));
+            }
+            return;
+        }
+        self.maybe_vote(block, hash, out);
+    }
+
+    fn on_payload_checked(&mut self, hash: Digest, valid: bool, out: &mut Vec<Action>) {
+        let Some(from) = self.payload_checks.remove(&hash) else {
+            return;
+        };
+        if !valid {
+            return self.misbehaviour(from, "proposal payload unavailable or mismatched", out);
+        }
+        if let Some(block) = self.tree.get(&hash).cloned() {
+            self.maybe_vote(&block, hash, out);
         }
     }
 
@@ -818,7 +865,7 @@ impl ConsensusCore {
             for key in ready {
                 if let Some((from, b)) = self.orphans.remove(&key) {
                     if self.attach(from, b.clone(), key.1, out) {
-                        self.maybe_vote(&b, key.1, out);
+                        self.vote_when_available(from, &b, key.1, out);
                     }
                 }
             }
@@ -1168,7 +1215,7 @@ impl ConsensusCore {
                 && b.header.height == parent.header.height + 1
                 && self.in_scope(b.header.chain, b.header.epoch)
                 && check_block_rules(self.protocol(), b).is_ok()
-                && b.tx_root_matches()
+                && b.inline_tx_root_matches() != Some(false)
                 && b.header.state_root
                     == block::state_root_after(
                         &parent.header.state_root,

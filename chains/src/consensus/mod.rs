@@ -28,9 +28,10 @@ pub use self::core::ConsensusCore;
 pub use leader::LeaderPolicy;
 pub use safety::SafetyState;
 
+use strata_crypto::hash::Digest;
+
 use crate::types::{
-    Block, ChainId, ConsensusMessage, Epoch, Evidence, Protocol, Round, SyncRequest, Transaction,
-    View,
+    Block, ChainId, ConsensusMessage, Epoch, Evidence, Payload, Protocol, Round, SyncRequest, View,
 };
 
 /// Time as the host sees it, in microseconds (virtual in the simulator).
@@ -120,11 +121,15 @@ pub enum Event {
     Message { from: u32, msg: ConsensusMessage },
     /// A timer fired.
     Timer(TimerId),
-    /// The payload the core asked for with [`Action::RequestPayload`].
+    /// The payload the core asked for with [`Action::RequestPayload`]; for
+    /// batches, with the transaction root the host computed over them.
     ProposalReady {
         round: Round,
-        transactions: Vec<Transaction>,
+        payload: Payload,
+        batches_tx_root: Option<Digest>,
     },
+    /// The host's answer to [`Action::CheckPayload`].
+    PayloadChecked { block: Digest, valid: bool },
 }
 
 /// What the host must do, in order. A `Persist` must be durable before any
@@ -145,7 +150,12 @@ pub enum Action {
         id: TimerId,
         after: Duration,
     },
-    /// Ask the host for transactions for the block at `round`.
+    /// Before voting for a block whose payload references batches: the host
+    /// gets any missing batch, checks the transaction root against them and
+    /// answers with [`Event::PayloadChecked`] (what makes data available:
+    /// an honest node votes only for payloads it holds).
+    CheckPayload(Arc<Block>),
+    /// Ask the host for a payload for the block at `round`.
     RequestPayload {
         round: Round,
     },

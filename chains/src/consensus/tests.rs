@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use strata_crypto::codec::BoundedVec;
 use strata_crypto::committee::{Committee, Member};
 use strata_crypto::hash::Digest;
 use strata_crypto::SecretKey;
@@ -135,7 +134,8 @@ impl Harness {
             } else if let Some((i, round)) = self.payloads.pop_front() {
                 let ev = Event::ProposalReady {
                     round,
-                    transactions: vec![],
+                    payload: crate::types::Payload::empty(),
+                    batches_tx_root: None,
                 };
                 self.feed(i, ev);
             } else {
@@ -342,7 +342,7 @@ fn an_equivocating_leader_gets_one_vote_per_view_and_evidence() {
             ),
             ..h.genesis.header.clone()
         };
-        Block::propose(header, BoundedVec::empty(), &h.keys[1])
+        Block::propose(header, crate::types::Payload::empty(), &h.keys[1])
     };
     let (a, b) = (make(1, &h), make(2, &h));
     h.feed(
@@ -454,4 +454,87 @@ fn garbage_bytes_never_decode_into_messages() {
     ] {
         assert!(ConsensusMessage::decode_untrusted(&bytes).is_err());
     }
+}
+
+#[test]
+fn batched_payloads_are_voted_only_once_the_host_holds_them() {
+    use crate::types::{BatchRef, Payload};
+    let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
+    // A block at (1, 1) by the leader (member 0) referencing one batch.
+    let refs = vec![BatchRef {
+        author: 2,
+        digest: Digest::of("batch", b"b"),
+        tx_count: 3,
+    }];
+    let make = |h: &Harness, root: Digest| {
+        let qc =
+            crate::types::QuorumCertificate::genesis(h.genesis.header.chain, 0, h.genesis.hash());
+        let header = crate::types::BlockHeader {
+            view: 1,
+            height: 1,
+            parent: h.genesis.hash(),
+            proposer: 0,
+            tx_root: root,
+            justify: qc,
+            state_root: crate::types::state_root_after(&h.genesis.header.state_root, 1, &root),
+            ..h.genesis.header.clone()
+        };
+        Block::propose(
+            header,
+            Payload::Batches(strata_crypto::codec::BoundedVec::new(refs.clone()).unwrap()),
+            &h.keys[0],
+        )
+    };
+    let block = make(&h, Digest::of("root", b"r"));
+    let actions = h.cores[1].on_event(
+        1,
+        Event::Message {
+            from: 0,
+            msg: ConsensusMessage::Proposal(Box::new(block.clone())),
+        },
+    );
+    let votes = |a: &[Action]| {
+        a.iter().any(|x| {
+            matches!(
+                x,
+                Action::Send {
+                    msg: ConsensusMessage::Vote(_),
+                    ..
+                }
+            )
+        })
+    };
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::CheckPayload(b) if b.hash() == block.hash())));
+    assert!(!votes(&actions), "no vote before the payload is confirmed");
+    let after = h.cores[1].on_event(
+        2,
+        Event::PayloadChecked {
+            block: block.hash(),
+            valid: true,
+        },
+    );
+    assert!(votes(&after));
+
+    // An unavailable or mismatched payload gets blame, not a vote.
+    let other = make(&h, Digest::of("root", b"other"));
+    h.cores[2].on_event(
+        3,
+        Event::Message {
+            from: 0,
+            msg: ConsensusMessage::Proposal(Box::new(other.clone())),
+        },
+    );
+    let after = h.cores[2].on_event(
+        4,
+        Event::PayloadChecked {
+            block: other.hash(),
+            valid: false,
+        },
+    );
+    assert!(!votes(&after));
+    assert!(after
+        .iter()
+        .any(|a| matches!(a, Action::Misbehaviour { peer: 0, .. })));
 }

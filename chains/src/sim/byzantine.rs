@@ -5,7 +5,9 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
 use strata_crypto::SecretKey;
 
-use crate::types::{block, Block, ConsensusMessage, SignedStatement, Statement, Transaction};
+use crate::types::{
+    block, Block, ConsensusMessage, Payload, SignedStatement, Statement, Transaction,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Behavior {
@@ -44,7 +46,11 @@ pub fn conflicting_block(
     header.tx_root = block::tx_root(&txs);
     header.state_root = block::state_root_after(parent_state_root, header.height, &header.tx_root);
     header.timestamp_ms += 1;
-    Block::propose(header, BoundedVec::new(txs).expect("one transaction"), key)
+    Block::propose(
+        header,
+        Payload::Inline(BoundedVec::new(txs).expect("one transaction")),
+        key,
+    )
 }
 
 /// A second vote in the same slot, for another block.

@@ -25,7 +25,7 @@ use crate::consensus::{
 use crate::store::{MemStore, Store};
 use crate::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
-    Protocol, Provenance, Round, Transaction,
+    Payload, Protocol, Provenance, Round, Transaction,
 };
 
 const TRACE_TAIL: usize = 300;
@@ -398,12 +398,15 @@ impl<'a> Sim<'a> {
                 let i = node as usize;
                 if self.nodes[i].incarnation == incarnation && self.nodes[i].core.is_some() {
                     let transactions = self.payload();
+                    let payload =
+                        Payload::Inline(BoundedVec::new(transactions).expect("two transactions"));
                     let core = self.nodes[i].core.as_mut().expect("checked above");
                     let actions = core.on_event(
                         self.now,
                         Event::ProposalReady {
                             round,
-                            transactions,
+                            payload,
+                            batches_tx_root: None,
                         },
                     );
                     self.apply(i, actions);
@@ -656,6 +659,8 @@ impl<'a> Sim<'a> {
                     self.checker.on_evidence(i as u32, &e);
                     self.log(|| format!("n{i} publishes evidence"));
                 }
+                // The simulator's payloads are inline.
+                Action::CheckPayload(_) => {}
                 Action::Misbehaviour { peer, reason } => {
                     self.log(|| format!("n{i} blames n{peer}: {reason}"));
                 }

@@ -7,7 +7,7 @@ use strata_crypto::hash::Digest;
 
 use super::{check_contiguous, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
-use crate::types::{Block, Height};
+use crate::types::{Batch, Block, Height};
 
 #[derive(Default, Clone)]
 pub struct MemStore {
@@ -15,6 +15,7 @@ pub struct MemStore {
     heights: BTreeMap<Height, Digest>,
     txs: HashMap<Digest, TxLocation>,
     pending: BTreeMap<(Height, Digest), ()>,
+    batches: HashMap<Digest, Batch>,
     safety: Option<SafetyState>,
 }
 
@@ -39,14 +40,27 @@ impl Store for MemStore {
         Ok(self.blocks.get(hash).cloned())
     }
 
+    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        self.batches.insert(batch.digest(), batch.clone());
+        Ok(())
+    }
+
+    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError> {
+        Ok(self.batches.get(digest).cloned())
+    }
+
     fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
         check_contiguous(self.committed_tip()?, blocks)?;
-        for b in blocks {
+        let hashes = blocks
+            .iter()
+            .map(|b| super::block_tx_hashes(self, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (b, tx_hashes) in blocks.iter().zip(hashes) {
             let hash = b.hash();
             self.heights.insert(b.header.height, hash);
-            for (i, tx) in b.transactions.iter().enumerate() {
+            for (i, tx) in tx_hashes.into_iter().enumerate() {
                 self.txs.insert(
-                    tx.hash(),
+                    tx,
                     TxLocation {
                         height: b.header.height,
                         index: i as u32,

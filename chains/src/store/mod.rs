@@ -18,7 +18,7 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
 
 use crate::consensus::SafetyState;
-use crate::types::{Block, Height};
+use crate::types::{Batch, Block, Height, Payload};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("commit of height {got} does not follow the committed tip {tip}")]
     NonContiguousCommit { tip: Height, got: Height },
+    #[error("batch {0} of a committed block is not stored")]
+    MissingBatch(Digest),
 }
 
 /// Where a committed transaction is.
@@ -42,9 +44,13 @@ pub struct TxLocation {
 pub trait Store: Send {
     /// Stores a block received or proposed (not yet committed).
     fn put_block(&mut self, block: &Block) -> Result<(), StoreError>;
+    /// Stores a batch (verified) under its digest.
+    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError>;
     fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError>;
     /// Commits consecutive blocks above the tip: height and transaction
-    /// indexes and the new tip, in one durable write.
+    /// indexes and the new tip, in one durable write. The batches a block
+    /// references must be stored first.
     fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError>;
     /// The committed block at `height`.
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError>;
@@ -56,6 +62,23 @@ pub trait Store: Send {
     fn load_safety(&self) -> Result<Option<SafetyState>, StoreError>;
     /// Stored blocks above the committed tip (for recovery), lowest first.
     fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError>;
+}
+
+/// Hashes of a committed block's transactions, in order.
+fn block_tx_hashes(store: &dyn Store, block: &Block) -> Result<Vec<Digest>, StoreError> {
+    match &block.payload {
+        Payload::Inline(txs) => Ok(txs.iter().map(|t| t.hash()).collect()),
+        Payload::Batches(refs) => {
+            let mut out = Vec::new();
+            for r in refs.iter() {
+                let batch = store
+                    .batch(&r.digest)?
+                    .ok_or(StoreError::MissingBatch(r.digest))?;
+                out.extend(batch.transactions.iter().map(|t| t.hash()));
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Checks that `blocks` extend the tip one height at a time.
@@ -100,7 +123,7 @@ pub(crate) mod contract {
                 justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, parent.hash()),
                 ..parent.header.clone()
             };
-            out.push(Block::propose(header, BoundedVec::empty(), &key));
+            out.push(Block::propose(header, crate::types::Payload::empty(), &key));
         }
         out
     }
@@ -134,6 +157,37 @@ pub(crate) mod contract {
         assert!(store.commit(&blocks[2..3]).is_err());
         store.commit(&blocks[3..]).unwrap();
         assert!(store.uncommitted_blocks().unwrap().is_empty());
+
+        // A block referencing a batch commits only once the batch is stored,
+        // and its transactions are indexed from the batch.
+        let tx = crate::types::Transaction::Opaque(
+            strata_crypto::codec::BoundedBytes::new(b"opaque-record".to_vec()).unwrap(),
+        );
+        let batch = crate::types::Batch {
+            chain: ChainId::GLOBAL,
+            author: 0,
+            sequence: 1,
+            transactions: BoundedVec::new(vec![tx.clone()]).unwrap(),
+        };
+        let mut batched = blocks[5].clone();
+        batched.header.height = 6;
+        batched.header.parent = blocks[5].hash();
+        batched.payload =
+            crate::types::Payload::Batches(BoundedVec::new(vec![batch.reference()]).unwrap());
+        assert!(matches!(
+            store.commit(std::slice::from_ref(&batched)),
+            Err(StoreError::MissingBatch(_))
+        ));
+        store.put_batch(&batch).unwrap();
+        assert_eq!(store.batch(&batch.digest()).unwrap(), Some(batch));
+        store.commit(std::slice::from_ref(&batched)).unwrap();
+        assert_eq!(
+            store.tx_location(&tx.hash()).unwrap(),
+            Some(TxLocation {
+                height: 6,
+                index: 0
+            })
+        );
 
         assert_eq!(store.load_safety().unwrap(), None);
         let mut s = SafetyState::fresh(ChainId::GLOBAL, 0, blocks[0].hash());

@@ -12,13 +12,14 @@ use strata_crypto::hash::Digest;
 use super::{check_contiguous, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_MESSAGE_BYTES;
-use crate::types::{Block, Height};
+use crate::types::{Batch, Block, Height};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
 const CF_TXS: &str = "txs";
 const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
+const CF_BATCHES: &str = "batches";
 const KEY_SAFETY: &[u8] = b"safety";
 const KEY_TIP: &[u8] = b"tip";
 
@@ -49,15 +50,17 @@ impl RocksStore {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = [CF_BLOCKS, CF_HEIGHTS, CF_TXS, CF_PENDING, CF_META]
-            .into_iter()
-            .map(|name| {
-                let mut cf = Options::default();
-                if name == CF_BLOCKS {
-                    cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
-                }
-                ColumnFamilyDescriptor::new(name, cf)
-            });
+        let cfs = [
+            CF_BLOCKS, CF_HEIGHTS, CF_TXS, CF_PENDING, CF_META, CF_BATCHES,
+        ]
+        .into_iter()
+        .map(|name| {
+            let mut cf = Options::default();
+            if name == CF_BLOCKS || name == CF_BATCHES {
+                cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            }
+            ColumnFamilyDescriptor::new(name, cf)
+        });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         Ok(RocksStore { db })
     }
@@ -104,6 +107,23 @@ impl Store for RocksStore {
         }
     }
 
+    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        self.db
+            .put_cf(self.cf(CF_BATCHES), batch.digest().0, batch.encode())
+            .map_err(backend)
+    }
+
+    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_BATCHES), digest.0)
+            .map_err(backend)?
+        {
+            Some(bytes) => Ok(Some(decode("batch", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
         let Some(last) = blocks.last() else {
             return Ok(());
@@ -114,12 +134,12 @@ impl Store for RocksStore {
             let hash = b.hash();
             batch.put_cf(self.cf(CF_BLOCKS), hash.0, b.encode());
             batch.put_cf(self.cf(CF_HEIGHTS), b.header.height.to_be_bytes(), hash.0);
-            for (i, tx) in b.transactions.iter().enumerate() {
+            for (i, tx) in super::block_tx_hashes(self, b)?.into_iter().enumerate() {
                 let loc = TxLocation {
                     height: b.header.height,
                     index: i as u32,
                 };
-                batch.put_cf(self.cf(CF_TXS), tx.hash().0, loc.encode());
+                batch.put_cf(self.cf(CF_TXS), tx.0, loc.encode());
             }
         }
         let tip = (last.header.height, last.hash());

@@ -4,13 +4,11 @@
 //! timeout, the timeout certificate that ended the previous view).
 
 use parity_scale_codec::{Decode, Encode};
-use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::{Digest, Hasher};
-use strata_crypto::merkle::MerkleTree;
 use strata_crypto::{SecretKey, Signature};
 
 use super::cert::{QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, VoteData};
-use super::limits::MAX_BLOCK_TXS;
+use super::payload::{tx_root_of_hashes, Payload};
 use super::tx::Transaction;
 use super::{ChainId, Epoch, Height, Round, View};
 
@@ -49,14 +47,14 @@ impl BlockHeader {
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Block {
     pub header: BlockHeader,
-    pub transactions: BoundedVec<Transaction, MAX_BLOCK_TXS>,
+    pub payload: Payload,
     /// The proposer's signature on `Statement::Proposal { block: hash }`.
     pub signature: Signature,
 }
 
 /// Merkle root over the transactions' hashes.
 pub fn tx_root(txs: &[Transaction]) -> Digest {
-    MerkleTree::from_leaf_hashes(txs.iter().map(|t| t.hash()).collect()).root()
+    tx_root_of_hashes(txs.iter().map(|t| t.hash()).collect())
 }
 
 /// The state root a block commits to: an accumulator over the chain's whole
@@ -93,15 +91,11 @@ impl Block {
     }
 
     /// Builds and signs a block.
-    pub fn propose(
-        header: BlockHeader,
-        transactions: BoundedVec<Transaction, MAX_BLOCK_TXS>,
-        key: &SecretKey,
-    ) -> Block {
+    pub fn propose(header: BlockHeader, payload: Payload, key: &SecretKey) -> Block {
         let signature = key.sign(&Self::proposal_data(&header).signing_bytes());
         Block {
             header,
-            transactions,
+            payload,
             signature,
         }
     }
@@ -116,9 +110,13 @@ impl Block {
         }
     }
 
-    /// True if the header's transaction root matches the transactions.
-    pub fn tx_root_matches(&self) -> bool {
-        tx_root(&self.transactions) == self.header.tx_root
+    /// For an inline payload, whether the header's transaction root matches
+    /// it; `None` for batches (checked once the batches are at hand).
+    pub fn inline_tx_root_matches(&self) -> Option<bool> {
+        match &self.payload {
+            Payload::Inline(txs) => Some(tx_root(txs) == self.header.tx_root),
+            Payload::Batches(_) => None,
+        }
     }
 }
 
@@ -149,7 +147,7 @@ pub fn genesis_block(params: GenesisParams) -> Block {
     };
     Block {
         header,
-        transactions: BoundedVec::empty(),
+        payload: Payload::empty(),
         signature: Signature::infinity(),
     }
 }
@@ -165,7 +163,7 @@ mod tests {
             epoch: 0,
             config_digest: Digest::of("cfg", b"x"),
         });
-        assert!(g.tx_root_matches());
+        assert_eq!(g.inline_tx_root_matches(), Some(true));
         let mut other = g.clone();
         other.header.timestamp_ms = 1;
         assert_ne!(other.hash(), g.hash());
@@ -200,7 +198,7 @@ mod tests {
             justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, g.hash()),
             ..g.header.clone()
         };
-        let b = Block::propose(header, BoundedVec::empty(), &key);
+        let b = Block::propose(header, Payload::empty(), &key);
         assert_eq!(
             b.proposal_statement()
                 .verify(ChainId::GLOBAL, 0, &committee),

@@ -5,6 +5,7 @@ pub mod block;
 mod cert;
 mod evidence;
 mod message;
+mod payload;
 mod tx;
 
 pub use block::{genesis_block, state_root_after, Block, BlockHeader, GenesisParams};
@@ -14,6 +15,7 @@ pub use cert::{
 };
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
+pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, Payload};
 pub use tx::{
     Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
     SignedProvenance, SystemTx, Transaction, ValidatorRegistration,
@@ -147,8 +149,16 @@ impl std::fmt::Display for Protocol {
 
 /// Limits on what a node accepts from the network.
 pub mod limits {
-    /// Transactions in one block.
+    /// Transactions inline in one block.
     pub const MAX_BLOCK_TXS: usize = 20_000;
+    /// Batches referenced by one block.
+    pub const MAX_BLOCK_BATCHES: usize = 1024;
+    /// Transactions in one batch.
+    pub const MAX_BATCH_TXS: usize = 20_000;
+    /// Encoded size of one batch.
+    pub const MAX_BATCH_BYTES: usize = 8 << 20;
+    /// An opaque transaction (benchmarks of the ordering engine alone).
+    pub const MAX_OPAQUE_TX: usize = 64 << 10;
     /// Encoded size of one consensus message (a proposal with its block).
     pub const MAX_MESSAGE_BYTES: usize = 24 << 20;
     /// Blocks in one sync response.

@@ -202,6 +202,10 @@ pub enum Transaction {
     Provenance(SignedProvenance),
     #[codec(index = 1)]
     System(Box<SystemTx>),
+    /// Bytes ordered without interpretation or signature check; accepted
+    /// only by chains configured for opaque payloads (ordering benchmarks).
+    #[codec(index = 2)]
+    Opaque(BoundedBytes<MAX_OPAQUE_TX>),
 }
 
 impl Transaction {
