@@ -1,1 +1,27 @@
-//! libp2p transport for Strata (DESIGN.md §7). Filled in by the node work.
+//! libp2p transport of Strata (DESIGN.md §7).
+//!
+//! TCP + noise + yamux. Gossipsub carries what every committee member needs
+//! and may relay (blocks, timeouts); request-response carries what goes to
+//! one member (votes, sync, batches pushed to each member, batch fetches).
+//! Only peers listed in the genesis may stay connected, and messages
+//! authored by anyone else are dropped. Every message has a size limit
+//! (gossipsub's transmit size, the request-response codec's read limit), and
+//! the channels to and from the node are bounded: when the node falls
+//! behind, inbound messages are dropped and counted rather than queued
+//! without end.
+//!
+//! The swarm runs in one task; the node talks to it through a [`NetHandle`]
+//! (commands) and a receiver of [`NetEvent`]s.
+
+mod codec;
+mod swarm;
+
+pub use libp2p::{identity, Multiaddr, PeerId};
+pub use swarm::{start, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId};
+
+/// Loads or derives an ed25519 identity from 32 secret bytes.
+pub fn identity_from_secret(secret: [u8; 32]) -> identity::Keypair {
+    let mut secret = secret;
+    identity::Keypair::ed25519_from_bytes(&mut secret)
+        .expect("any 32 bytes are an ed25519 secret key")
+}
