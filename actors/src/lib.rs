@@ -1,2 +1,22 @@
-//! actix actors that run the protocol machines (DESIGN.md §7). Filled in by
-//! the node work.
+//! The Strata node runtime (DESIGN.md §7): actix actors on tokio. One
+//! committee actor per chain owns that chain's pure consensus core; a
+//! mempool per chain batches and disseminates transactions; a verifier
+//! thread checks signatures in batches; a network bridge connects them to
+//! the libp2p transport; an actix-web server answers the HTTP API and
+//! another exports Prometheus metrics.
+
+pub mod api;
+pub mod bridge;
+pub mod chain;
+pub mod config;
+pub mod keys;
+pub mod light;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod state;
+pub mod verifier;
+pub mod wire;
+
+pub use config::{ConfigError, Genesis, NodeConfig, Tier};
+pub use node::{run, NodeError};

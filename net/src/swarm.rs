@@ -338,15 +338,13 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
-            } => {
-                if num_established == 0 && self.connected.remove(&peer_id) {
-                    self.stats
-                        .peers
-                        .store(self.connected.len() as u64, Ordering::Relaxed);
-                    self.deliver(NetEvent::PeerDisconnected(peer_id));
-                }
+            } if self.connected.remove(&peer_id) => {
+                self.stats
+                    .peers
+                    .store(self.connected.len() as u64, Ordering::Relaxed);
+                self.deliver(NetEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

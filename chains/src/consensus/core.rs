@@ -33,6 +33,8 @@ pub struct CoreStats {
     pub local_timeouts: u64,
     pub qcs_formed: u64,
     pub tcs_formed: u64,
+    /// Views entered because the previous one timed out (view changes).
+    pub views_by_timeout: u64,
     pub blocks_proposed: u64,
     pub blocks_committed: u64,
     pub evidence_emitted: u64,
@@ -493,6 +495,7 @@ impl ConsensusCore {
             self.safety.high_tc = Some(tc.clone());
         }
         if tc.view >= self.view {
+            self.stats.views_by_timeout += 1;
             self.enter_view(tc.view + 1, false, out);
         }
         self.try_propose(out);

@@ -23,8 +23,10 @@ const CF_BATCHES: &str = "batches";
 const KEY_SAFETY: &[u8] = b"safety";
 const KEY_TIP: &[u8] = b"tip";
 
+/// Cheap to clone: clones share one database (RocksDB is thread-safe).
+#[derive(Clone)]
 pub struct RocksStore {
-    db: DB,
+    db: std::sync::Arc<DB>,
 }
 
 fn backend(e: rocksdb::Error) -> StoreError {
@@ -62,7 +64,9 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(name, cf)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
-        Ok(RocksStore { db })
+        Ok(RocksStore {
+            db: std::sync::Arc::new(db),
+        })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {

@@ -1,0 +1,505 @@
+//! The HTTP API of a node (DESIGN.md §8). Bad input never crashes the node:
+//! bodies are read with a size limit, decoded with the codec's limits, and
+//! every refusal is `{"error": {"code", "message"}}` with a 4xx status.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use strata_chains::types::{ChainId, Transaction};
+use strata_crypto::codec::{decode_message, BoundedVec};
+use strata_crypto::hash::Digest;
+
+use crate::chain::{ChainActor, GetBlock, GetStatus, GetTx, GetTxProof, TxStatus};
+use crate::config::Tier;
+use crate::mempool::{Mempool, Submit, TxRefusal};
+use crate::state::{chain_of_domain, domain_of, HistoryEntry, StateStore, GLOBAL_DOMAIN};
+
+/// Largest request body (one transaction, or a batch of them).
+pub const MAX_BODY: usize = 8 << 20;
+/// Transactions in one `POST /v1/txs`.
+pub const MAX_TXS_PER_REQUEST: usize = 20_000;
+/// Longest `wait` on a transaction.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A refusal as the API reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn malformed(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the node is busy; retry",
+        )
+    }
+}
+
+impl From<TxRefusal> for ApiError {
+    fn from(r: TxRefusal) -> ApiError {
+        let (status, code) = match r {
+            TxRefusal::BadSignature => (StatusCode::BAD_REQUEST, "bad_signature"),
+            TxRefusal::WrongDomain => (StatusCode::BAD_REQUEST, "wrong_domain"),
+            TxRefusal::ReplayedNonce => (StatusCode::CONFLICT, "replayed_nonce"),
+            TxRefusal::Duplicate => (StatusCode::CONFLICT, "duplicate"),
+            TxRefusal::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+            TxRefusal::WrongKind(_) => (StatusCode::BAD_REQUEST, "wrong_kind"),
+        };
+        ApiError::new(status, code, r.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorInner<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorInner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorInner {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+    }
+}
+
+/// One chain's handles.
+#[derive(Clone)]
+pub struct ChainHandles {
+    pub actor: Addr<ChainActor>,
+    pub mempool: Addr<Mempool>,
+    pub state: StateStore,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub node: String,
+    pub tier: Tier,
+    pub domains: u32,
+    pub chains: BTreeMap<ChainId, ChainHandles>,
+    pub started: Instant,
+}
+
+impl ApiState {
+    /// The chain a transaction goes to on this node.
+    fn chain_for(&self, tx: &Transaction) -> Result<&ChainHandles, ApiError> {
+        let chain = match tx {
+            Transaction::Provenance(p) => {
+                let r = &p.record;
+                if r.domain != GLOBAL_DOMAIN
+                    && (r.domain >= self.domains
+                        || domain_of(&r.object_id, self.domains) != r.domain)
+                {
+                    return Err(TxRefusal::WrongDomain.into());
+                }
+                chain_of_domain(r.domain)
+            }
+            // Opaque payloads go to this node's local chain, else global.
+            _ => self
+                .chains
+                .keys()
+                .copied()
+                .find(|c| c.domain().is_some())
+                .unwrap_or(ChainId::GLOBAL),
+        };
+        self.chains.get(&chain).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "wrong_domain",
+                format!("this node does not serve chain {chain}"),
+            )
+        })
+    }
+}
+
+/// Reads a body of at most `limit` bytes, refusing early on a larger
+/// Content-Length and aborting a stream that grows past the limit.
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::malformed(format!("reading the body failed: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+struct TxJson {
+    /// The SCALE-encoded transaction, hex.
+    tx: String,
+}
+
+fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let bytes = if is_json {
+        let j: TxJson = serde_json::from_slice(body)
+            .map_err(|e| ApiError::malformed(format!("invalid JSON: {e}")))?;
+        hex::decode(j.tx.trim())
+            .map_err(|e| ApiError::malformed(format!("`tx` is not hex: {e}")))?
+    } else {
+        body.to_vec()
+    };
+    decode_message(&bytes, MAX_BODY)
+        .map_err(|e| ApiError::malformed(format!("not a transaction: {e}")))
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    hash: String,
+}
+
+async fn post_tx(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, MAX_BODY).await?;
+    let tx = decode_tx(&req, &body)?;
+    let chain = state.chain_for(&tx)?;
+    let mut verdicts = chain
+        .mempool
+        .send(Submit(vec![tx]))
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    let hash = verdicts.pop().ok_or_else(ApiError::unavailable)??;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        hash: hash.to_hex(),
+    }))
+}
+
+#[derive(Serialize)]
+struct Refused {
+    index: usize,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct BatchAccepted {
+    accepted: usize,
+    refused: Vec<Refused>,
+}
+
+/// Many transactions at once: a SCALE-encoded vector (the load generator's
+/// path).
+async fn post_txs(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, MAX_BODY).await?;
+    let txs: BoundedVec<Transaction, MAX_TXS_PER_REQUEST> = decode_message(&body, MAX_BODY)
+        .map_err(|e| ApiError::malformed(format!("not a vector of transactions: {e}")))?;
+    let mut by_chain: BTreeMap<ChainId, Vec<(usize, Transaction)>> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (i, tx) in txs.into_inner().into_iter().enumerate() {
+        match state.chain_for(&tx) {
+            Ok(h) => {
+                let chain = *state
+                    .chains
+                    .iter()
+                    .find(|(_, c)| c.mempool == h.mempool)
+                    .map(|(id, _)| id)
+                    .expect("handle of a served chain");
+                by_chain.entry(chain).or_default().push((i, tx));
+            }
+            Err(e) => refused.push(Refused {
+                index: i,
+                code: e.code,
+                message: e.message,
+            }),
+        }
+    }
+    let mut accepted = 0;
+    for (chain, items) in by_chain {
+        let (idx, txs): (Vec<usize>, Vec<Transaction>) = items.into_iter().unzip();
+        let verdicts = state.chains[&chain]
+            .mempool
+            .send(Submit(txs))
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        for (i, v) in idx.into_iter().zip(verdicts) {
+            match v {
+                Ok(_) => accepted += 1,
+                Err(r) => {
+                    let e = ApiError::from(r);
+                    refused.push(Refused {
+                        index: i,
+                        code: e.code,
+                        message: e.message,
+                    });
+                }
+            }
+        }
+    }
+    refused.sort_by_key(|r| r.index);
+    Ok(HttpResponse::Ok().json(BatchAccepted { accepted, refused }))
+}
+
+fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    Digest::from_hex(s)
+        .map_err(|_| ApiError::malformed("a transaction hash is 64 hexadecimal characters"))
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+async fn get_tx(
+    path: web::Path<String>,
+    query: web::Query<WaitQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = parse_digest(&path)?;
+    let wait = match query.wait.as_deref() {
+        None => None,
+        Some("local") => {
+            Some(Duration::from_millis(query.timeout_ms.unwrap_or(10_000)).min(MAX_WAIT))
+        }
+        Some("global") => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported",
+                "waiting for global (anchored) finality arrives with anchoring; use wait=local",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::malformed(format!(
+                "wait must be local or global, not {other:?}"
+            )))
+        }
+    };
+    let asks = state
+        .chains
+        .values()
+        .map(|c| c.actor.send(GetTx { hash, wait }));
+    let answers = futures::future::join_all(asks).await;
+    let mut best = TxStatus::Unknown;
+    for a in answers.into_iter().flatten() {
+        match (&best, &a) {
+            (_, TxStatus::Committed { .. }) => best = a,
+            (TxStatus::Unknown, TxStatus::Pending) => best = a,
+            _ => {}
+        }
+    }
+    match best {
+        TxStatus::Unknown => Err(ApiError::not_found(format!(
+            "transaction {hash} is not known here"
+        ))),
+        s => Ok(HttpResponse::Ok().json(serde_json::json!({ "hash": hash.to_hex(), "state": s }))),
+    }
+}
+
+async fn get_tx_proof(
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = parse_digest(&path)?;
+    for c in state.chains.values() {
+        if let Ok(Some(p)) = c.actor.send(GetTxProof(hash)).await {
+            return Ok(HttpResponse::Ok().json(p));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "no committed transaction {hash} with a certified block here"
+    )))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct HistoryItem {
+    chain: String,
+    #[serde(flatten)]
+    entry: HistoryEntry,
+}
+
+async fn get_history(
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if id.is_empty() || id.len() > strata_chains::types::limits::MAX_OBJECT_ID {
+        return Err(ApiError::malformed("object ids are 1 to 128 bytes"));
+    }
+    let limit = query.limit.unwrap_or(1000).min(10_000);
+    let local = ChainId::local(domain_of(id.as_bytes(), state.domains));
+    let mut entries = Vec::new();
+    for chain in [ChainId::GLOBAL, local] {
+        if let Some(c) = state.chains.get(&chain) {
+            let h = c
+                .state
+                .history(id.as_bytes(), limit)
+                .map_err(|_| ApiError::unavailable())?;
+            entries.extend(h.into_iter().map(|entry| HistoryItem {
+                chain: chain.to_string(),
+                entry,
+            }));
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "object": id, "entries": entries })))
+}
+
+fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
+    if s == "global" {
+        return Ok(ChainId::GLOBAL);
+    }
+    if let Some(d) = s.strip_prefix("local-") {
+        return d
+            .parse()
+            .map(ChainId::local)
+            .map_err(|_| ApiError::malformed("chains are `global` or `local-N`"));
+    }
+    s.parse()
+        .map(ChainId)
+        .map_err(|_| ApiError::malformed("chains are `global` or `local-N`"))
+}
+
+async fn get_block(
+    path: web::Path<(String, String)>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (chain, height) = path.into_inner();
+    let chain = parse_chain(&chain)?;
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::malformed("heights are numbers"))?;
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
+    match c
+        .actor
+        .send(GetBlock(height))
+        .await
+        .map_err(|_| ApiError::unavailable())?
+    {
+        Some(b) => Ok(HttpResponse::Ok().json(b)),
+        None => Err(ApiError::not_found(format!(
+            "no committed block at height {height} of {chain}"
+        ))),
+    }
+}
+
+async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let mut chains = Vec::new();
+    for c in state.chains.values() {
+        chains.push(
+            c.actor
+                .send(GetStatus)
+                .await
+                .map_err(|_| ApiError::unavailable())?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "node": state.node,
+        "tier": state.tier,
+        "uptime_s": state.started.elapsed().as_secs(),
+        "chains": chains,
+    })))
+}
+
+pub(crate) async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
+}
+
+/// The routes of a full node.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/tx", web::post().to(post_tx))
+        .route("/v1/txs", web::post().to(post_txs))
+        .route("/v1/tx/{hash}", web::get().to(get_tx))
+        .route("/v1/tx/{hash}/proof", web::get().to(get_tx_proof))
+        .route("/v1/object/{id}/history", web::get().to(get_history))
+        .route("/v1/block/{chain}/{height}", web::get().to(get_block))
+        .route("/v1/status", web::get().to(get_status))
+        .route("/health", web::get().to(health))
+        .default_service(web::to(not_found));
+}
+
+/// Query-string and path errors as JSON too.
+pub fn json_errors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| ApiError::malformed(e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default().error_handler(|e, _| ApiError::malformed(e.to_string()).into()),
+    );
+}

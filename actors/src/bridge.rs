@@ -1,0 +1,414 @@
+//! The network bridge: between the libp2p task and the actors. Inbound
+//! messages are decoded (with limits), attributed to a committee position
+//! through the genesis binding of peer ids, and routed to the chain's actor
+//! or mempool; anything malformed, misrouted or from outside the committee
+//! is dropped and counted, never fatal.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
+use strata_net::{NetEvent, NetHandle, PeerId};
+
+use crate::chain::{ChainActor, Inbound, ServeSync};
+use crate::mempool::{FetchedBatches, Mempool, PeerBatch, ServeBatches};
+use crate::metrics::Metrics;
+use crate::wire::{consensus_topic, Wire};
+
+/// What a sent request expects back.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Ack,
+    Sync { chain: ChainId, from: u32 },
+    Batches { chain: ChainId, from: u32 },
+}
+
+pub struct NetworkBridge {
+    net: NetHandle,
+    metrics: Arc<Metrics>,
+    peers: HashMap<ChainId, Vec<PeerId>>,
+    positions: HashMap<(ChainId, PeerId), u32>,
+    chains: HashMap<ChainId, Addr<ChainActor>>,
+    mempools: HashMap<ChainId, Addr<Mempool>>,
+    pending: HashMap<u64, Expect>,
+    seen: [u64; 5],
+}
+
+impl NetworkBridge {
+    /// `committees`: per chain, the peer id of each committee position.
+    pub fn new(
+        net: NetHandle,
+        metrics: Arc<Metrics>,
+        committees: HashMap<ChainId, Vec<PeerId>>,
+    ) -> NetworkBridge {
+        let mut positions = HashMap::new();
+        for (chain, peers) in &committees {
+            for (i, p) in peers.iter().enumerate() {
+                positions.insert((*chain, *p), i as u32);
+            }
+        }
+        NetworkBridge {
+            net,
+            metrics,
+            peers: committees,
+            positions,
+            chains: HashMap::new(),
+            mempools: HashMap::new(),
+            pending: HashMap::new(),
+            seen: [0; 5],
+        }
+    }
+
+    fn position(&self, chain: ChainId, peer: &PeerId) -> Option<u32> {
+        self.positions.get(&(chain, *peer)).copied()
+    }
+
+    fn request(&mut self, chain: ChainId, to: u32, bytes: Vec<u8>, expect: Expect) {
+        let Some(peer) = self
+            .peers
+            .get(&chain)
+            .and_then(|p| p.get(to as usize))
+            .copied()
+        else {
+            return;
+        };
+        if peer == self.net.local_peer_id {
+            return;
+        }
+        match self.net.request(peer, bytes) {
+            Ok(id) => {
+                if !matches!(expect, Expect::Ack) || self.pending.len() < 100_000 {
+                    self.pending.insert(id, expect);
+                }
+            }
+            Err(e) => {
+                tracing::debug!("request to {peer} not sent: {e}");
+                self.metrics.reject("outbound queue full");
+            }
+        }
+    }
+
+    fn reply(&self, reply: strata_net::ReplyId, wire: &Wire) {
+        let _ = self.net.reply(reply, wire.to_bytes());
+    }
+
+    fn on_gossip(&mut self, author: PeerId, data: Vec<u8>) {
+        match Wire::from_bytes(&data) {
+            Ok(Wire::Consensus { chain, msg }) => {
+                let (Some(from), Some(actor)) =
+                    (self.position(chain, &author), self.chains.get(&chain))
+                else {
+                    self.metrics.reject("gossip from outside the committee");
+                    return;
+                };
+                if !matches!(
+                    msg,
+                    ConsensusMessage::Proposal(_) | ConsensusMessage::Timeout(_)
+                ) {
+                    self.metrics.reject("unexpected gossip");
+                    return;
+                }
+                actor.do_send(Inbound { from, msg });
+            }
+            Ok(_) => self.metrics.reject("unexpected gossip"),
+            Err(_) => self.metrics.reject("malformed message"),
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        data: Vec<u8>,
+        reply: strata_net::ReplyId,
+        ctx: &mut Context<Self>,
+    ) {
+        let wire = match Wire::from_bytes(&data) {
+            Ok(w) => w,
+            Err(_) => {
+                self.metrics.reject("malformed message");
+                return self.reply(reply, &Wire::Ack);
+            }
+        };
+        match wire {
+            Wire::Consensus { chain, msg } => {
+                let (Some(from), Some(actor)) = (
+                    self.position(chain, &peer),
+                    self.chains.get(&chain).cloned(),
+                ) else {
+                    self.metrics.reject("request from outside the committee");
+                    return self.reply(reply, &Wire::Ack);
+                };
+                match msg {
+                    ConsensusMessage::SyncRequest(req) => {
+                        let fut = actor.send(ServeSync(req));
+                        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                            let answer = match res.ok().flatten() {
+                                Some(resp) => Wire::Consensus {
+                                    chain,
+                                    msg: ConsensusMessage::SyncResponse(Box::new(resp)),
+                                },
+                                None => Wire::Ack,
+                            };
+                            act.reply(reply, &answer);
+                        }));
+                    }
+                    other => {
+                        actor.do_send(Inbound { from, msg: other });
+                        self.reply(reply, &Wire::Ack);
+                    }
+                }
+            }
+            Wire::Batch(batch) => {
+                let chain = batch.chain;
+                match (self.position(chain, &peer), self.mempools.get(&chain)) {
+                    (Some(from), Some(m)) => m.do_send(PeerBatch {
+                        from,
+                        batch: *batch,
+                    }),
+                    _ => self.metrics.reject("batch from outside the committee"),
+                }
+                self.reply(reply, &Wire::Ack);
+            }
+            Wire::BatchRequest { chain, digests } => {
+                let (Some(_), Some(m)) = (
+                    self.position(chain, &peer),
+                    self.mempools.get(&chain).cloned(),
+                ) else {
+                    self.metrics.reject("request from outside the committee");
+                    return self.reply(reply, &Wire::Ack);
+                };
+                let fut = m.send(ServeBatches(digests.into_inner()));
+                ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                    let batches = res.unwrap_or_default();
+                    let answer = Wire::BatchResponse {
+                        chain,
+                        batches: strata_crypto::codec::BoundedVec::new(batches)
+                            .unwrap_or_else(|_| strata_crypto::codec::BoundedVec::empty()),
+                    };
+                    act.reply(reply, &answer);
+                }));
+            }
+            Wire::BatchResponse { .. } | Wire::Ack => {
+                self.metrics.reject("unexpected message");
+                self.reply(reply, &Wire::Ack);
+            }
+        }
+    }
+
+    fn on_response(&mut self, request: u64, data: Vec<u8>) {
+        let Some(expect) = self.pending.remove(&request) else {
+            return;
+        };
+        match (expect, Wire::from_bytes(&data)) {
+            (Expect::Ack, _) => {}
+            (
+                Expect::Sync { chain, from },
+                Ok(Wire::Consensus {
+                    chain: c,
+                    msg: msg @ ConsensusMessage::SyncResponse(_),
+                }),
+            ) if c == chain => {
+                if let Some(actor) = self.chains.get(&chain) {
+                    actor.do_send(Inbound { from, msg });
+                }
+            }
+            (Expect::Batches { chain, from }, Ok(Wire::BatchResponse { chain: c, batches }))
+                if c == chain =>
+            {
+                if let Some(m) = self.mempools.get(&chain) {
+                    m.do_send(FetchedBatches {
+                        from,
+                        batches: batches.into_inner(),
+                    });
+                }
+            }
+            (Expect::Sync { .. }, Ok(Wire::Ack)) => {}
+            (_, Err(_)) => self.metrics.reject("malformed message"),
+            _ => self.metrics.reject("unexpected response"),
+        }
+    }
+
+    fn export_stats(&mut self) {
+        let s = &self.net.stats;
+        let now = [
+            s.bytes_in.load(Ordering::Relaxed),
+            s.bytes_out.load(Ordering::Relaxed),
+            s.unknown_peer.load(Ordering::Relaxed),
+            s.dropped_inbound.load(Ordering::Relaxed),
+            s.dropped_outbound.load(Ordering::Relaxed),
+        ];
+        let d: Vec<u64> = now
+            .iter()
+            .zip(self.seen)
+            .map(|(n, b)| n.saturating_sub(b))
+            .collect();
+        self.metrics.received_bytes.inc_by(d[0]);
+        self.metrics.sent_bytes.inc_by(d[1]);
+        for _ in 0..d[2] {
+            self.metrics.reject("not in genesis");
+        }
+        for _ in 0..d[3] {
+            self.metrics.reject("inbound queue full");
+        }
+        for _ in 0..d[4] {
+            self.metrics.reject("outbound queue full");
+        }
+        self.seen = now;
+        self.metrics
+            .peers
+            .set(s.peers.load(Ordering::Relaxed) as i64);
+        // Requests whose answer never comes are forgotten eventually.
+        if self.pending.len() > 50_000 {
+            self.pending.clear();
+        }
+    }
+}
+
+impl Actor for NetworkBridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(16384);
+        ctx.run_interval(Duration::from_secs(1), |act, _| act.export_stats());
+    }
+}
+
+/// The transport's events, as a stream into the bridge.
+pub struct NetEvents(pub NetEvent);
+
+impl Message for NetEvents {
+    type Result = ();
+}
+
+impl StreamHandler<NetEvents> for NetworkBridge {
+    fn handle(&mut self, item: NetEvents, ctx: &mut Context<Self>) {
+        match item.0 {
+            NetEvent::Gossip { author, data, .. } => self.on_gossip(author, data),
+            NetEvent::Request { peer, data, reply } => self.on_request(peer, data, reply, ctx),
+            NetEvent::Response { request, data, .. } => self.on_response(request, data),
+            NetEvent::RequestFailed { request, .. } => {
+                self.pending.remove(&request);
+            }
+            NetEvent::PeerConnected(p) => tracing::info!(peer = %p, "peer connected"),
+            NetEvent::PeerDisconnected(p) => tracing::info!(peer = %p, "peer disconnected"),
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        tracing::error!("node stops: the network task ended");
+        eprintln!("strata: node stops: the network task ended");
+        System::current().stop_with_code(70);
+    }
+}
+
+/// Connects a chain's actors to the bridge.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterChain {
+    pub chain: ChainId,
+    pub actor: Addr<ChainActor>,
+    pub mempool: Addr<Mempool>,
+}
+
+impl Handler<RegisterChain> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: RegisterChain, _: &mut Context<Self>) {
+        self.chains.insert(msg.chain, msg.actor);
+        self.mempools.insert(msg.chain, msg.mempool);
+    }
+}
+
+/// A message to one committee member, already encoded (a batch pushed to
+/// every member is encoded once).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct SendWire {
+    pub chain: ChainId,
+    pub to: u32,
+    pub bytes: Arc<Vec<u8>>,
+    fetches_batches: bool,
+}
+
+impl SendWire {
+    pub fn new(chain: ChainId, to: u32, wire: &Wire) -> SendWire {
+        SendWire {
+            chain,
+            to,
+            fetches_batches: matches!(wire, Wire::BatchRequest { .. }),
+            bytes: Arc::new(wire.to_bytes()),
+        }
+    }
+
+    /// The same message to another member.
+    pub fn to(&self, to: u32) -> SendWire {
+        SendWire { to, ..self.clone() }
+    }
+}
+
+impl Handler<SendWire> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: SendWire, _: &mut Context<Self>) {
+        let expect = if msg.fetches_batches {
+            Expect::Batches {
+                chain: msg.chain,
+                from: msg.to,
+            }
+        } else {
+            Expect::Ack
+        };
+        let bytes = Arc::try_unwrap(msg.bytes).unwrap_or_else(|shared| (*shared).clone());
+        self.request(msg.chain, msg.to, bytes, expect);
+    }
+}
+
+/// A message to the whole committee (gossip).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Broadcast {
+    pub chain: ChainId,
+    pub wire: Wire,
+}
+
+impl Handler<Broadcast> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        if self
+            .net
+            .publish(&consensus_topic(msg.chain), msg.wire.to_bytes())
+            .is_err()
+        {
+            self.metrics.reject("outbound queue full");
+        }
+    }
+}
+
+/// A sync request whose response goes back to the chain's core.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RequestSync {
+    pub chain: ChainId,
+    pub to: u32,
+    pub request: SyncRequest,
+}
+
+impl Handler<RequestSync> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: RequestSync, _: &mut Context<Self>) {
+        let wire = Wire::Consensus {
+            chain: msg.chain,
+            msg: ConsensusMessage::SyncRequest(msg.request),
+        };
+        self.request(
+            msg.chain,
+            msg.to,
+            wire.to_bytes(),
+            Expect::Sync {
+                chain: msg.chain,
+                from: msg.to,
+            },
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! Configuration files (DESIGN.md §7): a node file per process and one
+//! genesis shared by all. Loading validates everything and names the file
+//! and field that is wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strata_chains::consensus::LeaderPolicy;
+use strata_chains::types::{genesis_block, Block, ChainId, GenesisParams, Protocol};
+use strata_crypto::committee::{Committee, Member};
+use strata_crypto::hash::Digest;
+use strata_crypto::{ProofOfPossession, PublicKey, Signature};
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(
+        file: &Path,
+        field: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> ConfigError {
+        ConfigError {
+            file: file.display().to_string(),
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Which binary a node runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Cloud,
+    Edge,
+    Iot,
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tier::Cloud => "cloud",
+            Tier::Edge => "edge",
+            Tier::Iot => "iot",
+        })
+    }
+}
+
+/// How a chain treats transaction payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadMode {
+    /// Signed provenance records; every signature checked by every node.
+    #[default]
+    Signed,
+    /// Opaque bytes ordered without checks (to measure ordering alone).
+    Opaque,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaderKind {
+    #[default]
+    RoundRobin,
+    StakeWeighted,
+}
+
+/// Parameters shared by every chain.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusParams {
+    pub base_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// A batch is sealed at this size…
+    pub max_batch_bytes: usize,
+    /// …or this long after its first transaction.
+    pub max_batch_delay_ms: u64,
+    /// A leader proposes at least this often (empty blocks keep views
+    /// alive and flush the commit pipeline).
+    pub max_block_interval_ms: u64,
+    /// Transactions a mempool holds before it refuses more.
+    pub mempool_capacity: usize,
+    pub payload: PayloadMode,
+}
+
+impl Default for ConsensusParams {
+    fn default() -> ConsensusParams {
+        ConsensusParams {
+            base_timeout_ms: 1000,
+            max_timeout_ms: 20_000,
+            max_batch_bytes: 512 << 10,
+            max_batch_delay_ms: 10,
+            max_block_interval_ms: 200,
+            mempool_capacity: 200_000,
+            payload: PayloadMode::Signed,
+        }
+    }
+}
+
+/// A registered validator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorEntry {
+    pub name: String,
+    pub tier: Tier,
+    /// The edge domain of edge and IoT validators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<u32>,
+    /// BLS public key (hex, 48 bytes compressed).
+    pub bls_key: String,
+    /// Proof of possession of the BLS key (hex, 96 bytes).
+    pub pop: String,
+    /// libp2p peer id (base58), bound to this validator.
+    pub peer_id: String,
+    /// Voting weight (stake or credit).
+    pub weight: u64,
+    /// Accumulated available time (IoT credit; local leader ranking).
+    #[serde(default)]
+    pub available_time: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalChainEntry {
+    pub protocol: String,
+    #[serde(default)]
+    pub leader: LeaderKind,
+    /// Seed of the stake-weighted leader draw (hex, 32 bytes).
+    pub seed: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainEntry {
+    pub id: u32,
+    pub protocol: String,
+    pub members: Vec<String>,
+}
+
+/// The genesis file as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    pub network: String,
+    #[serde(default)]
+    pub consensus: ConsensusParams,
+    pub global: GlobalChainEntry,
+    #[serde(default)]
+    pub domains: Vec<DomainEntry>,
+    pub validators: Vec<ValidatorEntry>,
+}
+
+/// A validated validator.
+#[derive(Clone, Debug)]
+pub struct Validator {
+    pub name: String,
+    pub tier: Tier,
+    pub domain: Option<u32>,
+    pub key: PublicKey,
+    pub peer_id: String,
+    pub weight: u64,
+    pub available_time: u64,
+}
+
+/// One chain's static description.
+#[derive(Clone, Debug)]
+pub struct ChainSpec {
+    pub id: ChainId,
+    pub protocol: Protocol,
+    /// Validator names in committee order.
+    pub members: Vec<String>,
+    pub committee: Arc<Committee>,
+    pub leader: LeaderPolicy,
+    pub genesis: Arc<Block>,
+}
+
+impl ChainSpec {
+    pub fn position(&self, validator: &str) -> Option<u32> {
+        self.members
+            .iter()
+            .position(|m| m == validator)
+            .map(|p| p as u32)
+    }
+}
+
+/// The validated genesis.
+#[derive(Clone, Debug)]
+pub struct Genesis {
+    pub network: String,
+    pub params: ConsensusParams,
+    pub validators: BTreeMap<String, Validator>,
+    pub chains: BTreeMap<ChainId, ChainSpec>,
+    /// Digest of the genesis file's canonical content.
+    pub digest: Digest,
+}
+
+fn parse_hex<const N: usize>(file: &Path, field: &str, s: &str) -> Result<[u8; N], ConfigError> {
+    let bytes =
+        hex::decode(s).map_err(|e| ConfigError::new(file, field, format!("not hex: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        ConfigError::new(file, field, format!("expected {N} bytes, got {}", b.len()))
+    })
+}
+
+fn parse_protocol(file: &Path, field: &str, s: &str) -> Result<Protocol, ConfigError> {
+    s.parse()
+        .map_err(|e: String| ConfigError::new(file, field, e))
+}
+
+impl Genesis {
+    pub fn load(path: &Path) -> Result<Genesis, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "(file)", format!("cannot read: {e}")))?;
+        Genesis::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Genesis, ConfigError> {
+        let file: GenesisFile =
+            toml::from_str(text).map_err(|e| ConfigError::new(path, "(syntax)", e.message()))?;
+        Genesis::from_file(path, file)
+    }
+
+    pub fn from_file(path: &Path, file: GenesisFile) -> Result<Genesis, ConfigError> {
+        let p = &file.consensus;
+        if p.base_timeout_ms == 0 || p.max_timeout_ms < p.base_timeout_ms {
+            return Err(ConfigError::new(
+                path,
+                "consensus.max_timeout_ms",
+                "must be at least base_timeout_ms > 0",
+            ));
+        }
+        if p.max_batch_bytes == 0
+            || p.max_batch_bytes > strata_chains::types::limits::MAX_BATCH_BYTES
+        {
+            return Err(ConfigError::new(
+                path,
+                "consensus.max_batch_bytes",
+                "must be in 1..=8 MiB",
+            ));
+        }
+        let mut validators = BTreeMap::new();
+        let mut peer_ids = BTreeSet::new();
+        for (i, v) in file.validators.iter().enumerate() {
+            let field = |f: &str| format!("validators[{i}].{f}");
+            let key_bytes: [u8; 48] = parse_hex(path, &field("bls_key"), &v.bls_key)?;
+            let key = PublicKey::from_bytes(&key_bytes)
+                .map_err(|e| ConfigError::new(path, field("bls_key"), e))?;
+            let pop_bytes: [u8; 96] = parse_hex(path, &field("pop"), &v.pop)?;
+            let pop = Signature::from_bytes(&pop_bytes)
+                .map_err(|e| ConfigError::new(path, field("pop"), e))?;
+            ProofOfPossession(pop)
+                .verify(&key)
+                .map_err(|e| ConfigError::new(path, field("pop"), e))?;
+            if v.weight == 0 {
+                return Err(ConfigError::new(path, field("weight"), "must be positive"));
+            }
+            if v.peer_id.parse::<strata_net::PeerId>().is_err() {
+                return Err(ConfigError::new(
+                    path,
+                    field("peer_id"),
+                    "not a libp2p peer id",
+                ));
+            }
+            if !peer_ids.insert(v.peer_id.clone()) {
+                return Err(ConfigError::new(
+                    path,
+                    field("peer_id"),
+                    "used by two validators",
+                ));
+            }
+            if v.tier != Tier::Cloud && v.domain.is_none() {
+                return Err(ConfigError::new(
+                    path,
+                    field("domain"),
+                    "edge and IoT validators belong to a domain",
+                ));
+            }
+            let entry = Validator {
+                name: v.name.clone(),
+                tier: v.tier,
+                domain: v.domain,
+                key,
+                peer_id: v.peer_id.clone(),
+                weight: v.weight,
+                available_time: v.available_time,
+            };
+            if validators.insert(v.name.clone(), entry).is_some() {
+                return Err(ConfigError::new(
+                    path,
+                    field("name"),
+                    format!("duplicate validator {:?}", v.name),
+                ));
+            }
+        }
+        let digest = Digest::of(
+            "strata/genesis-file",
+            toml::to_string(&file).unwrap_or_default().as_bytes(),
+        );
+
+        let committee = |field: &str, names: &[String]| -> Result<Committee, ConfigError> {
+            let mut members = Vec::with_capacity(names.len());
+            for (j, n) in names.iter().enumerate() {
+                let v = validators.get(n).ok_or_else(|| {
+                    ConfigError::new(
+                        path,
+                        format!("{field}[{j}]"),
+                        format!("unknown validator {n:?}"),
+                    )
+                })?;
+                members.push(Member {
+                    key: v.key,
+                    weight: v.weight,
+                });
+            }
+            Committee::new(members).map_err(|e| ConfigError::new(path, field, e))
+        };
+        let mut chains = BTreeMap::new();
+        let g = &file.global;
+        let global_committee = Arc::new(committee("global.members", &g.members)?);
+        let seed = Digest(parse_hex(path, "global.seed", &g.seed)?);
+        let leader = match g.leader {
+            LeaderKind::RoundRobin => LeaderPolicy::RoundRobin,
+            LeaderKind::StakeWeighted => LeaderPolicy::StakeWeighted { seed },
+        };
+        let genesis_of = |chain: ChainId| {
+            Arc::new(genesis_block(GenesisParams {
+                chain,
+                epoch: 0,
+                config_digest: digest,
+            }))
+        };
+        chains.insert(
+            ChainId::GLOBAL,
+            ChainSpec {
+                id: ChainId::GLOBAL,
+                protocol: parse_protocol(path, "global.protocol", &g.protocol)?,
+                members: g.members.clone(),
+                committee: global_committee,
+                leader,
+                genesis: genesis_of(ChainId::GLOBAL),
+            },
+        );
+        for (i, d) in file.domains.iter().enumerate() {
+            let field = format!("domains[{i}]");
+            let members = committee(&format!("{field}.members"), &d.members)?;
+            for (j, n) in d.members.iter().enumerate() {
+                if validators[n].domain != Some(d.id) {
+                    return Err(ConfigError::new(
+                        path,
+                        format!("{field}.members[{j}]"),
+                        format!("{n:?} is not in domain {}", d.id),
+                    ));
+                }
+            }
+            let uptime: Vec<u64> = d
+                .members
+                .iter()
+                .map(|n| validators[n].available_time)
+                .collect();
+            let id = ChainId::local(d.id);
+            let spec = ChainSpec {
+                id,
+                protocol: parse_protocol(path, &format!("{field}.protocol"), &d.protocol)?,
+                members: d.members.clone(),
+                committee: Arc::new(members),
+                leader: LeaderPolicy::uptime(&uptime),
+                genesis: genesis_of(id),
+            };
+            if chains.insert(id, spec).is_some() {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{field}.id"),
+                    format!("duplicate domain {}", d.id),
+                ));
+            }
+        }
+        Ok(Genesis {
+            network: file.network.clone(),
+            params: file.consensus.clone(),
+            validators,
+            chains,
+            digest,
+        })
+    }
+
+    pub fn domains(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chains.keys().filter_map(|c| c.domain())
+    }
+
+    /// The chains a validator votes in.
+    pub fn chains_of(&self, validator: &str) -> Vec<ChainId> {
+        self.chains
+            .values()
+            .filter(|c| c.position(validator).is_some())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    pub fn base_timeout(&self) -> Duration {
+        Duration::from_millis(self.params.base_timeout_ms)
+    }
+}
+
+/// A peer as the node file lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    pub name: String,
+    pub address: String,
+}
+
+/// The node file as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub name: String,
+    pub tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<u32>,
+    /// Relative to the node file.
+    pub genesis: String,
+    pub data_dir: String,
+    pub bls_key_file: String,
+    pub network_key_file: String,
+    pub listen: String,
+    pub api: String,
+    pub metrics: String,
+    #[serde(default)]
+    pub peers: Vec<PeerEntry>,
+    /// Light clients: the node that takes their submissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// A validated node configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub file: PathBuf,
+    pub name: String,
+    pub tier: Tier,
+    pub domain: Option<u32>,
+    pub genesis: Arc<Genesis>,
+    pub data_dir: PathBuf,
+    pub bls_key_file: PathBuf,
+    pub network_key_file: PathBuf,
+    pub listen: String,
+    pub api: std::net::SocketAddr,
+    pub metrics: std::net::SocketAddr,
+    /// (validator name, peer id, address)
+    pub peers: Vec<(String, String, String)>,
+    pub upstream: Option<String>,
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "(file)", format!("cannot read: {e}")))?;
+        let file: NodeFile =
+            toml::from_str(&text).map_err(|e| ConfigError::new(path, "(syntax)", e.message()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &str| dir.join(p);
+        let genesis = Arc::new(Genesis::load(&rel(&file.genesis))?);
+        let addr = |field: &str, s: &str| -> Result<std::net::SocketAddr, ConfigError> {
+            s.parse().map_err(|e| {
+                ConfigError::new(path, field, format!("not a host:port socket address: {e}"))
+            })
+        };
+        file.listen.parse::<strata_net::Multiaddr>().map_err(|e| {
+            ConfigError::new(
+                path,
+                "listen",
+                format!("expected a multiaddr like /ip4/127.0.0.1/tcp/7000: {e}"),
+            )
+        })?;
+        match (file.tier, genesis.validators.get(&file.name)) {
+            (Tier::Iot, None) => {
+                if file.upstream.is_none() {
+                    return Err(ConfigError::new(
+                        path,
+                        "upstream",
+                        "an IoT light client needs an upstream node URL",
+                    ));
+                }
+            }
+            (_, None) => {
+                return Err(ConfigError::new(
+                    path,
+                    "name",
+                    format!("{:?} is not a validator in the genesis", file.name),
+                ));
+            }
+            (tier, Some(v)) => {
+                if v.tier != tier {
+                    return Err(ConfigError::new(
+                        path,
+                        "tier",
+                        format!("the genesis registers {:?} as {}", file.name, v.tier),
+                    ));
+                }
+                if v.domain != file.domain {
+                    return Err(ConfigError::new(
+                        path,
+                        "domain",
+                        format!(
+                            "the genesis places {:?} in domain {:?}",
+                            file.name, v.domain
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut peers = Vec::new();
+        for (i, p) in file.peers.iter().enumerate() {
+            let v = genesis.validators.get(&p.name).ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("peers[{i}].name"),
+                    format!("unknown validator {:?}", p.name),
+                )
+            })?;
+            p.address.parse::<strata_net::Multiaddr>().map_err(|e| {
+                ConfigError::new(
+                    path,
+                    format!("peers[{i}].address"),
+                    format!("expected a multiaddr: {e}"),
+                )
+            })?;
+            peers.push((p.name.clone(), v.peer_id.clone(), p.address.clone()));
+        }
+        Ok(NodeConfig {
+            file: path.to_path_buf(),
+            name: file.name.clone(),
+            tier: file.tier,
+            domain: file.domain,
+            genesis,
+            data_dir: rel(&file.data_dir),
+            bls_key_file: rel(&file.bls_key_file),
+            network_key_file: rel(&file.network_key_file),
+            listen: file.listen.clone(),
+            api: addr("api", &file.api)?,
+            metrics: addr("metrics", &file.metrics)?,
+            peers,
+            upstream: file.upstream.clone(),
+        })
+    }
+
+    /// Chains this node takes part in.
+    pub fn chains(&self) -> Vec<ChainId> {
+        self.genesis.chains_of(&self.name)
+    }
+}

@@ -1,0 +1,254 @@
+//! An IoT device that is in no committee runs as a light client: it takes
+//! submissions and passes them to its upstream node, and it checks what the
+//! upstream says about a transaction against the genesis alone: the block
+//! header must be certified by a quorum of the chain's committee, and the
+//! transaction must be in the header's transaction root.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use parity_scale_codec::Decode;
+use serde::Serialize;
+use strata_chains::types::{BlockHeader, ChainId, QuorumCertificate};
+use strata_crypto::hash::Digest;
+use strata_crypto::merkle::InclusionProof;
+
+use crate::api::ApiError;
+use crate::config::{Genesis, NodeConfig};
+use crate::node::{stop_on_signals, NodeError};
+
+#[derive(Clone)]
+struct LightState {
+    upstream: String,
+    genesis: std::sync::Arc<Genesis>,
+    agent: ureq::Agent,
+}
+
+pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
+    let upstream = cfg
+        .upstream
+        .clone()
+        .ok_or_else(|| NodeError::Start("a light client needs an upstream node".into()))?;
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(UPSTREAM_TIMEOUT))
+        .build()
+        .new_agent();
+    let data = web::Data::new(LightState {
+        upstream: upstream.trim_end_matches('/').to_string(),
+        genesis: cfg.genesis.clone(),
+        agent,
+    });
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(crate::api::json_errors)
+            .route("/v1/tx", web::post().to(forward_tx))
+            .route("/v1/tx/{hash}", web::get().to(get_tx))
+            .route("/health", web::get().to(crate::api::health))
+            .default_service(web::to(not_served))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(cfg.api)
+    .map_err(|e| NodeError::Start(format!("cannot listen for the API on {}: {e}", cfg.api)))?
+    .run();
+    actix_rt::spawn(server);
+    stop_on_signals();
+    tracing::info!(node = %cfg.name, upstream = %upstream, "light client started");
+    Ok(())
+}
+
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn not_served() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "a light client serves POST /v1/tx, GET /v1/tx/{hash} and /health",
+    ))
+}
+
+fn upstream_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream",
+        format!("the upstream node failed: {e}"),
+    )
+}
+
+async fn forward_tx(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<LightState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = crate::api::read_body(&req, payload, crate::api::MAX_BODY).await?;
+    let url = format!("{}/v1/tx", state.upstream);
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let agent = state.agent.clone();
+    let (status, text) = web::block(move || -> Result<(u16, String), String> {
+        let mut resp = agent
+            .post(&url)
+            .header("content-type", &content_type)
+            .send(&body[..])
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok((status, text))
+    })
+    .await
+    .map_err(upstream_error)?
+    .map_err(upstream_error)?;
+    Ok(
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
+            .content_type("application/json")
+            .body(text),
+    )
+}
+
+fn fetch_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value), String> {
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let v = serde_json::from_str(&text).map_err(|e| format!("upstream answered non-JSON: {e}"))?;
+    Ok((status, v))
+}
+
+#[derive(Serialize)]
+struct Verified {
+    hash: String,
+    state: serde_json::Value,
+    /// Whether the commit was checked here against the genesis committee.
+    verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Checks an upstream proof: certificate of the header by the genesis
+/// committee, and the transaction under the header's root.
+pub fn check_proof(
+    genesis: &Genesis,
+    hash: &Digest,
+    proof: &serde_json::Value,
+) -> Result<(), String> {
+    let field = |k: &str| proof.get(k).ok_or_else(|| format!("proof lacks {k}"));
+    let hex_field = |k: &str| -> Result<Vec<u8>, String> {
+        hex::decode(field(k)?.as_str().ok_or(format!("{k} is not a string"))?)
+            .map_err(|e| format!("{k}: {e}"))
+    };
+    let header =
+        BlockHeader::decode(&mut &hex_field("header")?[..]).map_err(|e| format!("header: {e}"))?;
+    let cert = QuorumCertificate::decode(&mut &hex_field("certificate")?[..])
+        .map_err(|e| format!("certificate: {e}"))?;
+    let chain = ChainId(field("chain")?.as_u64().ok_or("chain is not a number")? as u32);
+    let spec = genesis
+        .chains
+        .get(&chain)
+        .ok_or(format!("the genesis has no chain {chain}"))?;
+    if header.chain != chain || cert.block != header.hash() || cert.round != header.round() {
+        return Err("the certificate is not for this header".into());
+    }
+    cert.verify(
+        chain,
+        header.epoch,
+        &spec.genesis.hash(),
+        &spec.committee,
+        strata_crypto::QuorumThreshold::TWO_THIRDS,
+    )
+    .map_err(|e| format!("certificate: {e}"))?;
+    let siblings = field("siblings")?
+        .as_array()
+        .ok_or("siblings is not a list")?
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .ok_or("sibling is not a string")
+                .and_then(|s| Digest::from_hex(s).map_err(|_| "sibling is not a digest"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let inclusion = InclusionProof {
+        leaf_index: field("index")?.as_u64().ok_or("index is not a number")?,
+        leaf_count: field("leaf_count")?
+            .as_u64()
+            .ok_or("leaf_count is not a number")?,
+        siblings,
+    };
+    inclusion
+        .verify_hash(&header.tx_root, hash)
+        .map_err(|e| format!("inclusion: {e}"))
+}
+
+async fn get_tx(
+    path: web::Path<String>,
+    state: web::Data<LightState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = Digest::from_hex(&path).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "a transaction hash is 64 hexadecimal characters",
+        )
+    })?;
+    let upstream = state.clone();
+    let (status, body, proof) = web::block(move || -> Result<_, String> {
+        let base = &upstream.upstream;
+        let (status, body) =
+            fetch_json(&upstream.agent, &format!("{base}/v1/tx/{}", hash.to_hex()))?;
+        let committed = body.pointer("/state/status").and_then(|s| s.as_str()) == Some("committed");
+        let proof = if status == 200 && committed {
+            Some(fetch_json(
+                &upstream.agent,
+                &format!("{base}/v1/tx/{}/proof", hash.to_hex()),
+            ))
+        } else {
+            None
+        };
+        Ok((status, body, proof))
+    })
+    .await
+    .map_err(upstream_error)?
+    .map_err(upstream_error)?;
+    if status != 200 {
+        return Ok(HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        )
+        .json(body));
+    }
+    let (verified, reason) = match proof {
+        None => (false, None),
+        Some(Ok((200, proof))) => match check_proof(&state.genesis, &hash, &proof) {
+            Ok(()) => (true, None),
+            Err(e) => (
+                false,
+                Some(format!("the upstream's proof does not verify: {e}")),
+            ),
+        },
+        // The block's certificate arrives with the next block.
+        Some(Ok((s, _))) => (
+            false,
+            Some(format!("the upstream has no proof yet (HTTP {s})")),
+        ),
+        Some(Err(e)) => (false, Some(format!("fetching the proof failed: {e}"))),
+    };
+    Ok(HttpResponse::Ok().json(Verified {
+        hash: hash.to_hex(),
+        state: body
+            .get("state")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null),
+        verified,
+        reason,
+    }))
+}

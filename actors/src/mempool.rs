@@ -1,0 +1,749 @@
+//! The mempool of one chain (DESIGN.md §7): bounded and deduplicated; turns
+//! client transactions into batches (Narwhal-style dissemination), pushes
+//! them to the committee, keeps the batches other members push, hands
+//! leaders payloads of batch references, and fetches the batches a block
+//! references before this node votes for it or executes it.
+//!
+//! Every transaction signature is checked once per node, in batches on the
+//! verifier thread: a client's transactions when they arrive, a peer's when
+//! its batch arrives.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use strata_chains::store::{RocksStore, Store};
+use strata_chains::types::limits::{MAX_BATCH_TXS, MAX_BLOCK_BATCHES};
+use strata_chains::types::{
+    tx_root_of_hashes, Batch, BatchRef, Block, ChainId, Height, Payload, Round, Transaction,
+};
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::hash::Digest;
+use tokio::sync::oneshot;
+
+use crate::bridge::{NetworkBridge, SendWire};
+use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
+use crate::config::{ConsensusParams, PayloadMode};
+use crate::metrics::{chain_label, Metrics};
+use crate::state::{chain_of_domain, domain_of, StateStore, GLOBAL_DOMAIN};
+use crate::verifier::{Verifier, VerifyTxs};
+use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
+
+/// Transactions per block (across its batches).
+const MAX_BLOCK_TX_COUNT: u64 = 50_000;
+/// A peer batch fetch is retried at another member after this long.
+const FETCH_RETRY: Duration = Duration::from_millis(700);
+/// A payload check gives up (no vote) after this long.
+const CHECK_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Why a submitted transaction was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxRefusal {
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("the record's domain is not served here or does not own the object")]
+    WrongDomain,
+    #[error("nonce already used by this sender")]
+    ReplayedNonce,
+    #[error("transaction already pending")]
+    Duplicate,
+    #[error("mempool full")]
+    Full,
+    #[error("this chain accepts only {0} transactions")]
+    WrongKind(&'static str),
+}
+
+pub struct Mempool {
+    chain: ChainId,
+    me: u32,
+    committee_size: u32,
+    params: ConsensusParams,
+    domains: u32,
+    store: RocksStore,
+    state: StateStore,
+    verifier: Addr<Verifier>,
+    bridge: Option<Addr<NetworkBridge>>,
+    chain_actor: Option<Addr<ChainActor>>,
+    metrics: Arc<Metrics>,
+    building: Vec<Transaction>,
+    building_bytes: usize,
+    sequence: u64,
+    seal_timer: Option<SpawnHandle>,
+    /// Batches held here and not yet committed, in arrival order.
+    ready: VecDeque<BatchRef>,
+    /// Transaction hashes of each held batch.
+    batch_txs: HashMap<Digest, Vec<Digest>>,
+    /// Batches in proposed, uncommitted blocks, with the block height.
+    inflight: HashMap<Digest, Height>,
+    pending_txs: HashSet<Digest>,
+    pending_nonces: HashMap<Digest, ([u8; 32], u64)>,
+    nonce_set: HashSet<([u8; 32], u64)>,
+    waiting_payload: Option<(Round, SpawnHandle)>,
+    fetching: HashMap<Digest, (u32, Instant, u32)>,
+    checks: HashMap<Digest, (Arc<Block>, Instant)>,
+    ensures: Vec<(Vec<Digest>, oneshot::Sender<()>)>,
+}
+
+impl Mempool {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: ChainId,
+        me: u32,
+        committee_size: u32,
+        params: ConsensusParams,
+        domains: u32,
+        store: RocksStore,
+        state: StateStore,
+        verifier: Addr<Verifier>,
+        metrics: Arc<Metrics>,
+    ) -> Mempool {
+        Mempool {
+            chain,
+            me,
+            committee_size,
+            params,
+            domains,
+            store,
+            state,
+            verifier,
+            bridge: None,
+            chain_actor: None,
+            metrics,
+            building: Vec::new(),
+            building_bytes: 0,
+            sequence: 0,
+            seal_timer: None,
+            ready: VecDeque::new(),
+            batch_txs: HashMap::new(),
+            inflight: HashMap::new(),
+            pending_txs: HashSet::new(),
+            pending_nonces: HashMap::new(),
+            nonce_set: HashSet::new(),
+            waiting_payload: None,
+            fetching: HashMap::new(),
+            checks: HashMap::new(),
+            ensures: Vec::new(),
+        }
+    }
+
+    fn update_gauge(&self) {
+        self.metrics
+            .mempool_transactions
+            .with_label_values(&[chain_label(self.chain).as_str()])
+            .set(self.pending_txs.len() as i64);
+    }
+
+    /// Static checks before the signature check.
+    fn precheck(&self, tx: &Transaction, seen: &mut HashSet<Digest>) -> Result<Digest, TxRefusal> {
+        let hash = tx.hash();
+        if self.pending_txs.contains(&hash) || !seen.insert(hash) {
+            return Err(TxRefusal::Duplicate);
+        }
+        if self.pending_txs.len() + seen.len() > self.params.mempool_capacity {
+            return Err(TxRefusal::Full);
+        }
+        match (self.params.payload, tx) {
+            (PayloadMode::Opaque, Transaction::Opaque(_)) => Ok(hash),
+            (PayloadMode::Opaque, _) => Err(TxRefusal::WrongKind("opaque")),
+            (PayloadMode::Signed, Transaction::Provenance(p)) => {
+                let r = &p.record;
+                if chain_of_domain(r.domain) != self.chain
+                    || (r.domain != GLOBAL_DOMAIN
+                        && domain_of(&r.object_id, self.domains) != r.domain)
+                {
+                    return Err(TxRefusal::WrongDomain);
+                }
+                let sender = r.sender.to_bytes();
+                let last = self.state.nonce(&sender).ok().flatten();
+                if last.is_some_and(|l| r.nonce <= l) || self.nonce_set.contains(&(sender, r.nonce))
+                {
+                    return Err(TxRefusal::ReplayedNonce);
+                }
+                Ok(hash)
+            }
+            (PayloadMode::Signed, _) => Err(TxRefusal::WrongKind("signed provenance")),
+        }
+    }
+
+    fn add_own(&mut self, tx: Transaction, hash: Digest, ctx: &mut Context<Self>) {
+        if let Transaction::Provenance(p) = &tx {
+            let key = (p.record.sender.to_bytes(), p.record.nonce);
+            self.nonce_set.insert(key);
+            self.pending_nonces.insert(hash, key);
+        }
+        self.pending_txs.insert(hash);
+        self.building_bytes += parity_scale_codec::Encode::size_hint(&tx);
+        self.building.push(tx);
+        if self.building_bytes >= self.params.max_batch_bytes
+            || self.building.len() >= MAX_BATCH_TXS
+        {
+            self.seal(ctx);
+        } else if self.seal_timer.is_none() {
+            let delay = Duration::from_millis(self.params.max_batch_delay_ms);
+            self.seal_timer = Some(ctx.run_later(delay, |act, ctx| {
+                act.seal_timer = None;
+                act.seal(ctx);
+            }));
+        }
+    }
+
+    /// Seals the batch being built: stores it, pushes it to the committee,
+    /// offers it to the next payload.
+    fn seal(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = self.seal_timer.take() {
+            ctx.cancel_future(t);
+        }
+        if self.building.is_empty() {
+            return;
+        }
+        self.sequence += 1;
+        let txs = std::mem::take(&mut self.building);
+        self.building_bytes = 0;
+        let batch = Batch {
+            chain: self.chain,
+            author: self.me,
+            sequence: self.sequence,
+            transactions: BoundedVec::new(txs).expect("sealed at the batch limit"),
+        };
+        if let Err(e) = self.store.put_batch(&batch) {
+            tracing::error!("storing a batch failed: {e}");
+            return;
+        }
+        if let Some(bridge) = &self.bridge {
+            // Encoded once, sent to every other member.
+            let msg = SendWire::new(self.chain, 0, &Wire::Batch(Box::new(batch.clone())));
+            for to in (0..self.committee_size).filter(|&i| i != self.me) {
+                bridge.do_send(msg.to(to));
+            }
+        }
+        self.hold(&batch, ctx);
+    }
+
+    /// Makes a stored, verified batch available to payloads and waiters.
+    fn hold(&mut self, batch: &Batch, ctx: &mut Context<Self>) {
+        let digest = batch.digest();
+        self.fetching.remove(&digest);
+        if self.state.batch_executed(&digest).unwrap_or(false)
+            || self.batch_txs.contains_key(&digest)
+        {
+            self.settle_waiters(ctx);
+            return;
+        }
+        let hashes: Vec<Digest> = batch.transactions.iter().map(|t| t.hash()).collect();
+        if batch.author != self.me {
+            // Peers' transactions count as pending here too.
+            self.pending_txs.extend(hashes.iter().copied());
+        }
+        self.batch_txs.insert(digest, hashes);
+        self.ready.push_back(batch.reference());
+        self.update_gauge();
+        if let Some((round, timer)) = self.waiting_payload.take() {
+            ctx.cancel_future(timer);
+            self.answer_payload(round);
+        }
+        self.settle_waiters(ctx);
+    }
+
+    /// Refs for the next block: held batches not already in a proposed,
+    /// uncommitted block.
+    fn take_refs(&mut self, height: Height) -> Vec<BatchRef> {
+        let mut refs = Vec::new();
+        let mut txs = 0u64;
+        for r in self.ready.iter() {
+            if self.inflight.contains_key(&r.digest) {
+                continue;
+            }
+            if refs.len() >= MAX_BLOCK_BATCHES || txs + r.tx_count as u64 > MAX_BLOCK_TX_COUNT {
+                break;
+            }
+            txs += r.tx_count as u64;
+            refs.push(*r);
+        }
+        for r in &refs {
+            self.inflight.insert(r.digest, height);
+        }
+        refs
+    }
+
+    fn answer_payload(&mut self, round: Round) {
+        let refs = self.take_refs(round.height);
+        let (payload, root) = if refs.is_empty() {
+            (Payload::empty(), None)
+        } else {
+            let hashes: Vec<Digest> = refs
+                .iter()
+                .flat_map(|r| self.batch_txs[&r.digest].iter().copied())
+                .collect();
+            (
+                Payload::Batches(BoundedVec::new(refs).expect("capped at the block limit")),
+                Some(tx_root_of_hashes(hashes)),
+            )
+        };
+        if let Some(chain) = &self.chain_actor {
+            chain.do_send(PayloadReady {
+                round,
+                payload,
+                batches_tx_root: root,
+            });
+        }
+    }
+
+    fn missing(&self, digests: &[Digest]) -> Vec<Digest> {
+        digests
+            .iter()
+            .filter(|d| {
+                !self.batch_txs.contains_key(d) && !matches!(self.store.batch(d), Ok(Some(_)))
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Asks for missing batches (the author first, then others in turn).
+    fn fetch(&mut self, wanted: &[(Digest, u32)]) {
+        let Some(bridge) = self.bridge.clone() else {
+            return;
+        };
+        let mut by_peer: HashMap<u32, Vec<Digest>> = HashMap::new();
+        let now = Instant::now();
+        for &(d, hint) in wanted {
+            let entry = self
+                .fetching
+                .entry(d)
+                .or_insert((hint, now - FETCH_RETRY, 0));
+            if now.duration_since(entry.1) < FETCH_RETRY {
+                continue;
+            }
+            let mut peer = (entry.0 + entry.2) % self.committee_size;
+            if peer == self.me {
+                peer = (peer + 1) % self.committee_size;
+            }
+            entry.1 = now;
+            entry.2 += 1;
+            by_peer.entry(peer).or_default().push(d);
+        }
+        for (peer, digests) in by_peer {
+            for chunk in digests.chunks(MAX_BATCHES_PER_EXCHANGE) {
+                let wire = Wire::BatchRequest {
+                    chain: self.chain,
+                    digests: BoundedVec::new(chunk.to_vec()).expect("chunked"),
+                };
+                bridge.do_send(SendWire::new(self.chain, peer, &wire));
+            }
+        }
+    }
+
+    /// Answers the payload checks and commit waits whose batches are here.
+    fn settle_waiters(&mut self, _ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let mut done = Vec::new();
+        for (hash, (block, started)) in &self.checks {
+            let Payload::Batches(refs) = &block.payload else {
+                done.push((*hash, true));
+                continue;
+            };
+            let digests: Vec<Digest> = refs.iter().map(|r| r.digest).collect();
+            if self.missing(&digests).is_empty() {
+                done.push((*hash, self.root_matches(block)));
+            } else if now.duration_since(*started) > CHECK_DEADLINE {
+                done.push((*hash, false));
+            }
+        }
+        for (hash, valid) in done {
+            self.checks.remove(&hash);
+            if let Some(chain) = &self.chain_actor {
+                chain.do_send(PayloadChecked { block: hash, valid });
+            }
+        }
+        let ensures = std::mem::take(&mut self.ensures);
+        for (digests, reply) in ensures {
+            if self.missing(&digests).is_empty() {
+                let _ = reply.send(());
+            } else {
+                self.ensures.push((digests, reply));
+            }
+        }
+    }
+
+    fn root_matches(&self, block: &Block) -> bool {
+        let Payload::Batches(refs) = &block.payload else {
+            return true;
+        };
+        let mut hashes = Vec::new();
+        for r in refs.iter() {
+            match self.batch_txs.get(&r.digest) {
+                Some(h) if h.len() == r.tx_count as usize => hashes.extend(h.iter().copied()),
+                Some(_) => return false,
+                None => match self.store.batch(&r.digest) {
+                    Ok(Some(b)) if b.reference() == *r => {
+                        hashes.extend(b.transactions.iter().map(|t| t.hash()))
+                    }
+                    _ => return false,
+                },
+            }
+        }
+        tx_root_of_hashes(hashes) == block.header.tx_root
+    }
+
+    /// Verifies a peer's batch off-thread, then stores and holds it.
+    fn accept_peer_batch(&mut self, from: u32, batch: Batch, ctx: &mut Context<Self>) {
+        if batch.chain != self.chain {
+            self.metrics.reject("batch for another chain");
+            return;
+        }
+        let digest = batch.digest();
+        if self.batch_txs.contains_key(&digest) {
+            return;
+        }
+        let kinds_ok = batch
+            .transactions
+            .iter()
+            .all(|t| match self.params.payload {
+                PayloadMode::Opaque => matches!(t, Transaction::Opaque(_)),
+                PayloadMode::Signed => matches!(t, Transaction::Provenance(_)),
+            });
+        if !kinds_ok {
+            self.metrics
+                .reject("batch with transactions of the wrong kind");
+            return;
+        }
+        let check = match self.params.payload {
+            PayloadMode::Opaque => None,
+            PayloadMode::Signed => Some(self.verifier.send(VerifyTxs(batch.transactions.to_vec()))),
+        };
+        let fut = async move {
+            match check {
+                None => true,
+                Some(f) => f.await.map(|v| v.iter().all(|ok| *ok)).unwrap_or(false),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |valid, act, ctx| {
+            if !valid {
+                act.metrics.reject("batch with invalid signatures");
+                tracing::warn!(from, "refusing a batch with invalid signatures");
+                return;
+            }
+            if let Err(e) = act.store.put_batch(&batch) {
+                tracing::error!("storing a batch failed: {e}");
+                return;
+            }
+            act.hold(&batch, ctx);
+        }));
+    }
+}
+
+impl Actor for Mempool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(Duration::from_millis(250), |act, ctx| {
+            let wanted: Vec<(Digest, u32)> = act
+                .checks
+                .values()
+                .flat_map(|(b, _)| match &b.payload {
+                    Payload::Batches(refs) => refs.iter().map(|r| (r.digest, r.author)).collect(),
+                    Payload::Inline(_) => Vec::new(),
+                })
+                .chain(
+                    act.ensures
+                        .iter()
+                        .flat_map(|(d, _)| d.iter().map(|d| (*d, 0))),
+                )
+                .collect();
+            let wanted: Vec<(Digest, u32)> = wanted
+                .into_iter()
+                .filter(|(d, _)| act.missing(&[*d]).len() == 1)
+                .collect();
+            act.fetch(&wanted);
+            act.settle_waiters(ctx);
+        });
+    }
+}
+
+/// Wiring after start (the actors refer to each other).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub bridge: Addr<NetworkBridge>,
+    pub chain: Addr<ChainActor>,
+}
+
+impl Handler<Connect> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        self.bridge = Some(msg.bridge);
+        self.chain_actor = Some(msg.chain);
+    }
+}
+
+/// Client transactions; the answer gives each its hash or refusal.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<Digest, TxRefusal>>")]
+pub struct Submit(pub Vec<Transaction>);
+
+impl Handler<Submit> for Mempool {
+    type Result = ResponseActFuture<Self, Vec<Result<Digest, TxRefusal>>>;
+
+    fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
+        let mut seen = HashSet::new();
+        let verdicts: Vec<Result<Digest, TxRefusal>> =
+            msg.0.iter().map(|t| self.precheck(t, &mut seen)).collect();
+        let candidates: Vec<(usize, Transaction)> = msg
+            .0
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| verdicts[*i].is_ok())
+            .collect();
+        let check = match self.params.payload {
+            PayloadMode::Opaque => None,
+            PayloadMode::Signed => Some(self.verifier.send(VerifyTxs(
+                candidates.iter().map(|(_, t)| t.clone()).collect(),
+            ))),
+        };
+        Box::pin(
+            async move {
+                let ok = match check {
+                    None => vec![true; candidates.len()],
+                    Some(f) => f.await.unwrap_or_else(|_| vec![false; candidates.len()]),
+                };
+                (candidates, ok)
+            }
+            .into_actor(self)
+            .map(move |(candidates, ok), act, ctx| {
+                let mut verdicts = verdicts;
+                for ((i, tx), valid) in candidates.into_iter().zip(ok) {
+                    if !valid {
+                        verdicts[i] = Err(TxRefusal::BadSignature);
+                        continue;
+                    }
+                    // Re-check: the same record may have been added meanwhile.
+                    let hash = tx.hash();
+                    if act.pending_txs.contains(&hash) {
+                        verdicts[i] = Err(TxRefusal::Duplicate);
+                        continue;
+                    }
+                    if let Transaction::Provenance(p) = &tx {
+                        if act
+                            .nonce_set
+                            .contains(&(p.record.sender.to_bytes(), p.record.nonce))
+                        {
+                            verdicts[i] = Err(TxRefusal::ReplayedNonce);
+                            continue;
+                        }
+                    }
+                    act.add_own(tx, hash, ctx);
+                }
+                act.update_gauge();
+                verdicts
+            }),
+        )
+    }
+}
+
+/// A batch pushed by a peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerBatch {
+    pub from: u32,
+    pub batch: Batch,
+}
+
+impl Handler<PeerBatch> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: PeerBatch, ctx: &mut Context<Self>) {
+        if msg.batch.author != msg.from {
+            self.metrics.reject("batch relayed by a non-author");
+            return;
+        }
+        self.accept_peer_batch(msg.from, msg.batch, ctx);
+    }
+}
+
+/// Batches that arrived in answer to a fetch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchedBatches {
+    pub from: u32,
+    pub batches: Vec<Batch>,
+}
+
+impl Handler<FetchedBatches> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: FetchedBatches, ctx: &mut Context<Self>) {
+        for b in msg.batches {
+            if self.fetching.contains_key(&b.digest()) {
+                self.accept_peer_batch(msg.from, b, ctx);
+            }
+        }
+    }
+}
+
+/// A peer asks for batches by digest.
+#[derive(Message)]
+#[rtype(result = "Vec<Batch>")]
+pub struct ServeBatches(pub Vec<Digest>);
+
+impl Handler<ServeBatches> for Mempool {
+    type Result = Vec<Batch>;
+    fn handle(&mut self, msg: ServeBatches, _: &mut Context<Self>) -> Vec<Batch> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for d in msg.0 {
+            if let Ok(Some(b)) = self.store.batch(&d) {
+                bytes += parity_scale_codec::Encode::size_hint(&b);
+                if bytes > BATCH_RESPONSE_BUDGET && !out.is_empty() {
+                    break;
+                }
+                out.push(b);
+            }
+        }
+        out
+    }
+}
+
+/// The core wants a payload for `round`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RequestPayload {
+    pub round: Round,
+}
+
+impl Handler<RequestPayload> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: RequestPayload, ctx: &mut Context<Self>) {
+        if let Some((_, t)) = self.waiting_payload.take() {
+            ctx.cancel_future(t);
+        }
+        // Include what is being built: seal it now.
+        self.seal(ctx);
+        let has_new = self
+            .ready
+            .iter()
+            .any(|r| !self.inflight.contains_key(&r.digest));
+        // Uncommitted payload in flight: propose at once (even empty) so the
+        // commit pipeline flushes; otherwise wait a little for transactions.
+        if has_new || !self.inflight.is_empty() {
+            self.answer_payload(msg.round);
+            return;
+        }
+        let wait = Duration::from_millis(self.params.max_block_interval_ms);
+        let round = msg.round;
+        let timer = ctx.run_later(wait, move |act, _| {
+            if act
+                .waiting_payload
+                .as_ref()
+                .is_some_and(|(r, _)| *r == round)
+            {
+                act.waiting_payload = None;
+                act.answer_payload(round);
+            }
+        });
+        self.waiting_payload = Some((round, timer));
+    }
+}
+
+/// Before voting: is the block's batched payload here and consistent?
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckPayload(pub Arc<Block>);
+
+impl Handler<CheckPayload> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: CheckPayload, ctx: &mut Context<Self>) {
+        let block = msg.0;
+        if let Payload::Batches(refs) = &block.payload {
+            let wanted: Vec<(Digest, u32)> = refs
+                .iter()
+                .filter(|r| self.missing(&[r.digest]).len() == 1)
+                .map(|r| (r.digest, r.author))
+                .collect();
+            for r in refs.iter() {
+                self.inflight.insert(r.digest, block.header.height);
+            }
+            self.fetch(&wanted);
+        }
+        self.checks.insert(block.hash(), (block, Instant::now()));
+        self.settle_waiters(ctx);
+    }
+}
+
+/// Before committing: resolves once every listed batch is stored here.
+#[derive(Message)]
+#[rtype(result = "Result<(), ()>")]
+pub struct EnsureBatches(pub Vec<(Digest, u32)>);
+
+impl Handler<EnsureBatches> for Mempool {
+    type Result = ResponseFuture<Result<(), ()>>;
+    fn handle(&mut self, msg: EnsureBatches, _: &mut Context<Self>) -> Self::Result {
+        let digests: Vec<Digest> = msg.0.iter().map(|(d, _)| *d).collect();
+        let (tx, rx) = oneshot::channel();
+        if self.missing(&digests).is_empty() {
+            let _ = tx.send(());
+        } else {
+            let wanted: Vec<(Digest, u32)> = msg
+                .0
+                .into_iter()
+                .filter(|(d, _)| self.missing(&[*d]).len() == 1)
+                .collect();
+            self.fetch(&wanted);
+            self.ensures.push((digests, tx));
+        }
+        Box::pin(async move { rx.await.map_err(|_| ()) })
+    }
+}
+
+/// A block committed: forget its batches and transactions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Committed {
+    pub height: Height,
+    pub batches: Vec<Digest>,
+}
+
+impl Handler<Committed> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
+        let done: HashSet<Digest> = msg.batches.iter().copied().collect();
+        for d in &done {
+            self.inflight.remove(d);
+            if let Some(txs) = self.batch_txs.remove(d) {
+                for t in txs {
+                    self.pending_txs.remove(&t);
+                    if let Some(key) = self.pending_nonces.remove(&t) {
+                        self.nonce_set.remove(&key);
+                    }
+                }
+            }
+        }
+        self.ready.retain(|r| !done.contains(&r.digest));
+        // Batches proposed at or below this height that did not commit were
+        // in an abandoned fork: propose them again.
+        self.inflight.retain(|_, h| *h > msg.height);
+        self.update_gauge();
+    }
+}
+
+/// Is a transaction waiting here?
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct IsPending(pub Digest);
+
+impl Handler<IsPending> for Mempool {
+    type Result = bool;
+    fn handle(&mut self, msg: IsPending, _: &mut Context<Self>) -> bool {
+        self.pending_txs.contains(&msg.0)
+    }
+}
+
+/// Transactions waiting here.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct PendingCount;
+
+impl Handler<PendingCount> for Mempool {
+    type Result = usize;
+    fn handle(&mut self, _: PendingCount, _: &mut Context<Self>) -> usize {
+        self.pending_txs.len()
+    }
+}

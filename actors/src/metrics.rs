@@ -1,0 +1,168 @@
+//! Prometheus metrics of a node, in the text exposition format (the format
+//! `promtool check metrics` reads): counters end in `_total`, durations are
+//! histograms in `_seconds`.
+
+use std::sync::Arc;
+
+use prometheus::{
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use strata_chains::types::ChainId;
+
+pub struct Metrics {
+    registry: Registry,
+    pub committed_height: IntGaugeVec,
+    pub committed_transactions: IntCounterVec,
+    pub refused_transactions: IntCounterVec,
+    pub current_view: IntGaugeVec,
+    pub view_changes: IntCounterVec,
+    pub timeouts: IntCounterVec,
+    pub qc_formation: HistogramVec,
+    pub commit_latency: HistogramVec,
+    pub mempool_transactions: IntGaugeVec,
+    pub evidence: IntCounterVec,
+    pub peers: IntGauge,
+    pub received_bytes: IntCounter,
+    pub sent_bytes: IntCounter,
+    pub rejected_messages: IntCounterVec,
+}
+
+/// The label value of a chain.
+pub fn chain_label(chain: ChainId) -> String {
+    chain.to_string()
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition")
+}
+
+fn seconds(name: &str, help: &str) -> HistogramVec {
+    // 1 ms .. ~33 s.
+    let buckets = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["chain"])
+        .expect("valid metric definition")
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let registry = Registry::new_custom(Some("strata".into()), None).expect("valid prefix");
+        let m = Metrics {
+            committed_height: gauge(
+                "committed_height",
+                "Height of the highest committed block.",
+                &["chain"],
+            ),
+            committed_transactions: counter(
+                "committed_transactions_total",
+                "Transactions committed and executed.",
+                &["chain"],
+            ),
+            refused_transactions: counter(
+                "refused_transactions_total",
+                "Committed transactions the executor refused (replayed nonce, wrong domain).",
+                &["chain"],
+            ),
+            current_view: gauge("current_view", "Current consensus view.", &["chain"]),
+            view_changes: counter(
+                "view_changes_total",
+                "Views entered by timeout certificate.",
+                &["chain"],
+            ),
+            timeouts: counter("timeouts_total", "Local view timeouts.", &["chain"]),
+            qc_formation: seconds(
+                "qc_formation_seconds",
+                "From receiving a proposal to holding its quorum certificate.",
+            ),
+            commit_latency: seconds(
+                "commit_latency_seconds",
+                "From receiving a proposal to committing it.",
+            ),
+            mempool_transactions: gauge(
+                "mempool_transactions",
+                "Transactions waiting to be committed.",
+                &["chain"],
+            ),
+            evidence: counter(
+                "evidence_total",
+                "Proofs of misbehaviour published.",
+                &["chain"],
+            ),
+            peers: IntGauge::new("peers", "Connected committee peers.")
+                .expect("valid metric definition"),
+            received_bytes: IntCounter::new(
+                "network_received_bytes_total",
+                "Payload bytes received from peers.",
+            )
+            .expect("valid metric definition"),
+            sent_bytes: IntCounter::new("network_sent_bytes_total", "Payload bytes sent to peers.")
+                .expect("valid metric definition"),
+            rejected_messages: counter(
+                "rejected_messages_total",
+                "Messages refused, by reason.",
+                &["reason"],
+            ),
+            registry,
+        };
+        let r = &m.registry;
+        let register =
+            |c: Box<dyn prometheus::core::Collector>| r.register(c).expect("unique metric names");
+        register(Box::new(m.committed_height.clone()));
+        register(Box::new(m.committed_transactions.clone()));
+        register(Box::new(m.refused_transactions.clone()));
+        register(Box::new(m.current_view.clone()));
+        register(Box::new(m.view_changes.clone()));
+        register(Box::new(m.timeouts.clone()));
+        register(Box::new(m.qc_formation.clone()));
+        register(Box::new(m.commit_latency.clone()));
+        register(Box::new(m.mempool_transactions.clone()));
+        register(Box::new(m.evidence.clone()));
+        register(Box::new(m.peers.clone()));
+        register(Box::new(m.received_bytes.clone()));
+        register(Box::new(m.sent_bytes.clone()));
+        register(Box::new(m.rejected_messages.clone()));
+        Arc::new(m)
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.rejected_messages
+            .with_label_values(&[reason.replace(' ', "_").as_str()])
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding gathered metrics");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_names() {
+        let m = Metrics::new();
+        m.committed_transactions
+            .with_label_values(&["local-0"])
+            .inc_by(5);
+        m.qc_formation.with_label_values(&["global"]).observe(0.004);
+        m.reject("not in genesis");
+        let text = m.render();
+        assert!(
+            text.contains("strata_committed_transactions_total{chain=\"local-0\"} 5"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE strata_committed_transactions_total counter"));
+        assert!(text.contains("strata_qc_formation_seconds_bucket"));
+        assert!(text.contains("strata_rejected_messages_total{reason=\"not_in_genesis\"} 1"));
+    }
+}

@@ -1,0 +1,273 @@
+//! Starting a node: keys, stores, transport, the actors of each chain, the
+//! HTTP API and the metrics endpoint, and a clean stop on SIGTERM/SIGINT.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use futures::StreamExt;
+use strata_chains::consensus::{ConsensusCore, CoreConfig};
+use strata_chains::store::RocksStore;
+use strata_chains::types::ChainId;
+use strata_net::{NetConfig, PeerId};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::{self, ApiState, ChainHandles};
+use crate::bridge::{NetEvents, NetworkBridge, RegisterChain};
+use crate::chain::ChainActor;
+use crate::config::{NodeConfig, Tier};
+use crate::keys;
+use crate::light;
+use crate::mempool::{Connect, Mempool};
+use crate::metrics::Metrics;
+use crate::state::StateStore;
+use crate::verifier::Verifier;
+use crate::wire::{consensus_topic, MAX_WIRE_BYTES};
+
+/// Why a node could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error("{0}")]
+    Start(String),
+}
+
+fn start_err(what: &str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Start(format!("{what}: {e}"))
+}
+
+/// Runs a node until it is stopped; returns its exit status.
+pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("strata: node stops: internal error: {info}");
+        std::process::exit(101);
+    }));
+    let system = actix::System::new();
+    system.block_on(async move {
+        match cfg.genesis.validators.get(&cfg.name) {
+            None if cfg.tier == Tier::Iot => light::start(&cfg),
+            _ => start(&cfg),
+        }
+    })?;
+    system
+        .run()
+        .map_err(|e| start_err("the event loop failed", e))
+}
+
+fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
+    let server = HttpServer::new(move || {
+        let m = metrics.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let m = m.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(m.render())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)
+    .map_err(|e| start_err(&format!("cannot listen for metrics on {addr}"), e))?
+    .run();
+    actix_rt::spawn(server);
+    Ok(())
+}
+
+pub(crate) fn serve_api(
+    state: ApiState,
+    addr: std::net::SocketAddr,
+    routes: fn(&mut web::ServiceConfig),
+) -> Result<(), NodeError> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(api::json_errors)
+            .configure(routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)
+    .map_err(|e| start_err(&format!("cannot listen for the API on {addr}"), e))?
+    .run();
+    actix_rt::spawn(server);
+    Ok(())
+}
+
+pub(crate) fn stop_on_signals() {
+    actix_rt::spawn(async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stopping");
+        System::current().stop();
+    });
+}
+
+fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
+    let genesis = cfg.genesis.clone();
+    let me = &genesis.validators[&cfg.name];
+    let bls = keys::read_bls(&cfg.bls_key_file)?;
+    if bls.public_key() != me.key {
+        return Err(start_err(
+            &cfg.bls_key_file.display().to_string(),
+            format!(
+                "this key is not the BLS key the genesis registers for {:?}",
+                cfg.name
+            ),
+        ));
+    }
+    let network_key = keys::read_network(&cfg.network_key_file)?;
+    let my_peer = network_key.public().to_peer_id();
+    if my_peer.to_string() != me.peer_id {
+        return Err(start_err(
+            &cfg.network_key_file.display().to_string(),
+            format!(
+                "this key's peer id {my_peer} is not the one the genesis binds to {:?}",
+                cfg.name
+            ),
+        ));
+    }
+    let chains = cfg.chains();
+    if chains.is_empty() {
+        return Err(start_err(
+            "config",
+            format!("{:?} is in no committee of the genesis", cfg.name),
+        ));
+    }
+    let metrics = Metrics::new();
+    let peer = |s: &str| s.parse::<PeerId>().map_err(|e| start_err("peer id", e));
+    let mut allowed = HashSet::new();
+    for v in genesis.validators.values() {
+        allowed.insert(peer(&v.peer_id)?);
+    }
+    let mut dial = Vec::new();
+    for (_, id, addr) in &cfg.peers {
+        dial.push((
+            peer(id)?,
+            addr.parse().map_err(|e| start_err("peer address", e))?,
+        ));
+    }
+    let net_cfg = NetConfig {
+        keypair: network_key,
+        listen: cfg
+            .listen
+            .parse()
+            .map_err(|e| start_err("listen address", e))?,
+        dial,
+        allowed,
+        topics: chains.iter().map(|c| consensus_topic(*c)).collect(),
+        max_message_bytes: MAX_WIRE_BYTES,
+        inbound_capacity: 8192,
+        command_capacity: 16384,
+        request_timeout: Duration::from_secs(15),
+    };
+    let (net, events) = strata_net::start(net_cfg).map_err(|e| start_err("network", e))?;
+    let mut committees: HashMap<ChainId, Vec<PeerId>> = HashMap::new();
+    for c in &chains {
+        let spec = &genesis.chains[c];
+        let mut ids = Vec::new();
+        for m in &spec.members {
+            ids.push(peer(&genesis.validators[m].peer_id)?);
+        }
+        committees.insert(*c, ids);
+    }
+    let bridge_metrics = metrics.clone();
+    let bridge = NetworkBridge::create(move |ctx| {
+        ctx.add_stream(ReceiverStream::new(events).map(NetEvents));
+        NetworkBridge::new(net, bridge_metrics, committees)
+    });
+    let verifier = SyncArbiter::start(1, || Verifier);
+    let domains = genesis.domains().count() as u32;
+    let mut handles = BTreeMap::new();
+    for chain in chains {
+        let spec = &genesis.chains[&chain];
+        let me = spec
+            .position(&cfg.name)
+            .expect("chains_of lists member chains");
+        let dir = cfg.data_dir.join(format!("chain-{}", chain.0));
+        let store = RocksStore::open(&dir.join("consensus"))
+            .map_err(|e| start_err(&dir.display().to_string(), e))?;
+        let state = StateStore::open(&dir.join("state"), chain, domains)
+            .map_err(|e| start_err(&dir.display().to_string(), e))?;
+        let mut core_cfg = CoreConfig::new(
+            spec.protocol,
+            spec.committee.clone(),
+            me,
+            spec.leader.clone(),
+            spec.genesis.clone(),
+        );
+        core_cfg.base_timeout = genesis.base_timeout();
+        core_cfg.max_timeout = Duration::from_millis(genesis.params.max_timeout_ms);
+        let core = ConsensusCore::new(core_cfg, bls.clone());
+        let mempool = Mempool::new(
+            chain,
+            me,
+            spec.committee.len() as u32,
+            genesis.params.clone(),
+            domains,
+            store.clone(),
+            state.clone(),
+            verifier.clone(),
+            metrics.clone(),
+        )
+        .start();
+        let actor = ChainActor::new(
+            chain,
+            core,
+            store,
+            state.clone(),
+            mempool.clone(),
+            bridge.clone(),
+            metrics.clone(),
+        )
+        .start();
+        mempool.do_send(Connect {
+            bridge: bridge.clone(),
+            chain: actor.clone(),
+        });
+        bridge.do_send(RegisterChain {
+            chain,
+            actor: actor.clone(),
+            mempool: mempool.clone(),
+        });
+        handles.insert(
+            chain,
+            ChainHandles {
+                actor,
+                mempool,
+                state,
+            },
+        );
+    }
+    let api_state = ApiState {
+        node: cfg.name.clone(),
+        tier: cfg.tier,
+        domains,
+        chains: handles,
+        started: Instant::now(),
+    };
+    serve_api(api_state, cfg.api, api::routes)?;
+    serve_metrics(metrics, cfg.metrics)?;
+    stop_on_signals();
+    tracing::info!(node = %cfg.name, tier = %cfg.tier, api = %cfg.api, "node started");
+    Ok(())
+}

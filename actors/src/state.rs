@@ -1,0 +1,359 @@
+//! The application state a chain's committed blocks build (DESIGN.md §6):
+//! each object's history, each sender's last nonce, and the transactions the
+//! executor refused. Applying a block is deterministic, so every member
+//! reaches the same state; the applied height is stored with each block's
+//! writes, so a restarted node replays exactly the blocks it had not
+//! applied.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parity_scale_codec::{Decode, Encode};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::Serialize;
+use strata_chains::types::{ChainId, Height, Op, Transaction};
+use strata_crypto::codec::decode_message;
+use strata_crypto::hash::{Digest, Hasher};
+
+/// The `domain` of provenance records that belong to the global chain (data
+/// held by cloud services rather than in an edge domain).
+pub const GLOBAL_DOMAIN: u32 = u32::MAX;
+
+/// The edge domain that owns an object: its id hashed onto the domains.
+pub fn domain_of(object_id: &[u8], domains: u32) -> u32 {
+    let d = Digest::of("strata/object-domain", object_id);
+    (u64::from_le_bytes(d.0[..8].try_into().expect("8 bytes")) % domains.max(1) as u64) as u32
+}
+
+/// The chain a provenance record's domain names.
+pub fn chain_of_domain(domain: u32) -> ChainId {
+    if domain == GLOBAL_DOMAIN {
+        ChainId::GLOBAL
+    } else {
+        ChainId::local(domain)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state storage: {0}")]
+    Backend(String),
+    #[error("stored state does not decode: {0}")]
+    Corrupt(String),
+}
+
+fn backend(e: rocksdb::Error) -> StateError {
+    StateError::Backend(e.to_string())
+}
+
+/// One event in an object's history.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct HistoryEntry {
+    #[serde(serialize_with = "hex_digest")]
+    pub tx: Digest,
+    pub height: Height,
+    pub index: u32,
+    #[serde(serialize_with = "op_name")]
+    pub op: Op,
+    #[serde(serialize_with = "hex_digest")]
+    pub payload_digest: Digest,
+    #[serde(serialize_with = "utf8_list")]
+    pub parents: Vec<Vec<u8>>,
+    #[serde(serialize_with = "hex_bytes")]
+    pub sender: [u8; 32],
+    pub nonce: u64,
+    pub timestamp_ms: u64,
+}
+
+fn hex_digest<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_hex())
+}
+
+fn hex_bytes<S: serde::Serializer>(b: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(b))
+}
+
+fn op_name<S: serde::Serializer>(op: &Op, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match op {
+        Op::Create => "create",
+        Op::Read => "read",
+        Op::Update => "update",
+        Op::Transfer => "transfer",
+        Op::Derive => "derive",
+        Op::Delete => "delete",
+    })
+}
+
+fn utf8_list<S: serde::Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for p in v {
+        seq.serialize_element(&String::from_utf8_lossy(p))?;
+    }
+    seq.end()
+}
+
+/// What applying a block did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub accepted: usize,
+    pub refused: Vec<(Digest, &'static str)>,
+}
+
+const CF_OBJECTS: &str = "objects";
+const CF_NONCES: &str = "nonces";
+const CF_REFUSED: &str = "refused";
+const CF_BATCHES: &str = "executed_batches";
+const CF_META: &str = "meta";
+const KEY_APPLIED: &[u8] = b"applied";
+
+/// The executed state of one chain.
+#[derive(Clone)]
+pub struct StateStore {
+    db: Arc<DB>,
+    chain: ChainId,
+    domains: u32,
+}
+
+fn object_key_prefix(object: &[u8]) -> Vec<u8> {
+    // Length-prefixed so no object's keys are a prefix of another's.
+    let mut k = (object.len() as u16).to_be_bytes().to_vec();
+    k.extend_from_slice(object);
+    k
+}
+
+impl StateStore {
+    pub fn open(path: &Path, chain: ChainId, domains: u32) -> Result<StateStore, StateError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = [CF_OBJECTS, CF_NONCES, CF_REFUSED, CF_BATCHES, CF_META]
+            .into_iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
+        Ok(StateStore {
+            db: Arc::new(db),
+            chain,
+            domains,
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    pub fn applied_height(&self) -> Result<Height, StateError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), KEY_APPLIED)
+            .map_err(backend)?
+        {
+            Some(b) => {
+                Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
+                    |_| StateError::Corrupt("applied height".into()),
+                )?))
+            }
+            None => Ok(0),
+        }
+    }
+
+    pub fn nonce(&self, sender: &[u8; 32]) -> Result<Option<u64>, StateError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_NONCES), sender)
+            .map_err(backend)?
+        {
+            Some(b) => Ok(Some(u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("nonce".into()))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn batch_executed(&self, batch: &Digest) -> Result<bool, StateError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_BATCHES), batch.0)
+            .map_err(backend)?
+            .is_some())
+    }
+
+    /// Why the executor refused a committed transaction, if it did.
+    pub fn refusal(&self, tx: &Digest) -> Result<Option<String>, StateError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_REFUSED), tx.0)
+            .map_err(backend)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// An object's history, oldest first, at most `limit` entries.
+    pub fn history(&self, object: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, StateError> {
+        let prefix = object_key_prefix(object);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_OBJECTS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(backend)?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(decode_message(&v, 1 << 20).map_err(|e| StateError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Applies one committed block's transactions (`batches`: the digests
+    /// of the batches they came from, executed at most once each).
+    pub fn apply(
+        &self,
+        height: Height,
+        txs: &[Transaction],
+        batches: &[Digest],
+    ) -> Result<Applied, StateError> {
+        let mut batch = WriteBatch::default();
+        let mut applied = Applied::default();
+        let mut nonces: std::collections::HashMap<[u8; 32], u64> = std::collections::HashMap::new();
+        for (index, tx) in txs.iter().enumerate() {
+            let hash = tx.hash();
+            let verdict = match tx {
+                Transaction::Provenance(p) => {
+                    let r = &p.record;
+                    let sender = r.sender.to_bytes();
+                    let last = match nonces.get(&sender) {
+                        Some(n) => Some(*n),
+                        None => self.nonce(&sender)?,
+                    };
+                    if chain_of_domain(r.domain) != self.chain
+                        || (r.domain != GLOBAL_DOMAIN
+                            && domain_of(&r.object_id, self.domains) != r.domain)
+                    {
+                        Err("wrong domain")
+                    } else if last.is_some_and(|l| r.nonce <= l) {
+                        Err("replayed nonce")
+                    } else {
+                        nonces.insert(sender, r.nonce);
+                        let entry = HistoryEntry {
+                            tx: hash,
+                            height,
+                            index: index as u32,
+                            op: r.op,
+                            payload_digest: r.payload_digest,
+                            parents: r.parents.iter().map(|p| p.to_vec()).collect(),
+                            sender,
+                            nonce: r.nonce,
+                            timestamp_ms: r.timestamp_ms,
+                        };
+                        let mut key = object_key_prefix(&r.object_id);
+                        key.extend_from_slice(&height.to_be_bytes());
+                        key.extend_from_slice(&(index as u32).to_be_bytes());
+                        batch.put_cf(self.cf(CF_OBJECTS), key, entry.encode());
+                        Ok(())
+                    }
+                }
+                Transaction::Opaque(_) | Transaction::System(_) => Ok(()),
+            };
+            match verdict {
+                Ok(()) => applied.accepted += 1,
+                Err(reason) => {
+                    batch.put_cf(self.cf(CF_REFUSED), hash.0, reason.as_bytes());
+                    applied.refused.push((hash, reason));
+                }
+            }
+        }
+        for (sender, nonce) in nonces {
+            batch.put_cf(self.cf(CF_NONCES), sender, nonce.to_be_bytes());
+        }
+        for b in batches {
+            batch.put_cf(self.cf(CF_BATCHES), b.0, []);
+        }
+        batch.put_cf(self.cf(CF_META), KEY_APPLIED, height.to_be_bytes());
+        let mut w = WriteOptions::default();
+        w.set_sync(true);
+        self.db.write_opt(batch, &w).map_err(backend)?;
+        Ok(applied)
+    }
+}
+
+/// A short id of an object for logs.
+pub fn object_label(object: &[u8]) -> String {
+    let mut h = Hasher::new("strata/label");
+    h.update(object);
+    h.finalize().to_hex()[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_chains::types::{MetaEntry, ObjectId, Provenance};
+    use strata_crypto::codec::BoundedVec;
+    use strata_crypto::sr25519::TxKeypair;
+
+    fn record(key: &TxKeypair, object: &str, nonce: u64, domain: u32) -> Transaction {
+        Transaction::Provenance(
+            Provenance {
+                domain,
+                object_id: ObjectId::new(object.as_bytes().to_vec()).unwrap(),
+                op: Op::Update,
+                payload_digest: Digest::of("p", &nonce.to_le_bytes()),
+                parents: BoundedVec::empty(),
+                meta: BoundedVec::<MetaEntry, 16>::empty(),
+                sender: key.public(),
+                nonce,
+                timestamp_ms: nonce,
+            }
+            .sign(key),
+        )
+    }
+
+    fn object_in(domain: u32, domains: u32) -> String {
+        (0..)
+            .map(|i| format!("obj-{i}"))
+            .find(|o| domain_of(o.as_bytes(), domains) == domain)
+            .unwrap()
+    }
+
+    #[test]
+    fn history_nonces_domains_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TxKeypair::from_seed(&[1; 32]);
+        let obj = object_in(0, 2);
+        let other = object_in(1, 2);
+        {
+            let s = StateStore::open(dir.path(), ChainId::local(0), 2).unwrap();
+            let txs = vec![
+                record(&key, &obj, 1, 0),
+                record(&key, &obj, 2, 0),
+                record(&key, &obj, 2, 0),   // replay within the block
+                record(&key, &other, 3, 0), // object of domain 1
+                record(&key, &obj, 4, GLOBAL_DOMAIN),
+            ];
+            let a = s.apply(5, &txs, &[Digest::of("b", b"1")]).unwrap();
+            assert_eq!(a.accepted, 2);
+            assert_eq!(
+                a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
+                vec!["replayed nonce", "wrong domain", "wrong domain"]
+            );
+            assert_eq!(
+                s.refusal(&txs[2].hash()).unwrap().as_deref(),
+                Some("replayed nonce")
+            );
+            let a = s.apply(6, &[record(&key, &obj, 1, 0)], &[]).unwrap();
+            assert_eq!(a.refused.len(), 1, "nonce 1 is spent");
+        }
+        let s = StateStore::open(dir.path(), ChainId::local(0), 2).unwrap();
+        assert_eq!(s.applied_height().unwrap(), 6);
+        assert_eq!(s.nonce(&key.public().to_bytes()).unwrap(), Some(2));
+        let h = s.history(obj.as_bytes(), 10).unwrap();
+        assert_eq!(h.iter().map(|e| e.nonce).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(s.batch_executed(&Digest::of("b", b"1")).unwrap());
+        assert!(s.history(b"nothing", 10).unwrap().is_empty());
+    }
+}

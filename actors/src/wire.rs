@@ -1,0 +1,82 @@
+//! What nodes send each other, in one SCALE envelope decoded with limits.
+
+use parity_scale_codec::{Decode, Encode};
+use strata_chains::types::{Batch, ChainId, ConsensusMessage};
+use strata_crypto::codec::{decode_message, BoundedVec, CodecError};
+use strata_crypto::hash::Digest;
+
+/// Largest envelope: a full batch response.
+pub const MAX_WIRE_BYTES: usize = 40 << 20;
+/// Batches asked for, and returned, in one exchange.
+pub const MAX_BATCHES_PER_EXCHANGE: usize = 256;
+/// A batch response stops growing past this many bytes.
+pub const BATCH_RESPONSE_BUDGET: usize = 24 << 20;
+
+// Envelopes live only between decoding and dispatch; boxing the consensus
+// message would cost an allocation per vote for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, Encode, Decode)]
+pub enum Wire {
+    #[codec(index = 0)]
+    Consensus {
+        chain: ChainId,
+        msg: ConsensusMessage,
+    },
+    /// A batch pushed by its author to each committee member.
+    #[codec(index = 1)]
+    Batch(Box<Batch>),
+    #[codec(index = 2)]
+    BatchRequest {
+        chain: ChainId,
+        digests: BoundedVec<Digest, MAX_BATCHES_PER_EXCHANGE>,
+    },
+    #[codec(index = 3)]
+    BatchResponse {
+        chain: ChainId,
+        batches: BoundedVec<Batch, MAX_BATCHES_PER_EXCHANGE>,
+    },
+    /// The answer to a one-way request.
+    #[codec(index = 4)]
+    Ack,
+}
+
+impl Wire {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Wire, CodecError> {
+        decode_message(bytes, MAX_WIRE_BYTES)
+    }
+}
+
+/// The gossip topic of a chain's consensus broadcasts.
+pub fn consensus_topic(chain: ChainId) -> String {
+    format!("strata/{}/consensus", chain.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_garbage_is_an_error() {
+        let w = Wire::BatchRequest {
+            chain: ChainId::local(1),
+            digests: BoundedVec::new(vec![Digest::ZERO]).unwrap(),
+        };
+        assert!(matches!(
+            Wire::from_bytes(&w.to_bytes()),
+            Ok(Wire::BatchRequest { .. })
+        ));
+        for garbage in [
+            &b""[..],
+            b"\x09",
+            b"\x00\xff\xff",
+            &[2u8, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(Wire::from_bytes(garbage).is_err());
+        }
+        assert_eq!(consensus_topic(ChainId::GLOBAL), "strata/0/consensus");
+    }
+}
