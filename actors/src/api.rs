@@ -16,7 +16,7 @@ use strata_crypto::hash::Digest;
 
 use crate::chain::{ChainActor, GetBlock, GetStatus, GetTx, GetTxProof, TxStatus};
 use crate::config::Tier;
-use crate::mempool::{Mempool, Submit, TxRefusal};
+use crate::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::state::{chain_of_domain, domain_of, HistoryEntry, StateStore, GLOBAL_DOMAIN};
 
 /// Largest request body (one transaction, or a batch of them).
@@ -343,12 +343,17 @@ async fn get_tx(
         .chains
         .values()
         .map(|c| c.actor.send(GetTx { hash, wait }));
-    let answers = futures::future::join_all(asks).await;
+    // A node in two committees asks both chains; the first commit answers
+    // (the other chain would only wait out the timeout).
+    let mut answers: futures::stream::FuturesUnordered<_> = asks.collect();
     let mut best = TxStatus::Unknown;
-    for a in answers.into_iter().flatten() {
-        match (&best, &a) {
-            (_, TxStatus::Committed { .. }) => best = a,
-            (TxStatus::Unknown, TxStatus::Pending) => best = a,
+    while let Some(a) = answers.next().await {
+        match a {
+            Ok(a @ TxStatus::Committed { .. }) => {
+                best = a;
+                break;
+            }
+            Ok(TxStatus::Pending) => best = TxStatus::Pending,
             _ => {}
         }
     }
@@ -458,12 +463,17 @@ async fn get_block(
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut chains = Vec::new();
     for c in state.chains.values() {
-        chains.push(
-            c.actor
-                .send(GetStatus)
-                .await
-                .map_err(|_| ApiError::unavailable())?,
-        );
+        let mut s = c
+            .actor
+            .send(GetStatus)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        s.pending_transactions = c
+            .mempool
+            .send(PendingCount)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        chains.push(s);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "node": state.node,

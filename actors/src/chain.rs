@@ -231,7 +231,10 @@ impl ChainActor {
             Ok(v) => v,
             Err(e) => fatal("reading a committed block's batches failed", e),
         };
-        let applied = match self.state.apply(height, &txs, &batches) {
+        let applied = match self
+            .state
+            .apply(height, unix_micros() / 1000, &txs, &batches)
+        {
             Ok(a) => a,
             Err(e) => fatal("executing a committed block failed", e),
         };
@@ -313,7 +316,7 @@ impl ChainActor {
                     let (txs, batches) = self
                         .transactions_of(&b)
                         .unwrap_or_else(|e| fatal("replaying committed blocks failed", e));
-                    if let Err(e) = self.state.apply(h, &txs, &batches) {
+                    if let Err(e) = self.state.apply(h, unix_micros() / 1000, &txs, &batches) {
                         fatal("replaying committed blocks failed", e);
                     }
                 }
@@ -457,6 +460,8 @@ pub enum TxStatus {
         block: String,
         height: Height,
         index: u32,
+        /// When this node committed the block (Unix ms).
+        committed_at_ms: Option<u64>,
         /// Set when the executor refused the committed transaction.
         #[serde(skip_serializing_if = "Option::is_none")]
         refused: Option<String>,
@@ -482,6 +487,7 @@ impl ChainActor {
             block: block.hash().to_hex(),
             height: loc.height,
             index: loc.index,
+            committed_at_ms: self.state.commit_time(loc.height).ok().flatten(),
             refused: self.state.refusal(hash).ok().flatten(),
         })
     }
@@ -534,7 +540,10 @@ pub struct BlockView {
     pub tx_root: String,
     pub state_root: String,
     pub proposer: u32,
+    /// The proposer's clock when it proposed (Unix ms).
     pub timestamp_ms: u64,
+    /// When this node committed the block (Unix ms).
+    pub committed_at_ms: Option<u64>,
     pub justify_round: String,
     pub justify_signers: usize,
     pub transactions: Vec<String>,
@@ -560,6 +569,7 @@ impl Handler<GetBlock> for ChainActor {
             state_root: h.state_root.to_hex(),
             proposer: h.proposer,
             timestamp_ms: h.timestamp_ms,
+            committed_at_ms: self.state.commit_time(h.height).ok().flatten(),
             justify_round: h.justify.round.to_string(),
             justify_signers: h.justify.cert.as_ref().map_or(0, |c| c.signers.count()),
             transactions: hashes.iter().map(|d| d.to_hex()).collect(),
@@ -641,6 +651,10 @@ pub struct ChainStatus {
     pub high_qc: String,
     pub views_by_timeout: u64,
     pub local_timeouts: u64,
+    /// Transactions executed since genesis.
+    pub committed_transactions: u64,
+    /// Transactions waiting in this node's mempool (filled in by the API).
+    pub pending_transactions: usize,
 }
 
 #[derive(Message)]
@@ -663,6 +677,8 @@ impl Handler<GetStatus> for ChainActor {
             high_qc: self.core.high_qc().round.to_string(),
             views_by_timeout: s.views_by_timeout,
             local_timeouts: s.local_timeouts,
+            committed_transactions: self.state.executed_transactions().unwrap_or(0),
+            pending_transactions: 0,
         })
     }
 }

@@ -155,8 +155,8 @@ impl Mempool {
                     return Err(TxRefusal::WrongDomain);
                 }
                 let sender = r.sender.to_bytes();
-                let last = self.state.nonce(&sender).ok().flatten();
-                if last.is_some_and(|l| r.nonce <= l) || self.nonce_set.contains(&(sender, r.nonce))
+                if self.nonce_set.contains(&(sender, r.nonce))
+                    || self.state.nonce_used(&sender, r.nonce).unwrap_or(false)
                 {
                     return Err(TxRefusal::ReplayedNonce);
                 }

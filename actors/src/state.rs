@@ -1,6 +1,10 @@
 //! The application state a chain's committed blocks build (DESIGN.md §6):
-//! each object's history, each sender's last nonce, and the transactions the
-//! executor refused. Applying a block is deterministic, so every member
+//! each object's history, each sender's used nonces, and the transactions the
+//! executor refused.
+//!
+//! A nonce may be used once per sender, in any order: a client's records
+//! travel in batches from several nodes and may commit out of submission
+//! order, so requiring increasing nonces would refuse honest records. Applying a block is deterministic, so every member
 //! reaches the same state; the applied height is stored with each block's
 //! writes, so a restarted node replays exactly the blocks it had not
 //! applied.
@@ -108,6 +112,20 @@ const CF_REFUSED: &str = "refused";
 const CF_BATCHES: &str = "executed_batches";
 const CF_META: &str = "meta";
 const KEY_APPLIED: &[u8] = b"applied";
+const KEY_TX_COUNT: &[u8] = b"tx_count";
+
+fn commit_time_key(height: Height) -> [u8; 9] {
+    let mut k = [b't'; 9];
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
+fn nonce_key(sender: &[u8; 32], nonce: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(sender);
+    k[32..].copy_from_slice(&nonce.to_be_bytes());
+    k
+}
 
 /// The executed state of one chain.
 #[derive(Clone)]
@@ -146,34 +164,46 @@ impl StateStore {
             .expect("column families are created at open")
     }
 
-    pub fn applied_height(&self) -> Result<Height, StateError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_META), KEY_APPLIED)
-            .map_err(backend)?
-        {
-            Some(b) => {
-                Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
-                    |_| StateError::Corrupt("applied height".into()),
-                )?))
-            }
+    fn meta_u64(&self, key: &[u8]) -> Result<u64, StateError> {
+        match self.db.get_cf(self.cf(CF_META), key).map_err(backend)? {
+            Some(b) => Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
+                |_| StateError::Corrupt(format!("meta {}", String::from_utf8_lossy(key))),
+            )?)),
             None => Ok(0),
         }
     }
 
-    pub fn nonce(&self, sender: &[u8; 32]) -> Result<Option<u64>, StateError> {
+    pub fn applied_height(&self) -> Result<Height, StateError> {
+        self.meta_u64(KEY_APPLIED)
+    }
+
+    /// When this node committed the block at `height` (Unix ms).
+    pub fn commit_time(&self, height: Height) -> Result<Option<u64>, StateError> {
         match self
             .db
-            .get_cf(self.cf(CF_NONCES), sender)
+            .get_cf(self.cf(CF_META), commit_time_key(height))
             .map_err(backend)?
         {
             Some(b) => Ok(Some(u64::from_be_bytes(
                 b.as_slice()
                     .try_into()
-                    .map_err(|_| StateError::Corrupt("nonce".into()))?,
+                    .map_err(|_| StateError::Corrupt("commit time".into()))?,
             ))),
             None => Ok(None),
         }
+    }
+
+    /// Transactions executed (not refused) since genesis.
+    pub fn executed_transactions(&self) -> Result<u64, StateError> {
+        self.meta_u64(KEY_TX_COUNT)
+    }
+
+    pub fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_NONCES), nonce_key(sender, nonce))
+            .map_err(backend)?
+            .is_some())
     }
 
     pub fn batch_executed(&self, batch: &Digest) -> Result<bool, StateError> {
@@ -212,34 +242,33 @@ impl StateStore {
 
     /// Applies one committed block's transactions (`batches`: the digests
     /// of the batches they came from, executed at most once each).
+    /// `committed_at_ms`: when this node committed the block (Unix ms).
     pub fn apply(
         &self,
         height: Height,
+        committed_at_ms: u64,
         txs: &[Transaction],
         batches: &[Digest],
     ) -> Result<Applied, StateError> {
         let mut batch = WriteBatch::default();
         let mut applied = Applied::default();
-        let mut nonces: std::collections::HashMap<[u8; 32], u64> = std::collections::HashMap::new();
+        let mut nonces: std::collections::HashSet<[u8; 40]> = std::collections::HashSet::new();
         for (index, tx) in txs.iter().enumerate() {
             let hash = tx.hash();
             let verdict = match tx {
                 Transaction::Provenance(p) => {
                     let r = &p.record;
                     let sender = r.sender.to_bytes();
-                    let last = match nonces.get(&sender) {
-                        Some(n) => Some(*n),
-                        None => self.nonce(&sender)?,
-                    };
+                    let key = nonce_key(&sender, r.nonce);
                     if chain_of_domain(r.domain) != self.chain
                         || (r.domain != GLOBAL_DOMAIN
                             && domain_of(&r.object_id, self.domains) != r.domain)
                     {
                         Err("wrong domain")
-                    } else if last.is_some_and(|l| r.nonce <= l) {
+                    } else if nonces.contains(&key) || self.nonce_used(&sender, r.nonce)? {
                         Err("replayed nonce")
                     } else {
-                        nonces.insert(sender, r.nonce);
+                        nonces.insert(key);
                         let entry = HistoryEntry {
                             tx: hash,
                             height,
@@ -268,16 +297,26 @@ impl StateStore {
                 }
             }
         }
-        for (sender, nonce) in nonces {
-            batch.put_cf(self.cf(CF_NONCES), sender, nonce.to_be_bytes());
+        for key in nonces {
+            batch.put_cf(self.cf(CF_NONCES), key, []);
         }
         for b in batches {
             batch.put_cf(self.cf(CF_BATCHES), b.0, []);
         }
         batch.put_cf(self.cf(CF_META), KEY_APPLIED, height.to_be_bytes());
-        let mut w = WriteOptions::default();
-        w.set_sync(true);
-        self.db.write_opt(batch, &w).map_err(backend)?;
+        let executed = self.executed_transactions()? + applied.accepted as u64;
+        batch.put_cf(self.cf(CF_META), KEY_TX_COUNT, executed.to_be_bytes());
+        batch.put_cf(
+            self.cf(CF_META),
+            commit_time_key(height),
+            committed_at_ms.to_be_bytes(),
+        );
+        // Not synced: the state is rebuilt from the consensus store's synced
+        // commits, and RocksDB's log keeps writes in order, so after a power
+        // loss the state is a prefix that the replay completes.
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(backend)?;
         Ok(applied)
     }
 }
@@ -335,7 +374,7 @@ mod tests {
                 record(&key, &other, 3, 0), // object of domain 1
                 record(&key, &obj, 4, GLOBAL_DOMAIN),
             ];
-            let a = s.apply(5, &txs, &[Digest::of("b", b"1")]).unwrap();
+            let a = s.apply(5, 1_000, &txs, &[Digest::of("b", b"1")]).unwrap();
             assert_eq!(a.accepted, 2);
             assert_eq!(
                 a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -345,14 +384,37 @@ mod tests {
                 s.refusal(&txs[2].hash()).unwrap().as_deref(),
                 Some("replayed nonce")
             );
-            let a = s.apply(6, &[record(&key, &obj, 1, 0)], &[]).unwrap();
-            assert_eq!(a.refused.len(), 1, "nonce 1 is spent");
+            let a = s
+                .apply(
+                    6,
+                    2_000,
+                    &[record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)],
+                    &[],
+                )
+                .unwrap();
+            assert_eq!(
+                a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
+                vec!["replayed nonce"],
+                "nonce 1 is spent"
+            );
+            assert_eq!(
+                a.accepted, 1,
+                "an unused lower nonce is fine: records may commit out of order"
+            );
         }
         let s = StateStore::open(dir.path(), ChainId::local(0), 2).unwrap();
         assert_eq!(s.applied_height().unwrap(), 6);
-        assert_eq!(s.nonce(&key.public().to_bytes()).unwrap(), Some(2));
+        let sender = key.public().to_bytes();
+        assert!(s.nonce_used(&sender, 2).unwrap() && s.nonce_used(&sender, 0).unwrap());
+        assert!(
+            !s.nonce_used(&sender, 3).unwrap(),
+            "refused records spend no nonce"
+        );
+        assert_eq!(s.executed_transactions().unwrap(), 3);
+        assert_eq!(s.commit_time(6).unwrap(), Some(2_000));
+        assert_eq!(s.commit_time(7).unwrap(), None);
         let h = s.history(obj.as_bytes(), 10).unwrap();
-        assert_eq!(h.iter().map(|e| e.nonce).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(h.iter().map(|e| e.nonce).collect::<Vec<_>>(), vec![1, 2, 0]);
         assert!(s.batch_executed(&Digest::of("b", b"1")).unwrap());
         assert!(s.history(b"nothing", 10).unwrap().is_empty());
     }

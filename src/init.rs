@@ -1,0 +1,451 @@
+//! `strata init`: keys, a genesis and node files for a local hierarchy on
+//! loopback ports, ready to start with the tier binaries.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use strata_actors::config::{
+    ConsensusParams, DomainEntry, GenesisFile, GlobalChainEntry, LeaderKind, NodeFile, PeerEntry,
+    ValidatorEntry,
+};
+use strata_actors::keys::{self, GeneratedKeys};
+use strata_actors::{Genesis, NodeConfig, Tier};
+use strata_chains::types::Protocol;
+use strata_crypto::SecretKey;
+
+/// Why a hierarchy could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error(transparent)]
+    Config(#[from] strata_actors::ConfigError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The shape of a local hierarchy.
+#[derive(Clone, Debug)]
+pub struct HierarchySpec {
+    pub network: String,
+    pub cloud: usize,
+    pub domains: u32,
+    pub edge_per_domain: usize,
+    pub iot_per_domain: usize,
+    /// IoT devices vote in their domain's committee instead of running as
+    /// light clients.
+    pub iot_in_committee: bool,
+    /// Loopback address every node listens on (any of 127.0.0.0/8).
+    pub host: Ipv4Addr,
+    /// Node k listens on `base_port + 3k` (libp2p), `+1` (API), `+2`
+    /// (metrics).
+    pub base_port: u16,
+    pub global_protocol: Protocol,
+    pub local_protocol: Protocol,
+    pub leader: LeaderKind,
+    pub consensus: ConsensusParams,
+}
+
+impl Default for HierarchySpec {
+    fn default() -> HierarchySpec {
+        HierarchySpec {
+            network: "strata-local".into(),
+            cloud: 4,
+            domains: 2,
+            edge_per_domain: 4,
+            iot_per_domain: 0,
+            iot_in_committee: false,
+            host: Ipv4Addr::LOCALHOST,
+            base_port: 17000,
+            global_protocol: Protocol::HotStuff,
+            local_protocol: Protocol::TwoPhase,
+            leader: LeaderKind::RoundRobin,
+            consensus: ConsensusParams::default(),
+        }
+    }
+}
+
+/// One node of a written hierarchy.
+#[derive(Clone, Debug)]
+pub struct NodeEntry {
+    pub name: String,
+    pub tier: Tier,
+    pub domain: Option<u32>,
+    pub config: PathBuf,
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+    /// A light client (an IoT device in no committee).
+    pub light: bool,
+}
+
+impl NodeEntry {
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// The binary that runs this node.
+    pub fn binary(&self) -> &'static str {
+        match self.tier {
+            Tier::Cloud => "strata-cloud",
+            Tier::Edge => "strata-edge",
+            Tier::Iot => "strata-iot",
+        }
+    }
+}
+
+/// A hierarchy on disk.
+#[derive(Clone, Debug)]
+pub struct Hierarchy {
+    pub dir: PathBuf,
+    pub genesis: std::sync::Arc<Genesis>,
+    pub nodes: Vec<NodeEntry>,
+    /// A transaction key clients of this hierarchy may use.
+    pub client_key: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
+    move |e| InitError::Io(path.to_path_buf(), e)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), InitError> {
+    std::fs::write(path, text).map_err(io(path))
+}
+
+struct Planned {
+    name: String,
+    tier: Tier,
+    domain: Option<u32>,
+    voter: bool,
+    keys: GeneratedKeys,
+    index: u16,
+}
+
+/// Writes keys, `genesis.toml` and one `<node>.toml` per node into `out`.
+pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
+    if spec.cloud == 0 {
+        return Err(InitError::Invalid(
+            "the global chain needs at least one cloud node".into(),
+        ));
+    }
+    if spec.domains > 0
+        && spec.edge_per_domain == 0
+        && !(spec.iot_in_committee && spec.iot_per_domain > 0)
+    {
+        return Err(InitError::Invalid(
+            "each domain needs committee members (edge nodes or IoT members)".into(),
+        ));
+    }
+    let total = spec.cloud + spec.domains as usize * (spec.edge_per_domain + spec.iot_per_domain);
+    if spec.base_port as usize + 3 * total > u16::MAX as usize {
+        return Err(InitError::Invalid(format!(
+            "{total} nodes do not fit above port {}",
+            spec.base_port
+        )));
+    }
+    std::fs::create_dir_all(out.join("keys")).map_err(io(out))?;
+    let mut planned = Vec::new();
+    let mut push = |name: String, tier, domain, voter| {
+        let index = planned.len() as u16;
+        planned.push(Planned {
+            name,
+            tier,
+            domain,
+            voter,
+            keys: keys::generate(),
+            index,
+        });
+    };
+    for i in 0..spec.cloud {
+        push(format!("cloud-{i}"), Tier::Cloud, None, true);
+    }
+    for d in 0..spec.domains {
+        for i in 0..spec.edge_per_domain {
+            push(format!("edge-{d}-{i}"), Tier::Edge, Some(d), true);
+        }
+        for i in 0..spec.iot_per_domain {
+            push(
+                format!("iot-{d}-{i}"),
+                Tier::Iot,
+                Some(d),
+                spec.iot_in_committee,
+            );
+        }
+    }
+    let port = |p: &Planned, offset: u16| spec.base_port + 3 * p.index + offset;
+    let listen = |p: &Planned| format!("/ip4/{}/tcp/{}", spec.host, port(p, 0));
+    let socket = |p: &Planned, offset| SocketAddr::from((spec.host, port(p, offset)));
+
+    let mut validators = Vec::new();
+    for p in planned.iter().filter(|p| p.voter) {
+        let sk =
+            SecretKey::from_bytes(&p.keys.bls).map_err(|e| InitError::Invalid(e.to_string()))?;
+        // Edge nodes rank above IoT members for the local leader (LCBFT
+        // Alg. 2 uses accumulated available time); earlier nodes first.
+        let available_time = match p.tier {
+            Tier::Iot => 100,
+            _ => 1_000_000 - p.index as u64,
+        };
+        validators.push(ValidatorEntry {
+            name: p.name.clone(),
+            tier: p.tier,
+            domain: p.domain,
+            bls_key: hex::encode(sk.public_key().to_bytes()),
+            pop: hex::encode(sk.prove_possession().0.to_bytes()),
+            peer_id: keys::peer_id_of(p.keys.network).to_string(),
+            weight: 1,
+            available_time,
+        });
+    }
+    let members_of = |domain: Option<u32>, tiers: &[Tier]| -> Vec<String> {
+        planned
+            .iter()
+            .filter(|p| p.voter && p.domain == domain && tiers.contains(&p.tier))
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let genesis_file = GenesisFile {
+        network: spec.network.clone(),
+        consensus: spec.consensus.clone(),
+        global: GlobalChainEntry {
+            protocol: spec.global_protocol.to_string(),
+            leader: spec.leader,
+            seed: hex::encode(seed),
+            members: members_of(None, &[Tier::Cloud]),
+        },
+        domains: (0..spec.domains)
+            .map(|d| DomainEntry {
+                id: d,
+                protocol: spec.local_protocol.to_string(),
+                members: members_of(Some(d), &[Tier::Edge, Tier::Iot]),
+            })
+            .collect(),
+        validators,
+    };
+    let genesis_path = out.join("genesis.toml");
+    let genesis_text = format!(
+        "# Strata genesis: chains, committees and protocol parameters, shared by\n\
+         # every node of the network (written by `strata init`).\n\n{}",
+        toml::to_string(&genesis_file).map_err(|e| InitError::Invalid(e.to_string()))?
+    );
+    write_file(&genesis_path, &genesis_text)?;
+    let genesis = Genesis::load(&genesis_path)?;
+
+    let client_key = out.join("keys/client.tx");
+    let mut client_secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut client_secret);
+    keys::write_secret(&client_key, &client_secret)?;
+
+    let mut nodes = Vec::new();
+    for p in &planned {
+        let bls_file = format!("keys/{}.bls", p.name);
+        let net_file = format!("keys/{}.p2p", p.name);
+        keys::write_secret(&out.join(&bls_file), &p.keys.bls)?;
+        keys::write_secret(&out.join(&net_file), &p.keys.network)?;
+        let chains = if p.voter {
+            genesis.chains_of(&p.name)
+        } else {
+            Vec::new()
+        };
+        // Peers: every member of every chain this node votes in.
+        let peers: Vec<PeerEntry> = planned
+            .iter()
+            .filter(|q| q.name != p.name && q.voter)
+            .filter(|q| {
+                let theirs = genesis.chains_of(&q.name);
+                chains.iter().any(|c| theirs.contains(c))
+            })
+            .map(|q| PeerEntry {
+                name: q.name.clone(),
+                address: listen(q),
+            })
+            .collect();
+        // A light client submits through its domain's first edge node.
+        let upstream = (!p.voter).then(|| {
+            planned
+                .iter()
+                .find(|q| q.tier == Tier::Edge && q.domain == p.domain)
+                .or_else(|| planned.iter().find(|q| q.tier == Tier::Cloud))
+                .map(|q| format!("http://{}", socket(q, 1)))
+                .unwrap_or_default()
+        });
+        let node_file = NodeFile {
+            name: p.name.clone(),
+            tier: p.tier,
+            domain: p.domain,
+            genesis: "genesis.toml".into(),
+            data_dir: format!("data/{}", p.name),
+            bls_key_file: bls_file,
+            network_key_file: net_file,
+            listen: listen(p),
+            api: socket(p, 1).to_string(),
+            metrics: socket(p, 2).to_string(),
+            peers,
+            upstream,
+        };
+        let path = out.join(format!("{}.toml", p.name));
+        let text = format!(
+            "# Strata node {} ({}); paths are relative to this file.\n\n{}",
+            p.name,
+            p.tier,
+            toml::to_string(&node_file).map_err(|e| InitError::Invalid(e.to_string()))?
+        );
+        write_file(&path, &text)?;
+        nodes.push(NodeEntry {
+            name: p.name.clone(),
+            tier: p.tier,
+            domain: p.domain,
+            config: path,
+            api: socket(p, 1),
+            metrics: socket(p, 2),
+            light: !p.voter,
+        });
+    }
+    Ok(Hierarchy {
+        dir: out.to_path_buf(),
+        genesis: std::sync::Arc::new(genesis),
+        nodes,
+        client_key,
+    })
+}
+
+impl Hierarchy {
+    /// Reads a hierarchy `strata init` wrote (every node file beside
+    /// `genesis.toml`), validating each file.
+    pub fn open(dir: &Path) -> Result<Hierarchy, InitError> {
+        let genesis = std::sync::Arc::new(Genesis::load(&dir.join("genesis.toml"))?);
+        let mut nodes = Vec::new();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && !p.ends_with("genesis.toml"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let cfg = NodeConfig::load(&path)?;
+            nodes.push(NodeEntry {
+                light: !cfg.genesis.validators.contains_key(&cfg.name),
+                name: cfg.name,
+                tier: cfg.tier,
+                domain: cfg.domain,
+                config: path,
+                api: cfg.api,
+                metrics: cfg.metrics,
+            });
+        }
+        // Cloud first, then by domain, as `write` orders them.
+        nodes.sort_by_key(|n| {
+            (
+                n.tier != Tier::Cloud,
+                n.domain,
+                n.tier == Tier::Iot,
+                n.name.clone(),
+            )
+        });
+        Ok(Hierarchy {
+            dir: dir.to_path_buf(),
+            genesis,
+            nodes,
+            client_key: dir.join("keys/client.tx"),
+        })
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_chains::types::ChainId;
+
+    #[test]
+    fn writes_a_hierarchy_that_loads_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = HierarchySpec {
+            cloud: 4,
+            domains: 2,
+            edge_per_domain: 3,
+            iot_per_domain: 1,
+            host: Ipv4Addr::new(127, 0, 3, 1),
+            ..HierarchySpec::default()
+        };
+        let h = write(dir.path(), &spec).unwrap();
+        assert_eq!(h.nodes.len(), 4 + 2 * 4);
+        let g = &h.genesis;
+        assert_eq!(g.chains.len(), 3);
+        assert_eq!(g.chains[&ChainId::GLOBAL].members.len(), 4);
+        assert_eq!(
+            g.chains[&ChainId::local(1)].members,
+            vec!["edge-1-0", "edge-1-1", "edge-1-2"]
+        );
+        for n in &h.nodes {
+            let cfg = NodeConfig::load(&n.config).unwrap();
+            assert_eq!(cfg.api, n.api);
+            assert_eq!(cfg.api.ip().to_string(), "127.0.3.1");
+            if n.light {
+                assert_eq!(n.tier, Tier::Iot);
+                assert!(cfg
+                    .upstream
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("http://127.0.3.1:"));
+                assert!(cfg.peers.is_empty());
+            } else {
+                assert_eq!(cfg.chains().len(), 1, "{}", n.name);
+                let want = if n.tier == Tier::Cloud { 3 } else { 2 };
+                assert_eq!(cfg.peers.len(), want, "{} peers with its committee", n.name);
+                keys::read_bls(&cfg.bls_key_file).unwrap();
+            }
+        }
+        let reopened = Hierarchy::open(dir.path()).unwrap();
+        let names = |h: &Hierarchy| h.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&reopened), names(&h));
+        keys::read_tx_key(&h.client_key).unwrap();
+    }
+
+    #[test]
+    fn iot_members_vote_in_their_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = HierarchySpec {
+            cloud: 1,
+            domains: 1,
+            edge_per_domain: 2,
+            iot_per_domain: 2,
+            iot_in_committee: true,
+            ..HierarchySpec::default()
+        };
+        let h = write(dir.path(), &spec).unwrap();
+        assert!(h.nodes.iter().all(|n| !n.light));
+        let local = &h.genesis.chains[&ChainId::local(0)];
+        assert_eq!(
+            local.members,
+            vec!["edge-0-0", "edge-0-1", "iot-0-0", "iot-0-1"]
+        );
+    }
+
+    #[test]
+    fn refuses_impossible_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_cloud = HierarchySpec {
+            cloud: 0,
+            ..HierarchySpec::default()
+        };
+        assert!(matches!(
+            write(dir.path(), &no_cloud),
+            Err(InitError::Invalid(_))
+        ));
+        let empty_domain = HierarchySpec {
+            edge_per_domain: 0,
+            ..HierarchySpec::default()
+        };
+        assert!(matches!(
+            write(dir.path(), &empty_domain),
+            Err(InitError::Invalid(_))
+        ));
+    }
+}

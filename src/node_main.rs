@@ -1,0 +1,66 @@
+//! The tier binaries `strata-cloud`, `strata-edge` and `strata-iot`: each
+//! loads a node file, checks it is for its tier, and runs the node until
+//! SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata_actors::{NodeConfig, Tier};
+
+#[derive(Parser)]
+struct NodeArgs {
+    /// The node file (TOML), e.g. net/edge-0-0.toml from `strata init`.
+    #[arg(long)]
+    config: PathBuf,
+    /// Log filter (tracing syntax); `STRATA_LOG` overrides it.
+    #[arg(long, default_value = "info,libp2p=warn,actix_server=warn")]
+    log: String,
+}
+
+/// The `main` of a tier binary.
+pub fn main(tier: Tier) -> ExitCode {
+    let name = match tier {
+        Tier::Cloud => "strata-cloud",
+        Tier::Edge => "strata-edge",
+        Tier::Iot => "strata-iot",
+    };
+    let args = NodeArgs::parse_from(std::env::args_os().enumerate().map(|(i, a)| {
+        if i == 0 {
+            name.into()
+        } else {
+            a
+        }
+    }));
+    let filter = std::env::var("STRATA_LOG").unwrap_or(args.log);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let cfg = match NodeConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg.tier != tier {
+        eprintln!(
+            "{name}: {}: tier: this node is a {} node; run it with strata-{}",
+            args.config.display(),
+            cfg.tier,
+            cfg.tier
+        );
+        return ExitCode::from(2);
+    }
+    match strata_actors::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
