@@ -2,6 +2,11 @@
 
 pub mod bench;
 pub mod client;
+pub mod cluster;
+pub mod commands;
 pub mod init;
+pub mod load;
+pub mod measure;
 pub mod node_main;
 pub mod simulate;
+pub mod testnet;

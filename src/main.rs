@@ -3,8 +3,17 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use strata::bench::consensus::{self as consensus_bench, ConsensusBenchArgs};
 use strata::bench::sigs;
+use strata::commands::{self, KeygenArgs, SubmitArgs};
+use strata::init::{self, HierarchySpec};
+use strata::load::PayloadKind;
 use strata::simulate::{print_table, replay, simulate, SimArgs};
+use strata::testnet::{self, TestnetArgs};
+use strata_actors::config::{ConsensusParams, PayloadMode};
 use strata_chains::sim::FaultSet;
 use strata_chains::types::Protocol;
 use strata_crypto::QuorumThreshold;
@@ -22,6 +31,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local hierarchy (4 cloud nodes, 2 edge domains of 4) as real
+    /// processes under signed provenance load, with a live display and a
+    /// summary per chain.
+    Testnet(TestnetArgs),
+    /// Write keys, node files and a genesis for a local hierarchy.
+    Init(InitArgs),
+    /// Generate a validator's keys and print its genesis entry.
+    Keygen(KeygenArgs),
+    /// Sign and submit one provenance record to a node.
+    Submit(SubmitArgs),
+    /// Show a node's chains.
+    Status {
+        #[arg(long, default_value = "http://127.0.0.1:17001")]
+        node: String,
+        /// The raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -56,8 +83,44 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Directory to write (created; must not hold a genesis yet).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 4)]
+    cloud: usize,
+    #[arg(long, default_value_t = 2)]
+    domains: u32,
+    #[arg(long, default_value_t = 4)]
+    edge_per_domain: usize,
+    #[arg(long, default_value_t = 0)]
+    iot_per_domain: usize,
+    /// IoT devices vote in their domain's committee (else light clients).
+    #[arg(long)]
+    iot_in_committee: bool,
+    /// Loopback address the nodes listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: Ipv4Addr,
+    /// Node k listens on base+3k (libp2p), base+3k+1 (API), base+3k+2
+    /// (metrics).
+    #[arg(long, default_value_t = 17000)]
+    base_port: u16,
+    /// Protocol of the global chain.
+    #[arg(long, default_value = "hotstuff")]
+    global_protocol: Protocol,
+    /// Protocol of the local chains.
+    #[arg(long, default_value = "two-phase")]
+    local_protocol: Protocol,
+    /// Payloads of every chain: signed records or opaque bytes.
+    #[arg(long, value_enum, default_value = "signed")]
+    payload: PayloadKind,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// A committee of real node processes under load at fixed rates.
+    Consensus(ConsensusBenchArgs),
     /// Signature verification and aggregation costs by committee size.
     Sigs {
         /// Committee sizes to measure.
@@ -73,9 +136,101 @@ enum BenchCommand {
     },
 }
 
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Testnet(args) => match testnet::run(&args) {
+            Ok(r) => {
+                if args.json {
+                    println!("{}", testnet::json_summary(&r));
+                } else {
+                    testnet::print_table(&r);
+                }
+                if r.interrupted {
+                    ExitCode::from(130)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Init(a) => {
+            if a.out.join("genesis.toml").exists() {
+                return fail(&format!("{} already holds a genesis", a.out.display()));
+            }
+            let spec = HierarchySpec {
+                cloud: a.cloud,
+                domains: a.domains,
+                edge_per_domain: a.edge_per_domain,
+                iot_per_domain: a.iot_per_domain,
+                iot_in_committee: a.iot_in_committee,
+                host: a.host,
+                base_port: a.base_port,
+                global_protocol: a.global_protocol,
+                local_protocol: a.local_protocol,
+                consensus: ConsensusParams {
+                    payload: match a.payload {
+                        PayloadKind::Signed => PayloadMode::Signed,
+                        PayloadKind::Opaque => PayloadMode::Opaque,
+                    },
+                    ..ConsensusParams::default()
+                },
+                ..HierarchySpec::default()
+            };
+            match init::write(&a.out, &spec) {
+                Ok(h) => {
+                    println!("wrote {} nodes to {}:", h.nodes.len(), h.dir.display());
+                    for n in &h.nodes {
+                        println!(
+                            "  {} --config {}   (api {}, metrics {})",
+                            n.binary(),
+                            n.config.display(),
+                            n.api,
+                            n.metrics
+                        );
+                    }
+                    println!("client key: {}", h.client_key.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Keygen(a) => match commands::keygen(&a) {
+            Ok(entry) => {
+                print!("{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Submit(a) => match commands::submit(&a) {
+            Ok(answer) => {
+                println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Status { node, json } => {
+            match strata::client::Client::new(&node).get_ok("/v1/status") {
+                Ok(s) if json => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Ok(s) => {
+                    print!("{}", commands::status_table(&s));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Bench(BenchCommand::Consensus(args)) => match consensus_bench::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Command::Bench(BenchCommand::Sigs {
             signers,
             threshold_fraction,

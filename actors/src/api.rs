@@ -478,6 +478,7 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "node": state.node,
         "tier": state.tier,
+        "domains": state.domains,
         "uptime_s": state.started.elapsed().as_secs(),
         "chains": chains,
     })))

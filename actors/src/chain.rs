@@ -59,6 +59,32 @@ fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
     std::process::exit(70)
 }
 
+fn message_name(m: &ConsensusMessage) -> String {
+    match m {
+        ConsensusMessage::Proposal(b) => format!("proposal {}/{}", b.header.view, b.header.height),
+        other => format!("{other:?}").chars().take(60).collect(),
+    }
+}
+
+fn event_name(e: &Event) -> String {
+    match e {
+        Event::Message { from, msg } => format!("message from {from}: {}", message_name(msg)),
+        Event::ProposalReady { round, .. } => format!("proposal ready {round:?}"),
+        Event::PayloadChecked { valid, .. } => format!("payload checked {valid}"),
+        Event::Timer(t) => format!("timer {t:?}"),
+        Event::Restored(_) => "restored".into(),
+    }
+}
+
+fn action_name(a: &Action) -> String {
+    match a {
+        Action::Send { to, msg } => format!("send to {to}: {}", message_name(msg)),
+        Action::Broadcast(msg) => format!("broadcast {}", message_name(msg)),
+        Action::Commit(b) => format!("commit {} blocks", b.len()),
+        other => format!("{other:?}").chars().take(60).collect(),
+    }
+}
+
 impl ChainActor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -91,7 +117,15 @@ impl ChainActor {
     }
 
     fn feed(&mut self, event: Event, ctx: &mut Context<Self>) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(chain = %self.chain, "event {}", event_name(&event));
+        }
         let actions = self.core.on_event(unix_micros(), event);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for a in &actions {
+                tracing::trace!(chain = %self.chain, "action {}", action_name(a));
+            }
+        }
         self.apply(actions, ctx);
         self.observe();
     }

@@ -27,7 +27,7 @@ use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::{chain_of_domain, domain_of, StateStore, GLOBAL_DOMAIN};
-use crate::verifier::{Verifier, VerifyTxs};
+use crate::verifier::Verifier;
 use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 
 /// Transactions per block (across its batches).
@@ -62,7 +62,7 @@ pub struct Mempool {
     domains: u32,
     store: RocksStore,
     state: StateStore,
-    verifier: Addr<Verifier>,
+    verifier: Verifier,
     bridge: Option<Addr<NetworkBridge>>,
     chain_actor: Option<Addr<ChainActor>>,
     metrics: Arc<Metrics>,
@@ -95,7 +95,7 @@ impl Mempool {
         domains: u32,
         store: RocksStore,
         state: StateStore,
-        verifier: Addr<Verifier>,
+        verifier: Verifier,
         metrics: Arc<Metrics>,
     ) -> Mempool {
         Mempool {
@@ -409,7 +409,7 @@ impl Mempool {
         }
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
-            PayloadMode::Signed => Some(self.verifier.send(VerifyTxs(batch.transactions.to_vec()))),
+            PayloadMode::Signed => Some(self.verifier.check(batch.transactions.to_vec())),
         };
         let fut = async move {
             match check {
@@ -497,9 +497,10 @@ impl Handler<Submit> for Mempool {
             .collect();
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
-            PayloadMode::Signed => Some(self.verifier.send(VerifyTxs(
-                candidates.iter().map(|(_, t)| t.clone()).collect(),
-            ))),
+            PayloadMode::Signed => Some(
+                self.verifier
+                    .check(candidates.iter().map(|(_, t)| t.clone()).collect()),
+            ),
         };
         Box::pin(
             async move {

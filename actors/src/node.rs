@@ -180,7 +180,8 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         command_capacity: 16384,
         request_timeout: Duration::from_secs(15),
     };
-    let (net, events) = strata_net::start(net_cfg).map_err(|e| start_err("network", e))?;
+    let (net, events) =
+        strata_net::start_on_thread(net_cfg).map_err(|e| start_err("network", e))?;
     let mut committees: HashMap<ChainId, Vec<PeerId>> = HashMap::new();
     for c in &chains {
         let spec = &genesis.chains[c];
@@ -195,7 +196,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         ctx.add_stream(ReceiverStream::new(events).map(NetEvents));
         NetworkBridge::new(net, bridge_metrics, committees)
     });
-    let verifier = SyncArbiter::start(1, || Verifier);
+    let verifier = Verifier::start().map_err(|e| start_err("the verifier thread", e))?;
     let domains = genesis.domains().count() as u32;
     let mut handles = BTreeMap::new();
     for chain in chains {

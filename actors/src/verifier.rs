@@ -2,27 +2,71 @@
 //! verifies sr25519 signatures (one multi-scalar multiplication per batch,
 //! bisection only when a batch fails).
 
-use actix::{Actor, Handler, Message, SyncContext};
+use std::sync::mpsc;
+
 use strata_chains::types::Transaction;
 use strata_crypto::sr25519::{verify_batch, BatchItem, TxSigError};
+use tokio::sync::oneshot;
 
-pub struct Verifier;
+/// At most this many signatures go into one multi-scalar multiplication.
+const MAX_COALESCED: usize = 4096;
 
-impl Actor for Verifier {
-    type Context = SyncContext<Self>;
+struct Job {
+    txs: Vec<Transaction>,
+    reply: oneshot::Sender<Vec<bool>>,
 }
 
-/// Checks the signatures of `txs`; the answer says, per transaction,
-/// whether it is a validly signed provenance record.
-#[derive(Message)]
-#[rtype(result = "Vec<bool>")]
-pub struct VerifyTxs(pub Vec<Transaction>);
+/// The handle of the verifier thread. Requests that queue up while a batch
+/// is being checked are verified together: per-signature cost falls with
+/// the batch size (one multi-scalar multiplication for all), so the
+/// verifier gets cheaper exactly when it is busiest.
+#[derive(Clone)]
+pub struct Verifier {
+    jobs: mpsc::Sender<Job>,
+}
 
-impl Handler<VerifyTxs> for Verifier {
-    type Result = Vec<bool>;
+impl Verifier {
+    /// Starts the thread; it ends when the last handle is dropped.
+    pub fn start() -> std::io::Result<Verifier> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("strata-verifier".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut count = first.txs.len();
+                    let mut batch = vec![first];
+                    while count < MAX_COALESCED {
+                        match queue.try_recv() {
+                            Ok(job) => {
+                                count += job.txs.len();
+                                batch.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let mut all = Vec::with_capacity(count);
+                    let mut replies = Vec::with_capacity(batch.len());
+                    for job in batch {
+                        replies.push((job.txs.len(), job.reply));
+                        all.extend(job.txs);
+                    }
+                    let mut verdicts = verify_signatures(&all).into_iter();
+                    for (len, reply) in replies {
+                        let _ = reply.send(verdicts.by_ref().take(len).collect());
+                    }
+                }
+            })?;
+        Ok(Verifier { jobs })
+    }
 
-    fn handle(&mut self, msg: VerifyTxs, _: &mut SyncContext<Self>) -> Vec<bool> {
-        verify_signatures(&msg.0)
+    /// Checks the signatures of `txs`; the answer says, per transaction,
+    /// whether it is a validly signed provenance record (an error if the
+    /// verifier has stopped).
+    pub fn check(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
+        let (reply, answer) = oneshot::channel();
+        // A send error drops `reply`, so the receiver reports it.
+        let _ = self.jobs.send(Job { txs, reply });
+        answer
     }
 }
 
@@ -63,4 +107,55 @@ pub fn verify_signatures(txs: &[Transaction]) -> Vec<bool> {
         ok[positions[f]] = false;
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_chains::types::{ObjectId, Op, Provenance};
+    use strata_crypto::codec::BoundedVec;
+    use strata_crypto::hash::Digest;
+    use strata_crypto::sr25519::TxKeypair;
+
+    fn tx(key: &TxKeypair, nonce: u64) -> Transaction {
+        Transaction::Provenance(
+            Provenance {
+                domain: 0,
+                object_id: ObjectId::new(b"o".to_vec()).unwrap(),
+                op: Op::Create,
+                payload_digest: Digest::ZERO,
+                parents: BoundedVec::empty(),
+                meta: BoundedVec::empty(),
+                sender: key.public(),
+                nonce,
+                timestamp_ms: 0,
+            }
+            .sign(key),
+        )
+    }
+
+    #[test]
+    fn coalesced_requests_get_their_own_verdicts() {
+        let key = TxKeypair::from_seed(&[3; 32]);
+        let verifier = Verifier::start().unwrap();
+        let mut bad = tx(&key, 2);
+        if let Transaction::Provenance(p) = &mut bad {
+            p.record.nonce = 99;
+        }
+        let requests = vec![
+            vec![tx(&key, 0), tx(&key, 1)],
+            vec![bad, tx(&key, 3)],
+            vec![Transaction::Opaque(Default::default())],
+            vec![],
+        ];
+        let answers: Vec<_> = requests.into_iter().map(|r| verifier.check(r)).collect();
+        let got: Vec<Vec<bool>> = answers
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![vec![true, true], vec![false, true], vec![false], vec![]]
+        );
+    }
 }

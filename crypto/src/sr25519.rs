@@ -44,7 +44,7 @@ impl TxKeypair {
     }
 
     pub fn public(&self) -> TxPublicKey {
-        TxPublicKey(self.0.public)
+        TxPublicKey(self.0.public.to_bytes())
     }
 
     pub fn sign(&self, message: &[u8]) -> TxSignature {
@@ -96,23 +96,33 @@ impl std::fmt::Debug for TxKeypair {
     }
 }
 
-/// A transaction sender's public key.
+/// A transaction sender's public key, kept compressed. Decoding does not
+/// decompress the point (a square root, the most expensive step of
+/// verification after the multi-scalar multiplication): transactions are
+/// decoded several times on their way through a node but verified once, so
+/// the point is decompressed only when a signature is checked, and an
+/// invalid key then fails verification.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TxPublicKey(schnorrkel::PublicKey);
+pub struct TxPublicKey([u8; TX_PUBLIC_KEY_LEN]);
 
 impl TxPublicKey {
+    /// Parses and validates a key (a canonical ristretto255 encoding).
     pub fn from_bytes(bytes: &[u8]) -> Result<TxPublicKey, TxSigError> {
-        schnorrkel::PublicKey::from_bytes(bytes)
-            .map(TxPublicKey)
-            .map_err(|_| TxSigError::InvalidPublicKey)
+        let key = TxPublicKey(bytes.try_into().map_err(|_| TxSigError::InvalidPublicKey)?);
+        key.point()?;
+        Ok(key)
     }
 
     pub fn to_bytes(&self) -> [u8; TX_PUBLIC_KEY_LEN] {
-        self.0.to_bytes()
+        self.0
+    }
+
+    fn point(&self) -> Result<schnorrkel::PublicKey, TxSigError> {
+        schnorrkel::PublicKey::from_bytes(&self.0).map_err(|_| TxSigError::InvalidPublicKey)
     }
 
     pub fn verify(&self, message: &[u8], signature: &TxSignature) -> Result<(), TxSigError> {
-        self.0
+        self.point()?
             .verify(
                 signing_context(SIGNING_CONTEXT).bytes(message),
                 &signature.0,
@@ -135,8 +145,8 @@ impl Encode for TxPublicKey {
 
 impl Decode for TxPublicKey {
     fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
-        let bytes = <[u8; TX_PUBLIC_KEY_LEN]>::decode(input)?;
-        TxPublicKey::from_bytes(&bytes).map_err(|_| "invalid sr25519 public key".into())
+        // Validated when a signature is checked (see the type's comment).
+        Ok(TxPublicKey(<[u8; TX_PUBLIC_KEY_LEN]>::decode(input)?))
     }
 }
 
@@ -202,7 +212,13 @@ fn batch_holds(items: &[BatchItem<'_>]) -> bool {
             let transcripts = items.iter().map(|i| ctx.bytes(i.message));
             let signatures: Vec<schnorrkel::Signature> =
                 items.iter().map(|i| i.signature.0).collect();
-            let keys: Vec<schnorrkel::PublicKey> = items.iter().map(|i| i.key.0).collect();
+            let Ok(keys) = items
+                .iter()
+                .map(|i| i.key.point())
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                return false;
+            };
             schnorrkel::verify_batch(transcripts, &signatures, &keys, false).is_ok()
         }
     }

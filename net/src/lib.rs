@@ -17,7 +17,9 @@ mod codec;
 mod swarm;
 
 pub use libp2p::{identity, Multiaddr, PeerId};
-pub use swarm::{start, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId};
+pub use swarm::{
+    start, start_on_thread, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId,
+};
 
 /// Loads or derives an ed25519 identity from 32 secret bytes.
 pub fn identity_from_secret(secret: [u8; 32]) -> identity::Keypair {

@@ -166,6 +166,19 @@ struct Task {
 
 /// Starts the transport on the current tokio runtime.
 pub fn start(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let (task, handle, events, commands) = build(cfg)?;
+    tokio::spawn(task.run(commands));
+    Ok((handle, events))
+}
+
+type Parts = (
+    Task,
+    NetHandle,
+    mpsc::Receiver<NetEvent>,
+    mpsc::Receiver<Command>,
+);
+
+fn build(cfg: NetConfig) -> Result<Parts, NetError> {
     let err = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
     let gossip_config = gossipsub::ConfigBuilder::default()
         .max_transmit_size(cfg.max_message_bytes)
@@ -230,8 +243,43 @@ pub fn start(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), Ne
         outbound: HashMap::new(),
         connected: HashSet::new(),
     };
-    tokio::spawn(task.run(command_rx));
-    Ok((handle, event_rx))
+    Ok((task, handle, event_rx, command_rx))
+}
+
+/// Starts the transport on a thread of its own (with its own tokio
+/// runtime), so that encryption, multiplexing and gossip never wait behind
+/// the node's actors; the thread ends when every [`NetHandle`] is dropped.
+pub fn start_on_thread(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("strata-net".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NetError::Transport(e.to_string())));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let (task, handle, events, commands) = match build(cfg) {
+                    Ok(parts) => parts,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok((handle, events)));
+                task.run(commands).await;
+            });
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    ready_rx
+        .recv()
+        .map_err(|_| NetError::Transport("the network thread died".into()))?
 }
 
 impl Task {

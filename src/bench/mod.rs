@@ -1,5 +1,6 @@
 //! Benchmarks behind `strata bench` (the criterion suites in `benches/` cover
 //! every primitive; these print the figures a user asks for).
 
+pub mod consensus;
 pub mod sigs;
 pub mod timing;

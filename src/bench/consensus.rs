@@ -1,0 +1,217 @@
+//! `strata bench consensus`: one committee of real node processes on
+//! loopback under open-loop load at fixed rates; committed throughput,
+//! end-to-end latency (samples from submission to commit on the node that
+//! received them) and consensus latency (proposal received to committed,
+//! from the nodes' histograms).
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::Serialize;
+use strata_actors::config::{ConsensusParams, PayloadMode};
+use strata_chains::types::Protocol;
+
+use crate::cluster::{default_bin_dir, Cluster};
+use crate::init::{self, HierarchySpec};
+use crate::load::{self, LoadSpec, PayloadKind};
+use crate::measure::{self, RunResult};
+use crate::testnet::{
+    chain_loads, chain_nodes, parse_duration, progress_bar, progress_message, stop_flag,
+};
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ConsensusBenchArgs {
+    /// Committee size.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Offered load in transactions per second; a list (1000,5000,…) runs
+    /// each rate on a fresh committee.
+    #[arg(long, value_delimiter = ',', default_value = "5000")]
+    pub rate: Vec<u64>,
+    /// Bytes per encoded transaction.
+    #[arg(long, default_value_t = 512)]
+    pub tx_size: usize,
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// signed: provenance records, every signature checked by every node;
+    /// opaque: bytes ordered without checks.
+    #[arg(long, value_enum, default_value = "signed")]
+    pub payload: PayloadKind,
+    /// hotstuff (the global chain's protocol) or two-phase.
+    #[arg(long, default_value = "hotstuff")]
+    pub protocol: Protocol,
+    /// Loopback address the committee listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: Ipv4Addr,
+    #[arg(long, default_value_t = 18000)]
+    pub base_port: u16,
+    /// One JSON object per rate.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The figures of one rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsensusBenchResult {
+    pub nodes: usize,
+    pub rate: u64,
+    pub tx_size: usize,
+    pub duration_s: f64,
+    pub payload: PayloadKind,
+    pub protocol: String,
+    pub committed_tps: f64,
+    pub e2e_latency_p50_ms: Option<f64>,
+    pub e2e_latency_p99_ms: Option<f64>,
+    pub consensus_latency_p50_ms: Option<f64>,
+    pub samples: usize,
+    pub uncommitted_samples: usize,
+    pub refused: u64,
+    pub views: u64,
+    pub timeouts: u64,
+}
+
+fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult, String> {
+    let stop = stop_flag();
+    let dir = tempfile::Builder::new()
+        .prefix("strata-bench-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let spec = HierarchySpec {
+        cloud: args.nodes,
+        domains: 0,
+        host: args.host,
+        base_port: args.base_port,
+        global_protocol: args.protocol,
+        consensus: ConsensusParams {
+            payload: match args.payload {
+                PayloadKind::Signed => PayloadMode::Signed,
+                PayloadKind::Opaque => PayloadMode::Opaque,
+            },
+            ..ConsensusParams::default()
+        },
+        ..HierarchySpec::default()
+    };
+    let hierarchy = init::write(dir.path(), &spec).map_err(|e| e.to_string())?;
+    let chains = chain_nodes(&hierarchy);
+    let load_spec = LoadSpec {
+        chains: chain_loads(&hierarchy, rate),
+        domains: 0,
+        tx_size: args.tx_size,
+        duration: args.duration,
+        payload: args.payload,
+    };
+    if !args.json {
+        eprintln!(
+            "rate {rate}: preparing {} transactions…",
+            rate as f64 * args.duration.as_secs_f64()
+        );
+    }
+    let prepared = load::prepare(&load_spec).map_err(|e| e.to_string())?;
+    let mut cluster = Cluster::new(hierarchy, default_bin_dir());
+    if std::env::var_os("STRATA_LOG").is_none() {
+        cluster = cluster.with_env("STRATA_LOG", "warn");
+    }
+    cluster
+        .start_all(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    measure::wait_live(&chains, Duration::from_secs(30), &stop)?;
+    let bar = progress_bar(args.duration, args.json);
+    let mut last = Vec::new();
+    let r: RunResult = measure::run(
+        &chains,
+        prepared,
+        &load_spec,
+        stop.clone(),
+        |elapsed, now| {
+            bar.set_position(elapsed.as_millis() as u64);
+            bar.set_message(progress_message(&mut last, now));
+        },
+    );
+    bar.finish_and_clear();
+    cluster.stop_all();
+    if stop.load(Ordering::Relaxed) {
+        return Err("interrupted".into());
+    }
+    let c = r
+        .chains
+        .first()
+        .ok_or_else(|| "the committee has no chain".to_string())?;
+    let latency = r.load.latency.get(&c.chain).cloned().unwrap_or_default();
+    Ok(ConsensusBenchResult {
+        nodes: args.nodes,
+        rate,
+        tx_size: args.tx_size,
+        duration_s: (r.duration_s * 100.0).round() / 100.0,
+        payload: args.payload,
+        protocol: args.protocol.to_string(),
+        committed_tps: (c.committed_tps * 10.0).round() / 10.0,
+        e2e_latency_p50_ms: latency.p50_ms,
+        e2e_latency_p99_ms: latency.p99_ms,
+        consensus_latency_p50_ms: c
+            .consensus_latency_p50_ms
+            .map(|x| (x * 100.0).round() / 100.0),
+        samples: latency.samples,
+        uncommitted_samples: latency.uncommitted,
+        refused: r.load.send.refused.values().sum(),
+        views: c.views,
+        timeouts: c.timeouts,
+    })
+}
+
+pub fn table_header() -> String {
+    format!(
+        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8}",
+        "nodes",
+        "rate",
+        "tx_size",
+        "committed/s",
+        "e2e_p50",
+        "e2e_p99",
+        "consensus_p50",
+        "refused",
+        "views",
+        "timeouts"
+    )
+}
+
+pub fn table_row(r: &ConsensusBenchResult) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
+    format!(
+        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8}",
+        r.nodes,
+        r.rate,
+        r.tx_size,
+        r.committed_tps,
+        ms(r.e2e_latency_p50_ms),
+        ms(r.e2e_latency_p99_ms),
+        ms(r.consensus_latency_p50_ms),
+        r.refused,
+        r.views,
+        r.timeouts
+    )
+}
+
+/// Runs every rate; prints a row (or JSON object) per rate as it finishes.
+pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, String> {
+    if !(1..=64).contains(&args.nodes) {
+        return Err("--nodes must be in 1..=64".into());
+    }
+    if args.rate.contains(&0) {
+        return Err("--rate must be above zero".into());
+    }
+    if !args.json {
+        println!("{}", table_header());
+    }
+    let mut out = Vec::new();
+    for &rate in &args.rate {
+        let r = one_rate(args, rate)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+        } else {
+            println!("{}", table_row(&r));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}

@@ -1,0 +1,248 @@
+//! Runs a hierarchy's nodes as real processes of the tier binaries: start,
+//! wait until healthy, kill (-9 or TERM), restart, and stop everything on
+//! drop. Used by `strata testnet`, `strata bench consensus` and the
+//! multi-process tests.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::init::{Hierarchy, NodeEntry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("no node named {0}")]
+    UnknownNode(String),
+    #[error("{name} exited before becoming healthy ({status}); its log {log}:\n{tail}")]
+    Exited {
+        name: String,
+        status: String,
+        log: String,
+        tail: String,
+    },
+    #[error("{name} did not answer /health within {secs}s; its log {log}:\n{tail}")]
+    Unhealthy {
+        name: String,
+        secs: u64,
+        log: String,
+        tail: String,
+    },
+}
+
+/// The directory holding the tier binaries: beside the running executable
+/// (`strata` and `strata-cloud` are built together).
+pub fn default_bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Running node processes of one hierarchy.
+pub struct Cluster {
+    pub hierarchy: Hierarchy,
+    bin_dir: PathBuf,
+    children: BTreeMap<String, Child>,
+    /// Extra environment for every node (e.g. `STRATA_LOG`).
+    env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    pub fn new(hierarchy: Hierarchy, bin_dir: PathBuf) -> Cluster {
+        Cluster {
+            hierarchy,
+            bin_dir,
+            children: BTreeMap::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> Cluster {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.hierarchy.dir.join("logs").join(format!("{name}.log"))
+    }
+
+    fn entry(&self, name: &str) -> Result<NodeEntry, ClusterError> {
+        self.hierarchy
+            .node(name)
+            .cloned()
+            .ok_or_else(|| ClusterError::UnknownNode(name.into()))
+    }
+
+    /// Starts one node (appending to its log).
+    pub fn start(&mut self, name: &str) -> Result<(), ClusterError> {
+        let node = self.entry(name)?;
+        let log = self.log_path(name);
+        let io = |what: &Path| {
+            let what = what.display().to_string();
+            move |e| ClusterError::Io(what, e)
+        };
+        std::fs::create_dir_all(log.parent().unwrap_or(Path::new("."))).map_err(io(&log))?;
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io(&log))?;
+        let err = out.try_clone().map_err(io(&log))?;
+        let binary = self.bin_dir.join(node.binary());
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        // SAFETY: prctl is async-signal-safe; it asks the kernel to SIGKILL
+        // the node when the process that started it dies, so nothing is
+        // left behind even if we are killed ourselves.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(io(&binary))?;
+        self.children.insert(name.to_string(), child);
+        Ok(())
+    }
+
+    /// Starts every node, then waits until each answers `/health`.
+    pub fn start_all(&mut self, timeout: Duration) -> Result<(), ClusterError> {
+        let names: Vec<String> = self
+            .hierarchy
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        for name in &names {
+            self.start(name)?;
+        }
+        for name in &names {
+            self.wait_healthy(name, timeout)?;
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Waits until a node answers `/health`, failing early if it exits.
+    pub fn wait_healthy(&mut self, name: &str, timeout: Duration) -> Result<(), ClusterError> {
+        let node = self.entry(name)?;
+        let client = Client::with_timeout(&node.api_url(), Duration::from_secs(2));
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.children.get_mut(name) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(ClusterError::Exited {
+                        name: name.into(),
+                        status: status.to_string(),
+                        log: self.log_path(name).display().to_string(),
+                        tail: self.log_tail(name),
+                    });
+                }
+            }
+            if client.get("/health").is_ok_and(|a| a.status == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::Unhealthy {
+                    name: name.into(),
+                    secs: timeout.as_secs(),
+                    log: self.log_path(name).display().to_string(),
+                    tail: self.log_tail(name),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` to a node and waits for it to exit.
+    pub fn signal(&mut self, name: &str, signal: i32) -> Result<(), ClusterError> {
+        let Some(mut child) = self.children.remove(name) else {
+            return Err(ClusterError::UnknownNode(name.into()));
+        };
+        // SAFETY: plain kill(2) on a child we own and have not reaped.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return Ok(()),
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Ok(());
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, name: &str) -> Result<(), ClusterError> {
+        self.signal(name, libc::SIGKILL)
+    }
+
+    /// SIGTERM: a clean shutdown.
+    pub fn terminate(&mut self, name: &str) -> Result<(), ClusterError> {
+        self.signal(name, libc::SIGTERM)
+    }
+
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.children
+            .get_mut(name)
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops every node: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop_all(&mut self) {
+        for child in self.children.values() {
+            // SAFETY: kill(2) on children we own and have not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && self
+                .children
+                .values_mut()
+                .any(|c| matches!(c.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self, name: &str) -> Option<Client> {
+        self.hierarchy.node(name).map(|n| Client::new(&n.api_url()))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}

@@ -1,0 +1,242 @@
+//! `strata keygen`, `strata submit` and `strata status`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parity_scale_codec::Encode;
+use strata_actors::config::ValidatorEntry;
+use strata_actors::keys;
+use strata_actors::state::{domain_of, GLOBAL_DOMAIN};
+use strata_actors::Tier;
+use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
+use strata_crypto::codec::{BoundedBytes, BoundedVec};
+use strata_crypto::hash::Digest;
+use strata_crypto::SecretKey;
+
+use crate::client::Client;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Directory for the key files.
+    #[arg(long, default_value = "keys")]
+    pub out: PathBuf,
+    /// The validator's name (the key files are NAME.bls, NAME.p2p, NAME.tx).
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum, default_value = "edge")]
+    pub tier: TierArg,
+    /// The edge domain of an edge or IoT validator.
+    #[arg(long)]
+    pub domain: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    pub weight: u64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TierArg {
+    Cloud,
+    Edge,
+    Iot,
+}
+
+impl From<TierArg> for Tier {
+    fn from(t: TierArg) -> Tier {
+        match t {
+            TierArg::Cloud => Tier::Cloud,
+            TierArg::Edge => Tier::Edge,
+            TierArg::Iot => Tier::Iot,
+        }
+    }
+}
+
+/// Writes a validator's secrets and returns its `[[validators]]` entry
+/// for the genesis (TOML).
+pub fn keygen(args: &KeygenArgs) -> Result<String, String> {
+    if args.name.is_empty()
+        || !args
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "--name {:?}: use letters, digits, '-' and '_'",
+            args.name
+        ));
+    }
+    let k = keys::generate();
+    let file = |ext: &str| args.out.join(format!("{}.{ext}", args.name));
+    for (ext, secret) in [("bls", &k.bls), ("p2p", &k.network), ("tx", &k.tx)] {
+        if file(ext).exists() {
+            return Err(format!(
+                "{} exists; refusing to overwrite a key",
+                file(ext).display()
+            ));
+        }
+        keys::write_secret(&file(ext), secret).map_err(|e| e.to_string())?;
+    }
+    let sk = SecretKey::from_bytes(&k.bls).map_err(|e| e.to_string())?;
+    let entry = ValidatorEntry {
+        name: args.name.clone(),
+        tier: args.tier.into(),
+        domain: args.domain,
+        bls_key: hex::encode(sk.public_key().to_bytes()),
+        pop: hex::encode(sk.prove_possession().0.to_bytes()),
+        peer_id: keys::peer_id_of(k.network).to_string(),
+        weight: args.weight,
+        available_time: 0,
+    };
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        validators: [&'a ValidatorEntry; 1],
+    }
+    toml::to_string(&Entry {
+        validators: [&entry],
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// API of the node to submit to.
+    #[arg(long, default_value = "http://127.0.0.1:17001")]
+    pub node: String,
+    /// The sender's transaction key (hex seed; `strata init` writes
+    /// keys/client.tx).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The object the record is about.
+    #[arg(long)]
+    pub object: String,
+    /// create, read, update, transfer, derive or delete.
+    #[arg(long, default_value = "update")]
+    pub op: Op,
+    /// A file whose SHA-256 digest the record carries (the data stays
+    /// off-chain).
+    #[arg(long)]
+    pub payload: Option<PathBuf>,
+    /// Objects this one derives from (repeatable).
+    #[arg(long)]
+    pub parent: Vec<String>,
+    /// Metadata entries key=value (repeatable).
+    #[arg(long)]
+    pub meta: Vec<String>,
+    /// Record the object on the global chain instead of its edge domain.
+    #[arg(long)]
+    pub global: bool,
+    /// Per-sender nonce (default: microseconds since the Unix epoch).
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// Wait until the record commits and print its status.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+fn bytes<const N: usize>(what: &str, v: &[u8]) -> Result<BoundedBytes<N>, String> {
+    BoundedBytes::new(v.to_vec()).map_err(|e| format!("{what}: {e}"))
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn payload_digest(path: Option<&Path>) -> Result<Digest, String> {
+    match path {
+        Some(p) => std::fs::read(p)
+            .map(|data| Digest::of("strata/data", &data))
+            .map_err(|e| format!("{}: {e}", p.display())),
+        None => Ok(Digest::ZERO),
+    }
+}
+
+/// Builds, signs and submits one record; returns the node's answer.
+pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
+    let key = keys::read_tx_key(&args.key).map_err(|e| e.to_string())?;
+    let client = Client::new(&args.node);
+    let status = client.get_ok("/v1/status").map_err(|e| e.to_string())?;
+    let domains = status["domains"].as_u64().unwrap_or(0) as u32;
+    let domain = if args.global || domains == 0 {
+        GLOBAL_DOMAIN
+    } else {
+        domain_of(args.object.as_bytes(), domains)
+    };
+    let meta = args
+        .meta
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("--meta {kv:?}: expected key=value"))?;
+            Ok(MetaEntry {
+                key: bytes("--meta key", k.as_bytes())?,
+                value: bytes("--meta value", v.as_bytes())?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let parents = args
+        .parent
+        .iter()
+        .map(|p| bytes("--parent", p.as_bytes()))
+        .collect::<Result<Vec<ObjectId>, String>>()?;
+    let record = Provenance {
+        domain,
+        object_id: bytes("--object", args.object.as_bytes())?,
+        op: args.op,
+        payload_digest: payload_digest(args.payload.as_deref())?,
+        parents: BoundedVec::new(parents).map_err(|e| format!("--parent: {e}"))?,
+        meta: BoundedVec::new(meta).map_err(|e| format!("--meta: {e}"))?,
+        sender: key.public(),
+        nonce: args.nonce.unwrap_or_else(now_micros),
+        timestamp_ms: now_micros() / 1000,
+    };
+    let tx = Transaction::Provenance(record.sign(&key));
+    let answer = client
+        .post("/v1/tx", "application/octet-stream", &tx.encode())
+        .map_err(|e| e.to_string())?
+        .ok(&format!("{}/v1/tx", client.base()))
+        .map_err(|e| e.to_string())?;
+    if !args.wait {
+        return Ok(answer);
+    }
+    client
+        .get_ok(&format!(
+            "/v1/tx/{}?wait=local&timeout_ms=30000",
+            tx.hash().to_hex()
+        ))
+        .map_err(|e| e.to_string())
+}
+
+/// A node's `/v1/status` as a table.
+pub fn status_table(status: &serde_json::Value) -> String {
+    let mut out = format!(
+        "node {} ({}), up {}s\n{:<10} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8}\n",
+        status["node"].as_str().unwrap_or("?"),
+        status["tier"].as_str().unwrap_or("?"),
+        status["uptime_s"],
+        "chain",
+        "protocol",
+        "height",
+        "view",
+        "leader",
+        "me",
+        "timeouts",
+        "committed_tx",
+        "pending"
+    );
+    for c in status["chains"].as_array().into_iter().flatten() {
+        out += &format!(
+            "{:<10} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8}\n",
+            c["chain"].as_str().unwrap_or("?"),
+            c["protocol"].as_str().unwrap_or("?"),
+            c["committed_height"],
+            c["view"],
+            c["leader"],
+            c["me"],
+            c["local_timeouts"],
+            c["committed_transactions"],
+            c["pending_transactions"]
+        );
+    }
+    out
+}

@@ -1,0 +1,560 @@
+//! An open-loop load generator for running nodes. The load is signed
+//! before it starts (so the client costs little while it runs), cut into
+//! one request per node per 20 ms tick, and sent on schedule whether or not
+//! earlier requests have committed. The first transaction of every request
+//! is a latency sample: after the run its commit time is read back from the
+//! node it was sent to.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parity_scale_codec::Encode;
+use serde::Serialize;
+use strata_actors::state::{domain_of, GLOBAL_DOMAIN};
+use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
+use strata_crypto::codec::{BoundedBytes, BoundedVec};
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
+
+use crate::client::Client;
+
+/// How often each sender posts a request.
+pub const TICK: Duration = Duration::from_millis(20);
+/// Samples read back per run, at most.
+const MAX_SAMPLES: usize = 4000;
+
+/// What the transactions carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadKind {
+    /// Signed provenance records.
+    Signed,
+    /// Opaque bytes (the chain must be configured for them).
+    Opaque,
+}
+
+/// One chain's share of the load.
+#[derive(Clone, Debug)]
+pub struct ChainLoad {
+    pub label: String,
+    /// The domain the records belong to (`GLOBAL_DOMAIN` for the global
+    /// chain).
+    pub domain: u32,
+    /// API base URLs of the chain's members; requests rotate over them.
+    pub nodes: Vec<String>,
+    /// Transactions per second.
+    pub rate: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    pub chains: Vec<ChainLoad>,
+    /// Domains in the genesis (objects are routed by `domain_of`).
+    pub domains: u32,
+    pub tx_size: usize,
+    pub duration: Duration,
+    pub payload: PayloadKind,
+}
+
+/// A request ready to send.
+struct Request {
+    /// Offset from the start of the run.
+    due: Duration,
+    body: Vec<u8>,
+    count: usize,
+    sample: Option<Digest>,
+}
+
+/// Prepared load for one node.
+struct NodeLoad {
+    chain: usize,
+    url: String,
+    requests: Vec<Request>,
+}
+
+/// The load, signed and encoded.
+pub struct PreparedLoad {
+    nodes: Vec<NodeLoad>,
+    labels: Vec<String>,
+    pub transactions: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("--tx-size {size}: {why}")]
+    TxSize { size: usize, why: String },
+    #[error("chain {0} has no nodes to send to")]
+    NoNodes(String),
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Object ids of `domain`, found by rejection sampling over `domain_of`.
+fn objects_of(domain: u32, domains: u32, count: usize, salt: u64) -> Vec<ObjectId> {
+    let mut out = Vec::with_capacity(count);
+    let mut i = 0u64;
+    while out.len() < count {
+        let name = format!("dataset-{salt:x}-{i}");
+        i += 1;
+        if domain == GLOBAL_DOMAIN || domain_of(name.as_bytes(), domains) == domain {
+            out.push(ObjectId::new(name.into_bytes()).expect("short object id"));
+        }
+    }
+    out
+}
+
+fn record(domain: u32, object: &ObjectId, key: &TxKeypair, nonce: u64, pad: usize) -> Provenance {
+    Provenance {
+        domain,
+        object_id: object.clone(),
+        op: if nonce % 7 == 0 {
+            Op::Create
+        } else {
+            Op::Update
+        },
+        payload_digest: Digest::of("load/data", &nonce.to_le_bytes()),
+        parents: BoundedVec::empty(),
+        meta: BoundedVec::new(vec![MetaEntry {
+            key: BoundedBytes::new(b"pad".to_vec()).expect("short key"),
+            value: BoundedBytes::new(vec![b'x'; pad]).expect("checked pad"),
+        }])
+        .expect("one entry"),
+        sender: key.public(),
+        nonce,
+        timestamp_ms: unix_ms(),
+    }
+}
+
+/// The meta padding that makes a signed record exactly `size` bytes.
+fn padding_for(
+    size: usize,
+    domain: u32,
+    object: &ObjectId,
+    key: &TxKeypair,
+) -> Result<usize, LoadError> {
+    let encoded =
+        |pad| Transaction::Provenance(record(domain, object, key, 0, pad).sign(key)).encoded_size();
+    let base = encoded(0);
+    if size < base {
+        return Err(LoadError::TxSize {
+            size,
+            why: format!("a signed record needs at least {base} bytes"),
+        });
+    }
+    // The length prefix grows by a byte at 64 and again at 16384.
+    let mut pad = size - base;
+    for _ in 0..3 {
+        let got = encoded(pad);
+        if got == size {
+            return Ok(pad);
+        }
+        pad = (pad + size).saturating_sub(got);
+    }
+    Err(LoadError::TxSize {
+        size,
+        why: "no padding reaches exactly this size (try a size one byte larger)".into(),
+    })
+}
+
+fn opaque_tx(size: usize, tag: u64) -> Result<Transaction, LoadError> {
+    let overhead = Transaction::Opaque(BoundedBytes::new(vec![0u8; size]).expect("fits"))
+        .encoded_size()
+        - size;
+    let len = size.checked_sub(overhead).ok_or(LoadError::TxSize {
+        size,
+        why: "too small".into(),
+    })?;
+    let mut bytes = vec![0u8; len];
+    let t = tag.to_le_bytes();
+    bytes[..t.len().min(len)].copy_from_slice(&t[..t.len().min(len)]);
+    BoundedBytes::new(bytes)
+        .map(Transaction::Opaque)
+        .map_err(|e| LoadError::TxSize {
+            size,
+            why: e.to_string(),
+        })
+}
+
+/// Signs and encodes the whole load on every core.
+pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
+    let ticks = (spec.duration.as_millis() / TICK.as_millis()).max(1) as u64;
+    let salt = unix_ms() ^ (std::process::id() as u64) << 40;
+    let mut jobs = Vec::new();
+    for (ci, chain) in spec.chains.iter().enumerate() {
+        if chain.nodes.is_empty() {
+            return Err(LoadError::NoNodes(chain.label.clone()));
+        }
+        let objects = objects_of(chain.domain, spec.domains, 256, salt);
+        let probe_key = TxKeypair::from_seed(&[1; 32]);
+        let pad = match spec.payload {
+            PayloadKind::Signed => {
+                padding_for(spec.tx_size, chain.domain, &objects[0], &probe_key)?
+            }
+            PayloadKind::Opaque => {
+                opaque_tx(spec.tx_size, 0)?;
+                0
+            }
+        };
+        for (ni, url) in chain.nodes.iter().enumerate() {
+            // This node's share: transactions over ticks, spread evenly.
+            let n = chain.nodes.len() as u64;
+            let share = chain.rate / n + u64::from((ni as u64) < chain.rate % n);
+            jobs.push((ci, ni, url.clone(), share, pad, objects.clone()));
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = Arc::new(Mutex::new(jobs));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let queue = queue.clone();
+            let results = results.clone();
+            s.spawn(move || loop {
+                let Some((ci, ni, url, share, pad, objects)) =
+                    queue.lock().expect("no panics").pop()
+                else {
+                    break;
+                };
+                let domain = spec.chains[ci].domain;
+                let mut seed = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+                let key = TxKeypair::from_seed(&seed);
+                let mut nonce = 0u64;
+                let mut requests = Vec::new();
+                for t in 0..ticks {
+                    // Cumulative rounding keeps the rate exact over the run.
+                    let before = share * t / ticks * spec.duration.as_millis() as u64 / 1000;
+                    let after = share * (t + 1) / ticks * spec.duration.as_millis() as u64 / 1000;
+                    let count = (after - before) as usize;
+                    if count == 0 {
+                        continue;
+                    }
+                    let mut txs = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        let tx = match spec.payload {
+                            PayloadKind::Signed => {
+                                let object = &objects[(nonce as usize) % objects.len()];
+                                Transaction::Provenance(
+                                    record(domain, object, &key, nonce, pad).sign(&key),
+                                )
+                            }
+                            PayloadKind::Opaque => {
+                                opaque_tx(spec.tx_size, salt ^ ((ni as u64) << 48) ^ nonce)
+                                    .expect("size checked")
+                            }
+                        };
+                        nonce += 1;
+                        txs.push(tx);
+                    }
+                    let sample = Some(txs[0].hash());
+                    requests.push(Request {
+                        due: TICK * t as u32,
+                        count,
+                        body: txs.encode(),
+                        sample,
+                    });
+                }
+                results.lock().expect("no panics").push(NodeLoad {
+                    chain: ci,
+                    url,
+                    requests,
+                });
+            });
+        }
+    });
+    let mut nodes = std::mem::take(&mut *results.lock().expect("no panics"));
+    nodes.sort_by(|a, b| (a.chain, &a.url).cmp(&(b.chain, &b.url)));
+    // Keep at most MAX_SAMPLES samples, evenly spaced.
+    let total_samples: usize = nodes.iter().map(|n| n.requests.len()).sum();
+    let every = total_samples.div_ceil(MAX_SAMPLES).max(1);
+    for n in &mut nodes {
+        for (i, r) in n.requests.iter_mut().enumerate() {
+            if i % every != 0 {
+                r.sample = None;
+            }
+        }
+    }
+    let transactions = nodes
+        .iter()
+        .flat_map(|n| &n.requests)
+        .map(|r| r.count)
+        .sum();
+    Ok(PreparedLoad {
+        nodes,
+        labels: spec.chains.iter().map(|c| c.label.clone()).collect(),
+        transactions,
+    })
+}
+
+/// A sample's fate.
+#[derive(Clone, Debug)]
+struct Sample {
+    chain: usize,
+    url: String,
+    hash: Digest,
+    sent_ms: u64,
+}
+
+/// What the senders did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SendReport {
+    pub sent: u64,
+    pub accepted: u64,
+    /// Refusals by error code (e.g. `busy` when a mempool is full).
+    pub refused: BTreeMap<String, u64>,
+    /// Requests that failed in transport.
+    pub failed_requests: u64,
+    /// How far the slowest sender fell behind its schedule, ms.
+    pub max_lag_ms: u64,
+}
+
+/// Latency of one chain's samples, ms.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyReport {
+    pub samples: usize,
+    pub uncommitted: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// A running or finished load.
+pub struct LoadRun {
+    handles: Vec<std::thread::JoinHandle<(SendReport, Vec<Sample>)>>,
+    labels: Vec<String>,
+    pub started: Instant,
+}
+
+/// Starts one sender thread per node; `stop` ends the run early.
+pub fn start(load: PreparedLoad, stop: Arc<AtomicBool>) -> LoadRun {
+    let started = Instant::now();
+    let handles = load
+        .nodes
+        .into_iter()
+        .map(|node| {
+            let stop = stop.clone();
+            std::thread::spawn(move || send(node, started, &stop))
+        })
+        .collect();
+    LoadRun {
+        handles,
+        labels: load.labels,
+        started,
+    }
+}
+
+fn send(node: NodeLoad, started: Instant, stop: &AtomicBool) -> (SendReport, Vec<Sample>) {
+    let client = Client::with_timeout(&node.url, Duration::from_secs(10));
+    let mut report = SendReport::default();
+    let mut samples = Vec::new();
+    for req in node.requests {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now = started.elapsed();
+        if req.due > now {
+            std::thread::sleep(req.due - now);
+        } else {
+            report.max_lag_ms = report.max_lag_ms.max((now - req.due).as_millis() as u64);
+        }
+        let sent_ms = unix_ms();
+        report.sent += req.count as u64;
+        match client.post("/v1/txs", "application/octet-stream", &req.body) {
+            Ok(answer) if answer.status == 200 => {
+                report.accepted += answer.body["accepted"].as_u64().unwrap_or(0);
+                let mut sample_refused = false;
+                if let Some(refused) = answer.body["refused"].as_array() {
+                    for r in refused {
+                        let code = r["code"].as_str().unwrap_or("unknown").to_string();
+                        *report.refused.entry(code).or_default() += 1;
+                        sample_refused |= r["index"].as_u64() == Some(0);
+                    }
+                }
+                if let (Some(hash), false) = (req.sample, sample_refused) {
+                    samples.push(Sample {
+                        chain: node.chain,
+                        url: node.url.clone(),
+                        hash,
+                        sent_ms,
+                    });
+                }
+            }
+            Ok(answer) => {
+                let code = answer.error_code().unwrap_or("http_error").to_string();
+                *report.refused.entry(code).or_default() += req.count as u64;
+            }
+            Err(_) => report.failed_requests += 1,
+        }
+    }
+    (report, samples)
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoadOutcome {
+    pub send: SendReport,
+    /// Per chain label.
+    pub latency: BTreeMap<String, LatencyReport>,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    Some(sorted[idx.min(sorted.len() - 1)])
+}
+
+/// Nearest-rank percentiles of `values` (sorted in place).
+pub fn percentiles(values: &mut [f64]) -> (Option<f64>, Option<f64>) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    (percentile(values, 0.5), percentile(values, 0.99))
+}
+
+impl LoadRun {
+    /// Waits for the senders, then reads every sample's commit time back,
+    /// waiting up to `drain` for the last ones to commit. A sample still
+    /// uncommitted counts with the time waited (a lower bound).
+    pub fn finish(self, drain: Duration) -> LoadOutcome {
+        let mut outcome = LoadOutcome::default();
+        let mut samples = Vec::new();
+        for h in self.handles {
+            if let Ok((r, s)) = h.join() {
+                let o = &mut outcome.send;
+                o.sent += r.sent;
+                o.accepted += r.accepted;
+                o.failed_requests += r.failed_requests;
+                o.max_lag_ms = o.max_lag_ms.max(r.max_lag_ms);
+                for (k, v) in r.refused {
+                    *o.refused.entry(k).or_default() += v;
+                }
+                samples.extend(s);
+            }
+        }
+        let deadline = Instant::now() + drain;
+        let mut latencies: BTreeMap<usize, (Vec<f64>, usize)> = BTreeMap::new();
+        let mut clients: BTreeMap<String, Client> = BTreeMap::new();
+        for s in samples {
+            let client = clients
+                .entry(s.url.clone())
+                .or_insert_with(|| Client::with_timeout(&s.url, Duration::from_secs(15)));
+            let entry = latencies.entry(s.chain).or_default();
+            let path = format!("/v1/tx/{}", s.hash.to_hex());
+            let committed = loop {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let answer = client.get(&format!(
+                    "{path}?wait=local&timeout_ms={}",
+                    wait.as_millis().min(5000)
+                ));
+                match answer.ok().and_then(|a| a.ok("").ok()) {
+                    Some(body) if body["state"]["status"] == "committed" => {
+                        break body["state"]["committed_at_ms"].as_u64()
+                    }
+                    _ if Instant::now() >= deadline => break None,
+                    _ => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            match committed {
+                Some(at) => entry.0.push(at.saturating_sub(s.sent_ms) as f64),
+                None => {
+                    entry.1 += 1;
+                    entry.0.push(unix_ms().saturating_sub(s.sent_ms) as f64);
+                }
+            }
+        }
+        for (ci, (mut values, uncommitted)) in latencies {
+            let (p50, p99) = percentiles(&mut values);
+            outcome.latency.insert(
+                self.labels[ci].clone(),
+                LatencyReport {
+                    samples: values.len(),
+                    uncommitted,
+                    p50_ms: p50,
+                    p99_ms: p99,
+                },
+            );
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parity_scale_codec::Decode;
+
+    fn spec(payload: PayloadKind, size: usize) -> LoadSpec {
+        LoadSpec {
+            chains: vec![ChainLoad {
+                label: "local-1".into(),
+                domain: 1,
+                nodes: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
+                rate: 1000,
+            }],
+            domains: 2,
+            tx_size: size,
+            duration: Duration::from_secs(1),
+            payload,
+        }
+    }
+
+    #[test]
+    fn signed_load_has_the_rate_the_size_and_the_domain() {
+        let load = prepare(&spec(PayloadKind::Signed, 512)).unwrap();
+        assert_eq!(load.transactions, 1000);
+        assert_eq!(load.nodes.len(), 2);
+        for node in &load.nodes {
+            assert_eq!(node.requests.iter().map(|r| r.count).sum::<usize>(), 500);
+            let first = &node.requests[0];
+            let txs = Vec::<Transaction>::decode(&mut &first.body[..]).unwrap();
+            assert_eq!(txs.len(), first.count);
+            assert_eq!(first.sample, Some(txs[0].hash()));
+            for tx in &txs {
+                assert_eq!(tx.encoded_size(), 512);
+                let Transaction::Provenance(p) = tx else {
+                    panic!("a record")
+                };
+                p.verify().unwrap();
+                assert_eq!(p.record.domain, 1);
+                assert_eq!(domain_of(&p.record.object_id, 2), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn opaque_load_and_sizes() {
+        let load = prepare(&spec(PayloadKind::Opaque, 512)).unwrap();
+        let txs = Vec::<Transaction>::decode(&mut &load.nodes[0].requests[0].body[..]).unwrap();
+        assert!(txs
+            .iter()
+            .all(|t| matches!(t, Transaction::Opaque(_)) && t.encoded_size() == 512));
+        // Distinct transactions, so none is deduplicated away.
+        let mut hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
+        hashes.sort();
+        hashes.dedup();
+        assert_eq!(hashes.len(), txs.len());
+        for size in [300, 2000] {
+            let load = prepare(&spec(PayloadKind::Signed, size)).unwrap();
+            let txs = Vec::<Transaction>::decode(&mut &load.nodes[0].requests[0].body[..]).unwrap();
+            assert!(txs.iter().all(|t| t.encoded_size() == size), "size {size}");
+        }
+        assert!(matches!(
+            prepare(&spec(PayloadKind::Signed, 50)),
+            Err(LoadError::TxSize { .. })
+        ));
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let (p50, p99) = percentiles(&mut v);
+        assert_eq!(p50, Some(51.0));
+        assert_eq!(p99, Some(99.0));
+        assert_eq!(percentiles(&mut []), (None, None));
+    }
+}

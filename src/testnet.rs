@@ -1,0 +1,318 @@
+//! `strata testnet`: a local hierarchy as real processes of the tier
+//! binaries under signed provenance load, with a live progress line and a
+//! summary per chain. Every process it starts is stopped at the end, on
+//! Ctrl-C or SIGTERM too (and by the kernel if this process dies: the
+//! nodes are started with a parent-death signal).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_actors::state::GLOBAL_DOMAIN;
+use strata_actors::Tier;
+use strata_chains::types::ChainId;
+
+use crate::cluster::{default_bin_dir, Cluster};
+use crate::init::{self, Hierarchy, HierarchySpec};
+use crate::load::{self, ChainLoad, LoadSpec, PayloadKind};
+use crate::measure::{self, ChainNodes, RunResult};
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct TestnetArgs {
+    /// Directory of the hierarchy: reused if it holds a genesis, else
+    /// written there (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How long the load runs (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Transactions per second over all chains.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Bytes per encoded transaction.
+    #[arg(long, default_value_t = 512)]
+    pub tx_size: usize,
+    /// Print one JSON object at the end instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// First port of the hierarchy (with a new directory).
+    #[arg(long, default_value_t = 17000)]
+    pub base_port: u16,
+}
+
+/// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s or m)")),
+    };
+    if !(secs > 0.0 && secs <= 24.0 * 3600.0) {
+        return Err(format!("{s:?} must be above zero and at most a day"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The members of each chain, as the measurement needs them.
+pub fn chain_nodes(h: &Hierarchy) -> Vec<ChainNodes> {
+    h.genesis
+        .chains
+        .values()
+        .map(|spec| {
+            let members: Vec<_> = spec.members.iter().filter_map(|m| h.node(m)).collect();
+            ChainNodes {
+                label: spec.id.to_string(),
+                apis: members.iter().map(|n| n.api_url()).collect(),
+                metrics: members
+                    .iter()
+                    .map(|n| format!("http://{}", n.metrics))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Load for every chain, `rate` split evenly; records of the global chain
+/// belong to no domain.
+pub fn chain_loads(h: &Hierarchy, rate: u64) -> Vec<ChainLoad> {
+    let chains = chain_nodes(h);
+    let n = chains.len() as u64;
+    h.genesis
+        .chains
+        .keys()
+        .zip(chains)
+        .enumerate()
+        .map(|(i, (id, c))| ChainLoad {
+            label: c.label,
+            domain: id.domain().unwrap_or(GLOBAL_DOMAIN),
+            nodes: c.apis,
+            rate: rate / n + u64::from((i as u64) < rate % n),
+        })
+        .collect()
+}
+
+/// A flag set by Ctrl-C or SIGTERM (installed once per process).
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        if let Err(e) = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: leave now; the nodes die with us.
+                std::process::exit(130);
+            }
+            eprintln!("\nstrata: stopping…");
+        }) {
+            eprintln!("strata: cannot catch Ctrl-C ({e}); nodes still stop when strata exits");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// A live progress bar (hidden when stderr is not a terminal).
+pub fn progress_bar(duration: Duration, quiet: bool) -> indicatif::ProgressBar {
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(duration.as_millis() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:24} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Formats the progress message: each chain's height and recent rate.
+pub fn progress_message(
+    last: &mut Vec<(u64, std::time::Instant)>,
+    now: &[(String, u64, u64)],
+) -> String {
+    let t = std::time::Instant::now();
+    if last.len() != now.len() {
+        *last = now.iter().map(|(_, _, tx)| (*tx, t)).collect();
+    }
+    now.iter()
+        .zip(last.iter_mut())
+        .map(|((label, height, tx), prev)| {
+            let dt = t.duration_since(prev.1).as_secs_f64();
+            let rate = if dt > 0.0 {
+                tx.saturating_sub(prev.0) as f64 / dt
+            } else {
+                0.0
+            };
+            *prev = (*tx, t);
+            format!("{label} h{height} {rate:.0}/s")
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.1}"))
+}
+
+/// The summary table.
+pub fn print_table(r: &RunResult) {
+    println!(
+        "{:<10} {:>12} {:>12} {:>9} {:>9} {:>7} {:>9} {:>8}",
+        "chain", "committed_tx", "tx/s", "p50_ms", "p99_ms", "views", "timeouts", "height"
+    );
+    for c in &r.chains {
+        println!(
+            "{:<10} {:>12} {:>12.1} {:>9} {:>9} {:>7} {:>9} {:>8}",
+            c.chain,
+            c.committed_tx,
+            c.committed_tps,
+            fmt_ms(c.latency_p50_ms),
+            fmt_ms(c.latency_p99_ms),
+            c.views,
+            c.timeouts,
+            c.height
+        );
+    }
+    let s = &r.load.send;
+    let refused: u64 = s.refused.values().sum();
+    println!(
+        "load: {} sent, {} accepted, {} refused {:?}, {} failed requests, sender lag ≤ {} ms over {:.1}s{}",
+        s.sent,
+        s.accepted,
+        refused,
+        s.refused,
+        s.failed_requests,
+        s.max_lag_ms,
+        r.duration_s,
+        if r.interrupted { " (interrupted)" } else { "" }
+    );
+}
+
+/// The `--json` object.
+pub fn json_summary(r: &RunResult) -> serde_json::Value {
+    serde_json::json!({
+        "chains": r.chains.iter().map(|c| serde_json::json!({
+            "chain": c.chain,
+            "committed_tx": c.committed_tx,
+            "committed_tps": (c.committed_tps * 10.0).round() / 10.0,
+            "latency_p50_ms": measure::round2(c.latency_p50_ms),
+            "latency_p99_ms": measure::round2(c.latency_p99_ms),
+            "views": c.views,
+            "timeouts": c.timeouts,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs the testnet; returns the process exit code.
+pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
+    let stop = stop_flag();
+    let mut _temp = None;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("strata-testnet-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            let p = t.path().to_path_buf();
+            _temp = Some(t);
+            p
+        }
+    };
+    let hierarchy = if dir.join("genesis.toml").exists() {
+        Hierarchy::open(&dir).map_err(|e| e.to_string())?
+    } else {
+        let spec = HierarchySpec {
+            base_port: args.base_port,
+            ..HierarchySpec::default()
+        };
+        init::write(&dir, &spec).map_err(|e| e.to_string())?
+    };
+    let say = |m: &str| {
+        if !args.json {
+            eprintln!("{m}");
+        }
+    };
+    let count = |t: Tier| {
+        hierarchy
+            .nodes
+            .iter()
+            .filter(|n| n.tier == t && !n.light)
+            .count()
+    };
+    say(&format!(
+        "strata testnet: {} cloud, {} edge, {} IoT nodes in {}",
+        count(Tier::Cloud),
+        count(Tier::Edge),
+        count(Tier::Iot),
+        dir.display()
+    ));
+    let chains = chain_nodes(&hierarchy);
+    let spec = LoadSpec {
+        chains: chain_loads(&hierarchy, args.rate),
+        domains: hierarchy
+            .genesis
+            .chains
+            .keys()
+            .filter(|c| **c != ChainId::GLOBAL)
+            .count() as u32,
+        tx_size: args.tx_size,
+        duration: args.duration,
+        payload: PayloadKind::Signed,
+    };
+    say(&format!(
+        "signing {} transactions of {} bytes…",
+        args.rate * args.duration.as_secs().max(1),
+        args.tx_size
+    ));
+    let prepared = load::prepare(&spec).map_err(|e| e.to_string())?;
+    let mut cluster = Cluster::new(hierarchy, default_bin_dir());
+    say("starting nodes…");
+    cluster
+        .start_all(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    measure::wait_live(&chains, Duration::from_secs(60), &stop)?;
+    say(&format!(
+        "every chain is committing; {} tx/s for {:.0}s (Ctrl-C stops)",
+        args.rate,
+        args.duration.as_secs_f64()
+    ));
+    let bar = progress_bar(args.duration, args.json);
+    let mut last = Vec::new();
+    let result = measure::run(&chains, prepared, &spec, stop.clone(), |elapsed, now| {
+        bar.set_position(elapsed.as_millis() as u64);
+        bar.set_message(progress_message(&mut last, now));
+    });
+    bar.finish_and_clear();
+    cluster.stop_all();
+    if args.dir.is_some() {
+        say(&format!("logs and data stay in {}", dir.display()));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}
