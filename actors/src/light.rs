@@ -20,6 +20,7 @@ use crate::node::{stop_on_signals, NodeError};
 
 #[derive(Clone)]
 struct LightState {
+    name: String,
     upstream: String,
     genesis: std::sync::Arc<Genesis>,
     agent: ureq::Agent,
@@ -36,6 +37,7 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         .build()
         .new_agent();
     let data = web::Data::new(LightState {
+        name: cfg.name.clone(),
         upstream: upstream.trim_end_matches('/').to_string(),
         genesis: cfg.genesis.clone(),
         agent,
@@ -46,6 +48,7 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             .configure(crate::api::json_errors)
             .route("/v1/tx", web::post().to(forward_tx))
             .route("/v1/tx/{hash}", web::get().to(get_tx))
+            .route("/v1/status", web::get().to(status))
             .route("/health", web::get().to(crate::api::health))
             .default_service(web::to(not_served))
     })
@@ -66,8 +69,21 @@ async fn not_served() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "a light client serves POST /v1/tx, GET /v1/tx/{hash} and /health",
+        "a light client serves POST /v1/tx, GET /v1/tx/{hash}, /v1/status and /health",
     ))
+}
+
+/// A light client takes part in no chain; it names its upstream and the
+/// domain count clients need to route their records.
+async fn status(state: web::Data<LightState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "node": state.name,
+        "tier": "iot",
+        "light": true,
+        "upstream": state.upstream,
+        "domains": state.genesis.domains().count(),
+        "chains": [],
+    }))
 }
 
 fn upstream_error(e: impl std::fmt::Display) -> ApiError {

@@ -1,0 +1,262 @@
+//! The node-facing commands end to end: `strata testnet --json`, `strata
+//! bench consensus --json`, `strata init` + the tier binaries + `strata
+//! submit` / `strata status`, `strata keygen`, and a tier binary refusing a
+//! bad node file with the file and field named.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use strata::cluster::Cluster;
+use strata::init::Hierarchy;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("strata runs")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn testnet_json_reports_every_chain() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = stdout(&strata(&[
+        "testnet",
+        "--json",
+        "--duration",
+        "4s",
+        "--rate",
+        "600",
+        "--base-port",
+        "22000",
+    ]));
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let chains = v["chains"].as_array().unwrap();
+    let names: Vec<&str> = chains
+        .iter()
+        .map(|c| c["chain"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["global", "local-0", "local-1"]);
+    for c in chains {
+        for field in [
+            "committed_tx",
+            "committed_tps",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "views",
+            "timeouts",
+        ] {
+            assert!(c.get(field).is_some(), "{field} missing: {c}");
+        }
+        assert!(c["committed_tx"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["latency_p50_ms"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(
+            c["latency_p99_ms"].as_f64() >= c["latency_p50_ms"].as_f64(),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn bench_consensus_json_has_the_figures() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for payload in ["signed", "opaque"] {
+        let out = stdout(&strata(&[
+            "bench",
+            "consensus",
+            "--json",
+            "--nodes",
+            "4",
+            "--rate",
+            "800",
+            "--tx-size",
+            "512",
+            "--duration",
+            "4s",
+            "--payload",
+            payload,
+            "--host",
+            "127.0.44.1",
+            "--base-port",
+            "23000",
+        ]));
+        let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+        assert_eq!(v["nodes"], 4);
+        assert_eq!(v["rate"], 800);
+        assert_eq!(v["tx_size"], 512);
+        assert_eq!(v["payload"], payload);
+        assert!(v["duration_s"].as_f64().unwrap() >= 3.9);
+        assert!(v["committed_tps"].as_f64().unwrap() > 0.0, "{v}");
+        for field in [
+            "e2e_latency_p50_ms",
+            "e2e_latency_p99_ms",
+            "consensus_latency_p50_ms",
+        ] {
+            assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
+        }
+    }
+    let bad = strata(&["bench", "consensus", "--nodes", "0"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--nodes"));
+}
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn init_submit_status_keygen_and_config_errors() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let o = stdout(&strata(&[
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--cloud",
+        "1",
+        "--domains",
+        "1",
+        "--edge-per-domain",
+        "1",
+        "--iot-per-domain",
+        "1",
+        "--host",
+        "127.0.45.1",
+        "--base-port",
+        "24000",
+    ]));
+    assert!(
+        o.contains("strata-edge --config") && o.contains("strata-iot --config"),
+        "{o}"
+    );
+    // A second init into the same directory is refused.
+    assert!(!strata(&["init", "--out", out.to_str().unwrap()])
+        .status
+        .success());
+
+    let h = Hierarchy::open(&out).unwrap();
+    assert_eq!(h.nodes.len(), 3);
+    let mut cluster = Cluster::new(h.clone(), bin_dir());
+    cluster.start_all(Duration::from_secs(30)).unwrap();
+    let edge = h.node("edge-0-0").unwrap().api_url();
+    let key = out.join("keys/client.tx");
+    let data = dir.path().join("reading.json");
+    std::fs::write(&data, b"{\"celsius\": 21.5}").unwrap();
+    let o = stdout(&strata(&[
+        "submit",
+        "--node",
+        &edge,
+        "--key",
+        key.to_str().unwrap(),
+        "--object",
+        "greenhouse/temp",
+        "--op",
+        "create",
+        "--payload",
+        data.to_str().unwrap(),
+        "--meta",
+        "unit=celsius",
+        "--wait",
+    ]));
+    let v: Value = serde_json::from_str(o.trim()).unwrap();
+    assert_eq!(v["state"]["status"], "committed", "{v}");
+    assert_eq!(v["state"]["chain"], "local-0");
+    // The IoT light client forwards a submission upstream.
+    let iot = h.node("iot-0-0").unwrap().api_url();
+    let o = stdout(&strata(&[
+        "submit",
+        "--node",
+        &iot,
+        "--key",
+        key.to_str().unwrap(),
+        "--object",
+        "greenhouse/humidity",
+    ]));
+    assert!(o.contains("hash"), "{o}");
+    let bad_op = strata(&["submit", "--key", "k", "--object", "o", "--op", "explode"]);
+    assert!(!bad_op.status.success());
+    let s = stdout(&strata(&["status", "--node", &edge]));
+    assert!(s.contains("local-0") && s.contains("two-phase"), "{s}");
+    let j: Value =
+        serde_json::from_str(stdout(&strata(&["status", "--node", &edge, "--json"])).trim())
+            .unwrap();
+    assert!(
+        j["chains"][0]["committed_transactions"].as_u64().unwrap() >= 1,
+        "{j}"
+    );
+    drop(cluster);
+
+    let keys = dir.path().join("newkeys");
+    let k = stdout(&strata(&[
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+        "--name",
+        "edge-9",
+        "--tier",
+        "edge",
+        "--domain",
+        "0",
+    ]));
+    assert!(
+        k.contains("[[validators]]") && k.contains("name = \"edge-9\""),
+        "{k}"
+    );
+    assert!(
+        k.contains("bls_key") && k.contains("pop") && k.contains("peer_id"),
+        "{k}"
+    );
+    assert!(keys.join("edge-9.bls").exists() && keys.join("edge-9.p2p").exists());
+    // Refuses to overwrite an existing key.
+    assert!(!strata(&[
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+        "--name",
+        "edge-9"
+    ])
+    .status
+    .success());
+
+    // A wrong field in a node file: the binary names the file and field.
+    let node_file = out.join("edge-0-0.toml");
+    let text = std::fs::read_to_string(&node_file).unwrap();
+    let broken = text.replace("api = \"127.0.45.1:", "api = \"not-an-address:");
+    std::fs::write(&node_file, broken).unwrap();
+    let o = Command::new(bin_dir().join("strata-edge"))
+        .args(["--config", node_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("edge-0-0.toml") && err.contains("api"),
+        "{err}"
+    );
+    // The wrong tier binary is refused too.
+    let o = Command::new(bin_dir().join("strata-cloud"))
+        .args(["--config", out.join("iot-0-0.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("strata-iot"));
+}
