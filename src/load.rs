@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parity_scale_codec::Encode;
 use serde::Serialize;
 use strata_actors::state::{domain_of, GLOBAL_DOMAIN};
+use strata_chains::types::limits::MAX_META_VALUE;
 use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::hash::Digest;
@@ -100,7 +101,8 @@ fn objects_of(domain: u32, domains: u32, count: usize, salt: u64) -> Vec<ObjectI
     let mut out = Vec::with_capacity(count);
     let mut i = 0u64;
     while out.len() < count {
-        let name = format!("dataset-{salt:x}-{i}");
+        // Fixed width, so every record of a run pads to the same size.
+        let name = format!("dataset-{salt:016x}-{i:08}");
         i += 1;
         if domain == GLOBAL_DOMAIN || domain_of(name.as_bytes(), domains) == domain {
             out.push(ObjectId::new(name.into_bytes()).expect("short object id"));
@@ -145,6 +147,13 @@ fn padding_for(
         return Err(LoadError::TxSize {
             size,
             why: format!("a signed record needs at least {base} bytes"),
+        });
+    }
+    let max = encoded(MAX_META_VALUE);
+    if size > max {
+        return Err(LoadError::TxSize {
+            size,
+            why: format!("a signed load record holds at most {max} bytes"),
         });
     }
     // The length prefix grows by a byte at 64 and again at 16384.
@@ -538,7 +547,7 @@ mod tests {
         hashes.sort();
         hashes.dedup();
         assert_eq!(hashes.len(), txs.len());
-        for size in [300, 2000] {
+        for size in [300, 1000] {
             let load = prepare(&spec(PayloadKind::Signed, size)).unwrap();
             let txs = Vec::<Transaction>::decode(&mut &load.nodes[0].requests[0].body[..]).unwrap();
             assert!(txs.iter().all(|t| t.encoded_size() == size), "size {size}");
