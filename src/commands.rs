@@ -11,7 +11,6 @@ use strata_actors::Tier;
 use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::hash::Digest;
-use strata_crypto::SecretKey;
 
 use crate::client::Client;
 
@@ -74,17 +73,15 @@ pub fn keygen(args: &KeygenArgs) -> Result<String, String> {
         }
         keys::write_secret(&file(ext), secret).map_err(|e| e.to_string())?;
     }
-    let sk = SecretKey::from_bytes(&k.bls).map_err(|e| e.to_string())?;
-    let entry = ValidatorEntry {
-        name: args.name.clone(),
-        tier: args.tier.into(),
-        domain: args.domain,
-        bls_key: hex::encode(sk.public_key().to_bytes()),
-        pop: hex::encode(sk.prove_possession().0.to_bytes()),
-        peer_id: keys::peer_id_of(k.network).to_string(),
-        weight: args.weight,
-        available_time: 0,
-    };
+    let entry = crate::init::validator_entry(
+        &args.name,
+        args.tier.into(),
+        args.domain,
+        &k,
+        args.weight,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
     #[derive(serde::Serialize)]
     struct Entry<'a> {
         validators: [&'a ValidatorEntry; 1],

@@ -122,6 +122,29 @@ struct Planned {
     index: u16,
 }
 
+/// The genesis entry of a validator with these keys: public BLS key, proof
+/// of possession and libp2p peer id.
+pub fn validator_entry(
+    name: &str,
+    tier: Tier,
+    domain: Option<u32>,
+    secrets: &GeneratedKeys,
+    weight: u64,
+    available_time: u64,
+) -> Result<ValidatorEntry, InitError> {
+    let sk = SecretKey::from_bytes(&secrets.bls).map_err(|e| InitError::Invalid(e.to_string()))?;
+    Ok(ValidatorEntry {
+        name: name.to_string(),
+        tier,
+        domain,
+        bls_key: hex::encode(sk.public_key().to_bytes()),
+        pop: hex::encode(sk.prove_possession().0.to_bytes()),
+        peer_id: keys::peer_id_of(secrets.network).to_string(),
+        weight,
+        available_time,
+    })
+}
+
 /// Writes keys, `genesis.toml` and one `<node>.toml` per node into `out`.
 pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
     if spec.cloud == 0 {
@@ -179,24 +202,20 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
 
     let mut validators = Vec::new();
     for p in planned.iter().filter(|p| p.voter) {
-        let sk =
-            SecretKey::from_bytes(&p.keys.bls).map_err(|e| InitError::Invalid(e.to_string()))?;
         // Edge nodes rank above IoT members for the local leader (LCBFT
         // Alg. 2 uses accumulated available time); earlier nodes first.
         let available_time = match p.tier {
             Tier::Iot => 100,
             _ => 1_000_000 - p.index as u64,
         };
-        validators.push(ValidatorEntry {
-            name: p.name.clone(),
-            tier: p.tier,
-            domain: p.domain,
-            bls_key: hex::encode(sk.public_key().to_bytes()),
-            pop: hex::encode(sk.prove_possession().0.to_bytes()),
-            peer_id: keys::peer_id_of(p.keys.network).to_string(),
-            weight: 1,
+        validators.push(validator_entry(
+            &p.name,
+            p.tier,
+            p.domain,
+            &p.keys,
+            1,
             available_time,
-        });
+        )?);
     }
     let members_of = |domain: Option<u32>, tiers: &[Tier]| -> Vec<String> {
         planned

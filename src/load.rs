@@ -36,6 +36,15 @@ pub enum PayloadKind {
     Opaque,
 }
 
+impl From<PayloadKind> for strata_actors::config::PayloadMode {
+    fn from(k: PayloadKind) -> Self {
+        match k {
+            PayloadKind::Signed => strata_actors::config::PayloadMode::Signed,
+            PayloadKind::Opaque => strata_actors::config::PayloadMode::Opaque,
+        }
+    }
+}
+
 /// One chain's share of the load.
 #[derive(Clone, Debug)]
 pub struct ChainLoad {

@@ -13,7 +13,7 @@ use strata::init::{self, HierarchySpec};
 use strata::load::PayloadKind;
 use strata::simulate::{print_table, replay, simulate, SimArgs};
 use strata::testnet::{self, TestnetArgs};
-use strata_actors::config::{ConsensusParams, PayloadMode};
+use strata_actors::config::ConsensusParams;
 use strata_chains::sim::FaultSet;
 use strata_chains::types::Protocol;
 use strata_crypto::QuorumThreshold;
@@ -174,10 +174,7 @@ fn main() -> ExitCode {
                 global_protocol: a.global_protocol,
                 local_protocol: a.local_protocol,
                 consensus: ConsensusParams {
-                    payload: match a.payload {
-                        PayloadKind::Signed => PayloadMode::Signed,
-                        PayloadKind::Opaque => PayloadMode::Opaque,
-                    },
+                    payload: a.payload.into(),
                     ..ConsensusParams::default()
                 },
                 ..HierarchySpec::default()

@@ -121,7 +121,7 @@ pub struct ApiState {
 
 impl ApiState {
     /// The chain a transaction goes to on this node.
-    fn chain_for(&self, tx: &Transaction) -> Result<&ChainHandles, ApiError> {
+    fn chain_for(&self, tx: &Transaction) -> Result<(ChainId, &ChainHandles), ApiError> {
         let chain = match tx {
             Transaction::Provenance(p) => {
                 let r = &p.record;
@@ -141,7 +141,7 @@ impl ApiState {
                 .find(|c| c.domain().is_some())
                 .unwrap_or(ChainId::GLOBAL),
         };
-        self.chains.get(&chain).ok_or_else(|| {
+        self.chains.get(&chain).map(|h| (chain, h)).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "wrong_domain",
@@ -223,7 +223,7 @@ async fn post_tx(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, MAX_BODY).await?;
     let tx = decode_tx(&req, &body)?;
-    let chain = state.chain_for(&tx)?;
+    let (_, chain) = state.chain_for(&tx)?;
     let mut verdicts = chain
         .mempool
         .send(Submit(vec![tx]))
@@ -262,15 +262,7 @@ async fn post_txs(
     let mut refused = Vec::new();
     for (i, tx) in txs.into_inner().into_iter().enumerate() {
         match state.chain_for(&tx) {
-            Ok(h) => {
-                let chain = *state
-                    .chains
-                    .iter()
-                    .find(|(_, c)| c.mempool == h.mempool)
-                    .map(|(id, _)| id)
-                    .expect("handle of a served chain");
-                by_chain.entry(chain).or_default().push((i, tx));
-            }
+            Ok((chain, _)) => by_chain.entry(chain).or_default().push((i, tx)),
             Err(e) => refused.push(Refused {
                 index: i,
                 code: e.code,

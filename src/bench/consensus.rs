@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
-use strata_actors::config::{ConsensusParams, PayloadMode};
+use strata_actors::config::ConsensusParams;
 use strata_chains::types::Protocol;
 
 use crate::cluster::{default_bin_dir, Cluster};
@@ -84,10 +84,7 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         base_port: args.base_port,
         global_protocol: args.protocol,
         consensus: ConsensusParams {
-            payload: match args.payload {
-                PayloadKind::Signed => PayloadMode::Signed,
-                PayloadKind::Opaque => PayloadMode::Opaque,
-            },
+            payload: args.payload.into(),
             ..ConsensusParams::default()
         },
         ..HierarchySpec::default()
