@@ -124,7 +124,10 @@ pub(crate) fn stop_on_signals() {
 
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let genesis = cfg.genesis.clone();
-    let me = &genesis.validators[&cfg.name];
+    let me = genesis
+        .validators
+        .get(&cfg.name)
+        .ok_or_else(|| start_err(&cfg.name, "is not a validator in the genesis"))?;
     let bls = keys::read_bls(&cfg.bls_key_file)?;
     if bls.public_key() != me.key {
         return Err(start_err(
