@@ -14,8 +14,9 @@ use strata_chains::types::{ChainId, Transaction};
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use crate::chain::{ChainActor, GetBlock, GetStatus, GetTx, GetTxProof, TxStatus};
+use crate::chain::{ChainActor, GetStatus};
 use crate::config::Tier;
+use crate::ledger::{GetBlock, GetTx, GetTxProof, Ledger, TxStatus};
 use crate::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::state::{chain_of_domain, domain_of, HistoryEntry, StateStore, GLOBAL_DOMAIN};
 
@@ -105,6 +106,7 @@ impl ResponseError for ApiError {
 #[derive(Clone)]
 pub struct ChainHandles {
     pub actor: Addr<ChainActor>,
+    pub ledger: Addr<Ledger>,
     pub mempool: Addr<Mempool>,
     pub state: StateStore,
 }
@@ -334,7 +336,7 @@ async fn get_tx(
     let asks = state
         .chains
         .values()
-        .map(|c| c.actor.send(GetTx { hash, wait }));
+        .map(|c| c.ledger.send(GetTx { hash, wait }));
     // A node in two committees asks both chains; the first commit answers
     // (the other chain would only wait out the timeout).
     let mut answers: futures::stream::FuturesUnordered<_> = asks.collect();
@@ -363,7 +365,7 @@ async fn get_tx_proof(
 ) -> Result<HttpResponse, ApiError> {
     let hash = parse_digest(&path)?;
     for c in state.chains.values() {
-        if let Ok(Some(p)) = c.actor.send(GetTxProof(hash)).await {
+        if let Ok(Some(p)) = c.ledger.send(GetTxProof(hash)).await {
             return Ok(HttpResponse::Ok().json(p));
         }
     }
@@ -440,7 +442,7 @@ async fn get_block(
         .get(&chain)
         .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
     match c
-        .actor
+        .ledger
         .send(GetBlock(height))
         .await
         .map_err(|_| ApiError::unavailable())?

@@ -13,7 +13,8 @@ use actix::prelude::*;
 use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
 use strata_net::{NetEvent, NetHandle, PeerId};
 
-use crate::chain::{ChainActor, Inbound, ServeSync};
+use crate::chain::{ChainActor, Inbound};
+use crate::ledger::{Ledger, ServeSync};
 use crate::mempool::{FetchedBatches, Mempool, PeerBatch, ServeBatches};
 use crate::metrics::Metrics;
 use crate::wire::{consensus_topic, Wire};
@@ -32,6 +33,7 @@ pub struct NetworkBridge {
     peers: HashMap<ChainId, Vec<PeerId>>,
     positions: HashMap<(ChainId, PeerId), u32>,
     chains: HashMap<ChainId, Addr<ChainActor>>,
+    ledgers: HashMap<ChainId, Addr<Ledger>>,
     mempools: HashMap<ChainId, Addr<Mempool>>,
     pending: HashMap<u64, Expect>,
     seen: [u64; 5],
@@ -56,6 +58,7 @@ impl NetworkBridge {
             peers: committees,
             positions,
             chains: HashMap::new(),
+            ledgers: HashMap::new(),
             mempools: HashMap::new(),
             pending: HashMap::new(),
             seen: [0; 5],
@@ -143,7 +146,10 @@ impl NetworkBridge {
                 };
                 match msg {
                     ConsensusMessage::SyncRequest(req) => {
-                        let fut = actor.send(ServeSync(req));
+                        let Some(ledger) = self.ledgers.get(&chain) else {
+                            return self.reply(reply, &Wire::Ack);
+                        };
+                        let fut = ledger.send(ServeSync(req));
                         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
                             let answer = match res.ok().flatten() {
                                 Some(resp) => Wire::Consensus {
@@ -310,6 +316,7 @@ impl StreamHandler<NetEvents> for NetworkBridge {
 pub struct RegisterChain {
     pub chain: ChainId,
     pub actor: Addr<ChainActor>,
+    pub ledger: Addr<Ledger>,
     pub mempool: Addr<Mempool>,
 }
 
@@ -317,6 +324,7 @@ impl Handler<RegisterChain> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: RegisterChain, _: &mut Context<Self>) {
         self.chains.insert(msg.chain, msg.actor);
+        self.ledgers.insert(msg.chain, msg.ledger);
         self.mempools.insert(msg.chain, msg.mempool);
     }
 }

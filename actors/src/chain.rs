@@ -4,7 +4,7 @@
 //! later send of the same batch leaves: the sends only go to the network
 //! bridge after the write returned.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,15 +12,11 @@ use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus::{self, Action, ConsensusCore, Event, Recovery, TimerId, TimerKind};
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{
-    Block, ChainId, ConsensusMessage, Height, Payload, QuorumCertificate, Round, SyncRequest,
-    SyncResponse, Transaction,
-};
+use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload, Round};
 use strata_crypto::hash::Digest;
-use strata_crypto::merkle::MerkleTree;
-use tokio::sync::oneshot;
 
 use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
+use crate::ledger::{Execute, Ledger};
 use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::StateStore;
@@ -37,12 +33,10 @@ pub struct ChainActor {
     label: String,
     view_timer: Option<SpawnHandle>,
     sync_timer: Option<SpawnHandle>,
-    commit_queue: VecDeque<Arc<Block>>,
-    committing: bool,
     received_at: HashMap<Digest, Instant>,
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
-    tx_waiters: HashMap<Digest, Vec<oneshot::Sender<()>>>,
+    ledger: Addr<Ledger>,
 }
 
 fn unix_micros() -> u64 {
@@ -93,6 +87,7 @@ impl ChainActor {
         store: RocksStore,
         state: StateStore,
         mempool: Addr<Mempool>,
+        ledger: Addr<Ledger>,
         bridge: Addr<NetworkBridge>,
         metrics: Arc<Metrics>,
     ) -> ChainActor {
@@ -107,12 +102,10 @@ impl ChainActor {
             metrics,
             view_timer: None,
             sync_timer: None,
-            commit_queue: VecDeque::new(),
-            committing: false,
             received_at: HashMap::new(),
             last_high_qc: Digest::ZERO,
             last_stats: Default::default(),
-            tx_waiters: HashMap::new(),
+            ledger,
         }
     }
 
@@ -196,10 +189,7 @@ impl ChainActor {
                     self.mempool.do_send(mempool::RequestPayload { round })
                 }
                 Action::CheckPayload(block) => self.mempool.do_send(mempool::CheckPayload(block)),
-                Action::Commit(blocks) => {
-                    self.commit_queue.extend(blocks);
-                    self.next_commit(ctx);
-                }
+                Action::Commit(blocks) => self.committed(blocks),
                 Action::Fetch { from, request } => self.bridge.do_send(RequestSync {
                     chain: self.chain,
                     to: from,
@@ -227,139 +217,21 @@ impl ChainActor {
         }
     }
 
-    /// Commits queued blocks one at a time, fetching batches when needed.
-    fn next_commit(&mut self, ctx: &mut Context<Self>) {
-        while !self.committing {
-            let Some(block) = self.commit_queue.front().cloned() else {
-                return;
-            };
-            let refs: Vec<(Digest, u32)> = match &block.payload {
-                Payload::Batches(refs) => refs.iter().map(|r| (r.digest, r.author)).collect(),
-                Payload::Inline(_) => Vec::new(),
-            };
-            let missing: Vec<(Digest, u32)> = refs
-                .into_iter()
-                .filter(|(d, _)| !matches!(self.store.batch(d), Ok(Some(_))))
-                .collect();
-            if missing.is_empty() {
-                self.commit_queue.pop_front();
-                self.finalize(&block);
-                continue;
+    /// Hands committed blocks to the ledger; the commit latency is the
+    /// consensus part (proposal seen to committed by the core).
+    fn committed(&mut self, blocks: Vec<Arc<Block>>) {
+        for b in &blocks {
+            if let Some(t) = self.received_at.remove(&b.hash()) {
+                self.metrics
+                    .commit_latency
+                    .with_label_values(&[self.label.as_str()])
+                    .observe(t.elapsed().as_secs_f64());
             }
-            self.committing = true;
-            let fut = self.mempool.send(mempool::EnsureBatches(missing));
-            ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
-                act.committing = false;
-                act.next_commit(ctx);
-            }));
-        }
-    }
-
-    /// Writes a committed block, executes it and tells everyone.
-    fn finalize(&mut self, block: &Arc<Block>) {
-        let height = block.header.height;
-        if let Err(e) = self.store.commit(std::slice::from_ref(&**block)) {
-            fatal("committing a block failed", e);
-        }
-        let (txs, batches) = match self.transactions_of(block) {
-            Ok(v) => v,
-            Err(e) => fatal("reading a committed block's batches failed", e),
-        };
-        let applied = match self
-            .state
-            .apply(height, unix_micros() / 1000, &txs, &batches)
-        {
-            Ok(a) => a,
-            Err(e) => fatal("executing a committed block failed", e),
-        };
-        let all_batches: Vec<Digest> = match &block.payload {
-            Payload::Batches(refs) => refs.iter().map(|r| r.digest).collect(),
-            Payload::Inline(_) => Vec::new(),
-        };
-        self.mempool.do_send(mempool::Committed {
-            height,
-            batches: all_batches,
-        });
-        let m = &self.metrics;
-        m.committed_height
-            .with_label_values(&[self.label.as_str()])
-            .set(height as i64);
-        m.committed_transactions
-            .with_label_values(&[self.label.as_str()])
-            .inc_by(applied.accepted as u64);
-        m.refused_transactions
-            .with_label_values(&[self.label.as_str()])
-            .inc_by(applied.refused.len() as u64);
-        if let Some(t) = self.received_at.remove(&block.hash()) {
-            m.commit_latency
-                .with_label_values(&[self.label.as_str()])
-                .observe(t.elapsed().as_secs_f64());
         }
         if self.received_at.len() > 4096 {
             self.received_at.clear();
         }
-        if !self.tx_waiters.is_empty() {
-            for tx in &txs {
-                if let Some(waiters) = self.tx_waiters.remove(&tx.hash()) {
-                    for w in waiters {
-                        let _ = w.send(());
-                    }
-                }
-            }
-        }
-    }
-
-    /// A committed block's transactions in order, skipping batches that an
-    /// earlier block already executed; and the batches executed now.
-    fn transactions_of(&self, block: &Block) -> Result<(Vec<Transaction>, Vec<Digest>), String> {
-        match &block.payload {
-            Payload::Inline(txs) => Ok((txs.to_vec(), Vec::new())),
-            Payload::Batches(refs) => {
-                let mut txs = Vec::new();
-                let mut fresh = Vec::new();
-                for r in refs.iter() {
-                    if self
-                        .state
-                        .batch_executed(&r.digest)
-                        .map_err(|e| e.to_string())?
-                        || fresh.contains(&r.digest)
-                    {
-                        continue;
-                    }
-                    let batch = self
-                        .store
-                        .batch(&r.digest)
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("batch {} missing", r.digest))?;
-                    txs.extend(batch.transactions.into_inner());
-                    fresh.push(r.digest);
-                }
-                Ok((txs, fresh))
-            }
-        }
-    }
-
-    /// Re-executes committed blocks the state has not applied (after a
-    /// crash between the commit write and the state write).
-    fn catch_up_state(&mut self) {
-        let applied = self.state.applied_height().unwrap_or(0);
-        let tip = self.core.committed_height();
-        for h in applied + 1..=tip {
-            match self.store.block_at(h) {
-                Ok(Some(b)) => {
-                    let (txs, batches) = self
-                        .transactions_of(&b)
-                        .unwrap_or_else(|e| fatal("replaying committed blocks failed", e));
-                    if let Err(e) = self.state.apply(h, unix_micros() / 1000, &txs, &batches) {
-                        fatal("replaying committed blocks failed", e);
-                    }
-                }
-                other => fatal(
-                    "replaying committed blocks failed",
-                    format!("block {h}: {other:?}"),
-                ),
-            }
-        }
+        self.ledger.do_send(Execute(blocks));
     }
 }
 
@@ -393,11 +265,6 @@ impl Actor for ChainActor {
                 .unwrap_or_else(|e| fatal("reading stored blocks failed", e)),
         };
         self.feed(Event::Restored(Box::new(recovery)), ctx);
-        self.catch_up_state();
-        self.metrics
-            .committed_height
-            .with_label_values(&[self.label.as_str()])
-            .set(self.core.committed_height() as i64);
         tracing::info!(chain = %self.chain, height = self.core.committed_height(), view = self.core.view(), "chain started");
     }
 }
@@ -469,206 +336,6 @@ impl Handler<PayloadChecked> for ChainActor {
             },
             ctx,
         );
-    }
-}
-
-/// A peer's sync request, answered from the store.
-#[derive(Message)]
-#[rtype(result = "Option<SyncResponse>")]
-pub struct ServeSync(pub SyncRequest);
-
-impl Handler<ServeSync> for ChainActor {
-    type Result = Option<SyncResponse>;
-    fn handle(&mut self, msg: ServeSync, _: &mut Context<Self>) -> Option<SyncResponse> {
-        consensus::sync::serve(&self.store, &msg.0).ok().flatten()
-    }
-}
-
-/// Where a transaction stands.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum TxStatus {
-    Pending,
-    Committed {
-        chain: String,
-        block: String,
-        height: Height,
-        index: u32,
-        /// When this node committed the block (Unix ms).
-        committed_at_ms: Option<u64>,
-        /// Set when the executor refused the committed transaction.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        refused: Option<String>,
-    },
-    Unknown,
-}
-
-/// Status of a transaction; with `wait`, answers once it commits or the
-/// wait ends.
-#[derive(Message)]
-#[rtype(result = "TxStatus")]
-pub struct GetTx {
-    pub hash: Digest,
-    pub wait: Option<Duration>,
-}
-
-impl ChainActor {
-    fn committed_status(&self, hash: &Digest) -> Option<TxStatus> {
-        let loc = self.store.tx_location(hash).ok().flatten()?;
-        let block = self.store.block_at(loc.height).ok().flatten()?;
-        Some(TxStatus::Committed {
-            chain: self.chain.to_string(),
-            block: block.hash().to_hex(),
-            height: loc.height,
-            index: loc.index,
-            committed_at_ms: self.state.commit_time(loc.height).ok().flatten(),
-            refused: self.state.refusal(hash).ok().flatten(),
-        })
-    }
-}
-
-impl Handler<GetTx> for ChainActor {
-    type Result = ResponseActFuture<Self, TxStatus>;
-    fn handle(&mut self, msg: GetTx, _: &mut Context<Self>) -> Self::Result {
-        if let Some(s) = self.committed_status(&msg.hash) {
-            return Box::pin(actix::fut::ready(s));
-        }
-        let pending = self.mempool.send(mempool::IsPending(msg.hash));
-        let waiter = msg.wait.map(|w| {
-            let (tx, rx) = oneshot::channel();
-            self.tx_waiters.entry(msg.hash).or_default().push(tx);
-            (w, rx)
-        });
-        let hash = msg.hash;
-        Box::pin(
-            async move {
-                if let Some((w, rx)) = waiter {
-                    let _ = tokio::time::timeout(w, rx).await;
-                }
-                pending.await.unwrap_or(false)
-            }
-            .into_actor(self)
-            .map(move |pending, act, _| {
-                act.tx_waiters.retain(|_, v| {
-                    v.retain(|s| !s.is_closed());
-                    !v.is_empty()
-                });
-                match act.committed_status(&hash) {
-                    Some(s) => s,
-                    None if pending => TxStatus::Pending,
-                    None => TxStatus::Unknown,
-                }
-            }),
-        )
-    }
-}
-
-/// A committed block as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct BlockView {
-    pub chain: String,
-    pub height: Height,
-    pub view: u64,
-    pub hash: String,
-    pub parent: String,
-    pub tx_root: String,
-    pub state_root: String,
-    pub proposer: u32,
-    /// The proposer's clock when it proposed (Unix ms).
-    pub timestamp_ms: u64,
-    /// When this node committed the block (Unix ms).
-    pub committed_at_ms: Option<u64>,
-    pub justify_round: String,
-    pub justify_signers: usize,
-    pub transactions: Vec<String>,
-}
-
-#[derive(Message)]
-#[rtype(result = "Option<BlockView>")]
-pub struct GetBlock(pub Height);
-
-impl Handler<GetBlock> for ChainActor {
-    type Result = Option<BlockView>;
-    fn handle(&mut self, msg: GetBlock, _: &mut Context<Self>) -> Option<BlockView> {
-        let b = self.store.block_at(msg.0).ok().flatten()?;
-        let hashes = self.tx_hashes(&b)?;
-        let h = &b.header;
-        Some(BlockView {
-            chain: self.chain.to_string(),
-            height: h.height,
-            view: h.view,
-            hash: b.hash().to_hex(),
-            parent: h.parent.to_hex(),
-            tx_root: h.tx_root.to_hex(),
-            state_root: h.state_root.to_hex(),
-            proposer: h.proposer,
-            timestamp_ms: h.timestamp_ms,
-            committed_at_ms: self.state.commit_time(h.height).ok().flatten(),
-            justify_round: h.justify.round.to_string(),
-            justify_signers: h.justify.cert.as_ref().map_or(0, |c| c.signers.count()),
-            transactions: hashes.iter().map(|d| d.to_hex()).collect(),
-        })
-    }
-}
-
-impl ChainActor {
-    fn tx_hashes(&self, b: &Block) -> Option<Vec<Digest>> {
-        match &b.payload {
-            Payload::Inline(txs) => Some(txs.iter().map(|t| t.hash()).collect()),
-            Payload::Batches(refs) => {
-                let mut out = Vec::new();
-                for r in refs.iter() {
-                    let batch = self.store.batch(&r.digest).ok().flatten()?;
-                    out.extend(batch.transactions.iter().map(|t| t.hash()));
-                }
-                Some(out)
-            }
-        }
-    }
-}
-
-/// What a light client needs to check that a transaction is committed: the
-/// block header, the Merkle proof of the transaction under its root, and the
-/// committee's certificate of the block.
-#[derive(Clone, Debug, Serialize)]
-pub struct TxProof {
-    pub chain: u32,
-    pub height: Height,
-    /// SCALE-encoded `BlockHeader`, hex.
-    pub header: String,
-    pub index: u64,
-    pub leaf_count: u64,
-    pub siblings: Vec<String>,
-    /// SCALE-encoded `QuorumCertificate` of the block, hex.
-    pub certificate: String,
-}
-
-#[derive(Message)]
-#[rtype(result = "Option<TxProof>")]
-pub struct GetTxProof(pub Digest);
-
-impl Handler<GetTxProof> for ChainActor {
-    type Result = Option<TxProof>;
-    fn handle(&mut self, msg: GetTxProof, _: &mut Context<Self>) -> Option<TxProof> {
-        use parity_scale_codec::Encode;
-        let loc = self.store.tx_location(&msg.0).ok().flatten()?;
-        let block = self.store.block_at(loc.height).ok().flatten()?;
-        let child = self.store.block_at(loc.height + 1).ok().flatten()?;
-        let certificate: QuorumCertificate = child.header.justify;
-        if certificate.block != block.hash() {
-            return None;
-        }
-        let tree = MerkleTree::from_leaf_hashes(self.tx_hashes(&block)?);
-        let proof = tree.proof(loc.index as u64).ok()?;
-        Some(TxProof {
-            chain: self.chain.0,
-            height: loc.height,
-            header: hex::encode(block.header.encode()),
-            index: proof.leaf_index,
-            leaf_count: proof.leaf_count,
-            siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
-            certificate: hex::encode(certificate.encode()),
-        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Strata node runtime (DESIGN.md §7): actix actors on tokio. One
 //! committee actor per chain owns that chain's pure consensus core; a
-//! mempool per chain batches and disseminates transactions; a verifier
+//! ledger per chain executes and serves what it commits; a mempool per
+//! chain batches and disseminates transactions; a verifier
 //! thread checks signatures in batches; a network bridge connects them to
 //! the libp2p transport; an actix-web server answers the HTTP API and
 //! another exports Prometheus metrics.
@@ -10,6 +11,7 @@ pub mod bridge;
 pub mod chain;
 pub mod config;
 pub mod keys;
+pub mod ledger;
 pub mod light;
 pub mod mempool;
 pub mod metrics;

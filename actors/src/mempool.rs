@@ -34,6 +34,9 @@ use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 const MAX_BLOCK_TX_COUNT: u64 = 50_000;
 /// A peer batch fetch is retried at another member after this long.
 const FETCH_RETRY: Duration = Duration::from_millis(700);
+/// Client submissions are refused while more signatures than this wait
+/// for the verifier (about a quarter of a second of its work).
+const MAX_VERIFY_BACKLOG: usize = 8_192;
 /// A payload check gives up (no vote) after this long.
 const CHECK_DEADLINE: Duration = Duration::from_secs(4);
 
@@ -67,6 +70,7 @@ pub struct Mempool {
     chain_actor: Option<Addr<ChainActor>>,
     metrics: Arc<Metrics>,
     building: Vec<Transaction>,
+    building_hashes: Vec<Digest>,
     building_bytes: usize,
     sequence: u64,
     seal_timer: Option<SpawnHandle>,
@@ -111,6 +115,7 @@ impl Mempool {
             chain_actor: None,
             metrics,
             building: Vec::new(),
+            building_hashes: Vec::new(),
             building_bytes: 0,
             sequence: 0,
             seal_timer: None,
@@ -175,6 +180,7 @@ impl Mempool {
         self.pending_txs.insert(hash);
         self.building_bytes += parity_scale_codec::Encode::size_hint(&tx);
         self.building.push(tx);
+        self.building_hashes.push(hash);
         if self.building_bytes >= self.params.max_batch_bytes
             || self.building.len() >= MAX_BATCH_TXS
         {
@@ -199,6 +205,7 @@ impl Mempool {
         }
         self.sequence += 1;
         let txs = std::mem::take(&mut self.building);
+        let hashes = std::mem::take(&mut self.building_hashes);
         self.building_bytes = 0;
         let batch = Batch {
             chain: self.chain,
@@ -217,11 +224,12 @@ impl Mempool {
                 bridge.do_send(msg.to(to));
             }
         }
-        self.hold(&batch, ctx);
+        self.hold(&batch, Some(hashes), ctx);
     }
 
-    /// Makes a stored, verified batch available to payloads and waiters.
-    fn hold(&mut self, batch: &Batch, ctx: &mut Context<Self>) {
+    /// Makes a stored, verified batch available to payloads and waiters;
+    /// `hashes` are its transactions' hashes when the caller has them.
+    fn hold(&mut self, batch: &Batch, hashes: Option<Vec<Digest>>, ctx: &mut Context<Self>) {
         let digest = batch.digest();
         self.fetching.remove(&digest);
         if self.state.batch_executed(&digest).unwrap_or(false)
@@ -230,7 +238,8 @@ impl Mempool {
             self.settle_waiters(ctx);
             return;
         }
-        let hashes: Vec<Digest> = batch.transactions.iter().map(|t| t.hash()).collect();
+        let hashes =
+            hashes.unwrap_or_else(|| batch.transactions.iter().map(|t| t.hash()).collect());
         if batch.author != self.me {
             // Peers' transactions count as pending here too.
             self.pending_txs.extend(hashes.iter().copied());
@@ -427,7 +436,7 @@ impl Mempool {
                 tracing::error!("storing a batch failed: {e}");
                 return;
             }
-            act.hold(&batch, ctx);
+            act.hold(&batch, None, ctx);
         }));
     }
 }
@@ -487,6 +496,15 @@ impl Handler<Submit> for Mempool {
 
     fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
         let mut seen = HashSet::new();
+        // Overload is refused at the door: queueing more client
+        // transactions behind a long signature backlog only delays
+        // everything, peers' batches (which blocks wait for) included.
+        if self.params.payload == PayloadMode::Signed
+            && self.verifier.backlog() > MAX_VERIFY_BACKLOG
+        {
+            let refused = vec![Err(TxRefusal::Full); msg.0.len()];
+            return Box::pin(actix::fut::ready(refused));
+        }
         let verdicts: Vec<Result<Digest, TxRefusal>> =
             msg.0.iter().map(|t| self.precheck(t, &mut seen)).collect();
         let candidates: Vec<(usize, Transaction)> = msg
@@ -519,7 +537,9 @@ impl Handler<Submit> for Mempool {
                         continue;
                     }
                     // Re-check: the same record may have been added meanwhile.
-                    let hash = tx.hash();
+                    let Ok(hash) = verdicts[i] else {
+                        continue;
+                    };
                     if act.pending_txs.contains(&hash) {
                         verdicts[i] = Err(TxRefusal::Duplicate);
                         continue;

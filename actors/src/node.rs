@@ -19,6 +19,7 @@ use crate::bridge::{NetEvents, NetworkBridge, RegisterChain};
 use crate::chain::ChainActor;
 use crate::config::{NodeConfig, Tier};
 use crate::keys;
+use crate::ledger::Ledger;
 use crate::light;
 use crate::mempool::{Connect, Mempool};
 use crate::metrics::Metrics;
@@ -122,6 +123,14 @@ pub(crate) fn stop_on_signals() {
     });
 }
 
+/// A new actix arbiter (thread and event loop) for one actor; the system
+/// stops it on shutdown.
+fn own_thread() -> Result<actix::ArbiterHandle, NodeError> {
+    Arbiter::try_new()
+        .map(|a| a.handle())
+        .map_err(|e| start_err("cannot start an actor thread", e))
+}
+
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let genesis = cfg.genesis.clone();
     let me = genesis
@@ -222,6 +231,8 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         core_cfg.base_timeout = genesis.base_timeout();
         core_cfg.max_timeout = Duration::from_millis(genesis.params.max_timeout_ms);
         let core = ConsensusCore::new(core_cfg, bls.clone());
+        // Each of a chain's actors has its own thread: votes and proposals
+        // never queue behind batching, execution or reads.
         let mempool = Mempool::new(
             chain,
             me,
@@ -232,18 +243,27 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             state.clone(),
             verifier.clone(),
             metrics.clone(),
-        )
-        .start();
+        );
+        let mempool = Mempool::start_in_arbiter(&own_thread()?, |_| mempool);
+        let ledger = Ledger::new(
+            chain,
+            store.clone(),
+            state.clone(),
+            mempool.clone(),
+            metrics.clone(),
+        );
+        let ledger = Ledger::start_in_arbiter(&own_thread()?, |_| ledger);
         let actor = ChainActor::new(
             chain,
             core,
             store,
             state.clone(),
             mempool.clone(),
+            ledger.clone(),
             bridge.clone(),
             metrics.clone(),
-        )
-        .start();
+        );
+        let actor = ChainActor::start_in_arbiter(&own_thread()?, |_| actor);
         mempool.do_send(Connect {
             bridge: bridge.clone(),
             chain: actor.clone(),
@@ -251,12 +271,14 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         bridge.do_send(RegisterChain {
             chain,
             actor: actor.clone(),
+            ledger: ledger.clone(),
             mempool: mempool.clone(),
         });
         handles.insert(
             chain,
             ChainHandles {
                 actor,
+                ledger,
                 mempool,
                 state,
             },

@@ -17,6 +17,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use serde::Serialize;
+use strata_chains::store::point_lookup_options;
 use strata_chains::types::{ChainId, Height, Op, Transaction};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::{Digest, Hasher};
@@ -149,7 +150,13 @@ impl StateStore {
         opts.create_missing_column_families(true);
         let cfs = [CF_OBJECTS, CF_NONCES, CF_REFUSED, CF_BATCHES, CF_META]
             .into_iter()
-            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+            .map(|n| {
+                let cf = match n {
+                    CF_NONCES | CF_REFUSED | CF_BATCHES => point_lookup_options(),
+                    _ => Options::default(),
+                };
+                ColumnFamilyDescriptor::new(n, cf)
+            });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         Ok(StateStore {
             db: Arc::new(db),
@@ -243,18 +250,28 @@ impl StateStore {
     /// Applies one committed block's transactions (`batches`: the digests
     /// of the batches they came from, executed at most once each).
     /// `committed_at_ms`: when this node committed the block (Unix ms).
+    /// Applies a committed block's transactions (`hashes[i]` is the hash
+    /// of `txs[i]`) and marks `batches` executed.
     pub fn apply(
         &self,
         height: Height,
         committed_at_ms: u64,
         txs: &[Transaction],
+        hashes: &[Digest],
         batches: &[Digest],
     ) -> Result<Applied, StateError> {
+        if txs.len() != hashes.len() {
+            return Err(StateError::Backend(format!(
+                "{} transactions with {} hashes",
+                txs.len(),
+                hashes.len()
+            )));
+        }
         let mut batch = WriteBatch::default();
         let mut applied = Applied::default();
         let mut nonces: std::collections::HashSet<[u8; 40]> = std::collections::HashSet::new();
-        for (index, tx) in txs.iter().enumerate() {
-            let hash = tx.hash();
+        let mut histories: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (index, (tx, &hash)) in txs.iter().zip(hashes).enumerate() {
             let verdict = match tx {
                 Transaction::Provenance(p) => {
                     let r = &p.record;
@@ -283,7 +300,7 @@ impl StateStore {
                         let mut key = object_key_prefix(&r.object_id);
                         key.extend_from_slice(&height.to_be_bytes());
                         key.extend_from_slice(&(index as u32).to_be_bytes());
-                        batch.put_cf(self.cf(CF_OBJECTS), key, entry.encode());
+                        histories.push((key, entry.encode()));
                         Ok(())
                     }
                 }
@@ -297,6 +314,14 @@ impl StateStore {
                 }
             }
         }
+        // Written in key order: the memtable's skip list then finds each
+        // insert position from the previous one instead of from the top.
+        histories.sort_unstable();
+        for (key, entry) in histories {
+            batch.put_cf(self.cf(CF_OBJECTS), key, entry);
+        }
+        let mut nonces: Vec<[u8; 40]> = nonces.into_iter().collect();
+        nonces.sort_unstable();
         for key in nonces {
             batch.put_cf(self.cf(CF_NONCES), key, []);
         }
@@ -374,7 +399,11 @@ mod tests {
                 record(&key, &other, 3, 0), // object of domain 1
                 record(&key, &obj, 4, GLOBAL_DOMAIN),
             ];
-            let a = s.apply(5, 1_000, &txs, &[Digest::of("b", b"1")]).unwrap();
+            let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+            assert!(s.apply(5, 1_000, &txs, &hashes[..4], &[]).is_err());
+            let a = s
+                .apply(5, 1_000, &txs, &hashes, &[Digest::of("b", b"1")])
+                .unwrap();
             assert_eq!(a.accepted, 2);
             assert_eq!(
                 a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -384,14 +413,9 @@ mod tests {
                 s.refusal(&txs[2].hash()).unwrap().as_deref(),
                 Some("replayed nonce")
             );
-            let a = s
-                .apply(
-                    6,
-                    2_000,
-                    &[record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)],
-                    &[],
-                )
-                .unwrap();
+            let txs = [record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)];
+            let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+            let a = s.apply(6, 2_000, &txs, &hashes, &[]).unwrap();
             assert_eq!(
                 a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
                 vec!["replayed nonce"],

@@ -2,14 +2,18 @@
 //! verifies sr25519 signatures (one multi-scalar multiplication per batch,
 //! bisection only when a batch fails).
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use strata_chains::types::Transaction;
-use strata_crypto::sr25519::{verify_batch, BatchItem, TxSigError};
+use strata_crypto::sr25519::{verify_batch_cached, BatchItem, KeyCache, TxSigError};
 use tokio::sync::oneshot;
 
 /// At most this many signatures go into one multi-scalar multiplication.
 const MAX_COALESCED: usize = 4096;
+/// Decompressed sender keys kept by the verifier thread (about 200 bytes
+/// each).
+const KEY_CACHE: usize = 16_384;
 
 struct Job {
     txs: Vec<Transaction>,
@@ -23,15 +27,20 @@ struct Job {
 #[derive(Clone)]
 pub struct Verifier {
     jobs: mpsc::Sender<Job>,
+    /// Signatures queued or being checked.
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Verifier {
     /// Starts the thread; it ends when the last handle is dropped.
     pub fn start() -> std::io::Result<Verifier> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let done = backlog.clone();
         std::thread::Builder::new()
             .name("strata-verifier".into())
             .spawn(move || {
+                let mut keys = KeyCache::new(KEY_CACHE);
                 while let Ok(first) = queue.recv() {
                     let mut count = first.txs.len();
                     let mut batch = vec![first];
@@ -50,13 +59,20 @@ impl Verifier {
                         replies.push((job.txs.len(), job.reply));
                         all.extend(job.txs);
                     }
-                    let mut verdicts = verify_signatures(&all).into_iter();
+                    let mut verdicts = verify_signatures(&all, &mut keys).into_iter();
+                    done.fetch_sub(all.len(), Ordering::Relaxed);
                     for (len, reply) in replies {
                         let _ = reply.send(verdicts.by_ref().take(len).collect());
                     }
                 }
             })?;
-        Ok(Verifier { jobs })
+        Ok(Verifier { jobs, backlog })
+    }
+
+    /// Signatures waiting for or in a check: the mempool refuses new client
+    /// transactions while this is high (peers' batches are always checked).
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     /// Checks the signatures of `txs`; the answer says, per transaction,
@@ -64,14 +80,18 @@ impl Verifier {
     /// verifier has stopped).
     pub fn check(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
         let (reply, answer) = oneshot::channel();
+        let n = txs.len();
+        self.backlog.fetch_add(n, Ordering::Relaxed);
         // A send error drops `reply`, so the receiver reports it.
-        let _ = self.jobs.send(Job { txs, reply });
+        if self.jobs.send(Job { txs, reply }).is_err() {
+            self.backlog.fetch_sub(n, Ordering::Relaxed);
+        }
         answer
     }
 }
 
 /// Signature check of provenance records (other kinds are `false`).
-pub fn verify_signatures(txs: &[Transaction]) -> Vec<bool> {
+pub fn verify_signatures(txs: &[Transaction], keys: &mut KeyCache) -> Vec<bool> {
     let mut ok = vec![false; txs.len()];
     let mut positions = Vec::with_capacity(txs.len());
     let mut messages = Vec::with_capacity(txs.len());
@@ -95,7 +115,7 @@ pub fn verify_signatures(txs: &[Transaction]) -> Vec<bool> {
             }
         })
         .collect();
-    let failed = match verify_batch(&items) {
+    let failed = match verify_batch_cached(&items, keys) {
         Ok(()) => Vec::new(),
         Err(TxSigError::BatchFailed { failed }) => failed,
         Err(_) => (0..items.len()).collect(),

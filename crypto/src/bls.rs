@@ -266,6 +266,94 @@ impl AggregatePublicKey {
     }
 }
 
+/// One signature to verify, possibly together with others in
+/// [`verify_batch`]: the message, the (possibly aggregate) key and the
+/// signature.
+#[derive(Clone, Debug)]
+pub struct SignatureCheck {
+    message: Vec<u8>,
+    key: min_pk::PublicKey,
+    signature: Signature,
+}
+
+impl SignatureCheck {
+    pub fn single(message: Vec<u8>, key: &PublicKey, signature: &Signature) -> SignatureCheck {
+        SignatureCheck {
+            message,
+            key: key.point,
+            signature: *signature,
+        }
+    }
+
+    pub fn aggregate(
+        message: Vec<u8>,
+        key: &AggregatePublicKey,
+        signature: &Signature,
+    ) -> SignatureCheck {
+        SignatureCheck {
+            message,
+            key: key.to_point(),
+            signature: *signature,
+        }
+    }
+
+    /// Verifies this signature alone.
+    pub fn verify(&self) -> Result<(), BlsError> {
+        self.signature.verify_with_point(&self.message, &self.key)
+    }
+}
+
+/// Verifies several signatures with one multi-pairing: each pair is
+/// weighted by a 64-bit scalar and the final exponentiation is shared, so
+/// two checks cost about 1.5 single verifications instead of 2 (the
+/// randomised batch check of Boneh–Drijvers–Neven, §3.1 of "Compact
+/// multi-signatures for smaller blockchains"). The weights are derived
+/// from a hash of the whole batch rather than drawn at random: a forger
+/// fixes its signatures before it can know them, and verification stays
+/// deterministic. Passing means every signature is valid except with
+/// probability about 2^-64 per attempt; on failure the caller checks
+/// items alone to find the bad one.
+pub fn verify_batch(checks: &[SignatureCheck]) -> Result<(), BlsError> {
+    match checks {
+        [] => Err(BlsError::EmptyAggregate),
+        [one] => one.verify(),
+        _ => {
+            let mut transcript = crate::hash::Hasher::new("strata/bls-batch-weights");
+            for c in checks {
+                transcript.update_framed(&c.message);
+                transcript.update(&c.key.serialize());
+                transcript.update(&c.signature.0.serialize());
+            }
+            let seed = transcript.finalize();
+            let mut pairing = blst::Pairing::new(true, SIG_DST);
+            for (i, c) in checks.iter().enumerate() {
+                let mut w = crate::hash::Hasher::new("strata/bls-batch-weight");
+                w.update(&seed.0);
+                w.update(&(i as u64).to_le_bytes());
+                let mut weight = [0u8; 8];
+                weight.copy_from_slice(&w.finalize().0[..8]);
+                // Odd, hence never zero: a zero weight would drop a check.
+                weight[0] |= 1;
+                let key: &blst::blst_p1_affine = (&c.key).into();
+                let sig: &blst::blst_p2_affine = (&c.signature.0).into();
+                // Keys are validated on construction; signatures are
+                // subgroup-checked here.
+                match pairing.mul_n_aggregate(key, false, sig, true, &weight, 64, &c.message, &[]) {
+                    BLST_ERROR::BLST_SUCCESS => {}
+                    BLST_ERROR::BLST_POINT_NOT_IN_GROUP => return Err(BlsError::NotInSubgroup),
+                    _ => return Err(BlsError::InvalidSignature),
+                }
+            }
+            pairing.commit();
+            if pairing.finalverify(None) {
+                Ok(())
+            } else {
+                Err(BlsError::InvalidSignature)
+            }
+        }
+    }
+}
+
 /// A BLS signature (a point on the curve; subgroup checked at verification).
 #[derive(Clone, Copy)]
 pub struct Signature(pub(crate) min_pk::Signature);
@@ -598,5 +686,46 @@ mod tests {
         assert!(PublicKey::decode(&mut &bad[..]).is_err());
         assert!(Signature::decode(&mut &[0u8; 96][..]).is_err());
         assert!(Signature::decode(&mut &sig.encode()[..95]).is_err());
+    }
+
+    #[test]
+    fn batch_verification_accepts_valid_sets_and_refuses_any_bad_item() {
+        let (a, b, c) = (key(11), key(12), key(13));
+        let agg_key = PublicKey::aggregate(&[b.public_key(), c.public_key()]).unwrap();
+        let agg_sig = Signature::aggregate(&[b.sign(b"vote"), c.sign(b"vote")]).unwrap();
+        let good = vec![
+            SignatureCheck::single(b"proposal".to_vec(), &a.public_key(), &a.sign(b"proposal")),
+            SignatureCheck::aggregate(b"vote".to_vec(), &agg_key, &agg_sig),
+        ];
+        assert_eq!(verify_batch(&good), Ok(()));
+        assert_eq!(verify_batch(&good[..1]), Ok(()));
+        assert_eq!(verify_batch(&[]), Err(BlsError::EmptyAggregate));
+
+        let mut wrong_message = good.clone();
+        wrong_message[1].message = b"vote!".to_vec();
+        assert_eq!(
+            verify_batch(&wrong_message),
+            Err(BlsError::InvalidSignature)
+        );
+        assert_eq!(
+            wrong_message[0].verify(),
+            Ok(()),
+            "the good item alone passes"
+        );
+        assert!(wrong_message[1].verify().is_err());
+
+        // Swapped signatures sum to the same point, so an unweighted sum
+        // check would pass; the weights make it fail.
+        let (s1, s2) = (a.sign(b"m1"), b.sign(b"m2"));
+        let swapped = [
+            SignatureCheck::single(b"m1".to_vec(), &a.public_key(), &s2),
+            SignatureCheck::single(b"m2".to_vec(), &b.public_key(), &s1),
+        ];
+        assert_eq!(verify_batch(&swapped), Err(BlsError::InvalidSignature));
+        let straight = [
+            SignatureCheck::single(b"m1".to_vec(), &a.public_key(), &s1),
+            SignatureCheck::single(b"m2".to_vec(), &b.public_key(), &s2),
+        ];
+        assert_eq!(verify_batch(&straight), Ok(()));
     }
 }

@@ -9,7 +9,7 @@ use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
 
 use std::collections::BTreeMap;
 
-use crate::bls::{AggregatePublicKey, BlsError, PublicKey, Signature};
+use crate::bls::{AggregatePublicKey, BlsError, PublicKey, Signature, SignatureCheck};
 use crate::committee::{Committee, QuorumThreshold, MAX_COMMITTEE_SIZE};
 
 /// A set of committee positions, encoded as `len` bits, least significant bit
@@ -135,13 +135,24 @@ impl QuorumCert {
         threshold: QuorumThreshold,
         message: &[u8],
     ) -> Result<(), QcError> {
+        self.signature_check(committee, threshold, message.to_vec())?
+            .verify()
+            .map_err(QcError::BadSignature)
+    }
+
+    /// The structural checks of `verify`; what is left is the pairing
+    /// check returned, to run alone or in a batch (`bls::verify_batch`).
+    pub fn signature_check(
+        &self,
+        committee: &Committee,
+        threshold: QuorumThreshold,
+        message: Vec<u8>,
+    ) -> Result<SignatureCheck, QcError> {
         self.check_signers(committee, threshold)?;
         let key = committee
             .aggregate_key(&self.signers)
             .ok_or(QcError::NoSigners)?;
-        self.signature
-            .verify_aggregate(message, &key)
-            .map_err(QcError::BadSignature)
+        Ok(SignatureCheck::aggregate(message, &key, &self.signature))
     }
 
     /// Verifies a certificate whose signers may have signed different

@@ -49,6 +49,10 @@ pub struct ConsensusBenchArgs {
     /// One JSON object per rate.
     #[arg(long)]
     pub json: bool,
+    /// Keep each rate's keys, data and logs in DIR/rate-R (default: a
+    /// temporary directory, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// The figures of one rate.
@@ -73,10 +77,26 @@ pub struct ConsensusBenchResult {
 
 fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult, String> {
     let stop = stop_flag();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-bench-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let mut _temp = None;
+    let dir = match &args.dir {
+        Some(d) => {
+            let d = d.join(format!("rate-{rate}"));
+            if d.exists() {
+                std::fs::remove_dir_all(&d)
+                    .map_err(|e| format!("cannot clear {}: {e}", d.display()))?;
+            }
+            d
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("strata-bench-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            let p = t.path().to_path_buf();
+            _temp = Some(t);
+            p
+        }
+    };
     let spec = HierarchySpec {
         cloud: args.nodes,
         domains: 0,
@@ -89,7 +109,7 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         },
         ..HierarchySpec::default()
     };
-    let hierarchy = init::write(dir.path(), &spec).map_err(|e| e.to_string())?;
+    let hierarchy = init::write(&dir, &spec).map_err(|e| e.to_string())?;
     let chains = chain_nodes(&hierarchy);
     let load_spec = LoadSpec {
         chains: chain_loads(&hierarchy, rate),

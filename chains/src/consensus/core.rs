@@ -346,6 +346,38 @@ impl ConsensusCore {
         ok
     }
 
+    /// Checks a proposal's signature and its justify certificate in one
+    /// multi-pairing (`bls::verify_batch`), the common case of a replica's
+    /// every view. False means "not shown here": the caller then checks
+    /// each alone, which also names the fault.
+    fn verify_proposal_and_justify(
+        &mut self,
+        statement: &SignedStatement,
+        justify: &QuorumCertificate,
+    ) -> bool {
+        let id = justify.id();
+        if self.verified.contains(&id) {
+            return false;
+        }
+        let (c, e) = (self.cfg.chain, self.cfg.epoch);
+        let proposal = statement.signature_check(c, e, &self.cfg.committee);
+        let cert = justify.signature_check(
+            c,
+            e,
+            &self.genesis_hash,
+            &self.cfg.committee,
+            self.cfg.threshold,
+        );
+        let (Ok(proposal), Ok(Some(cert))) = (proposal, cert) else {
+            return false;
+        };
+        let ok = strata_crypto::bls::verify_batch(&[proposal, cert]).is_ok();
+        if ok {
+            self.verified.insert(id);
+        }
+        ok
+    }
+
     fn verify_tc(&mut self, tc: &TimeoutCertificate) -> bool {
         let id = tc.id();
         if self.verified.contains(&id) {
@@ -741,14 +773,15 @@ impl ConsensusCore {
         if block.inline_tx_root_matches() == Some(false) {
             return self.misbehaviour(from, "proposal transaction root mismatch", out);
         }
+        let justify = h.justify.clone();
         if from != self.cfg.me
+            && !self.verify_proposal_and_justify(&statement, &justify)
             && statement
                 .verify(self.cfg.chain, self.cfg.epoch, &self.cfg.committee)
                 .is_err()
         {
             return self.misbehaviour(from, "proposal signature invalid", out);
         }
-        let justify = h.justify.clone();
         if !self.verify_qc(&justify) {
             return self.misbehaviour(from, "proposal justify certificate invalid", out);
         }

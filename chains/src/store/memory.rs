@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use strata_crypto::hash::Digest;
 
-use super::{check_contiguous, Store, StoreError, TxLocation};
+use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::{Batch, Block, Height};
 
@@ -49,18 +49,18 @@ impl Store for MemStore {
         Ok(self.batches.get(digest).cloned())
     }
 
-    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
-        check_contiguous(self.committed_tip()?, blocks)?;
-        let hashes = blocks
-            .iter()
-            .map(|b| super::block_tx_hashes(self, b))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (b, tx_hashes) in blocks.iter().zip(hashes) {
+    fn commit_indexed(
+        &mut self,
+        blocks: &[Block],
+        tx_hashes: &[Vec<Digest>],
+    ) -> Result<(), StoreError> {
+        check_commit(self.committed_tip()?, blocks, tx_hashes)?;
+        for (b, tx_hashes) in blocks.iter().zip(tx_hashes) {
             let hash = b.hash();
             self.heights.insert(b.header.height, hash);
-            for (i, tx) in tx_hashes.into_iter().enumerate() {
+            for (i, tx) in tx_hashes.iter().enumerate() {
                 self.txs.insert(
-                    tx,
+                    *tx,
                     TxLocation {
                         height: b.header.height,
                         index: i as u32,

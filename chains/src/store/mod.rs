@@ -12,7 +12,7 @@ mod memory;
 mod rocks;
 
 pub use memory::MemStore;
-pub use rocks::RocksStore;
+pub use rocks::{point_lookup_options, RocksStore};
 
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
@@ -31,6 +31,8 @@ pub enum StoreError {
     NonContiguousCommit { tip: Height, got: Height },
     #[error("batch {0} of a committed block is not stored")]
     MissingBatch(Digest),
+    #[error("commit of {blocks} blocks with transaction hashes for {hashes}")]
+    IndexMismatch { blocks: usize, hashes: usize },
 }
 
 /// Where a committed transaction is.
@@ -51,7 +53,21 @@ pub trait Store: Send {
     /// Commits consecutive blocks above the tip: height and transaction
     /// indexes and the new tip, in one durable write. The batches a block
     /// references must be stored first.
-    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError>;
+    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
+        let hashes = blocks
+            .iter()
+            .map(|b| block_tx_hashes(self, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.commit_indexed(blocks, &hashes)
+    }
+    /// `commit` for a caller that already holds each block's transaction
+    /// hashes in order (`tx_hashes[i]` belongs to `blocks[i]`); a node's
+    /// executor has them from executing, and hashing twice costs.
+    fn commit_indexed(
+        &mut self,
+        blocks: &[Block],
+        tx_hashes: &[Vec<Digest>],
+    ) -> Result<(), StoreError>;
     /// The committed block at `height`.
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError>;
     /// Height and hash of the highest committed block.
@@ -65,7 +81,7 @@ pub trait Store: Send {
 }
 
 /// Hashes of a committed block's transactions, in order.
-fn block_tx_hashes(store: &dyn Store, block: &Block) -> Result<Vec<Digest>, StoreError> {
+fn block_tx_hashes<S: Store + ?Sized>(store: &S, block: &Block) -> Result<Vec<Digest>, StoreError> {
     match &block.payload {
         Payload::Inline(txs) => Ok(txs.iter().map(|t| t.hash()).collect()),
         Payload::Batches(refs) => {
@@ -81,8 +97,19 @@ fn block_tx_hashes(store: &dyn Store, block: &Block) -> Result<Vec<Digest>, Stor
     }
 }
 
-/// Checks that `blocks` extend the tip one height at a time.
-fn check_contiguous(tip: Option<(Height, Digest)>, blocks: &[Block]) -> Result<(), StoreError> {
+/// Checks that `blocks` extend the tip one height at a time and that each
+/// comes with its transaction hashes.
+fn check_commit(
+    tip: Option<(Height, Digest)>,
+    blocks: &[Block],
+    tx_hashes: &[Vec<Digest>],
+) -> Result<(), StoreError> {
+    if blocks.len() != tx_hashes.len() {
+        return Err(StoreError::IndexMismatch {
+            blocks: blocks.len(),
+            hashes: tx_hashes.len(),
+        });
+    }
     let first = tip.map(|(h, _)| h + 1).unwrap_or(0);
     for (expected, b) in (first..).zip(blocks) {
         if b.header.height != expected {
@@ -155,6 +182,13 @@ pub(crate) mod contract {
             Err(StoreError::NonContiguousCommit { .. })
         ));
         assert!(store.commit(&blocks[2..3]).is_err());
+        assert!(matches!(
+            store.commit_indexed(&blocks[3..5], &[Vec::new()]),
+            Err(StoreError::IndexMismatch {
+                blocks: 2,
+                hashes: 1
+            })
+        ));
         store.commit(&blocks[3..]).unwrap();
         assert!(store.uncommitted_blocks().unwrap().is_empty());
 

@@ -9,7 +9,7 @@ use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
 
-use super::{check_contiguous, Store, StoreError, TxLocation};
+use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_MESSAGE_BYTES;
 use crate::types::{Batch, Block, Height};
@@ -46,6 +46,21 @@ fn pending_key(height: Height, hash: &Digest) -> Vec<u8> {
     k
 }
 
+/// Options of a column family read by key, often for keys that are not
+/// there (is this nonce used? is this batch stored?): bloom filters per
+/// table and on the memtable answer most misses without a search.
+pub fn point_lookup_options() -> Options {
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_whole_key_filtering(true);
+    let mut cf = Options::default();
+    cf.set_block_based_table_factory(&table);
+    // The same for the memtable, where most recent keys are.
+    cf.set_memtable_whole_key_filtering(true);
+    cf.set_memtable_prefix_bloom_ratio(0.05);
+    cf
+}
+
 impl RocksStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
@@ -57,7 +72,11 @@ impl RocksStore {
         ]
         .into_iter()
         .map(|name| {
-            let mut cf = Options::default();
+            let mut cf = if name == CF_TXS || name == CF_BATCHES {
+                point_lookup_options()
+            } else {
+                Options::default()
+            };
             if name == CF_BLOCKS || name == CF_BATCHES {
                 cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
             }
@@ -128,20 +147,28 @@ impl Store for RocksStore {
         }
     }
 
-    fn commit(&mut self, blocks: &[Block]) -> Result<(), StoreError> {
+    fn commit_indexed(
+        &mut self,
+        blocks: &[Block],
+        tx_hashes: &[Vec<Digest>],
+    ) -> Result<(), StoreError> {
         let Some(last) = blocks.last() else {
             return Ok(());
         };
-        check_contiguous(self.committed_tip()?, blocks)?;
+        check_commit(self.committed_tip()?, blocks, tx_hashes)?;
         let mut batch = WriteBatch::default();
-        for b in blocks {
+        for (b, hashes) in blocks.iter().zip(tx_hashes) {
             let hash = b.hash();
             batch.put_cf(self.cf(CF_BLOCKS), hash.0, b.encode());
             batch.put_cf(self.cf(CF_HEIGHTS), b.header.height.to_be_bytes(), hash.0);
-            for (i, tx) in super::block_tx_hashes(self, b)?.into_iter().enumerate() {
+            // In key order, so that each memtable insert starts from the
+            // previous one's position (hashes are random keys).
+            let mut index: Vec<(&Digest, u32)> = hashes.iter().zip(0u32..).collect();
+            index.sort_unstable();
+            for (tx, i) in index {
                 let loc = TxLocation {
                     height: b.header.height,
-                    index: i as u32,
+                    index: i,
                 };
                 batch.put_cf(self.cf(CF_TXS), tx.0, loc.encode());
             }

@@ -8,6 +8,7 @@
 //! type: an aggregate signature with a signer bitmap.
 
 use parity_scale_codec::{Decode, Encode};
+use strata_crypto::bls::SignatureCheck;
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::committee::{Committee, QuorumThreshold};
 use strata_crypto::hash::Digest;
@@ -118,13 +119,28 @@ impl SignedStatement {
         epoch: Epoch,
         committee: &Committee,
     ) -> Result<(), CertError> {
+        self.signature_check(chain, epoch, committee)?
+            .verify()
+            .map_err(|_| CertError::BadSignature)
+    }
+
+    /// The scope and signer checks of `verify`; the pairing check is
+    /// returned, to run alone or in a batch.
+    pub fn signature_check(
+        &self,
+        chain: ChainId,
+        epoch: Epoch,
+        committee: &Committee,
+    ) -> Result<SignatureCheck, CertError> {
         check_scope(self.data.chain, self.data.epoch, chain, epoch)?;
         let member = committee
             .member(self.signer as usize)
             .ok_or(CertError::UnknownSigner(self.signer))?;
-        self.signature
-            .verify(&self.data.signing_bytes(), &member.key)
-            .map_err(|_| CertError::BadSignature)
+        Ok(SignatureCheck::single(
+            self.data.signing_bytes(),
+            &member.key,
+            &self.signature,
+        ))
     }
 }
 
@@ -170,11 +186,33 @@ impl QuorumCertificate {
         committee: &Committee,
         threshold: QuorumThreshold,
     ) -> Result<(), CertError> {
+        match self.signature_check(chain, epoch, genesis, committee, threshold)? {
+            None => Ok(()),
+            Some(check) => check
+                .verify()
+                .map_err(|e| CertError::Quorum(QcError::BadSignature(e))),
+        }
+    }
+
+    /// The checks of `verify` short of the pairing, which is returned (none
+    /// for the genesis certificate) to run alone or in a batch.
+    pub fn signature_check(
+        &self,
+        chain: ChainId,
+        epoch: Epoch,
+        genesis: &Digest,
+        committee: &Committee,
+        threshold: QuorumThreshold,
+    ) -> Result<Option<SignatureCheck>, CertError> {
         check_scope(self.chain, self.epoch, chain, epoch)?;
         match &self.cert {
-            None if self.round == Round::GENESIS && self.block == *genesis => Ok(()),
+            None if self.round == Round::GENESIS && self.block == *genesis => Ok(None),
             None => Err(CertError::NotGenesis),
-            Some(qc) => Ok(qc.verify(committee, threshold, &self.vote_data().signing_bytes())?),
+            Some(qc) => Ok(Some(qc.signature_check(
+                committee,
+                threshold,
+                self.vote_data().signing_bytes(),
+            )?)),
         }
     }
 

@@ -1,0 +1,451 @@
+//! The committed side of one chain (DESIGN.md §7): executes committed
+//! blocks in order, indexes them, answers reads of committed data (records,
+//! blocks, inclusion proofs, range sync for peers) and wakes clients waiting
+//! for a transaction. It runs on its own thread so that executing a large
+//! block never delays the committee actor's votes and proposals; the
+//! committee actor only hands it the blocks the core commits.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use serde::Serialize;
+use strata_chains::consensus;
+use strata_chains::store::{RocksStore, Store};
+use strata_chains::types::{
+    Block, ChainId, Height, Payload, QuorumCertificate, SyncRequest, SyncResponse, Transaction,
+};
+use strata_crypto::hash::Digest;
+use strata_crypto::merkle::MerkleTree;
+use tokio::sync::oneshot;
+
+use crate::mempool::{self, Mempool};
+use crate::metrics::{chain_label, Metrics};
+use crate::state::StateStore;
+
+pub struct Ledger {
+    chain: ChainId,
+    store: RocksStore,
+    state: StateStore,
+    mempool: Addr<Mempool>,
+    metrics: Arc<Metrics>,
+    label: String,
+    queue: VecDeque<Arc<Block>>,
+    /// Waiting for the mempool to fetch the front block's batches.
+    fetching: bool,
+    tx_waiters: HashMap<Digest, Vec<oneshot::Sender<()>>>,
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Stops the node: committed data can no longer be kept.
+fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
+    tracing::error!("node stops: {what}: {e}");
+    eprintln!("strata: node stops: {what}: {e}");
+    std::process::exit(70)
+}
+
+/// A committed block's contents, each transaction hashed once.
+struct BlockContents {
+    /// Every transaction the block lists, in order (the index).
+    listed: Vec<Digest>,
+    /// The transactions to execute: those of batches no earlier block
+    /// executed, with their hashes.
+    txs: Vec<Transaction>,
+    hashes: Vec<Digest>,
+    /// The batches executed now.
+    fresh: Vec<Digest>,
+}
+
+impl Ledger {
+    pub fn new(
+        chain: ChainId,
+        store: RocksStore,
+        state: StateStore,
+        mempool: Addr<Mempool>,
+        metrics: Arc<Metrics>,
+    ) -> Ledger {
+        Ledger {
+            label: chain_label(chain),
+            chain,
+            store,
+            state,
+            mempool,
+            metrics,
+            queue: VecDeque::new(),
+            fetching: false,
+            tx_waiters: HashMap::new(),
+        }
+    }
+
+    /// Commits queued blocks one at a time, fetching batches when needed.
+    fn next_commit(&mut self, ctx: &mut Context<Self>) {
+        while !self.fetching {
+            let Some(block) = self.queue.front().cloned() else {
+                return;
+            };
+            let refs: Vec<(Digest, u32)> = match &block.payload {
+                Payload::Batches(refs) => refs.iter().map(|r| (r.digest, r.author)).collect(),
+                Payload::Inline(_) => Vec::new(),
+            };
+            let missing: Vec<(Digest, u32)> = refs
+                .into_iter()
+                .filter(|(d, _)| !matches!(self.store.batch(d), Ok(Some(_))))
+                .collect();
+            if missing.is_empty() {
+                self.queue.pop_front();
+                self.finalize(&block);
+                continue;
+            }
+            self.fetching = true;
+            let fut = self.mempool.send(mempool::EnsureBatches(missing));
+            ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
+                act.fetching = false;
+                act.next_commit(ctx);
+            }));
+        }
+    }
+
+    /// Writes a committed block, executes it and tells the mempool and the
+    /// clients waiting for its transactions.
+    fn finalize(&mut self, block: &Arc<Block>) {
+        let height = block.header.height;
+        let c = match self.contents(block) {
+            Ok(c) => c,
+            Err(e) => fatal("reading a committed block's batches failed", e),
+        };
+        if let Err(e) = self
+            .store
+            .commit_indexed(std::slice::from_ref(&**block), &[c.listed])
+        {
+            fatal("committing a block failed", e);
+        }
+        let applied = match self
+            .state
+            .apply(height, unix_millis(), &c.txs, &c.hashes, &c.fresh)
+        {
+            Ok(a) => a,
+            Err(e) => fatal("executing a committed block failed", e),
+        };
+        if let Payload::Batches(refs) = &block.payload {
+            self.mempool.do_send(mempool::Committed {
+                height,
+                batches: refs.iter().map(|r| r.digest).collect(),
+            });
+        }
+        let m = &self.metrics;
+        m.committed_height
+            .with_label_values(&[self.label.as_str()])
+            .set(height as i64);
+        m.committed_transactions
+            .with_label_values(&[self.label.as_str()])
+            .inc_by(applied.accepted as u64);
+        m.refused_transactions
+            .with_label_values(&[self.label.as_str()])
+            .inc_by(applied.refused.len() as u64);
+        if !self.tx_waiters.is_empty() {
+            for h in &c.hashes {
+                for w in self.tx_waiters.remove(h).unwrap_or_default() {
+                    let _ = w.send(());
+                }
+            }
+        }
+    }
+
+    /// Reads a committed block's batches once and hashes each transaction
+    /// once.
+    fn contents(&self, block: &Block) -> Result<BlockContents, String> {
+        let mut c = BlockContents {
+            listed: Vec::new(),
+            txs: Vec::new(),
+            hashes: Vec::new(),
+            fresh: Vec::new(),
+        };
+        match &block.payload {
+            Payload::Inline(txs) => {
+                c.hashes = txs.iter().map(|t| t.hash()).collect();
+                c.listed = c.hashes.clone();
+                c.txs = txs.to_vec();
+            }
+            Payload::Batches(refs) => {
+                // A batch listed twice is indexed twice and executed once.
+                let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
+                for r in refs.iter() {
+                    if let Some(range) = seen.get(&r.digest).cloned() {
+                        c.listed.extend_from_within(range);
+                        continue;
+                    }
+                    let batch = self
+                        .store
+                        .batch(&r.digest)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("batch {} missing", r.digest))?;
+                    let start = c.listed.len();
+                    c.listed.extend(batch.transactions.iter().map(|t| t.hash()));
+                    seen.insert(r.digest, start..c.listed.len());
+                    if self
+                        .state
+                        .batch_executed(&r.digest)
+                        .map_err(|e| e.to_string())?
+                    {
+                        continue;
+                    }
+                    c.hashes.extend_from_slice(&c.listed[start..]);
+                    c.txs.extend(batch.transactions.into_inner());
+                    c.fresh.push(r.digest);
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Re-executes committed blocks the state has not applied (after a
+    /// crash between the commit write and the state write).
+    fn catch_up_state(&mut self) {
+        let applied = self.state.applied_height().unwrap_or(0);
+        let tip = match self.store.committed_tip() {
+            Ok(t) => t.map_or(0, |(h, _)| h),
+            Err(e) => fatal("reading the committed tip failed", e),
+        };
+        for h in applied + 1..=tip {
+            let b = match self.store.block_at(h) {
+                Ok(Some(b)) => b,
+                other => fatal(
+                    "replaying committed blocks failed",
+                    format!("block {h}: {other:?}"),
+                ),
+            };
+            let c = self
+                .contents(&b)
+                .unwrap_or_else(|e| fatal("replaying committed blocks failed", e));
+            if let Err(e) = self
+                .state
+                .apply(h, unix_millis(), &c.txs, &c.hashes, &c.fresh)
+            {
+                fatal("replaying committed blocks failed", e);
+            }
+        }
+        self.metrics
+            .committed_height
+            .with_label_values(&[self.label.as_str()])
+            .set(tip as i64);
+    }
+}
+
+impl Actor for Ledger {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(8192);
+        self.catch_up_state();
+    }
+}
+
+/// Blocks the core committed, in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Execute(pub Vec<Arc<Block>>);
+
+impl Handler<Execute> for Ledger {
+    type Result = ();
+    fn handle(&mut self, msg: Execute, ctx: &mut Context<Self>) {
+        self.queue.extend(msg.0);
+        self.next_commit(ctx);
+    }
+}
+
+/// A peer's sync request, answered from the store.
+#[derive(Message)]
+#[rtype(result = "Option<SyncResponse>")]
+pub struct ServeSync(pub SyncRequest);
+
+impl Handler<ServeSync> for Ledger {
+    type Result = Option<SyncResponse>;
+    fn handle(&mut self, msg: ServeSync, _: &mut Context<Self>) -> Option<SyncResponse> {
+        consensus::sync::serve(&self.store, &msg.0).ok().flatten()
+    }
+}
+
+/// Where a transaction stands.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum TxStatus {
+    Pending,
+    Committed {
+        chain: String,
+        block: String,
+        height: Height,
+        index: u32,
+        /// When this node committed the block (Unix ms).
+        committed_at_ms: Option<u64>,
+        /// Set when the executor refused the committed transaction.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refused: Option<String>,
+    },
+    Unknown,
+}
+
+/// Status of a transaction; with `wait`, answers once it commits or the
+/// wait ends.
+#[derive(Message)]
+#[rtype(result = "TxStatus")]
+pub struct GetTx {
+    pub hash: Digest,
+    pub wait: Option<Duration>,
+}
+
+impl Ledger {
+    fn committed_status(&self, hash: &Digest) -> Option<TxStatus> {
+        let loc = self.store.tx_location(hash).ok().flatten()?;
+        let block = self.store.block_at(loc.height).ok().flatten()?;
+        Some(TxStatus::Committed {
+            chain: self.chain.to_string(),
+            block: block.hash().to_hex(),
+            height: loc.height,
+            index: loc.index,
+            committed_at_ms: self.state.commit_time(loc.height).ok().flatten(),
+            refused: self.state.refusal(hash).ok().flatten(),
+        })
+    }
+}
+
+impl Handler<GetTx> for Ledger {
+    type Result = ResponseActFuture<Self, TxStatus>;
+    fn handle(&mut self, msg: GetTx, _: &mut Context<Self>) -> Self::Result {
+        if let Some(s) = self.committed_status(&msg.hash) {
+            return Box::pin(actix::fut::ready(s));
+        }
+        let pending = self.mempool.send(mempool::IsPending(msg.hash));
+        let waiter = msg.wait.map(|w| {
+            let (tx, rx) = oneshot::channel();
+            self.tx_waiters.entry(msg.hash).or_default().push(tx);
+            (w, rx)
+        });
+        let hash = msg.hash;
+        Box::pin(
+            async move {
+                if let Some((w, rx)) = waiter {
+                    let _ = tokio::time::timeout(w, rx).await;
+                }
+                pending.await.unwrap_or(false)
+            }
+            .into_actor(self)
+            .map(move |pending, act, _| {
+                act.tx_waiters.retain(|_, v| {
+                    v.retain(|s| !s.is_closed());
+                    !v.is_empty()
+                });
+                match act.committed_status(&hash) {
+                    Some(s) => s,
+                    None if pending => TxStatus::Pending,
+                    None => TxStatus::Unknown,
+                }
+            }),
+        )
+    }
+}
+
+/// A committed block as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlockView {
+    pub chain: String,
+    pub height: Height,
+    pub view: u64,
+    pub hash: String,
+    pub parent: String,
+    pub tx_root: String,
+    pub state_root: String,
+    pub proposer: u32,
+    /// The proposer's clock when it proposed (Unix ms).
+    pub timestamp_ms: u64,
+    /// When this node committed the block (Unix ms).
+    pub committed_at_ms: Option<u64>,
+    pub justify_round: String,
+    pub justify_signers: usize,
+    pub transactions: Vec<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Option<BlockView>")]
+pub struct GetBlock(pub Height);
+
+impl Handler<GetBlock> for Ledger {
+    type Result = Option<BlockView>;
+    fn handle(&mut self, msg: GetBlock, _: &mut Context<Self>) -> Option<BlockView> {
+        let b = self.store.block_at(msg.0).ok().flatten()?;
+        let hashes = self.tx_hashes(&b)?;
+        let h = &b.header;
+        Some(BlockView {
+            chain: self.chain.to_string(),
+            height: h.height,
+            view: h.view,
+            hash: b.hash().to_hex(),
+            parent: h.parent.to_hex(),
+            tx_root: h.tx_root.to_hex(),
+            state_root: h.state_root.to_hex(),
+            proposer: h.proposer,
+            timestamp_ms: h.timestamp_ms,
+            committed_at_ms: self.state.commit_time(h.height).ok().flatten(),
+            justify_round: h.justify.round.to_string(),
+            justify_signers: h.justify.cert.as_ref().map_or(0, |c| c.signers.count()),
+            transactions: hashes.iter().map(|d| d.to_hex()).collect(),
+        })
+    }
+}
+
+impl Ledger {
+    fn tx_hashes(&self, b: &Block) -> Option<Vec<Digest>> {
+        self.contents(b).ok().map(|c| c.listed)
+    }
+}
+
+/// What a light client needs to check that a transaction is committed: the
+/// block header, the Merkle proof of the transaction under its root, and the
+/// committee's certificate of the block.
+#[derive(Clone, Debug, Serialize)]
+pub struct TxProof {
+    pub chain: u32,
+    pub height: Height,
+    /// SCALE-encoded `BlockHeader`, hex.
+    pub header: String,
+    pub index: u64,
+    pub leaf_count: u64,
+    pub siblings: Vec<String>,
+    /// SCALE-encoded `QuorumCertificate` of the block, hex.
+    pub certificate: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "Option<TxProof>")]
+pub struct GetTxProof(pub Digest);
+
+impl Handler<GetTxProof> for Ledger {
+    type Result = Option<TxProof>;
+    fn handle(&mut self, msg: GetTxProof, _: &mut Context<Self>) -> Option<TxProof> {
+        use parity_scale_codec::Encode;
+        let loc = self.store.tx_location(&msg.0).ok().flatten()?;
+        let block = self.store.block_at(loc.height).ok().flatten()?;
+        let child = self.store.block_at(loc.height + 1).ok().flatten()?;
+        let certificate: QuorumCertificate = child.header.justify;
+        if certificate.block != block.hash() {
+            return None;
+        }
+        let tree = MerkleTree::from_leaf_hashes(self.tx_hashes(&block)?);
+        let proof = tree.proof(loc.index as u64).ok()?;
+        Some(TxProof {
+            chain: self.chain.0,
+            height: loc.height,
+            header: hex::encode(block.header.encode()),
+            index: proof.leaf_index,
+            leaf_count: proof.leaf_count,
+            siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
+            certificate: hex::encode(certificate.encode()),
+        })
+    }
+}
