@@ -52,6 +52,7 @@ fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 /// A committed block's contents, each transaction hashed once.
+#[derive(Debug)]
 struct BlockContents {
     /// Every transaction the block lists, in order (the index).
     listed: Vec<Digest>,
@@ -158,51 +159,8 @@ impl Ledger {
         }
     }
 
-    /// Reads a committed block's batches once and hashes each transaction
-    /// once.
     fn contents(&self, block: &Block) -> Result<BlockContents, String> {
-        let mut c = BlockContents {
-            listed: Vec::new(),
-            txs: Vec::new(),
-            hashes: Vec::new(),
-            fresh: Vec::new(),
-        };
-        match &block.payload {
-            Payload::Inline(txs) => {
-                c.hashes = txs.iter().map(|t| t.hash()).collect();
-                c.listed = c.hashes.clone();
-                c.txs = txs.to_vec();
-            }
-            Payload::Batches(refs) => {
-                // A batch listed twice is indexed twice and executed once.
-                let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
-                for r in refs.iter() {
-                    if let Some(range) = seen.get(&r.digest).cloned() {
-                        c.listed.extend_from_within(range);
-                        continue;
-                    }
-                    let batch = self
-                        .store
-                        .batch(&r.digest)
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("batch {} missing", r.digest))?;
-                    let start = c.listed.len();
-                    c.listed.extend(batch.transactions.iter().map(|t| t.hash()));
-                    seen.insert(r.digest, start..c.listed.len());
-                    if self
-                        .state
-                        .batch_executed(&r.digest)
-                        .map_err(|e| e.to_string())?
-                    {
-                        continue;
-                    }
-                    c.hashes.extend_from_slice(&c.listed[start..]);
-                    c.txs.extend(batch.transactions.into_inner());
-                    c.fresh.push(r.digest);
-                }
-            }
-        }
-        Ok(c)
+        block_contents(&self.store, &self.state, block)
     }
 
     /// Re-executes committed blocks the state has not applied (after a
@@ -236,6 +194,51 @@ impl Ledger {
             .with_label_values(&[self.label.as_str()])
             .set(tip as i64);
     }
+}
+
+/// Reads a committed block's batches once and hashes each transaction once.
+fn block_contents(
+    store: &RocksStore,
+    state: &StateStore,
+    block: &Block,
+) -> Result<BlockContents, String> {
+    let mut c = BlockContents {
+        listed: Vec::new(),
+        txs: Vec::new(),
+        hashes: Vec::new(),
+        fresh: Vec::new(),
+    };
+    match &block.payload {
+        Payload::Inline(txs) => {
+            c.hashes = txs.iter().map(|t| t.hash()).collect();
+            c.listed = c.hashes.clone();
+            c.txs = txs.to_vec();
+        }
+        Payload::Batches(refs) => {
+            // A batch listed twice is indexed twice and executed once.
+            let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
+            for r in refs.iter() {
+                if let Some(range) = seen.get(&r.digest).cloned() {
+                    c.listed.extend_from_within(range);
+                    continue;
+                }
+                let batch = store
+                    .batch(&r.digest)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("batch {} missing", r.digest))?;
+                let start = c.listed.len();
+                c.listed.extend(batch.transactions.iter().map(|t| t.hash()));
+                seen.insert(r.digest, start..c.listed.len());
+                if state.batch_executed(&r.digest).map_err(|e| e.to_string())? {
+                    continue;
+                }
+                c.hashes.extend_from_slice(&c.listed[start..]);
+                c.txs.extend(batch.transactions.into_inner());
+                c.fresh.push(r.digest);
+            }
+        }
+    }
+    Ok(c)
 }
 
 impl Actor for Ledger {
@@ -447,5 +450,75 @@ impl Handler<GetTxProof> for Ledger {
             siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
             certificate: hex::encode(certificate.encode()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_chains::types::{Batch, BlockHeader, GenesisParams};
+    use strata_crypto::codec::{BoundedBytes, BoundedVec};
+
+    fn batch(sequence: u64, records: &[&str]) -> Batch {
+        Batch {
+            chain: ChainId::GLOBAL,
+            author: 0,
+            sequence,
+            transactions: BoundedVec::new(
+                records
+                    .iter()
+                    .map(|r| Transaction::Opaque(BoundedBytes::new(r.as_bytes().to_vec()).unwrap()))
+                    .collect(),
+            )
+            .unwrap(),
+        }
+    }
+
+    #[test]
+    fn contents_index_every_listing_and_execute_each_batch_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
+        let state = StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1).unwrap();
+        let (old, new) = (batch(1, &["a", "b"]), batch(2, &["c"]));
+        store.put_batch(&old).unwrap();
+        store.put_batch(&new).unwrap();
+        // `old` was executed by an earlier block.
+        let old_txs = old.transactions.to_vec();
+        let old_hashes: Vec<Digest> = old_txs.iter().map(|t| t.hash()).collect();
+        state
+            .apply(1, 0, &old_txs, &old_hashes, &[old.digest()])
+            .unwrap();
+
+        let genesis = strata_chains::types::genesis_block(GenesisParams {
+            chain: ChainId::GLOBAL,
+            epoch: 0,
+            config_digest: Digest::ZERO,
+        });
+        let refs = vec![old.reference(), new.reference(), old.reference()];
+        let block = Block {
+            header: BlockHeader {
+                height: 2,
+                ..genesis.header.clone()
+            },
+            payload: Payload::Batches(BoundedVec::new(refs).unwrap()),
+            signature: genesis.signature,
+        };
+        let c = block_contents(&store, &state, &block).unwrap();
+        let new_hash = new.transactions[0].hash();
+        let mut listed = old_hashes.clone();
+        listed.push(new_hash);
+        listed.extend(old_hashes.iter().copied());
+        assert_eq!(c.listed, listed, "every listing is indexed, in order");
+        assert_eq!(c.hashes, vec![new_hash], "only the new batch executes");
+        assert_eq!(c.txs, new.transactions.to_vec());
+        assert_eq!(c.fresh, vec![new.digest()]);
+
+        let missing = Block {
+            payload: Payload::Batches(BoundedVec::new(vec![batch(3, &["d"]).reference()]).unwrap()),
+            ..block
+        };
+        assert!(block_contents(&store, &state, &missing)
+            .unwrap_err()
+            .contains("missing"));
     }
 }

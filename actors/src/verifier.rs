@@ -177,5 +177,6 @@ mod tests {
             got,
             vec![vec![true, true], vec![false, true], vec![false], vec![]]
         );
+        assert_eq!(verifier.backlog(), 0, "answered work leaves the backlog");
     }
 }
