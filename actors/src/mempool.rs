@@ -35,8 +35,9 @@ const MAX_BLOCK_TX_COUNT: u64 = 50_000;
 /// A peer batch fetch is retried at another member after this long.
 const FETCH_RETRY: Duration = Duration::from_millis(700);
 /// Client submissions are refused while more signatures than this wait
-/// for the verifier (about a quarter of a second of its work).
-const MAX_VERIFY_BACKLOG: usize = 8_192;
+/// for the verifier (about half a second of its work under load; peers'
+/// batches, which votes wait for, are checked ahead of them).
+const MAX_VERIFY_BACKLOG: usize = 16_384;
 /// A payload check gives up (no vote) after this long.
 const CHECK_DEADLINE: Duration = Duration::from_secs(4);
 
@@ -418,7 +419,7 @@ impl Mempool {
         }
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
-            PayloadMode::Signed => Some(self.verifier.check(batch.transactions.to_vec())),
+            PayloadMode::Signed => Some(self.verifier.check_urgent(batch.transactions.to_vec())),
         };
         let fut = async move {
             match check {

@@ -2,6 +2,7 @@
 //! verifies sr25519 signatures (one multi-scalar multiplication per batch,
 //! bisection only when a batch fails).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -17,7 +18,47 @@ const KEY_CACHE: usize = 16_384;
 
 struct Job {
     txs: Vec<Transaction>,
+    /// Peers' batches go first: votes wait for them, clients can wait.
+    urgent: bool,
     reply: oneshot::Sender<Vec<bool>>,
+}
+
+/// Jobs received and not yet checked, urgent ones apart.
+#[derive(Default)]
+struct Waiting {
+    urgent: VecDeque<Job>,
+    normal: VecDeque<Job>,
+}
+
+impl Waiting {
+    fn push(&mut self, job: Job) {
+        if job.urgent {
+            self.urgent.push_back(job)
+        } else {
+            self.normal.push_back(job)
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.normal.is_empty()
+    }
+
+    /// The next batch: urgent jobs first, then others, up to `max`
+    /// signatures (at least one job, whatever its size).
+    fn take(&mut self, max: usize) -> Vec<Job> {
+        let mut batch = Vec::new();
+        let mut count = 0;
+        for queue in [&mut self.urgent, &mut self.normal] {
+            while let Some(job) = queue.front() {
+                if !batch.is_empty() && count + job.txs.len() > max {
+                    return batch;
+                }
+                count += job.txs.len();
+                batch.extend(queue.pop_front());
+            }
+        }
+        batch
+    }
 }
 
 /// The handle of the verifier thread. Requests that queue up while a batch
@@ -41,19 +82,19 @@ impl Verifier {
             .name("strata-verifier".into())
             .spawn(move || {
                 let mut keys = KeyCache::new(KEY_CACHE);
-                while let Ok(first) = queue.recv() {
-                    let mut count = first.txs.len();
-                    let mut batch = vec![first];
-                    while count < MAX_COALESCED {
-                        match queue.try_recv() {
-                            Ok(job) => {
-                                count += job.txs.len();
-                                batch.push(job);
-                            }
+                let mut waiting = Waiting::default();
+                loop {
+                    if waiting.is_empty() {
+                        match queue.recv() {
+                            Ok(job) => waiting.push(job),
                             Err(_) => break,
                         }
                     }
-                    let mut all = Vec::with_capacity(count);
+                    while let Ok(job) = queue.try_recv() {
+                        waiting.push(job);
+                    }
+                    let batch = waiting.take(MAX_COALESCED);
+                    let mut all = Vec::new();
                     let mut replies = Vec::with_capacity(batch.len());
                     for job in batch {
                         replies.push((job.txs.len(), job.reply));
@@ -79,11 +120,21 @@ impl Verifier {
     /// whether it is a validly signed provenance record (an error if the
     /// verifier has stopped).
     pub fn check(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
+        self.submit(txs, false)
+    }
+
+    /// `check` ahead of every client check: a peer's batch, which a
+    /// proposal may be waiting for.
+    pub fn check_urgent(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
+        self.submit(txs, true)
+    }
+
+    fn submit(&self, txs: Vec<Transaction>, urgent: bool) -> oneshot::Receiver<Vec<bool>> {
         let (reply, answer) = oneshot::channel();
         let n = txs.len();
         self.backlog.fetch_add(n, Ordering::Relaxed);
         // A send error drops `reply`, so the receiver reports it.
-        if self.jobs.send(Job { txs, reply }).is_err() {
+        if self.jobs.send(Job { txs, urgent, reply }).is_err() {
             self.backlog.fetch_sub(n, Ordering::Relaxed);
         }
         answer
@@ -178,5 +229,27 @@ mod tests {
             vec![vec![true, true], vec![false, true], vec![false], vec![]]
         );
         assert_eq!(verifier.backlog(), 0, "answered work leaves the backlog");
+    }
+
+    #[test]
+    fn urgent_jobs_are_taken_first_within_the_batch_limit() {
+        let job = |n: usize, urgent: bool| Job {
+            txs: vec![Transaction::Opaque(Default::default()); n],
+            urgent,
+            reply: oneshot::channel().0,
+        };
+        let mut w = Waiting::default();
+        w.push(job(3, false));
+        w.push(job(2, true));
+        w.push(job(4, false));
+        w.push(job(1, true));
+        let sizes = |b: Vec<Job>| {
+            b.iter()
+                .map(|j| (j.txs.len(), j.urgent))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(w.take(6)), vec![(2, true), (1, true), (3, false)]);
+        assert_eq!(sizes(w.take(2)), vec![(4, false)], "one job even if larger");
+        assert!(w.is_empty());
     }
 }
