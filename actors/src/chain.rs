@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -21,6 +21,7 @@ use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::StateStore;
 use crate::wire::Wire;
+use crate::{fatal, unix_micros};
 
 pub struct ChainActor {
     chain: ChainId,
@@ -37,20 +38,6 @@ pub struct ChainActor {
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
     ledger: Addr<Ledger>,
-}
-
-fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
-/// Stops the node: the chain cannot continue without its storage.
-fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
-    tracing::error!("node stops: {what}: {e}");
-    eprintln!("strata: node stops: {what}: {e}");
-    std::process::exit(70)
 }
 
 fn message_name(m: &ConsensusMessage) -> String {

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::StateStore;
+use crate::{fatal, unix_micros};
 
 pub struct Ledger {
     chain: ChainId,
@@ -38,17 +39,7 @@ pub struct Ledger {
 }
 
 fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Stops the node: committed data can no longer be kept.
-fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
-    tracing::error!("node stops: {what}: {e}");
-    eprintln!("strata: node stops: {what}: {e}");
-    std::process::exit(70)
+    unix_micros() / 1000
 }
 
 /// A committed block's contents, each transaction hashed once.

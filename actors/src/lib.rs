@@ -22,3 +22,18 @@ pub mod wire;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};
 pub use node::{run, NodeError};
+
+/// Wall-clock time in Unix microseconds (0 if the clock is before 1970).
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Stops the node: a chain cannot continue without its storage.
+pub(crate) fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
+    tracing::error!("node stops: {what}: {e}");
+    eprintln!("strata: node stops: {what}: {e}");
+    std::process::exit(70)
+}
