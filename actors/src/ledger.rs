@@ -218,13 +218,13 @@ fn block_contents(
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("batch {} missing", r.digest))?;
                 let start = c.listed.len();
-                c.listed.extend(batch.transactions.iter().map(|t| t.hash()));
+                c.listed.extend_from_slice(batch.tx_hashes());
                 seen.insert(r.digest, start..c.listed.len());
                 if state.batch_executed(&r.digest).map_err(|e| e.to_string())? {
                     continue;
                 }
                 c.hashes.extend_from_slice(&c.listed[start..]);
-                c.txs.extend(batch.transactions.into_inner());
+                c.txs.extend(batch.into_batch().transactions.into_inner());
                 c.fresh.push(r.digest);
             }
         }
@@ -447,10 +447,10 @@ impl Handler<GetTxProof> for Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_chains::types::{Batch, BlockHeader, GenesisParams};
+    use strata_chains::types::{Batch, BlockHeader, GenesisParams, HashedBatch};
     use strata_crypto::codec::{BoundedBytes, BoundedVec};
 
-    fn batch(sequence: u64, records: &[&str]) -> Batch {
+    fn batch(sequence: u64, records: &[&str]) -> HashedBatch {
         Batch {
             chain: ChainId::GLOBAL,
             author: 0,
@@ -463,6 +463,7 @@ mod tests {
             )
             .unwrap(),
         }
+        .hashed()
     }
 
     #[test]
@@ -474,7 +475,7 @@ mod tests {
         store.put_batch(&old).unwrap();
         store.put_batch(&new).unwrap();
         // `old` was executed by an earlier block.
-        let old_txs = old.transactions.to_vec();
+        let old_txs = old.batch().transactions.to_vec();
         let old_hashes: Vec<Digest> = old_txs.iter().map(|t| t.hash()).collect();
         state
             .apply(1, 0, &old_txs, &old_hashes, &[old.digest()])
@@ -495,13 +496,13 @@ mod tests {
             signature: genesis.signature,
         };
         let c = block_contents(&store, &state, &block).unwrap();
-        let new_hash = new.transactions[0].hash();
+        let new_hash = new.batch().transactions[0].hash();
         let mut listed = old_hashes.clone();
         listed.push(new_hash);
         listed.extend(old_hashes.iter().copied());
         assert_eq!(c.listed, listed, "every listing is indexed, in order");
         assert_eq!(c.hashes, vec![new_hash], "only the new batch executes");
-        assert_eq!(c.txs, new.transactions.to_vec());
+        assert_eq!(c.txs, new.batch().transactions.to_vec());
         assert_eq!(c.fresh, vec![new.digest()]);
 
         let missing = Block {

@@ -16,7 +16,8 @@ use actix::prelude::*;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::limits::{MAX_BATCH_TXS, MAX_BLOCK_BATCHES};
 use strata_chains::types::{
-    tx_root_of_hashes, Batch, BatchRef, Block, ChainId, Height, Payload, Round, Transaction,
+    tx_root_of_hashes, Batch, BatchRef, Block, ChainId, HashedBatch, Height, Payload, Round,
+    Transaction,
 };
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
@@ -214,23 +215,24 @@ impl Mempool {
             sequence: self.sequence,
             transactions: BoundedVec::new(txs).expect("sealed at the batch limit"),
         };
+        let batch = HashedBatch::from_parts(batch, hashes);
         if let Err(e) = self.store.put_batch(&batch) {
             tracing::error!("storing a batch failed: {e}");
             return;
         }
         if let Some(bridge) = &self.bridge {
             // Encoded once, sent to every other member.
-            let msg = SendWire::new(self.chain, 0, &Wire::Batch(Box::new(batch.clone())));
+            let wire = Wire::Batch(Box::new(batch.batch().clone()));
+            let msg = SendWire::new(self.chain, 0, &wire);
             for to in (0..self.committee_size).filter(|&i| i != self.me) {
                 bridge.do_send(msg.to(to));
             }
         }
-        self.hold(&batch, Some(hashes), ctx);
+        self.hold(&batch, ctx);
     }
 
-    /// Makes a stored, verified batch available to payloads and waiters;
-    /// `hashes` are its transactions' hashes when the caller has them.
-    fn hold(&mut self, batch: &Batch, hashes: Option<Vec<Digest>>, ctx: &mut Context<Self>) {
+    /// Makes a stored, verified batch available to payloads and waiters.
+    fn hold(&mut self, batch: &HashedBatch, ctx: &mut Context<Self>) {
         let digest = batch.digest();
         self.fetching.remove(&digest);
         if self.state.batch_executed(&digest).unwrap_or(false)
@@ -239,9 +241,8 @@ impl Mempool {
             self.settle_waiters(ctx);
             return;
         }
-        let hashes =
-            hashes.unwrap_or_else(|| batch.transactions.iter().map(|t| t.hash()).collect());
-        if batch.author != self.me {
+        let hashes = batch.tx_hashes().to_vec();
+        if batch.batch().author != self.me {
             // Peers' transactions count as pending here too.
             self.pending_txs.extend(hashes.iter().copied());
         }
@@ -303,7 +304,7 @@ impl Mempool {
         digests
             .iter()
             .filter(|d| {
-                !self.batch_txs.contains_key(d) && !matches!(self.store.batch(d), Ok(Some(_)))
+                !self.batch_txs.contains_key(d) && !matches!(self.store.has_batch(d), Ok(true))
             })
             .copied()
             .collect()
@@ -385,9 +386,7 @@ impl Mempool {
                 Some(h) if h.len() == r.tx_count as usize => hashes.extend(h.iter().copied()),
                 Some(_) => return false,
                 None => match self.store.batch(&r.digest) {
-                    Ok(Some(b)) if b.reference() == *r => {
-                        hashes.extend(b.transactions.iter().map(|t| t.hash()))
-                    }
+                    Ok(Some(b)) if b.reference() == *r => hashes.extend_from_slice(b.tx_hashes()),
                     _ => return false,
                 },
             }
@@ -396,8 +395,8 @@ impl Mempool {
     }
 
     /// Verifies a peer's batch off-thread, then stores and holds it.
-    fn accept_peer_batch(&mut self, from: u32, batch: Batch, ctx: &mut Context<Self>) {
-        if batch.chain != self.chain {
+    fn accept_peer_batch(&mut self, from: u32, batch: HashedBatch, ctx: &mut Context<Self>) {
+        if batch.batch().chain != self.chain {
             self.metrics.reject("batch for another chain");
             return;
         }
@@ -406,6 +405,7 @@ impl Mempool {
             return;
         }
         let kinds_ok = batch
+            .batch()
             .transactions
             .iter()
             .all(|t| match self.params.payload {
@@ -419,7 +419,10 @@ impl Mempool {
         }
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
-            PayloadMode::Signed => Some(self.verifier.check_urgent(batch.transactions.to_vec())),
+            PayloadMode::Signed => Some(
+                self.verifier
+                    .check_urgent(batch.batch().transactions.to_vec()),
+            ),
         };
         let fut = async move {
             match check {
@@ -437,7 +440,7 @@ impl Mempool {
                 tracing::error!("storing a batch failed: {e}");
                 return;
             }
-            act.hold(&batch, None, ctx);
+            act.hold(&batch, ctx);
         }));
     }
 }
@@ -578,7 +581,7 @@ impl Handler<PeerBatch> for Mempool {
             self.metrics.reject("batch relayed by a non-author");
             return;
         }
-        self.accept_peer_batch(msg.from, msg.batch, ctx);
+        self.accept_peer_batch(msg.from, msg.batch.hashed(), ctx);
     }
 }
 
@@ -594,6 +597,7 @@ impl Handler<FetchedBatches> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: FetchedBatches, ctx: &mut Context<Self>) {
         for b in msg.batches {
+            let b = b.hashed();
             if self.fetching.contains_key(&b.digest()) {
                 self.accept_peer_batch(msg.from, b, ctx);
             }
@@ -613,11 +617,11 @@ impl Handler<ServeBatches> for Mempool {
         let mut bytes = 0usize;
         for d in msg.0 {
             if let Ok(Some(b)) = self.store.batch(&d) {
-                bytes += parity_scale_codec::Encode::size_hint(&b);
+                bytes += parity_scale_codec::Encode::size_hint(b.batch());
                 if bytes > BATCH_RESPONSE_BUDGET && !out.is_empty() {
                     break;
                 }
-                out.push(b);
+                out.push(b.into_batch());
             }
         }
         out

@@ -7,7 +7,7 @@ use strata_crypto::hash::Digest;
 
 use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
-use crate::types::{Batch, Block, Height};
+use crate::types::{Block, HashedBatch, Height};
 
 #[derive(Default, Clone)]
 pub struct MemStore {
@@ -15,7 +15,7 @@ pub struct MemStore {
     heights: BTreeMap<Height, Digest>,
     txs: HashMap<Digest, TxLocation>,
     pending: BTreeMap<(Height, Digest), ()>,
-    batches: HashMap<Digest, Batch>,
+    batches: HashMap<Digest, HashedBatch>,
     safety: Option<SafetyState>,
 }
 
@@ -40,13 +40,17 @@ impl Store for MemStore {
         Ok(self.blocks.get(hash).cloned())
     }
 
-    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
         self.batches.insert(batch.digest(), batch.clone());
         Ok(())
     }
 
-    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError> {
+    fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError> {
         Ok(self.batches.get(digest).cloned())
+    }
+
+    fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError> {
+        Ok(self.batches.contains_key(digest))
     }
 
     fn commit_indexed(

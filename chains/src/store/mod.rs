@@ -18,7 +18,7 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
 
 use crate::consensus::SafetyState;
-use crate::types::{Batch, Block, Height, Payload};
+use crate::types::{Block, HashedBatch, Height, Payload};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +46,12 @@ pub struct TxLocation {
 pub trait Store: Send {
     /// Stores a block received or proposed (not yet committed).
     fn put_block(&mut self, block: &Block) -> Result<(), StoreError>;
-    /// Stores a batch (verified) under its digest.
-    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError>;
-    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError>;
+    /// Stores a batch (verified) under its digest, with its transactions'
+    /// hashes so that readers never hash the transactions again.
+    fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError>;
+    fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError>;
+    /// Whether a batch is stored, without reading it.
+    fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError>;
     fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError>;
     /// Commits consecutive blocks above the tip: height and transaction
     /// indexes and the new tip, in one durable write. The batches a block
@@ -90,7 +93,7 @@ fn block_tx_hashes<S: Store + ?Sized>(store: &S, block: &Block) -> Result<Vec<Di
                 let batch = store
                     .batch(&r.digest)?
                     .ok_or(StoreError::MissingBatch(r.digest))?;
-                out.extend(batch.transactions.iter().map(|t| t.hash()));
+                out.extend_from_slice(batch.tx_hashes());
             }
             Ok(out)
         }
@@ -202,7 +205,8 @@ pub(crate) mod contract {
             author: 0,
             sequence: 1,
             transactions: BoundedVec::new(vec![tx.clone()]).unwrap(),
-        };
+        }
+        .hashed();
         let mut batched = blocks[5].clone();
         batched.header.height = 6;
         batched.header.parent = blocks[5].hash();
@@ -212,7 +216,9 @@ pub(crate) mod contract {
             store.commit(std::slice::from_ref(&batched)),
             Err(StoreError::MissingBatch(_))
         ));
+        assert!(!store.has_batch(&batch.digest()).unwrap());
         store.put_batch(&batch).unwrap();
+        assert!(store.has_batch(&batch.digest()).unwrap());
         assert_eq!(store.batch(&batch.digest()).unwrap(), Some(batch));
         store.commit(std::slice::from_ref(&batched)).unwrap();
         assert_eq!(

@@ -6,13 +6,14 @@ use std::path::Path;
 
 use parity_scale_codec::{Decode, Encode};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
-use strata_crypto::codec::decode_message;
+use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
 use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
+use crate::types::limits::MAX_BATCH_TXS;
 use crate::types::limits::MAX_MESSAGE_BYTES;
-use crate::types::{Batch, Block, Height};
+use crate::types::{Batch, Block, HashedBatch, Height};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -130,21 +131,41 @@ impl Store for RocksStore {
         }
     }
 
-    fn put_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
+        let record = (batch.batch(), batch.tx_hashes()).encode();
         self.db
-            .put_cf(self.cf(CF_BATCHES), batch.digest().0, batch.encode())
+            .put_cf(self.cf(CF_BATCHES), batch.digest().0, record)
             .map_err(backend)
     }
 
-    fn batch(&self, digest: &Digest) -> Result<Option<Batch>, StoreError> {
-        match self
+    fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError> {
+        let Some(bytes) = self
             .db
-            .get_cf(self.cf(CF_BATCHES), digest.0)
+            .get_pinned_cf(self.cf(CF_BATCHES), digest.0)
             .map_err(backend)?
-        {
-            Some(bytes) => Ok(Some(decode("batch", &bytes)?)),
-            None => Ok(None),
+        else {
+            return Ok(None);
+        };
+        let (batch, hashes): (Batch, BoundedVec<Digest, MAX_BATCH_TXS>) = decode("batch", &bytes)?;
+        if hashes.len() != batch.transactions.len() {
+            return Err(StoreError::Corrupt {
+                what: "batch",
+                detail: "transaction hash count differs from the batch".into(),
+            });
         }
+        Ok(Some(HashedBatch::from_parts(batch, hashes.into_inner())))
+    }
+
+    fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let cf = self.cf(CF_BATCHES);
+        if !self.db.key_may_exist_cf(cf, digest.0) {
+            return Ok(false);
+        }
+        Ok(self
+            .db
+            .get_pinned_cf(cf, digest.0)
+            .map_err(backend)?
+            .is_some())
     }
 
     fn commit_indexed(

@@ -15,7 +15,7 @@ pub use cert::{
 };
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
-pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, Payload};
+pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
 pub use tx::{
     Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
     SignedProvenance, SystemTx, Transaction, ValidatorRegistration,

@@ -25,17 +25,90 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn digest(&self) -> Digest {
+    /// The transactions' hashes, in order.
+    pub fn tx_hashes(&self) -> Vec<Digest> {
+        self.transactions.iter().map(|t| t.hash()).collect()
+    }
+
+    /// The digest binds the header fields and each transaction through its
+    /// hash, so a node reads every transaction's bytes once: the hashes it
+    /// computes to admit and index transactions also name the batch.
+    fn digest_of(&self, tx_hashes: &[Digest]) -> Digest {
         let mut h = Hasher::new("strata/batch");
-        h.update(&self.encode());
+        h.update(
+            &(
+                self.chain,
+                self.author,
+                self.sequence,
+                tx_hashes.len() as u32,
+            )
+                .encode(),
+        );
+        for t in tx_hashes {
+            h.update(t.as_bytes());
+        }
         h.finalize()
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.digest_of(&self.tx_hashes())
+    }
+
+    pub fn hashed(self) -> HashedBatch {
+        let tx_hashes = self.tx_hashes();
+        HashedBatch::from_parts(self, tx_hashes)
+    }
+}
+
+/// A batch with its digest and its transactions' hashes, each computed
+/// once when the batch is made or received and carried from there (to the
+/// store, the payload checks and the executor).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HashedBatch {
+    batch: Batch,
+    digest: Digest,
+    tx_hashes: Vec<Digest>,
+}
+
+impl HashedBatch {
+    /// `tx_hashes` are the hashes of `batch.transactions`, in order, as
+    /// computed by `Transaction::hash` (a node's own batches: the hashes it
+    /// computed when it admitted each transaction).
+    pub fn from_parts(batch: Batch, tx_hashes: Vec<Digest>) -> HashedBatch {
+        debug_assert_eq!(tx_hashes, batch.tx_hashes());
+        let digest = batch.digest_of(&tx_hashes);
+        HashedBatch {
+            batch,
+            digest,
+            tx_hashes,
+        }
+    }
+
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    pub fn into_batch(self) -> Batch {
+        self.batch
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    pub fn tx_hashes(&self) -> &[Digest] {
+        &self.tx_hashes
+    }
+
+    pub fn into_parts(self) -> (Batch, Vec<Digest>) {
+        (self.batch, self.tx_hashes)
     }
 
     pub fn reference(&self) -> BatchRef {
         BatchRef {
-            author: self.author,
-            digest: self.digest(),
-            tx_count: self.transactions.len() as u32,
+            author: self.batch.author,
+            digest: self.digest,
+            tx_count: self.tx_hashes.len() as u32,
         }
     }
 }
@@ -85,19 +158,16 @@ pub fn tx_root_of_hashes(hashes: Vec<Digest>) -> Digest {
 
 /// The transaction root of a batched payload, given its batches in order.
 /// `None` if a batch does not match its reference.
-pub fn batched_tx_root(refs: &[BatchRef], batches: &[&Batch]) -> Option<Digest> {
+pub fn batched_tx_root(refs: &[BatchRef], batches: &[&HashedBatch]) -> Option<Digest> {
     if refs.len() != batches.len() {
         return None;
     }
     let mut hashes = Vec::new();
     for (r, b) in refs.iter().zip(batches) {
-        if b.digest() != r.digest
-            || b.transactions.len() as u32 != r.tx_count
-            || b.author != r.author
-        {
+        if b.reference() != *r {
             return None;
         }
-        hashes.extend(b.transactions.iter().map(|t| t.hash()));
+        hashes.extend_from_slice(b.tx_hashes());
     }
     Some(tx_root_of_hashes(hashes))
 }
@@ -107,7 +177,7 @@ mod tests {
     use super::*;
     use strata_crypto::codec::BoundedBytes;
 
-    fn batch(author: u32, n: usize) -> Batch {
+    fn batch(author: u32, n: usize) -> HashedBatch {
         Batch {
             chain: ChainId::local(0),
             author,
@@ -121,6 +191,7 @@ mod tests {
             )
             .unwrap(),
         }
+        .hashed()
     }
 
     #[test]
@@ -129,9 +200,10 @@ mod tests {
         let refs = [a.reference(), b.reference()];
         let root = batched_tx_root(&refs, &[&a, &b]).unwrap();
         let all: Vec<Digest> = a
+            .batch()
             .transactions
             .iter()
-            .chain(b.transactions.iter())
+            .chain(b.batch().transactions.iter())
             .map(|t| t.hash())
             .collect();
         assert_eq!(root, tx_root_of_hashes(all));
@@ -145,5 +217,32 @@ mod tests {
             Payload::Batches(BoundedVec::new(refs.to_vec()).unwrap()).tx_count(),
             5
         );
+    }
+
+    #[test]
+    fn the_digest_binds_the_header_and_every_transaction() {
+        let a = batch(0, 3);
+        assert_eq!(a.digest(), a.batch().digest());
+        assert_eq!(a.tx_hashes(), a.batch().tx_hashes().as_slice());
+        let with = |f: &dyn Fn(&mut Batch)| {
+            let mut b = a.batch().clone();
+            f(&mut b);
+            b.digest()
+        };
+        assert_ne!(with(&|b| b.sequence += 1), a.digest());
+        assert_ne!(with(&|b| b.author += 1), a.digest());
+        assert_ne!(with(&|b| b.chain = ChainId::local(1)), a.digest());
+        let swapped = with(&|b| {
+            let mut txs = b.transactions.to_vec();
+            txs.swap(0, 1);
+            b.transactions = BoundedVec::new(txs).unwrap();
+        });
+        assert_ne!(swapped, a.digest());
+        let dropped = with(&|b| {
+            let mut txs = b.transactions.to_vec();
+            txs.pop();
+            b.transactions = BoundedVec::new(txs).unwrap();
+        });
+        assert_ne!(dropped, a.digest());
     }
 }
