@@ -17,7 +17,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use serde::Serialize;
-use strata_chains::store::point_lookup_options;
+use strata_chains::store::{db_options, per_transaction_index, point_lookup_options};
 use strata_chains::types::{ChainId, Height, Op, Transaction};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::{Digest, Hasher};
@@ -145,16 +145,17 @@ fn object_key_prefix(object: &[u8]) -> Vec<u8> {
 
 impl StateStore {
     pub fn open(path: &Path, chain: ChainId, domains: u32) -> Result<StateStore, StateError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
+        let opts = db_options().map_err(backend)?;
         let cfs = [CF_OBJECTS, CF_NONCES, CF_REFUSED, CF_BATCHES, CF_META]
             .into_iter()
             .map(|n| {
-                let cf = match n {
+                let mut cf = match n {
                     CF_NONCES | CF_REFUSED | CF_BATCHES => point_lookup_options(),
                     _ => Options::default(),
                 };
+                if n == CF_NONCES || n == CF_OBJECTS {
+                    per_transaction_index(&mut cf);
+                }
                 ColumnFamilyDescriptor::new(n, cf)
             });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;

@@ -12,7 +12,7 @@ mod memory;
 mod rocks;
 
 pub use memory::MemStore;
-pub use rocks::{point_lookup_options, RocksStore};
+pub use rocks::{db_options, per_transaction_index, point_lookup_options, RocksStore};
 
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
