@@ -16,6 +16,7 @@ use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload, Ro
 use strata_crypto::hash::Digest;
 
 use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
+use crate::held::HeldBatches;
 use crate::ledger::{Execute, Ledger};
 use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
@@ -38,6 +39,7 @@ pub struct ChainActor {
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
     ledger: Addr<Ledger>,
+    held: HeldBatches,
 }
 
 fn message_name(m: &ConsensusMessage) -> String {
@@ -77,6 +79,7 @@ impl ChainActor {
         ledger: Addr<Ledger>,
         bridge: Addr<NetworkBridge>,
         metrics: Arc<Metrics>,
+        held: HeldBatches,
     ) -> ChainActor {
         ChainActor {
             label: chain_label(chain),
@@ -93,6 +96,7 @@ impl ChainActor {
             last_high_qc: Digest::ZERO,
             last_stats: Default::default(),
             ledger,
+            held,
         }
     }
 
@@ -175,7 +179,25 @@ impl ChainActor {
                 Action::RequestPayload { round } => {
                     self.mempool.do_send(mempool::RequestPayload { round })
                 }
-                Action::CheckPayload(block) => self.mempool.do_send(mempool::CheckPayload(block)),
+                Action::CheckPayload(block) => {
+                    // Usually every batch is held already: answer here.
+                    let answer = match &block.payload {
+                        Payload::Batches(refs) => {
+                            self.held.check_payload(refs, &block.header.tx_root)
+                        }
+                        Payload::Inline(_) => None,
+                    };
+                    if let Some(valid) = answer {
+                        ctx.notify(PayloadChecked {
+                            block: block.hash(),
+                            valid,
+                        });
+                    }
+                    self.mempool.do_send(mempool::CheckPayload {
+                        block,
+                        answered: answer.is_some(),
+                    });
+                }
                 Action::Commit(blocks) => self.committed(blocks),
                 Action::Fetch { from, request } => self.bridge.do_send(RequestSync {
                     chain: self.chain,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod bridge;
 pub mod chain;
 pub mod config;
+pub mod held;
 pub mod keys;
 pub mod ledger;
 pub mod light;

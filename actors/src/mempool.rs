@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use crate::bridge::{NetworkBridge, SendWire};
 use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
+use crate::held::HeldBatches;
 use crate::metrics::{chain_label, Metrics};
 use crate::state::{chain_of_domain, domain_of, StateStore, GLOBAL_DOMAIN};
 use crate::verifier::Verifier;
@@ -78,8 +79,9 @@ pub struct Mempool {
     seal_timer: Option<SpawnHandle>,
     /// Batches held here and not yet committed, in arrival order.
     ready: VecDeque<BatchRef>,
-    /// Transaction hashes of each held batch.
-    batch_txs: HashMap<Digest, Vec<Digest>>,
+    /// Transaction hashes of each held batch (shared with the committee
+    /// actor, which checks payloads against it).
+    held: HeldBatches,
     /// Batches in proposed, uncommitted blocks, with the block height.
     inflight: HashMap<Digest, Height>,
     pending_txs: HashSet<Digest>,
@@ -122,7 +124,7 @@ impl Mempool {
             sequence: 0,
             seal_timer: None,
             ready: VecDeque::new(),
-            batch_txs: HashMap::new(),
+            held: HeldBatches::default(),
             inflight: HashMap::new(),
             pending_txs: HashSet::new(),
             pending_nonces: HashMap::new(),
@@ -132,6 +134,11 @@ impl Mempool {
             checks: HashMap::new(),
             ensures: Vec::new(),
         }
+    }
+
+    /// The held-batch map, for the chain's committee actor.
+    pub fn held(&self) -> HeldBatches {
+        self.held.clone()
     }
 
     fn update_gauge(&self) {
@@ -235,9 +242,7 @@ impl Mempool {
     fn hold(&mut self, batch: &HashedBatch, ctx: &mut Context<Self>) {
         let digest = batch.digest();
         self.fetching.remove(&digest);
-        if self.state.batch_executed(&digest).unwrap_or(false)
-            || self.batch_txs.contains_key(&digest)
-        {
+        if self.state.batch_executed(&digest).unwrap_or(false) || self.held.contains(&digest) {
             self.settle_waiters(ctx);
             return;
         }
@@ -246,7 +251,7 @@ impl Mempool {
             // Peers' transactions count as pending here too.
             self.pending_txs.extend(hashes.iter().copied());
         }
-        self.batch_txs.insert(digest, hashes);
+        self.held.insert(digest, hashes.into());
         self.ready.push_back(batch.reference());
         self.update_gauge();
         if let Some((round, timer)) = self.waiting_payload.take() {
@@ -282,20 +287,29 @@ impl Mempool {
         let (payload, root) = if refs.is_empty() {
             (Payload::empty(), None)
         } else {
-            let hashes: Vec<Digest> = refs
-                .iter()
-                .flat_map(|r| self.batch_txs[&r.digest].iter().copied())
-                .collect();
+            // `ready` lists only held batches, with their counts.
+            let Some(Ok(hashes)) = self.held.payload_hashes(&refs) else {
+                tracing::error!("a ready batch is not held; proposing an empty block");
+                for r in &refs {
+                    self.inflight.remove(&r.digest);
+                }
+                self.ready.retain(|r| self.held.contains(&r.digest));
+                return self.send_payload(round, Payload::empty(), None);
+            };
             (
                 Payload::Batches(BoundedVec::new(refs).expect("capped at the block limit")),
                 Some(tx_root_of_hashes(hashes)),
             )
         };
+        self.send_payload(round, payload, root);
+    }
+
+    fn send_payload(&self, round: Round, payload: Payload, batches_tx_root: Option<Digest>) {
         if let Some(chain) = &self.chain_actor {
             chain.do_send(PayloadReady {
                 round,
                 payload,
-                batches_tx_root: root,
+                batches_tx_root,
             });
         }
     }
@@ -303,9 +317,7 @@ impl Mempool {
     fn missing(&self, digests: &[Digest]) -> Vec<Digest> {
         digests
             .iter()
-            .filter(|d| {
-                !self.batch_txs.contains_key(d) && !matches!(self.store.has_batch(d), Ok(true))
-            })
+            .filter(|d| !self.held.contains(d) && !matches!(self.store.has_batch(d), Ok(true)))
             .copied()
             .collect()
     }
@@ -380,10 +392,14 @@ impl Mempool {
         let Payload::Batches(refs) = &block.payload else {
             return true;
         };
+        if let Some(valid) = self.held.check_payload(refs, &block.header.tx_root) {
+            return valid;
+        }
+        // Committed earlier (no longer held): read from the store.
         let mut hashes = Vec::new();
         for r in refs.iter() {
-            match self.batch_txs.get(&r.digest) {
-                Some(h) if h.len() == r.tx_count as usize => hashes.extend(h.iter().copied()),
+            match self.held.get(&r.digest) {
+                Some(h) if h.len() == r.tx_count as usize => hashes.extend_from_slice(&h),
                 Some(_) => return false,
                 None => match self.store.batch(&r.digest) {
                     Ok(Some(b)) if b.reference() == *r => hashes.extend_from_slice(b.tx_hashes()),
@@ -401,7 +417,7 @@ impl Mempool {
             return;
         }
         let digest = batch.digest();
-        if self.batch_txs.contains_key(&digest) {
+        if self.held.contains(&digest) {
             return;
         }
         let kinds_ok = batch
@@ -672,12 +688,25 @@ impl Handler<RequestPayload> for Mempool {
 /// Before voting: is the block's batched payload here and consistent?
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CheckPayload(pub Arc<Block>);
+pub struct CheckPayload {
+    pub block: Arc<Block>,
+    /// The committee actor already answered from the held batches: only
+    /// note the batches as proposed.
+    pub answered: bool,
+}
 
 impl Handler<CheckPayload> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: CheckPayload, ctx: &mut Context<Self>) {
-        let block = msg.0;
+        let block = msg.block;
+        if msg.answered {
+            if let Payload::Batches(refs) = &block.payload {
+                for r in refs.iter() {
+                    self.inflight.insert(r.digest, block.header.height);
+                }
+            }
+            return;
+        }
         if let Payload::Batches(refs) = &block.payload {
             let wanted: Vec<(Digest, u32)> = refs
                 .iter()
@@ -733,10 +762,10 @@ impl Handler<Committed> for Mempool {
         let done: HashSet<Digest> = msg.batches.iter().copied().collect();
         for d in &done {
             self.inflight.remove(d);
-            if let Some(txs) = self.batch_txs.remove(d) {
-                for t in txs {
-                    self.pending_txs.remove(&t);
-                    if let Some(key) = self.pending_nonces.remove(&t) {
+            if let Some(txs) = self.held.remove(d) {
+                for t in txs.iter() {
+                    self.pending_txs.remove(t);
+                    if let Some(key) = self.pending_nonces.remove(t) {
                         self.nonce_set.remove(&key);
                     }
                 }

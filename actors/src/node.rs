@@ -248,6 +248,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             verifier.clone(),
             metrics.clone(),
         );
+        let held = mempool.held();
         let mempool = Mempool::start_in_arbiter(&own_thread()?, |_| mempool);
         let ledger = Ledger::new(
             chain,
@@ -268,6 +269,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             ledger.clone(),
             bridge.clone(),
             metrics.clone(),
+            held,
         );
         let actor = ChainActor::start_in_arbiter(&own_thread()?, |_| actor);
         mempool.do_send(Connect {
