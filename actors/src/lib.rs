@@ -17,7 +17,6 @@ pub mod light;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
-pub mod priority;
 pub mod state;
 pub mod verifier;
 pub mod wire;

@@ -62,8 +62,6 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 
 fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
-        // Called once on each worker thread, as it starts.
-        crate::priority::mark_bulk_thread();
         let m = metrics.clone();
         App::new().route(
             "/metrics",
@@ -92,8 +90,6 @@ pub(crate) fn serve_api(
     routes: fn(&mut web::ServiceConfig),
 ) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
-        // Called once on each worker thread, as it starts.
-        crate::priority::mark_bulk_thread();
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(api::json_errors)
@@ -257,9 +253,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             mempool.clone(),
             metrics.clone(),
         );
-        let ledger_thread = own_thread()?;
-        ledger_thread.spawn_fn(crate::priority::mark_bulk_thread);
-        let ledger = Ledger::start_in_arbiter(&ledger_thread, |_| ledger);
+        let ledger = Ledger::start_in_arbiter(&own_thread()?, |_| ledger);
         let actor = ChainActor::new(
             chain,
             core,

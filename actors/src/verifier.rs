@@ -81,7 +81,6 @@ impl Verifier {
         std::thread::Builder::new()
             .name("strata-verifier".into())
             .spawn(move || {
-                crate::priority::mark_bulk_thread();
                 let mut keys = KeyCache::new(KEY_CACHE);
                 let mut waiting = Waiting::default();
                 loop {

@@ -214,15 +214,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
             })
         })
         .map_err(|e| err(&e))?
-        .with_swarm_config(|c| {
-            c.with_idle_connection_timeout(Duration::from_secs(3600))
-                // Each request (a vote, a batch) opens a substream; with the
-                // default V1 the dialer waits one round trip for protocol
-                // confirmation before sending it. Every member runs this
-                // software and our request protocol is the only one proposed
-                // on its substreams, so the request goes with the proposal.
-                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
-        })
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
     for t in &cfg.topics {
         swarm

@@ -75,15 +75,9 @@ pub fn per_transaction_index(cf: &mut Options) {
     cf.set_compression_type(rocksdb::DBCompressionType::None);
 }
 
-/// Database options shared by a node's stores: RocksDB's flush and
-/// compaction threads run at a lower CPU priority, so that they yield the
-/// core to the consensus path when nodes share a machine.
+/// Database options shared by a node's stores.
 pub fn db_options() -> Result<Options, rocksdb::Error> {
-    let mut env = rocksdb::Env::new()?;
-    env.lower_thread_pool_cpu_priority();
-    env.lower_high_priority_thread_pool_cpu_priority();
     let mut opts = Options::default();
-    opts.set_env(&env);
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     Ok(opts)
