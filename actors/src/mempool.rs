@@ -246,12 +246,12 @@ impl Mempool {
             self.settle_waiters(ctx);
             return;
         }
-        let hashes = batch.tx_hashes().to_vec();
+        let hashes: Arc<[Digest]> = batch.tx_hashes().into();
         if batch.batch().author != self.me {
             // Peers' transactions count as pending here too.
             self.pending_txs.extend(hashes.iter().copied());
         }
-        self.held.insert(digest, hashes.into());
+        self.held.insert(digest, hashes);
         self.ready.push_back(batch.reference());
         self.update_gauge();
         if let Some((round, timer)) = self.waiting_payload.take() {
@@ -392,10 +392,7 @@ impl Mempool {
         let Payload::Batches(refs) = &block.payload else {
             return true;
         };
-        if let Some(valid) = self.held.check_payload(refs, &block.header.tx_root) {
-            return valid;
-        }
-        // Committed earlier (no longer held): read from the store.
+        // A batch committed earlier is no longer held: read it from the store.
         let mut hashes = Vec::new();
         for r in refs.iter() {
             match self.held.get(&r.digest) {

@@ -145,7 +145,7 @@ fn object_key_prefix(object: &[u8]) -> Vec<u8> {
 
 impl StateStore {
     pub fn open(path: &Path, chain: ChainId, domains: u32) -> Result<StateStore, StateError> {
-        let opts = db_options().map_err(backend)?;
+        let opts = db_options();
         let cfs = [CF_OBJECTS, CF_NONCES, CF_REFUSED, CF_BATCHES, CF_META]
             .into_iter()
             .map(|n| {

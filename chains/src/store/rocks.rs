@@ -76,17 +76,17 @@ pub fn per_transaction_index(cf: &mut Options) {
 }
 
 /// Database options shared by a node's stores.
-pub fn db_options() -> Result<Options, rocksdb::Error> {
+pub fn db_options() -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
-    Ok(opts)
+    opts
 }
 
 impl RocksStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
-        let opts = db_options().map_err(backend)?;
+        let opts = db_options();
         let cfs = [
             CF_BLOCKS, CF_HEIGHTS, CF_TXS, CF_PENDING, CF_META, CF_BATCHES,
         ]
