@@ -774,7 +774,14 @@ impl ConsensusCore {
             return self.misbehaviour(from, "proposal transaction root mismatch", out);
         }
         let justify = h.justify.clone();
-        if from != self.cfg.me
+        // A proposal its proposer sent us is authenticated by the channel
+        // (the host attributes `from` to a genesis-bound transport key):
+        // HotStuff assumes authenticated channels and signs only votes
+        // (Yin et al. §3–4). The proposer's BLS signature serves as
+        // evidence and is checked when the proposal conflicts
+        // (`observe_statement`). A relayed proposal proves itself.
+        let relayed = from != self.cfg.me && from != h.proposer;
+        if relayed
             && !self.verify_proposal_and_justify(&statement, &justify)
             && statement
                 .verify(self.cfg.chain, self.cfg.epoch, &self.cfg.committee)

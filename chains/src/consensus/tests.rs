@@ -373,6 +373,78 @@ fn an_equivocating_leader_gets_one_vote_per_view_and_evidence() {
     assert!(matches!(h.evidence[0].1, Evidence::Equivocation { .. }));
 }
 
+/// View 1's block by its leader (member 1), with the BLS signature
+/// replaced by one over other bytes.
+fn badly_signed_first_block(h: &Harness) -> Block {
+    let qc = crate::types::QuorumCertificate::genesis(ChainId::GLOBAL, 0, h.genesis.hash());
+    let header = crate::types::BlockHeader {
+        view: 1,
+        height: 1,
+        parent: h.genesis.hash(),
+        proposer: 1,
+        justify: qc,
+        state_root: crate::types::state_root_after(
+            &h.genesis.header.state_root,
+            1,
+            &h.genesis.header.tx_root,
+        ),
+        ..h.genesis.header.clone()
+    };
+    let mut block = Block::propose(header, crate::types::Payload::empty(), &h.keys[1]);
+    block.signature = h.keys[1].sign(b"not this block");
+    block
+}
+
+#[test]
+fn a_proposal_is_authenticated_by_its_channel_a_relayed_one_by_its_signature() {
+    let votes_of = |h: &Harness, from: u32| {
+        h.queue
+            .iter()
+            .filter(|(f, _, m)| *f == from && matches!(m, ConsensusMessage::Vote(_)))
+            .count()
+    };
+    // Relayed by member 2: the signature is all that vouches for it.
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let block = badly_signed_first_block(&h);
+    h.feed(
+        0,
+        Event::Message {
+            from: 2,
+            msg: ConsensusMessage::Proposal(Box::new(block.clone())),
+        },
+    );
+    assert_eq!(votes_of(&h, 0), 0);
+    // Sent by its proposer over the authenticated channel: voted for.
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.feed(
+        0,
+        Event::Message {
+            from: 1,
+            msg: ConsensusMessage::Proposal(Box::new(block)),
+        },
+    );
+    assert_eq!(votes_of(&h, 0), 1);
+}
+
+#[test]
+fn a_badly_signed_proposal_is_not_evidence_of_equivocation() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let bad = badly_signed_first_block(&h);
+    let mut good_header = bad.header.clone();
+    good_header.timestamp_ms += 1;
+    let good = Block::propose(good_header, crate::types::Payload::empty(), &h.keys[1]);
+    for b in [bad, good] {
+        h.feed(
+            0,
+            Event::Message {
+                from: 1,
+                msg: ConsensusMessage::Proposal(Box::new(b)),
+            },
+        );
+    }
+    assert!(h.evidence.is_empty());
+}
+
 #[test]
 fn a_restarted_node_does_not_vote_twice() {
     let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
