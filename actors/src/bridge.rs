@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
-use strata_net::{NetEvent, NetHandle, PeerId};
+use strata_net::{Lane, NetEvent, NetHandle, PeerId};
 
 use crate::chain::{ChainActor, Inbound};
 use crate::ledger::{Ledger, ServeSync};
@@ -69,18 +69,29 @@ impl NetworkBridge {
         self.positions.get(&(chain, *peer)).copied()
     }
 
-    fn request(&mut self, chain: ChainId, to: u32, bytes: Vec<u8>, expect: Expect) {
-        let Some(peer) = self
-            .peers
+    /// The peer at committee position `to`, unless it is this node.
+    fn peer_at(&self, chain: ChainId, to: u32) -> Option<PeerId> {
+        self.peers
             .get(&chain)
             .and_then(|p| p.get(to as usize))
             .copied()
-        else {
+            .filter(|p| *p != self.net.local_peer_id)
+    }
+
+    fn send_one_way(&mut self, chain: ChainId, to: u32, lane: Lane, bytes: Vec<u8>) {
+        let Some(peer) = self.peer_at(chain, to) else {
             return;
         };
-        if peer == self.net.local_peer_id {
-            return;
+        if let Err(e) = self.net.send(lane, peer, bytes) {
+            tracing::debug!("message to {peer} not sent: {e}");
+            self.metrics.reject("outbound queue full");
         }
+    }
+
+    fn request(&mut self, chain: ChainId, to: u32, bytes: Vec<u8>, expect: Expect) {
+        let Some(peer) = self.peer_at(chain, to) else {
+            return;
+        };
         match self.net.request(peer, bytes) {
             Ok(id) => {
                 if !matches!(expect, Expect::Ack) || self.pending.len() < 100_000 {
@@ -168,14 +179,7 @@ impl NetworkBridge {
                 }
             }
             Wire::Batch(batch) => {
-                let chain = batch.chain;
-                match (self.position(chain, &peer), self.mempools.get(&chain)) {
-                    (Some(from), Some(m)) => m.do_send(PeerBatch {
-                        from,
-                        batch: *batch,
-                    }),
-                    _ => self.metrics.reject("batch from outside the committee"),
-                }
+                self.to_mempool(&peer, *batch);
                 self.reply(reply, &Wire::Ack);
             }
             Wire::BatchRequest { chain, digests } => {
@@ -201,6 +205,29 @@ impl NetworkBridge {
                 self.metrics.reject("unexpected message");
                 self.reply(reply, &Wire::Ack);
             }
+        }
+    }
+
+    fn to_mempool(&self, peer: &PeerId, batch: strata_chains::types::Batch) {
+        let chain = batch.chain;
+        match (self.position(chain, peer), self.mempools.get(&chain)) {
+            (Some(from), Some(m)) => m.do_send(PeerBatch { from, batch }),
+            _ => self.metrics.reject("batch from outside the committee"),
+        }
+    }
+
+    /// A one-way message from a direct lane: what `lane_of` sends there.
+    fn on_direct(&mut self, peer: PeerId, data: Vec<u8>) {
+        match Wire::from_bytes(&data) {
+            Ok(Wire::Batch(batch)) => self.to_mempool(&peer, *batch),
+            Ok(Wire::Consensus { chain, msg }) if !is_exchange(&msg) => {
+                match (self.position(chain, &peer), self.chains.get(&chain)) {
+                    (Some(from), Some(actor)) => actor.do_send(Inbound { from, msg }),
+                    _ => self.metrics.reject("message from outside the committee"),
+                }
+            }
+            Ok(_) => self.metrics.reject("unexpected message"),
+            Err(_) => self.metrics.reject("malformed message"),
         }
     }
 
@@ -295,6 +322,7 @@ impl StreamHandler<NetEvents> for NetworkBridge {
             NetEvent::Gossip { author, data, .. } => self.on_gossip(author, data),
             NetEvent::Request { peer, data, reply } => self.on_request(peer, data, reply, ctx),
             NetEvent::Response { request, data, .. } => self.on_response(request, data),
+            NetEvent::Direct { peer, data } => self.on_direct(peer, data),
             NetEvent::RequestFailed { request, .. } => {
                 self.pending.remove(&request);
             }
@@ -329,6 +357,24 @@ impl Handler<RegisterChain> for NetworkBridge {
     }
 }
 
+/// Sync requests and responses are exchanges; every other consensus
+/// message to one member is one-way.
+fn is_exchange(msg: &ConsensusMessage) -> bool {
+    matches!(
+        msg,
+        ConsensusMessage::SyncRequest(_) | ConsensusMessage::SyncResponse(_)
+    )
+}
+
+/// The direct lane a one-way message takes; `None`: it is a request.
+fn lane_of(wire: &Wire) -> Option<Lane> {
+    match wire {
+        Wire::Consensus { msg, .. } if !is_exchange(msg) => Some(Lane::Consensus),
+        Wire::Batch(_) => Some(Lane::Bulk),
+        _ => None,
+    }
+}
+
 /// A message to one committee member, already encoded (a batch pushed to
 /// every member is encoded once).
 #[derive(Message, Clone)]
@@ -338,6 +384,7 @@ pub struct SendWire {
     pub to: u32,
     pub bytes: Arc<Vec<u8>>,
     fetches_batches: bool,
+    lane: Option<Lane>,
 }
 
 impl SendWire {
@@ -346,6 +393,7 @@ impl SendWire {
             chain,
             to,
             fetches_batches: matches!(wire, Wire::BatchRequest { .. }),
+            lane: lane_of(wire),
             bytes: Arc::new(wire.to_bytes()),
         }
     }
@@ -368,7 +416,10 @@ impl Handler<SendWire> for NetworkBridge {
             Expect::Ack
         };
         let bytes = Arc::try_unwrap(msg.bytes).unwrap_or_else(|shared| (*shared).clone());
-        self.request(msg.chain, msg.to, bytes, expect);
+        match msg.lane {
+            Some(lane) => self.send_one_way(msg.chain, msg.to, lane, bytes),
+            None => self.request(msg.chain, msg.to, bytes, expect),
+        }
     }
 }
 

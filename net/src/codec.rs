@@ -1,6 +1,7 @@
-//! The request-response codec: one length-prefixed byte string per request
-//! and per response, read with a size limit (a peer announcing a larger
-//! message is cut off before anything is allocated for it).
+//! Framing: one length-prefixed byte string per message, read with a size
+//! limit (a peer announcing a larger message is cut off before anything is
+//! allocated for it). Request-response uses one frame per request and per
+//! response; direct lanes send many frames down one long-lived stream.
 
 use std::io;
 
@@ -15,7 +16,10 @@ pub struct BytesCodec {
     pub max_bytes: usize,
 }
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -30,11 +34,16 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     Ok(buf)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: Vec<u8>) -> io::Result<()> {
+/// Writes one frame and leaves the stream open (no flush).
+pub(crate) async fn put_frame<T: AsyncWrite + Unpin>(io: &mut T, data: &[u8]) -> io::Result<()> {
     let len = u32::try_from(data.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
     io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(&data).await?;
+    io.write_all(data).await
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: Vec<u8>) -> io::Result<()> {
+    put_frame(io, &data).await?;
     io.close().await
 }
 

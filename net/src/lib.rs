@@ -1,8 +1,9 @@
 //! libp2p transport of Strata (DESIGN.md §7).
 //!
 //! TCP + noise + yamux. Gossipsub carries what every committee member needs
-//! and may relay (blocks, timeouts); request-response carries what goes to
-//! one member (votes, sync, batches pushed to each member, batch fetches).
+//! and may relay (blocks, timeouts); direct lanes (long-lived streams)
+//! carry one-way messages to one member (votes, batches pushed to each
+//! member); request-response carries exchanges (sync, batch fetches).
 //! Only peers listed in the genesis may stay connected, and messages
 //! authored by anyone else are dropped. Every message has a size limit
 //! (gossipsub's transmit size, the request-response codec's read limit), and
@@ -14,8 +15,10 @@
 //! (commands) and a receiver of [`NetEvent`]s.
 
 mod codec;
+mod direct;
 mod swarm;
 
+pub use direct::Lane;
 pub use libp2p::{identity, Multiaddr, PeerId};
 pub use swarm::{
     start, start_on_thread, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId,

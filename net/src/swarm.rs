@@ -13,6 +13,7 @@ use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 
 use crate::codec::{BytesCodec, PROTOCOL};
+use crate::direct::{self, DirectLanes, Lane};
 
 /// How the transport is set up.
 #[derive(Clone)]
@@ -63,6 +64,11 @@ pub enum NetEvent {
         request: u64,
         data: Vec<u8>,
     },
+    /// A one-way message that came down a direct lane.
+    Direct {
+        peer: PeerId,
+        data: Vec<u8>,
+    },
     RequestFailed {
         peer: PeerId,
         request: u64,
@@ -101,6 +107,11 @@ enum Command {
     },
     Reply {
         reply: ReplyId,
+        data: Vec<u8>,
+    },
+    Direct {
+        lane: Lane,
+        peer: PeerId,
         data: Vec<u8>,
     },
 }
@@ -145,12 +156,20 @@ impl NetHandle {
     pub fn reply(&self, reply: ReplyId, data: Vec<u8>) -> Result<(), NetError> {
         self.command(Command::Reply { reply, data })
     }
+
+    /// Sends a one-way message down the peer's `lane` (a request while
+    /// the peer is not connected, so that it is dialled and retried as
+    /// before).
+    pub fn send(&self, lane: Lane, peer: PeerId, data: Vec<u8>) -> Result<(), NetError> {
+        self.command(Command::Direct { lane, peer, data })
+    }
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     requests: request_response::Behaviour<BytesCodec>,
+    lanes: libp2p_stream::Behaviour,
 }
 
 struct Task {
@@ -162,6 +181,7 @@ struct Task {
     next_reply: u64,
     outbound: HashMap<OutboundRequestId, u64>,
     connected: HashSet<PeerId>,
+    lanes: DirectLanes,
 }
 
 /// Starts the transport on the current tokio runtime.
@@ -211,6 +231,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
             Ok(Behaviour {
                 gossipsub,
                 requests,
+                lanes: libp2p_stream::Behaviour::new(),
             })
         })
         .map_err(|e| err(&e))?
@@ -233,6 +254,15 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         stats: stats.clone(),
         local_peer_id: *swarm.local_peer_id(),
     };
+    let mut control = swarm.behaviour().lanes.new_control();
+    direct::accept(
+        &mut control,
+        event_tx.clone(),
+        Arc::new(cfg.allowed.clone()),
+        stats.clone(),
+        cfg.max_message_bytes,
+    )?;
+    let lanes = DirectLanes::new(control, stats.clone(), cfg.command_capacity);
     let task = Task {
         swarm,
         cfg,
@@ -242,6 +272,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         next_reply: 1,
         outbound: HashMap::new(),
         connected: HashSet::new(),
+        lanes,
     };
     Ok((task, handle, event_rx, command_rx))
 }
@@ -338,16 +369,13 @@ impl Task {
                     }
                 }
             }
-            Command::Request { peer, data, id } => {
-                self.stats
-                    .bytes_out
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-                let req = self
-                    .swarm
-                    .behaviour_mut()
-                    .requests
-                    .send_request(&peer, data);
-                self.outbound.insert(req, id);
+            Command::Request { peer, data, id } => self.send_request(peer, data, Some(id)),
+            Command::Direct { lane, peer, data } => {
+                if self.connected.contains(&peer) {
+                    let _ = self.lanes.send(lane, peer, data);
+                } else {
+                    self.send_request(peer, data, None);
+                }
             }
             Command::Reply { reply, data } => {
                 if let Some(channel) = self.pending_replies.remove(&reply.0) {
@@ -361,6 +389,22 @@ impl Task {
                         .send_response(channel, data);
                 }
             }
+        }
+    }
+
+    /// `id`: where the response goes; `None` for a one-way message whose
+    /// answer is only an acknowledgement.
+    fn send_request(&mut self, peer: PeerId, data: Vec<u8>, id: Option<u64>) {
+        self.stats
+            .bytes_out
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let req = self
+            .swarm
+            .behaviour_mut()
+            .requests
+            .send_request(&peer, data);
+        if let Some(id) = id {
+            self.outbound.insert(req, id);
         }
     }
 
@@ -389,6 +433,7 @@ impl Task {
                 num_established: 0,
                 ..
             } if self.connected.remove(&peer_id) => {
+                self.lanes.forget(&peer_id);
                 self.stats
                     .peers
                     .store(self.connected.len() as u64, Ordering::Relaxed);
@@ -524,7 +569,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_genesis_peers_exchange_requests_and_gossip_a_stranger_is_refused() {
+    async fn two_genesis_peers_exchange_requests_lanes_and_gossip_a_stranger_is_refused() {
         let (a, b, stranger) = (peer(1), peer(2), peer(3));
         let addr_b: Multiaddr = "/ip4/127.0.0.1/tcp/39602".parse().unwrap();
         let (ha, mut ra) = start(config(1, 39601, &[(b, addr_b.clone())], &[a, b])).unwrap();
@@ -547,6 +592,33 @@ mod tests {
         assert!(
             matches!(resp, NetEvent::Response { request, ref data, .. } if request == id && data == b"pong")
         );
+
+        // Direct lanes: frames arrive in order, attributed to the sender,
+        // each lane on its own stream.
+        for (lane, data) in [
+            (Lane::Consensus, &b"vote-1"[..]),
+            (Lane::Bulk, b"batch-1"),
+            (Lane::Consensus, b"vote-2"),
+        ] {
+            ha.send(lane, b, data.to_vec()).unwrap();
+        }
+        let mut votes = Vec::new();
+        let mut batches = Vec::new();
+        while votes.len() + batches.len() < 3 {
+            let NetEvent::Direct { peer, data } =
+                next_matching(&mut rb, |e| matches!(e, NetEvent::Direct { .. })).await
+            else {
+                unreachable!()
+            };
+            assert_eq!(peer, a);
+            if data.starts_with(b"vote") {
+                votes.push(data);
+            } else {
+                batches.push(data);
+            }
+        }
+        assert_eq!(votes, vec![b"vote-1".to_vec(), b"vote-2".to_vec()]);
+        assert_eq!(batches, vec![b"batch-1".to_vec()]);
 
         // Gossip needs the mesh to form; publish until it arrives.
         let got = tokio::time::timeout(Duration::from_secs(20), async {

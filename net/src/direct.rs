@@ -1,0 +1,232 @@
+//! Direct lanes: one long-lived stream per peer and lane, carrying
+//! length-prefixed frames one way. Messages to one member that need no
+//! answer (votes, batches pushed to each member) go this way. A
+//! request-response exchange opens a stream and negotiates its protocol for
+//! every message and sends an answer back; on a busy 2-core machine those
+//! extra wakeups made a vote's trip ~2× a gossiped proposal's. Two lanes, so
+//! that a large batch never queues ahead of a vote.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p_stream::{Control, IncomingStreams};
+use tokio::sync::mpsc;
+
+use crate::codec::{put_frame, read_frame};
+use crate::swarm::{NetError, NetEvent, NetStats};
+
+/// The reader's first byte: it has the stream.
+const GREETING: [u8; 1] = [0x5a];
+const GREETING_WAIT: Duration = Duration::from_secs(2);
+const OPEN_ATTEMPTS: u32 = 5;
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Which stream of a peer a message takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Small, latency-critical consensus messages.
+    Consensus,
+    /// Batches of transactions.
+    Bulk,
+}
+
+impl Lane {
+    const ALL: [Lane; 2] = [Lane::Consensus, Lane::Bulk];
+
+    fn protocol(self) -> StreamProtocol {
+        match self {
+            Lane::Consensus => StreamProtocol::new("/strata/lane/consensus/1"),
+            Lane::Bulk => StreamProtocol::new("/strata/lane/bulk/1"),
+        }
+    }
+}
+
+/// The outbound side: a writer task per (lane, peer), fed through a
+/// bounded queue.
+pub(crate) struct DirectLanes {
+    control: Control,
+    writers: HashMap<(Lane, PeerId), mpsc::Sender<Vec<u8>>>,
+    stats: Arc<NetStats>,
+    queue: usize,
+}
+
+impl DirectLanes {
+    pub(crate) fn new(control: Control, stats: Arc<NetStats>, queue: usize) -> DirectLanes {
+        DirectLanes {
+            control,
+            writers: HashMap::new(),
+            stats,
+            queue,
+        }
+    }
+
+    /// Queues `data` for `peer`, opening the lane's stream if there is none
+    /// (or the last one ended). A full queue drops the message: a peer that
+    /// reads this slowly is not allowed to grow our memory, and the
+    /// protocols retransmit what matters.
+    pub(crate) fn send(&mut self, lane: Lane, peer: PeerId, data: Vec<u8>) -> Result<(), NetError> {
+        let key = (lane, peer);
+        let data = match self.writers.get(&key) {
+            Some(tx) => match tx.try_send(data) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
+                    return Err(NetError::QueueFull);
+                }
+                Err(mpsc::error::TrySendError::Closed(data)) => data,
+            },
+            None => data,
+        };
+        let (tx, rx) = mpsc::channel(self.queue);
+        // A fresh queue has room for one.
+        let _ = tx.try_send(data);
+        self.writers.insert(key, tx);
+        tokio::spawn(write_lane(
+            self.control.clone(),
+            peer,
+            lane,
+            rx,
+            self.stats.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The peer's connection closed: its streams are gone with it.
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.writers.retain(|(_, p), _| p != peer);
+    }
+}
+
+async fn write_lane(
+    mut control: Control,
+    peer: PeerId,
+    lane: Lane,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    stats: Arc<NetStats>,
+) {
+    let Some(mut stream) = open_lane(&mut control, peer, lane).await else {
+        return;
+    };
+    while let Some(first) = queue.recv().await {
+        // Whatever queued meanwhile leaves in the same flush.
+        let mut sent = first.len();
+        if put_frame(&mut stream, &first).await.is_err() {
+            return;
+        }
+        while let Ok(more) = queue.try_recv() {
+            sent += more.len();
+            if put_frame(&mut stream, &more).await.is_err() {
+                return;
+            }
+        }
+        if stream.flush().await.is_err() {
+            return;
+        }
+        stats.bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
+    }
+    let _ = stream.close().await;
+}
+
+/// Opens the lane and waits for the reader's greeting: libp2p-stream hands
+/// inbound streams over through a one-slot channel and drops those that
+/// arrive while it is taken (several peers opening lanes at once), so
+/// nothing is written before the peer's reader has the stream. Retries a
+/// few times; the queued messages wait meanwhile.
+async fn open_lane(control: &mut Control, peer: PeerId, lane: Lane) -> Option<Stream> {
+    for attempt in 1..=OPEN_ATTEMPTS {
+        match control.open_stream(peer, lane.protocol()).await {
+            Ok(mut stream) => {
+                let mut greeting = [0u8; 1];
+                let greeted = tokio::time::timeout(GREETING_WAIT, stream.read_exact(&mut greeting))
+                    .await
+                    .is_ok_and(|r| r.is_ok() && greeting == GREETING);
+                if greeted {
+                    return Some(stream);
+                }
+                tracing::debug!(%peer, ?lane, attempt, "lane not taken by the peer");
+            }
+            Err(e) => tracing::debug!(%peer, ?lane, attempt, "opening a lane failed: {e}"),
+        }
+        tokio::time::sleep(RETRY_PAUSE * attempt).await;
+    }
+    None
+}
+
+/// Registers the lanes' protocols and spawns their accept loops.
+pub(crate) fn accept(
+    control: &mut Control,
+    events: mpsc::Sender<NetEvent>,
+    allowed: Arc<HashSet<PeerId>>,
+    stats: Arc<NetStats>,
+    max_bytes: usize,
+) -> Result<(), NetError> {
+    for lane in Lane::ALL {
+        let incoming = control
+            .accept(lane.protocol())
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+        tokio::spawn(accept_lane(
+            incoming,
+            events.clone(),
+            allowed.clone(),
+            stats.clone(),
+            max_bytes,
+        ));
+    }
+    Ok(())
+}
+
+async fn accept_lane(
+    mut incoming: IncomingStreams,
+    events: mpsc::Sender<NetEvent>,
+    allowed: Arc<HashSet<PeerId>>,
+    stats: Arc<NetStats>,
+    max_bytes: usize,
+) {
+    while let Some((peer, stream)) = incoming.next().await {
+        if !allowed.contains(&peer) {
+            stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        tokio::spawn(read_lane(
+            peer,
+            stream,
+            events.clone(),
+            stats.clone(),
+            max_bytes,
+        ));
+    }
+}
+
+/// Delivers the peer's frames in order. Waiting for room in the node's
+/// queue holds the stream back, and the peer's writer with it (yamux flow
+/// control): backpressure instead of an unbounded buffer.
+async fn read_lane(
+    peer: PeerId,
+    mut stream: Stream,
+    events: mpsc::Sender<NetEvent>,
+    stats: Arc<NetStats>,
+    max_bytes: usize,
+) {
+    if stream.write_all(&GREETING).await.is_err() || stream.flush().await.is_err() {
+        return;
+    }
+    loop {
+        let data = match read_frame(&mut stream, max_bytes).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(%peer, "lane closed: {e}");
+                return;
+            }
+        };
+        stats
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if events.send(NetEvent::Direct { peer, data }).await.is_err() {
+            return;
+        }
+    }
+}
