@@ -6,9 +6,10 @@
 //! member); request-response carries exchanges (sync, batch fetches).
 //! Only peers listed in the genesis may stay connected, and messages
 //! authored by anyone else are dropped. Every message has a size limit
-//! (gossipsub's transmit size, the request-response codec's read limit), and
+//! (gossipsub's transmit size, the frame read limit of lanes and requests), and
 //! the channels to and from the node are bounded: when the node falls
-//! behind, inbound messages are dropped and counted rather than queued
+//! behind, a lane holds its peer's stream back (yamux flow control) and
+//! other inbound messages are dropped and counted rather than queued
 //! without end.
 //!
 //! The swarm runs in one task; the node talks to it through a [`NetHandle`]
