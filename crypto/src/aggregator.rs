@@ -146,6 +146,12 @@ impl VoteAggregator {
     /// Collectors call this just before using the certificate, so it names
     /// every voter heard from by then (for rewards, blame and leader
     /// rotation among active members).
+    /// Members whose votes arrived after the certificate formed and are not
+    /// folded into it yet (unverified).
+    pub fn late_voters(&self) -> &[usize] {
+        &self.late
+    }
+
     pub fn extend(&mut self) -> VoteOutcome {
         let Some(current) = self.certificate.clone() else {
             return VoteOutcome::default();

@@ -20,6 +20,7 @@ use blst::BLST_ERROR;
 use parity_scale_codec::{Decode, Encode, Input, Output};
 use rand_core::{CryptoRng, RngCore};
 
+use crate::message_point::message_point;
 use crate::scalar::Fr;
 
 /// Domain separation tag of signatures.
@@ -122,8 +123,18 @@ impl SecretKey {
         PublicKey::from_validated(self.0.sk_to_pk())
     }
 
+    /// Sign (§2.6): `sk · H(m)`, with H(m) from this thread's memo of
+    /// recent messages (the `message_point` module).
     pub fn sign(&self, message: &[u8]) -> Signature {
-        Signature(self.0.sign(message, SIG_DST, &[]))
+        let hash = message_point(message);
+        let mut point = blst::blst_p2_affine::default();
+        let scalar: &blst::blst_scalar = (&self.0).into();
+        // SAFETY: pointers to live values; a null projective output is
+        // allowed when only the affine one is wanted.
+        unsafe {
+            blst::blst_sign_pk2_in_g1(std::ptr::null_mut(), &mut point, &hash.projective, scalar)
+        };
+        Signature(min_pk::Signature::from(point))
     }
 
     /// PopProve (§3.3.2): a signature over the compressed public key under
@@ -433,11 +444,29 @@ impl Signature {
         if !self.in_subgroup() {
             return Err(BlsError::NotInSubgroup);
         }
-        // Subgroup checked above and keys validated on construction, so blst
-        // need not check either again.
-        match self.0.verify(false, message, SIG_DST, &[], key, false) {
-            BLST_ERROR::BLST_SUCCESS => Ok(()),
-            _ => Err(BlsError::InvalidSignature),
+        let key: &blst::blst_p1_affine = key.into();
+        let signature: &blst::blst_p2_affine = (&self.0).into();
+        // SAFETY: pointers to live points.
+        let degenerate =
+            unsafe { blst::blst_p1_affine_is_inf(key) || blst::blst_p2_affine_is_inf(signature) };
+        if degenerate {
+            return Err(BlsError::InvalidSignature);
+        }
+        // e(pk, H(m)) = e(g1, σ): two Miller loops and one final
+        // exponentiation, H(m) from the memo (the signature is
+        // subgroup-checked above, keys on construction).
+        let hash = message_point(message);
+        let lhs = blst::blst_fp12::miller_loop(&hash.affine, key);
+        let mut rhs = blst::blst_fp12::default();
+        // SAFETY: pointers to live values.
+        let holds = unsafe {
+            blst::blst_aggregated_in_g2(&mut rhs, signature);
+            blst::blst_fp12_finalverify(&lhs, &rhs)
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(BlsError::InvalidSignature)
         }
     }
 
@@ -510,6 +539,38 @@ mod tests {
 
     fn key(i: u8) -> SecretKey {
         SecretKey::from_seed(&[i; 32]).unwrap()
+    }
+
+    /// Signing and verifying go through blst's raw pairing API with H(m)
+    /// from the per-thread memo; they must agree with blst's own
+    /// hash-every-time `sign` and `verify`, memo hit or miss.
+    #[test]
+    fn memoised_hashing_agrees_with_blst() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        for round in 0..3 {
+            for i in 0..40u32 {
+                let sk = SecretKey::random(&mut rng);
+                let pk = sk.public_key();
+                let message = format!("vote {}", i % 13).into_bytes();
+                let ours = sk.sign(&message);
+                let theirs = sk.0.sign(&message, SIG_DST, &[]);
+                assert_eq!(ours.0, theirs, "round {round} message {i}");
+                assert_eq!(ours.verify(&message, &pk), Ok(()));
+                let other = SecretKey::random(&mut rng).public_key();
+                for (m, k) in [(&b"other"[..], &pk), (&message[..], &other)] {
+                    assert_eq!(ours.verify(m, k), Err(BlsError::InvalidSignature));
+                    assert_ne!(
+                        ours.0.verify(true, m, SIG_DST, &[], &k.point, true),
+                        BLST_ERROR::BLST_SUCCESS
+                    );
+                }
+            }
+        }
+        let pk = key(1).public_key();
+        assert_eq!(
+            Signature::infinity().verify(b"m", &pk),
+            Err(BlsError::InvalidSignature)
+        );
     }
 
     #[test]

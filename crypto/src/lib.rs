@@ -12,6 +12,7 @@ pub mod codec;
 pub mod committee;
 pub mod hash;
 pub mod merkle;
+mod message_point;
 pub mod pvss;
 pub mod qc;
 pub mod scalar;

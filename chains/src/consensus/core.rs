@@ -735,6 +735,9 @@ impl ConsensusCore {
             return;
         }
         let subject = (qc.round, qc.block);
+        if !self.folding_needed(&subject) {
+            return;
+        }
         let outcome = self.votes.extend(&subject);
         for bad in outcome.invalid {
             self.misbehaviour(bad, "vote signature invalid", out);
@@ -748,6 +751,32 @@ impl ConsensusCore {
                 self.verified.insert(extended.id());
                 self.safety.high_qc = extended;
             }
+        }
+    }
+
+    /// Whether folding the late votes on `subject` is worth its pairing,
+    /// which sits on the leader's critical path every view. HotStuff folds
+    /// them so that a member whose votes always come last is still
+    /// certified, and so gets its turns in the Carousel rotation among the
+    /// parent certificate's signers; for that it is enough to fold when a
+    /// late voter was left out of the certificate before this one too,
+    /// which certifies such a member at least every other view. Two-phase
+    /// BFT ranks leaders by availability and folds every late vote.
+    fn folding_needed(&self, subject: &(Round, Digest)) -> bool {
+        let late = self.votes.late_voters(subject);
+        if late.is_empty() {
+            return false;
+        }
+        if self.protocol() != Protocol::HotStuff {
+            return true;
+        }
+        let previous = self
+            .tree
+            .get(&subject.1)
+            .and_then(|b| b.header.justify.cert.as_ref());
+        match previous {
+            Some(cert) => late.iter().any(|&v| !cert.signers.get(v as usize)),
+            None => true,
         }
     }
 

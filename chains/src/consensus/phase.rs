@@ -76,6 +76,14 @@ impl<K: Ord + Clone> Phase<K> {
         }
     }
 
+    /// Who voted on `subject` after its certificate formed, not yet folded
+    /// in by `extend`.
+    pub fn late_voters(&self, subject: &K) -> Vec<u32> {
+        self.open.get(subject).map_or_else(Vec::new, |a| {
+            a.late_voters().iter().map(|&i| i as u32).collect()
+        })
+    }
+
     /// Weight collected so far for `subject`.
     pub fn weight(&self, subject: &K) -> u64 {
         self.open.get(subject).map_or(0, |a| a.weight())
