@@ -106,9 +106,15 @@ fn bench_consensus_json_has_the_figures() {
             "e2e_latency_p50_ms",
             "e2e_latency_p99_ms",
             "consensus_latency_p50_ms",
+            "node_cpu_cores",
+            "node_cpu_us_per_tx",
+            "node_cpu_ms_per_view",
         ] {
             assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
         }
+        // Read from /proc: the nodes cannot keep more cores busy than exist.
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        assert!(v["node_cpu_cores"].as_f64().unwrap() <= cores + 0.5, "{v}");
     }
     let bad = strata(&["bench", "consensus", "--nodes", "0"]);
     assert!(!bad.status.success());

@@ -2,11 +2,12 @@
 //! loopback under open-loop load at fixed rates; committed throughput,
 //! end-to-end latency (samples from submission to commit on the node that
 //! received them) and consensus latency (proposal received to committed,
-//! from the nodes' histograms).
+//! from the nodes' histograms), and the CPU the node processes used: cores
+//! kept busy, per committed transaction and per view.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use strata_actors::config::ConsensusParams;
@@ -73,6 +74,12 @@ pub struct ConsensusBenchResult {
     pub refused: u64,
     pub views: u64,
     pub timeouts: u64,
+    /// Cores the node processes kept busy during the load (of the
+    /// machine's `available_parallelism`), and that CPU per committed
+    /// transaction and per view. `None` where `/proc` cannot be read.
+    pub node_cpu_cores: Option<f64>,
+    pub node_cpu_us_per_tx: Option<f64>,
+    pub node_cpu_ms_per_view: Option<f64>,
 }
 
 fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult, String> {
@@ -135,6 +142,8 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
     measure::wait_live(&chains, Duration::from_secs(30), &stop)?;
     let bar = progress_bar(args.duration, args.json);
     let mut last = Vec::new();
+    // (wall, node CPU) at the first and the latest progress call.
+    let mut cpu: Option<((Instant, Duration), (Instant, Duration))> = None;
     let r: RunResult = measure::run(
         &chains,
         prepared,
@@ -143,6 +152,10 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         |elapsed, now| {
             bar.set_position(elapsed.as_millis() as u64);
             bar.set_message(progress_message(&mut last, now));
+            if let Some(used) = cluster.cpu_time() {
+                let sample = (Instant::now(), used);
+                cpu = Some(cpu.map_or((sample, sample), |(first, _)| (first, sample)));
+            }
         },
     );
     bar.finish_and_clear();
@@ -155,6 +168,13 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         .first()
         .ok_or_else(|| "the committee has no chain".to_string())?;
     let latency = r.load.latency.get(&c.chain).cloned().unwrap_or_default();
+    let cores = cpu.and_then(|((t0, c0), (t1, c1))| {
+        let wall = t1.duration_since(t0).as_secs_f64();
+        (wall > 0.0).then(|| c1.saturating_sub(c0).as_secs_f64() / wall)
+    });
+    let per = |cores: f64, per_s: f64, unit: f64| (per_s > 0.0).then(|| cores * unit / per_s);
+    let views_per_s = c.views as f64 / r.duration_s;
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
     Ok(ConsensusBenchResult {
         nodes: args.nodes,
         rate,
@@ -173,12 +193,15 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         refused: r.load.send.refused.values().sum(),
         views: c.views,
         timeouts: c.timeouts,
+        node_cpu_cores: cores.map(round2),
+        node_cpu_us_per_tx: cores.and_then(|k| per(k, c.committed_tps, 1e6)).map(round2),
+        node_cpu_ms_per_view: cores.and_then(|k| per(k, views_per_s, 1e3)).map(round2),
     })
 }
 
 pub fn table_header() -> String {
     format!(
-        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8}",
+        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9}",
         "nodes",
         "rate",
         "tx_size",
@@ -188,14 +211,16 @@ pub fn table_header() -> String {
         "consensus_p50",
         "refused",
         "views",
-        "timeouts"
+        "timeouts",
+        "cpu",
+        "cpu/tx"
     )
 }
 
 pub fn table_row(r: &ConsensusBenchResult) -> String {
     let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
     format!(
-        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8}",
+        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9}",
         r.nodes,
         r.rate,
         r.tx_size,
@@ -205,7 +230,10 @@ pub fn table_row(r: &ConsensusBenchResult) -> String {
         ms(r.consensus_latency_p50_ms),
         r.refused,
         r.views,
-        r.timeouts
+        r.timeouts,
+        r.node_cpu_cores.map_or("-".into(), |x| format!("{x:.2}")),
+        r.node_cpu_us_per_tx
+            .map_or("-".into(), |x| format!("{x:.0}us")),
     )
 }
 
