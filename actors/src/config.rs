@@ -83,7 +83,11 @@ pub struct ConsensusParams {
     pub max_timeout_ms: u64,
     /// A batch is sealed at this size…
     pub max_batch_bytes: usize,
-    /// …or this long after its first transaction.
+    /// …or this long after its first transaction. Short: a record waits
+    /// for its batch to be sealed before any leader can propose it, and
+    /// sealing more often did not cost CPU per transaction (3 vs 10 ms,
+    /// same-window runs: 1k signed tx/s p50 63–70 vs 76–77 ms; CPU per
+    /// transaction at 5k and 8k signed and 30k opaque equal or lower).
     pub max_batch_delay_ms: u64,
     /// A leader proposes at least this often (empty blocks keep views
     /// alive and flush the commit pipeline).
@@ -99,7 +103,7 @@ impl Default for ConsensusParams {
             base_timeout_ms: 1000,
             max_timeout_ms: 20_000,
             max_batch_bytes: 512 << 10,
-            max_batch_delay_ms: 10,
+            max_batch_delay_ms: 3,
             max_block_interval_ms: 200,
             mempool_capacity: 200_000,
             payload: PayloadMode::Signed,
