@@ -21,6 +21,9 @@ use crate::bls::SIG_DST;
 /// proposal) and checks the previous view's, and the simulator runs every
 /// node of a committee on one thread.
 const REMEMBERED: usize = 32;
+/// Longer messages are hashed but not remembered, which bounds the memo's
+/// memory whatever a caller signs (consensus statements are ~100 bytes).
+const MAX_REMEMBERED_LEN: usize = 1024;
 
 /// H(m) in both forms: projective for signing, affine for pairing.
 #[derive(Clone, Copy)]
@@ -43,6 +46,9 @@ thread_local! {
 /// H(m) under [`SIG_DST`], from the memo when this thread hashed `message`
 /// recently.
 pub(crate) fn message_point(message: &[u8]) -> MessagePoint {
+    if message.len() > MAX_REMEMBERED_LEN {
+        return hash_to_g2(message);
+    }
     RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
         if let Some((_, point)) = recent.entries.iter().find(|(m, _)| m == message) {
@@ -109,5 +115,9 @@ mod tests {
             "distinct messages, distinct points"
         );
         RECENT.with(|r| assert_eq!(r.borrow().entries.len(), REMEMBERED));
+        forget_all();
+        let long = vec![7u8; MAX_REMEMBERED_LEN + 1];
+        assert_eq!(message_point(&long).affine, hash_to_g2(&long).affine);
+        RECENT.with(|r| assert!(r.borrow().entries.is_empty(), "not remembered"));
     }
 }
