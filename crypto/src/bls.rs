@@ -20,7 +20,7 @@ use blst::BLST_ERROR;
 use parity_scale_codec::{Decode, Encode, Input, Output};
 use rand_core::{CryptoRng, RngCore};
 
-pub use crate::message_point::forget_all as forget_hashed_messages;
+pub use crate::message_point::forget_hashed_messages;
 use crate::message_point::message_point;
 use crate::scalar::Fr;
 

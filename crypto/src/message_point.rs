@@ -68,7 +68,7 @@ pub(crate) fn message_point(message: &[u8]) -> MessagePoint {
 
 /// Empties this thread's memo, so the next check of any message hashes it
 /// afresh (benchmarks measure cold verification with it).
-pub fn forget_all() {
+pub fn forget_hashed_messages() {
     RECENT.with(|recent| *recent.borrow_mut() = Recent::default());
 }
 
@@ -115,7 +115,7 @@ mod tests {
             "distinct messages, distinct points"
         );
         RECENT.with(|r| assert_eq!(r.borrow().entries.len(), REMEMBERED));
-        forget_all();
+        forget_hashed_messages();
         let long = vec![7u8; MAX_REMEMBERED_LEN + 1];
         assert_eq!(message_point(&long).affine, hash_to_g2(&long).affine);
         RECENT.with(|r| assert!(r.borrow().entries.is_empty(), "not remembered"));
