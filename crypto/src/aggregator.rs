@@ -140,18 +140,18 @@ impl VoteAggregator {
         Ok(self.certify())
     }
 
-    /// The certificate with the late votes folded in: one aggregate check
-    /// of the whole (the certified part is known good); if it fails, only
-    /// the late votes are bisected and the bad ones dropped and reported.
-    /// Collectors call this just before using the certificate, so it names
-    /// every voter heard from by then (for rewards, blame and leader
-    /// rotation among active members).
     /// Members whose votes arrived after the certificate formed and are not
     /// folded into it yet (unverified).
     pub fn late_voters(&self) -> &[usize] {
         &self.late
     }
 
+    /// The certificate with the late votes folded in: one aggregate check
+    /// of the whole (the certified part is known good); if it fails, only
+    /// the late votes are bisected and the bad ones dropped and reported.
+    /// Collectors call this just before using the certificate, so it names
+    /// every voter heard from by then (for rewards, blame and leader
+    /// rotation among active members).
     pub fn extend(&mut self) -> VoteOutcome {
         let Some(current) = self.certificate.clone() else {
             return VoteOutcome::default();

@@ -7,9 +7,10 @@
 //! the leader verifies the aggregate of the message it signed itself. Both
 //! checks hash a message this thread hashed moments before. Hashing to G2
 //! (two square roots in Fp2, an isogeny and a cofactor clearing) is about a
-//! third of a verification, so remembering the point takes that third off
-//! the certificate checks on every view's critical path. The memo only
-//! caches a pure function: no result depends on what it holds.
+//! seventh of a verification (criterion: `bls/verify` cold 2.18 ms against
+//! `bls/verify_signed_message` 1.87 ms), so remembering the point takes
+//! that much off the certificate checks on every view's critical path. The
+//! memo only caches a pure function: no result depends on what it holds.
 
 use std::cell::RefCell;
 
