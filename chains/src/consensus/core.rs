@@ -47,6 +47,9 @@ struct SyncInFlight {
     target_height: Height,
     peer: u32,
     attempts: u32,
+    /// A higher certified block heard of while this sync was in flight:
+    /// synced to next, by the same one request at a time.
+    later: Option<(Digest, Height)>,
 }
 
 /// First-seen statements per (slot, signer, kind), to catch equivocation.
@@ -1197,11 +1200,17 @@ impl ConsensusCore {
         if target_height <= self.committed_height() || peer == self.cfg.me {
             return;
         }
-        if self
-            .sync
-            .as_ref()
-            .is_some_and(|s| s.target_height >= target_height)
-        {
+        // One request in flight at a time. A lagging node hears of a new
+        // block every view; asking again for each would have a peer serve
+        // the same range over and over (and fill the connection with
+        // streams) while the first answer is on its way.
+        if let Some(s) = self.sync.as_mut() {
+            let known = s
+                .later
+                .map_or(s.target_height, |(_, h)| h.max(s.target_height));
+            if target_height > known {
+                s.later = Some((target, target_height));
+            }
             return;
         }
         self.sync = Some(SyncInFlight {
@@ -1209,6 +1218,7 @@ impl ConsensusCore {
             target_height,
             peer,
             attempts: 0,
+            later: None,
         });
         self.send_sync_request(out);
     }
@@ -1252,6 +1262,9 @@ impl ConsensusCore {
         s.peer = (s.peer + 1) % n;
         if s.peer == me {
             s.peer = (s.peer + 1) % n;
+        }
+        if let Some((target, height)) = s.later.take() {
+            (s.target, s.target_height) = (target, height);
         }
         self.send_sync_request(out);
     }
@@ -1325,19 +1338,24 @@ impl ConsensusCore {
         if let Some(qc) = resp.certificate {
             self.process_qc(&qc, out);
         }
-        let top_height = top.header.height;
-        match &self.sync {
-            Some(s) if s.target_height > top_height.max(self.committed_height()) => {
-                let (t, th) = (s.target, s.target_height);
+        let reached = top.header.height.max(self.committed_height());
+        if let Some(s) = self.sync.take() {
+            let next = if s.target_height > reached {
+                Some((s.target, s.target_height))
+            } else {
+                s.later.filter(|&(_, h)| h > reached)
+            };
+            if let Some((target, target_height)) = next {
+                let later = s.later.filter(|&(_, h)| h > target_height);
                 self.sync = Some(SyncInFlight {
-                    target: t,
-                    target_height: th,
+                    target,
+                    target_height,
                     peer: from,
                     attempts: 0,
+                    later,
                 });
                 self.send_sync_request(out);
             }
-            _ => self.sync = None,
         }
         self.adopt_orphans(out);
         self.try_propose(out);

@@ -644,3 +644,56 @@ fn hotstuff_folds_a_late_vote_only_for_a_member_left_out_before() {
         }
     }
 }
+
+/// A node that fell behind hears of a new block every view. It keeps one
+/// sync request in flight and remembers the highest block heard of: a
+/// request per proposal had its peers serve the same range over and over
+/// (seen in the multi-process restart test, where the streams of those
+/// requests filled the connection until it was reset).
+#[test]
+fn a_lagging_node_keeps_one_sync_request_in_flight() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.run(1_500);
+    let blocks: Vec<Arc<Block>> = h.commits[0].iter().skip(4).take(8).cloned().collect();
+    assert_eq!(blocks.len(), 8);
+    // A fresh member 3 that heard nothing so far.
+    let mut fresh = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let mut fetches = Vec::new();
+    for b in &blocks {
+        let actions = fresh.cores[3].on_event(
+            fresh.now,
+            Event::Message {
+                from: b.header.proposer,
+                msg: ConsensusMessage::Proposal(Box::new((**b).clone())),
+            },
+        );
+        for a in &actions {
+            if let Action::Fetch { request, .. } = a {
+                fetches.push(request.clone());
+            }
+        }
+        fresh.apply(3, actions);
+    }
+    assert_eq!(
+        fetches.len(),
+        1,
+        "one request for {} proposals",
+        blocks.len()
+    );
+    assert!(fetches[0].target_height < blocks[7].header.height - 1);
+    // Its retry asks for the highest block heard of meanwhile.
+    let timer = *fresh.timers[3]
+        .iter()
+        .rev()
+        .find(|t| t.kind == TimerKind::Sync)
+        .expect("a sync timer");
+    let retry = fresh.cores[3].on_event(fresh.now, Event::Timer(timer));
+    let targets: Vec<u64> = retry
+        .iter()
+        .filter_map(|a| match a {
+            Action::Fetch { request, .. } => Some(request.target_height),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(targets, vec![blocks[7].header.height - 1]);
+}
