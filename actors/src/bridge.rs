@@ -37,6 +37,42 @@ pub struct NetworkBridge {
     mempools: HashMap<ChainId, Addr<Mempool>>,
     pending: HashMap<u64, Expect>,
     seen: [u64; 5],
+    serving: ServiceSlots,
+}
+
+/// Requests a peer may have in service here at once (sync ranges and batch
+/// fetches, answered asynchronously by the ledger and the mempool). An
+/// honest member keeps one sync and a few fetches open; a member asking
+/// for more would only queue work for our actors and streams on the
+/// connection, so the excess is answered at once with an empty `Ack`
+/// (the asker retries later).
+const MAX_IN_SERVICE_PER_PEER: usize = 32;
+
+/// Per peer, how many of its requests are in service.
+#[derive(Debug, Default)]
+struct ServiceSlots {
+    taken: HashMap<PeerId, usize>,
+}
+
+impl ServiceSlots {
+    /// Takes a slot for `peer`, unless it has all of them.
+    fn take(&mut self, peer: PeerId) -> bool {
+        let n = self.taken.entry(peer).or_default();
+        if *n >= MAX_IN_SERVICE_PER_PEER {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&mut self, peer: &PeerId) {
+        if let Some(n) = self.taken.get_mut(peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.taken.remove(peer);
+            }
+        }
+    }
 }
 
 impl NetworkBridge {
@@ -62,6 +98,7 @@ impl NetworkBridge {
             mempools: HashMap::new(),
             pending: HashMap::new(),
             seen: [0; 5],
+            serving: ServiceSlots::default(),
         }
     }
 
@@ -157,11 +194,16 @@ impl NetworkBridge {
                 };
                 match msg {
                     ConsensusMessage::SyncRequest(req) => {
-                        let Some(ledger) = self.ledgers.get(&chain) else {
+                        let Some(ledger) = self.ledgers.get(&chain).cloned() else {
                             return self.reply(reply, &Wire::Ack);
                         };
+                        if !self.serving.take(peer) {
+                            self.metrics.reject("requests over the per-peer limit");
+                            return self.reply(reply, &Wire::Ack);
+                        }
                         let fut = ledger.send(ServeSync(req));
                         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                            act.serving.release(&peer);
                             let answer = match res.ok().flatten() {
                                 Some(resp) => Wire::Consensus {
                                     chain,
@@ -190,8 +232,13 @@ impl NetworkBridge {
                     self.metrics.reject("request from outside the committee");
                     return self.reply(reply, &Wire::Ack);
                 };
+                if !self.serving.take(peer) {
+                    self.metrics.reject("requests over the per-peer limit");
+                    return self.reply(reply, &Wire::Ack);
+                }
                 let fut = m.send(ServeBatches(digests.into_inner()));
                 ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                    act.serving.release(&peer);
                     let batches = res.unwrap_or_default();
                     let answer = Wire::BatchResponse {
                         chain,
@@ -469,5 +516,28 @@ impl Handler<RequestSync> for NetworkBridge {
                 from: msg.to,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_gets_a_bounded_number_of_requests_in_service() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut slots = ServiceSlots::default();
+        for _ in 0..MAX_IN_SERVICE_PER_PEER {
+            assert!(slots.take(a));
+        }
+        assert!(!slots.take(a), "one over the limit");
+        assert!(slots.take(b), "other peers are not affected");
+        slots.release(&a);
+        assert!(slots.take(a), "a finished request frees its slot");
+        for _ in 0..MAX_IN_SERVICE_PER_PEER {
+            slots.release(&a);
+        }
+        slots.release(&b);
+        assert!(slots.taken.is_empty(), "nothing kept for idle peers");
     }
 }
