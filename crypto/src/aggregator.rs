@@ -6,6 +6,11 @@
 //! With b bad votes among k, bisection costs about 2·b·log2(k) aggregate
 //! checks instead of k individual ones, and nothing at all when every vote is
 //! good, which is the common case.
+//!
+//! A collector whose transport authenticates every vote's sender may defer
+//! even that one check ([`CheckPolicy::Deferred`]): the certificate forms
+//! unchecked and [`VoteAggregator::check`] verifies it when it must be shown
+//! to be valid.
 
 use std::sync::Arc;
 
@@ -35,6 +40,22 @@ pub struct VoteOutcome {
     pub invalid: Vec<usize>,
 }
 
+/// When the aggregate signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckPolicy {
+    /// Once, when the votes first weigh a quorum (and when late votes are
+    /// folded in).
+    #[default]
+    AtQuorum,
+    /// Only on [`VoteAggregator::check`]. For a collector whose transport
+    /// binds each vote to its signer: a quorum of votes from distinct
+    /// members then already justifies the collector's own decisions (at
+    /// most f of them are Byzantine, so more than f honest members voted),
+    /// and the pairing is needed only before the certificate is shown to
+    /// others who must be convinced by the signatures alone.
+    Deferred,
+}
+
 /// Collects votes from one committee into one certificate.
 ///
 /// Usually every vote signs the same message (a block vote). Votes may also
@@ -53,10 +74,21 @@ pub struct VoteAggregator {
     certificate: Option<QuorumCert>,
     /// Votes that arrived after the certificate formed, not yet checked.
     late: Vec<usize>,
+    policy: CheckPolicy,
+    /// Whether the current certificate's signature has been verified.
+    checked: bool,
 }
 
 impl VoteAggregator {
     pub fn new(committee: Arc<Committee>, threshold: QuorumThreshold) -> VoteAggregator {
+        VoteAggregator::with_policy(committee, threshold, CheckPolicy::AtQuorum)
+    }
+
+    pub fn with_policy(
+        committee: Arc<Committee>,
+        threshold: QuorumThreshold,
+        policy: CheckPolicy,
+    ) -> VoteAggregator {
         let n = committee.len();
         VoteAggregator {
             committee,
@@ -67,6 +99,8 @@ impl VoteAggregator {
             weight: 0,
             certificate: None,
             late: Vec::new(),
+            policy,
+            checked: false,
         }
     }
 
@@ -77,6 +111,12 @@ impl VoteAggregator {
 
     pub fn certificate(&self) -> Option<&QuorumCert> {
         self.certificate.as_ref()
+    }
+
+    /// Whether the current certificate's signature is known to verify
+    /// (always, once formed, under [`CheckPolicy::AtQuorum`]).
+    pub fn is_checked(&self) -> bool {
+        self.certificate.is_some() && self.checked
     }
 
     /// The message member `index` signed, if its vote is held.
@@ -166,7 +206,9 @@ impl VoteAggregator {
         let held = self.held();
         let signature = self.aggregate_signature(&held);
         let mut invalid = Vec::new();
-        if !self.verifies(&held, &signature) {
+        if self.policy == CheckPolicy::Deferred {
+            self.checked = false;
+        } else if !self.verifies(&held, &signature) {
             if self.subset_verifies(&late) {
                 // The late votes verify alone but not with the rest (their
                 // points cancel something in the sum): drop them all.
@@ -201,7 +243,13 @@ impl VoteAggregator {
     fn certify(&mut self) -> VoteOutcome {
         let held = self.held();
         let signature = self.aggregate_signature(&held);
+        if self.policy == CheckPolicy::Deferred {
+            self.checked = false;
+            let signers = SignerBitmap::from_indices(self.votes.len(), held);
+            return self.finish(signers, signature, Vec::new());
+        }
         if self.verifies(&held, &signature) {
+            self.checked = true;
             let signers = SignerBitmap::from_indices(self.votes.len(), held);
             return self.finish(signers, signature, Vec::new());
         }
@@ -224,10 +272,35 @@ impl VoteAggregator {
         }
         // Every remaining vote lies in a subset that verified, so their sum
         // verifies too: no further check needed.
+        self.checked = true;
         let held = self.held();
         let signature = self.aggregate_signature(&held);
         let signers = SignerBitmap::from_indices(self.votes.len(), held);
         self.finish(signers, signature, invalid)
+    }
+
+    /// Verifies a certificate formed (or extended) unchecked, folding in
+    /// the late votes. If the aggregate fails, the bad votes are found by
+    /// bisection, dropped and reported, and the certificate re-formed from
+    /// the rest when they still weigh a quorum; otherwise it is withdrawn
+    /// (`certificate: None`) until more votes arrive. A checked
+    /// certificate is returned as it is.
+    pub fn check(&mut self) -> VoteOutcome {
+        let Some(current) = self.certificate.clone() else {
+            return VoteOutcome::default();
+        };
+        if self.checked {
+            return VoteOutcome {
+                certificate: Some(current),
+                invalid: Vec::new(),
+            };
+        }
+        self.late.clear();
+        self.certificate = None;
+        let policy = std::mem::replace(&mut self.policy, CheckPolicy::AtQuorum);
+        let out = self.certify();
+        self.policy = policy;
+        out
     }
 
     fn finish(
@@ -470,6 +543,80 @@ mod tests {
         let c = committee(&ks, 1);
         assert_eq!(
             qc.verify_per_signer(&c, QuorumThreshold::TWO_THIRDS, msg),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_deferred_certificate_forms_unchecked_and_check_repairs_it() {
+        let ks = keys(4);
+        let c = Arc::new(committee(&ks, 1));
+        let mut agg = VoteAggregator::with_policy(
+            c.clone(),
+            QuorumThreshold::TWO_THIRDS,
+            CheckPolicy::Deferred,
+        );
+        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
+        agg.add(1, b"block-7", ks[1].sign(b"forged")).unwrap();
+        let formed = agg.add(2, b"block-7", ks[2].sign(b"block-7")).unwrap();
+        let unchecked = formed
+            .certificate
+            .expect("a quorum of votes, not yet checked");
+        assert!(formed.invalid.is_empty());
+        assert!(!agg.is_checked());
+        assert!(unchecked
+            .verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7")
+            .is_err());
+        // The check drops the bad vote; two good ones are not a quorum.
+        let out = agg.check();
+        assert_eq!(out.invalid, vec![1]);
+        assert_eq!(out.certificate, None);
+        assert!(agg.certificate().is_none());
+        assert_eq!(
+            agg.add(1, b"block-7", ks[1].sign(b"block-7")),
+            Err(VoteError::Rejected { index: 1 })
+        );
+        // A later good vote re-forms it (unchecked again), and the check
+        // now passes.
+        let again = agg.add(3, b"block-7", ks[3].sign(b"block-7")).unwrap();
+        assert!(again.certificate.is_some());
+        assert!(!agg.is_checked());
+        let out = agg.check();
+        let qc = out.certificate.expect("three good votes");
+        assert!(agg.is_checked());
+        assert_eq!(qc.signers.iter_ones().collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
+            Ok(())
+        );
+        assert_eq!(agg.check().certificate, Some(qc), "checked once");
+    }
+
+    #[test]
+    fn a_deferred_check_folds_in_late_votes() {
+        let ks = keys(4);
+        let c = Arc::new(committee(&ks, 1));
+        let mut agg = VoteAggregator::with_policy(
+            c.clone(),
+            QuorumThreshold::TWO_THIRDS,
+            CheckPolicy::Deferred,
+        );
+        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
+        agg.add(1, b"block-7", ks[1].sign(b"forged")).unwrap();
+        assert!(agg
+            .add(2, b"block-7", ks[2].sign(b"block-7"))
+            .unwrap()
+            .certificate
+            .is_some());
+        agg.add(3, b"block-7", ks[3].sign(b"block-7")).unwrap();
+        // Folding the late vote does not verify either.
+        assert_eq!(agg.extend().certificate.unwrap().signers.count(), 4);
+        assert!(!agg.is_checked());
+        let out = agg.check();
+        assert_eq!(out.invalid, vec![1]);
+        let qc = out.certificate.expect("the late vote keeps a quorum");
+        assert_eq!(
+            qc.verify(&c, QuorumThreshold::TWO_THIRDS, b"block-7"),
             Ok(())
         );
     }

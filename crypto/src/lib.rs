@@ -21,7 +21,7 @@ pub mod sr25519;
 pub mod threshold;
 pub mod vrf;
 
-pub use aggregator::{VoteAggregator, VoteError, VoteOutcome};
+pub use aggregator::{CheckPolicy, VoteAggregator, VoteError, VoteOutcome};
 pub use bls::{BlsError, ProofOfPossession, PublicKey, SecretKey, Signature};
 pub use committee::{Committee, CommitteeError, Member, QuorumThreshold};
 pub use hash::{Digest, Hasher};

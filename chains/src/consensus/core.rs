@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
-use strata_crypto::{SecretKey, VoteError};
+use strata_crypto::{CheckPolicy, SecretKey, VoteError};
 
 use super::phase::Phase;
 use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
@@ -39,6 +39,9 @@ pub struct CoreStats {
     pub blocks_committed: u64,
     pub evidence_emitted: u64,
     pub syncs_requested: u64,
+    /// Certificates collected without the pairing check that failed it
+    /// later (a member sent a vote with a bad signature).
+    pub unchecked_qcs_failed: u64,
 }
 
 #[derive(Debug)]
@@ -108,6 +111,18 @@ pub struct ConsensusCore {
     timeouts: Phase<View>,
     timeout_rounds: BTreeMap<View, BTreeMap<u32, Round>>,
     verified: VerifiedCache,
+    /// The high certificate's subject while it is one this node collected
+    /// and has not verified (votes are checked lazily, see `handle_vote`),
+    /// and the best verified certificate to fall back on.
+    unchecked_high: Option<(Round, Digest)>,
+    checked_high_qc: QuorumCertificate,
+    /// Members caught sending a vote with a bad signature: their votes are
+    /// verified one by one before they count.
+    suspects: BTreeSet<u32>,
+    /// A timeout signed for a view this node had left on a certificate
+    /// that then failed its check (see `settle_high_qc`), re-broadcast
+    /// with this node's own until that view is certified or timed out.
+    backward_timeout: Option<TimeoutMessage>,
     equivocation: EquivocationTracker,
     certified_slots: BTreeMap<Round, QuorumCertificate>,
     /// Certified blocks not yet in the tree; their chain rules run when the
@@ -128,8 +143,9 @@ impl ConsensusCore {
         let threshold = cfg.threshold;
         ConsensusCore {
             safety: SafetyState::fresh(cfg.chain, cfg.epoch, genesis_hash),
+            checked_high_qc: SafetyState::fresh(cfg.chain, cfg.epoch, genesis_hash).high_qc,
             tree: BlockTree::new(cfg.genesis.clone()),
-            votes: Phase::new(committee.clone(), threshold),
+            votes: Phase::with_policy(committee.clone(), threshold, CheckPolicy::Deferred),
             timeouts: Phase::new(committee, threshold),
             cfg,
             key,
@@ -143,6 +159,9 @@ impl ConsensusCore {
             awaiting_payload: None,
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
+            unchecked_high: None,
+            suspects: BTreeSet::new(),
+            backward_timeout: None,
             equivocation: EquivocationTracker::default(),
             certified_slots: BTreeMap::new(),
             unattached: BTreeMap::new(),
@@ -275,9 +294,11 @@ impl ConsensusCore {
             let hash = b.hash();
             let _ = self.tree.insert(Arc::new(b), hash);
         }
-        // What was persisted was verified before it was persisted.
+        // What was persisted was verified before it was persisted
+        // (`persist` never writes an unchecked certificate).
         let high_qc_id = self.safety.high_qc.id();
         self.verified.insert(high_qc_id);
+        self.checked_high_qc = self.safety.high_qc.clone();
         let start = match self.protocol() {
             Protocol::HotStuff => self.safety.high_qc.round.view + 1,
             Protocol::TwoPhase => self.safety.high_qc.round.view.max(1),
@@ -509,19 +530,22 @@ impl ConsensusCore {
             return;
         }
         let slot = self.protocol().vote_slot(qc.round);
-        match self.certified_slots.get(&slot) {
-            None => {
-                self.certified_slots.insert(slot, qc.clone());
-            }
-            Some(first) if first.block != qc.block || first.round != qc.round => {
-                let evidence = Evidence::ConflictingCertificates {
-                    first: first.clone(),
-                    second: qc.clone(),
-                };
-                self.stats.evidence_emitted += 1;
-                out.push(Action::Evidence(evidence));
-            }
-            Some(_) => {}
+        let Some(first) = self.certified_slots.get(&slot).cloned() else {
+            self.certified_slots.insert(slot, qc.clone());
+            return;
+        };
+        // Evidence must convince others: a certificate this node collected
+        // unchecked is verified first (conflicts are rare).
+        if (first.block != qc.block || first.round != qc.round)
+            && self.verify_qc(&first)
+            && self.verify_qc(qc)
+        {
+            let evidence = Evidence::ConflictingCertificates {
+                first,
+                second: qc.clone(),
+            };
+            self.stats.evidence_emitted += 1;
+            out.push(Action::Evidence(evidence));
         }
     }
 
@@ -590,9 +614,21 @@ impl ConsensusCore {
                 // Re-broadcast: the timeout carries the last TC, so lagging
                 // nodes catch up on both.
                 out.push(Action::Broadcast(ConsensusMessage::Timeout(Box::new(mine))));
+                let settled = |v: View| {
+                    self.safety.high_qc.round.view >= v
+                        || self.safety.high_tc_view().is_some_and(|t| t >= v)
+                };
+                match self.backward_timeout.clone() {
+                    Some(back) if !settled(back.view()) => {
+                        out.push(Action::Broadcast(ConsensusMessage::Timeout(Box::new(back))));
+                    }
+                    Some(_) => self.backward_timeout = None,
+                    None => {}
+                }
             }
             None => {
                 self.stats.local_timeouts += 1;
+                self.settle_high_qc(out);
                 self.safety.record_timeout(self.view);
                 if self.safety.high_qc.round > self.safety.locked
                     && self.protocol() == Protocol::TwoPhase
@@ -600,25 +636,10 @@ impl ConsensusCore {
                     self.safety.locked = self.safety.high_qc.round;
                     self.safety.locked_block = self.safety.high_qc.block;
                 }
-                let data = TimeoutCertificate::timeout_data(
-                    self.cfg.chain,
-                    self.cfg.epoch,
-                    self.view,
-                    self.safety.high_qc.round,
-                );
-                let last_tc = self
-                    .safety
-                    .high_tc
-                    .clone()
-                    .filter(|tc| tc.view + 1 == self.view);
-                let msg = TimeoutMessage {
-                    statement: SignedStatement::sign(data, self.cfg.me, &self.key),
-                    high_qc: self.safety.high_qc.clone(),
-                    last_tc,
-                };
+                let msg = self.sign_timeout(self.view);
                 self.my_timeout = Some(msg.clone());
                 self.awaiting_payload = None;
-                out.push(Action::Persist(self.safety.clone()));
+                self.persist(out);
                 out.push(Action::Broadcast(ConsensusMessage::Timeout(Box::new(
                     msg.clone(),
                 ))));
@@ -626,6 +647,107 @@ impl ConsensusCore {
             }
         }
         self.set_view_timer(out);
+    }
+
+    /// Makes the high certificate one that verifies before it leaves in a
+    /// timeout. A certificate collected unchecked is checked now; if a vote
+    /// in it was bad, its signer becomes a suspect and the certificate is
+    /// re-formed from the other votes (late ones included) when they still
+    /// weigh a quorum. Otherwise this node falls back to its best verified
+    /// certificate. It had entered view v+1 on the bad certificate of view
+    /// v, while the replicas, which rejected it, are still in v: a
+    /// timeout for v from this node too may be needed for them to certify
+    /// v's timeout (with f members silent), so it signs one.
+    fn settle_high_qc(&mut self, out: &mut Vec<Action>) {
+        if !self.high_qc_unchecked() {
+            return;
+        }
+        let Some(subject) = self.unchecked_high.take() else {
+            return;
+        };
+        let outcome = self.votes.check(&subject);
+        if !outcome.invalid.is_empty() {
+            self.stats.unchecked_qcs_failed += 1;
+        }
+        self.blame_bad_votes(&outcome.invalid, out);
+        match outcome.certificate {
+            Some(cert) => {
+                let qc = QuorumCertificate {
+                    cert: Some(cert),
+                    ..self.safety.high_qc.clone()
+                };
+                self.verified.insert(qc.id());
+                self.safety.high_qc = qc;
+            }
+            None => {
+                let failed = self.safety.high_qc.clone();
+                // The certified block's own justify is usually one round
+                // below (honest voters checked it), better than an older
+                // verified certificate (a stable two-phase leader collects
+                // all of its own).
+                let parent = self
+                    .tree
+                    .get(&failed.block)
+                    .map(|b| b.header.justify.clone());
+                self.safety.high_qc = match parent {
+                    Some(j) if j.round > self.checked_high_qc.round && self.verify_qc(&j) => j,
+                    _ => self.checked_high_qc.clone(),
+                };
+                let failed_view = failed.round.view;
+                if failed_view < self.view {
+                    let msg = self.sign_timeout(failed_view);
+                    self.backward_timeout = Some(msg.clone());
+                    out.push(Action::Broadcast(ConsensusMessage::Timeout(Box::new(msg))));
+                }
+            }
+        }
+    }
+
+    /// This node's timeout for `view`, carrying its high certificate and
+    /// the timeout certificate that opened `view`, if it has it.
+    fn sign_timeout(&self, view: View) -> TimeoutMessage {
+        let data = TimeoutCertificate::timeout_data(
+            self.cfg.chain,
+            self.cfg.epoch,
+            view,
+            self.safety.high_qc.round,
+        );
+        TimeoutMessage {
+            statement: SignedStatement::sign(data, self.cfg.me, &self.key),
+            high_qc: self.safety.high_qc.clone(),
+            last_tc: self.safety.high_tc.clone().filter(|tc| tc.view + 1 == view),
+        }
+    }
+
+    fn high_qc_unchecked(&self) -> bool {
+        let h = &self.safety.high_qc;
+        self.unchecked_high == Some((h.round, h.block))
+    }
+
+    /// `subject`'s certificate, collected unchecked, becomes (or replaces)
+    /// the high certificate.
+    fn mark_unchecked_high(&mut self, subject: (Round, Digest)) {
+        if !self.high_qc_unchecked() {
+            self.checked_high_qc = self.safety.high_qc.clone();
+        }
+        self.unchecked_high = Some(subject);
+    }
+
+    fn blame_bad_votes(&mut self, invalid: &[u32], out: &mut Vec<Action>) {
+        for &bad in invalid {
+            self.suspects.insert(bad);
+            self.misbehaviour(bad, "vote signature invalid", out);
+        }
+    }
+
+    /// Writes the safety state, with the best verified certificate in place
+    /// of an unchecked one: recovery trusts what it reads back.
+    fn persist(&self, out: &mut Vec<Action>) {
+        let mut state = self.safety.clone();
+        if self.high_qc_unchecked() {
+            state.high_qc = self.checked_high_qc.clone();
+        }
+        out.push(Action::Persist(state));
     }
 
     // ------------------------------------------------------------ proposing
@@ -723,7 +845,7 @@ impl ConsensusCore {
         let block = Block::propose(header, payload, &self.key);
         self.safety.last_proposed = round;
         self.stats.blocks_proposed += 1;
-        out.push(Action::Persist(self.safety.clone()));
+        self.persist(out);
         out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
             block.clone(),
         ))));
@@ -742,16 +864,18 @@ impl ConsensusCore {
             return;
         }
         let outcome = self.votes.extend(&subject);
-        for bad in outcome.invalid {
-            self.misbehaviour(bad, "vote signature invalid", out);
-        }
+        self.blame_bad_votes(&outcome.invalid, out);
         if let Some(cert) = outcome.certificate {
             if Some(&cert) != self.safety.high_qc.cert.as_ref() {
                 let extended = QuorumCertificate {
                     cert: Some(cert),
                     ..self.safety.high_qc.clone()
                 };
-                self.verified.insert(extended.id());
+                if self.votes.is_checked(&subject) {
+                    self.verified.insert(extended.id());
+                } else {
+                    self.mark_unchecked_high(subject);
+                }
                 self.safety.high_qc = extended;
             }
         }
@@ -821,7 +945,9 @@ impl ConsensusCore {
         {
             return self.misbehaviour(from, "proposal signature invalid", out);
         }
-        if !self.verify_qc(&justify) {
+        // This node's own proposal extends its high certificate, which it
+        // verified or collected itself.
+        if from != self.cfg.me && !self.verify_qc(&justify) {
             return self.misbehaviour(from, "proposal justify certificate invalid", out);
         }
         if let Some(tc) = h.timeout.clone() {
@@ -974,7 +1100,7 @@ impl ConsensusCore {
             statement: Statement::Vote { block: hash },
         };
         let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
-        out.push(Action::Persist(self.safety.clone()));
+        self.persist(out);
         // HotStuff votes go to the next view's leader, who proposes on the
         // certificate; two-phase votes go to the view's stable leader.
         let to = match self.protocol() {
@@ -1000,6 +1126,14 @@ impl ConsensusCore {
         };
         if !self.in_scope(d.chain, d.epoch) || vote.signer as usize >= self.cfg.committee.len() {
             return self.misbehaviour(from, "vote for another chain, epoch or committee", out);
+        }
+        // Votes travel straight from their signers over authenticated
+        // channels (Yin et al. §3; the host attributes `from` to a
+        // genesis-bound transport key). That binding is what lets the
+        // collector act on a quorum of votes before checking their
+        // signatures: at most f of the distinct senders are Byzantine.
+        if vote.signer != from {
+            return self.misbehaviour(from, "vote signed for another member", out);
         }
         // Equivocation is checked for every vote in the evidence window,
         // even one that arrives too late to count.
@@ -1028,15 +1162,23 @@ impl ConsensusCore {
         {
             return;
         }
+        // A member caught with a bad vote signature has each vote checked
+        // alone, so it cannot spoil another of our certificates.
+        if self.suspects.contains(&vote.signer)
+            && vote
+                .verify(self.cfg.chain, self.cfg.epoch, &self.cfg.committee)
+                .is_err()
+        {
+            return self.misbehaviour(from, "vote signature invalid", out);
+        }
         let message = d.signing_bytes();
+        let subject = (round, block);
         match self
             .votes
-            .add((round, block), vote.signer, &message, vote.signature)
+            .add(subject, vote.signer, &message, vote.signature)
         {
             Ok(outcome) => {
-                for bad in outcome.invalid {
-                    self.misbehaviour(bad, "vote signature invalid", out);
-                }
+                self.blame_bad_votes(&outcome.invalid, out);
                 if let Some(cert) = outcome.certificate {
                     self.stats.qcs_formed += 1;
                     let qc = QuorumCertificate {
@@ -1046,7 +1188,15 @@ impl ConsensusCore {
                         block,
                         cert: Some(cert),
                     };
-                    self.verified.insert(qc.id());
+                    // Unchecked, it still justifies this node's own lock,
+                    // commit and view change (see above); replicas check
+                    // it in the proposal anyway, so the pairing is spent
+                    // only when it must convince others (`settle_high_qc`).
+                    if self.votes.is_checked(&subject) {
+                        self.verified.insert(qc.id());
+                    } else if qc.round > self.safety.high_qc.round {
+                        self.mark_unchecked_high(subject);
+                    }
                     self.process_qc(&qc, out);
                 }
             }

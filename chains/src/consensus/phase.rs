@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use strata_crypto::committee::{Committee, QuorumThreshold};
 use strata_crypto::qc::QuorumCert;
-use strata_crypto::{Signature, VoteAggregator, VoteError};
+use strata_crypto::{CheckPolicy, Signature, VoteAggregator, VoteError};
 
 /// The result of adding one vote.
 #[derive(Debug, Default)]
@@ -28,14 +28,24 @@ pub struct PhaseOutcome {
 pub struct Phase<K: Ord + Clone> {
     committee: Arc<Committee>,
     threshold: QuorumThreshold,
+    policy: CheckPolicy,
     open: BTreeMap<K, VoteAggregator>,
 }
 
 impl<K: Ord + Clone> Phase<K> {
     pub fn new(committee: Arc<Committee>, threshold: QuorumThreshold) -> Phase<K> {
+        Phase::with_policy(committee, threshold, CheckPolicy::AtQuorum)
+    }
+
+    pub fn with_policy(
+        committee: Arc<Committee>,
+        threshold: QuorumThreshold,
+        policy: CheckPolicy,
+    ) -> Phase<K> {
         Phase {
             committee,
             threshold,
+            policy,
             open: BTreeMap::new(),
         }
     }
@@ -48,32 +58,34 @@ impl<K: Ord + Clone> Phase<K> {
         message: &[u8],
         signature: Signature,
     ) -> Result<PhaseOutcome, VoteError> {
-        let committee = &self.committee;
-        let threshold = self.threshold;
+        let (committee, threshold, policy) = (&self.committee, self.threshold, self.policy);
         let agg = self
             .open
             .entry(subject)
-            .or_insert_with(|| VoteAggregator::new(committee.clone(), threshold));
-        let out = agg.add(signer as usize, message, signature)?;
-        Ok(PhaseOutcome {
-            certificate: out.certificate,
-            invalid: out.invalid.into_iter().map(|i| i as u32).collect(),
-        })
+            .or_insert_with(|| VoteAggregator::with_policy(committee.clone(), threshold, policy));
+        Ok(outcome(agg.add(signer as usize, message, signature)?))
     }
 
     /// The certificate of `subject` extended with the votes that arrived
     /// after it formed (see `VoteAggregator::extend`).
     pub fn extend(&mut self, subject: &K) -> PhaseOutcome {
         match self.open.get_mut(subject) {
-            Some(agg) => {
-                let out = agg.extend();
-                PhaseOutcome {
-                    certificate: out.certificate,
-                    invalid: out.invalid.into_iter().map(|i| i as u32).collect(),
-                }
-            }
+            Some(agg) => outcome(agg.extend()),
             None => PhaseOutcome::default(),
         }
+    }
+
+    /// The certificate of `subject`, verified (see `VoteAggregator::check`).
+    pub fn check(&mut self, subject: &K) -> PhaseOutcome {
+        match self.open.get_mut(subject) {
+            Some(agg) => outcome(agg.check()),
+            None => PhaseOutcome::default(),
+        }
+    }
+
+    /// Whether the certificate of `subject` is known to verify.
+    pub fn is_checked(&self, subject: &K) -> bool {
+        self.open.get(subject).is_some_and(|a| a.is_checked())
     }
 
     /// Who voted on `subject` after its certificate formed, not yet folded
@@ -100,6 +112,13 @@ impl<K: Ord + Clone> Phase<K> {
 
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
+    }
+}
+
+fn outcome(out: strata_crypto::VoteOutcome) -> PhaseOutcome {
+    PhaseOutcome {
+        certificate: out.certificate,
+        invalid: out.invalid.into_iter().map(|i| i as u32).collect(),
     }
 }
 

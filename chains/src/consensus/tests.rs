@@ -25,6 +25,8 @@ struct Harness {
     payloads: VecDeque<(usize, Round)>,
     /// Nodes whose outgoing messages are dropped.
     silenced: Vec<bool>,
+    /// Nodes whose votes carry a signature over something else.
+    bad_votes: Vec<bool>,
     commits: Vec<Vec<Arc<Block>>>,
     evidence: Vec<(u32, Evidence)>,
     timers: Vec<Vec<TimerId>>,
@@ -81,6 +83,7 @@ impl Harness {
             queue: VecDeque::new(),
             payloads: VecDeque::new(),
             silenced: vec![false; n],
+            bad_votes: vec![false; n],
             commits: vec![Vec::new(); n],
             evidence: Vec::new(),
             timers: vec![Vec::new(); n],
@@ -109,6 +112,13 @@ impl Harness {
         for a in actions {
             match a {
                 Action::Send { to, msg } if !self.silenced[i] => {
+                    let msg = match msg {
+                        ConsensusMessage::Vote(mut v) if self.bad_votes[i] => {
+                            v.signature = self.keys[i].sign(b"not the vote");
+                            ConsensusMessage::Vote(v)
+                        }
+                        other => other,
+                    };
                     self.queue.push_back((i as u32, to, msg))
                 }
                 Action::Broadcast(msg) if !self.silenced[i] => {
@@ -696,4 +706,56 @@ fn a_lagging_node_keeps_one_sync_request_in_flight() {
         })
         .collect();
     assert_eq!(targets, vec![blocks[7].header.height - 1]);
+}
+
+/// A leader forms its certificate from a quorum of votes without the
+/// pairing check (the channel authenticates each vote's sender). A member
+/// whose vote signatures are bad spoils such a certificate: the replicas
+/// reject the proposal and the view times out. The leader then checks the
+/// certificate, re-forms it without the bad vote (or falls back and times
+/// out the failed view too), and checks that member's votes one by one
+/// from then on, so the chain goes on committing with no more failures
+/// from it.
+#[test]
+fn a_bad_vote_spoils_one_unchecked_certificate_per_leader() {
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let leader = match protocol {
+            Protocol::HotStuff => LeaderPolicy::RoundRobin,
+            Protocol::TwoPhase => LeaderPolicy::uptime(&[10, 500, 20, 30]),
+        };
+        let mut h = Harness::new(protocol, 4, leader);
+        h.bad_votes[3] = true;
+        for _ in 0..6 {
+            h.run(500);
+            h.fire_view_timers();
+        }
+        h.run(500);
+        let heights = h.heights();
+        assert!(
+            heights[..3].iter().all(|&x| x >= 20),
+            "{protocol:?}: {heights:?}"
+        );
+        let first: Vec<Digest> = h.commits[0].iter().map(|b| b.hash()).collect();
+        for c in &h.commits[1..3] {
+            let mine: Vec<Digest> = c.iter().map(|b| b.hash()).collect();
+            let k = mine.len().min(first.len());
+            assert_eq!(mine[..k], first[..k], "{protocol:?}");
+        }
+        let failed: Vec<u64> = h
+            .cores
+            .iter()
+            .map(|c| c.stats().unchecked_qcs_failed)
+            .collect();
+        assert!(failed.iter().any(|&f| f > 0), "{protocol:?}: never hit");
+        assert!(failed.iter().all(|&f| f <= 1), "{protocol:?}: {failed:?}");
+        // The committed chain carries only certificates that verify.
+        let chain = h.genesis.header.chain;
+        for b in &h.commits[0] {
+            let j = &b.header.justify;
+            let threshold = strata_crypto::QuorumThreshold::TWO_THIRDS;
+            assert!(j
+                .verify(chain, 0, &h.genesis.hash(), &h.committee, threshold)
+                .is_ok());
+        }
+    }
 }
