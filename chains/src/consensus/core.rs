@@ -294,11 +294,7 @@ impl ConsensusCore {
             let hash = b.hash();
             let _ = self.tree.insert(Arc::new(b), hash);
         }
-        // What was persisted was verified before it was persisted
-        // (`persist` never writes an unchecked certificate).
-        let high_qc_id = self.safety.high_qc.id();
-        self.verified.insert(high_qc_id);
-        self.checked_high_qc = self.safety.high_qc.clone();
+        self.recover_high_qc();
         let start = match self.protocol() {
             Protocol::HotStuff => self.safety.high_qc.round.view + 1,
             Protocol::TwoPhase => self.safety.high_qc.round.view.max(1),
@@ -312,6 +308,24 @@ impl ConsensusCore {
             let peer = (self.cfg.me + 1) % self.cfg.committee.len() as u32;
             self.request_sync(peer, high.block, high.round.height, out);
         }
+    }
+
+    /// The persisted high certificate may be one this node collected and
+    /// never checked (see `handle_vote`): it is checked once here. If it
+    /// fails, the justify of the block it certifies (which the voters
+    /// checked) or else the genesis certificate takes its place; the lock
+    /// and the last vote, which safety rests on, are kept as persisted.
+    fn recover_high_qc(&mut self) {
+        let high = self.safety.high_qc.clone();
+        if !self.verify_qc(&high) {
+            let fresh = SafetyState::fresh(self.cfg.chain, self.cfg.epoch, self.genesis_hash);
+            let justify = self.tree.get(&high.block).map(|b| b.header.justify.clone());
+            self.safety.high_qc = match justify {
+                Some(j) if self.verify_qc(&j) => j,
+                _ => fresh.high_qc,
+            };
+        }
+        self.checked_high_qc = self.safety.high_qc.clone();
     }
 
     // ------------------------------------------------------------- dispatch
@@ -639,7 +653,7 @@ impl ConsensusCore {
                 let msg = self.sign_timeout(self.view);
                 self.my_timeout = Some(msg.clone());
                 self.awaiting_payload = None;
-                self.persist(out);
+                out.push(Action::Persist(self.safety.clone()));
                 out.push(Action::Broadcast(ConsensusMessage::Timeout(Box::new(
                     msg.clone(),
                 ))));
@@ -740,16 +754,6 @@ impl ConsensusCore {
         }
     }
 
-    /// Writes the safety state, with the best verified certificate in place
-    /// of an unchecked one: recovery trusts what it reads back.
-    fn persist(&self, out: &mut Vec<Action>) {
-        let mut state = self.safety.clone();
-        if self.high_qc_unchecked() {
-            state.high_qc = self.checked_high_qc.clone();
-        }
-        out.push(Action::Persist(state));
-    }
-
     // ------------------------------------------------------------ proposing
 
     /// The round this node would propose at now, if it leads and may.
@@ -845,7 +849,7 @@ impl ConsensusCore {
         let block = Block::propose(header, payload, &self.key);
         self.safety.last_proposed = round;
         self.stats.blocks_proposed += 1;
-        self.persist(out);
+        out.push(Action::Persist(self.safety.clone()));
         out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
             block.clone(),
         ))));
@@ -1100,7 +1104,7 @@ impl ConsensusCore {
             statement: Statement::Vote { block: hash },
         };
         let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
-        self.persist(out);
+        out.push(Action::Persist(self.safety.clone()));
         // HotStuff votes go to the next view's leader, who proposes on the
         // certificate; two-phase votes go to the view's stable leader.
         let to = match self.protocol() {

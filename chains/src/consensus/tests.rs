@@ -455,6 +455,49 @@ fn a_badly_signed_proposal_is_not_evidence_of_equivocation() {
     assert!(h.evidence.is_empty());
 }
 
+/// A collector persists the certificates it formed without checking them.
+/// A restarted node checks the one it reads back; a bad one is replaced by
+/// the justify of the block it names (checked by that block's voters).
+#[test]
+fn a_restarted_node_checks_the_certificate_it_persisted() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.run(200);
+    let mut state = h.persisted[1].clone().expect("persisted");
+    let blocks: Vec<Block> = h.commits[0].iter().map(|b| (**b).clone()).collect();
+    assert!(blocks.len() > 4);
+    // The certificate of the second highest committed block, as if it were
+    // the one persisted.
+    let certified = &blocks[blocks.len() - 2];
+    let good = blocks[blocks.len() - 1].header.justify.clone();
+    assert_eq!(good.block, certified.hash());
+    let restore = |safety: SafetyState| {
+        let cfg = h.cores[1].config().clone();
+        let mut core = ConsensusCore::new(cfg, h.keys[1].clone());
+        core.on_event(
+            0,
+            Event::Restored(Box::new(Recovery {
+                safety: Some(safety),
+                committed_tip: h.genesis.clone(),
+                pending: blocks.clone(),
+            })),
+        );
+        core.high_qc().clone()
+    };
+    state.high_qc = good.clone();
+    assert_eq!(restore(state.clone()), good, "a good one is kept");
+    // The same certificate with its signature replaced.
+    let mut bad = good.clone();
+    if let Some(cert) = bad.cert.as_mut() {
+        cert.signature = h.keys[0].sign(b"something else");
+    }
+    state.high_qc = bad;
+    assert_eq!(
+        restore(state),
+        certified.header.justify,
+        "the certified block's own justify takes its place"
+    );
+}
+
 #[test]
 fn a_restarted_node_does_not_vote_twice() {
     let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
