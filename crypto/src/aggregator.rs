@@ -547,8 +547,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_deferred_certificate_forms_unchecked_and_check_repairs_it() {
+    /// A deferred aggregator of 4 holding a good vote (0) and a forged one
+    /// (1) on "block-7".
+    fn deferred_with_a_forged_vote() -> (Vec<crate::SecretKey>, Arc<Committee>, VoteAggregator) {
         let ks = keys(4);
         let c = Arc::new(committee(&ks, 1));
         let mut agg = VoteAggregator::with_policy(
@@ -558,6 +559,12 @@ mod tests {
         );
         agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
         agg.add(1, b"block-7", ks[1].sign(b"forged")).unwrap();
+        (ks, c, agg)
+    }
+
+    #[test]
+    fn a_deferred_certificate_forms_unchecked_and_check_repairs_it() {
+        let (ks, c, mut agg) = deferred_with_a_forged_vote();
         let formed = agg.add(2, b"block-7", ks[2].sign(b"block-7")).unwrap();
         let unchecked = formed
             .certificate
@@ -594,15 +601,7 @@ mod tests {
 
     #[test]
     fn a_deferred_check_folds_in_late_votes() {
-        let ks = keys(4);
-        let c = Arc::new(committee(&ks, 1));
-        let mut agg = VoteAggregator::with_policy(
-            c.clone(),
-            QuorumThreshold::TWO_THIRDS,
-            CheckPolicy::Deferred,
-        );
-        agg.add(0, b"block-7", ks[0].sign(b"block-7")).unwrap();
-        agg.add(1, b"block-7", ks[1].sign(b"forged")).unwrap();
+        let (ks, c, mut agg) = deferred_with_a_forged_vote();
         assert!(agg
             .add(2, b"block-7", ks[2].sign(b"block-7"))
             .unwrap()

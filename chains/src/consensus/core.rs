@@ -544,16 +544,17 @@ impl ConsensusCore {
             return;
         }
         let slot = self.protocol().vote_slot(qc.round);
-        let Some(first) = self.certified_slots.get(&slot).cloned() else {
-            self.certified_slots.insert(slot, qc.clone());
-            return;
+        let first = match self.certified_slots.get(&slot) {
+            None => {
+                self.certified_slots.insert(slot, qc.clone());
+                return;
+            }
+            Some(f) if f.block != qc.block || f.round != qc.round => f.clone(),
+            Some(_) => return,
         };
         // Evidence must convince others: a certificate this node collected
         // unchecked is verified first (conflicts are rare).
-        if (first.block != qc.block || first.round != qc.round)
-            && self.verify_qc(&first)
-            && self.verify_qc(qc)
-        {
+        if self.verify_qc(&first) && self.verify_qc(qc) {
             let evidence = Evidence::ConflictingCertificates {
                 first,
                 second: qc.clone(),

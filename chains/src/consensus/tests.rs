@@ -171,6 +171,29 @@ impl Harness {
     fn heights(&self) -> Vec<u64> {
         self.cores.iter().map(|c| c.committed_height()).collect()
     }
+
+    /// `rounds` times: deliver up to `limit` messages, then fire every
+    /// node's view timer; then deliver once more.
+    fn run_with_timeouts(&mut self, rounds: usize, limit: usize) {
+        for _ in 0..rounds {
+            self.run(limit);
+            self.fire_view_timers();
+        }
+        self.run(limit);
+    }
+
+    /// The chains committed by `nodes` agree with node 0's (as far as
+    /// both go).
+    fn assert_same_commits(&self, nodes: std::ops::Range<usize>) {
+        let hashes =
+            |i: usize| -> Vec<Digest> { self.commits[i].iter().map(|b| b.hash()).collect() };
+        let first = hashes(0);
+        for i in nodes {
+            let mine = hashes(i);
+            let k = mine.len().min(first.len());
+            assert_eq!(mine[..k], first[..k], "node {i}");
+        }
+    }
 }
 
 #[test]
@@ -179,13 +202,7 @@ fn hotstuff_commits_with_rotating_leaders_and_three_chains() {
     h.run(2_000);
     let heights = h.heights();
     assert!(heights.iter().all(|&x| x >= 20), "{heights:?}");
-    // Every node committed the same chain.
-    let first: Vec<Digest> = h.commits[0].iter().map(|b| b.hash()).collect();
-    for c in &h.commits[1..] {
-        let mine: Vec<Digest> = c.iter().map(|b| b.hash()).collect();
-        let k = mine.len().min(first.len());
-        assert_eq!(mine[..k], first[..k]);
-    }
+    h.assert_same_commits(1..4);
     // Leaders rotated every view: no member proposed two views in a row.
     for pair in h.commits[0].windows(2) {
         assert_ne!(pair[0].header.proposer, pair[1].header.proposer);
@@ -244,11 +261,7 @@ fn two_phase_changes_leader_only_when_it_fails() {
 fn hotstuff_skips_a_silent_leader_by_timeout_certificate() {
     let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
     h.silenced[2] = true;
-    for _ in 0..12 {
-        h.run(2_000);
-        h.fire_view_timers();
-    }
-    h.run(2_000);
+    h.run_with_timeouts(12, 2_000);
     let heights = h.heights();
     assert!(heights[0] >= 5, "{heights:?}");
     assert!(h.commits[0].iter().all(|b| b.header.proposer != 2));
@@ -768,22 +781,13 @@ fn a_bad_vote_spoils_one_unchecked_certificate_per_leader() {
         };
         let mut h = Harness::new(protocol, 4, leader);
         h.bad_votes[3] = true;
-        for _ in 0..6 {
-            h.run(500);
-            h.fire_view_timers();
-        }
-        h.run(500);
+        h.run_with_timeouts(6, 500);
         let heights = h.heights();
         assert!(
             heights[..3].iter().all(|&x| x >= 20),
             "{protocol:?}: {heights:?}"
         );
-        let first: Vec<Digest> = h.commits[0].iter().map(|b| b.hash()).collect();
-        for c in &h.commits[1..3] {
-            let mine: Vec<Digest> = c.iter().map(|b| b.hash()).collect();
-            let k = mine.len().min(first.len());
-            assert_eq!(mine[..k], first[..k], "{protocol:?}");
-        }
+        h.assert_same_commits(1..3);
         let failed: Vec<u64> = h
             .cores
             .iter()
