@@ -63,7 +63,10 @@ fn action_name(a: &Action) -> String {
     match a {
         Action::Send { to, msg } => format!("send to {to}: {}", message_name(msg)),
         Action::Broadcast(msg) => format!("broadcast {}", message_name(msg)),
-        Action::Commit(b) => format!("commit {} blocks", b.len()),
+        Action::Commit(b) => match b.last() {
+            Some(last) => format!("commit {} blocks up to {}", b.len(), last.header.height),
+            None => "commit 0 blocks".into(),
+        },
         other => format!("{other:?}").chars().take(60).collect(),
     }
 }
@@ -163,18 +166,34 @@ impl ChainActor {
                         msg,
                     },
                 )),
-                Action::Broadcast(msg) => {
-                    if let ConsensusMessage::Proposal(b) = &msg {
-                        self.received_at.insert(b.hash(), Instant::now());
-                    }
-                    self.bridge.do_send(Broadcast {
-                        chain: self.chain,
-                        wire: Wire::Consensus {
+                Action::Broadcast(ConsensusMessage::Proposal(b)) => {
+                    self.received_at.insert(b.hash(), Instant::now());
+                    // Straight to each member on its consensus lane: gossip
+                    // would add a hop through the mesh's relays and three
+                    // copies per receiver, on the critical path of every
+                    // view. A member that misses it syncs the block when the
+                    // next certificate names it.
+                    let cfg = self.core.config();
+                    let (me, n) = (cfg.me, cfg.committee.len() as u32);
+                    let wire = SendWire::new(
+                        self.chain,
+                        me,
+                        &Wire::Consensus {
                             chain: self.chain,
-                            msg,
+                            msg: ConsensusMessage::Proposal(b),
                         },
-                    })
+                    );
+                    for to in (0..n).filter(|&i| i != me) {
+                        self.bridge.do_send(wire.to(to));
+                    }
                 }
+                Action::Broadcast(msg) => self.bridge.do_send(Broadcast {
+                    chain: self.chain,
+                    wire: Wire::Consensus {
+                        chain: self.chain,
+                        msg,
+                    },
+                }),
                 Action::SetTimer { id, after } => self.set_timer(id, after, ctx),
                 Action::RequestPayload { round } => {
                     self.mempool.do_send(mempool::RequestPayload { round })
