@@ -18,6 +18,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod state;
+pub mod threads;
 pub mod verifier;
 pub mod wire;
 

@@ -24,6 +24,7 @@ use crate::light;
 use crate::mempool::{Connect, Mempool};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
+use crate::threads::{label_current_thread, ThreadRole};
 use crate::verifier::Verifier;
 use crate::wire::{consensus_topic, MAX_WIRE_BYTES};
 
@@ -62,6 +63,8 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 
 fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
+        // The factory runs once on each worker thread.
+        label_current_thread("strata-metrics", ThreadRole::Bulk);
         let m = metrics.clone();
         App::new().route(
             "/metrics",
@@ -90,6 +93,8 @@ pub(crate) fn serve_api(
     routes: fn(&mut web::ServiceConfig),
 ) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
+        // The factory runs once on each worker thread.
+        label_current_thread("strata-api", ThreadRole::Consensus);
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(api::json_errors)
@@ -123,12 +128,14 @@ pub(crate) fn stop_on_signals() {
     });
 }
 
-/// A new actix arbiter (thread and event loop) for one actor; the system
-/// stops it on shutdown.
-fn own_thread() -> Result<actix::ArbiterHandle, NodeError> {
-    Arbiter::try_new()
+/// A new actix arbiter (thread and event loop) for one actor, named and
+/// weighted by its role; the system stops it on shutdown.
+fn own_thread(name: String, role: ThreadRole) -> Result<actix::ArbiterHandle, NodeError> {
+    let handle = Arbiter::try_new()
         .map(|a| a.handle())
-        .map_err(|e| start_err("cannot start an actor thread", e))
+        .map_err(|e| start_err("cannot start an actor thread", e))?;
+    handle.spawn_fn(move || label_current_thread(&name, role));
+    Ok(handle)
 }
 
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
@@ -245,7 +252,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             metrics.clone(),
         );
         let held = mempool.held();
-        let mempool = Mempool::start_in_arbiter(&own_thread()?, |_| mempool);
+        let mempool = Mempool::start_in_arbiter(
+            &own_thread(format!("mempool-{chain}"), ThreadRole::Consensus)?,
+            |_| mempool,
+        );
         let ledger = Ledger::new(
             chain,
             store.clone(),
@@ -253,7 +263,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             mempool.clone(),
             metrics.clone(),
         );
-        let ledger = Ledger::start_in_arbiter(&own_thread()?, |_| ledger);
+        let ledger = Ledger::start_in_arbiter(
+            &own_thread(format!("ledger-{chain}"), ThreadRole::Consensus)?,
+            |_| ledger,
+        );
         let actor = ChainActor::new(
             chain,
             core,
@@ -265,7 +278,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             metrics.clone(),
             held,
         );
-        let actor = ChainActor::start_in_arbiter(&own_thread()?, |_| actor);
+        let actor = ChainActor::start_in_arbiter(
+            &own_thread(format!("chain-{chain}"), ThreadRole::Consensus)?,
+            |_| actor,
+        );
         mempool.do_send(Connect {
             bridge: bridge.clone(),
             chain: actor.clone(),
