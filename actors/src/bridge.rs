@@ -119,6 +119,7 @@ impl NetworkBridge {
         let Some(peer) = self.peer_at(chain, to) else {
             return;
         };
+        tracing::trace!(to, ?lane, len = bytes.len(), "lane send");
         if let Err(e) = self.net.send(lane, peer, bytes) {
             tracing::debug!("message to {peer} not sent: {e}");
             self.metrics.reject("outbound queue full");
@@ -265,6 +266,7 @@ impl NetworkBridge {
 
     /// A one-way message from a direct lane: what `lane_of` sends there.
     fn on_direct(&mut self, peer: PeerId, data: Vec<u8>) {
+        tracing::trace!(len = data.len(), "lane message");
         match Wire::from_bytes(&data) {
             Ok(Wire::Batch(batch)) => self.to_mempool(&peer, *batch),
             Ok(Wire::Consensus { chain, msg }) if !is_exchange(&msg) => {

@@ -131,6 +131,7 @@ impl Ledger {
                 batches: refs.iter().map(|r| r.digest).collect(),
             });
         }
+        tracing::trace!(height, txs = applied.accepted, "executed");
         let m = &self.metrics;
         m.committed_height
             .with_label_values(&[self.label.as_str()])

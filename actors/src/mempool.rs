@@ -223,6 +223,7 @@ impl Mempool {
             transactions: BoundedVec::new(txs).expect("sealed at the batch limit"),
         };
         let batch = HashedBatch::from_parts(batch, hashes);
+        tracing::trace!(batch = %batch.digest().short(), txs = batch.tx_hashes().len(), "sealed");
         if let Err(e) = self.store.put_batch(&batch) {
             tracing::error!("storing a batch failed: {e}");
             return;
@@ -284,6 +285,10 @@ impl Mempool {
 
     fn answer_payload(&mut self, round: Round) {
         let refs = self.take_refs(round.height);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let listed: Vec<String> = refs.iter().map(|r| r.digest.short()).collect();
+            tracing::trace!(height = round.height, batches = ?listed, "payload");
+        }
         let (payload, root) = if refs.is_empty() {
             (Payload::empty(), None)
         } else {
@@ -453,6 +458,7 @@ impl Mempool {
                 tracing::error!("storing a batch failed: {e}");
                 return;
             }
+            tracing::trace!(batch = %batch.digest().short(), from, "peer batch held");
             act.hold(&batch, ctx);
         }));
     }

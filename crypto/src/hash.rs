@@ -36,6 +36,11 @@ impl Digest {
         hex::encode(self.0)
     }
 
+    /// The first 8 bytes in hex: enough to tell digests apart in logs.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+
     /// Parses 64 hex characters.
     pub fn from_hex(s: &str) -> Result<Digest, DigestParseError> {
         let mut out = [0u8; DIGEST_LEN];
@@ -51,7 +56,7 @@ pub struct DigestParseError;
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({})", &self.to_hex()[..16])
+        write!(f, "Digest({})", self.short())
     }
 }
 

@@ -114,6 +114,7 @@ async fn write_lane(
     while let Some(first) = queue.recv().await {
         // Whatever queued meanwhile leaves in the same flush.
         let mut sent = first.len();
+        tracing::trace!(len = sent, ?lane, "lane write");
         if put_frame(&mut stream, &first).await.is_err() {
             return;
         }
@@ -222,6 +223,7 @@ async fn read_lane(
                 return;
             }
         };
+        tracing::trace!(len = data.len(), "lane read");
         stats
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
