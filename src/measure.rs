@@ -60,8 +60,11 @@ pub struct ChainResult {
     pub committed_tps: f64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
-    /// Views entered during the run.
+    /// Views entered during the run (a two-phase chain's stable leader
+    /// stays in one view while it lasts).
     pub views: u64,
+    /// Blocks committed during the run: a round of either protocol.
+    pub blocks: u64,
     /// Local view timeouts during the run (on the node measured).
     pub timeouts: u64,
     pub height: u64,
@@ -223,6 +226,7 @@ pub fn run(
                 latency_p50_ms: latency.and_then(|l| l.p50_ms),
                 latency_p99_ms: latency.and_then(|l| l.p99_ms),
                 views: a.view.saturating_sub(b.view),
+                blocks: a.height.saturating_sub(b.height),
                 timeouts: a.timeouts.saturating_sub(b.timeouts),
                 height: a.height,
                 consensus_latency_p50_ms: histogram_median_ms(&hist_before[i], &hist_after[i]),

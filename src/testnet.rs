@@ -208,6 +208,7 @@ pub fn json_summary(r: &RunResult) -> serde_json::Value {
             "latency_p50_ms": measure::round2(c.latency_p50_ms),
             "latency_p99_ms": measure::round2(c.latency_p99_ms),
             "views": c.views,
+            "blocks": c.blocks,
             "timeouts": c.timeouts,
         })).collect::<Vec<_>>(),
     })

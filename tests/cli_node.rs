@@ -109,9 +109,11 @@ fn bench_consensus_json_has_the_figures() {
             "node_cpu_cores",
             "node_cpu_us_per_tx",
             "node_cpu_ms_per_view",
+            "node_cpu_ms_per_block",
         ] {
             assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
         }
+        assert!(v["blocks"].as_u64().unwrap() > 0, "{v}");
         // Read from /proc: the nodes cannot keep more cores busy than exist.
         let cores = std::thread::available_parallelism().unwrap().get() as f64;
         assert!(v["node_cpu_cores"].as_f64().unwrap() <= cores + 0.5, "{v}");

@@ -80,6 +80,10 @@ pub struct ConsensusBenchResult {
     pub node_cpu_cores: Option<f64>,
     pub node_cpu_us_per_tx: Option<f64>,
     pub node_cpu_ms_per_view: Option<f64>,
+    /// Blocks committed during the run, and the nodes' CPU per block: the
+    /// per-round cost in both protocols (a two-phase leader keeps its view).
+    pub blocks: u64,
+    pub node_cpu_ms_per_block: Option<f64>,
 }
 
 fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult, String> {
@@ -174,6 +178,7 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
     });
     let per = |cores: f64, per_s: f64, unit: f64| (per_s > 0.0).then(|| cores * unit / per_s);
     let views_per_s = c.views as f64 / r.duration_s;
+    let blocks_per_s = c.blocks as f64 / r.duration_s;
     let round2 = |x: f64| (x * 100.0).round() / 100.0;
     Ok(ConsensusBenchResult {
         nodes: args.nodes,
@@ -196,6 +201,8 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         node_cpu_cores: cores.map(round2),
         node_cpu_us_per_tx: cores.and_then(|k| per(k, c.committed_tps, 1e6)).map(round2),
         node_cpu_ms_per_view: cores.and_then(|k| per(k, views_per_s, 1e3)).map(round2),
+        blocks: c.blocks,
+        node_cpu_ms_per_block: cores.and_then(|k| per(k, blocks_per_s, 1e3)).map(round2),
     })
 }
 
