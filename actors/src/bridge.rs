@@ -451,6 +451,11 @@ impl SendWire {
     pub fn to(&self, to: u32) -> SendWire {
         SendWire { to, ..self.clone() }
     }
+
+    /// The same message to every member of a committee of `size` but `me`.
+    pub fn to_others(&self, me: u32, size: u32) -> impl Iterator<Item = SendWire> + '_ {
+        (0..size).filter(move |&i| i != me).map(|i| self.to(i))
+    }
 }
 
 impl Handler<SendWire> for NetworkBridge {
@@ -524,6 +529,17 @@ impl Handler<RequestSync> for NetworkBridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_to_the_others_goes_to_every_member_but_the_sender_on_one_encoding() {
+        let msg = SendWire::new(ChainId(0), 0, &Wire::Ack);
+        let sent: Vec<SendWire> = msg.to_others(2, 5).collect();
+        assert_eq!(
+            sent.iter().map(|m| m.to).collect::<Vec<_>>(),
+            vec![0, 1, 3, 4]
+        );
+        assert!(sent.iter().all(|m| Arc::ptr_eq(&m.bytes, &msg.bytes)));
+    }
 
     #[test]
     fn a_peer_gets_a_bounded_number_of_requests_in_service() {

@@ -183,8 +183,8 @@ impl ChainActor {
                             msg: ConsensusMessage::Proposal(b),
                         },
                     );
-                    for to in (0..n).filter(|&i| i != me) {
-                        self.bridge.do_send(wire.to(to));
+                    for msg in wire.to_others(me, n) {
+                        self.bridge.do_send(msg);
                     }
                 }
                 Action::Broadcast(msg) => self.bridge.do_send(Broadcast {

@@ -232,8 +232,8 @@ impl Mempool {
             // Encoded once, sent to every other member.
             let wire = Wire::Batch(Box::new(batch.batch().clone()));
             let msg = SendWire::new(self.chain, 0, &wire);
-            for to in (0..self.committee_size).filter(|&i| i != self.me) {
-                bridge.do_send(msg.to(to));
+            for m in msg.to_others(self.me, self.committee_size) {
+                bridge.do_send(m);
             }
         }
         self.hold(&batch, ctx);
