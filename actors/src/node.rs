@@ -64,7 +64,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
         // The factory runs once on each worker thread.
-        label_current_thread("strata-metrics", ThreadRole::Bulk);
+        label_current_thread("strata-metrics", ThreadRole::Background);
         let m = metrics.clone();
         App::new().route(
             "/metrics",
@@ -94,7 +94,7 @@ pub(crate) fn serve_api(
 ) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
         // The factory runs once on each worker thread.
-        label_current_thread("strata-api", ThreadRole::Consensus);
+        label_current_thread("strata-api", ThreadRole::Foreground);
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(api::json_errors)
@@ -253,7 +253,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         );
         let held = mempool.held();
         let mempool = Mempool::start_in_arbiter(
-            &own_thread(format!("mempool-{chain}"), ThreadRole::Consensus)?,
+            &own_thread(format!("mempool-{chain}"), ThreadRole::Foreground)?,
             |_| mempool,
         );
         let ledger = Ledger::new(
@@ -264,7 +264,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             metrics.clone(),
         );
         let ledger = Ledger::start_in_arbiter(
-            &own_thread(format!("ledger-{chain}"), ThreadRole::Consensus)?,
+            &own_thread(format!("ledger-{chain}"), ThreadRole::Foreground)?,
             |_| ledger,
         );
         let actor = ChainActor::new(
@@ -279,7 +279,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             held,
         );
         let actor = ChainActor::start_in_arbiter(
-            &own_thread(format!("chain-{chain}"), ThreadRole::Consensus)?,
+            &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,
             |_| actor,
         );
         mempool.do_send(Connect {

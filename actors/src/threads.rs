@@ -1,30 +1,29 @@
 //! Names and scheduling weights of a node's threads.
 //!
-//! A view's critical path is a chain of thread wake-ups: the network thread
-//! hands a proposal to the committee actor, which checks it and hands a
-//! vote back. When the cores are busy (several nodes on one machine, or one
-//! node under load), each wake-up waits behind whatever else is runnable.
-//! Work that no view waits for (executing committed blocks, checking
-//! client signatures, serving HTTP, RocksDB compaction) therefore runs at a
-//! lower weight, so the consensus threads preempt it instead of queueing
-//! behind it. Raising the nice value needs no privilege.
+//! Every thread is named for `top -H` and perf. Work that neither a view
+//! nor a client waits for (serving metrics scrapes) runs at a lower
+//! weight, so it never delays the threads that do. Lowering the weight of
+//! the ledger, the verifier and the API as well was measured and not kept:
+//! it delayed execution and once starved a catching-up member. Raising the
+//! nice value needs no privilege; other threads keep the process's own.
 
 /// What a thread does, which sets its scheduling weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadRole {
-    /// On the path of every view: committee actors, the network.
-    Consensus,
-    /// Throughput work that no view waits for.
-    Bulk,
+    /// On the path of a view or of a client's transaction: keeps the
+    /// process's nice value.
+    Foreground,
+    /// Work nobody waits for.
+    Background,
 }
 
 impl ThreadRole {
-    /// The nice value (Linux: per thread). A nice-10 thread has about a
-    /// tenth of a nice-0 thread's weight.
-    pub fn nice(self) -> i32 {
+    /// The nice value to set (Linux: per thread), if any. A nice-10 thread
+    /// has about a tenth of a nice-0 thread's weight.
+    pub fn nice(self) -> Option<i32> {
         match self {
-            ThreadRole::Consensus => 0,
-            ThreadRole::Bulk => 10,
+            ThreadRole::Foreground => None,
+            ThreadRole::Background => Some(10),
         }
     }
 }
@@ -41,11 +40,14 @@ pub fn label_current_thread(name: &str, role: ThreadRole) {
         unsafe {
             libc::prctl(libc::PR_SET_NAME, bytes.as_ptr() as libc::c_ulong, 0, 0, 0);
         }
+        let Some(nice) = role.nice() else {
+            return;
+        };
         // SAFETY: gettid has no preconditions; on Linux the nice value of
         // PRIO_PROCESS with a thread id is that thread's own.
         let rc = unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, role.nice())
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
         };
         if rc != 0 {
             tracing::debug!(
@@ -65,9 +67,9 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_bulk_thread_is_named_and_runs_at_the_lower_weight() {
+    fn a_background_thread_is_named_and_runs_at_the_lower_weight() {
         let (name, nice) = std::thread::spawn(|| {
-            label_current_thread("strata-test-bulk-thread", ThreadRole::Bulk);
+            label_current_thread("strata-test-background", ThreadRole::Background);
             let name = std::fs::read_to_string("/proc/thread-self/comm").expect("comm");
             // SAFETY: getpriority has no preconditions.
             let nice =
@@ -76,7 +78,7 @@ mod tests {
         })
         .join()
         .expect("thread");
-        assert_eq!(name.trim_end(), "strata-test-bul");
-        assert_eq!(nice, ThreadRole::Bulk.nice());
+        assert_eq!(name.trim_end(), "strata-test-bac");
+        assert_eq!(Some(nice), ThreadRole::Background.nice());
     }
 }
