@@ -117,6 +117,28 @@ fn bench_consensus_json_has_the_figures() {
         // Read from /proc: the nodes cannot keep more cores busy than exist.
         let cores = std::thread::available_parallelism().unwrap().get() as f64;
         assert!(v["node_cpu_cores"].as_f64().unwrap() <= cores + 0.5, "{v}");
+        // The verification ceiling is measured for signed records only.
+        let ceiling = [
+            "sr25519_batch_verify_us",
+            "verify_ceiling_tps",
+            "ceiling_fraction",
+        ];
+        if payload == "signed" {
+            let us = v["sr25519_batch_verify_us"].as_f64().unwrap();
+            let tps = v["verify_ceiling_tps"].as_f64().unwrap();
+            assert!(us > 0.0 && tps > 0.0, "{v}");
+            assert!(
+                (tps - cores * 1e6 / (4.0 * us)).abs() <= 1.0 + tps * 1e-3,
+                "{v}"
+            );
+            let fraction = v["ceiling_fraction"].as_f64().unwrap();
+            let expected = v["committed_tps"].as_f64().unwrap() / tps;
+            assert!((fraction - expected).abs() < 0.002, "{v}");
+        } else {
+            for field in ceiling {
+                assert!(v[field].is_null(), "{field}: {v}");
+            }
+        }
     }
     let bad = strata(&["bench", "consensus", "--nodes", "0"]);
     assert!(!bad.status.success());

@@ -3,16 +3,22 @@
 //! end-to-end latency (samples from submission to commit on the node that
 //! received them) and consensus latency (proposal received to committed,
 //! from the nodes' histograms), and the CPU the node processes used: cores
-//! kept busy, per committed transaction and per view.
+//! kept busy, per committed transaction and per view. With signed
+//! records it first times sr25519 batch verification on this machine and
+//! reports the verification ceiling: the rate at which checking every
+//! signature on every node alone would keep every core busy.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
 use serde::Serialize;
 use strata_actors::config::ConsensusParams;
 use strata_chains::types::Protocol;
 
+use super::sigs::sr25519_costs;
+use super::timing::Budget;
 use crate::cluster::{default_bin_dir, Cluster};
 use crate::init::{self, HierarchySpec};
 use crate::load::{self, LoadSpec, PayloadKind};
@@ -84,9 +90,54 @@ pub struct ConsensusBenchResult {
     /// per-round cost in both protocols (a two-phase leader keeps its view).
     pub blocks: u64,
     pub node_cpu_ms_per_block: Option<f64>,
+    /// Signed records only (else `None`): sr25519 batch verification per
+    /// signature on this machine (batches of [`CEILING_BATCH`], timed
+    /// before the committee starts); the verification ceiling, cores /
+    /// (nodes × that cost); and the committed rate as a fraction of it.
+    pub sr25519_batch_verify_us: Option<f64>,
+    pub verify_ceiling_tps: Option<f64>,
+    pub ceiling_fraction: Option<f64>,
 }
 
-fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult, String> {
+/// Signatures per batch when timing the verification ceiling: about what a
+/// node's verifier coalesces under load.
+pub const CEILING_BATCH: usize = 256;
+
+/// What checking every signature on every node costs here.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyCeiling {
+    pub batch_us_per_signature: f64,
+    pub tps: f64,
+}
+
+impl VerifyCeiling {
+    /// Times batch verification now (keep the machine otherwise idle) for
+    /// a committee of `nodes` on this machine's cores.
+    pub fn measure(nodes: usize) -> VerifyCeiling {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let us = sr25519_costs(CEILING_BATCH, &mut rng, Budget::DEFAULT).batch_us_per_signature;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        VerifyCeiling {
+            batch_us_per_signature: us,
+            tps: ceiling_tps(cores, nodes, us),
+        }
+    }
+}
+
+/// Transactions per second at which `nodes` nodes, each checking every
+/// signature at `us_per_signature`, keep `cores` cores busy.
+pub fn ceiling_tps(cores: usize, nodes: usize, us_per_signature: f64) -> f64 {
+    if nodes == 0 || us_per_signature <= 0.0 {
+        return 0.0;
+    }
+    cores as f64 * 1e6 / (nodes as f64 * us_per_signature)
+}
+
+fn one_rate(
+    args: &ConsensusBenchArgs,
+    rate: u64,
+    ceiling: Option<VerifyCeiling>,
+) -> Result<ConsensusBenchResult, String> {
     let stop = stop_flag();
     let mut _temp = None;
     let dir = match &args.dir {
@@ -203,12 +254,17 @@ fn one_rate(args: &ConsensusBenchArgs, rate: u64) -> Result<ConsensusBenchResult
         node_cpu_ms_per_view: cores.and_then(|k| per(k, views_per_s, 1e3)).map(round2),
         blocks: c.blocks,
         node_cpu_ms_per_block: cores.and_then(|k| per(k, blocks_per_s, 1e3)).map(round2),
+        sr25519_batch_verify_us: ceiling.map(|v| round2(v.batch_us_per_signature)),
+        verify_ceiling_tps: ceiling.map(|v| v.tps.round()),
+        ceiling_fraction: ceiling
+            .filter(|v| v.tps > 0.0)
+            .map(|v| (c.committed_tps / v.tps * 1000.0).round() / 1000.0),
     })
 }
 
 pub fn table_header() -> String {
     format!(
-        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9}",
+        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         "nodes",
         "rate",
         "tx_size",
@@ -220,14 +276,15 @@ pub fn table_header() -> String {
         "views",
         "timeouts",
         "cpu",
-        "cpu/tx"
+        "cpu/tx",
+        "of_ceiling"
     )
 }
 
 pub fn table_row(r: &ConsensusBenchResult) -> String {
     let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
     format!(
-        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9}",
+        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         r.nodes,
         r.rate,
         r.tx_size,
@@ -241,6 +298,8 @@ pub fn table_row(r: &ConsensusBenchResult) -> String {
         r.node_cpu_cores.map_or("-".into(), |x| format!("{x:.2}")),
         r.node_cpu_us_per_tx
             .map_or("-".into(), |x| format!("{x:.0}us")),
+        r.ceiling_fraction
+            .map_or("-".into(), |x| format!("{:.0}%", x * 100.0)),
     )
 }
 
@@ -252,12 +311,21 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     if args.rate.contains(&0) {
         return Err("--rate must be above zero".into());
     }
+    let ceiling = (args.payload == PayloadKind::Signed).then(|| VerifyCeiling::measure(args.nodes));
     if !args.json {
+        if let Some(v) = ceiling {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            println!(
+                "sr25519 batch verification here: {:.1}us per signature; {} nodes checking every \
+                 signature on {cores} cores saturate at {:.0} tx/s (the verification ceiling)",
+                v.batch_us_per_signature, args.nodes, v.tps
+            );
+        }
         println!("{}", table_header());
     }
     let mut out = Vec::new();
     for &rate in &args.rate {
-        let r = one_rate(args, rate)?;
+        let r = one_rate(args, rate, ceiling)?;
         if args.json {
             println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
         } else {
@@ -266,4 +334,18 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
         out.push(r);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_is_the_cores_over_every_nodes_verification_cost() {
+        // 2 cores, 4 nodes each spending 50 us per signature: 10,000 tx/s.
+        assert_eq!(ceiling_tps(2, 4, 50.0), 10_000.0);
+        assert_eq!(ceiling_tps(8, 4, 50.0), 40_000.0);
+        assert_eq!(ceiling_tps(2, 0, 50.0), 0.0);
+        assert_eq!(ceiling_tps(2, 4, 0.0), 0.0);
+    }
 }
