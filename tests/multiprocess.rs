@@ -296,6 +296,7 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
         "strata_peers",
         "strata_network_received_bytes_total",
         "strata_network_sent_bytes_total",
+        "strata_verifier_batch_signatures_bucket",
     ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }

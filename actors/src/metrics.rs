@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use strata_chains::types::ChainId;
 
@@ -26,6 +26,10 @@ pub struct Metrics {
     pub received_bytes: IntCounter,
     pub sent_bytes: IntCounter,
     pub rejected_messages: IntCounterVec,
+    /// Signatures per batch verification: sr25519's cost per signature
+    /// falls with the batch (one multi-scalar multiplication), so this
+    /// says how much the verifier gains from coalescing.
+    pub verifier_batch_signatures: Histogram,
 }
 
 /// The label value of a chain.
@@ -106,6 +110,14 @@ impl Metrics {
                 "Messages refused, by reason.",
                 &["reason"],
             ),
+            verifier_batch_signatures: Histogram::with_opts(
+                HistogramOpts::new(
+                    "verifier_batch_signatures",
+                    "Transactions checked per batch signature verification.",
+                )
+                .buckets(exponential_buckets(1.0, 2.0, 13).expect("valid buckets")),
+            )
+            .expect("valid metric definition"),
             registry,
         };
         let r = &m.registry;
@@ -125,6 +137,7 @@ impl Metrics {
         register(Box::new(m.received_bytes.clone()));
         register(Box::new(m.sent_bytes.clone()));
         register(Box::new(m.rejected_messages.clone()));
+        register(Box::new(m.verifier_batch_signatures.clone()));
         Arc::new(m)
     }
 

@@ -215,7 +215,8 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         ctx.add_stream(ReceiverStream::new(events).map(NetEvents));
         NetworkBridge::new(net, bridge_metrics, committees)
     });
-    let verifier = Verifier::start().map_err(|e| start_err("the verifier thread", e))?;
+    let verifier = Verifier::start(metrics.verifier_batch_signatures.clone())
+        .map_err(|e| start_err("the verifier thread", e))?;
     let domains = genesis.domains().count() as u32;
     let mut handles = BTreeMap::new();
     for chain in chains {

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
+use prometheus::Histogram;
 use strata_chains::types::Transaction;
 use strata_crypto::sr25519::{verify_batch_cached, BatchItem, KeyCache, TxSigError};
 use tokio::sync::oneshot;
@@ -73,8 +74,9 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Starts the thread; it ends when the last handle is dropped.
-    pub fn start() -> std::io::Result<Verifier> {
+    /// Starts the thread; it ends when the last handle is dropped. Each
+    /// batch's size is observed in `batch_sizes`.
+    pub fn start(batch_sizes: Histogram) -> std::io::Result<Verifier> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let backlog = Arc::new(AtomicUsize::new(0));
         let done = backlog.clone();
@@ -100,6 +102,7 @@ impl Verifier {
                         replies.push((job.txs.len(), job.reply));
                         all.extend(job.txs);
                     }
+                    batch_sizes.observe(all.len() as f64);
                     let mut verdicts = verify_signatures(&all, &mut keys).into_iter();
                     done.fetch_sub(all.len(), Ordering::Relaxed);
                     for (len, reply) in replies {
@@ -208,7 +211,8 @@ mod tests {
     #[test]
     fn coalesced_requests_get_their_own_verdicts() {
         let key = TxKeypair::from_seed(&[3; 32]);
-        let verifier = Verifier::start().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
         let mut bad = tx(&key, 2);
         if let Transaction::Provenance(p) = &mut bad {
             p.record.nonce = 99;
@@ -229,6 +233,10 @@ mod tests {
             vec![vec![true, true], vec![false, true], vec![false], vec![]]
         );
         assert_eq!(verifier.backlog(), 0, "answered work leaves the backlog");
+        // However the requests coalesced, every transaction was in a batch.
+        let sizes = &metrics.verifier_batch_signatures;
+        assert_eq!(sizes.get_sample_sum(), 5.0);
+        assert!((1..=4).contains(&sizes.get_sample_count()));
     }
 
     #[test]
