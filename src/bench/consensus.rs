@@ -111,6 +111,7 @@ pub const CEILING_BATCH: usize = 64;
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyCeiling {
     pub batch_us_per_signature: f64,
+    pub cores: usize,
     pub tps: f64,
 }
 
@@ -123,6 +124,7 @@ impl VerifyCeiling {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         VerifyCeiling {
             batch_us_per_signature: us,
+            cores,
             tps: ceiling_tps(cores, nodes, us),
         }
     }
@@ -318,11 +320,10 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     let ceiling = (args.payload == PayloadKind::Signed).then(|| VerifyCeiling::measure(args.nodes));
     if !args.json {
         if let Some(v) = ceiling {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             println!(
                 "sr25519 batch verification here: {:.1}us per signature; {} nodes checking every \
-                 signature on {cores} cores saturate at {:.0} tx/s (the verification ceiling)",
-                v.batch_us_per_signature, args.nodes, v.tps
+                 signature on {} cores saturate at {:.0} tx/s (the verification ceiling)",
+                v.batch_us_per_signature, args.nodes, v.cores, v.tps
             );
         }
         println!("{}", table_header());
