@@ -152,7 +152,7 @@ pub fn verify_signatures(txs: &[Transaction], keys: &mut KeyCache) -> Vec<bool> 
     for (i, tx) in txs.iter().enumerate() {
         if let Transaction::Provenance(p) = tx {
             positions.push(i);
-            messages.push(p.record.signing_bytes());
+            messages.push(p.record.signing_digest());
         }
     }
     let items: Vec<BatchItem<'_>> = positions
@@ -163,7 +163,7 @@ pub fn verify_signatures(txs: &[Transaction], keys: &mut KeyCache) -> Vec<bool> 
                 unreachable!("positions hold provenance records")
             };
             BatchItem {
-                message: m,
+                message: m.as_bytes(),
                 key: &p.record.sender,
                 signature: &p.signature,
             }

@@ -28,6 +28,15 @@ impl Digest {
         h.finalize()
     }
 
+    /// Hashes the SCALE encoding of `value` under `domain`, streaming the
+    /// encoding into the hash instead of building it in memory first (the
+    /// hot paths hash every transaction, on admission and on commit).
+    pub fn of_encoding<T: Encode + ?Sized>(domain: &str, value: &T) -> Digest {
+        let mut h = Hasher::new(domain);
+        value.encode_to(&mut h);
+        h.finalize()
+    }
+
     pub fn as_bytes(&self) -> &[u8; DIGEST_LEN] {
         &self.0
     }
@@ -109,6 +118,13 @@ impl Hasher {
     }
 }
 
+/// Lets an encoding be written straight into the hash.
+impl parity_scale_codec::Output for Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +134,15 @@ mod tests {
         // H_domain(x) = SHA-256(len(domain) || domain || x)
         let expected: [u8; 32] = Sha256::digest(b"\x03abcxyz").into();
         assert_eq!(Digest::of("abc", b"xyz").0, expected);
+    }
+
+    #[test]
+    fn hashing_an_encoding_equals_hashing_its_bytes() {
+        let value = (7u32, vec![1u8, 2, 3], Some(Digest::of("x", b"y")));
+        assert_eq!(
+            Digest::of_encoding("strata/test", &value),
+            Digest::of("strata/test", &value.encode())
+        );
     }
 
     #[test]

@@ -34,9 +34,7 @@ pub struct BlockHeader {
 
 impl BlockHeader {
     pub fn hash(&self) -> Digest {
-        let mut h = Hasher::new("strata/block");
-        h.update(&self.encode());
-        h.finalize()
+        Digest::of_encoding("strata/block", self)
     }
 
     pub fn round(&self) -> Round {

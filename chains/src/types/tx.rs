@@ -6,7 +6,7 @@
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::committee::Registration;
-use strata_crypto::hash::{Digest, Hasher};
+use strata_crypto::hash::Digest;
 use strata_crypto::pvss::{Dealing, DealingContext, DecryptedShare, PvssPublicKey};
 use strata_crypto::sr25519::{TxKeypair, TxPublicKey, TxSigError, TxSignature};
 use strata_crypto::vrf::{VrfProof, VrfPublicKey};
@@ -82,15 +82,18 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The bytes the sender signs (under the sr25519 context of Strata).
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = b"strata/provenance/v1".to_vec();
-        self.encode_to(&mut out);
-        out
+    /// What the sender signs (under the sr25519 context of Strata): the
+    /// record's domain-separated SHA-256 digest, not the record itself.
+    /// schnorrkel absorbs the message into a Keccak transcript, which costs
+    /// ~10% of a batched verification for a 470-byte record; SHA-256 has
+    /// hardware support on the machines nodes run on, and a device signs
+    /// 32 bytes whatever the record's size (hash-then-sign, as Ed25519ph).
+    pub fn signing_digest(&self) -> Digest {
+        Digest::of_encoding("strata/provenance/v1", self)
     }
 
     pub fn sign(self, key: &TxKeypair) -> SignedProvenance {
-        let signature = key.sign(&self.signing_bytes());
+        let signature = key.sign(self.signing_digest().as_bytes());
         SignedProvenance {
             record: self,
             signature,
@@ -99,7 +102,7 @@ impl Provenance {
 
     /// Signs reproducibly (see `TxKeypair::sign_deterministic`).
     pub fn sign_deterministic(self, key: &TxKeypair) -> SignedProvenance {
-        let signature = key.sign_deterministic(&self.signing_bytes());
+        let signature = key.sign_deterministic(self.signing_digest().as_bytes());
         SignedProvenance {
             record: self,
             signature,
@@ -118,7 +121,7 @@ impl SignedProvenance {
     pub fn verify(&self) -> Result<(), TxSigError> {
         self.record
             .sender
-            .verify(&self.record.signing_bytes(), &self.signature)
+            .verify(self.record.signing_digest().as_bytes(), &self.signature)
     }
 }
 
@@ -211,9 +214,7 @@ pub enum Transaction {
 impl Transaction {
     /// The transaction's identifier: the hash of its encoding.
     pub fn hash(&self) -> Digest {
-        let mut h = Hasher::new("strata/tx");
-        h.update(&self.encode());
-        h.finalize()
+        Digest::of_encoding("strata/tx", self)
     }
 }
 
