@@ -1,12 +1,15 @@
 //! An open-loop load generator for running nodes. The load is signed
 //! before it starts (so the client costs little while it runs), cut into
 //! one request per node per 20 ms tick, and sent on schedule whether or not
-//! earlier requests have committed. The first transaction of every request
+//! earlier requests have committed or even been answered: each node has
+//! several connections, so a slow answer does not hold the next request
+//! back (one connection made the load closed-loop as soon as a node took
+//! longer than a tick to answer). The first transaction of every request
 //! is a latency sample: after the run its commit time is read back from the
 //! node it was sent to.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +28,9 @@ use crate::client::Client;
 pub const TICK: Duration = Duration::from_millis(20);
 /// Samples read back per run, at most.
 const MAX_SAMPLES: usize = 4000;
+/// Requests in flight per node, at most: the schedule holds while a node
+/// answers within this many ticks.
+pub const CONNECTIONS_PER_NODE: usize = 4;
 
 /// What the transactions carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -89,6 +95,8 @@ pub struct PreparedLoad {
     nodes: Vec<NodeLoad>,
     labels: Vec<String>,
     pub transactions: usize,
+    /// The load window: a request not sent by its end is not sent.
+    duration: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +315,7 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
         nodes,
         labels: spec.chains.iter().map(|c| c.label.clone()).collect(),
         transactions,
+        duration: spec.duration,
     })
 }
 
@@ -323,6 +332,9 @@ struct Sample {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SendReport {
     pub sent: u64,
+    /// Transactions the senders had not sent when the window ended (they
+    /// had fallen behind schedule).
+    pub unsent: u64,
     pub accepted: u64,
     /// Refusals by error code (e.g. `busy` when a mempool is full).
     pub refused: BTreeMap<String, u64>,
@@ -345,36 +357,69 @@ pub struct LatencyReport {
 pub struct LoadRun {
     handles: Vec<std::thread::JoinHandle<(SendReport, Vec<Sample>)>>,
     labels: Vec<String>,
+    transactions: usize,
     pub started: Instant,
 }
 
-/// Starts one sender thread per node; `stop` ends the run early.
+/// Starts `CONNECTIONS_PER_NODE` sender threads per node, which take the
+/// node's requests in schedule order; `stop` ends the run early.
 pub fn start(load: PreparedLoad, stop: Arc<AtomicBool>) -> LoadRun {
     let started = Instant::now();
-    let handles = load
-        .nodes
-        .into_iter()
-        .map(|node| {
-            let stop = stop.clone();
-            std::thread::spawn(move || send(node, started, &stop))
-        })
-        .collect();
+    let mut handles = Vec::new();
+    for node in load.nodes {
+        let node = Arc::new(SharedNodeLoad {
+            next: AtomicUsize::new(0),
+            load: node,
+        });
+        for _ in 0..CONNECTIONS_PER_NODE {
+            let (node, stop) = (node.clone(), stop.clone());
+            let window = load.duration;
+            handles.push(std::thread::spawn(move || {
+                send(&node, started, window, &stop)
+            }));
+        }
+    }
     LoadRun {
         handles,
         labels: load.labels,
+        transactions: load.transactions,
         started,
     }
 }
 
-fn send(node: NodeLoad, started: Instant, stop: &AtomicBool) -> (SendReport, Vec<Sample>) {
-    let client = Client::with_timeout(&node.url, Duration::from_secs(10));
+/// One node's requests, shared by its sender threads.
+struct SharedNodeLoad {
+    /// Index of the next request to send.
+    next: AtomicUsize,
+    load: NodeLoad,
+}
+
+fn send(
+    node: &SharedNodeLoad,
+    started: Instant,
+    window: Duration,
+    stop: &AtomicBool,
+) -> (SendReport, Vec<Sample>) {
+    let client = Client::with_timeout(&node.load.url, Duration::from_secs(10));
     let mut report = SendReport::default();
     let mut samples = Vec::new();
-    for req in node.requests {
+    loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let Some(req) = node
+            .load
+            .requests
+            .get(node.next.fetch_add(1, Ordering::Relaxed))
+        else {
+            break;
+        };
         let now = started.elapsed();
+        if now >= window {
+            // Past the window the nodes are measured over: what is still
+            // unsent counts as such rather than as load sent late.
+            break;
+        }
         if req.due > now {
             std::thread::sleep(req.due - now);
         } else {
@@ -395,8 +440,8 @@ fn send(node: NodeLoad, started: Instant, stop: &AtomicBool) -> (SendReport, Vec
                 }
                 if let (Some(hash), false) = (req.sample, sample_refused) {
                     samples.push(Sample {
-                        chain: node.chain,
-                        url: node.url.clone(),
+                        chain: node.load.chain,
+                        url: node.load.url.clone(),
                         hash,
                         sent_ms,
                     });
@@ -454,6 +499,7 @@ impl LoadRun {
                 samples.extend(s);
             }
         }
+        outcome.send.unsent = (self.transactions as u64).saturating_sub(outcome.send.sent);
         let deadline = Instant::now() + drain;
         let mut latencies: BTreeMap<usize, (Vec<f64>, usize)> = BTreeMap::new();
         let mut clients: BTreeMap<String, Client> = BTreeMap::new();
@@ -565,6 +611,83 @@ mod tests {
             prepare(&spec(PayloadKind::Signed, 50)),
             Err(LoadError::TxSize { .. })
         ));
+    }
+
+    /// A node that answers every submission after `delay`, counting how
+    /// many submissions it holds at once.
+    fn slow_node(delay: Duration) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (held, peak) = (in_flight.clone(), most.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (held, peak) = (held.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut conn = conn;
+                    loop {
+                        let (mut line, mut length, mut post) = (String::new(), 0, false);
+                        while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                            let lower = line.to_ascii_lowercase();
+                            post |= lower.starts_with("post ");
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            line.clear();
+                        }
+                        if line.is_empty() {
+                            return;
+                        }
+                        let mut body = vec![0u8; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let answer = if post {
+                            let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(delay);
+                            held.fetch_sub(1, Ordering::SeqCst);
+                            let n = Vec::<Transaction>::decode(&mut &body[..]).unwrap().len();
+                            format!("{{\"accepted\":{n}}}")
+                        } else {
+                            "{}".to_string()
+                        };
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             content-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if conn.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, in_flight, most)
+    }
+
+    #[test]
+    fn a_slow_answer_does_not_hold_the_next_request_back() {
+        // Answers take three ticks; one connection would send a request per
+        // three ticks and the load would turn closed-loop.
+        let (url, _, most) = slow_node(TICK * 3);
+        let mut spec = spec(PayloadKind::Opaque, 200);
+        spec.chains[0].nodes = vec![url];
+        spec.chains[0].rate = 500;
+        spec.duration = TICK * 20;
+        let load = prepare(&spec).unwrap();
+        let total = load.transactions as u64;
+        let outcome = start(load, Arc::new(AtomicBool::new(false))).finish(Duration::ZERO);
+        // Whatever the window ended with unsent is counted as such.
+        assert!(outcome.send.sent > 0);
+        assert_eq!(outcome.send.sent + outcome.send.unsent, total);
+        assert_eq!(outcome.send.accepted, outcome.send.sent);
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (2..=CONNECTIONS_PER_NODE).contains(&most),
+            "{most} requests in flight at once"
+        );
     }
 
     #[test]

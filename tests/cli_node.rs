@@ -102,6 +102,10 @@ fn bench_consensus_json_has_the_figures() {
         assert_eq!(v["payload"], payload);
         assert!(v["duration_s"].as_f64().unwrap() >= 3.9);
         assert!(v["committed_tps"].as_f64().unwrap() > 0.0, "{v}");
+        // The whole load goes out, and never faster than asked.
+        let sent = v["sent_tps"].as_f64().unwrap();
+        assert!(sent > 0.0 && sent <= 800.0 * 1.01, "{v}");
+        assert!(v["sender_max_lag_ms"].is_u64(), "{v}");
         for field in [
             "e2e_latency_p50_ms",
             "e2e_latency_p99_ms",

@@ -71,6 +71,12 @@ pub struct ConsensusBenchResult {
     pub duration_s: f64,
     pub payload: PayloadKind,
     pub protocol: String,
+    /// Transactions the load generator sent per second of the load window,
+    /// and how far its slowest sender fell behind schedule: `sent_tps`
+    /// below `rate` means the nodes answered too slowly for the load to
+    /// stay open-loop (what was not sent by the window's end is dropped).
+    pub sent_tps: f64,
+    pub sender_max_lag_ms: u64,
     pub committed_tps: f64,
     pub e2e_latency_p50_ms: Option<f64>,
     pub e2e_latency_p99_ms: Option<f64>,
@@ -244,6 +250,8 @@ fn one_rate(
         duration_s: (r.duration_s * 100.0).round() / 100.0,
         payload: args.payload,
         protocol: args.protocol.to_string(),
+        sent_tps: (r.load.send.sent as f64 / r.duration_s * 10.0).round() / 10.0,
+        sender_max_lag_ms: r.load.send.max_lag_ms,
         committed_tps: (c.committed_tps * 10.0).round() / 10.0,
         e2e_latency_p50_ms: latency.p50_ms,
         e2e_latency_p99_ms: latency.p99_ms,
@@ -270,10 +278,11 @@ fn one_rate(
 
 pub fn table_header() -> String {
     format!(
-        "{:>5} {:>8} {:>7} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
+        "{:>5} {:>8} {:>7} {:>9} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         "nodes",
         "rate",
         "tx_size",
+        "sent/s",
         "committed/s",
         "e2e_p50",
         "e2e_p99",
@@ -290,10 +299,11 @@ pub fn table_header() -> String {
 pub fn table_row(r: &ConsensusBenchResult) -> String {
     let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
     format!(
-        "{:>5} {:>8} {:>7} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
+        "{:>5} {:>8} {:>7} {:>9.0} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         r.nodes,
         r.rate,
         r.tx_size,
+        r.sent_tps,
         r.committed_tps,
         ms(r.e2e_latency_p50_ms),
         ms(r.e2e_latency_p99_ms),
