@@ -439,7 +439,7 @@ impl Mempool {
             PayloadMode::Opaque => None,
             PayloadMode::Signed => Some(
                 self.verifier
-                    .check_urgent(batch.batch().transactions.to_vec()),
+                    .check_urgent(batch.batch().transactions.iter()),
             ),
         };
         let fut = async move {
@@ -538,10 +538,7 @@ impl Handler<Submit> for Mempool {
             .collect();
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
-            PayloadMode::Signed => Some(
-                self.verifier
-                    .check(candidates.iter().map(|(_, t)| t.clone()).collect()),
-            ),
+            PayloadMode::Signed => Some(self.verifier.check(candidates.iter().map(|(_, t)| t))),
         };
         Box::pin(
             async move {

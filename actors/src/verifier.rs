@@ -8,7 +8,10 @@ use std::sync::{mpsc, Arc};
 
 use prometheus::Histogram;
 use strata_chains::types::Transaction;
-use strata_crypto::sr25519::{verify_batch_cached, BatchItem, KeyCache, TxSigError};
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::{
+    verify_batch_cached, BatchItem, KeyCache, TxPublicKey, TxSigError, TxSignature,
+};
 use tokio::sync::oneshot;
 
 /// At most this many signatures go into one multi-scalar multiplication.
@@ -17,8 +20,23 @@ const MAX_COALESCED: usize = 4096;
 /// each).
 const KEY_CACHE: usize = 16_384;
 
+/// What checking one transaction's signature needs: the thread gets these,
+/// built on the caller's thread from borrowed transactions, rather than
+/// copies of whole transactions (a deep clone and a free per record).
+/// `None` for a transaction that carries no signature (never valid here).
+type SignatureCheck = Option<(Digest, TxPublicKey, TxSignature)>;
+
+fn signature_check(tx: &Transaction) -> SignatureCheck {
+    match tx {
+        Transaction::Provenance(p) => {
+            Some((p.record.signing_digest(), p.record.sender, p.signature))
+        }
+        _ => None,
+    }
+}
+
 struct Job {
-    txs: Vec<Transaction>,
+    txs: Vec<SignatureCheck>,
     /// Peers' batches go first: votes wait for them, clients can wait.
     urgent: bool,
     reply: oneshot::Sender<Vec<bool>>,
@@ -103,7 +121,7 @@ impl Verifier {
                         all.extend(job.txs);
                     }
                     batch_sizes.observe(all.len() as f64);
-                    let mut verdicts = verify_signatures(&all, &mut keys).into_iter();
+                    let mut verdicts = verify_checks(&all, &mut keys).into_iter();
                     done.fetch_sub(all.len(), Ordering::Relaxed);
                     for (len, reply) in replies {
                         let _ = reply.send(verdicts.by_ref().take(len).collect());
@@ -122,17 +140,28 @@ impl Verifier {
     /// Checks the signatures of `txs`; the answer says, per transaction,
     /// whether it is a validly signed provenance record (an error if the
     /// verifier has stopped).
-    pub fn check(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
+    pub fn check<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a Transaction>,
+    ) -> oneshot::Receiver<Vec<bool>> {
         self.submit(txs, false)
     }
 
     /// `check` ahead of every client check: a peer's batch, which a
     /// proposal may be waiting for.
-    pub fn check_urgent(&self, txs: Vec<Transaction>) -> oneshot::Receiver<Vec<bool>> {
+    pub fn check_urgent<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a Transaction>,
+    ) -> oneshot::Receiver<Vec<bool>> {
         self.submit(txs, true)
     }
 
-    fn submit(&self, txs: Vec<Transaction>, urgent: bool) -> oneshot::Receiver<Vec<bool>> {
+    fn submit<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a Transaction>,
+        urgent: bool,
+    ) -> oneshot::Receiver<Vec<bool>> {
+        let txs: Vec<SignatureCheck> = txs.into_iter().map(signature_check).collect();
         let (reply, answer) = oneshot::channel();
         let n = txs.len();
         self.backlog.fetch_add(n, Ordering::Relaxed);
@@ -144,31 +173,21 @@ impl Verifier {
     }
 }
 
-/// Signature check of provenance records (other kinds are `false`).
-pub fn verify_signatures(txs: &[Transaction], keys: &mut KeyCache) -> Vec<bool> {
-    let mut ok = vec![false; txs.len()];
-    let mut positions = Vec::with_capacity(txs.len());
-    let mut messages = Vec::with_capacity(txs.len());
-    for (i, tx) in txs.iter().enumerate() {
-        if let Transaction::Provenance(p) = tx {
+/// Batch check of provenance records' signatures (other kinds are `false`).
+fn verify_checks(checks: &[SignatureCheck], keys: &mut KeyCache) -> Vec<bool> {
+    let mut ok = vec![false; checks.len()];
+    let mut positions = Vec::with_capacity(checks.len());
+    let mut items = Vec::with_capacity(checks.len());
+    for (i, check) in checks.iter().enumerate() {
+        if let Some((digest, key, signature)) = check {
             positions.push(i);
-            messages.push(p.record.signing_digest());
+            items.push(BatchItem {
+                message: digest.as_bytes(),
+                key,
+                signature,
+            });
         }
     }
-    let items: Vec<BatchItem<'_>> = positions
-        .iter()
-        .zip(&messages)
-        .map(|(&i, m)| {
-            let Transaction::Provenance(p) = &txs[i] else {
-                unreachable!("positions hold provenance records")
-            };
-            BatchItem {
-                message: m.as_bytes(),
-                key: &p.record.sender,
-                signature: &p.signature,
-            }
-        })
-        .collect();
     let failed = match verify_batch_cached(&items, keys) {
         Ok(()) => Vec::new(),
         Err(TxSigError::BatchFailed { failed }) => failed,
@@ -223,7 +242,7 @@ mod tests {
             vec![Transaction::Opaque(Default::default())],
             vec![],
         ];
-        let answers: Vec<_> = requests.into_iter().map(|r| verifier.check(r)).collect();
+        let answers: Vec<_> = requests.iter().map(|r| verifier.check(r)).collect();
         let got: Vec<Vec<bool>> = answers
             .into_iter()
             .map(|a| a.blocking_recv().unwrap())
@@ -242,7 +261,7 @@ mod tests {
     #[test]
     fn urgent_jobs_are_taken_first_within_the_batch_limit() {
         let job = |n: usize, urgent: bool| Job {
-            txs: vec![Transaction::Opaque(Default::default()); n],
+            txs: vec![None; n],
             urgent,
             reply: oneshot::channel().0,
         };
