@@ -236,7 +236,7 @@ mod tests {
         if let Transaction::Provenance(p) = &mut bad {
             p.record.nonce = 99;
         }
-        let requests = vec![
+        let requests = [
             vec![tx(&key, 0), tx(&key, 1)],
             vec![bad, tx(&key, 3)],
             vec![Transaction::Opaque(Default::default())],
