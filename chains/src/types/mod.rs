@@ -18,7 +18,7 @@ pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
 pub use tx::{
     Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
-    SignedProvenance, SystemTx, Transaction, ValidatorRegistration,
+    SignedProvenance, SystemTx, Transaction, ValidatorRegistration, PROVENANCE_SIGNING_DOMAIN,
 };
 
 use parity_scale_codec::{Decode, Encode};

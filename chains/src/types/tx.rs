@@ -62,6 +62,9 @@ pub struct MetaEntry {
     pub value: BoundedBytes<MAX_META_VALUE>,
 }
 
+/// Hash domain of the digest a record's sender signs.
+pub const PROVENANCE_SIGNING_DOMAIN: &str = "strata/provenance/v1";
+
 /// A provenance record (VOLT's verifiable ledger entry).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Provenance {
@@ -89,7 +92,7 @@ impl Provenance {
     /// hardware support on the machines nodes run on, and a device signs
     /// 32 bytes whatever the record's size (hash-then-sign, as Ed25519ph).
     pub fn signing_digest(&self) -> Digest {
-        Digest::of_encoding("strata/provenance/v1", self)
+        Digest::of_encoding(PROVENANCE_SIGNING_DOMAIN, self)
     }
 
     pub fn sign(self, key: &TxKeypair) -> SignedProvenance {
