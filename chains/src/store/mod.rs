@@ -10,9 +10,12 @@
 
 mod memory;
 mod rocks;
+mod tx_index;
 
 pub use memory::MemStore;
-pub use rocks::{db_options, per_transaction_index, point_lookup_options, RocksStore};
+pub use rocks::{
+    db_options, per_transaction_index, point_lookup_options, RocksStore, TX_INDEX_RUN_ENTRIES,
+};
 
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;

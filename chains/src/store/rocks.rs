@@ -2,14 +2,19 @@
 //! height index, the transaction index, uncommitted blocks and the safety
 //! state (DESIGN.md §7).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use parity_scale_codec::{Decode, Encode};
-use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, IngestExternalFileOptions, Options, SstFileWriter, WriteBatch,
+    WriteOptions, DB,
+};
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use super::{check_commit, Store, StoreError, TxLocation};
+use super::tx_index::PendingTxIndex;
+use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_BATCH_TXS;
 use crate::types::limits::MAX_MESSAGE_BYTES;
@@ -23,11 +28,22 @@ const CF_META: &str = "meta";
 const CF_BATCHES: &str = "batches";
 const KEY_SAFETY: &[u8] = b"safety";
 const KEY_TIP: &[u8] = b"tip";
+/// The height through which the transaction index is on disk.
+const KEY_INDEXED: &[u8] = b"indexed";
+/// Entries per sorted run of the transaction index (~3 MiB on disk). At
+/// 30k tx/s that is a run every two seconds; a restart re-reads at most
+/// this many transactions' hashes.
+pub const TX_INDEX_RUN_ENTRIES: usize = 1 << 16;
+/// Where a run is written before RocksDB takes it over.
+const RUN_FILE: &str = "tx-index-run.sst";
 
-/// Cheap to clone: clones share one database (RocksDB is thread-safe).
+/// Cheap to clone: clones share one database (RocksDB is thread-safe) and
+/// the transaction index's pending entries.
 #[derive(Clone)]
 pub struct RocksStore {
-    db: std::sync::Arc<DB>,
+    db: Arc<DB>,
+    dir: Arc<PathBuf>,
+    pending_index: Arc<Mutex<PendingTxIndex>>,
 }
 
 fn backend(e: rocksdb::Error) -> StoreError {
@@ -75,6 +91,14 @@ pub fn per_transaction_index(cf: &mut Options) {
     cf.set_compression_type(rocksdb::DBCompressionType::None);
 }
 
+/// Options of the transaction index, whose tables are written as sorted
+/// runs (`tx_index`) with the same format a flush would give them.
+fn tx_index_options() -> Options {
+    let mut cf = point_lookup_options();
+    per_transaction_index(&mut cf);
+    cf
+}
+
 /// Database options shared by a node's stores.
 pub fn db_options() -> Options {
     let mut opts = Options::default();
@@ -86,29 +110,111 @@ pub fn db_options() -> Options {
 impl RocksStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with_index_runs(path, TX_INDEX_RUN_ENTRIES)
+    }
+
+    /// `open` with runs of the transaction index written every
+    /// `run_entries` entries (tests use small runs).
+    pub fn open_with_index_runs(path: &Path, run_entries: usize) -> Result<RocksStore, StoreError> {
         let opts = db_options();
         let cfs = [
             CF_BLOCKS, CF_HEIGHTS, CF_TXS, CF_PENDING, CF_META, CF_BATCHES,
         ]
         .into_iter()
         .map(|name| {
-            let mut cf = if name == CF_TXS || name == CF_BATCHES {
-                point_lookup_options()
-            } else {
-                Options::default()
+            let mut cf = match name {
+                CF_TXS => tx_index_options(),
+                CF_BATCHES => point_lookup_options(),
+                _ => Options::default(),
             };
             if name == CF_BLOCKS || name == CF_BATCHES {
                 cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
             }
-            if name == CF_TXS {
-                per_transaction_index(&mut cf);
-            }
             ColumnFamilyDescriptor::new(name, cf)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
-        Ok(RocksStore {
-            db: std::sync::Arc::new(db),
-        })
+        let store = RocksStore {
+            db: Arc::new(db),
+            dir: Arc::new(path.to_path_buf()),
+            pending_index: Arc::new(Mutex::new(PendingTxIndex::new(run_entries))),
+        };
+        store.restore_pending_index()?;
+        Ok(store)
+    }
+
+    fn pending_index(&self) -> MutexGuard<'_, PendingTxIndex> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // in a way later readers would misread: entries are whole values.
+        self.pending_index
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn indexed_through(&self) -> Result<Option<Height>, StoreError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), KEY_INDEXED)
+            .map_err(backend)?
+        {
+            Some(bytes) => Ok(Some(decode("indexed height", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Re-derives the index entries of blocks committed after the last
+    /// run (they were in memory when the node stopped) from the blocks and
+    /// their stored batches.
+    fn restore_pending_index(&self) -> Result<(), StoreError> {
+        let Some((tip, _)) = self.committed_tip()? else {
+            return Ok(());
+        };
+        let first = self.indexed_through()?.map_or(0, |h| h + 1);
+        let mut pending = self.pending_index();
+        for height in first..=tip {
+            let block = self.block_at(height)?.ok_or(StoreError::Corrupt {
+                what: "height index",
+                detail: format!("committed height {height} has no block"),
+            })?;
+            pending.add(height, &block_tx_hashes(self, &block)?);
+        }
+        if pending.run_due() {
+            self.write_index_run(&mut pending, tip)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending entries as one sorted table and hands it to
+    /// RocksDB, then records the height the index is on disk through.
+    fn write_index_run(
+        &self,
+        pending: &mut PendingTxIndex,
+        through: Height,
+    ) -> Result<(), StoreError> {
+        let path = self.dir.join(RUN_FILE);
+        let opts = tx_index_options();
+        let mut writer = SstFileWriter::create(&opts);
+        writer.open(&path).map_err(backend)?;
+        for (tx, loc) in pending.sorted_run() {
+            writer.put(tx.0, loc.encode()).map_err(backend)?;
+        }
+        writer.finish().map_err(backend)?;
+        let mut ingest = IngestExternalFileOptions::default();
+        ingest.set_move_files(true);
+        self.db
+            .ingest_external_file_cf_opts(self.cf(CF_TXS), &ingest, vec![&path])
+            .map_err(backend)?;
+        // Ingestion is durable when it returns; if the node stops before
+        // this write, the restart re-adds the same entries.
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META),
+                KEY_INDEXED,
+                through.encode(),
+                &Self::synced(),
+            )
+            .map_err(backend)?;
+        pending.clear();
+        Ok(())
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -200,21 +306,10 @@ impl Store for RocksStore {
         };
         check_commit(self.committed_tip()?, blocks, tx_hashes)?;
         let mut batch = WriteBatch::default();
-        for (b, hashes) in blocks.iter().zip(tx_hashes) {
+        for b in blocks {
             let hash = b.hash();
             batch.put_cf(self.cf(CF_BLOCKS), hash.0, b.encode());
             batch.put_cf(self.cf(CF_HEIGHTS), b.header.height.to_be_bytes(), hash.0);
-            // In key order, so that each memtable insert starts from the
-            // previous one's position (hashes are random keys).
-            let mut index: Vec<(&Digest, u32)> = hashes.iter().zip(0u32..).collect();
-            index.sort_unstable();
-            for (tx, i) in index {
-                let loc = TxLocation {
-                    height: b.header.height,
-                    index: i,
-                };
-                batch.put_cf(self.cf(CF_TXS), tx.0, loc.encode());
-            }
         }
         let tip = (last.header.height, last.hash());
         batch.put_cf(self.cf(CF_META), KEY_TIP, tip.encode());
@@ -224,7 +319,15 @@ impl Store for RocksStore {
             pending_key(0, &Digest::ZERO),
             pending_key(last.header.height + 1, &Digest::ZERO),
         );
-        self.db.write_opt(batch, &Self::synced()).map_err(backend)
+        self.db.write_opt(batch, &Self::synced()).map_err(backend)?;
+        let mut pending = self.pending_index();
+        for (b, hashes) in blocks.iter().zip(tx_hashes) {
+            pending.add(b.header.height, hashes);
+        }
+        if pending.run_due() {
+            self.write_index_run(&mut pending, last.header.height)?;
+        }
+        Ok(())
     }
 
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError> {
@@ -255,6 +358,9 @@ impl Store for RocksStore {
     }
 
     fn tx_location(&self, tx: &Digest) -> Result<Option<TxLocation>, StoreError> {
+        if let Some(loc) = self.pending_index().get(tx) {
+            return Ok(Some(loc));
+        }
         match self.db.get_cf(self.cf(CF_TXS), tx.0).map_err(backend)? {
             Some(bytes) => Ok(Some(decode("transaction index", &bytes)?)),
             None => Ok(None),
@@ -335,6 +441,78 @@ mod tests {
         assert!(store.load_safety().unwrap().is_some());
         let tx_free = store.block_at(2).unwrap().unwrap();
         assert_eq!(tx_free, blocks[2]);
+    }
+
+    /// `n` blocks above the genesis, each with one batch of `per_block`
+    /// opaque transactions.
+    fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>) {
+        use crate::types::{ChainId, Payload, Transaction};
+        use strata_crypto::codec::BoundedBytes;
+        let mut blocks = super::super::contract::chain(1);
+        let mut batches = Vec::new();
+        for h in 1..=n {
+            let txs: Vec<Transaction> = (0..per_block)
+                .map(|i| {
+                    Transaction::Opaque(
+                        BoundedBytes::new(format!("tx-{h}-{i}").into_bytes()).unwrap(),
+                    )
+                })
+                .collect();
+            let batch = Batch {
+                chain: ChainId::GLOBAL,
+                author: 0,
+                sequence: h,
+                transactions: BoundedVec::new(txs).unwrap(),
+            }
+            .hashed();
+            let parent = blocks.last().unwrap();
+            let mut b: Block = parent.clone();
+            b.header.height = h;
+            b.header.parent = parent.hash();
+            b.payload = Payload::Batches(BoundedVec::new(vec![batch.reference()]).unwrap());
+            blocks.push(b);
+            batches.push(batch);
+        }
+        (blocks, batches)
+    }
+
+    #[test]
+    fn the_transaction_index_is_found_in_memory_in_runs_and_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (blocks, batches) = batched_chain(3, 3);
+        let located = |store: &RocksStore| {
+            for (h, batch) in (1..).zip(&batches) {
+                for (i, tx) in (0..).zip(batch.tx_hashes()) {
+                    assert_eq!(
+                        store.tx_location(tx).unwrap(),
+                        Some(TxLocation {
+                            height: h,
+                            index: i
+                        }),
+                        "transaction {i} of height {h}"
+                    );
+                }
+            }
+            assert_eq!(store.tx_location(&Digest::ZERO).unwrap(), None);
+        };
+        {
+            let mut store = RocksStore::open_with_index_runs(dir.path(), 4).unwrap();
+            for batch in &batches {
+                store.put_batch(batch).unwrap();
+            }
+            for b in &blocks {
+                store.commit(std::slice::from_ref(b)).unwrap();
+            }
+            // Heights 1 and 2 reached four entries: they went to disk as a
+            // run; height 3's are in memory.
+            assert_eq!(store.indexed_through().unwrap(), Some(2));
+            assert_eq!(store.pending_index().len(), 3);
+            assert!(!dir.path().join(RUN_FILE).exists(), "RocksDB took the run");
+            located(&store);
+        }
+        let store = RocksStore::open_with_index_runs(dir.path(), 4).unwrap();
+        assert_eq!(store.pending_index().len(), 3, "rebuilt from height 3");
+        located(&store);
     }
 
     #[test]
