@@ -8,6 +8,7 @@
 //! never loses the record). Uncommitted blocks are written without sync:
 //! after a crash they can be fetched again from peers.
 
+mod batch_log;
 mod memory;
 mod rocks;
 mod tx_index;

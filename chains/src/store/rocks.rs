@@ -13,6 +13,7 @@ use rocksdb::{
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
+use super::batch_log::{BatchLog, RecordLocation, SEGMENT_BYTES};
 use super::tx_index::PendingTxIndex;
 use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
@@ -36,12 +37,17 @@ const KEY_INDEXED: &[u8] = b"indexed";
 pub const TX_INDEX_RUN_ENTRIES: usize = 1 << 16;
 /// Where a run is written before RocksDB takes it over.
 const RUN_FILE: &str = "tx-index-run.sst";
+/// The batch log's directory, inside the database's.
+const BATCH_LOG_DIR: &str = "batch-log";
 
-/// Cheap to clone: clones share one database (RocksDB is thread-safe) and
-/// the transaction index's pending entries.
+/// Cheap to clone: clones share one database (RocksDB is thread-safe), the
+/// batch log and the transaction index's pending entries. Batches live in
+/// the log (`batch_log`); the `batches` column family maps each digest to
+/// its record.
 #[derive(Clone)]
 pub struct RocksStore {
     db: Arc<DB>,
+    batch_log: Arc<BatchLog>,
     dir: Arc<PathBuf>,
     pending_index: Arc<Mutex<PendingTxIndex>>,
 }
@@ -127,7 +133,7 @@ impl RocksStore {
                 CF_BATCHES => point_lookup_options(),
                 _ => Options::default(),
             };
-            if name == CF_BLOCKS || name == CF_BATCHES {
+            if name == CF_BLOCKS {
                 cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
             }
             ColumnFamilyDescriptor::new(name, cf)
@@ -135,6 +141,7 @@ impl RocksStore {
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = RocksStore {
             db: Arc::new(db),
+            batch_log: Arc::new(BatchLog::open(&path.join(BATCH_LOG_DIR), SEGMENT_BYTES)?),
             dir: Arc::new(path.to_path_buf()),
             pending_index: Arc::new(Mutex::new(PendingTxIndex::new(run_entries))),
         };
@@ -260,21 +267,30 @@ impl Store for RocksStore {
     }
 
     fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
-        let record = (batch.batch(), batch.tx_hashes()).encode();
+        let loc = self
+            .batch_log
+            .append(|buf| (batch.batch(), batch.tx_hashes()).encode_to(buf))?;
         self.db
-            .put_cf(self.cf(CF_BATCHES), batch.digest().0, record)
+            .put_cf(self.cf(CF_BATCHES), batch.digest().0, loc.encode())
             .map_err(backend)
     }
 
     fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError> {
-        let Some(bytes) = self
-            .db
-            .get_pinned_cf(self.cf(CF_BATCHES), digest.0)
-            .map_err(backend)?
-        else {
+        let cf = self.cf(CF_BATCHES);
+        let Some(bytes) = self.db.get_pinned_cf(cf, digest.0).map_err(backend)? else {
             return Ok(None);
         };
-        let (batch, hashes): (Batch, BoundedVec<Digest, MAX_BATCH_TXS>) = decode("batch", &bytes)?;
+        let loc: RecordLocation = decode("batch location", &bytes)?;
+        let Some(record) = self.batch_log.read(loc, |bytes| {
+            decode::<(Batch, BoundedVec<Digest, MAX_BATCH_TXS>)>("batch", bytes)
+        })?
+        else {
+            // Lost in a crash before any commit synced it: forget it, so
+            // that it is fetched again like any batch the node lacks.
+            self.db.delete_cf(cf, digest.0).map_err(backend)?;
+            return Ok(None);
+        };
+        let (batch, hashes) = record?;
         if hashes.len() != batch.transactions.len() {
             return Err(StoreError::Corrupt {
                 what: "batch",
@@ -305,6 +321,8 @@ impl Store for RocksStore {
             return Ok(());
         };
         check_commit(self.committed_tip()?, blocks, tx_hashes)?;
+        // The committed blocks' batches reach the disk before the commit.
+        self.batch_log.sync()?;
         let mut batch = WriteBatch::default();
         for b in blocks {
             let hash = b.hash();
@@ -513,6 +531,33 @@ mod tests {
         let store = RocksStore::open_with_index_runs(dir.path(), 4).unwrap();
         assert_eq!(store.pending_index().len(), 3, "rebuilt from height 3");
         located(&store);
+    }
+
+    #[test]
+    fn a_batch_lost_from_the_log_is_reported_missing_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, batches) = batched_chain(2, 2);
+        {
+            let mut store = RocksStore::open(dir.path()).unwrap();
+            for b in &batches {
+                store.put_batch(b).unwrap();
+            }
+        }
+        // A crash kept the index entries but only the first record.
+        let segment = dir.path().join(BATCH_LOG_DIR).join("00000000.seg");
+        let bytes = std::fs::read(&segment).unwrap();
+        std::fs::write(&segment, &bytes[..bytes.len() - 1]).unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.batch(&batches[0].digest()).unwrap().as_ref(),
+            Some(&batches[0])
+        );
+        assert!(store.has_batch(&batches[1].digest()).unwrap());
+        assert_eq!(store.batch(&batches[1].digest()).unwrap(), None);
+        assert!(
+            !store.has_batch(&batches[1].digest()).unwrap(),
+            "so that the node fetches it again"
+        );
     }
 
     #[test]
