@@ -20,12 +20,11 @@
 //! After a restart appends go to a new segment, so a torn tail is never
 //! written over.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use parity_scale_codec::{Decode, Encode};
 
@@ -52,11 +51,13 @@ struct Writer {
     unsynced: Vec<Arc<File>>,
 }
 
+/// Only the segment being appended to stays open: a node that runs for
+/// days fills thousands of segments, more than its file-descriptor limit,
+/// and a read opens its segment (a few µs against reading a whole batch).
 pub struct BatchLog {
     dir: PathBuf,
     segment_bytes: u64,
     writer: Mutex<Writer>,
-    segments: RwLock<HashMap<u32, Arc<File>>>,
 }
 
 fn io(what: &str, e: std::io::Error) -> StoreError {
@@ -80,16 +81,13 @@ impl BatchLog {
     /// only read; appends start a new one.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<BatchLog, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io("creating the directory", e))?;
-        let mut segments = HashMap::new();
+        let mut last = None;
         for entry in std::fs::read_dir(dir).map_err(|e| io("listing segments", e))? {
             let path = entry.map_err(|e| io("listing segments", e))?.path();
-            if let Some(n) = segment_number(&path) {
-                let file = File::open(&path).map_err(|e| io("opening a segment", e))?;
-                segments.insert(n, Arc::new(file));
-            }
+            last = last.max(segment_number(&path));
         }
-        let next = segments.keys().max().map_or(0, |n| n + 1);
-        let log = BatchLog {
+        let next = last.map_or(0, |n| n + 1);
+        Ok(BatchLog {
             dir: dir.to_path_buf(),
             segment_bytes,
             writer: Mutex::new(Writer {
@@ -98,12 +96,7 @@ impl BatchLog {
                 len: 0,
                 unsynced: Vec::new(),
             }),
-            segments: RwLock::new(segments),
-        };
-        let w = log.writer();
-        log.register(w.segment, w.file.clone());
-        drop(w);
-        Ok(log)
+        })
     }
 
     fn create_segment(dir: &Path, segment: u32) -> Result<File, StoreError> {
@@ -120,13 +113,6 @@ impl BatchLog {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn register(&self, segment: u32, file: Arc<File>) {
-        self.segments
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(segment, file);
-    }
-
     /// Appends one record whose payload `encode` writes.
     pub fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<RecordLocation, StoreError> {
         let mut record = vec![0u8; HEADER];
@@ -141,7 +127,6 @@ impl BatchLog {
         if w.len > 0 && w.len + record.len() as u64 > self.segment_bytes {
             let next = w.segment + 1;
             let file = Arc::new(Self::create_segment(&self.dir, next)?);
-            self.register(next, file.clone());
             let full = std::mem::replace(&mut w.file, file);
             w.unsynced.push(full);
             w.segment = next;
@@ -167,14 +152,17 @@ impl BatchLog {
         loc: RecordLocation,
         decode: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, StoreError> {
-        let Some(file) = self
-            .segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&loc.segment)
-            .cloned()
-        else {
-            return Ok(None);
+        let current = {
+            let w = self.writer();
+            (w.segment == loc.segment).then(|| w.file.clone())
+        };
+        let file = match current {
+            Some(f) => f,
+            None => match File::open(self.dir.join(segment_name(loc.segment))) {
+                Ok(f) => Arc::new(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io("opening a segment", e)),
+            },
         };
         let mut record = vec![0u8; HEADER + loc.len as usize];
         match file.read_exact_at(&mut record, loc.offset) {
