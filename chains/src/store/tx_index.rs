@@ -8,9 +8,10 @@
 //! transaction (60 against 44 µs with the index writes left out, same
 //! binary, alternating runs). Sorting a run in memory and handing RocksDB
 //! a finished table (bulk ingestion) replaces all of that with one
-//! sequential write. Nothing is lost in a crash: the entries are derived
-//! from committed blocks, which are written durably first, so a restart
-//! rebuilds the entries above the last run from those blocks.
+//! sequential write (`TX_INDEX_RUN_ENTRIES` per run). Nothing is lost in
+//! a crash: the entries are derived from committed blocks, which are
+//! written durably first, so a restart rebuilds the entries above the last
+//! run from those blocks.
 
 use std::collections::HashMap;
 
