@@ -161,15 +161,21 @@ impl RocksStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn indexed_through(&self) -> Result<Option<Height>, StoreError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_META), KEY_INDEXED)
-            .map_err(backend)?
-        {
-            Some(bytes) => Ok(Some(decode("indexed height", &bytes)?)),
+    /// The record under `key` in `cf`, decoded, if there is one.
+    fn get_decoded<T: Decode>(
+        &self,
+        cf: &str,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(cf), key).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(what, &bytes)?)),
             None => Ok(None),
         }
+    }
+
+    fn indexed_through(&self) -> Result<Option<Height>, StoreError> {
+        self.get_decoded(CF_META, KEY_INDEXED, "indexed height")
     }
 
     /// Re-derives the index entries of blocks committed after the last
@@ -260,14 +266,7 @@ impl Store for RocksStore {
     }
 
     fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_BLOCKS), hash.0)
-            .map_err(backend)?
-        {
-            Some(bytes) => Ok(Some(decode("block", &bytes)?)),
-            None => Ok(None),
-        }
+        self.get_decoded(CF_BLOCKS, &hash.0, "block")
     }
 
     fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
@@ -285,6 +284,12 @@ impl Store for RocksStore {
             return Ok(None);
         };
         let loc: RecordLocation = decode("batch location", &bytes)?;
+        if loc.len as usize > MAX_MESSAGE_BYTES {
+            return Err(StoreError::Corrupt {
+                what: "batch location",
+                detail: format!("record of {} bytes", loc.len),
+            });
+        }
         let Some(record) = self.batch_log.read(loc, |bytes| {
             decode::<(Batch, BoundedVec<Digest, MAX_BATCH_TXS>)>("batch", bytes)
         })?
@@ -373,20 +378,14 @@ impl Store for RocksStore {
     }
 
     fn committed_tip(&self) -> Result<Option<(Height, Digest)>, StoreError> {
-        match self.db.get_cf(self.cf(CF_META), KEY_TIP).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode("committed tip", &bytes)?)),
-            None => Ok(None),
-        }
+        self.get_decoded(CF_META, KEY_TIP, "committed tip")
     }
 
     fn tx_location(&self, tx: &Digest) -> Result<Option<TxLocation>, StoreError> {
         if let Some(loc) = self.pending_index().get(tx) {
             return Ok(Some(loc));
         }
-        match self.db.get_cf(self.cf(CF_TXS), tx.0).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode("transaction index", &bytes)?)),
-            None => Ok(None),
-        }
+        self.get_decoded(CF_TXS, &tx.0, "transaction index")
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
@@ -401,14 +400,7 @@ impl Store for RocksStore {
     }
 
     fn load_safety(&self) -> Result<Option<SafetyState>, StoreError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_META), KEY_SAFETY)
-            .map_err(backend)?
-        {
-            Some(bytes) => Ok(Some(decode("safety state", &bytes)?)),
-            None => Ok(None),
-        }
+        self.get_decoded(CF_META, KEY_SAFETY, "safety state")
     }
 
     fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError> {
