@@ -30,6 +30,7 @@ fn json_output_has_exactly_the_documented_fields() {
         "threshold_verify_us",
         "sr25519_verify_us",
         "sr25519_batch_verify_us",
+        "sr25519_batch_few_senders_verify_us",
     ];
     fields.sort();
     for (line, n) in lines.iter().zip([4, 8]) {
@@ -39,7 +40,7 @@ fn json_output_has_exactly_the_documented_fields() {
         keys.sort();
         assert_eq!(keys, fields);
         assert_eq!(obj["signers"], n);
-        for f in &fields[1..] {
+        for f in fields.iter().filter(|f| **f != "signers") {
             assert!(obj[*f].as_f64().is_some_and(|x| x > 0.0), "{f} in {line}");
         }
     }

@@ -12,7 +12,12 @@
 //!   threshold signature shares, and verify the group signature;
 //! * `sr25519_verify_us` / `sr25519_batch_verify_us`: per transaction
 //!   signature (hashing the 512-byte record to the digest its sender signed,
-//!   then checking), alone and in a batch of `signers` transactions.
+//!   then checking), alone and in a batch of `signers` transactions from
+//!   distinct senders;
+//! * `sr25519_batch_few_senders_verify_us`: the same batch with records from
+//!   `FEW_SENDERS` senders, interleaved (a batch verification has one term
+//!   per distinct sender key, so records of repeat senders cost less; the
+//!   `bench consensus` load has one sender per node).
 //!
 //! BLS checks are measured cold: each run first empties the thread's memo
 //! of hashed messages, so every check hashes its message to G2 as a check
@@ -30,7 +35,7 @@ use strata_crypto::bls::forget_hashed_messages;
 use strata_crypto::committee::{Committee, Member, QuorumThreshold};
 use strata_crypto::hash::Digest;
 use strata_crypto::qc::{QuorumCert, SignerBitmap};
-use strata_crypto::sr25519::{self, BatchItem, TxKeypair};
+use strata_crypto::sr25519::{self, BatchItem, TxKeypair, TxPublicKey, TxSignature};
 use strata_crypto::threshold;
 use strata_crypto::{SecretKey, Signature, VoteAggregator};
 
@@ -48,14 +53,21 @@ pub struct SigsRow {
     pub threshold_verify_us: f64,
     pub sr25519_verify_us: f64,
     pub sr25519_batch_verify_us: f64,
+    pub sr25519_batch_few_senders_verify_us: f64,
 }
+
+/// Senders in the few-senders batch: as many as the `bench consensus` load
+/// has at its default of 4 nodes.
+pub const FEW_SENDERS: usize = 4;
 
 /// What checking transaction signatures costs on this machine, in µs.
 #[derive(Clone, Copy, Debug)]
 pub struct Sr25519Costs {
     pub single_us: f64,
-    /// Per signature, in a batch of `n`.
+    /// Per signature, in a batch of `n` from `n` senders.
     pub batch_us_per_signature: f64,
+    /// Per signature, in a batch of `n` from `few_senders` senders.
+    pub batch_few_senders_us_per_signature: f64,
 }
 
 /// Times sr25519 checks of `n` records of 512 bytes by distinct senders, as
@@ -65,7 +77,12 @@ pub struct Sr25519Costs {
 /// one batch verification (what a node's verifier does with a batch of
 /// transactions). Keys are decompressed in every run, as for senders a node
 /// has not seen before.
-pub fn sr25519_costs(n: usize, rng: &mut ChaCha20Rng, budget: Budget) -> Sr25519Costs {
+pub fn sr25519_costs(
+    n: usize,
+    few_senders: usize,
+    rng: &mut ChaCha20Rng,
+    budget: Budget,
+) -> Sr25519Costs {
     let n = n.max(1);
     let tx_keys: Vec<TxKeypair> = (0..n).map(|_| TxKeypair::random(&mut *rng)).collect();
     let records: Vec<Vec<u8>> = (0..n)
@@ -76,31 +93,38 @@ pub fn sr25519_costs(n: usize, rng: &mut ChaCha20Rng, budget: Budget) -> Sr25519
         })
         .collect();
     let digest = |record: &[u8]| Digest::of(PROVENANCE_SIGNING_DOMAIN, record);
-    let tx_pubs: Vec<_> = tx_keys.iter().map(|k| k.public()).collect();
-    let tx_sigs: Vec<_> = tx_keys
-        .iter()
-        .zip(&records)
-        .map(|(k, m)| k.sign(digest(m).as_bytes()))
-        .collect();
+    let signed_by = |sender: &dyn Fn(usize) -> usize| -> (Vec<TxPublicKey>, Vec<TxSignature>) {
+        (0..n)
+            .map(|i| {
+                let key = &tx_keys[sender(i)];
+                (key.public(), key.sign(digest(&records[i]).as_bytes()))
+            })
+            .unzip()
+    };
+    let (distinct_pubs, distinct_sigs) = signed_by(&|i| i);
+    let (few_pubs, few_sigs) = signed_by(&|i| i % few_senders.clamp(1, n));
     let single_us = median_us(budget, || {
-        tx_pubs[0].verify(digest(&records[0]).as_bytes(), &tx_sigs[0])
+        distinct_pubs[0].verify(digest(&records[0]).as_bytes(), &distinct_sigs[0])
     });
-    let batch = || {
+    let batch = |pubs: &[TxPublicKey], sigs: &[TxSignature]| {
         let digests: Vec<Digest> = records.iter().map(|m| digest(m)).collect();
         let items: Vec<BatchItem<'_>> = (0..n)
             .map(|i| BatchItem {
                 message: digests[i].as_bytes(),
-                key: &tx_pubs[i],
-                signature: &tx_sigs[i],
+                key: &pubs[i],
+                signature: &sigs[i],
             })
             .collect();
         sr25519::verify_batch(&items)
     };
-    assert!(batch().is_ok());
-    let batch_us_per_signature = median_us(budget, batch) / n as f64;
+    assert!(batch(&distinct_pubs, &distinct_sigs).is_ok());
+    assert!(batch(&few_pubs, &few_sigs).is_ok());
     Sr25519Costs {
         single_us,
-        batch_us_per_signature,
+        batch_us_per_signature: median_us(budget, || batch(&distinct_pubs, &distinct_sigs))
+            / n as f64,
+        batch_few_senders_us_per_signature: median_us(budget, || batch(&few_pubs, &few_sigs))
+            / n as f64,
     }
 }
 
@@ -203,7 +227,7 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
         group.verify(&msg, &group_sig)
     });
 
-    let sr = sr25519_costs(n, &mut rng, budget);
+    let sr = sr25519_costs(n, FEW_SENDERS, &mut rng, budget);
 
     (
         SigsRow {
@@ -216,6 +240,7 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
             threshold_verify_us,
             sr25519_verify_us: sr.single_us,
             sr25519_batch_verify_us: sr.batch_us_per_signature,
+            sr25519_batch_few_senders_verify_us: sr.batch_few_senders_us_per_signature,
         },
         LeaderFigures {
             quorum,
@@ -227,7 +252,7 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
 
 pub fn table_header() -> String {
     format!(
-        "{:>7} {:>6} {:>5} {:>10} {:>12} {:>10} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}",
+        "{:>7} {:>6} {:>5} {:>10} {:>12} {:>10} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12} {:>12}",
         "signers",
         "quorum",
         "t",
@@ -239,13 +264,14 @@ pub fn table_header() -> String {
         "thr_comb_us",
         "thr_ver_us",
         "sr_us",
-        "sr_batch_us"
+        "sr_batch_us",
+        "sr_few_us"
     )
 }
 
 pub fn table_row(r: &SigsRow, l: &LeaderFigures) -> String {
     format!(
-        "{:>7} {:>6} {:>5} {:>10.1} {:>12.1} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>12.1} {:>10.2} {:>12.2}",
+        "{:>7} {:>6} {:>5} {:>10.1} {:>12.1} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>12.1} {:>10.2} {:>12.2} {:>12.2}",
         r.signers,
         l.quorum,
         l.threshold_t,
@@ -257,7 +283,8 @@ pub fn table_row(r: &SigsRow, l: &LeaderFigures) -> String {
         r.threshold_combine_us,
         r.threshold_verify_us,
         r.sr25519_verify_us,
-        r.sr25519_batch_verify_us
+        r.sr25519_batch_verify_us,
+        r.sr25519_batch_few_senders_verify_us
     )
 }
 
