@@ -20,9 +20,10 @@ use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
 use tokio::sync::oneshot;
 
+use crate::config::PayloadMode;
 use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
-use crate::state::StateStore;
+use crate::state::{Applied, StateError, StateStore};
 use crate::{fatal, unix_micros};
 
 pub struct Ledger {
@@ -36,6 +37,9 @@ pub struct Ledger {
     /// Waiting for the mempool to fetch the front block's batches.
     fetching: bool,
     tx_waiters: HashMap<Digest, Vec<oneshot::Sender<()>>>,
+    /// Signed chains execute their records; an opaque chain only orders
+    /// and counts its transactions, so their bytes are never read back.
+    executes_records: bool,
 }
 
 fn unix_millis() -> u64 {
@@ -48,11 +52,28 @@ struct BlockContents {
     /// Every transaction the block lists, in order (the index).
     listed: Vec<Digest>,
     /// The transactions to execute: those of batches no earlier block
-    /// executed, with their hashes.
+    /// executed, with their hashes (`txs` only when they were decoded).
     txs: Vec<Transaction>,
     hashes: Vec<Digest>,
     /// The batches executed now.
     fresh: Vec<Digest>,
+}
+
+/// Why a committed block's contents could not be read.
+#[derive(Debug)]
+enum ContentsError {
+    /// Batches not stored here, with their authors (to fetch them from).
+    Missing(Vec<(Digest, u32)>),
+    Store(String),
+}
+
+impl std::fmt::Display for ContentsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContentsError::Missing(m) => write!(f, "{} batches missing", m.len()),
+            ContentsError::Store(e) => f.write_str(e),
+        }
+    }
 }
 
 impl Ledger {
@@ -62,8 +83,10 @@ impl Ledger {
         state: StateStore,
         mempool: Addr<Mempool>,
         metrics: Arc<Metrics>,
+        payload: PayloadMode,
     ) -> Ledger {
         Ledger {
+            executes_records: payload == PayloadMode::Signed,
             label: chain_label(chain),
             chain,
             store,
@@ -77,51 +100,42 @@ impl Ledger {
     }
 
     /// Commits queued blocks one at a time, fetching batches when needed.
+    /// Each batch is read once: the read that finds it is the one that
+    /// executes it.
     fn next_commit(&mut self, ctx: &mut Context<Self>) {
         while !self.fetching {
             let Some(block) = self.queue.front().cloned() else {
                 return;
             };
-            let refs: Vec<(Digest, u32)> = match &block.payload {
-                Payload::Batches(refs) => refs.iter().map(|r| (r.digest, r.author)).collect(),
-                Payload::Inline(_) => Vec::new(),
-            };
-            let missing: Vec<(Digest, u32)> = refs
-                .into_iter()
-                .filter(|(d, _)| !matches!(self.store.batch(d), Ok(Some(_))))
-                .collect();
-            if missing.is_empty() {
-                self.queue.pop_front();
-                self.finalize(&block);
-                continue;
+            match self.contents(&block) {
+                Ok(c) => {
+                    self.queue.pop_front();
+                    self.finalize(&block, c);
+                }
+                Err(ContentsError::Missing(missing)) => {
+                    self.fetching = true;
+                    let fut = self.mempool.send(mempool::EnsureBatches(missing));
+                    ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
+                        act.fetching = false;
+                        act.next_commit(ctx);
+                    }));
+                }
+                Err(e) => fatal("reading a committed block's batches failed", e),
             }
-            self.fetching = true;
-            let fut = self.mempool.send(mempool::EnsureBatches(missing));
-            ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
-                act.fetching = false;
-                act.next_commit(ctx);
-            }));
         }
     }
 
     /// Writes a committed block, executes it and tells the mempool and the
     /// clients waiting for its transactions.
-    fn finalize(&mut self, block: &Arc<Block>) {
+    fn finalize(&mut self, block: &Arc<Block>, mut c: BlockContents) {
         let height = block.header.height;
-        let c = match self.contents(block) {
-            Ok(c) => c,
-            Err(e) => fatal("reading a committed block's batches failed", e),
-        };
-        if let Err(e) = self
-            .store
-            .commit_indexed(std::slice::from_ref(&**block), &[c.listed])
-        {
+        if let Err(e) = self.store.commit_indexed(
+            std::slice::from_ref(&**block),
+            &[std::mem::take(&mut c.listed)],
+        ) {
             fatal("committing a block failed", e);
         }
-        let applied = match self
-            .state
-            .apply(height, unix_millis(), &c.txs, &c.hashes, &c.fresh)
-        {
+        let applied = match self.execute(height, &c) {
             Ok(a) => a,
             Err(e) => fatal("executing a committed block failed", e),
         };
@@ -151,8 +165,18 @@ impl Ledger {
         }
     }
 
-    fn contents(&self, block: &Block) -> Result<BlockContents, String> {
-        block_contents(&self.store, &self.state, block)
+    fn contents(&self, block: &Block) -> Result<BlockContents, ContentsError> {
+        block_contents(&self.store, &self.state, block, self.executes_records)
+    }
+
+    fn execute(&self, height: Height, c: &BlockContents) -> Result<Applied, StateError> {
+        if self.executes_records {
+            self.state
+                .apply(height, unix_millis(), &c.txs, &c.hashes, &c.fresh)
+        } else {
+            self.state
+                .apply_ordered(height, unix_millis(), c.hashes.len(), &c.fresh)
+        }
     }
 
     /// Re-executes committed blocks the state has not applied (after a
@@ -174,10 +198,7 @@ impl Ledger {
             let c = self
                 .contents(&b)
                 .unwrap_or_else(|e| fatal("replaying committed blocks failed", e));
-            if let Err(e) = self
-                .state
-                .apply(h, unix_millis(), &c.txs, &c.hashes, &c.fresh)
-            {
+            if let Err(e) = self.execute(h, &c) {
                 fatal("replaying committed blocks failed", e);
             }
         }
@@ -188,18 +209,22 @@ impl Ledger {
     }
 }
 
-/// Reads a committed block's batches once and hashes each transaction once.
+/// Reads a committed block's batches once (each transaction was hashed
+/// when it was admitted); with `decode_txs`, decodes the transactions to
+/// execute, else reads only their hashes.
 fn block_contents(
     store: &RocksStore,
     state: &StateStore,
     block: &Block,
-) -> Result<BlockContents, String> {
+    decode_txs: bool,
+) -> Result<BlockContents, ContentsError> {
     let mut c = BlockContents {
         listed: Vec::new(),
         txs: Vec::new(),
         hashes: Vec::new(),
         fresh: Vec::new(),
     };
+    let failed = |e: strata_chains::store::StoreError| ContentsError::Store(e.to_string());
     match &block.payload {
         Payload::Inline(txs) => {
             c.hashes = txs.iter().map(|t| t.hash()).collect();
@@ -209,24 +234,45 @@ fn block_contents(
         Payload::Batches(refs) => {
             // A batch listed twice is indexed twice and executed once.
             let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
+            let mut missing = Vec::new();
             for r in refs.iter() {
                 if let Some(range) = seen.get(&r.digest).cloned() {
                     c.listed.extend_from_within(range);
                     continue;
                 }
-                let batch = store
-                    .batch(&r.digest)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("batch {} missing", r.digest))?;
                 let start = c.listed.len();
-                c.listed.extend_from_slice(batch.tx_hashes());
+                let txs = if decode_txs {
+                    store.batch(&r.digest).map_err(failed)?.map(|batch| {
+                        let (batch, hashes) = batch.into_parts();
+                        c.listed.extend(hashes);
+                        Some(batch.transactions.into_inner())
+                    })
+                } else {
+                    store
+                        .batch_tx_hashes(&r.digest)
+                        .map_err(failed)?
+                        .map(|hashes| {
+                            c.listed.extend(hashes);
+                            None
+                        })
+                };
+                let Some(txs) = txs else {
+                    missing.push((r.digest, r.author));
+                    continue;
+                };
                 seen.insert(r.digest, start..c.listed.len());
-                if state.batch_executed(&r.digest).map_err(|e| e.to_string())? {
+                if state
+                    .batch_executed(&r.digest)
+                    .map_err(|e| ContentsError::Store(e.to_string()))?
+                {
                     continue;
                 }
                 c.hashes.extend_from_slice(&c.listed[start..]);
-                c.txs.extend(batch.into_batch().transactions.into_inner());
+                c.txs.extend(txs.into_iter().flatten());
                 c.fresh.push(r.digest);
+            }
+            if !missing.is_empty() {
+                return Err(ContentsError::Missing(missing));
             }
         }
     }
@@ -396,7 +442,9 @@ impl Handler<GetBlock> for Ledger {
 
 impl Ledger {
     fn tx_hashes(&self, b: &Block) -> Option<Vec<Digest>> {
-        self.contents(b).ok().map(|c| c.listed)
+        block_contents(&self.store, &self.state, b, false)
+            .ok()
+            .map(|c| c.listed)
     }
 }
 
@@ -496,7 +544,7 @@ mod tests {
             payload: Payload::Batches(BoundedVec::new(refs).unwrap()),
             signature: genesis.signature,
         };
-        let c = block_contents(&store, &state, &block).unwrap();
+        let c = block_contents(&store, &state, &block, true).unwrap();
         let new_hash = new.batch().transactions[0].hash();
         let mut listed = old_hashes.clone();
         listed.push(new_hash);
@@ -506,12 +554,32 @@ mod tests {
         assert_eq!(c.txs, new.batch().transactions.to_vec());
         assert_eq!(c.fresh, vec![new.digest()]);
 
+        // Without decoding: the same hashes, no transactions.
+        let hashed_only = block_contents(&store, &state, &block, false).unwrap();
+        assert_eq!(hashed_only.listed, c.listed);
+        assert_eq!(hashed_only.hashes, c.hashes);
+        assert_eq!(hashed_only.fresh, c.fresh);
+        assert!(hashed_only.txs.is_empty());
+        // Every missing batch is named with its author, to fetch them all
+        // at once.
+        let (d, e) = (batch(3, &["d"]), batch(4, &["e"]));
         let missing = Block {
-            payload: Payload::Batches(BoundedVec::new(vec![batch(3, &["d"]).reference()]).unwrap()),
+            payload: Payload::Batches(
+                BoundedVec::new(vec![d.reference(), new.reference(), e.reference()]).unwrap(),
+            ),
             ..block
         };
-        assert!(block_contents(&store, &state, &missing)
-            .unwrap_err()
-            .contains("missing"));
+        for decode in [true, false] {
+            match block_contents(&store, &state, &missing, decode) {
+                Err(ContentsError::Missing(m)) => assert_eq!(
+                    m,
+                    vec![
+                        (d.digest(), d.batch().author),
+                        (e.digest(), e.batch().author)
+                    ]
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -263,6 +263,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             state.clone(),
             mempool.clone(),
             metrics.clone(),
+            genesis.params.payload,
         );
         let ledger = Ledger::start_in_arbiter(
             &own_thread(format!("ledger-{chain}"), ThreadRole::Foreground)?,

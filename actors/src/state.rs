@@ -326,11 +326,48 @@ impl StateStore {
         for key in nonces {
             batch.put_cf(self.cf(CF_NONCES), key, []);
         }
+        self.finish(batch, height, committed_at_ms, applied.accepted, batches)?;
+        Ok(applied)
+    }
+
+    /// `apply` for a chain whose transactions are ordered but never
+    /// executed (opaque payloads): the block's `count` transactions are
+    /// counted and its batches marked executed, without reading them.
+    pub fn apply_ordered(
+        &self,
+        height: Height,
+        committed_at_ms: u64,
+        count: usize,
+        batches: &[Digest],
+    ) -> Result<Applied, StateError> {
+        self.finish(
+            WriteBatch::default(),
+            height,
+            committed_at_ms,
+            count,
+            batches,
+        )?;
+        Ok(Applied {
+            accepted: count,
+            refused: Vec::new(),
+        })
+    }
+
+    /// Adds what every executed block records (its batches, the applied
+    /// height, the transaction count, the commit time) and writes it all.
+    fn finish(
+        &self,
+        mut batch: WriteBatch,
+        height: Height,
+        committed_at_ms: u64,
+        accepted: usize,
+        batches: &[Digest],
+    ) -> Result<(), StateError> {
         for b in batches {
             batch.put_cf(self.cf(CF_BATCHES), b.0, []);
         }
         batch.put_cf(self.cf(CF_META), KEY_APPLIED, height.to_be_bytes());
-        let executed = self.executed_transactions()? + applied.accepted as u64;
+        let executed = self.executed_transactions()? + accepted as u64;
         batch.put_cf(self.cf(CF_META), KEY_TX_COUNT, executed.to_be_bytes());
         batch.put_cf(
             self.cf(CF_META),
@@ -342,8 +379,7 @@ impl StateStore {
         // loss the state is a prefix that the replay completes.
         self.db
             .write_opt(batch, &WriteOptions::default())
-            .map_err(backend)?;
-        Ok(applied)
+            .map_err(backend)
     }
 }
 
@@ -442,5 +478,15 @@ mod tests {
         assert_eq!(h.iter().map(|e| e.nonce).collect::<Vec<_>>(), vec![1, 2, 0]);
         assert!(s.batch_executed(&Digest::of("b", b"1")).unwrap());
         assert!(s.history(b"nothing", 10).unwrap().is_empty());
+
+        // An ordered-only block (opaque chain): counted, its batches marked,
+        // its commit time kept, no records read.
+        let b2 = Digest::of("b", b"2");
+        let a = s.apply_ordered(7, 3_000, 40, &[b2]).unwrap();
+        assert_eq!((a.accepted, a.refused.len()), (40, 0));
+        assert_eq!(s.applied_height().unwrap(), 7);
+        assert_eq!(s.executed_transactions().unwrap(), 43);
+        assert_eq!(s.commit_time(7).unwrap(), Some(3_000));
+        assert!(s.batch_executed(&b2).unwrap());
     }
 }

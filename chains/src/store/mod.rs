@@ -54,6 +54,12 @@ pub trait Store: Send {
     /// hashes so that readers never hash the transactions again.
     fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError>;
     fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError>;
+    /// A stored batch's transaction hashes, without decoding its
+    /// transactions (what indexing needs, and all that an opaque chain's
+    /// executor needs).
+    fn batch_tx_hashes(&self, digest: &Digest) -> Result<Option<Vec<Digest>>, StoreError> {
+        Ok(self.batch(digest)?.map(|b| b.tx_hashes().to_vec()))
+    }
     /// Whether a batch is stored, without reading it.
     fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError>;
     fn block(&self, hash: &Digest) -> Result<Option<Block>, StoreError>;
@@ -94,10 +100,10 @@ fn block_tx_hashes<S: Store + ?Sized>(store: &S, block: &Block) -> Result<Vec<Di
         Payload::Batches(refs) => {
             let mut out = Vec::new();
             for r in refs.iter() {
-                let batch = store
-                    .batch(&r.digest)?
+                let hashes = store
+                    .batch_tx_hashes(&r.digest)?
                     .ok_or(StoreError::MissingBatch(r.digest))?;
-                out.extend_from_slice(batch.tx_hashes());
+                out.extend_from_slice(&hashes);
             }
             Ok(out)
         }
@@ -221,8 +227,13 @@ pub(crate) mod contract {
             Err(StoreError::MissingBatch(_))
         ));
         assert!(!store.has_batch(&batch.digest()).unwrap());
+        assert_eq!(store.batch_tx_hashes(&batch.digest()).unwrap(), None);
         store.put_batch(&batch).unwrap();
         assert!(store.has_batch(&batch.digest()).unwrap());
+        assert_eq!(
+            store.batch_tx_hashes(&batch.digest()).unwrap(),
+            Some(vec![tx.hash()])
+        );
         assert_eq!(store.batch(&batch.digest()).unwrap(), Some(batch));
         store.commit(std::slice::from_ref(&batched)).unwrap();
         assert_eq!(

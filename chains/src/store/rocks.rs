@@ -118,6 +118,33 @@ pub fn db_options() -> Options {
 }
 
 impl RocksStore {
+    /// Reads a batch's record from the log and decodes it with `decode`.
+    /// A record lost in a crash before any commit synced it is forgotten,
+    /// so that the batch is fetched again like any batch the node lacks.
+    fn read_batch_record<T>(
+        &self,
+        digest: &Digest,
+        decode_record: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let cf = self.cf(CF_BATCHES);
+        let Some(bytes) = self.db.get_pinned_cf(cf, digest.0).map_err(backend)? else {
+            return Ok(None);
+        };
+        let loc: RecordLocation = decode("batch location", &bytes)?;
+        if loc.len as usize > MAX_MESSAGE_BYTES {
+            return Err(StoreError::Corrupt {
+                what: "batch location",
+                detail: format!("record of {} bytes", loc.len),
+            });
+        }
+        match self.batch_log.read(loc, decode_record)? {
+            Some(record) => record.map(Some),
+            None => {
+                self.db.delete_cf(cf, digest.0).map_err(backend)?;
+                Ok(None)
+            }
+        }
+    }
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
         RocksStore::open_with_index_runs(path, TX_INDEX_RUN_ENTRIES)
@@ -270,36 +297,22 @@ impl Store for RocksStore {
     }
 
     fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
+        // Hashes first: `batch_tx_hashes` decodes them and stops.
         let loc = self
             .batch_log
-            .append(|buf| (batch.batch(), batch.tx_hashes()).encode_to(buf))?;
+            .append(|buf| (batch.tx_hashes(), batch.batch()).encode_to(buf))?;
         self.db
             .put_cf(self.cf(CF_BATCHES), batch.digest().0, loc.encode())
             .map_err(backend)
     }
 
     fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError> {
-        let cf = self.cf(CF_BATCHES);
-        let Some(bytes) = self.db.get_pinned_cf(cf, digest.0).map_err(backend)? else {
-            return Ok(None);
-        };
-        let loc: RecordLocation = decode("batch location", &bytes)?;
-        if loc.len as usize > MAX_MESSAGE_BYTES {
-            return Err(StoreError::Corrupt {
-                what: "batch location",
-                detail: format!("record of {} bytes", loc.len),
-            });
-        }
-        let Some(record) = self.batch_log.read(loc, |bytes| {
-            decode::<(Batch, BoundedVec<Digest, MAX_BATCH_TXS>)>("batch", bytes)
+        let Some((hashes, batch)) = self.read_batch_record(digest, |bytes| {
+            decode::<(BoundedVec<Digest, MAX_BATCH_TXS>, Batch)>("batch", bytes)
         })?
         else {
-            // Lost in a crash before any commit synced it: forget it, so
-            // that it is fetched again like any batch the node lacks.
-            self.db.delete_cf(cf, digest.0).map_err(backend)?;
             return Ok(None);
         };
-        let (batch, hashes) = record?;
         if hashes.len() != batch.transactions.len() {
             return Err(StoreError::Corrupt {
                 what: "batch",
@@ -307,6 +320,17 @@ impl Store for RocksStore {
             });
         }
         Ok(Some(HashedBatch::from_parts(batch, hashes.into_inner())))
+    }
+
+    fn batch_tx_hashes(&self, digest: &Digest) -> Result<Option<Vec<Digest>>, StoreError> {
+        self.read_batch_record(digest, |mut bytes| {
+            <BoundedVec<Digest, MAX_BATCH_TXS>>::decode(&mut bytes)
+                .map(BoundedVec::into_inner)
+                .map_err(|e| StoreError::Corrupt {
+                    what: "batch hashes",
+                    detail: e.to_string(),
+                })
+        })
     }
 
     fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError> {
@@ -548,6 +572,23 @@ mod tests {
             store.batch(&batches[0].digest()).unwrap().as_ref(),
             Some(&batches[0])
         );
+        assert_eq!(
+            store
+                .batch_tx_hashes(&batches[0].digest())
+                .unwrap()
+                .as_deref(),
+            Some(batches[0].tx_hashes())
+        );
+        assert!(store.has_batch(&batches[1].digest()).unwrap());
+        assert_eq!(store.batch_tx_hashes(&batches[1].digest()).unwrap(), None);
+        assert!(!store.has_batch(&batches[1].digest()).unwrap());
+        // Written again (fetched), then lost again: the full read forgets
+        // it too.
+        let mut store = store;
+        store.put_batch(&batches[1]).unwrap();
+        let segment = dir.path().join(BATCH_LOG_DIR).join("00000001.seg");
+        let bytes = std::fs::read(&segment).unwrap();
+        std::fs::write(&segment, &bytes[..bytes.len() - 1]).unwrap();
         assert!(store.has_batch(&batches[1].digest()).unwrap());
         assert_eq!(store.batch(&batches[1].digest()).unwrap(), None);
         assert!(
