@@ -20,7 +20,7 @@ use strata_chains::types::{
     Transaction,
 };
 use strata_crypto::codec::BoundedVec;
-use strata_crypto::hash::Digest;
+use strata_crypto::hash::{Digest, DigestMap, DigestSet};
 use tokio::sync::oneshot;
 
 use crate::bridge::{NetworkBridge, SendWire};
@@ -84,9 +84,9 @@ pub struct Mempool {
     held: HeldBatches,
     /// Batches in proposed, uncommitted blocks, with the block height.
     inflight: HashMap<Digest, Height>,
-    pending_txs: HashSet<Digest>,
-    pending_nonces: HashMap<Digest, ([u8; 32], u64)>,
-    nonce_set: HashSet<([u8; 32], u64)>,
+    pending_txs: DigestSet<Digest>,
+    pending_nonces: DigestMap<Digest, ([u8; 32], u64)>,
+    nonce_set: DigestSet<([u8; 32], u64)>,
     waiting_payload: Option<(Round, SpawnHandle)>,
     fetching: HashMap<Digest, (u32, Instant, u32)>,
     checks: HashMap<Digest, (Arc<Block>, Instant)>,
@@ -126,9 +126,9 @@ impl Mempool {
             ready: VecDeque::new(),
             held: HeldBatches::default(),
             inflight: HashMap::new(),
-            pending_txs: HashSet::new(),
-            pending_nonces: HashMap::new(),
-            nonce_set: HashSet::new(),
+            pending_txs: DigestSet::default(),
+            pending_nonces: DigestMap::default(),
+            nonce_set: DigestSet::default(),
             waiting_payload: None,
             fetching: HashMap::new(),
             checks: HashMap::new(),
@@ -149,7 +149,11 @@ impl Mempool {
     }
 
     /// Static checks before the signature check.
-    fn precheck(&self, tx: &Transaction, seen: &mut HashSet<Digest>) -> Result<Digest, TxRefusal> {
+    fn precheck(
+        &self,
+        tx: &Transaction,
+        seen: &mut DigestSet<Digest>,
+    ) -> Result<Digest, TxRefusal> {
         let hash = tx.hash();
         if self.pending_txs.contains(&hash) || !seen.insert(hash) {
             return Err(TxRefusal::Duplicate);
@@ -518,7 +522,7 @@ impl Handler<Submit> for Mempool {
     type Result = ResponseActFuture<Self, Vec<Result<Digest, TxRefusal>>>;
 
     fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
-        let mut seen = HashSet::new();
+        let mut seen = DigestSet::default();
         // Overload is refused at the door: queueing more client
         // transactions behind a long signature backlog only delays
         // everything, peers' batches (which blocks wait for) included.

@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(leader.quorum, 3);
         let v = serde_json::to_value(&row).unwrap();
         let fields: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(fields.len(), 9);
+        assert_eq!(fields.len(), 10);
         for f in fields {
             let x = v[f].as_f64().unwrap();
             assert!(x.is_finite() && x > 0.0, "{f} = {x}");

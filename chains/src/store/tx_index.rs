@@ -13,9 +13,7 @@
 //! written durably first, so a restart rebuilds the entries above the last
 //! run from those blocks.
 
-use std::collections::HashMap;
-
-use strata_crypto::hash::Digest;
+use strata_crypto::hash::{Digest, DigestMap};
 
 use super::TxLocation;
 use crate::types::Height;
@@ -23,7 +21,7 @@ use crate::types::Height;
 /// Entries of committed transactions not yet written as a run.
 #[derive(Debug)]
 pub struct PendingTxIndex {
-    entries: HashMap<Digest, TxLocation>,
+    entries: DigestMap<Digest, TxLocation>,
     /// A run is due at this many entries.
     run_entries: usize,
 }
@@ -31,7 +29,7 @@ pub struct PendingTxIndex {
 impl PendingTxIndex {
     pub fn new(run_entries: usize) -> PendingTxIndex {
         PendingTxIndex {
-            entries: HashMap::new(),
+            entries: DigestMap::default(),
             run_entries: run_entries.max(1),
         }
     }
