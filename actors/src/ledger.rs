@@ -67,6 +67,10 @@ enum ContentsError {
     Store(String),
 }
 
+fn store_error(e: impl std::fmt::Display) -> ContentsError {
+    ContentsError::Store(e.to_string())
+}
+
 impl std::fmt::Display for ContentsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -224,7 +228,6 @@ fn block_contents(
         hashes: Vec::new(),
         fresh: Vec::new(),
     };
-    let failed = |e: strata_chains::store::StoreError| ContentsError::Store(e.to_string());
     match &block.payload {
         Payload::Inline(txs) => {
             c.hashes = txs.iter().map(|t| t.hash()).collect();
@@ -242,7 +245,7 @@ fn block_contents(
                 }
                 let start = c.listed.len();
                 let txs = if decode_txs {
-                    store.batch(&r.digest).map_err(failed)?.map(|batch| {
+                    store.batch(&r.digest).map_err(store_error)?.map(|batch| {
                         let (batch, hashes) = batch.into_parts();
                         c.listed.extend(hashes);
                         Some(batch.transactions.into_inner())
@@ -250,7 +253,7 @@ fn block_contents(
                 } else {
                     store
                         .batch_tx_hashes(&r.digest)
-                        .map_err(failed)?
+                        .map_err(store_error)?
                         .map(|hashes| {
                             c.listed.extend(hashes);
                             None
@@ -261,10 +264,7 @@ fn block_contents(
                     continue;
                 };
                 seen.insert(r.digest, start..c.listed.len());
-                if state
-                    .batch_executed(&r.digest)
-                    .map_err(|e| ContentsError::Store(e.to_string()))?
-                {
+                if state.batch_executed(&r.digest).map_err(store_error)? {
                     continue;
                 }
                 c.hashes.extend_from_slice(&c.listed[start..]);

@@ -18,6 +18,8 @@ use rand_core::{CryptoRng, OsRng, RngCore};
 use schnorrkel::context::SigningTranscript;
 use schnorrkel::{signing_context, ExpansionMode, MiniSecretKey};
 
+use crate::hash::DigestMap;
+
 /// Signing context of Strata transactions: a signature made for anything
 /// else (another chain, another protocol using sr25519) does not verify here.
 pub const SIGNING_CONTEXT: &[u8] = b"strata/tx/v1";
@@ -297,18 +299,14 @@ fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[schnorrkel::PublicKey])
     let mut basepoint_scalar = Scalar::ZERO;
     let mut scalars = Vec::with_capacity(items.len() + 1);
     let mut points = Vec::with_capacity(items.len() + 1);
-    let mut key_terms: HashMap<[u8; TX_PUBLIC_KEY_LEN], usize> = HashMap::new();
+    let mut key_terms: DigestMap<[u8; TX_PUBLIC_KEY_LEN], usize> = DigestMap::default();
     let mut key_scalars: Vec<Scalar> = Vec::new();
     let mut key_points: Vec<RistrettoPoint> = Vec::new();
     for (item, key) in items.iter().zip(keys) {
         let bytes = item.signature.0.to_bytes();
-        let (r_bytes, s_bytes) = bytes.split_at(32);
-        let Ok(r_bytes) = <[u8; 32]>::try_from(r_bytes) else {
-            return false;
-        };
-        let Ok(mut s_bytes) = <[u8; 32]>::try_from(s_bytes) else {
-            return false;
-        };
+        let (mut r_bytes, mut s_bytes) = ([0u8; 32], [0u8; 32]);
+        r_bytes.copy_from_slice(&bytes[..32]);
+        s_bytes.copy_from_slice(&bytes[32..]);
         // schnorrkel marks its signatures with the top bit of `s`.
         s_bytes[31] &= 0x7f;
         let compressed_r = CompressedRistretto(r_bytes);
@@ -565,14 +563,11 @@ mod tests {
                 }
             }
             let batch = items(&k, &m, &s);
-            assert_eq!(
-                verify_batch(&batch).is_ok(),
-                schnorrkel_accepts(&batch),
-                "round {round}"
-            );
+            let verdict = verify_batch(&batch);
+            assert_eq!(verdict.is_ok(), schnorrkel_accepts(&batch), "round {round}");
             for (i, item) in batch.iter().enumerate() {
                 let alone = item.key.verify(item.message, item.signature).is_ok();
-                let named = matches!(verify_batch(&batch), Err(TxSigError::BatchFailed { ref failed }) if failed.contains(&i));
+                let named = matches!(&verdict, Err(TxSigError::BatchFailed { failed }) if failed.contains(&i));
                 assert_eq!(alone, !named, "round {round} item {i}");
             }
         }

@@ -70,8 +70,8 @@ pub struct Sr25519Costs {
     pub batch_few_senders_us_per_signature: f64,
 }
 
-/// Times sr25519 checks of `n` records of 512 bytes by distinct senders, as
-/// a node checks them: each record hashed to the digest its sender signed
+/// Times sr25519 checks of `n` records of 512 bytes, by distinct senders
+/// and by `few_senders` senders, as a node checks them: each record hashed to the digest its sender signed
 /// (the same domain and cost as `Provenance::signing_digest`, over raw
 /// bytes instead of a record's encoding), then one signature alone and all `n` in
 /// one batch verification (what a node's verifier does with a batch of

@@ -145,6 +145,7 @@ impl RocksStore {
             }
         }
     }
+
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
         RocksStore::open_with_index_runs(path, TX_INDEX_RUN_ENTRIES)
