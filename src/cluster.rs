@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -33,6 +33,8 @@ pub enum ClusterError {
         log: String,
         tail: String,
     },
+    #[error("cannot reap {name}: {reason}")]
+    Wait { name: String, reason: String },
 }
 
 /// The directory holding the tier binaries: beside the running executable
@@ -135,7 +137,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn log_tail(&self, name: &str) -> String {
+    pub fn log_tail(&self, name: &str) -> String {
         let text = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
@@ -172,8 +174,9 @@ impl Cluster {
         }
     }
 
-    /// Sends `signal` to a node and waits for it to exit.
-    pub fn signal(&mut self, name: &str, signal: i32) -> Result<(), ClusterError> {
+    /// Sends `signal` to a node and waits for it to exit (killing it after
+    /// 10 s); returns how it exited.
+    pub fn signal(&mut self, name: &str, signal: i32) -> Result<ExitStatus, ClusterError> {
         let Some(mut child) = self.children.remove(name) else {
             return Err(ClusterError::UnknownNode(name.into()));
         };
@@ -184,24 +187,28 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match child.try_wait() {
-                Ok(Some(_)) | Err(_) => return Ok(()),
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Ok(());
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() <= deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) | Err(_) => {
+                    let _ = child.kill();
+                    return child.wait().map_err(|e| ClusterError::Wait {
+                        name: name.into(),
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
     }
 
     /// kill -9.
-    pub fn kill(&mut self, name: &str) -> Result<(), ClusterError> {
+    pub fn kill(&mut self, name: &str) -> Result<ExitStatus, ClusterError> {
         self.signal(name, libc::SIGKILL)
     }
 
     /// SIGTERM: a clean shutdown.
-    pub fn terminate(&mut self, name: &str) -> Result<(), ClusterError> {
+    pub fn terminate(&mut self, name: &str) -> Result<ExitStatus, ClusterError> {
         self.signal(name, libc::SIGTERM)
     }
 

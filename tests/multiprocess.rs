@@ -140,7 +140,7 @@ fn metric(text: &str, prefix: &str) -> f64 {
 #[test]
 fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let net = start(41, 4, 4);
+    let mut net = start(41, 4, 4);
     let edges = ["edge-0-0", "edge-0-1", "edge-0-2", "edge-0-3"];
     let clouds = ["cloud-0", "cloud-1", "cloud-2", "cloud-3"];
     let key = TxKeypair::from_seed(&[41; 32]);
@@ -326,6 +326,22 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // --- SIGTERM stops every node cleanly: exit status 0, stores closed
+    // before the process exits (an open RocksDB aborts it at exit). ---
+    let names: Vec<String> = net
+        .cluster
+        .hierarchy
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    for name in &names {
+        let status = net.cluster.terminate(name).unwrap();
+        let tail = net.cluster.log_tail(name);
+        assert!(status.success(), "{name} stopped with {status}:\n{tail}");
+        assert!(!tail.contains("pthread lock"), "{name}:\n{tail}");
+    }
 }
 
 /// Submits records to the members at a bounded rate until stopped (or

@@ -16,7 +16,7 @@ use strata_crypto::merkle::InclusionProof;
 
 use crate::api::ApiError;
 use crate::config::{Genesis, NodeConfig};
-use crate::node::{stop_on_signals, NodeError};
+use crate::node::{spawn_server, stop_on_signals, NodeError, SERVER_SHUTDOWN_SECS};
 
 #[derive(Clone)]
 struct LightState {
@@ -54,10 +54,11 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
     .bind(cfg.api)
     .map_err(|e| NodeError::Start(format!("cannot listen for the API on {}: {e}", cfg.api)))?
     .run();
-    actix_rt::spawn(server);
+    spawn_server(server);
     stop_on_signals();
     tracing::info!(node = %cfg.name, upstream = %upstream, "light client started");
     Ok(())

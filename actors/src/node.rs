@@ -43,6 +43,35 @@ fn start_err(what: &str, e: impl std::fmt::Display) -> NodeError {
     NodeError::Start(format!("{what}: {e}"))
 }
 
+/// What a clean stop waits for before the process exits: the HTTP servers
+/// (their workers hold store handles) and the actor threads (their actors
+/// own the stores). Every RocksDB database must be closed by then: RocksDB's
+/// static state is torn down at exit, and a database still open in another
+/// thread aborts the process ("pthread lock: Invalid argument").
+struct Running {
+    servers: Vec<actix_web::dev::ServerHandle>,
+    threads: Vec<Arbiter>,
+}
+
+static RUNNING: std::sync::Mutex<Running> = std::sync::Mutex::new(Running {
+    servers: Vec::new(),
+    threads: Vec::new(),
+});
+
+fn running() -> std::sync::MutexGuard<'static, Running> {
+    // The lists stay valid whatever a panicking holder was doing.
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Serves `server` on the current system until the node stops.
+pub(crate) fn spawn_server(server: actix_web::dev::Server) {
+    running().servers.push(server.handle());
+    actix_rt::spawn(server);
+}
+
+/// How long a stopping HTTP server lets requests in progress finish.
+pub(crate) const SERVER_SHUTDOWN_SECS: u64 = 2;
+
 /// Runs a node until it is stopped; returns its exit status.
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     std::panic::set_hook(Box::new(|info| {
@@ -56,9 +85,17 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             _ => start(&cfg),
         }
     })?;
-    system
+    let outcome = system
         .run()
-        .map_err(|e| start_err("the event loop failed", e))
+        .map_err(|e| start_err("the event loop failed", e));
+    let threads = std::mem::take(&mut running().threads);
+    for thread in threads {
+        thread.stop();
+        if thread.join().is_err() {
+            tracing::warn!("an actor thread panicked while stopping");
+        }
+    }
+    outcome
 }
 
 fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
@@ -80,10 +117,11 @@ fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<()
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
     .bind(addr)
     .map_err(|e| start_err(&format!("cannot listen for metrics on {addr}"), e))?
     .run();
-    actix_rt::spawn(server);
+    spawn_server(server);
     Ok(())
 }
 
@@ -102,10 +140,11 @@ pub(crate) fn serve_api(
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
     .bind(addr)
     .map_err(|e| start_err(&format!("cannot listen for the API on {addr}"), e))?
     .run();
-    actix_rt::spawn(server);
+    spawn_server(server);
     Ok(())
 }
 
@@ -124,6 +163,13 @@ pub(crate) fn stop_on_signals() {
             _ = tokio::signal::ctrl_c() => {}
         }
         tracing::info!("stopping");
+        // Requests in progress get a moment to finish (long polls are cut
+        // at SERVER_SHUTDOWN_SECS); then the workers and their store
+        // handles are gone.
+        let servers = std::mem::take(&mut running().servers);
+        for server in servers {
+            server.stop(true).await;
+        }
         System::current().stop();
     });
 }
@@ -131,10 +177,10 @@ pub(crate) fn stop_on_signals() {
 /// A new actix arbiter (thread and event loop) for one actor, named and
 /// weighted by its role; the system stops it on shutdown.
 fn own_thread(name: String, role: ThreadRole) -> Result<actix::ArbiterHandle, NodeError> {
-    let handle = Arbiter::try_new()
-        .map(|a| a.handle())
-        .map_err(|e| start_err("cannot start an actor thread", e))?;
+    let arbiter = Arbiter::try_new().map_err(|e| start_err("cannot start an actor thread", e))?;
+    let handle = arbiter.handle();
     handle.spawn_fn(move || label_current_thread(&name, role));
+    running().threads.push(arbiter);
     Ok(handle)
 }
 
