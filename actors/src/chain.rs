@@ -56,6 +56,7 @@ fn event_name(e: &Event) -> String {
         Event::PayloadChecked { valid, .. } => format!("payload checked {valid}"),
         Event::Timer(t) => format!("timer {t:?}"),
         Event::Restored(_) => "restored".into(),
+        Event::Resumed => "resumed".into(),
     }
 }
 
@@ -146,6 +147,7 @@ impl ChainActor {
     }
 
     fn apply(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        let mut resume = false;
         for action in actions {
             match action {
                 Action::Persist(state) => {
@@ -230,7 +232,13 @@ impl ChainActor {
                     tracing::debug!(chain = %self.chain, peer, reason, "peer misbehaved");
                     self.metrics.reject(reason);
                 }
+                Action::Yield => resume = true,
             }
+        }
+        // The sends above are in the bridge's mailbox and leave on its
+        // thread while this one goes on.
+        if resume {
+            self.feed(Event::Resumed, ctx);
         }
     }
 

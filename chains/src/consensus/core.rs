@@ -106,6 +106,9 @@ pub struct ConsensusCore {
     consecutive_timeouts: u32,
     my_timeout: Option<TimeoutMessage>,
     awaiting_payload: Option<Round>,
+    /// This node's proposal, broadcast and awaiting its own vote
+    /// ([`Action::Yield`]).
+    own_proposal: Option<Arc<Block>>,
     tree: BlockTree,
     votes: Phase<(Round, Digest)>,
     timeouts: Phase<View>,
@@ -157,6 +160,7 @@ impl ConsensusCore {
             consecutive_timeouts: 0,
             my_timeout: None,
             awaiting_payload: None,
+            own_proposal: None,
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
             unchecked_high: None,
@@ -270,6 +274,11 @@ impl ConsensusCore {
             } => self.on_payload(round, payload, batches_tx_root, &mut out),
             Event::PayloadChecked { block, valid } => {
                 self.on_payload_checked(block, valid, &mut out)
+            }
+            Event::Resumed => {
+                if let Some(block) = self.own_proposal.take() {
+                    self.handle_proposal(self.cfg.me, block, &mut out);
+                }
             }
         }
         out
@@ -854,7 +863,11 @@ impl ConsensusCore {
         out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
             block.clone(),
         ))));
-        self.handle_proposal(self.cfg.me, Arc::new(block), out);
+        // The leader's vote on its own block is a second BLS signature; the
+        // replicas' votes take a round trip, so it is signed after the
+        // proposal has left rather than before.
+        self.own_proposal = Some(Arc::new(block));
+        out.push(Action::Yield);
     }
 
     /// Folds late votes into the certificate this node collected, so the

@@ -130,6 +130,9 @@ pub enum Event {
     },
     /// The host's answer to [`Action::CheckPayload`].
     PayloadChecked { block: Digest, valid: bool },
+    /// The host's answer to [`Action::Yield`]: every action before it has
+    /// been carried out.
+    Resumed,
 }
 
 /// What the host must do, in order. A `Persist` must be durable before any
@@ -173,4 +176,8 @@ pub enum Action {
         peer: u32,
         reason: &'static str,
     },
+    /// Carry out the actions before this one (its sends leave the node),
+    /// then feed [`Event::Resumed`]: work the core can put off, such as a
+    /// leader's vote on its own proposal, is then off the critical path.
+    Yield,
 }

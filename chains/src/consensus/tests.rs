@@ -23,6 +23,8 @@ struct Harness {
     /// Payload requests, answered once the message queue is empty (a
     /// leader batches for a moment, so late votes arrive first).
     payloads: VecDeque<(usize, Round)>,
+    /// Nodes whose `Action::Yield` awaits its `Event::Resumed`.
+    resumes: VecDeque<usize>,
     /// Nodes whose outgoing messages are dropped.
     silenced: Vec<bool>,
     /// Nodes whose votes carry a signature over something else.
@@ -82,6 +84,7 @@ impl Harness {
             genesis,
             queue: VecDeque::new(),
             payloads: VecDeque::new(),
+            resumes: VecDeque::new(),
             silenced: vec![false; n],
             bad_votes: vec![false; n],
             commits: vec![Vec::new(); n],
@@ -131,6 +134,7 @@ impl Harness {
                 Action::Evidence(e) => self.evidence.push((i as u32, e)),
                 Action::SetTimer { id, .. } => self.timers[i].push(id),
                 Action::Persist(s) => self.persisted[i] = Some(s),
+                Action::Yield => self.resumes.push_back(i),
                 _ => {}
             }
         }
@@ -139,7 +143,9 @@ impl Harness {
     /// Delivers queued messages until none are left or `limit` is reached.
     fn run(&mut self, limit: usize) {
         for _ in 0..limit {
-            if let Some((from, to, msg)) = self.queue.pop_front() {
+            if let Some(i) = self.resumes.pop_front() {
+                self.feed(i, Event::Resumed);
+            } else if let Some((from, to, msg)) = self.queue.pop_front() {
                 self.feed(to as usize, Event::Message { from, msg });
             } else if let Some((i, round)) = self.payloads.pop_front() {
                 let ev = Event::ProposalReady {
@@ -804,5 +810,47 @@ fn a_bad_vote_spoils_one_unchecked_certificate_per_leader() {
                 .verify(chain, 0, &h.genesis.hash(), &h.committee, threshold)
                 .is_ok());
         }
+    }
+}
+
+#[test]
+fn a_leader_sends_its_proposal_before_it_signs_its_own_vote() {
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let mut h = Harness::new(protocol, 4, LeaderPolicy::RoundRobin);
+        let (leader, round) = h
+            .payloads
+            .pop_front()
+            .expect("the first leader asks for a payload");
+        h.now += 1000;
+        let ready = Event::ProposalReady {
+            round,
+            payload: crate::types::Payload::empty(),
+            batches_tx_root: None,
+        };
+        let actions = h.cores[leader].on_event(h.now, ready);
+        let sent = actions
+            .iter()
+            .position(|a| matches!(a, Action::Broadcast(ConsensusMessage::Proposal(_))))
+            .expect("the proposal is broadcast");
+        assert!(
+            matches!(actions.last(), Some(Action::Yield)),
+            "{protocol:?}"
+        );
+        assert!(sent < actions.len() - 1);
+        let voted = |actions: &[Action]| {
+            actions.iter().any(
+                |a| matches!(a, Action::Persist(s) if s.last_voted == protocol.vote_slot(round)),
+            )
+        };
+        assert!(
+            !voted(&actions),
+            "{protocol:?}: no vote before the proposal leaves"
+        );
+
+        h.now += 1000;
+        let resumed = h.cores[leader].on_event(h.now, Event::Resumed);
+        assert!(voted(&resumed), "{protocol:?}: the vote once resumed");
+        // Resuming again finds nothing left to do.
+        assert!(h.cores[leader].on_event(h.now, Event::Resumed).is_empty());
     }
 }

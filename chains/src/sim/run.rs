@@ -49,6 +49,11 @@ enum SimEvent {
         incarnation: u64,
         round: Round,
     },
+    /// The answer to a node's [`Action::Yield`].
+    Resume {
+        node: u32,
+        incarnation: u64,
+    },
     Crash(u32),
     Restart(u32),
     Partition(Vec<bool>),
@@ -412,6 +417,15 @@ impl<'a> Sim<'a> {
                     self.apply(i, actions);
                 }
             }
+            SimEvent::Resume { node, incarnation } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        let actions = core.on_event(self.now, Event::Resumed);
+                        self.apply(i, actions);
+                    }
+                }
+            }
             SimEvent::Crash(node) => {
                 let i = node as usize;
                 if self.nodes[i].honest()
@@ -661,6 +675,16 @@ impl<'a> Sim<'a> {
                 }
                 // The simulator's payloads are inline.
                 Action::CheckPayload(_) => {}
+                Action::Yield => {
+                    let incarnation = self.nodes[i].incarnation;
+                    self.push(
+                        self.now,
+                        SimEvent::Resume {
+                            node: i as u32,
+                            incarnation,
+                        },
+                    );
+                }
                 Action::Misbehaviour { peer, reason } => {
                     self.log(|| format!("n{i} blames n{peer}: {reason}"));
                 }
