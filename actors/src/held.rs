@@ -30,6 +30,15 @@ impl HeldBatches {
         self.map().remove(batch)
     }
 
+    /// Batches held.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn contains(&self, batch: &Digest) -> bool {
         self.map().contains_key(batch)
     }

@@ -42,6 +42,12 @@ const FETCH_RETRY: Duration = Duration::from_millis(700);
 const MAX_VERIFY_BACKLOG: usize = 16_384;
 /// A payload check gives up (no vote) after this long.
 const CHECK_DEADLINE: Duration = Duration::from_secs(4);
+/// A submission that leaves this much in the batch being built seals it at
+/// once. The seal delay is there to merge small submissions; a batch this
+/// size already spreads its fixed costs (a store write, a push to each
+/// member, a verification job at each) over enough transactions, and
+/// waiting for more would only add the delay to its latency.
+const EARLY_SEAL_BYTES: usize = 8 * 1024;
 
 /// Why a submitted transaction was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -579,6 +585,9 @@ impl Handler<Submit> for Mempool {
                     }
                     act.add_own(tx, hash, ctx);
                 }
+                if act.building_bytes >= EARLY_SEAL_BYTES {
+                    act.seal(ctx);
+                }
                 act.update_gauge();
                 verdicts
             }),
@@ -804,5 +813,62 @@ impl Handler<PendingCount> for Mempool {
     type Result = usize;
     fn handle(&mut self, _: PendingCount, _: &mut Context<Self>) -> usize {
         self.pending_txs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_crypto::codec::BoundedBytes;
+
+    fn opaque(i: u32, size: usize) -> Transaction {
+        let mut bytes = vec![0u8; size];
+        bytes[..4].copy_from_slice(&i.to_le_bytes());
+        Transaction::Opaque(BoundedBytes::new(bytes).expect("fits"))
+    }
+
+    /// With a seal delay far longer than the test, only a submission's
+    /// own size can seal a batch.
+    #[test]
+    fn a_submission_of_a_batch_worth_seals_at_once_and_small_ones_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
+        let state = StateStore::open(&dir.path().join("state"), ChainId::GLOBAL, 1).unwrap();
+        let metrics = Metrics::new();
+        let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
+        let params = ConsensusParams {
+            max_batch_delay_ms: 600_000,
+            payload: PayloadMode::Opaque,
+            ..ConsensusParams::default()
+        };
+        let mempool = Mempool::new(
+            ChainId::GLOBAL,
+            0,
+            4,
+            params,
+            1,
+            store,
+            state,
+            verifier,
+            metrics,
+        );
+        let held = mempool.held();
+        actix::System::new().block_on(async move {
+            let addr = mempool.start();
+            let small: Vec<Transaction> = (0..2).map(|i| opaque(i, 512)).collect();
+            let answers = addr.send(Submit(small)).await.unwrap();
+            assert!(answers.iter().all(Result::is_ok));
+            assert!(held.is_empty(), "two records wait for more");
+
+            let count = (EARLY_SEAL_BYTES / 512) as u32;
+            let big: Vec<Transaction> = (2..2 + count).map(|i| opaque(i, 512)).collect();
+            let answers = addr.send(Submit(big)).await.unwrap();
+            assert!(answers.iter().all(Result::is_ok));
+            assert_eq!(
+                held.len(),
+                1,
+                "a batch's worth is sealed with the two before it"
+            );
+        });
     }
 }
