@@ -11,6 +11,7 @@
 mod batch_log;
 mod memory;
 mod rocks;
+mod safety_file;
 mod tx_index;
 
 pub use memory::MemStore;

@@ -1,6 +1,7 @@
 //! RocksDB store: one database per chain, column families for blocks, the
-//! height index, the transaction index, uncommitted blocks and the safety
-//! state (DESIGN.md §7).
+//! height index, the transaction index and uncommitted blocks (DESIGN.md
+//! §7); the safety state in its own files beside it (`safety_file`), and
+//! batches in the batch log.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +15,7 @@ use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
 use super::batch_log::{BatchLog, RecordLocation, SEGMENT_BYTES};
+use super::safety_file::SafetyFile;
 use super::tx_index::PendingTxIndex;
 use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
@@ -54,6 +56,8 @@ pub struct RocksStore {
     batch_log: Arc<BatchLog>,
     dir: Arc<PathBuf>,
     pending_index: Arc<Mutex<PendingTxIndex>>,
+    /// The safety state, outside RocksDB (see `safety_file`).
+    safety: Arc<Mutex<SafetyFile>>,
 }
 
 fn backend(e: rocksdb::Error) -> StoreError {
@@ -176,9 +180,16 @@ impl RocksStore {
             batch_log: Arc::new(BatchLog::open(&path.join(BATCH_LOG_DIR), SEGMENT_BYTES)?),
             dir: Arc::new(path.to_path_buf()),
             pending_index: Arc::new(Mutex::new(PendingTxIndex::new(run_entries))),
+            safety: Arc::new(Mutex::new(SafetyFile::open(path)?)),
         };
         store.restore_pending_index()?;
         Ok(store)
+    }
+
+    fn safety_file(&self) -> MutexGuard<'_, SafetyFile> {
+        // Each write is whole or not made; a panicking writer leaves the
+        // files as they were.
+        self.safety.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn pending_index(&self) -> MutexGuard<'_, PendingTxIndex> {
@@ -414,18 +425,16 @@ impl Store for RocksStore {
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
-        self.db
-            .put_cf_opt(
-                self.cf(CF_META),
-                KEY_SAFETY,
-                state.encode(),
-                &Self::synced(),
-            )
-            .map_err(backend)
+        self.safety_file().write(&state.encode())
     }
 
+    /// From the safety files; a store last written before they existed
+    /// has its state in the `meta` column family.
     fn load_safety(&self) -> Result<Option<SafetyState>, StoreError> {
-        self.get_decoded(CF_META, KEY_SAFETY, "safety state")
+        match self.safety_file().newest()? {
+            Some((_, _, bytes)) => decode("safety state", &bytes).map(Some),
+            None => self.get_decoded(CF_META, KEY_SAFETY, "safety state"),
+        }
     }
 
     fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError> {
@@ -596,6 +605,32 @@ mod tests {
             !store.has_batch(&batches[1].digest()).unwrap(),
             "so that the node fetches it again"
         );
+    }
+
+    #[test]
+    fn the_safety_state_moves_from_the_meta_column_to_its_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = Digest([7; 32]);
+        let mut legacy = SafetyState::fresh(crate::types::ChainId::GLOBAL, 0, genesis);
+        legacy.last_voted = crate::types::Round::new(3, 0);
+        {
+            let store = RocksStore::open(dir.path()).unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_META), KEY_SAFETY, legacy.encode())
+                .unwrap();
+            assert_eq!(store.load_safety().unwrap(), Some(legacy.clone()));
+        }
+        let mut newer = legacy.clone();
+        newer.last_voted = crate::types::Round::new(4, 0);
+        {
+            let mut store = RocksStore::open(dir.path()).unwrap();
+            assert_eq!(store.load_safety().unwrap(), Some(legacy));
+            store.save_safety(&newer).unwrap();
+            assert_eq!(store.load_safety().unwrap(), Some(newer.clone()));
+        }
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(store.load_safety().unwrap(), Some(newer));
     }
 
     #[test]
