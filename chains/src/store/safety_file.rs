@@ -104,6 +104,11 @@ impl SafetyFile {
                 .map_err(|e| io(name, e))
         };
         let files = [open(FILES[0])?, open(FILES[1])?];
+        // The files' names must survive a power loss as well as their
+        // contents: sync the directory that may just have gained them.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("directory", e))?;
         let mut file = SafetyFile {
             files,
             sequence: 0,
