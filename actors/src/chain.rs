@@ -148,6 +148,11 @@ impl ChainActor {
 
     fn apply(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
         let mut resume = false;
+        // Answers the core gets once these actions are carried out: fed
+        // straight back rather than through the mailbox, where they would
+        // wait behind whatever arrived meanwhile (the payload check is on
+        // every replica's path to its vote).
+        let mut checked = Vec::new();
         for action in actions {
             match action {
                 Action::Persist(state) => {
@@ -209,7 +214,7 @@ impl ChainActor {
                         Payload::Inline(_) => None,
                     };
                     if let Some(valid) = answer {
-                        ctx.notify(PayloadChecked {
+                        checked.push(Event::PayloadChecked {
                             block: block.hash(),
                             valid,
                         });
@@ -234,6 +239,9 @@ impl ChainActor {
                 }
                 Action::Yield => resume = true,
             }
+        }
+        for answer in checked {
+            self.feed(answer, ctx);
         }
         // The sends above are in the bridge's mailbox and leave on its
         // thread while this one goes on.
