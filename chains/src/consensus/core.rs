@@ -106,9 +106,9 @@ pub struct ConsensusCore {
     consecutive_timeouts: u32,
     my_timeout: Option<TimeoutMessage>,
     awaiting_payload: Option<Round>,
-    /// This node's proposal, broadcast and awaiting its own vote
-    /// ([`Action::Yield`]).
-    own_proposal: Option<Arc<Block>>,
+    /// This node's proposals, broadcast and awaiting its own vote
+    /// ([`Action::Yield`]); a host that answers late may find more than one.
+    own_proposals: Vec<Arc<Block>>,
     tree: BlockTree,
     votes: Phase<(Round, Digest)>,
     timeouts: Phase<View>,
@@ -160,7 +160,7 @@ impl ConsensusCore {
             consecutive_timeouts: 0,
             my_timeout: None,
             awaiting_payload: None,
-            own_proposal: None,
+            own_proposals: Vec::new(),
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
             unchecked_high: None,
@@ -276,7 +276,7 @@ impl ConsensusCore {
                 self.on_payload_checked(block, valid, &mut out)
             }
             Event::Resumed => {
-                if let Some(block) = self.own_proposal.take() {
+                for block in std::mem::take(&mut self.own_proposals) {
                     self.handle_proposal(self.cfg.me, block, &mut out);
                 }
             }
@@ -866,7 +866,7 @@ impl ConsensusCore {
         // The leader's vote on its own block is a second BLS signature; the
         // replicas' votes take a round trip, so it is signed after the
         // proposal has left rather than before.
-        self.own_proposal = Some(Arc::new(block));
+        self.own_proposals.push(Arc::new(block));
         out.push(Action::Yield);
     }
 
