@@ -120,14 +120,18 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts every node, then waits until each answers `/health`.
-    pub fn start_all(&mut self, timeout: Duration) -> Result<(), ClusterError> {
-        let names: Vec<String> = self
-            .hierarchy
+    /// Every node's name, in the hierarchy's order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.hierarchy
             .nodes
             .iter()
             .map(|n| n.name.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Starts every node, then waits until each answers `/health`.
+    pub fn start_all(&mut self, timeout: Duration) -> Result<(), ClusterError> {
+        let names = self.node_names();
         for name in &names {
             self.start(name)?;
         }

@@ -329,14 +329,7 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
 
     // --- SIGTERM stops every node cleanly: exit status 0, stores closed
     // before the process exits (an open RocksDB aborts it at exit). ---
-    let names: Vec<String> = net
-        .cluster
-        .hierarchy
-        .nodes
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
-    for name in &names {
+    for name in &net.cluster.node_names() {
         let status = net.cluster.terminate(name).unwrap();
         let tail = net.cluster.log_tail(name);
         assert!(status.success(), "{name} stopped with {status}:\n{tail}");
