@@ -1,8 +1,8 @@
 //! The committee actor of one chain: owns the pure consensus core and the
 //! chain's store, feeds the core messages, timers and payloads, and carries
-//! out its actions in order. A `Persist` is written (synced) before any
-//! later send of the same batch leaves: the sends only go to the network
-//! bridge after the write returned.
+//! out its actions in order. A `Persist` is made durable on the chain's
+//! persist thread (`persister`) while the core goes on (it signs after a
+//! yield); every later send and commit waits until it is.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::held::HeldBatches;
 use crate::ledger::{Execute, Ledger};
 use crate::mempool::{self, Mempool};
 use crate::metrics::{chain_label, Metrics};
+use crate::persister::SafetyPersister;
 use crate::state::StateStore;
 use crate::wire::Wire;
 use crate::{fatal, unix_micros};
@@ -40,6 +41,7 @@ pub struct ChainActor {
     last_stats: consensus::core::CoreStats,
     ledger: Addr<Ledger>,
     held: HeldBatches,
+    persister: SafetyPersister,
 }
 
 fn message_name(m: &ConsensusMessage) -> String {
@@ -84,6 +86,7 @@ impl ChainActor {
         bridge: Addr<NetworkBridge>,
         metrics: Arc<Metrics>,
         held: HeldBatches,
+        persister: SafetyPersister,
     ) -> ChainActor {
         ChainActor {
             label: chain_label(chain),
@@ -101,6 +104,7 @@ impl ChainActor {
             last_stats: Default::default(),
             ledger,
             held,
+            persister,
         }
     }
 
@@ -154,9 +158,15 @@ impl ChainActor {
         // every replica's path to its vote).
         let mut checked = Vec::new();
         for action in actions {
+            if matches!(
+                action,
+                Action::Send { .. } | Action::Broadcast(_) | Action::Commit(_)
+            ) {
+                self.persisted();
+            }
             match action {
                 Action::Persist(state) => {
-                    if let Err(e) = self.store.save_safety(&state) {
+                    if let Err(e) = self.persister.persist(state) {
                         fatal("persisting the safety state failed", e);
                     }
                 }
@@ -247,6 +257,13 @@ impl ChainActor {
         // thread while this one goes on.
         if resume {
             self.feed(Event::Resumed, ctx);
+        }
+    }
+
+    /// Returns once every safety state handed to the persister is durable.
+    fn persisted(&mut self) {
+        if let Err(e) = self.persister.wait() {
+            fatal("persisting the safety state failed", e);
         }
     }
 

@@ -23,6 +23,7 @@ use crate::ledger::Ledger;
 use crate::light;
 use crate::mempool::{Connect, Mempool};
 use crate::metrics::Metrics;
+use crate::persister::SafetyPersister;
 use crate::state::StateStore;
 use crate::threads::{label_current_thread, ThreadRole};
 use crate::verifier::Verifier;
@@ -315,6 +316,8 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             &own_thread(format!("ledger-{chain}"), ThreadRole::Foreground)?,
             |_| ledger,
         );
+        let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
+            .map_err(|e| start_err("the safety state's writer thread", e))?;
         let actor = ChainActor::new(
             chain,
             core,
@@ -325,6 +328,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             bridge.clone(),
             metrics.clone(),
             held,
+            persister,
         );
         let actor = ChainActor::start_in_arbiter(
             &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,

@@ -109,6 +109,13 @@ pub struct ConsensusCore {
     /// This node's proposals, broadcast and awaiting its own vote
     /// ([`Action::Yield`]); a host that answers late may find more than one.
     own_proposals: Vec<Arc<Block>>,
+    /// A proposal whose round is persisted as proposed and which is signed
+    /// once the host resumes: the host makes the safety state durable while
+    /// the signature is computed (see [`Action::Yield`]).
+    unsigned_proposal: Option<(BlockHeader, Payload)>,
+    /// Votes decided and persisted as cast, signed once the host resumes
+    /// (as `unsigned_proposal`), each with its recipient.
+    unsigned_votes: Vec<(VoteData, u32)>,
     tree: BlockTree,
     votes: Phase<(Round, Digest)>,
     timeouts: Phase<View>,
@@ -161,6 +168,8 @@ impl ConsensusCore {
             my_timeout: None,
             awaiting_payload: None,
             own_proposals: Vec::new(),
+            unsigned_proposal: None,
+            unsigned_votes: Vec::new(),
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
             unchecked_high: None,
@@ -275,11 +284,7 @@ impl ConsensusCore {
             Event::PayloadChecked { block, valid } => {
                 self.on_payload_checked(block, valid, &mut out)
             }
-            Event::Resumed => {
-                for block in std::mem::take(&mut self.own_proposals) {
-                    self.handle_proposal(self.cfg.me, block, &mut out);
-                }
-            }
+            Event::Resumed => self.on_resumed(&mut out),
         }
         out
     }
@@ -856,18 +861,51 @@ impl ConsensusCore {
                 None
             },
         };
-        let block = Block::propose(header, payload, &self.key);
         self.safety.last_proposed = round;
         self.stats.blocks_proposed += 1;
         out.push(Action::Persist(self.safety.clone()));
-        out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
-            block.clone(),
-        ))));
-        // The leader's vote on its own block is a second BLS signature; the
-        // replicas' votes take a round trip, so it is signed after the
-        // proposal has left rather than before.
-        self.own_proposals.push(Arc::new(block));
+        self.unsigned_proposal = Some((header, payload));
         out.push(Action::Yield);
+    }
+
+    /// The host has carried out the actions before a [`Action::Yield`]:
+    /// the safety state they persisted may be in flight to the disk while
+    /// this signs, since the host holds every send until it is durable.
+    fn on_resumed(&mut self, out: &mut Vec<Action>) {
+        let own = std::mem::take(&mut self.own_proposals);
+        if let Some((header, payload)) = self.unsigned_proposal.take() {
+            // A view left meanwhile keeps its slot spent: the round stays
+            // persisted as proposed and nothing is signed for it.
+            if header.view == self.view && self.my_timeout.is_none() {
+                let block = Block::propose(header, payload, &self.key);
+                out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
+                    block.clone(),
+                ))));
+                // The leader's vote on its own block is a second BLS
+                // signature; the replicas' votes take a round trip, so it is
+                // signed after the proposal has left rather than before.
+                self.own_proposals.push(Arc::new(block));
+                out.push(Action::Yield);
+            }
+        }
+        for (data, to) in std::mem::take(&mut self.unsigned_votes) {
+            // As for a proposal: a vote persisted as cast may go unsent.
+            if data.round.view != self.view || self.my_timeout.is_some() {
+                continue;
+            }
+            let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
+            if to == self.cfg.me {
+                self.handle_vote(self.cfg.me, vote, out);
+            } else {
+                out.push(Action::Send {
+                    to,
+                    msg: ConsensusMessage::Vote(vote),
+                });
+            }
+        }
+        for block in own {
+            self.handle_proposal(self.cfg.me, block, out);
+        }
     }
 
     /// Folds late votes into the certificate this node collected, so the
@@ -1117,7 +1155,6 @@ impl ConsensusCore {
             round,
             statement: Statement::Vote { block: hash },
         };
-        let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
         out.push(Action::Persist(self.safety.clone()));
         // HotStuff votes go to the next view's leader, who proposes on the
         // certificate; two-phase votes go to the view's stable leader.
@@ -1125,14 +1162,9 @@ impl ConsensusCore {
             Protocol::HotStuff => self.proposer_for(round.view + 1, block),
             Protocol::TwoPhase => self.leader_of(round.view),
         };
-        if to == self.cfg.me {
-            self.handle_vote(self.cfg.me, vote, out);
-        } else {
-            out.push(Action::Send {
-                to,
-                msg: ConsensusMessage::Vote(vote),
-            });
-        }
+        // Signed after the yield, while the host makes the vote durable.
+        self.unsigned_votes.push((data, to));
+        out.push(Action::Yield);
     }
 
     // ---------------------------------------------------------------- votes

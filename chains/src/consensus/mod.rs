@@ -136,7 +136,8 @@ pub enum Event {
 }
 
 /// What the host must do, in order. A `Persist` must be durable before any
-/// later `Send`/`Broadcast` of the same batch leaves the node.
+/// later `Send`/`Broadcast` leaves the node (also one that comes after an
+/// [`Action::Yield`]); until then the host may go on with other work.
 #[derive(Clone, Debug)]
 pub enum Action {
     Send {
@@ -176,8 +177,11 @@ pub enum Action {
         peer: u32,
         reason: &'static str,
     },
-    /// Carry out the actions before this one (its sends leave the node),
-    /// then feed [`Event::Resumed`]: work the core can put off, such as a
-    /// leader's vote on its own proposal, is then off the critical path.
+    /// Carry out the actions before this one (its sends leave the node;
+    /// its `Persist` may still be on its way to the disk), then feed
+    /// [`Event::Resumed`]. Work the core can put off then runs off the
+    /// critical path: a leader's vote on its own proposal after the
+    /// proposal has left, and each signature behind a `Persist` (a vote's,
+    /// a proposal's) while the host makes that state durable.
     Yield,
 }

@@ -36,6 +36,22 @@ struct Harness {
     now: Micros,
 }
 
+/// `actions` and what the core adds when resumed after each
+/// [`Action::Yield`] among them, as a host feeds it.
+fn with_resumes(core: &mut ConsensusCore, now: Micros, mut actions: Vec<Action>) -> Vec<Action> {
+    let mut yields = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Yield))
+        .count();
+    while yields > 0 {
+        yields -= 1;
+        let more = core.on_event(now, Event::Resumed);
+        yields += more.iter().filter(|a| matches!(a, Action::Yield)).count();
+        actions.extend(more);
+    }
+    actions
+}
+
 fn keys(n: usize) -> Vec<SecretKey> {
     (0..n)
         .map(|i| SecretKey::from_seed(&[i as u8 + 40; 32]).unwrap())
@@ -104,7 +120,16 @@ impl Harness {
         h
     }
 
+    /// Feeds `ev` to node `i`, then resumes every node that yielded, as a
+    /// host does right after carrying out the actions.
     fn feed(&mut self, i: usize, ev: Event) {
+        self.feed_one(i, ev);
+        while let Some(j) = self.resumes.pop_front() {
+            self.feed_one(j, Event::Resumed);
+        }
+    }
+
+    fn feed_one(&mut self, i: usize, ev: Event) {
         self.now += 1000;
         let actions = self.cores[i].on_event(self.now, ev);
         self.apply(i, actions);
@@ -144,7 +169,7 @@ impl Harness {
     fn run(&mut self, limit: usize) {
         for _ in 0..limit {
             if let Some(i) = self.resumes.pop_front() {
-                self.feed(i, Event::Resumed);
+                self.feed_one(i, Event::Resumed);
             } else if let Some((from, to, msg)) = self.queue.pop_front() {
                 self.feed(to as usize, Event::Message { from, msg });
             } else if let Some((i, round)) = self.payloads.pop_front() {
@@ -548,6 +573,7 @@ fn a_restarted_node_does_not_vote_twice() {
                 msg: ConsensusMessage::Proposal(Box::new(last.clone())),
             },
         );
+        let actions = with_resumes(&mut core, 1, actions);
         actions.iter().any(|a| {
             matches!(
                 a,
@@ -659,6 +685,8 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
             valid: true,
         },
     );
+    assert!(!votes(&after), "signed once the host resumes");
+    let after = with_resumes(&mut h.cores[1], 2, after);
     assert!(votes(&after));
 
     // An unavailable or mismatched payload gets blame, not a vote.
@@ -677,6 +705,7 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
             valid: false,
         },
     );
+    let after = with_resumes(&mut h.cores[2], 4, after);
     assert!(!votes(&after));
     assert!(after
         .iter()
@@ -813,8 +842,11 @@ fn a_bad_vote_spoils_one_unchecked_certificate_per_leader() {
     }
 }
 
+/// Each signature comes after a yield behind the persist it needs, so
+/// the host can make the state durable while the core signs; and the
+/// leader's own vote comes after its proposal has left.
 #[test]
-fn a_leader_sends_its_proposal_before_it_signs_its_own_vote() {
+fn signatures_follow_their_persist_and_the_proposal_leaves_before_the_leaders_vote() {
     for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
         let mut h = Harness::new(protocol, 4, LeaderPolicy::RoundRobin);
         let (leader, round) = h
@@ -827,30 +859,85 @@ fn a_leader_sends_its_proposal_before_it_signs_its_own_vote() {
             payload: crate::types::Payload::empty(),
             batches_tx_root: None,
         };
-        let actions = h.cores[leader].on_event(h.now, ready);
-        let sent = actions
-            .iter()
-            .position(|a| matches!(a, Action::Broadcast(ConsensusMessage::Proposal(_))))
-            .expect("the proposal is broadcast");
-        assert!(
-            matches!(actions.last(), Some(Action::Yield)),
-            "{protocol:?}"
-        );
-        assert!(sent < actions.len() - 1);
+        let proposal = |a: &Action| matches!(a, Action::Broadcast(ConsensusMessage::Proposal(_)));
         let voted = |actions: &[Action]| {
             actions.iter().any(
                 |a| matches!(a, Action::Persist(s) if s.last_voted == protocol.vote_slot(round)),
             )
         };
+        let actions = h.cores[leader].on_event(h.now, ready);
         assert!(
-            !voted(&actions),
+            matches!(actions.as_slice(), [Action::Persist(s), Action::Yield] if s.last_proposed == round),
+            "{protocol:?}: the round is persisted as proposed before it is signed: {actions:?}"
+        );
+
+        h.now += 1000;
+        let signed = h.cores[leader].on_event(h.now, Event::Resumed);
+        assert!(signed.iter().any(proposal), "{protocol:?}: {signed:?}");
+        assert!(matches!(signed.last(), Some(Action::Yield)));
+        assert!(
+            !voted(&signed),
             "{protocol:?}: no vote before the proposal leaves"
         );
 
         h.now += 1000;
-        let resumed = h.cores[leader].on_event(h.now, Event::Resumed);
-        assert!(voted(&resumed), "{protocol:?}: the vote once resumed");
+        let vote = h.cores[leader].on_event(h.now, Event::Resumed);
+        assert!(voted(&vote), "{protocol:?}: the vote once resumed");
+        assert!(matches!(vote.last(), Some(Action::Yield)));
+        assert!(!vote.iter().any(|a| matches!(a, Action::Send { .. })));
+
+        h.now += 1000;
+        let sent = h.cores[leader].on_event(h.now, Event::Resumed);
+        assert!(!sent.iter().any(|a| matches!(a, Action::Persist(_))));
         // Resuming again finds nothing left to do.
         assert!(h.cores[leader].on_event(h.now, Event::Resumed).is_empty());
     }
+}
+
+/// A vote persisted as cast but not yet signed when its view is left
+/// stays unsent (its slot stays spent: abstaining is always safe).
+#[test]
+fn a_vote_whose_view_ends_before_it_is_signed_is_not_sent() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let (leader, round) = h.payloads.pop_front().expect("a payload request");
+    let ready = Event::ProposalReady {
+        round,
+        payload: crate::types::Payload::empty(),
+        batches_tx_root: None,
+    };
+    h.feed(leader, ready);
+    // Not the next leader, to whom a HotStuff vote goes.
+    let replica = (leader + 2) % 4;
+    let (_, _, msg) = h
+        .queue
+        .iter()
+        .find(|(_, to, m)| *to == replica as u32 && matches!(m, ConsensusMessage::Proposal(_)))
+        .cloned()
+        .expect("the proposal is queued");
+    let now = h.now + 1000;
+    let actions = h.cores[replica].on_event(
+        now,
+        Event::Message {
+            from: leader as u32,
+            msg,
+        },
+    );
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Persist(s) if s.last_voted == Protocol::HotStuff.vote_slot(round))
+    ));
+    assert!(matches!(actions.last(), Some(Action::Yield)));
+    // The view times out before the host resumes.
+    let timer = *h.timers[replica].last().expect("a view timer");
+    h.cores[replica].on_event(now + 1, Event::Timer(timer));
+    let resumed = h.cores[replica].on_event(now + 2, Event::Resumed);
+    assert!(
+        !resumed.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: ConsensusMessage::Vote(_),
+                ..
+            }
+        )),
+        "{resumed:?}"
+    );
 }

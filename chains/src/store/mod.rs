@@ -16,7 +16,8 @@ mod tx_index;
 
 pub use memory::MemStore;
 pub use rocks::{
-    db_options, per_transaction_index, point_lookup_options, RocksStore, TX_INDEX_RUN_ENTRIES,
+    db_options, per_transaction_index, point_lookup_options, RocksStore, SafetySaver,
+    TX_INDEX_RUN_ENTRIES,
 };
 
 use parity_scale_codec::{Decode, Encode};

@@ -121,6 +121,23 @@ pub fn db_options() -> Options {
     opts
 }
 
+fn lock_safety(safety: &Mutex<SafetyFile>) -> MutexGuard<'_, SafetyFile> {
+    // Each write is whole or not made; a panicking writer leaves the
+    // files as they were.
+    safety.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Saves a store's safety state (see [`RocksStore::safety_saver`]).
+#[derive(Clone)]
+pub struct SafetySaver(Arc<Mutex<SafetyFile>>);
+
+impl SafetySaver {
+    /// Durable when it returns.
+    pub fn save(&self, state: &SafetyState) -> Result<(), StoreError> {
+        lock_safety(&self.0).write(&state.encode())
+    }
+}
+
 impl RocksStore {
     /// Reads a batch's record from the log and decodes it with `decode`.
     /// A record lost in a crash before any commit synced it is forgotten,
@@ -187,9 +204,14 @@ impl RocksStore {
     }
 
     fn safety_file(&self) -> MutexGuard<'_, SafetyFile> {
-        // Each write is whole or not made; a panicking writer leaves the
-        // files as they were.
-        self.safety.lock().unwrap_or_else(|p| p.into_inner())
+        lock_safety(&self.safety)
+    }
+
+    /// A handle that saves the safety state from another thread, so that
+    /// a host can flush it to the disk while it signs what it guards
+    /// (`Action::Yield`). It holds the safety files only, not the database.
+    pub fn safety_saver(&self) -> SafetySaver {
+        SafetySaver(self.safety.clone())
     }
 
     fn pending_index(&self) -> MutexGuard<'_, PendingTxIndex> {
@@ -425,7 +447,7 @@ impl Store for RocksStore {
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
-        self.safety_file().write(&state.encode())
+        self.safety_saver().save(state)
     }
 
     /// From the safety files; a store last written before they existed
