@@ -111,7 +111,9 @@ pub struct ConsensusCore {
     own_proposals: Vec<Arc<Block>>,
     /// A proposal whose round is persisted as proposed and which is signed
     /// once the host resumes: the host makes the safety state durable while
-    /// the signature is computed (see [`Action::Yield`]).
+    /// the signature is computed (see [`Action::Yield`]). One at most: the
+    /// next slot needs this proposal certified, so only a later view can
+    /// replace it, and a proposal of a view left is not signed anyway.
     unsigned_proposal: Option<(BlockHeader, Payload)>,
     /// Votes decided and persisted as cast, signed once the host resumes
     /// (as `unsigned_proposal`), each with its recipient.
@@ -868,6 +870,12 @@ impl ConsensusCore {
         out.push(Action::Yield);
     }
 
+    /// Whether this node still votes and proposes in `view`: it is the
+    /// current view and this node has not timed out in it.
+    fn signs_in(&self, view: View) -> bool {
+        view == self.view && self.my_timeout.is_none()
+    }
+
     /// The host has carried out the actions before a [`Action::Yield`]:
     /// the safety state they persisted may be in flight to the disk while
     /// this signs, since the host holds every send until it is durable.
@@ -876,7 +884,7 @@ impl ConsensusCore {
         if let Some((header, payload)) = self.unsigned_proposal.take() {
             // A view left meanwhile keeps its slot spent: the round stays
             // persisted as proposed and nothing is signed for it.
-            if header.view == self.view && self.my_timeout.is_none() {
+            if self.signs_in(header.view) {
                 let block = Block::propose(header, payload, &self.key);
                 out.push(Action::Broadcast(ConsensusMessage::Proposal(Box::new(
                     block.clone(),
@@ -890,7 +898,7 @@ impl ConsensusCore {
         }
         for (data, to) in std::mem::take(&mut self.unsigned_votes) {
             // As for a proposal: a vote persisted as cast may go unsent.
-            if data.round.view != self.view || self.my_timeout.is_some() {
+            if !self.signs_in(data.round.view) {
                 continue;
             }
             let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
@@ -1132,7 +1140,7 @@ impl ConsensusCore {
     /// The replica half of the basic phase: check the proposal against the
     /// safety rules and vote.
     fn maybe_vote(&mut self, block: &Arc<Block>, hash: Digest, out: &mut Vec<Action>) {
-        if block.header.view != self.view || self.my_timeout.is_some() {
+        if !self.signs_in(block.header.view) {
             return;
         }
         let extends_lock = match self.protocol() {
