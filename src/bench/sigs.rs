@@ -71,10 +71,11 @@ pub struct Sr25519Costs {
 }
 
 /// Times sr25519 checks of `n` records of 512 bytes, by distinct senders
-/// and by `few_senders` senders, as a node checks them: each record hashed to the digest its sender signed
-/// (the same domain and cost as `Provenance::signing_digest`, over raw
-/// bytes instead of a record's encoding), then one signature alone and all `n` in
-/// one batch verification (what a node's verifier does with a batch of
+/// and by `few_senders` senders, as a node checks them: each record hashed
+/// to the digest its sender signed (the same domain and cost as
+/// `Provenance::signing_digest`, over raw bytes instead of a record's
+/// encoding), then one signature alone and all `n` in one batch
+/// verification (what a node's verifier does with a batch of
 /// transactions). Keys are decompressed in every run, as for senders a node
 /// has not seen before.
 pub fn sr25519_costs(

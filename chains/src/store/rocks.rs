@@ -447,7 +447,7 @@ impl Store for RocksStore {
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
-        self.safety_saver().save(state)
+        self.safety_file().write(&state.encode())
     }
 
     /// From the safety files; a store last written before they existed
