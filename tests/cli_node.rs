@@ -246,6 +246,26 @@ fn init_submit_status_keygen_and_config_errors() {
         j["chains"][0]["committed_transactions"].as_u64().unwrap() >= 1,
         "{j}"
     );
+    // A second copy of a running node (same ports; same or another data
+    // directory) stops with what is in the way, not a panic.
+    let cloud_file = out.join("cloud-0.toml");
+    let copy = out.join("cloud-0-copy.toml");
+    let text = std::fs::read_to_string(&cloud_file).unwrap();
+    assert!(text.contains("data_dir = \"data/cloud-0\""), "{text}");
+    std::fs::write(&copy, text.replace("data/cloud-0\"", "data/cloud-0-copy\"")).unwrap();
+    for (file, why) in [(&cloud_file, "LOCK"), (&copy, "Address already in use")] {
+        let o = Command::new(bin_dir().join("strata-cloud"))
+            .args(["--config", file.to_str().unwrap()])
+            .env("STRATA_LOG", "warn")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(why) && !err.contains("internal error"),
+            "{err}"
+        );
+    }
     drop(cluster);
 
     let keys = dir.path().join("newkeys");

@@ -76,16 +76,25 @@ pub(crate) const SERVER_SHUTDOWN_SECS: u64 = 2;
 /// Runs a node until it is stopped; returns its exit status.
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("strata: node stops: internal error: {info}");
+        // A bug, never bad input: the backtrace is for the report.
+        let trace = std::backtrace::Backtrace::force_capture();
+        eprintln!("strata: node stops: internal error: {info}\n{trace}");
         std::process::exit(101);
     }));
     let system = actix::System::new();
-    system.block_on(async move {
-        match cfg.genesis.validators.get(&cfg.name) {
+    let started = system.block_on(async move {
+        let started = match cfg.genesis.validators.get(&cfg.name) {
             None if cfg.tier == Tier::Iot => light::start(&cfg),
             _ => start(&cfg),
+        };
+        // A start that failed half way has actors already spawned: they
+        // must stop inside the event loop (dropping it with them unstarted
+        // runs their `started` outside any runtime, which panics).
+        if started.is_err() {
+            System::current().stop_with_code(1);
         }
-    })?;
+        started
+    });
     let outcome = system
         .run()
         .map_err(|e| start_err("the event loop failed", e));
@@ -96,7 +105,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             tracing::warn!("an actor thread panicked while stopping");
         }
     }
-    outcome
+    started.and(outcome)
 }
 
 fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
