@@ -72,6 +72,11 @@ pub struct LoadSpec {
     pub tx_size: usize,
     pub duration: Duration,
     pub payload: PayloadKind,
+    /// Signing keys per node's share of signed records, used in turn (at
+    /// least 1). A batch signature check costs one multi-scalar term per
+    /// distinct sender, so few senders make verification cheaper than a
+    /// population of devices each signing its own records.
+    pub senders_per_node: usize,
 }
 
 /// A request ready to send.
@@ -248,9 +253,18 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
                     break;
                 };
                 let domain = spec.chains[ci].domain;
-                let mut seed = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-                let key = TxKeypair::from_seed(&seed);
+                let keys: Vec<TxKeypair> = match spec.payload {
+                    PayloadKind::Signed => (0..spec.senders_per_node.max(1))
+                        .map(|_| {
+                            let mut seed = [0u8; 32];
+                            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+                            TxKeypair::from_seed(&seed)
+                        })
+                        .collect(),
+                    PayloadKind::Opaque => Vec::new(),
+                };
+                // Records of one sender carry consecutive nonces.
+                let mut nonces = vec![0u64; keys.len()];
                 let mut nonce = 0u64;
                 let mut requests = Vec::new();
                 for t in 0..ticks {
@@ -266,8 +280,11 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
                         let tx = match spec.payload {
                             PayloadKind::Signed => {
                                 let object = &objects[(nonce as usize) % objects.len()];
+                                let k = (nonce as usize) % keys.len();
+                                let key = &keys[k];
+                                nonces[k] += 1;
                                 Transaction::Provenance(
-                                    record(domain, object, &key, nonce, pad).sign(&key),
+                                    record(domain, object, key, nonces[k] - 1, pad).sign(key),
                                 )
                             }
                             PayloadKind::Opaque => {
@@ -561,7 +578,40 @@ mod tests {
             tx_size: size,
             duration: Duration::from_secs(1),
             payload,
+            senders_per_node: 1,
         }
+    }
+
+    #[test]
+    fn senders_take_turns_and_each_counts_its_own_nonces() {
+        let load = prepare(&LoadSpec {
+            senders_per_node: 3,
+            ..spec(PayloadKind::Signed, 512)
+        })
+        .unwrap();
+        let mut senders = std::collections::BTreeSet::new();
+        for node in &load.nodes {
+            let mut nonces: BTreeMap<_, Vec<u64>> = BTreeMap::new();
+            for r in &node.requests {
+                for tx in Vec::<Transaction>::decode(&mut &r.body[..]).unwrap() {
+                    let Transaction::Provenance(p) = tx else {
+                        panic!("a record")
+                    };
+                    p.verify().unwrap();
+                    nonces
+                        .entry(p.record.sender)
+                        .or_default()
+                        .push(p.record.nonce);
+                }
+            }
+            assert_eq!(nonces.len(), 3, "three senders per node");
+            for (sender, n) in nonces {
+                assert!(n.iter().copied().eq(0..n.len() as u64), "nonces 0, 1, 2, …");
+                assert!((166..=167).contains(&n.len()), "{} records", n.len());
+                senders.insert(sender);
+            }
+        }
+        assert_eq!(senders.len(), 6, "no sender shared between nodes");
     }
 
     #[test]

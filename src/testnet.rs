@@ -270,6 +270,7 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
         tx_size: args.tx_size,
         duration: args.duration,
         payload: PayloadKind::Signed,
+        senders_per_node: 1,
     };
     say(&format!(
         "signing {} transactions of {} bytes…",

@@ -90,6 +90,8 @@ fn bench_consensus_json_has_the_figures() {
             "4s",
             "--payload",
             payload,
+            "--senders-per-node",
+            "3",
             "--host",
             "127.0.44.1",
             "--base-port",
@@ -130,6 +132,7 @@ fn bench_consensus_json_has_the_figures() {
             "ceiling_fraction",
         ];
         if payload == "signed" {
+            assert_eq!(v["senders"], 12, "{v}");
             let mut tps = 0.0;
             for (cost, ceiling) in [
                 ("sr25519_batch_verify_us", "verify_ceiling_tps"),
@@ -148,6 +151,7 @@ fn bench_consensus_json_has_the_figures() {
             let expected = v["committed_tps"].as_f64().unwrap() / tps;
             assert!((fraction - expected).abs() < 0.002, "{v}");
         } else {
+            assert!(v["senders"].is_null(), "{v}");
             for field in ceiling {
                 assert!(v[field].is_null(), "{field}: {v}");
             }
@@ -156,6 +160,9 @@ fn bench_consensus_json_has_the_figures() {
     let bad = strata(&["bench", "consensus", "--nodes", "0"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--nodes"));
+    let bad = strata(&["bench", "consensus", "--senders-per-node", "0"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--senders-per-node"));
 }
 
 fn bin_dir() -> PathBuf {

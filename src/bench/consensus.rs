@@ -45,6 +45,11 @@ pub struct ConsensusBenchArgs {
     /// opaque: bytes ordered without checks.
     #[arg(long, value_enum, default_value = "signed")]
     pub payload: PayloadKind,
+    /// Signing keys per node's share of the load, used in turn. 1: four
+    /// senders in all (the cheapest mix to verify); 16 or more: batches of
+    /// records from distinct senders, as from a population of devices.
+    #[arg(long, default_value_t = 1)]
+    pub senders_per_node: usize,
     /// hotstuff (the global chain's protocol) or two-phase.
     #[arg(long, default_value = "hotstuff")]
     pub protocol: Protocol,
@@ -71,6 +76,8 @@ pub struct ConsensusBenchResult {
     pub duration_s: f64,
     pub payload: PayloadKind,
     pub protocol: String,
+    /// Distinct signing keys in the load (signed records).
+    pub senders: Option<usize>,
     /// Transactions the load generator sent per second of the load window,
     /// and how far its slowest sender fell behind schedule: `sent_tps`
     /// below `rate` means the nodes answered too slowly for the load to
@@ -100,7 +107,7 @@ pub struct ConsensusBenchResult {
     /// signature on this machine (batches of [`CEILING_BATCH`], timed
     /// before the committee starts) and the verification ceiling, cores /
     /// (nodes × that cost), twice: for records from distinct senders, and
-    /// for this load's mix (one sender per node; a batch verification has
+    /// for this load's mix (`senders` keys; a batch verification has
     /// one term per distinct sender). The committed rate is reported as a
     /// fraction of the load's ceiling.
     pub sr25519_batch_verify_us: Option<f64>,
@@ -124,7 +131,7 @@ pub struct VerifyCeiling {
     /// Records from distinct senders.
     pub batch_us_per_signature: f64,
     pub tps: f64,
-    /// Records from one sender per node, as this benchmark's load.
+    /// Records from this benchmark's load's senders, in turn.
     pub load_batch_us_per_signature: f64,
     pub load_tps: f64,
     pub cores: usize,
@@ -132,10 +139,11 @@ pub struct VerifyCeiling {
 
 impl VerifyCeiling {
     /// Times batch verification now (keep the machine otherwise idle) for
-    /// a committee of `nodes` on this machine's cores.
-    pub fn measure(nodes: usize) -> VerifyCeiling {
+    /// a committee of `nodes` on this machine's cores, with a load signed
+    /// by `senders` keys.
+    pub fn measure(nodes: usize, senders: usize) -> VerifyCeiling {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        let costs = sr25519_costs(CEILING_BATCH, nodes, &mut rng, Budget::DEFAULT);
+        let costs = sr25519_costs(CEILING_BATCH, senders, &mut rng, Budget::DEFAULT);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         VerifyCeiling {
             batch_us_per_signature: costs.batch_us_per_signature,
@@ -202,6 +210,7 @@ fn one_rate(
         tx_size: args.tx_size,
         duration: args.duration,
         payload: args.payload,
+        senders_per_node: args.senders_per_node,
     };
     if !args.json {
         eprintln!(
@@ -261,6 +270,7 @@ fn one_rate(
         duration_s: (r.duration_s * 100.0).round() / 100.0,
         payload: args.payload,
         protocol: args.protocol.to_string(),
+        senders: (args.payload == PayloadKind::Signed).then(|| args.nodes * args.senders_per_node),
         sent_tps: (r.load.send.sent as f64 / r.duration_s * 10.0).round() / 10.0,
         sender_max_lag_ms: r.load.send.max_lag_ms,
         committed_tps: (c.committed_tps * 10.0).round() / 10.0,
@@ -340,7 +350,12 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     if args.rate.contains(&0) {
         return Err("--rate must be above zero".into());
     }
-    let ceiling = (args.payload == PayloadKind::Signed).then(|| VerifyCeiling::measure(args.nodes));
+    if args.senders_per_node == 0 {
+        return Err("--senders-per-node must be at least 1".into());
+    }
+    let senders = args.nodes * args.senders_per_node;
+    let ceiling =
+        (args.payload == PayloadKind::Signed).then(|| VerifyCeiling::measure(args.nodes, senders));
     if !args.json {
         if let Some(v) = ceiling {
             println!(
@@ -349,7 +364,7 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
                  cores saturate at {:.0} / {:.0} tx/s (the verification ceilings)",
                 v.batch_us_per_signature,
                 v.load_batch_us_per_signature,
-                args.nodes,
+                senders,
                 args.nodes,
                 v.cores,
                 v.tps,
