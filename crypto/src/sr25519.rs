@@ -7,10 +7,13 @@
 
 use std::collections::HashMap;
 
-use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
-use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
-use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use curve25519_dalek::ristretto::CompressedRistretto as TranscriptPoint;
+use curve25519_dalek::scalar::Scalar as TranscriptScalar;
+// The batch equation's arithmetic (see `batch_equation_holds`).
+use curve25519_dalek_5::constants::RISTRETTO_BASEPOINT_POINT;
+use curve25519_dalek_5::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek_5::scalar::Scalar;
+use curve25519_dalek_5::traits::{IsIdentity, VartimeMultiscalarMul};
 use parity_scale_codec::{Decode, Encode, Input, Output};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -209,7 +212,7 @@ pub struct BatchItem<'a> {
 /// about a fifth of a batched verification). Bounded: when full it starts
 /// over, which costs only recomputation.
 pub struct KeyCache {
-    points: HashMap<[u8; TX_PUBLIC_KEY_LEN], schnorrkel::PublicKey>,
+    points: HashMap<[u8; TX_PUBLIC_KEY_LEN], RistrettoPoint>,
     capacity: usize,
 }
 
@@ -221,12 +224,13 @@ impl KeyCache {
         }
     }
 
-    /// The key's point, or `None` if the bytes are not a valid key.
-    fn point(&mut self, key: &TxPublicKey) -> Option<schnorrkel::PublicKey> {
+    /// The key's point, or `None` if the bytes are not a valid key (the
+    /// same rule as schnorrkel's: a canonical ristretto255 encoding).
+    fn point(&mut self, key: &TxPublicKey) -> Option<RistrettoPoint> {
         if let Some(p) = self.points.get(&key.0) {
             return Some(*p);
         }
-        let p = key.point().ok()?;
+        let p = CompressedRistretto(key.0).decompress()?;
         if self.points.len() >= self.capacity {
             self.points.clear();
         }
@@ -250,8 +254,7 @@ pub fn verify_batch_cached(
 ) -> Result<(), TxSigError> {
     // Keys are resolved once; a bad key fails its item, and the bisection
     // below reuses the points.
-    let keys: Vec<Option<schnorrkel::PublicKey>> =
-        items.iter().map(|i| cache.point(i.key)).collect();
+    let keys: Vec<Option<RistrettoPoint>> = items.iter().map(|i| cache.point(i.key)).collect();
     if batch_holds(items, &keys) {
         return Ok(());
     }
@@ -260,20 +263,14 @@ pub fn verify_batch_cached(
     Err(TxSigError::BatchFailed { failed })
 }
 
-fn batch_holds(items: &[BatchItem<'_>], keys: &[Option<schnorrkel::PublicKey>]) -> bool {
+fn batch_holds(items: &[BatchItem<'_>], keys: &[Option<RistrettoPoint>]) -> bool {
     let Some(keys) = keys.iter().copied().collect::<Option<Vec<_>>>() else {
         return false;
     };
-    match items {
-        [] => true,
-        [one] => keys[0]
-            .verify(
-                signing_context(SIGNING_CONTEXT).bytes(one.message),
-                &one.signature.0,
-            )
-            .is_ok(),
-        _ => batch_equation_holds(items, &keys),
-    }
+    // One item too: `z·(s·B − R − k·A) = 0` with `z ≠ 0` is schnorrkel's own
+    // check `R = s·B − k·A` (ristretto255 encodings are canonical, so equal
+    // points have equal encodings).
+    items.is_empty() || batch_equation_holds(items, &keys)
 }
 
 /// The batch equation of Schnorr signatures over ristretto255 (schnorrkel's
@@ -289,8 +286,11 @@ fn batch_holds(items: &[BatchItem<'_>], keys: &[Option<schnorrkel::PublicKey>]) 
 /// `z_i` come from a ChaCha stream seeded by the operating system instead
 /// of a Keccak transcript over the whole batch (Keccak was a sixth of the
 /// verifier's time). The challenge `k_i` is schnorrkel's own transcript, so
-/// the signatures are the same sr25519 signatures.
-fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[schnorrkel::PublicKey]) -> bool {
+/// the signatures are the same sr25519 signatures. The arithmetic is
+/// curve25519-dalek 5's, which multiplies with AVX-512 IFMA where the CPU
+/// has it; the transcript takes schnorrkel's (version 4) types, built from
+/// the same bytes.
+fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[RistrettoPoint]) -> bool {
     let mut rng = match ChaCha20Rng::from_rng(OsRng) {
         Ok(rng) => rng,
         Err(_) => return false,
@@ -309,8 +309,7 @@ fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[schnorrkel::PublicKey])
         s_bytes.copy_from_slice(&bytes[32..]);
         // schnorrkel marks its signatures with the top bit of `s`.
         s_bytes[31] &= 0x7f;
-        let compressed_r = CompressedRistretto(r_bytes);
-        let Some(r) = compressed_r.decompress() else {
+        let Some(r) = CompressedRistretto(r_bytes).decompress() else {
             return false;
         };
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
@@ -318,16 +317,18 @@ fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[schnorrkel::PublicKey])
         };
         let mut t = ctx.bytes(item.message);
         t.proto_name(b"Schnorr-sig");
-        t.commit_point(b"sign:pk", key.as_compressed());
-        t.commit_point(b"sign:R", &compressed_r);
-        let k: Scalar = t.challenge_scalar(b"sign:c");
+        t.commit_point(b"sign:pk", &TranscriptPoint(item.key.0));
+        t.commit_point(b"sign:R", &TranscriptPoint(r_bytes));
+        let k: TranscriptScalar = t.challenge_scalar(b"sign:c");
+        // Reduced already: the bytes are canonical.
+        let k = Scalar::from_bytes_mod_order(k.to_bytes());
         let z = Scalar::from(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
         basepoint_scalar += z * s;
         scalars.push(-z);
         points.push(r);
-        let slot = *key_terms.entry(key.to_bytes()).or_insert_with(|| {
+        let slot = *key_terms.entry(item.key.0).or_insert_with(|| {
             key_scalars.push(Scalar::ZERO);
-            key_points.push(*key.as_point());
+            key_points.push(*key);
             key_points.len() - 1
         });
         key_scalars[slot] -= z * k;
@@ -342,7 +343,7 @@ fn batch_equation_holds(items: &[BatchItem<'_>], keys: &[schnorrkel::PublicKey])
 /// Bisection over a batch known to fail.
 fn find_failures(
     items: &[BatchItem<'_>],
-    keys: &[Option<schnorrkel::PublicKey>],
+    keys: &[Option<RistrettoPoint>],
     offset: usize,
     failed: &mut Vec<usize>,
 ) {
@@ -569,6 +570,22 @@ mod tests {
                 let alone = item.key.verify(item.message, item.signature).is_ok();
                 let named = matches!(&verdict, Err(TxSigError::BatchFailed { failed }) if failed.contains(&i));
                 assert_eq!(alone, !named, "round {round} item {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_of_one_is_schnorrkels_single_check() {
+        let (k, m, s) = signed(3);
+        for (i, (message, signature)) in m.iter().zip(&s).enumerate() {
+            for (j, key) in k.iter().enumerate() {
+                let one = [BatchItem {
+                    message,
+                    key,
+                    signature,
+                }];
+                assert_eq!(verify_batch(&one).is_ok(), i == j, "record {i}, key {j}");
+                assert_eq!(key.verify(message, signature).is_ok(), i == j);
             }
         }
     }
