@@ -160,9 +160,11 @@ fn bench_consensus_json_has_the_figures() {
     let bad = strata(&["bench", "consensus", "--nodes", "0"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--nodes"));
-    let bad = strata(&["bench", "consensus", "--senders-per-node", "0"]);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--senders-per-node"));
+    for senders in ["0", "1000001"] {
+        let bad = strata(&["bench", "consensus", "--senders-per-node", senders]);
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("--senders-per-node"));
+    }
 }
 
 fn bin_dir() -> PathBuf {

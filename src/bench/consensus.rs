@@ -125,6 +125,9 @@ pub struct ConsensusBenchResult {
 /// transaction back for tens of milliseconds.
 pub const CEILING_BATCH: usize = 64;
 
+/// The most signing keys per node `--senders-per-node` takes.
+pub const MAX_SENDERS_PER_NODE: usize = 1_000_000;
+
 /// What checking every signature on every node costs here.
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyCeiling {
@@ -350,8 +353,11 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     if args.rate.contains(&0) {
         return Err("--rate must be above zero".into());
     }
-    if args.senders_per_node == 0 {
-        return Err("--senders-per-node must be at least 1".into());
+    // Every key is derived (a scalar multiplication each) before the run.
+    if !(1..=MAX_SENDERS_PER_NODE).contains(&args.senders_per_node) {
+        return Err(format!(
+            "--senders-per-node must be in 1..={MAX_SENDERS_PER_NODE}"
+        ));
     }
     let senders = args.nodes * args.senders_per_node;
     let ceiling =
