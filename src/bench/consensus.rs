@@ -67,6 +67,13 @@ pub struct ConsensusBenchArgs {
     pub dir: Option<std::path::PathBuf>,
 }
 
+impl ConsensusBenchArgs {
+    /// Distinct signing keys in the whole load.
+    fn senders(&self) -> usize {
+        self.nodes * self.senders_per_node
+    }
+}
+
 /// The figures of one rate.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConsensusBenchResult {
@@ -273,7 +280,7 @@ fn one_rate(
         duration_s: (r.duration_s * 100.0).round() / 100.0,
         payload: args.payload,
         protocol: args.protocol.to_string(),
-        senders: (args.payload == PayloadKind::Signed).then(|| args.nodes * args.senders_per_node),
+        senders: (args.payload == PayloadKind::Signed).then(|| args.senders()),
         sent_tps: (r.load.send.sent as f64 / r.duration_s * 10.0).round() / 10.0,
         sender_max_lag_ms: r.load.send.max_lag_ms,
         committed_tps: (c.committed_tps * 10.0).round() / 10.0,
@@ -359,7 +366,7 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
             "--senders-per-node must be in 1..={MAX_SENDERS_PER_NODE}"
         ));
     }
-    let senders = args.nodes * args.senders_per_node;
+    let senders = args.senders();
     let ceiling =
         (args.payload == PayloadKind::Signed).then(|| VerifyCeiling::measure(args.nodes, senders));
     if !args.json {
