@@ -7,6 +7,13 @@ use strata_crypto::hash::Digest;
 
 /// Largest envelope: a full batch response.
 pub const MAX_WIRE_BYTES: usize = 40 << 20;
+// Every message a node may send fits in one envelope (with room for the
+// envelope's own fields).
+const _: () = assert!(strata_chains::types::limits::MAX_SYNC_BYTES + 4096 <= MAX_WIRE_BYTES);
+const _: () = assert!(
+    BATCH_RESPONSE_BUDGET + strata_chains::types::limits::MAX_BATCH_BYTES + 4096 <= MAX_WIRE_BYTES
+);
+
 /// Batches asked for, and returned, in one exchange.
 pub const MAX_BATCHES_PER_EXCHANGE: usize = 256;
 /// A batch response stops growing past this many bytes.

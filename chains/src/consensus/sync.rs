@@ -1,89 +1,99 @@
 //! Serving block sync: the host answers a [`SyncRequest`] from its store
 //! (the core only asks and verifies). A response is at most
-//! `MAX_SYNC_BLOCKS` consecutive blocks, lowest first; when it stops short
-//! of the target it carries the certificate of its last block (the next
-//! block's justify), so the requester verifies one certificate per response
-//! and the hash links for the rest.
+//! `MAX_SYNC_BLOCKS` consecutive blocks and about `SYNC_RESPONSE_BUDGET`
+//! bytes, lowest first; when it stops short of the target it carries the
+//! certificate of its last block (the next block's justify), so the
+//! requester verifies one certificate per response and the hash links for
+//! the rest.
+//!
+//! Everything in a request is the asker's claim: the work done for it is
+//! bounded by counts here, never by the heights it names (a request that
+//! claimed height 1 for a block at height 1,000 once made the walk collect
+//! a thousand blocks and the response's bounded vector panic).
 
+use parity_scale_codec::Encode;
 use strata_crypto::codec::BoundedVec;
 
 use crate::store::{Store, StoreError};
-use crate::types::limits::MAX_SYNC_BLOCKS;
-use crate::types::{Block, SyncRequest, SyncResponse};
-
-/// Longest parent walk a responder does for one request.
-const MAX_WALK: u64 = 4 * MAX_SYNC_BLOCKS as u64;
+use crate::types::limits::{MAX_SYNC_BLOCKS, SYNC_RESPONSE_BUDGET};
+use crate::types::{Block, QuorumCertificate, SyncRequest, SyncResponse};
 
 pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse>, StoreError> {
-    if req.target_height < req.from_height {
+    let Some(span) = req.target_height.checked_sub(req.from_height) else {
         return Ok(None);
-    }
-    let last = req
-        .target_height
-        .min(req.from_height + MAX_SYNC_BLOCKS as u64 - 1);
-    let mut blocks = Vec::new();
-    let mut certificate = None;
-    if last < req.target_height {
+    };
+    let (blocks, certificate) = if span >= MAX_SYNC_BLOCKS as u64 {
         // A long range: committed blocks by height, then the certificate of
         // the last one from its committed child.
-        for h in req.from_height..=last {
-            match store.block_at(h)? {
-                Some(b) => blocks.push(b),
-                None => break,
-            }
-        }
-        if let Some(top) = blocks.last() {
-            certificate = store
-                .block_at(top.header.height + 1)?
-                .map(|child| child.header.justify);
-        }
-        if certificate.is_none() && blocks.len() >= 2 {
-            // The responder's committed chain ends inside the range: its top
-            // block certifies the one below it.
-            let top = blocks.pop().expect("at least two blocks");
-            certificate = Some(top.header.justify);
-        }
-    }
-    if blocks.is_empty() || certificate.is_none() {
+        by_height(store, req.from_height)?
+    } else {
         // Up to the target by parent links (the target's own certificate is
         // what the requester already holds).
-        blocks = walk_down(store, req, last)?;
-        certificate = None;
-        if blocks.last().map(|b| b.hash()) != Some(req.target) {
-            // The walk reached only part of the range; the top block is
-            // certified by its child on the path to the target.
-            return Ok(None);
-        }
-    }
-    if blocks.is_empty() {
+        (walk_down(store, req)?, None)
+    };
+    let Some((blocks, certificate)) = within_budget(blocks, certificate) else {
         return Ok(None);
-    }
+    };
+    let Ok(blocks) = BoundedVec::new(blocks) else {
+        return Ok(None);
+    };
     Ok(Some(SyncResponse {
         chain: req.chain,
         epoch: req.epoch,
-        blocks: BoundedVec::new(blocks).expect("at most MAX_SYNC_BLOCKS collected"),
+        blocks,
         certificate,
     }))
 }
 
-/// Blocks from `from_height` up to `target` found by walking parent links
-/// from the target; empty if the walk would be too long or breaks off, or if
-/// the range does not end at the target.
-fn walk_down(store: &dyn Store, req: &SyncRequest, last: u64) -> Result<Vec<Block>, StoreError> {
-    if last != req.target_height || req.target_height - req.from_height >= MAX_WALK {
-        return Ok(Vec::new());
+/// Up to `MAX_SYNC_BLOCKS` committed blocks from `from`, with the
+/// certificate of the last: its committed child's justify or, where the
+/// committed chain ends inside the range, the top block's justify (which
+/// certifies the one below it, so the top block is left out).
+fn by_height(
+    store: &dyn Store,
+    from: u64,
+) -> Result<(Vec<Block>, Option<QuorumCertificate>), StoreError> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut next = None;
+    for h in (0..=MAX_SYNC_BLOCKS as u64).filter_map(|i| from.checked_add(i)) {
+        match store.block_at(h)? {
+            Some(b) if blocks.len() < MAX_SYNC_BLOCKS => blocks.push(b),
+            Some(child) => {
+                next = Some(child);
+                break;
+            }
+            None => break,
+        }
     }
-    let mut out = Vec::new();
+    let certificate = match next {
+        Some(child) => Some(child.header.justify),
+        None if blocks.len() >= 2 => blocks.pop().map(|top| top.header.justify),
+        None => None,
+    };
+    Ok((blocks, certificate))
+}
+
+/// Blocks from `from_height` up to `target` found by walking parent links
+/// from the target, at most `span + 1` steps; empty if the target is not
+/// at the height the request claims, or the walk breaks off.
+fn walk_down(store: &dyn Store, req: &SyncRequest) -> Result<Vec<Block>, StoreError> {
+    let steps = req.target_height.saturating_sub(req.from_height) + 1;
+    let mut out: Vec<Block> = Vec::new();
     let mut cur = req.target;
-    loop {
+    let mut expect = req.target_height;
+    for _ in 0..steps.min(MAX_SYNC_BLOCKS as u64) {
         let Some(b) = store.block(&cur)? else {
             return Ok(Vec::new());
         };
-        let height = b.header.height;
+        if b.header.height != expect {
+            // A lying height, or a store whose links skip heights.
+            return Ok(Vec::new());
+        }
         cur = b.header.parent;
         out.push(b);
-        if height <= req.from_height || height == 0 {
-            break;
+        match expect.checked_sub(1) {
+            Some(below) if expect > req.from_height => expect = below,
+            _ => break,
         }
     }
     out.reverse();
@@ -93,12 +103,54 @@ fn walk_down(store: &dyn Store, req: &SyncRequest, last: u64) -> Result<Vec<Bloc
     Ok(out)
 }
 
+/// The longest prefix of `blocks` within `SYNC_RESPONSE_BUDGET` encoded
+/// bytes (at least one block: a block alone is within the message limit);
+/// a shortened response carries the certificate of its last block, the
+/// justify of the first block left out. `None` when there is nothing to
+/// send or a shortened one cannot be certified.
+fn within_budget(
+    blocks: Vec<Block>,
+    certificate: Option<QuorumCertificate>,
+) -> Option<(Vec<Block>, Option<QuorumCertificate>)> {
+    within_budget_of(blocks, certificate, SYNC_RESPONSE_BUDGET)
+}
+
+fn within_budget_of(
+    mut blocks: Vec<Block>,
+    certificate: Option<QuorumCertificate>,
+    budget: usize,
+) -> Option<(Vec<Block>, Option<QuorumCertificate>)> {
+    let mut bytes = certificate.as_ref().map_or(0, |c| c.encoded_size());
+    let mut keep = 0;
+    for b in &blocks {
+        bytes = bytes.saturating_add(b.encoded_size());
+        if keep > 0 && bytes > budget {
+            break;
+        }
+        keep += 1;
+    }
+    if keep == 0 {
+        return None;
+    }
+    if keep == blocks.len() {
+        return Some((blocks, certificate));
+    }
+    let last = blocks.get(keep - 1)?.hash();
+    let justify = blocks.get(keep)?.header.justify.clone();
+    if justify.block != last {
+        return None;
+    }
+    blocks.truncate(keep);
+    Some((blocks, Some(justify)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::contract::chain;
     use crate::store::MemStore;
     use crate::types::ChainId;
+    use parity_scale_codec::Encode;
 
     fn request(from: u64, to: &Block) -> SyncRequest {
         SyncRequest {
@@ -141,6 +193,41 @@ mod tests {
         let r = serve(&store, &request(1, &blocks[99])).unwrap().unwrap();
         assert_eq!(r.blocks.last().unwrap().header.height, 29);
         assert_eq!(r.certificate.unwrap(), blocks[30].header.justify);
+    }
+
+    /// Found in review: a request claiming height 1 for a block at height
+    /// 120 made the walk collect 120 blocks and the response panic.
+    #[test]
+    fn a_request_lying_about_its_target_height_gets_nothing_and_no_walk() {
+        let blocks = chain(130);
+        let mut store = MemStore::new();
+        for b in &blocks {
+            store.put_block(b).unwrap();
+        }
+        store.commit(&blocks[..10]).unwrap();
+        let mut lie = request(1, &blocks[120]);
+        lie.target_height = 1;
+        assert!(serve(&store, &lie).unwrap().is_none());
+        lie.target_height = 5;
+        assert!(serve(&store, &lie).unwrap().is_none());
+        // Heights near the top of the range do not overflow.
+        let mut top = request(u64::MAX - 1, &blocks[120]);
+        top.target_height = u64::MAX;
+        assert!(serve(&store, &top).unwrap().is_none());
+        let mut long = request(u64::MAX - 200, &blocks[120]);
+        long.target_height = u64::MAX;
+        assert!(serve(&store, &long).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_response_over_the_byte_budget_is_cut_and_certified_by_the_next_block() {
+        let blocks = chain(8);
+        let size = blocks[1].encoded_size();
+        let whole = within_budget(blocks[1..8].to_vec(), None).unwrap();
+        assert_eq!((whole.0.len(), whole.1), (7, None));
+        let cut = within_budget_of(blocks[1..8].to_vec(), None, size * 3 + size / 2).unwrap();
+        assert_eq!(cut.0.len(), 3);
+        assert_eq!(cut.1.unwrap(), blocks[4].header.justify);
     }
 
     #[test]

@@ -163,8 +163,15 @@ pub mod limits {
     pub const MAX_MESSAGE_BYTES: usize = 24 << 20;
     /// Blocks in one sync response.
     pub const MAX_SYNC_BLOCKS: usize = 64;
-    /// Encoded size of one sync response.
-    pub const MAX_SYNC_BYTES: usize = 64 << 20;
+    /// Encoded size of one sync response: one block of the largest size
+    /// and its certificate fit, and so does a response of
+    /// [`SYNC_RESPONSE_BUDGET`] (the transport's frame limit is above it).
+    pub const MAX_SYNC_BYTES: usize = 32 << 20;
+    /// A responder stops adding blocks to a sync response past this many
+    /// bytes (it always sends at least one).
+    pub const SYNC_RESPONSE_BUDGET: usize = 8 << 20;
+    const _: () = assert!(MAX_MESSAGE_BYTES + (1 << 20) <= MAX_SYNC_BYTES);
+    const _: () = assert!(SYNC_RESPONSE_BUDGET < MAX_SYNC_BYTES);
     /// Object identifiers.
     pub const MAX_OBJECT_ID: usize = 128;
     /// Parents of a provenance record (derive/transfer lineage).
