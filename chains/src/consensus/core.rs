@@ -10,7 +10,7 @@ use strata_crypto::{CheckPolicy, SecretKey, VoteError};
 use super::phase::Phase;
 use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
-use super::{Action, CoreConfig, Event, Micros, Recovery, TimerId, TimerKind};
+use super::{Action, CoreConfig, Event, Fault, Micros, Recovery, TimerId, TimerKind};
 use crate::types::{
     block, Block, BlockHeader, ConsensusMessage, Evidence, Height, Payload, Protocol,
     QuorumCertificate, Round, SignedStatement, Statement, SyncRequest, SyncResponse,
@@ -70,7 +70,7 @@ enum Seen {
 }
 
 /// Remembers which certificates verified (a QC arrives in a proposal, in
-/// timeouts and in timeout certificates; it is checked once).
+/// timeouts and in timeout certificates; it is checked once), or failed.
 #[derive(Debug, Default)]
 struct VerifiedCache {
     set: HashSet<Digest>,
@@ -123,6 +123,10 @@ pub struct ConsensusCore {
     timeouts: Phase<View>,
     timeout_rounds: BTreeMap<View, BTreeMap<u32, Round>>,
     verified: VerifiedCache,
+    /// Certificates that failed their check: one sent again is refused
+    /// without the pairings (a timeout certificate with a distinct round
+    /// per signer costs one pairing per signer), and charged again.
+    failed: VerifiedCache,
     /// The high certificate's subject while it is one this node collected
     /// and has not verified (votes are checked lazily, see `handle_vote`),
     /// and the best verified certificate to fall back on.
@@ -174,6 +178,7 @@ impl ConsensusCore {
             unsigned_votes: Vec::new(),
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
+            failed: VerifiedCache::default(),
             unchecked_high: None,
             suspects: BTreeSet::new(),
             backward_timeout: None,
@@ -259,10 +264,24 @@ impl ConsensusCore {
     /// buffering window ahead; and, in two-phase BFT, heights not far above
     /// the highest certificate). The simulator's checker uses the same rule.
     pub fn tracks_equivocation_at(&self, round: Round) -> bool {
-        let views = self.view.saturating_sub(EVIDENCE_WINDOW)..=self.view + self.cfg.future_views;
-        let heights_ok = self.protocol() == Protocol::HotStuff
-            || round.height <= self.safety.high_qc.round.height + self.cfg.future_heights;
+        let views = self.view.saturating_sub(EVIDENCE_WINDOW)..=self.last_buffered_view();
+        let heights_ok =
+            self.protocol() == Protocol::HotStuff || round.height <= self.last_buffered_height();
         views.contains(&round.view) && heights_ok
+    }
+
+    /// The highest view whose messages are kept now.
+    fn last_buffered_view(&self) -> View {
+        self.view.saturating_add(self.cfg.future_views)
+    }
+
+    /// In two-phase BFT, the highest height whose votes are kept now.
+    fn last_buffered_height(&self) -> Height {
+        self.safety
+            .high_qc
+            .round
+            .height
+            .saturating_add(self.cfg.future_heights)
     }
 
     fn protocol(&self) -> Protocol {
@@ -370,8 +389,24 @@ impl ConsensusCore {
         }
     }
 
+    /// `peer` sent something provably invalid (a bad signature or
+    /// certificate, a block breaking the rules): only a faulty member does.
     fn misbehaviour(&self, peer: u32, reason: &'static str, out: &mut Vec<Action>) {
-        out.push(Action::Misbehaviour { peer, reason });
+        out.push(Action::Misbehaviour {
+            peer,
+            reason,
+            fault: Fault::Invalid,
+        });
+    }
+
+    /// `peer` sent something useless that an honest member may also send
+    /// when it is behind, ahead or partitioned.
+    fn unhelpful(&self, peer: u32, reason: &'static str, out: &mut Vec<Action>) {
+        out.push(Action::Misbehaviour {
+            peer,
+            reason,
+            fault: Fault::Unhelpful,
+        });
     }
 
     fn in_scope(&self, chain: crate::types::ChainId, epoch: crate::types::Epoch) -> bool {
@@ -385,6 +420,9 @@ impl ConsensusCore {
         if self.verified.contains(&id) {
             return true;
         }
+        if self.failed.contains(&id) {
+            return false;
+        }
         let ok = qc
             .verify(
                 self.cfg.chain,
@@ -396,6 +434,8 @@ impl ConsensusCore {
             .is_ok();
         if ok {
             self.verified.insert(id);
+        } else {
+            self.failed.insert(id);
         }
         ok
     }
@@ -437,6 +477,9 @@ impl ConsensusCore {
         if self.verified.contains(&id) {
             return true;
         }
+        if self.failed.contains(&id) {
+            return false;
+        }
         let ok = tc
             .verify(
                 self.cfg.chain,
@@ -447,6 +490,8 @@ impl ConsensusCore {
             .is_ok();
         if ok {
             self.verified.insert(id);
+        } else {
+            self.failed.insert(id);
         }
         ok
     }
@@ -976,7 +1021,7 @@ impl ConsensusCore {
     fn handle_proposal(&mut self, from: u32, block: Arc<Block>, out: &mut Vec<Action>) {
         let h = &block.header;
         if !self.in_scope(h.chain, h.epoch) {
-            return self.misbehaviour(from, "proposal for another chain or epoch", out);
+            return self.unhelpful(from, "proposal for another chain or epoch", out);
         }
         // A signed proposal counts for equivocation whatever else is wrong
         // with the block, and even if the block already came by sync;
@@ -1025,7 +1070,7 @@ impl ConsensusCore {
         if block.header.height <= self.committed_height() {
             return;
         }
-        if block.header.view > self.view + self.cfg.future_views {
+        if block.header.view > self.last_buffered_view() {
             return;
         }
         if !self.tree.contains(&block.header.parent) {
@@ -1033,7 +1078,8 @@ impl ConsensusCore {
                 self.orphans
                     .insert((block.header.height, hash), (from, block.clone()));
             }
-            let (parent, height) = (block.header.parent, block.header.height - 1);
+            // The block rules held: height = justify height + 1 >= 1.
+            let (parent, height) = (block.header.parent, block.header.height.saturating_sub(1));
             self.request_sync(from, parent, height, out);
             return;
         }
@@ -1043,8 +1089,12 @@ impl ConsensusCore {
         }
     }
 
-    /// Votes now, or once the host confirms a batched payload is held and
-    /// matches the transaction root.
+    /// Votes now for an empty payload or this node's own, otherwise once
+    /// the host has checked the payload, whatever its form: that every
+    /// batch it references is held and matches the transaction root, that
+    /// every transaction in it is valid (signatures included). A replica
+    /// that voted for inline records on the proposer's word let a
+    /// Byzantine leader commit forged records in any sender's name.
     fn vote_when_available(
         &mut self,
         from: u32,
@@ -1052,7 +1102,7 @@ impl ConsensusCore {
         hash: Digest,
         out: &mut Vec<Action>,
     ) {
-        if matches!(block.payload, Payload::Batches(_)) && from != self.cfg.me {
+        if !block.payload.is_empty() && from != self.cfg.me {
             if block.header.view == self.view && self.payload_checks.len() < MAX_ORPHANS {
                 self.payload_checks.insert(hash, from);
                 out.push(Action::CheckPayload(block.clone()));
@@ -1067,7 +1117,7 @@ impl ConsensusCore {
             return;
         };
         if !valid {
-            return self.misbehaviour(from, "proposal payload unavailable or mismatched", out);
+            return self.unhelpful(from, "proposal payload unavailable or mismatched", out);
         }
         if let Some(block) = self.tree.get(&hash).cloned() {
             self.maybe_vote(&block, hash, out);
@@ -1087,7 +1137,7 @@ impl ConsensusCore {
             return false;
         };
         if block.header.proposer != self.proposer_for(block.header.view, parent) {
-            self.misbehaviour(from, "proposal from a non-leader", out);
+            self.unhelpful(from, "proposal from a non-leader", out);
             return false;
         }
         let expected = block::state_root_after(
@@ -1183,7 +1233,7 @@ impl ConsensusCore {
             return self.misbehaviour(from, "vote with a non-vote statement", out);
         };
         if !self.in_scope(d.chain, d.epoch) || vote.signer as usize >= self.cfg.committee.len() {
-            return self.misbehaviour(from, "vote for another chain, epoch or committee", out);
+            return self.unhelpful(from, "vote for another chain, epoch or committee", out);
         }
         // Votes travel straight from their signers over authenticated
         // channels (Yin et al. §3; the host attributes `from` to a
@@ -1206,18 +1256,13 @@ impl ConsensusCore {
         }
         let round = d.round;
         let (lo, hi) = match self.protocol() {
-            Protocol::HotStuff => (
-                self.view.saturating_sub(1),
-                self.view + self.cfg.future_views,
-            ),
-            Protocol::TwoPhase => (self.view, self.view + self.cfg.future_views),
+            Protocol::HotStuff => (self.view.saturating_sub(1), self.last_buffered_view()),
+            Protocol::TwoPhase => (self.view, self.last_buffered_view()),
         };
         if round.view < lo || round.view > hi || round < self.safety.high_qc.round {
             return;
         }
-        if self.protocol() == Protocol::TwoPhase
-            && round.height > self.safety.high_qc.round.height + self.cfg.future_heights
-        {
+        if self.protocol() == Protocol::TwoPhase && round.height > self.last_buffered_height() {
             return;
         }
         // A member caught with a bad vote signature has each vote checked
@@ -1329,7 +1374,7 @@ impl ConsensusCore {
             self.process_tc(tc, out);
         }
         let view = t.view();
-        if view < self.view || view > self.view + self.cfg.future_views {
+        if view < self.view || view > self.last_buffered_view() {
             return;
         }
         self.add_timeout(from, &t, out);
@@ -1478,12 +1523,14 @@ impl ConsensusCore {
     }
 
     fn handle_sync_response(&mut self, from: u32, resp: SyncResponse, out: &mut Vec<Action>) {
-        let Some(sync) = &self.sync else {
-            return;
+        // Only the member asked last may answer: anyone else's response is
+        // work nobody asked this node to do.
+        let Some(sync) = self.sync.as_ref().filter(|s| s.peer == from) else {
+            return self.unhelpful(from, "unsolicited sync response", out);
         };
         let target = sync.target;
         if !self.in_scope(resp.chain, resp.epoch) {
-            return self.misbehaviour(from, "sync response for another chain or epoch", out);
+            return self.unhelpful(from, "sync response for another chain or epoch", out);
         }
         let committed = self.committed_height();
         let blocks: Vec<Arc<Block>> = resp
@@ -1498,14 +1545,14 @@ impl ConsensusCore {
         };
         // Hash links, heights and per-block rules.
         let Some(first_parent) = self.tree.get(&blocks[0].header.parent).cloned() else {
-            return self.misbehaviour(from, "sync response does not connect", out);
+            return self.unhelpful(from, "sync response does not connect", out);
         };
         let mut parent = first_parent;
         let mut hashes = Vec::with_capacity(blocks.len());
         for b in &blocks {
             let hash = b.hash();
             let ok = b.header.parent == parent.hash()
-                && b.header.height == parent.header.height + 1
+                && parent.header.height.checked_add(1) == Some(b.header.height)
                 && self.in_scope(b.header.chain, b.header.epoch)
                 && check_block_rules(self.protocol(), b).is_ok()
                 && b.inline_tx_root_matches() != Some(false)
@@ -1529,7 +1576,7 @@ impl ConsensusCore {
                 qc.block == top_hash && qc.round == top.round() && self.verify_qc(qc)
             });
         if !top_certified {
-            return self.misbehaviour(from, "sync response is not certified", out);
+            return self.unhelpful(from, "sync response is not certified", out);
         }
         // Everything below is authenticated by the hash links: its embedded
         // certificates were checked by the honest voters of each child.

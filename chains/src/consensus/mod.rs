@@ -84,6 +84,17 @@ impl CoreConfig {
     }
 }
 
+/// How sure a check is that its sender is faulty.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Fault {
+    /// Provably invalid (a signature, a certificate, a rule every honest
+    /// member keeps): only a faulty member sends it.
+    Invalid,
+    /// Useless here but possibly honest (a member behind, ahead or
+    /// partitioned sends such things): costs little, adds up under a flood.
+    Unhelpful,
+}
+
 /// What a timer is for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum TimerKind {
@@ -154,10 +165,13 @@ pub enum Action {
         id: TimerId,
         after: Duration,
     },
-    /// Before voting for a block whose payload references batches: the host
-    /// gets any missing batch, checks the transaction root against them and
-    /// answers with [`Event::PayloadChecked`] (what makes data available:
-    /// an honest node votes only for payloads it holds).
+    /// Before voting for another member's block with a non-empty payload:
+    /// the host gets any batch it references and is missing, checks the
+    /// transaction root against them and that every transaction is valid
+    /// (signature, kind), and answers with [`Event::PayloadChecked`] (what
+    /// makes data available and records authentic: an honest node votes
+    /// only for payloads it holds and has checked). A host may refuse a
+    /// payload form it never uses.
     CheckPayload(Arc<Block>),
     /// Ask the host for a payload for the block at `round`.
     RequestPayload {
@@ -172,10 +186,12 @@ pub enum Action {
     },
     /// Proof of misbehaviour to publish.
     Evidence(Evidence),
-    /// A peer sent something invalid (for metrics and peer scoring).
+    /// A peer sent something invalid or useless (for metrics and peer
+    /// scoring: the host makes it cost the peer by `fault`).
     Misbehaviour {
         peer: u32,
         reason: &'static str,
+        fault: Fault,
     },
     /// Carry out the actions before this one (its sends leave the node;
     /// its `Persist` may still be on its way to the disk), then feed

@@ -90,7 +90,7 @@ pub enum BlockRuleError {
 pub fn needs_timeout_certificate(protocol: Protocol, justify: Round, view: View) -> bool {
     let genesis_start = justify == Round::GENESIS && view == 1;
     let continues = match protocol {
-        Protocol::HotStuff => view == justify.view + 1,
+        Protocol::HotStuff => justify.view.checked_add(1) == Some(view),
         Protocol::TwoPhase => view == justify.view,
     };
     !continues && !genesis_start
@@ -101,7 +101,10 @@ pub fn needs_timeout_certificate(protocol: Protocol, justify: Round, view: View)
 pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockRuleError> {
     let h = &block.header;
     let qc = &h.justify;
-    if h.height != qc.round.height + 1 {
+    // Heights and views here are the proposer's claims, not yet checked
+    // against any certificate: checked arithmetic (a wrapped sum would
+    // pass a rule and underflow later).
+    if qc.round.height.checked_add(1) != Some(h.height) {
         return Err(BlockRuleError::Height);
     }
     if h.parent != qc.block {
@@ -115,7 +118,11 @@ pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockR
         return Err(BlockRuleError::View);
     }
     if needs_timeout_certificate(protocol, qc.round, h.view) {
-        let Some(tc) = h.timeout.as_ref().filter(|tc| tc.view + 1 == h.view) else {
+        let Some(tc) = h
+            .timeout
+            .as_ref()
+            .filter(|tc| tc.view.checked_add(1) == Some(h.view))
+        else {
             return Err(BlockRuleError::MissingTimeoutCertificate);
         };
         // Jolteon's rule; HotStuff's lock rule makes it unnecessary there.

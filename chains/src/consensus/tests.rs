@@ -712,6 +712,84 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
         .any(|a| matches!(a, Action::Misbehaviour { peer: 0, .. })));
 }
 
+/// Found in review: replicas voted for inline records on the proposer's
+/// word, so a Byzantine leader could commit forged records in any
+/// sender's name. Every non-empty payload waits for the host's check.
+#[test]
+fn inline_payloads_are_voted_only_after_the_host_checks_them() {
+    use crate::types::{ObjectId, Op, Payload, Provenance, Transaction};
+    use strata_crypto::codec::BoundedVec;
+    use strata_crypto::sr25519::TxKeypair;
+    let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
+    let key = TxKeypair::from_seed(&[3; 32]);
+    let mut forged = Provenance {
+        domain: 0,
+        object_id: ObjectId::new(b"victim".to_vec()).unwrap(),
+        op: Op::Delete,
+        payload_digest: Digest::ZERO,
+        parents: BoundedVec::empty(),
+        meta: BoundedVec::empty(),
+        sender: key.public(),
+        nonce: 7,
+        timestamp_ms: 0,
+    }
+    .sign(&key);
+    forged.record.nonce = 8; // the signature no longer matches
+    let txs = vec![Transaction::Provenance(forged)];
+    let root = crate::types::block::tx_root(&txs);
+    let qc = crate::types::QuorumCertificate::genesis(h.genesis.header.chain, 0, h.genesis.hash());
+    let header = crate::types::BlockHeader {
+        view: 1,
+        height: 1,
+        parent: h.genesis.hash(),
+        proposer: 0,
+        tx_root: root,
+        justify: qc,
+        state_root: crate::types::state_root_after(&h.genesis.header.state_root, 1, &root),
+        ..h.genesis.header.clone()
+    };
+    let block = Block::propose(
+        header,
+        Payload::Inline(strata_crypto::codec::BoundedVec::new(txs).unwrap()),
+        &h.keys[0],
+    );
+    let votes = |a: &[Action]| {
+        a.iter().any(|x| {
+            matches!(
+                x,
+                Action::Send {
+                    msg: ConsensusMessage::Vote(_),
+                    ..
+                }
+            )
+        })
+    };
+    let actions = h.cores[1].on_event(
+        1,
+        Event::Message {
+            from: 0,
+            msg: ConsensusMessage::Proposal(Box::new(block.clone())),
+        },
+    );
+    let actions = with_resumes(&mut h.cores[1], 1, actions);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::CheckPayload(b) if b.hash() == block.hash())));
+    assert!(!votes(&actions), "no vote on the proposer's word");
+    let after = h.cores[1].on_event(
+        2,
+        Event::PayloadChecked {
+            block: block.hash(),
+            valid: false,
+        },
+    );
+    let after = with_resumes(&mut h.cores[1], 2, after);
+    assert!(!votes(&after));
+    assert!(after
+        .iter()
+        .any(|a| matches!(a, Action::Misbehaviour { peer: 0, .. })));
+}
+
 /// The harness answers payload requests only once no message is in flight,
 /// so every HotStuff leader holds a late fourth vote when it proposes.
 /// Folding it costs a pairing on the leader's critical path: the leader
@@ -797,6 +875,39 @@ fn a_lagging_node_keeps_one_sync_request_in_flight() {
         })
         .collect();
     assert_eq!(targets, vec![blocks[7].header.height - 1]);
+}
+
+/// Found in review: sync responses nobody asked for were processed (hash
+/// links, certificates) like answers. Only the member asked may answer.
+#[test]
+fn unsolicited_sync_responses_are_refused_and_charged() {
+    use crate::types::SyncResponse;
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.run(600);
+    let blocks: Vec<Block> = h.commits[0].iter().take(3).map(|b| (**b).clone()).collect();
+    let mut fresh = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let resp = SyncResponse {
+        chain: blocks[0].header.chain,
+        epoch: 0,
+        certificate: Some(blocks[2].header.justify.clone()),
+        blocks: strata_crypto::codec::BoundedVec::new(blocks[..2].to_vec()).unwrap(),
+    };
+    let actions = fresh.cores[3].on_event(
+        fresh.now,
+        Event::Message {
+            from: 1,
+            msg: ConsensusMessage::SyncResponse(Box::new(resp)),
+        },
+    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::StoreBlock(_))));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Misbehaviour {
+            peer: 1,
+            reason: "unsolicited sync response",
+            ..
+        }
+    )));
 }
 
 /// A leader forms its certificate from a quorum of votes without the

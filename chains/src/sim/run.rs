@@ -54,6 +54,13 @@ enum SimEvent {
         node: u32,
         incarnation: u64,
     },
+    /// The host's answer to [`Action::CheckPayload`].
+    PayloadChecked {
+        node: u32,
+        incarnation: u64,
+        block: Digest,
+        valid: bool,
+    },
     Crash(u32),
     Restart(u32),
     Partition(Vec<bool>),
@@ -426,6 +433,21 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            SimEvent::PayloadChecked {
+                node,
+                incarnation,
+                block,
+                valid,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        let actions =
+                            core.on_event(self.now, Event::PayloadChecked { block, valid });
+                        self.apply(i, actions);
+                    }
+                }
+            }
             SimEvent::Crash(node) => {
                 let i = node as usize;
                 if self.nodes[i].honest()
@@ -673,8 +695,20 @@ impl<'a> Sim<'a> {
                     self.checker.on_evidence(i as u32, &e);
                     self.log(|| format!("n{i} publishes evidence"));
                 }
-                // The simulator's payloads are inline.
-                Action::CheckPayload(_) => {}
+                // The simulator's payloads are inline: the host checks
+                // every record's signature, as a node checks a batch's.
+                Action::CheckPayload(block) => {
+                    let incarnation = self.nodes[i].incarnation;
+                    self.push(
+                        self.now,
+                        SimEvent::PayloadChecked {
+                            node: i as u32,
+                            incarnation,
+                            block: block.hash(),
+                            valid: inline_records_valid(&block.payload),
+                        },
+                    );
+                }
                 Action::Yield => {
                     let incarnation = self.nodes[i].incarnation;
                     self.push(
@@ -685,7 +719,7 @@ impl<'a> Sim<'a> {
                         },
                     );
                 }
-                Action::Misbehaviour { peer, reason } => {
+                Action::Misbehaviour { peer, reason, .. } => {
                     self.log(|| format!("n{i} blames n{peer}: {reason}"));
                 }
             }
@@ -877,4 +911,16 @@ pub fn run_many(template: &SimConfig, first: u64, count: u64, threads: usize) ->
     let mut results = results.into_inner().expect("threads joined");
     results.sort_by_key(|r| r.seed);
     results
+}
+
+/// Whether every transaction of an inline payload is a provenance record
+/// whose signature verifies (the simulator's stand-in for the runtime's
+/// batch checks); a batched payload is not the simulator's form.
+fn inline_records_valid(payload: &Payload) -> bool {
+    match payload {
+        Payload::Inline(txs) => txs
+            .iter()
+            .all(|t| matches!(t, Transaction::Provenance(p) if p.verify().is_ok())),
+        Payload::Batches(_) => false,
+    }
 }
