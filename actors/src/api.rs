@@ -26,6 +26,10 @@ pub const MAX_BODY: usize = 8 << 20;
 pub const MAX_TXS_PER_REQUEST: usize = 20_000;
 /// Longest `wait` on a transaction.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Requests waiting for a commit at once (each holds a connection, a
+/// future and a waiter at a ledger): past this, a new one is refused with
+/// 503 `too_many_waiting` instead of growing the node's memory.
+pub const MAX_WAITING: usize = 8192;
 
 /// A refusal as the API reports it.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +123,21 @@ pub struct ApiState {
     pub domains: u32,
     pub chains: BTreeMap<ChainId, ChainHandles>,
     pub started: Instant,
+    /// Permits for requests that wait (`MAX_WAITING`).
+    pub waiting: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// A permit to wait for a commit, if fewer than the limit wait now.
+fn wait_permit(
+    waiting: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    waiting.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_waiting",
+            format!("{MAX_WAITING} requests already wait for a commit here; retry without wait or later"),
+        )
+    })
 }
 
 impl ApiState {
@@ -333,6 +352,10 @@ async fn get_tx(
             )))
         }
     };
+    let _permit = match wait {
+        Some(_) => Some(wait_permit(&state.waiting)?),
+        None => None,
+    };
     let asks = state
         .chains
         .values()
@@ -507,4 +530,22 @@ pub fn json_errors(cfg: &mut web::ServiceConfig) {
     .app_data(
         web::PathConfig::default().error_handler(|e, _| ApiError::malformed(e.to_string()).into()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review: `?wait=` registered waiters without a bound.
+    #[test]
+    fn waits_beyond_the_limit_are_refused_and_a_finished_one_frees_its_place() {
+        let waiting = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+        let a = wait_permit(&waiting).unwrap();
+        let _b = wait_permit(&waiting).unwrap();
+        let refused = wait_permit(&waiting).unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, "too_many_waiting");
+        drop(a);
+        assert!(wait_permit(&waiting).is_ok());
+    }
 }

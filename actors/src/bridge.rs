@@ -2,21 +2,24 @@
 //! messages are decoded (with limits), attributed to a committee position
 //! through the genesis binding of peer ids, and routed to the chain's actor
 //! or mempool; anything malformed, misrouted or from outside the committee
-//! is dropped and counted, never fatal.
+//! is dropped, never fatal, and charged to the peer that sent it
+//! ([`PeerScores`]): enough of it bans the peer for a while.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use strata_chains::consensus::Fault;
 use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
 use strata_net::{Lane, NetEvent, NetHandle, PeerId};
 
-use crate::chain::{ChainActor, Inbound};
+use crate::chain::{ChainActor, Inbound, SyncFailed};
 use crate::ledger::{Ledger, ServeSync};
-use crate::mempool::{FetchedBatches, Mempool, PeerBatch, ServeBatches};
+use crate::mempool::{FetchFailed, FetchedBatches, Mempool, PeerBatch, ServeBatches};
 use crate::metrics::Metrics;
+use crate::peers::PeerScores;
 use crate::wire::{consensus_topic, Wire};
 
 /// What a sent request expects back.
@@ -38,6 +41,7 @@ pub struct NetworkBridge {
     pending: HashMap<u64, Expect>,
     seen: [u64; 5],
     serving: ServiceSlots,
+    scores: PeerScores<PeerId>,
 }
 
 /// Requests a peer may have in service here at once (sync ranges and batch
@@ -99,6 +103,20 @@ impl NetworkBridge {
             pending: HashMap::new(),
             seen: [0; 5],
             serving: ServiceSlots::default(),
+            scores: PeerScores::default(),
+        }
+    }
+
+    /// Charges `peer` for a failed check; bans it when its score says so.
+    fn charge(&mut self, peer: PeerId, fault: Fault, reason: &'static str) {
+        self.metrics.penalty(reason);
+        tracing::debug!(%peer, reason, ?fault, "peer charged");
+        if let Some(ban) = self.scores.penalize(&peer, fault, Instant::now()) {
+            tracing::warn!(%peer, reason, ?ban, "banning a peer whose checks keep failing");
+            self.metrics.peer_bans.inc();
+            if self.net.ban(peer, ban).is_err() {
+                self.metrics.reject("outbound queue full");
+            }
         }
     }
 
@@ -153,20 +171,22 @@ impl NetworkBridge {
                 let (Some(from), Some(actor)) =
                     (self.position(chain, &author), self.chains.get(&chain))
                 else {
-                    self.metrics.reject("gossip from outside the committee");
-                    return;
+                    return self.charge(
+                        author,
+                        Fault::Unhelpful,
+                        "gossip from outside the committee",
+                    );
                 };
                 if !matches!(
                     msg,
                     ConsensusMessage::Proposal(_) | ConsensusMessage::Timeout(_)
                 ) {
-                    self.metrics.reject("unexpected gossip");
-                    return;
+                    return self.charge(author, Fault::Invalid, "unexpected gossip");
                 }
                 actor.do_send(Inbound { from, msg });
             }
-            Ok(_) => self.metrics.reject("unexpected gossip"),
-            Err(_) => self.metrics.reject("malformed message"),
+            Ok(_) => self.charge(author, Fault::Invalid, "unexpected gossip"),
+            Err(_) => self.charge(author, Fault::Invalid, "malformed message"),
         }
     }
 
@@ -180,7 +200,7 @@ impl NetworkBridge {
         let wire = match Wire::from_bytes(&data) {
             Ok(w) => w,
             Err(_) => {
-                self.metrics.reject("malformed message");
+                self.charge(peer, Fault::Invalid, "malformed message");
                 return self.reply(reply, &Wire::Ack);
             }
         };
@@ -190,7 +210,7 @@ impl NetworkBridge {
                     self.position(chain, &peer),
                     self.chains.get(&chain).cloned(),
                 ) else {
-                    self.metrics.reject("request from outside the committee");
+                    self.charge(peer, Fault::Unhelpful, "request from outside the committee");
                     return self.reply(reply, &Wire::Ack);
                 };
                 match msg {
@@ -199,6 +219,8 @@ impl NetworkBridge {
                             return self.reply(reply, &Wire::Ack);
                         };
                         if !self.serving.take(peer) {
+                            // Flow control, not a fault: a member catching
+                            // up asks for much at once, and asks again.
                             self.metrics.reject("requests over the per-peer limit");
                             return self.reply(reply, &Wire::Ack);
                         }
@@ -215,6 +237,12 @@ impl NetworkBridge {
                             act.reply(reply, &answer);
                         }));
                     }
+                    // Responses come back on the asker's own exchange,
+                    // never as a request of their own.
+                    ConsensusMessage::SyncResponse(_) => {
+                        self.charge(peer, Fault::Invalid, "unsolicited sync response");
+                        self.reply(reply, &Wire::Ack);
+                    }
                     other => {
                         actor.do_send(Inbound { from, msg: other });
                         self.reply(reply, &Wire::Ack);
@@ -230,7 +258,7 @@ impl NetworkBridge {
                     self.position(chain, &peer),
                     self.mempools.get(&chain).cloned(),
                 ) else {
-                    self.metrics.reject("request from outside the committee");
+                    self.charge(peer, Fault::Unhelpful, "request from outside the committee");
                     return self.reply(reply, &Wire::Ack);
                 };
                 if !self.serving.take(peer) {
@@ -250,17 +278,17 @@ impl NetworkBridge {
                 }));
             }
             Wire::BatchResponse { .. } | Wire::Ack => {
-                self.metrics.reject("unexpected message");
+                self.charge(peer, Fault::Invalid, "unexpected message");
                 self.reply(reply, &Wire::Ack);
             }
         }
     }
 
-    fn to_mempool(&self, peer: &PeerId, batch: strata_chains::types::Batch) {
+    fn to_mempool(&mut self, peer: &PeerId, batch: strata_chains::types::Batch) {
         let chain = batch.chain;
         match (self.position(chain, peer), self.mempools.get(&chain)) {
             (Some(from), Some(m)) => m.do_send(PeerBatch { from, batch }),
-            _ => self.metrics.reject("batch from outside the committee"),
+            _ => self.charge(*peer, Fault::Unhelpful, "batch from outside the committee"),
         }
     }
 
@@ -272,18 +300,23 @@ impl NetworkBridge {
             Ok(Wire::Consensus { chain, msg }) if !is_exchange(&msg) => {
                 match (self.position(chain, &peer), self.chains.get(&chain)) {
                     (Some(from), Some(actor)) => actor.do_send(Inbound { from, msg }),
-                    _ => self.metrics.reject("message from outside the committee"),
+                    _ => self.charge(peer, Fault::Unhelpful, "message from outside the committee"),
                 }
             }
-            Ok(_) => self.metrics.reject("unexpected message"),
-            Err(_) => self.metrics.reject("malformed message"),
+            Ok(_) => self.charge(peer, Fault::Invalid, "unexpected message"),
+            Err(_) => self.charge(peer, Fault::Invalid, "malformed message"),
         }
     }
 
-    fn on_response(&mut self, request: u64, data: Vec<u8>) {
+    fn on_response(&mut self, peer: PeerId, request: u64, data: Vec<u8>) {
         let Some(expect) = self.pending.remove(&request) else {
             return;
         };
+        if data.is_empty() {
+            // The peer's transport shed the request (its node's queue was
+            // full): no answer, and no fault; the asker retries.
+            return;
+        }
         match (expect, Wire::from_bytes(&data)) {
             (Expect::Ack, _) => {}
             (
@@ -308,8 +341,8 @@ impl NetworkBridge {
                 }
             }
             (Expect::Sync { .. }, Ok(Wire::Ack)) => {}
-            (_, Err(_)) => self.metrics.reject("malformed message"),
-            _ => self.metrics.reject("unexpected response"),
+            (_, Err(_)) => self.charge(peer, Fault::Invalid, "malformed message"),
+            _ => self.charge(peer, Fault::Invalid, "unexpected response"),
         }
     }
 
@@ -346,6 +379,7 @@ impl NetworkBridge {
         if self.pending.len() > 50_000 {
             self.pending.clear();
         }
+        self.scores.prune(Instant::now());
     }
 }
 
@@ -370,11 +404,25 @@ impl StreamHandler<NetEvents> for NetworkBridge {
         match item.0 {
             NetEvent::Gossip { author, data, .. } => self.on_gossip(author, data),
             NetEvent::Request { peer, data, reply } => self.on_request(peer, data, reply, ctx),
-            NetEvent::Response { request, data, .. } => self.on_response(request, data),
+            NetEvent::Response {
+                peer,
+                request,
+                data,
+            } => self.on_response(peer, request, data),
             NetEvent::Direct { peer, data } => self.on_direct(peer, data),
-            NetEvent::RequestFailed { request, .. } => {
-                self.pending.remove(&request);
-            }
+            NetEvent::RequestFailed { request, .. } => match self.pending.remove(&request) {
+                Some(Expect::Sync { chain, .. }) => {
+                    if let Some(actor) = self.chains.get(&chain) {
+                        actor.do_send(SyncFailed);
+                    }
+                }
+                Some(Expect::Batches { chain, from }) => {
+                    if let Some(m) = self.mempools.get(&chain) {
+                        m.do_send(FetchFailed { from });
+                    }
+                }
+                _ => {}
+            },
             NetEvent::PeerConnected(p) => tracing::info!(peer = %p, "peer connected"),
             NetEvent::PeerDisconnected(p) => tracing::info!(peer = %p, "peer disconnected"),
         }
@@ -384,6 +432,26 @@ impl StreamHandler<NetEvents> for NetworkBridge {
         tracing::error!("node stops: the network task ended");
         eprintln!("strata: node stops: the network task ended");
         System::current().stop_with_code(70);
+    }
+}
+
+/// A failed check at one of a chain's actors, charged to the committee
+/// member that sent what failed.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Penalize {
+    pub chain: ChainId,
+    pub member: u32,
+    pub fault: Fault,
+    pub reason: &'static str,
+}
+
+impl Handler<Penalize> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: Penalize, _: &mut Context<Self>) {
+        if let Some(peer) = self.peer_at(msg.chain, msg.member) {
+            self.charge(peer, msg.fault, msg.reason);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload, Round};
 use strata_crypto::hash::Digest;
 
-use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
+use crate::bridge::{Broadcast, NetworkBridge, Penalize, RequestSync, SendWire};
 use crate::held::HeldBatches;
 use crate::ledger::{Execute, Ledger};
 use crate::mempool::{self, Mempool};
@@ -35,7 +35,7 @@ pub struct ChainActor {
     metrics: Arc<Metrics>,
     label: String,
     view_timer: Option<SpawnHandle>,
-    sync_timer: Option<SpawnHandle>,
+    sync_timer: Option<(SpawnHandle, TimerId)>,
     received_at: HashMap<Digest, Instant>,
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
@@ -221,7 +221,11 @@ impl ChainActor {
                         Payload::Batches(refs) => {
                             self.held.check_payload(refs, &block.header.tx_root)
                         }
-                        Payload::Inline(_) => None,
+                        // The runtime's leaders propose batch references
+                        // only (their records were checked when the batch
+                        // arrived): inline records are a form it never
+                        // uses, refused rather than checked again here.
+                        Payload::Inline(_) => Some(false),
                     };
                     if let Some(valid) = answer {
                         checked.push(Event::PayloadChecked {
@@ -243,10 +247,16 @@ impl ChainActor {
                 Action::Evidence(e) => {
                     tracing::warn!(chain = %self.chain, "evidence of misbehaviour: {e:?}");
                 }
-                Action::Misbehaviour { peer, reason } => {
-                    tracing::debug!(chain = %self.chain, peer, reason, "peer misbehaved");
-                    self.metrics.reject(reason);
-                }
+                Action::Misbehaviour {
+                    peer,
+                    reason,
+                    fault,
+                } => self.bridge.do_send(Penalize {
+                    chain: self.chain,
+                    member: peer,
+                    fault,
+                    reason,
+                }),
                 Action::Yield => resume = true,
             }
         }
@@ -269,11 +279,11 @@ impl ChainActor {
 
     fn set_timer(&mut self, id: TimerId, after: Duration, ctx: &mut Context<Self>) {
         let handle = ctx.run_later(after, move |act, ctx| act.feed(Event::Timer(id), ctx));
-        let slot = match id.kind {
-            TimerKind::View(_) => &mut self.view_timer,
-            TimerKind::Sync => &mut self.sync_timer,
+        let old = match id.kind {
+            TimerKind::View(_) => self.view_timer.replace(handle),
+            TimerKind::Sync => self.sync_timer.replace((handle, id)).map(|(h, _)| h),
         };
-        if let Some(old) = slot.replace(handle) {
+        if let Some(old) = old {
             ctx.cancel_future(old);
         }
     }
@@ -293,6 +303,23 @@ impl ChainActor {
             self.received_at.clear();
         }
         self.ledger.do_send(Execute(blocks));
+    }
+}
+
+/// The sync request to a member failed before any answer (it is down, or
+/// refuses this node for a while): the retry, at the next member, need not
+/// wait for the sync timer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncFailed;
+
+impl Handler<SyncFailed> for ChainActor {
+    type Result = ();
+    fn handle(&mut self, _: SyncFailed, ctx: &mut Context<Self>) {
+        if let Some((handle, id)) = self.sync_timer.take() {
+            ctx.cancel_future(handle);
+            self.feed(Event::Timer(id), ctx);
+        }
     }
 }
 

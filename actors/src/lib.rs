@@ -17,6 +17,7 @@ pub mod light;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod peers;
 pub mod persister;
 pub mod state;
 pub mod threads;

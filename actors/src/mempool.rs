@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use strata_chains::consensus::Fault;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::limits::{MAX_BATCH_TXS, MAX_BLOCK_BATCHES};
 use strata_chains::types::{
@@ -23,7 +24,7 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::{Digest, DigestMap, DigestSet};
 use tokio::sync::oneshot;
 
-use crate::bridge::{NetworkBridge, SendWire};
+use crate::bridge::{NetworkBridge, Penalize, SendWire};
 use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
 use crate::held::HeldBatches;
@@ -48,6 +49,32 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(4);
 /// member, a verification job at each) over enough transactions, and
 /// waiting for more would only add the delay to its latency.
 const EARLY_SEAL_BYTES: usize = 8 * 1024;
+
+/// Batches, and their bytes, one member may have here that are neither
+/// committed nor refused (held, or being verified). An honest member's
+/// share at the bench's saturation is a few hundred batches; this bounds
+/// what one flooding member can make a node store and verify. A batch a
+/// block references is fetched past the quota (the quota bounds pushes,
+/// not what consensus needs).
+const AUTHOR_QUOTA_BATCHES: usize = 2048;
+const AUTHOR_QUOTA_BYTES: usize = 128 << 20;
+/// This node's batches not committed this long after their last push are
+/// pushed again, at most this many per tick.
+const REPUSH_AFTER: Duration = Duration::from_secs(2);
+const REPUSH_PER_TICK: usize = 64;
+/// A member whose fetch failed before any answer is asked last for this
+/// long.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
+/// Digests of refused batches remembered, so that sending one again costs
+/// its sender a penalty and this node no verification.
+const REFUSED_REMEMBERED: usize = 4096;
+
+/// What one member's batches occupy here.
+#[derive(Clone, Copy, Debug, Default)]
+struct AuthorLoad {
+    batches: usize,
+    bytes: usize,
+}
 
 /// Why a submitted transaction was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +124,40 @@ pub struct Mempool {
     fetching: HashMap<Digest, (u32, Instant, u32)>,
     checks: HashMap<Digest, (Arc<Block>, Instant)>,
     ensures: Vec<(Vec<Digest>, oneshot::Sender<()>)>,
+    /// Per member, its pushed batches here (see `AUTHOR_QUOTA_BATCHES`),
+    /// and each such batch's author and size until it commits or fails.
+    author_load: HashMap<u32, AuthorLoad>,
+    charged: HashMap<Digest, (u32, usize)>,
+    refused: RefusedBatches,
+    /// This node's batches with their last push, oldest first, until they
+    /// commit (see `repush`).
+    unconfirmed: VecDeque<(Digest, Instant)>,
+    /// Members whose fetches failed lately, until when (see `fetch`).
+    unreachable: HashMap<u32, Instant>,
+}
+
+/// A bounded memory of refused batch digests, oldest forgotten first.
+#[derive(Default)]
+struct RefusedBatches {
+    set: DigestSet<Digest>,
+    order: VecDeque<Digest>,
+}
+
+impl RefusedBatches {
+    fn insert(&mut self, d: Digest) {
+        if self.set.insert(d) {
+            self.order.push_back(d);
+        }
+        while self.order.len() > REFUSED_REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, d: &Digest) -> bool {
+        self.set.contains(d)
+    }
 }
 
 impl Mempool {
@@ -139,6 +200,56 @@ impl Mempool {
             fetching: HashMap::new(),
             checks: HashMap::new(),
             ensures: Vec::new(),
+            author_load: HashMap::new(),
+            charged: HashMap::new(),
+            refused: RefusedBatches::default(),
+            unconfirmed: VecDeque::new(),
+            unreachable: HashMap::new(),
+        }
+    }
+
+    /// Charges committee member `from` for a failed check.
+    fn charge(&self, from: u32, fault: Fault, reason: &'static str) {
+        match &self.bridge {
+            Some(bridge) => bridge.do_send(Penalize {
+                chain: self.chain,
+                member: from,
+                fault,
+                reason,
+            }),
+            None => self.metrics.penalty(reason),
+        }
+    }
+
+    /// Counts a pushed batch against its author's quota; false if it has
+    /// no room left.
+    fn take_quota(&mut self, author: u32, digest: Digest, bytes: usize) -> bool {
+        if self.charged.contains_key(&digest) {
+            return false;
+        }
+        let load = self.author_load.entry(author).or_default();
+        if load.batches >= AUTHOR_QUOTA_BATCHES
+            || load.bytes.saturating_add(bytes) > AUTHOR_QUOTA_BYTES
+        {
+            return false;
+        }
+        load.batches += 1;
+        load.bytes = load.bytes.saturating_add(bytes);
+        self.charged.insert(digest, (author, bytes));
+        true
+    }
+
+    /// A batch counted against its author's quota committed or failed.
+    fn release_quota(&mut self, digest: &Digest) {
+        let Some((author, bytes)) = self.charged.remove(digest) else {
+            return;
+        };
+        if let Some(load) = self.author_load.get_mut(&author) {
+            load.batches = load.batches.saturating_sub(1);
+            load.bytes = load.bytes.saturating_sub(bytes);
+            if load.batches == 0 {
+                self.author_load.remove(&author);
+            }
         }
     }
 
@@ -241,15 +352,49 @@ impl Mempool {
             tracing::error!("storing a batch failed: {e}");
             return;
         }
+        self.push(batch.batch());
+        self.unconfirmed.push_back((batch.digest(), Instant::now()));
+        self.hold(&batch, ctx);
+    }
+
+    /// Sends a batch of this node's to every other member.
+    fn push(&self, batch: &Batch) {
         if let Some(bridge) = &self.bridge {
             // Encoded once, sent to every other member.
-            let wire = Wire::Batch(Box::new(batch.batch().clone()));
+            let wire = Wire::Batch(Box::new(batch.clone()));
             let msg = SendWire::new(self.chain, 0, &wire);
             for m in msg.to_others(self.me, self.committee_size) {
                 bridge.do_send(m);
             }
         }
-        self.hold(&batch, ctx);
+    }
+
+    /// Pushes again this node's batches that have not committed
+    /// `REPUSH_AFTER` after their last push, a few at a time. A push can
+    /// be lost (a full queue, a member that was down or refused this node
+    /// for a while), and only a leader holding a batch proposes it: without
+    /// this, records accepted here could wait forever.
+    fn repush(&mut self) {
+        let now = Instant::now();
+        let mut pushed = 0;
+        while pushed < REPUSH_PER_TICK {
+            let Some(&(digest, at)) = self.unconfirmed.front() else {
+                break;
+            };
+            if now.duration_since(at) < REPUSH_AFTER {
+                break;
+            }
+            self.unconfirmed.pop_front();
+            if !self.held.contains(&digest) {
+                continue; // committed meanwhile
+            }
+            if let Ok(Some(b)) = self.store.batch(&digest) {
+                tracing::debug!(batch = %digest.short(), "pushing an unconfirmed batch again");
+                self.push(b.batch());
+                pushed += 1;
+            }
+            self.unconfirmed.push_back((digest, now));
+        }
     }
 
     /// Makes a stored, verified batch available to payloads and waiters.
@@ -257,6 +402,7 @@ impl Mempool {
         let digest = batch.digest();
         self.fetching.remove(&digest);
         if self.state.batch_executed(&digest).unwrap_or(false) || self.held.contains(&digest) {
+            self.release_quota(&digest);
             self.settle_waiters(ctx);
             return;
         }
@@ -355,12 +501,18 @@ impl Mempool {
             if now.duration_since(entry.1) < FETCH_RETRY {
                 continue;
             }
-            let mut peer = (entry.0 + entry.2) % self.committee_size;
-            if peer == self.me {
-                peer = (peer + 1) % self.committee_size;
-            }
+            // The next member in turn that is not this node and has not
+            // failed a fetch lately (any, if all have).
+            let n = self.committee_size.max(1);
+            let turn = |k: u32| entry.0.wrapping_add(entry.2).wrapping_add(k) % n;
+            let reachable =
+                |p: u32| p != self.me && self.unreachable.get(&p).is_none_or(|until| *until <= now);
+            let Some(skip) = (0..n).find(|&k| reachable(turn(k))) else {
+                continue;
+            };
+            let peer = turn(skip);
             entry.1 = now;
-            entry.2 += 1;
+            entry.2 = entry.2.wrapping_add(skip + 1);
             by_peer.entry(peer).or_default().push(d);
         }
         for (peer, digests) in by_peer {
@@ -426,13 +578,23 @@ impl Mempool {
     }
 
     /// Verifies a peer's batch off-thread, then stores and holds it.
-    fn accept_peer_batch(&mut self, from: u32, batch: HashedBatch, ctx: &mut Context<Self>) {
+    /// `fetched`: asked for because a block references it (not counted
+    /// against the author's quota).
+    fn accept_peer_batch(
+        &mut self,
+        from: u32,
+        batch: HashedBatch,
+        fetched: bool,
+        ctx: &mut Context<Self>,
+    ) {
         if batch.batch().chain != self.chain {
-            self.metrics.reject("batch for another chain");
-            return;
+            return self.charge(from, Fault::Invalid, "batch for another chain");
         }
         let digest = batch.digest();
-        if self.held.contains(&digest) {
+        if self.refused.contains(&digest) {
+            return self.charge(from, Fault::Invalid, "batch refused before");
+        }
+        if self.held.contains(&digest) || self.charged.contains_key(&digest) {
             return;
         }
         tracing::trace!(batch = %digest.short(), from, "peer batch received");
@@ -445,9 +607,19 @@ impl Mempool {
                 PayloadMode::Signed => matches!(t, Transaction::Provenance(_)),
             });
         if !kinds_ok {
-            self.metrics
-                .reject("batch with transactions of the wrong kind");
-            return;
+            self.refused.insert(digest);
+            return self.charge(
+                from,
+                Fault::Invalid,
+                "batch with transactions of the wrong kind",
+            );
+        }
+        if !fetched {
+            let bytes = parity_scale_codec::Encode::encoded_size(batch.batch());
+            if !self.take_quota(batch.batch().author, digest, bytes) {
+                self.metrics.reject("batch over the author quota");
+                return;
+            }
         }
         let check = match self.params.payload {
             PayloadMode::Opaque => None,
@@ -464,12 +636,14 @@ impl Mempool {
         };
         ctx.spawn(fut.into_actor(self).map(move |valid, act, ctx| {
             if !valid {
-                act.metrics.reject("batch with invalid signatures");
                 tracing::warn!(from, "refusing a batch with invalid signatures");
-                return;
+                act.release_quota(&digest);
+                act.refused.insert(digest);
+                return act.charge(from, Fault::Invalid, "batch with invalid signatures");
             }
             if let Err(e) = act.store.put_batch(&batch) {
                 tracing::error!("storing a batch failed: {e}");
+                act.release_quota(&digest);
                 return;
             }
             tracing::trace!(batch = %batch.digest().short(), from, "peer batch held");
@@ -503,6 +677,7 @@ impl Actor for Mempool {
                 .collect();
             act.fetch(&wanted);
             act.settle_waiters(ctx);
+            act.repush();
         });
     }
 }
@@ -613,10 +788,9 @@ impl Handler<PeerBatch> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: PeerBatch, ctx: &mut Context<Self>) {
         if msg.batch.author != msg.from {
-            self.metrics.reject("batch relayed by a non-author");
-            return;
+            return self.charge(msg.from, Fault::Invalid, "batch pushed by a non-author");
         }
-        self.accept_peer_batch(msg.from, msg.batch.hashed(), ctx);
+        self.accept_peer_batch(msg.from, msg.batch.hashed(), false, ctx);
     }
 }
 
@@ -634,7 +808,35 @@ impl Handler<FetchedBatches> for Mempool {
         for b in msg.batches {
             let b = b.hashed();
             if self.fetching.contains_key(&b.digest()) {
-                self.accept_peer_batch(msg.from, b, ctx);
+                self.accept_peer_batch(msg.from, b, true, ctx);
+            }
+            // Else a second member's late answer to a fetch retried there:
+            // answers come only to this node's own requests, so nothing to
+            // charge.
+        }
+    }
+}
+
+/// A batch fetch failed before any answer (the member is down, or refuses
+/// this node for a while): ask the next member now rather than after
+/// `FETCH_RETRY`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchFailed {
+    pub from: u32,
+}
+
+impl Handler<FetchFailed> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: FetchFailed, _: &mut Context<Self>) {
+        let now = Instant::now();
+        self.unreachable.insert(msg.from, now + UNREACHABLE_FOR);
+        // Due at the next tick (every 250 ms), not at once: a node cut off
+        // from everyone fails every fetch at once, and must not spin.
+        let due = Instant::now().checked_sub(FETCH_RETRY);
+        for entry in self.fetching.values_mut() {
+            if let Some(due) = due {
+                entry.1 = entry.1.min(due);
             }
         }
     }
@@ -781,6 +983,7 @@ impl Handler<Committed> for Mempool {
         let done: HashSet<Digest> = msg.batches.iter().copied().collect();
         for d in &done {
             self.inflight.remove(d);
+            self.release_quota(d);
             if let Some(txs) = self.held.remove(d) {
                 for t in txs.iter() {
                     self.pending_txs.remove(t);
@@ -915,5 +1118,149 @@ mod tests {
     #[test]
     fn signed_records_seal_a_batch_worth_at_once() {
         seals_a_batch_worth_at_once(PayloadMode::Signed, signed);
+    }
+
+    fn start_mempool(payload: PayloadMode) -> (tempfile::TempDir, Mempool, Arc<Metrics>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
+        let state = StateStore::open(&dir.path().join("state"), ChainId::GLOBAL, 1).unwrap();
+        let metrics = Metrics::new();
+        let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
+        let params = ConsensusParams {
+            payload,
+            ..ConsensusParams::default()
+        };
+        let mempool = Mempool::new(
+            ChainId::GLOBAL,
+            0,
+            4,
+            params,
+            1,
+            store,
+            state,
+            verifier,
+            metrics.clone(),
+        );
+        (dir, mempool, metrics)
+    }
+
+    fn batch(author: u32, sequence: u64, txs: Vec<Transaction>) -> Batch {
+        Batch {
+            chain: ChainId::GLOBAL,
+            author,
+            sequence,
+            transactions: BoundedVec::new(txs).unwrap(),
+        }
+    }
+
+    fn penalties(metrics: &Metrics, reason: &str) -> u64 {
+        metrics.peer_penalties.with_label_values(&[reason]).get()
+    }
+
+    /// Found in review: invalid batches cost the victim a verification
+    /// each time, and no penalty followed.
+    #[test]
+    fn a_batch_with_a_forged_record_is_refused_charged_and_not_verified_again() {
+        let (_dir, mempool, metrics) = start_mempool(PayloadMode::Signed);
+        let held = mempool.held();
+        let mut forged = signed(1, 300);
+        if let Transaction::Provenance(p) = &mut forged {
+            p.record.nonce += 1;
+        }
+        let bad = batch(2, 1, vec![signed(2, 300), forged]);
+        actix::System::new().block_on(async move {
+            let addr = mempool.start();
+            addr.send(PeerBatch {
+                from: 2,
+                batch: bad.clone(),
+            })
+            .await
+            .unwrap();
+            // The verification runs on the verifier thread.
+            for _ in 0..200 {
+                if penalties(&metrics, "batch_with_invalid_signatures") == 1 {
+                    break;
+                }
+                actix::clock::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(penalties(&metrics, "batch_with_invalid_signatures"), 1);
+            let verified = metrics.verifier_batch_signatures.get_sample_count();
+            addr.send(PeerBatch {
+                from: 2,
+                batch: bad.clone(),
+            })
+            .await
+            .unwrap();
+            addr.send(PendingCount).await.unwrap();
+            assert_eq!(penalties(&metrics, "batch_refused_before"), 1);
+            assert_eq!(
+                metrics.verifier_batch_signatures.get_sample_count(),
+                verified,
+                "a refused batch is not verified again"
+            );
+            // A batch pushed by someone other than its author.
+            addr.send(PeerBatch {
+                from: 3,
+                batch: batch(2, 2, vec![signed(3, 300)]),
+            })
+            .await
+            .unwrap();
+            assert_eq!(penalties(&metrics, "batch_pushed_by_a_non_author"), 1);
+            assert!(held.is_empty());
+        });
+    }
+
+    /// Found in review: no per-author quota of held batches or bytes.
+    #[test]
+    fn one_member_cannot_make_a_node_hold_more_than_its_quota() {
+        let (_dir, mempool, metrics) = start_mempool(PayloadMode::Opaque);
+        let held = mempool.held();
+        actix::System::new().block_on(async move {
+            let addr = mempool.start();
+            let extra = 10;
+            for i in 0..(AUTHOR_QUOTA_BATCHES + extra) as u32 {
+                addr.send(PeerBatch {
+                    from: 1,
+                    batch: batch(1, u64::from(i), vec![opaque(i, 16)]),
+                })
+                .await
+                .unwrap();
+            }
+            // Another member's batches are still taken.
+            addr.send(PeerBatch {
+                from: 2,
+                batch: batch(2, 1, vec![opaque(1, 16)]),
+            })
+            .await
+            .unwrap();
+            addr.send(PendingCount).await.unwrap();
+            assert_eq!(held.len(), AUTHOR_QUOTA_BATCHES + 1);
+            assert_eq!(
+                metrics
+                    .rejected_messages
+                    .with_label_values(&["batch_over_the_author_quota"])
+                    .get(),
+                extra as u64
+            );
+            // Committing frees the quota.
+            let first: Vec<Digest> = (0..extra as u32)
+                .map(|i| batch(1, u64::from(i), vec![opaque(i, 16)]).digest())
+                .collect();
+            addr.send(Committed {
+                height: 1,
+                batches: first,
+            })
+            .await
+            .unwrap();
+            let i = (AUTHOR_QUOTA_BATCHES + extra) as u32;
+            addr.send(PeerBatch {
+                from: 1,
+                batch: batch(1, u64::from(i), vec![opaque(i, 16)]),
+            })
+            .await
+            .unwrap();
+            addr.send(PendingCount).await.unwrap();
+            assert_eq!(held.len(), AUTHOR_QUOTA_BATCHES + 1 - extra + 1);
+        });
     }
 }

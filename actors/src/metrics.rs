@@ -26,10 +26,22 @@ pub struct Metrics {
     pub received_bytes: IntCounter,
     pub sent_bytes: IntCounter,
     pub rejected_messages: IntCounterVec,
+    /// Failed checks charged to the peer that sent the bytes, by reason.
+    pub peer_penalties: IntCounterVec,
+    /// Peers banned for a while after their penalties added up.
+    pub peer_bans: IntCounter,
     /// Signatures per batch verification: sr25519's cost per signature
     /// falls with the batch (one multi-scalar multiplication), so this
     /// says how much the verifier gains from coalescing.
     pub verifier_batch_signatures: Histogram,
+}
+
+/// A reason as a label value: words joined by underscores.
+fn label(reason: &str) -> String {
+    reason
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// The label value of a chain.
@@ -110,6 +122,16 @@ impl Metrics {
                 "Messages refused, by reason.",
                 &["reason"],
             ),
+            peer_penalties: counter(
+                "peer_penalties_total",
+                "Failed checks charged to the peer that sent them, by reason.",
+                &["reason"],
+            ),
+            peer_bans: IntCounter::new(
+                "peer_bans_total",
+                "Peers disconnected and refused for a while after repeated failed checks.",
+            )
+            .expect("valid metric definition"),
             verifier_batch_signatures: Histogram::with_opts(
                 HistogramOpts::new(
                     "verifier_batch_signatures",
@@ -137,13 +159,22 @@ impl Metrics {
         register(Box::new(m.received_bytes.clone()));
         register(Box::new(m.sent_bytes.clone()));
         register(Box::new(m.rejected_messages.clone()));
+        register(Box::new(m.peer_penalties.clone()));
+        register(Box::new(m.peer_bans.clone()));
         register(Box::new(m.verifier_batch_signatures.clone()));
         Arc::new(m)
     }
 
+    /// Counts a failed check charged to a peer.
+    pub fn penalty(&self, reason: &str) {
+        self.peer_penalties
+            .with_label_values(&[label(reason).as_str()])
+            .inc();
+    }
+
     pub fn reject(&self, reason: &str) {
         self.rejected_messages
-            .with_label_values(&[reason.replace(' ', "_").as_str()])
+            .with_label_values(&[label(reason).as_str()])
             .inc();
     }
 

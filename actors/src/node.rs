@@ -368,6 +368,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         tier: cfg.tier,
         domains,
         chains: handles,
+        waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::api::MAX_WAITING)),
         started: Instant::now(),
     };
     serve_api(api_state, cfg.api, api::routes)?;

@@ -29,10 +29,22 @@ pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(
             format!("message of {len} bytes exceeds the limit of {max}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // The buffer grows with the bytes that really arrive: a peer that
+    // announces the limit and sends a few bytes costs a few bytes (it once
+    // cost the announced length, up to 40 MiB per stream, at once).
+    let mut buf = Vec::with_capacity(len.min(FIRST_READ));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("message ended after {} of {len} bytes", buf.len()),
+        ));
+    }
     Ok(buf)
 }
+
+/// Bytes reserved for a frame before any of it has arrived.
+const FIRST_READ: usize = 64 << 10;
 
 /// Writes one frame and leaves the stream open (no flush).
 pub(crate) async fn put_frame<T: AsyncWrite + Unpin>(io: &mut T, data: &[u8]) -> io::Result<()> {
@@ -109,6 +121,19 @@ mod tests {
             // A length prefix promising more than what follows.
             let mut r = Cursor::new(vec![0, 0, 0, 9, 1, 2]);
             assert!(read_frame(&mut r, 100).await.is_err());
+            // Announcing 40 MiB and sending 3 bytes reserves 64 KiB, not
+            // 40 MiB, and fails at the end of the stream.
+            let mut announced = (40u32 << 20).to_be_bytes().to_vec();
+            announced.extend_from_slice(&[1, 2, 3]);
+            let mut r = Cursor::new(announced);
+            let err = read_frame(&mut r, 40 << 20).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+            // A frame larger than the first reservation still arrives whole.
+            let big = vec![7u8; FIRST_READ * 3 + 5];
+            let mut buf = Cursor::new(Vec::new());
+            write_frame(&mut buf, big.clone()).await.unwrap();
+            let mut r = Cursor::new(buf.into_inner());
+            assert_eq!(read_frame(&mut r, 1 << 20).await.unwrap(), big);
         });
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
@@ -93,6 +93,9 @@ pub struct NetStats {
     pub unknown_peer: AtomicU64,
     /// Publishes that reached no peer.
     pub unpublished: AtomicU64,
+    /// Connections refused, and messages dropped, because the peer is
+    /// banned for a while.
+    pub banned_peer: AtomicU64,
 }
 
 enum Command {
@@ -113,6 +116,10 @@ enum Command {
         lane: Lane,
         peer: PeerId,
         data: Vec<u8>,
+    },
+    Ban {
+        peer: PeerId,
+        duration: Duration,
     },
 }
 
@@ -163,6 +170,12 @@ impl NetHandle {
     pub fn send(&self, lane: Lane, peer: PeerId, data: Vec<u8>) -> Result<(), NetError> {
         self.command(Command::Direct { lane, peer, data })
     }
+
+    /// Disconnects `peer` and refuses its connections, and drops anything
+    /// it authored, for `duration`.
+    pub fn ban(&self, peer: PeerId, duration: Duration) -> Result<(), NetError> {
+        self.command(Command::Ban { peer, duration })
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -182,6 +195,8 @@ struct Task {
     outbound: HashMap<OutboundRequestId, u64>,
     connected: HashSet<PeerId>,
     lanes: DirectLanes,
+    /// Peers refused until the given time.
+    banned: HashMap<PeerId, Instant>,
 }
 
 /// Starts the transport on the current tokio runtime.
@@ -273,6 +288,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         outbound: HashMap::new(),
         connected: HashSet::new(),
         lanes,
+        banned: HashMap::new(),
     };
     Ok((task, handle, event_rx, command_rx))
 }
@@ -330,8 +346,10 @@ impl Task {
     }
 
     fn redial(&mut self) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| *until > now);
         for (peer, addr) in self.cfg.dial.clone() {
-            if !self.swarm.is_connected(&peer) {
+            if !self.swarm.is_connected(&peer) && !self.banned.contains_key(&peer) {
                 let _ = self.swarm.dial(addr);
             }
         }
@@ -377,6 +395,11 @@ impl Task {
                     self.send_request(peer, data, None);
                 }
             }
+            Command::Ban { peer, duration } => {
+                tracing::warn!(%peer, ?duration, "banning a peer");
+                self.banned.insert(peer, Instant::now() + duration);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             Command::Reply { reply, data } => {
                 if let Some(channel) = self.pending_replies.remove(&reply.0) {
                     self.stats
@@ -412,12 +435,27 @@ impl Task {
         self.cfg.allowed.contains(peer)
     }
 
+    fn is_banned(&self, peer: &PeerId) -> bool {
+        let banned = self
+            .banned
+            .get(peer)
+            .is_some_and(|until| *until > Instant::now());
+        if banned {
+            self.stats.banned_peer.fetch_add(1, Ordering::Relaxed);
+        }
+        banned
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 if !self.allowed(&peer_id) {
                     self.stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%peer_id, "disconnecting a peer that is not in the genesis");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if self.is_banned(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
@@ -449,6 +487,9 @@ impl Task {
                     self.stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
+                if self.is_banned(&author) || self.is_banned(&propagation_source) {
+                    return;
+                }
                 self.stats
                     .bytes_in
                     .fetch_add(message.data.len() as u64, Ordering::Relaxed);
@@ -473,6 +514,9 @@ impl Task {
                         self.stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
+                    if self.is_banned(&peer) {
+                        return;
+                    }
                     self.stats
                         .bytes_in
                         .fetch_add(request.len() as u64, Ordering::Relaxed);
@@ -486,8 +530,9 @@ impl Task {
                     if delivered {
                         self.pending_replies.insert(id, channel);
                     } else {
-                        // Shed load: answer at once so the peer's stream
-                        // closes; the protocol retransmits what matters.
+                        // Shed load: answer at once, with nothing (no
+                        // message is empty), so the peer's stream closes;
+                        // the protocol retransmits what matters.
                         let _ = self
                             .swarm
                             .behaviour_mut()
@@ -641,5 +686,62 @@ mod tests {
         while let Ok(e) = rb.try_recv() {
             assert!(!matches!(e, NetEvent::PeerConnected(p) if p == stranger));
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_banned_peer_is_disconnected_refused_and_let_back_after_its_ban() {
+        let (a, b) = (peer(11), peer(12));
+        let addr_b: Multiaddr = "/ip4/127.0.0.1/tcp/39612".parse().unwrap();
+        let (ha, _ra) = start(config(11, 39611, &[(b, addr_b)], &[a, b])).unwrap();
+        let (hb, mut rb) = start(config(12, 39612, &[], &[a, b])).unwrap();
+        next_matching(
+            &mut rb,
+            |e| matches!(e, NetEvent::PeerConnected(p) if *p == a),
+        )
+        .await;
+        hb.ban(a, Duration::from_secs(3)).unwrap();
+        next_matching(
+            &mut rb,
+            |e| matches!(e, NetEvent::PeerDisconnected(p) if *p == a),
+        )
+        .await;
+        // a keeps redialling and sending; nothing of it is delivered while
+        // the ban lasts.
+        let banned_until = tokio::time::Instant::now() + Duration::from_millis(2500);
+        while tokio::time::Instant::now() < banned_until {
+            let _ = ha.send(Lane::Consensus, b, b"during".to_vec());
+            let _ = ha.request(b, b"during".to_vec());
+            if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), rb.recv()).await {
+                assert!(
+                    !matches!(
+                        e,
+                        NetEvent::PeerConnected(_)
+                            | NetEvent::Direct { .. }
+                            | NetEvent::Request { .. }
+                    ),
+                    "delivered during the ban: {e:?}"
+                );
+            }
+        }
+        assert!(hb.stats.banned_peer.load(Ordering::Relaxed) >= 1);
+        // After the ban, a connects again and is heard.
+        next_matching(
+            &mut rb,
+            |e| matches!(e, NetEvent::PeerConnected(p) if *p == a),
+        )
+        .await;
+        let got = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let _ = ha.send(Lane::Consensus, b, b"after".to_vec());
+                if let Ok(Some(NetEvent::Direct { data, .. })) =
+                    tokio::time::timeout(Duration::from_millis(300), rb.recv()).await
+                {
+                    return data;
+                }
+            }
+        })
+        .await
+        .expect("heard after the ban");
+        assert_eq!(got, b"after");
     }
 }
