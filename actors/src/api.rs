@@ -74,6 +74,7 @@ impl From<TxRefusal> for ApiError {
             TxRefusal::ReplayedNonce => (StatusCode::CONFLICT, "replayed_nonce"),
             TxRefusal::Duplicate => (StatusCode::CONFLICT, "duplicate"),
             TxRefusal::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+            TxRefusal::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             TxRefusal::WrongKind(_) => (StatusCode::BAD_REQUEST, "wrong_kind"),
         };
         ApiError::new(status, code, r.to_string())
@@ -113,6 +114,8 @@ pub struct ChainHandles {
     pub ledger: Addr<Ledger>,
     pub mempool: Addr<Mempool>,
     pub state: StateStore,
+    /// Whether the chain admits client records now (read before a body).
+    pub admission: crate::admission::AdmissionFlag,
 }
 
 /// What the handlers share.
@@ -141,6 +144,16 @@ fn wait_permit(
 }
 
 impl ApiState {
+    /// Refuses a submission before its body is read when no chain of this
+    /// node admits client records now: under overload a refusal costs no
+    /// decoding and no signature check.
+    fn admission_open(&self) -> Result<(), ApiError> {
+        if self.chains.values().any(|c| c.admission.is_open()) {
+            return Ok(());
+        }
+        Err(TxRefusal::Overloaded.into())
+    }
+
     /// The chain a transaction goes to on this node.
     fn chain_for(&self, tx: &Transaction) -> Result<(ChainId, &ChainHandles), ApiError> {
         let chain = match tx {
@@ -242,6 +255,7 @@ async fn post_tx(
     payload: web::Payload,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.admission_open()?;
     let body = read_body(&req, payload, MAX_BODY).await?;
     let tx = decode_tx(&req, &body)?;
     let (_, chain) = state.chain_for(&tx)?;
@@ -276,6 +290,7 @@ async fn post_txs(
     payload: web::Payload,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.admission_open()?;
     let body = read_body(&req, payload, MAX_BODY).await?;
     let txs: BoundedVec<Transaction, MAX_TXS_PER_REQUEST> = decode_message(&body, MAX_BODY)
         .map_err(|e| ApiError::malformed(format!("not a vector of transactions: {e}")))?;

@@ -250,7 +250,7 @@ impl NetworkBridge {
                 }
             }
             Wire::Batch(batch) => {
-                self.to_mempool(&peer, *batch);
+                self.route_batch(&peer, *batch);
                 self.reply(reply, &Wire::Ack);
             }
             Wire::BatchRequest { chain, digests } => {
@@ -284,7 +284,7 @@ impl NetworkBridge {
         }
     }
 
-    fn to_mempool(&mut self, peer: &PeerId, batch: strata_chains::types::Batch) {
+    fn route_batch(&mut self, peer: &PeerId, batch: strata_chains::types::Batch) {
         let chain = batch.chain;
         match (self.position(chain, peer), self.mempools.get(&chain)) {
             (Some(from), Some(m)) => m.do_send(PeerBatch { from, batch }),
@@ -296,7 +296,7 @@ impl NetworkBridge {
     fn on_direct(&mut self, peer: PeerId, data: Vec<u8>) {
         tracing::trace!(len = data.len(), "lane message");
         match Wire::from_bytes(&data) {
-            Ok(Wire::Batch(batch)) => self.to_mempool(&peer, *batch),
+            Ok(Wire::Batch(batch)) => self.route_batch(&peer, *batch),
             Ok(Wire::Consensus { chain, msg }) if !is_exchange(&msg) => {
                 match (self.position(chain, &peer), self.chains.get(&chain)) {
                     (Some(from), Some(actor)) => actor.do_send(Inbound { from, msg }),

@@ -6,6 +6,7 @@
 //! the libp2p transport; an actix-web server answers the HTTP API and
 //! another exports Prometheus metrics.
 
+pub mod admission;
 pub mod api;
 pub mod bridge;
 pub mod chain;

@@ -24,6 +24,7 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::{Digest, DigestMap, DigestSet};
 use tokio::sync::oneshot;
 
+use crate::admission::{AdmissionFlag, AdmissionGate, QUEUE_BUDGET};
 use crate::bridge::{NetworkBridge, Penalize, SendWire};
 use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
@@ -37,10 +38,6 @@ use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 const MAX_BLOCK_TX_COUNT: u64 = 50_000;
 /// A peer batch fetch is retried at another member after this long.
 const FETCH_RETRY: Duration = Duration::from_millis(700);
-/// Client submissions are refused while more signatures than this wait
-/// for the verifier (about half a second of its work under load; peers'
-/// batches, which votes wait for, are checked ahead of them).
-const MAX_VERIFY_BACKLOG: usize = 16_384;
 /// A payload check gives up (no vote) after this long.
 const CHECK_DEADLINE: Duration = Duration::from_secs(4);
 /// A submission that leaves this much in the batch being built seals it at
@@ -89,6 +86,8 @@ pub enum TxRefusal {
     Duplicate,
     #[error("mempool full")]
     Full,
+    #[error("the chain is at capacity: what is pending would not commit within the node's budget")]
+    Overloaded,
     #[error("this chain accepts only {0} transactions")]
     WrongKind(&'static str),
 }
@@ -134,6 +133,10 @@ pub struct Mempool {
     unconfirmed: VecDeque<(Digest, Instant)>,
     /// Members whose fetches failed lately, until when (see `fetch`).
     unreachable: HashMap<u32, Instant>,
+    /// Whether client records are admitted (see `admission`), and its
+    /// last verdict for the HTTP handlers.
+    gate: AdmissionGate,
+    admission: AdmissionFlag,
 }
 
 /// A bounded memory of refused batch digests, oldest forgotten first.
@@ -205,7 +208,24 @@ impl Mempool {
             refused: RefusedBatches::default(),
             unconfirmed: VecDeque::new(),
             unreachable: HashMap::new(),
+            gate: AdmissionGate::new(Instant::now(), QUEUE_BUDGET),
+            admission: AdmissionFlag::default(),
         }
+    }
+
+    /// The admission verdict the HTTP handlers read before a body.
+    pub fn admission(&self) -> AdmissionFlag {
+        self.admission.clone()
+    }
+
+    /// Whether a client record is admitted now; publishes the verdict.
+    fn admits(&mut self) -> bool {
+        let pending = self.pending_txs.len() + self.building.len();
+        let open = self
+            .gate
+            .admits(Instant::now(), pending, self.verifier.backlog_time());
+        self.admission.set(open);
+        open
     }
 
     /// Charges committee member `from` for a failed check.
@@ -678,6 +698,7 @@ impl Actor for Mempool {
             act.fetch(&wanted);
             act.settle_waiters(ctx);
             act.repush();
+            act.admits();
         });
     }
 }
@@ -709,13 +730,11 @@ impl Handler<Submit> for Mempool {
     fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
         tracing::trace!(txs = msg.0.len(), "submission received");
         let mut seen = DigestSet::default();
-        // Overload is refused at the door: queueing more client
-        // transactions behind a long signature backlog only delays
+        // Overload is refused at the door, before any check: records
+        // queued beyond what commits within the budget only delay
         // everything, peers' batches (which blocks wait for) included.
-        if self.params.payload == PayloadMode::Signed
-            && self.verifier.backlog() > MAX_VERIFY_BACKLOG
-        {
-            let refused = vec![Err(TxRefusal::Full); msg.0.len()];
+        if !self.admits() {
+            let refused = vec![Err(TxRefusal::Overloaded); msg.0.len()];
             return Box::pin(actix::fut::ready(refused));
         }
         let verdicts: Vec<Result<Digest, TxRefusal>> =
@@ -981,10 +1000,12 @@ impl Handler<Committed> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
         let done: HashSet<Digest> = msg.batches.iter().copied().collect();
+        let mut committed = 0u64;
         for d in &done {
             self.inflight.remove(d);
             self.release_quota(d);
             if let Some(txs) = self.held.remove(d) {
+                committed += txs.len() as u64;
                 for t in txs.iter() {
                     self.pending_txs.remove(t);
                     if let Some(key) = self.pending_nonces.remove(t) {
@@ -997,6 +1018,8 @@ impl Handler<Committed> for Mempool {
         // Batches proposed at or below this height that did not commit were
         // in an abandoned fork: propose them again.
         self.inflight.retain(|_, h| *h > msg.height);
+        self.gate.on_committed(Instant::now(), committed);
+        self.admits();
         self.update_gauge();
     }
 }

@@ -309,6 +309,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             metrics.clone(),
         );
         let held = mempool.held();
+        let admission = mempool.admission();
         let mempool = Mempool::start_in_arbiter(
             &own_thread(format!("mempool-{chain}"), ThreadRole::Foreground)?,
             |_| mempool,
@@ -360,6 +361,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                 ledger,
                 mempool,
                 state,
+                admission,
             },
         );
     }

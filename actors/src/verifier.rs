@@ -3,8 +3,9 @@
 //! bisection only when a batch fails).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use prometheus::Histogram;
 use strata_chains::types::Transaction;
@@ -89,7 +90,13 @@ pub struct Verifier {
     jobs: mpsc::Sender<Job>,
     /// Signatures queued or being checked.
     backlog: Arc<AtomicUsize>,
+    /// Measured cost of one signature in the latest batches, nanoseconds
+    /// (a moving average).
+    ns_per_signature: Arc<AtomicU64>,
 }
+
+/// The cost per signature assumed before any batch is measured.
+const FIRST_NS_PER_SIGNATURE: u64 = 40_000;
 
 impl Verifier {
     /// Starts the thread; it ends when the last handle is dropped. Each
@@ -98,6 +105,8 @@ impl Verifier {
         let (jobs, queue) = mpsc::channel::<Job>();
         let backlog = Arc::new(AtomicUsize::new(0));
         let done = backlog.clone();
+        let ns_per_signature = Arc::new(AtomicU64::new(FIRST_NS_PER_SIGNATURE));
+        let cost = ns_per_signature.clone();
         std::thread::Builder::new()
             .name("strata-verifier".into())
             .spawn(move || {
@@ -121,14 +130,35 @@ impl Verifier {
                         all.extend(job.txs);
                     }
                     batch_sizes.observe(all.len() as f64);
+                    let started = Instant::now();
                     let mut verdicts = verify_checks(&all, &mut keys).into_iter();
+                    if let Some(per) = u64::try_from(started.elapsed().as_nanos())
+                        .ok()
+                        .and_then(|ns| ns.checked_div(all.len() as u64))
+                    {
+                        // A moving average weighted 1/4 to the newest.
+                        let old = cost.load(Ordering::Relaxed);
+                        cost.store((old * 3 + per) / 4, Ordering::Relaxed);
+                    }
                     done.fetch_sub(all.len(), Ordering::Relaxed);
                     for (len, reply) in replies {
                         let _ = reply.send(verdicts.by_ref().take(len).collect());
                     }
                 }
             })?;
-        Ok(Verifier { jobs, backlog })
+        Ok(Verifier {
+            jobs,
+            backlog,
+            ns_per_signature,
+        })
+    }
+
+    /// How long the signatures queued now take to check, at the measured
+    /// cost per signature.
+    pub fn backlog_time(&self) -> Duration {
+        let ns =
+            (self.backlog() as u64).saturating_mul(self.ns_per_signature.load(Ordering::Relaxed));
+        Duration::from_nanos(ns)
     }
 
     /// Signatures waiting for or in a check: the mempool refuses new client
