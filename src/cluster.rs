@@ -53,6 +53,8 @@ pub struct Cluster {
     children: BTreeMap<String, Child>,
     /// Extra environment for every node (e.g. `STRATA_LOG`).
     env: Vec<(String, String)>,
+    /// Extra arguments of one node.
+    args: BTreeMap<String, Vec<String>>,
 }
 
 impl Cluster {
@@ -62,7 +64,17 @@ impl Cluster {
             bin_dir,
             children: BTreeMap::new(),
             env: Vec::new(),
+            args: BTreeMap::new(),
         }
+    }
+
+    /// Extra command-line arguments for node `name` (e.g. a test mode).
+    pub fn with_node_args(mut self, name: &str, args: &[&str]) -> Cluster {
+        self.args
+            .entry(name.to_string())
+            .or_default()
+            .extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
     pub fn with_env(mut self, key: &str, value: &str) -> Cluster {
@@ -105,6 +117,9 @@ impl Cluster {
             .stderr(err);
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(args) = self.args.get(name) {
+            cmd.args(args);
         }
         // SAFETY: prctl is async-signal-safe; it asks the kernel to SIGKILL
         // the node when the process that started it dies, so nothing is
@@ -214,6 +229,11 @@ impl Cluster {
     /// SIGTERM: a clean shutdown.
     pub fn terminate(&mut self, name: &str) -> Result<ExitStatus, ClusterError> {
         self.signal(name, libc::SIGTERM)
+    }
+
+    /// The process id of a running node.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children.get(name).map(Child::id)
     }
 
     pub fn is_running(&mut self, name: &str) -> bool {

@@ -16,6 +16,10 @@ struct NodeArgs {
     /// Log filter (tracing syntax); `STRATA_LOG` overrides it.
     #[arg(long, default_value = "info,libp2p=warn,actix_server=warn")]
     log: String,
+    /// Test mode: misbehave on purpose (a comma-separated list of
+    /// misdeeds). Refused unless STRATA_ALLOW_BYZANTINE=1.
+    #[arg(long, hide = true)]
+    byzantine: Option<String>,
 }
 
 /// The `main` of a tier binary.
@@ -40,7 +44,7 @@ pub fn main(tier: Tier) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let cfg = match NodeConfig::load(&args.config) {
+    let mut cfg = match NodeConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{name}: {e}");
@@ -55,6 +59,19 @@ pub fn main(tier: Tier) -> ExitCode {
             cfg.tier
         );
         return ExitCode::from(2);
+    }
+    if let Some(list) = &args.byzantine {
+        if std::env::var("STRATA_ALLOW_BYZANTINE").as_deref() != Ok("1") {
+            eprintln!("{name}: --byzantine is a test mode, refused outside tests");
+            return ExitCode::from(2);
+        }
+        match strata_actors::byzantine::parse_misdeeds(list) {
+            Ok(m) => cfg.byzantine = m,
+            Err(e) => {
+                eprintln!("{name}: --byzantine: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     match strata_actors::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

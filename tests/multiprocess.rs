@@ -1,7 +1,8 @@
 //! Real node processes on loopback: a hierarchy commits HTTP submissions on
 //! every member; a killed member catches up by range sync; a stopped leader
 //! is replaced by a view change; bad HTTP input gets JSON errors; peers
-//! outside the genesis and garbage messages are dropped without harm; the
+//! outside the genesis and garbage messages are dropped without harm; a
+//! Byzantine member is charged and banned while the others commit; the
 //! metrics pass `promtool check metrics`.
 //!
 //! Each test uses its own 127.0.N.1 address, and a lock runs them one at a
@@ -41,6 +42,10 @@ fn bin_dir() -> PathBuf {
 }
 
 fn start(octet: u8, cloud: usize, edge: usize) -> Net {
+    start_with(octet, cloud, edge, |c| c)
+}
+
+fn start_with(octet: u8, cloud: usize, edge: usize, setup: impl FnOnce(Cluster) -> Cluster) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let spec = HierarchySpec {
         cloud,
@@ -51,7 +56,7 @@ fn start(octet: u8, cloud: usize, edge: usize) -> Net {
         ..HierarchySpec::default()
     };
     let h = init::write(dir.path(), &spec).unwrap();
-    let mut cluster = Cluster::new(h, bin_dir());
+    let mut cluster = setup(Cluster::new(h, bin_dir()));
     cluster.start_all(Duration::from_secs(30)).unwrap();
     if std::env::var_os("STRATA_TEST_KEEP").is_some() {
         // The nodes' data and logs stay for a look after a failure.
@@ -568,5 +573,71 @@ fn intrude(net: &Net, member: &str, target: &str) {
             let until = tokio::time::Instant::now() + Duration::from_secs(2);
             while let Ok(Some(_)) = tokio::time::timeout_at(until, events.recv()).await {}
         });
+    }
+}
+
+/// Resident memory of a process, from `/proc/PID/status`.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A member running the test-only Byzantine mode floods its peers with
+/// batches of forged records and sync requests lying about their target.
+/// The honest three keep committing every record they accepted, stay within
+/// a memory bound, charge it for each and ban it.
+#[test]
+fn a_byzantine_member_flooding_forged_batches_and_lying_syncs_is_banned_while_the_rest_commit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let byzantine = "edge-0-3";
+    let net = start_with(44, 1, 4, |c| {
+        c.with_env("STRATA_ALLOW_BYZANTINE", "1")
+            .with_node_args(byzantine, &["--byzantine", "invalid-batches,lying-sync"])
+    });
+    let honest = ["edge-0-0", "edge-0-1", "edge-0-2"];
+    let key = Arc::new(TxKeypair::from_seed(&[44; 32]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = background_load(&net, &honest, key, stop.clone());
+    let probe = client(&net, honest[0]);
+    let h0 = height(&probe, "local-0");
+    std::thread::sleep(Duration::from_secs(8));
+    stop.store(true, Ordering::Relaxed);
+    let accepted = load.join().unwrap();
+    assert!(accepted.len() > 100, "load accepted: {}", accepted.len());
+    assert!(
+        height(&probe, "local-0") > h0 + 20,
+        "the honest members keep committing"
+    );
+    for name in honest {
+        let c = client(&net, name);
+        for (hash, _) in accepted.iter().step_by(7) {
+            committed(&c, hash);
+        }
+        let metrics = net.cluster.hierarchy.node(name).unwrap().metrics;
+        let text = Client::new(&format!("http://{metrics}"))
+            .get_text("/metrics")
+            .unwrap();
+        for reason in [
+            "batch_with_invalid_signatures",
+            "sync_request_misstating_its_target",
+        ] {
+            assert!(
+                metric(
+                    &text,
+                    &format!("strata_peer_penalties_total{{reason=\"{reason}\"}}")
+                ) >= 1.0,
+                "{name} charges {reason}:\n{text}"
+            );
+        }
+        assert!(
+            metric(&text, "strata_peer_bans_total") >= 1.0,
+            "{name} bans the Byzantine member"
+        );
+        let rss = rss_bytes(net.cluster.pid(name).unwrap());
+        assert!(rss < 1 << 30, "{name} holds {rss} bytes");
     }
 }

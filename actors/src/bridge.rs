@@ -227,7 +227,17 @@ impl NetworkBridge {
                         let fut = ledger.send(ServeSync(req));
                         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
                             act.serving.release(&peer);
-                            let answer = match res.ok().flatten() {
+                            let res = res.ok().and_then(|a| {
+                                if a.lied {
+                                    act.charge(
+                                        peer,
+                                        Fault::Invalid,
+                                        "sync request misstating its target",
+                                    );
+                                }
+                                a.response
+                            });
+                            let answer = match res {
                                 Some(resp) => Wire::Consensus {
                                     chain,
                                     msg: ConsensusMessage::SyncResponse(Box::new(resp)),

@@ -465,6 +465,9 @@ pub struct NodeConfig {
     /// (validator name, peer id, address)
     pub peers: Vec<(String, String, String)>,
     pub upstream: Option<String>,
+    /// Test mode only (never from the file): what this node does wrong on
+    /// purpose (see `byzantine`).
+    pub byzantine: Vec<crate::byzantine::Misdeed>,
 }
 
 impl NodeConfig {
@@ -557,6 +560,7 @@ impl NodeConfig {
             metrics: addr("metrics", &file.metrics)?,
             peers,
             upstream: file.upstream.clone(),
+            byzantine: Vec::new(),
         })
     }
 

@@ -303,13 +303,26 @@ impl Handler<Execute> for Ledger {
 
 /// A peer's sync request, answered from the store.
 #[derive(Message)]
-#[rtype(result = "Option<SyncResponse>")]
+#[rtype(result = "SyncAnswer")]
 pub struct ServeSync(pub SyncRequest);
 
+/// The answer to a sync request, and whether the request lied about its
+/// target's height (which costs the asker).
+pub struct SyncAnswer {
+    pub response: Option<SyncResponse>,
+    pub lied: bool,
+}
+
 impl Handler<ServeSync> for Ledger {
-    type Result = Option<SyncResponse>;
-    fn handle(&mut self, msg: ServeSync, _: &mut Context<Self>) -> Option<SyncResponse> {
-        consensus::sync::serve(&self.store, &msg.0).ok().flatten()
+    type Result = MessageResult<ServeSync>;
+    fn handle(&mut self, msg: ServeSync, _: &mut Context<Self>) -> Self::Result {
+        let lied = consensus::sync::misstates_target(&self.store, &msg.0).unwrap_or(false);
+        let response = if lied {
+            None
+        } else {
+            consensus::sync::serve(&self.store, &msg.0).ok().flatten()
+        };
+        MessageResult(SyncAnswer { response, lied })
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod api;
 pub mod bridge;
+pub mod byzantine;
 pub mod chain;
 pub mod config;
 pub mod held;

@@ -328,6 +328,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         );
         let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
             .map_err(|e| start_err("the safety state's writer thread", e))?;
+        let driver_store = store.clone();
         let actor = ChainActor::new(
             chain,
             core,
@@ -344,6 +345,18 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,
             |_| actor,
         );
+        if !cfg.byzantine.is_empty() {
+            let driver = crate::byzantine::ByzantineDriver::new(
+                chain,
+                me,
+                spec.committee.len() as u32,
+                domains,
+                cfg.byzantine.clone(),
+                bridge.clone(),
+                driver_store,
+            );
+            driver.start();
+        }
         mempool.do_send(Connect {
             bridge: bridge.clone(),
             chain: actor.clone(),

@@ -65,6 +65,12 @@ pub struct ConsensusBenchArgs {
     /// temporary directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Each rate runs twice: all members honest, then the last one
+    /// misbehaving on purpose (e.g. invalid-batches; the nodes' test mode).
+    /// The load goes to the honest members only in both runs, and they are
+    /// the ones measured.
+    #[arg(long)]
+    pub byzantine: Option<String>,
 }
 
 impl ConsensusBenchArgs {
@@ -85,6 +91,8 @@ pub struct ConsensusBenchResult {
     pub protocol: String,
     /// Distinct signing keys in the load (signed records).
     pub senders: Option<usize>,
+    /// What the last member did wrong on purpose in this run, if anything.
+    pub byzantine: Option<String>,
     /// Transactions the load generator sent per second of the load window,
     /// and how far its slowest sender fell behind schedule: `sent_tps`
     /// below `rate` means the nodes answered too slowly for the load to
@@ -178,6 +186,7 @@ fn one_rate(
     args: &ConsensusBenchArgs,
     rate: u64,
     ceiling: Option<VerifyCeiling>,
+    byzantine: Option<&str>,
 ) -> Result<ConsensusBenchResult, String> {
     let stop = stop_flag();
     let mut _temp = None;
@@ -213,9 +222,26 @@ fn one_rate(
         ..HierarchySpec::default()
     };
     let hierarchy = init::write(&dir, &spec).map_err(|e| e.to_string())?;
-    let chains = chain_nodes(&hierarchy);
+    // With a Byzantine member, it is neither loaded nor measured (in both
+    // runs, so that they compare).
+    let excluded = args
+        .byzantine
+        .as_ref()
+        .and_then(|_| hierarchy.nodes.last())
+        .map(|n| (n.name.clone(), n.api_url(), format!("http://{}", n.metrics)));
+    let mut chains = chain_nodes(&hierarchy);
+    let mut loads = chain_loads(&hierarchy, rate);
+    if let Some((_, api, metrics)) = &excluded {
+        for c in &mut chains {
+            c.apis.retain(|a| a != api);
+            c.metrics.retain(|m| m != metrics);
+        }
+        for l in &mut loads {
+            l.nodes.retain(|a| a != api);
+        }
+    }
     let load_spec = LoadSpec {
-        chains: chain_loads(&hierarchy, rate),
+        chains: loads,
         domains: 0,
         tx_size: args.tx_size,
         duration: args.duration,
@@ -232,6 +258,11 @@ fn one_rate(
     let mut cluster = Cluster::new(hierarchy, default_bin_dir());
     if std::env::var_os("STRATA_LOG").is_none() {
         cluster = cluster.with_env("STRATA_LOG", "warn");
+    }
+    if let (Some(misdeeds), Some((name, _, _))) = (byzantine, &excluded) {
+        cluster = cluster
+            .with_env("STRATA_ALLOW_BYZANTINE", "1")
+            .with_node_args(name, &["--byzantine", misdeeds]);
     }
     cluster
         .start_all(Duration::from_secs(30))
@@ -281,6 +312,7 @@ fn one_rate(
         payload: args.payload,
         protocol: args.protocol.to_string(),
         senders: (args.payload == PayloadKind::Signed).then(|| args.senders()),
+        byzantine: byzantine.map(str::to_string),
         sent_tps: (r.load.send.sent as f64 / r.duration_s * 10.0).round() / 10.0,
         sender_max_lag_ms: r.load.send.max_lag_ms,
         committed_tps: (c.committed_tps * 10.0).round() / 10.0,
@@ -388,13 +420,19 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     }
     let mut out = Vec::new();
     for &rate in &args.rate {
-        let r = one_rate(args, rate, ceiling)?;
-        if args.json {
-            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
-        } else {
-            println!("{}", table_row(&r));
+        let runs = match &args.byzantine {
+            None => vec![None],
+            Some(m) => vec![None, Some(m.as_str())],
+        };
+        for byzantine in runs {
+            let r = one_rate(args, rate, ceiling, byzantine)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            } else {
+                println!("{}", table_row(&r));
+            }
+            out.push(r);
         }
-        out.push(r);
     }
     Ok(out)
 }

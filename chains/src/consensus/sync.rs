@@ -45,6 +45,15 @@ pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse
     }))
 }
 
+/// Whether the request names a block this node holds at another height
+/// than the one it claims: only a faulty asker lies about that (an honest
+/// one copies the height from the certificate it holds).
+pub fn misstates_target(store: &dyn Store, req: &SyncRequest) -> Result<bool, StoreError> {
+    Ok(store
+        .block(&req.target)?
+        .is_some_and(|b| b.header.height != req.target_height))
+}
+
 /// Up to `MAX_SYNC_BLOCKS` committed blocks from `from`, with the
 /// certificate of the last: its committed child's justify or, where the
 /// committed chain ends inside the range, the top block's justify (which
@@ -208,6 +217,8 @@ mod tests {
         let mut lie = request(1, &blocks[120]);
         lie.target_height = 1;
         assert!(serve(&store, &lie).unwrap().is_none());
+        assert!(misstates_target(&store, &lie).unwrap());
+        assert!(!misstates_target(&store, &request(1, &blocks[120])).unwrap());
         lie.target_height = 5;
         assert!(serve(&store, &lie).unwrap().is_none());
         // Heights near the top of the range do not overflow.
