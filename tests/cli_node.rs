@@ -244,6 +244,27 @@ fn init_submit_status_keygen_and_config_errors() {
         "greenhouse/humidity",
     ]));
     assert!(o.contains("hash"), "{o}");
+    // The light client checks the upstream's proof of commit (headers up
+    // to the two-phase commit rule, the last certified) against the
+    // genesis alone.
+    let hash = serde_json::from_str::<Value>(o.trim()).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let light = strata::client::Client::new(&iot);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = light.get(&format!("/v1/tx/{hash}")).unwrap();
+        if a.body["verified"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the light client never verified {hash}: {}",
+            a.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let bad_op = strata(&["submit", "--key", "k", "--object", "o", "--op", "explode"]);
     assert!(!bad_op.status.success());
     let s = stdout(&strata(&["status", "--node", &edge]));

@@ -641,3 +641,35 @@ fn a_byzantine_member_flooding_forged_batches_and_lying_syncs_is_banned_while_th
         assert!(rss < 1 << 30, "{name} holds {rss} bytes");
     }
 }
+
+/// `accepted` (202) means stored on the node that answered: killed with
+/// -9 right after its answers, and restarted, the node proposes and
+/// pushes again what it had sealed, and every record commits everywhere.
+#[test]
+fn records_accepted_just_before_a_kill_9_of_their_node_commit_after_its_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = start(45, 1, 4);
+    let edges = ["edge-0-0", "edge-0-1", "edge-0-2", "edge-0-3"];
+    let key = TxKeypair::from_seed(&[45; 32]);
+    let node = "edge-0-1";
+    let mut accepted = Vec::new();
+    for round in 0..4u64 {
+        let c = client(&net, node);
+        for i in 0..4 {
+            let tx = signed(&key, 0, &format!("durable-{i}"), 10 + round * 4 + i);
+            assert_eq!(post(&c, &tx).status, 202);
+            accepted.push(tx.hash());
+        }
+        net.cluster.kill(node).unwrap();
+        net.cluster.start(node).unwrap();
+        net.cluster
+            .wait_healthy(node, Duration::from_secs(20))
+            .unwrap();
+    }
+    for hash in &accepted {
+        for name in edges {
+            committed(&client(&net, name), hash);
+        }
+    }
+}
+

@@ -16,7 +16,7 @@ use strata_crypto::hash::Digest;
 
 use crate::chain::{ChainActor, GetStatus};
 use crate::config::Tier;
-use crate::ledger::{GetBlock, GetTx, GetTxProof, Ledger, TxStatus};
+use crate::ledger::{GetBlock, GetEvidence, GetTx, GetTxProof, Ledger, TxStatus};
 use crate::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::state::{chain_of_domain, domain_of, HistoryEntry, StateStore, GLOBAL_DOMAIN};
 
@@ -492,6 +492,25 @@ async fn get_block(
     }
 }
 
+/// The proofs of misbehaviour this node holds for a chain.
+async fn get_evidence(
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let chain = parse_chain(&path)?;
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
+    let evidence = c
+        .ledger
+        .send(GetEvidence)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "chain": chain.to_string(), "evidence": evidence })))
+}
+
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut chains = Vec::new();
     for c in state.chains.values() {
@@ -532,6 +551,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/tx/{hash}/proof", web::get().to(get_tx_proof))
         .route("/v1/object/{id}/history", web::get().to(get_history))
         .route("/v1/block/{chain}/{height}", web::get().to(get_block))
+        .route("/v1/evidence/{chain}", web::get().to(get_evidence))
         .route("/v1/status", web::get().to(get_status))
         .route("/health", web::get().to(health))
         .default_service(web::to(not_found));

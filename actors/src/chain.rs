@@ -244,9 +244,7 @@ impl ChainActor {
                     to: from,
                     request,
                 }),
-                Action::Evidence(e) => {
-                    tracing::warn!(chain = %self.chain, "evidence of misbehaviour: {e:?}");
-                }
+                Action::Evidence(e) => self.evidence(&e),
                 Action::Misbehaviour {
                     peer,
                     reason,
@@ -285,6 +283,25 @@ impl ChainActor {
         };
         if let Some(old) = old {
             ctx.cancel_future(old);
+        }
+    }
+
+    /// Keeps a proof of misbehaviour (served at `GET /v1/evidence/{chain}`,
+    /// counted in `strata_evidence_total`) and bans the members it
+    /// convicts.
+    fn evidence(&mut self, e: &strata_chains::types::Evidence) {
+        let offenders = e.offenders();
+        tracing::warn!(chain = %self.chain, kind = e.kind(), ?offenders, "evidence of misbehaviour");
+        if let Err(err) = self.store.put_evidence(e) {
+            tracing::error!(chain = %self.chain, "keeping evidence failed: {err}");
+        }
+        for member in offenders {
+            self.bridge.do_send(Penalize {
+                chain: self.chain,
+                member,
+                fault: strata_chains::consensus::Fault::Proven,
+                reason: "evidence of equivocation",
+            });
         }
     }
 

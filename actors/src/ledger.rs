@@ -14,7 +14,7 @@ use serde::Serialize;
 use strata_chains::consensus;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{
-    Block, ChainId, Height, Payload, QuorumCertificate, SyncRequest, SyncResponse, Transaction,
+    Block, ChainId, Height, Payload, SyncRequest, SyncResponse, Transaction,
 };
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
@@ -27,6 +27,8 @@ use crate::state::{Applied, StateError, StateStore};
 use crate::{fatal, unix_micros};
 
 pub struct Ledger {
+    /// The chain's protocol (its commit rule, for commit proofs).
+    protocol: strata_chains::types::Protocol,
     chain: ChainId,
     store: RocksStore,
     state: StateStore,
@@ -88,8 +90,10 @@ impl Ledger {
         mempool: Addr<Mempool>,
         metrics: Arc<Metrics>,
         payload: PayloadMode,
+        protocol: strata_chains::types::Protocol,
     ) -> Ledger {
         Ledger {
+            protocol,
             executes_records: payload == PayloadMode::Signed,
             label: chain_label(chain),
             chain,
@@ -462,8 +466,9 @@ impl Ledger {
 }
 
 /// What a light client needs to check that a transaction is committed: the
-/// block header, the Merkle proof of the transaction under its root, and the
-/// committee's certificate of the block.
+/// block header, the Merkle proof of the transaction under its root, the
+/// headers after the block up to the protocol's commit rule and the
+/// committee's certificate of the last (`consensus::commit_proof`).
 #[derive(Clone, Debug, Serialize)]
 pub struct TxProof {
     pub chain: u32,
@@ -473,7 +478,10 @@ pub struct TxProof {
     pub index: u64,
     pub leaf_count: u64,
     pub siblings: Vec<String>,
-    /// SCALE-encoded `QuorumCertificate` of the block, hex.
+    /// SCALE-encoded `BlockHeader`s after the block, hex, up to where the
+    /// commit rule holds.
+    pub commit_headers: Vec<String>,
+    /// SCALE-encoded `QuorumCertificate` of the last header, hex.
     pub certificate: String,
 }
 
@@ -487,11 +495,10 @@ impl Handler<GetTxProof> for Ledger {
         use parity_scale_codec::Encode;
         let loc = self.store.tx_location(&msg.0).ok().flatten()?;
         let block = self.store.block_at(loc.height).ok().flatten()?;
-        let child = self.store.block_at(loc.height + 1).ok().flatten()?;
-        let certificate: QuorumCertificate = child.header.justify;
-        if certificate.block != block.hash() {
-            return None;
-        }
+        let (headers, certificate) =
+            consensus::commit_proof::build(&self.store, self.protocol, loc.height)
+                .ok()
+                .flatten()?;
         let tree = MerkleTree::from_leaf_hashes(self.tx_hashes(&block)?);
         let proof = tree.proof(loc.index as u64).ok()?;
         Some(TxProof {
@@ -501,8 +508,43 @@ impl Handler<GetTxProof> for Ledger {
             index: proof.leaf_index,
             leaf_count: proof.leaf_count,
             siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
+            commit_headers: headers
+                .iter()
+                .skip(1)
+                .map(|h| hex::encode(h.encode()))
+                .collect(),
             certificate: hex::encode(certificate.encode()),
         })
+    }
+}
+
+/// A proof of misbehaviour as the API shows it: what it convicts, and the
+/// proof itself (SCALE, hex) for anyone to check against the genesis.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceView {
+    pub kind: &'static str,
+    pub offenders: Vec<u32>,
+    pub proof: String,
+}
+
+/// The proofs of misbehaviour this node keeps for its chain.
+#[derive(Message)]
+#[rtype(result = "Vec<EvidenceView>")]
+pub struct GetEvidence;
+
+impl Handler<GetEvidence> for Ledger {
+    type Result = Vec<EvidenceView>;
+    fn handle(&mut self, _: GetEvidence, _: &mut Context<Self>) -> Vec<EvidenceView> {
+        self.store
+            .evidence()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EvidenceView {
+                kind: e.kind(),
+                offenders: e.offenders(),
+                proof: hex::encode(parity_scale_codec::Encode::encode(&e)),
+            })
+            .collect()
     }
 }
 

@@ -1,16 +1,20 @@
 //! An IoT device that is in no committee runs as a light client: it takes
 //! submissions and passes them to its upstream node, and it checks what the
 //! upstream says about a transaction against the genesis alone: the block
-//! header must be certified by a quorum of the chain's committee, and the
-//! transaction must be in the header's transaction root.
+//! must be committed under its chain's rule (its header and those after it
+//! up to the commit, the last certified by a quorum of the chain's
+//! committee: `consensus::commit_proof`), and the transaction must be in
+//! the header's transaction root. Everything the upstream sends is read
+//! with a size limit and decoded with the codec's limits.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use parity_scale_codec::Decode;
 use serde::Serialize;
+use strata_chains::consensus::commit_proof::{self, MAX_COMMIT_PROOF_HEADERS};
 use strata_chains::types::{BlockHeader, ChainId, QuorumCertificate};
+use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::InclusionProof;
 
@@ -65,6 +69,10 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
 }
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read from the upstream (a proof is a few KiB).
+const MAX_UPSTREAM_BYTES: u64 = 1 << 20;
+/// Largest header or certificate decoded from an upstream proof.
+const MAX_PROOF_ITEM_BYTES: usize = 256 << 10;
 
 async fn not_served() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
@@ -118,6 +126,8 @@ async fn forward_tx(
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
+            .with_config()
+            .limit(MAX_UPSTREAM_BYTES)
             .read_to_string()
             .map_err(|e| e.to_string())?;
         Ok((status, text))
@@ -137,6 +147,8 @@ fn fetch_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value)
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
+        .with_config()
+        .limit(MAX_UPSTREAM_BYTES)
         .read_to_string()
         .map_err(|e| e.to_string())?;
     let v = serde_json::from_str(&text).map_err(|e| format!("upstream answered non-JSON: {e}"))?;
@@ -153,8 +165,9 @@ struct Verified {
     reason: Option<String>,
 }
 
-/// Checks an upstream proof: certificate of the header by the genesis
-/// committee, and the transaction under the header's root.
+/// Checks an upstream proof: the block committed under its chain's rule
+/// (headers up to the commit, the last certified by the genesis committee)
+/// and the transaction under the block header's root.
 pub fn check_proof(
     genesis: &Genesis,
     hash: &Digest,
@@ -165,26 +178,43 @@ pub fn check_proof(
         hex::decode(field(k)?.as_str().ok_or(format!("{k} is not a string"))?)
             .map_err(|e| format!("{k}: {e}"))
     };
-    let header =
-        BlockHeader::decode(&mut &hex_field("header")?[..]).map_err(|e| format!("header: {e}"))?;
-    let cert = QuorumCertificate::decode(&mut &hex_field("certificate")?[..])
+    let header: BlockHeader = decode_message(&hex_field("header")?, MAX_PROOF_ITEM_BYTES)
+        .map_err(|e| format!("header: {e}"))?;
+    let cert: QuorumCertificate = decode_message(&hex_field("certificate")?, MAX_PROOF_ITEM_BYTES)
         .map_err(|e| format!("certificate: {e}"))?;
-    let chain = ChainId(field("chain")?.as_u64().ok_or("chain is not a number")? as u32);
+    let later = field("commit_headers")?
+        .as_array()
+        .ok_or("commit_headers is not a list")?;
+    if later.len() >= MAX_COMMIT_PROOF_HEADERS {
+        return Err("commit_headers is too long".into());
+    }
+    let mut headers = vec![header];
+    for h in later {
+        let bytes = hex::decode(h.as_str().ok_or("a commit header is not a string")?)
+            .map_err(|e| format!("commit header: {e}"))?;
+        headers.push(
+            decode_message(&bytes, MAX_PROOF_ITEM_BYTES)
+                .map_err(|e| format!("commit header: {e}"))?,
+        );
+    }
+    let chain = u32::try_from(field("chain")?.as_u64().ok_or("chain is not a number")?)
+        .map(ChainId)
+        .map_err(|_| "chain is out of range")?;
     let spec = genesis
         .chains
         .get(&chain)
         .ok_or(format!("the genesis has no chain {chain}"))?;
-    if header.chain != chain || cert.block != header.hash() || cert.round != header.round() {
-        return Err("the certificate is not for this header".into());
-    }
-    cert.verify(
+    commit_proof::verify(
+        spec.protocol,
         chain,
-        header.epoch,
         &spec.genesis.hash(),
         &spec.committee,
         strata_crypto::QuorumThreshold::TWO_THIRDS,
+        &headers,
+        &cert,
     )
-    .map_err(|e| format!("certificate: {e}"))?;
+    .map_err(|e| format!("commit: {e}"))?;
+    let header = headers.first().ok_or("no header")?;
     let siblings = field("siblings")?
         .as_array()
         .ok_or("siblings is not a list")?

@@ -137,6 +137,10 @@ pub struct Mempool {
     /// last verdict for the HTTP handlers.
     gate: AdmissionGate,
     admission: AdmissionFlag,
+    /// Submissions answered once the batch being built is sealed and
+    /// stored: `accepted` means the record is written where a restart of
+    /// this node finds it (it survives a kill -9), not only in memory.
+    seal_waiters: Vec<oneshot::Sender<bool>>,
 }
 
 /// A bounded memory of refused batch digests, oldest forgotten first.
@@ -210,6 +214,53 @@ impl Mempool {
             unreachable: HashMap::new(),
             gate: AdmissionGate::new(Instant::now(), QUEUE_BUDGET),
             admission: AdmissionFlag::default(),
+            seal_waiters: Vec::new(),
+        }
+    }
+
+    /// After a restart: batches this node sealed that had not committed
+    /// are held, proposed and pushed again (their records were answered
+    /// `accepted`).
+    fn recover_unconfirmed(&mut self, ctx: &mut Context<Self>) {
+        let noted = match self.store.unconfirmed() {
+            Ok(d) => d,
+            Err(e) => return tracing::error!("reading unconfirmed batches failed: {e}"),
+        };
+        let mut done = Vec::new();
+        for digest in noted {
+            if self.state.batch_executed(&digest).unwrap_or(false) {
+                done.push(digest);
+                continue;
+            }
+            match self.store.batch(&digest) {
+                Ok(Some(batch)) => {
+                    for tx in batch.batch().transactions.iter() {
+                        if let Transaction::Provenance(p) = tx {
+                            let key = (p.record.sender.to_bytes(), p.record.nonce);
+                            self.nonce_set.insert(key);
+                            self.pending_nonces.insert(tx.hash(), key);
+                        }
+                    }
+                    self.pending_txs.extend(batch.tx_hashes().iter().copied());
+                    // Due for a push at once.
+                    let due = Instant::now()
+                        .checked_sub(REPUSH_AFTER)
+                        .unwrap_or_else(Instant::now);
+                    self.unconfirmed.push_back((digest, due));
+                    self.hold(&batch, ctx);
+                }
+                Ok(None) => done.push(digest),
+                Err(e) => tracing::error!("reading an unconfirmed batch failed: {e}"),
+            }
+        }
+        if let Err(e) = self.store.forget_unconfirmed(&done) {
+            tracing::error!("forgetting committed batches failed: {e}");
+        }
+        if !self.unconfirmed.is_empty() {
+            tracing::info!(
+                batches = self.unconfirmed.len(),
+                "recovered batches sealed here before a restart"
+            );
         }
     }
 
@@ -368,9 +419,20 @@ impl Mempool {
         };
         let batch = HashedBatch::from_parts(batch, hashes);
         tracing::trace!(batch = %batch.digest().short(), txs = batch.tx_hashes().len(), "sealed");
-        if let Err(e) = self.store.put_batch(&batch) {
+        let stored = self
+            .store
+            .put_batch(&batch)
+            .and_then(|()| self.store.note_unconfirmed(&batch.digest()));
+        let waiters = std::mem::take(&mut self.seal_waiters);
+        if let Err(e) = stored {
             tracing::error!("storing a batch failed: {e}");
+            for w in waiters {
+                let _ = w.send(false);
+            }
             return;
+        }
+        for w in waiters {
+            let _ = w.send(true);
         }
         self.push(batch.batch());
         self.unconfirmed.push_back((batch.digest(), Instant::now()));
@@ -677,6 +739,7 @@ impl Actor for Mempool {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        self.recover_unconfirmed(ctx);
         ctx.run_interval(Duration::from_millis(250), |act, ctx| {
             let wanted: Vec<(Digest, u32)> = act
                 .checks
@@ -789,7 +852,35 @@ impl Handler<Submit> for Mempool {
                     act.seal(ctx);
                 }
                 act.update_gauge();
-                verdicts
+                // Answered once its records are stored (see `seal_waiters`):
+                // at the next seal, if the last one still waits in the
+                // batch being built.
+                let last = verdicts.iter().rev().find_map(|v| v.as_ref().ok().copied());
+                let stored = match last {
+                    Some(h) if act.building_hashes.last() == Some(&h) => {
+                        let (tx, rx) = oneshot::channel();
+                        act.seal_waiters.push(tx);
+                        Some(rx)
+                    }
+                    _ => None,
+                };
+                (verdicts, stored)
+            })
+            .then(|(verdicts, stored), act, _| {
+                async move {
+                    let Some(rx) = stored else {
+                        return verdicts;
+                    };
+                    if rx.await.unwrap_or(false) {
+                        return verdicts;
+                    }
+                    // Not stored: nothing was accepted.
+                    verdicts
+                        .into_iter()
+                        .map(|v| v.and(Err(TxRefusal::Full)))
+                        .collect()
+                }
+                .into_actor(act)
             }),
         )
     }
@@ -1018,6 +1109,10 @@ impl Handler<Committed> for Mempool {
         // Batches proposed at or below this height that did not commit were
         // in an abandoned fork: propose them again.
         self.inflight.retain(|_, h| *h > msg.height);
+        let own: Vec<Digest> = msg.batches.clone();
+        if let Err(e) = self.store.forget_unconfirmed(&own) {
+            tracing::error!("forgetting committed batches failed: {e}");
+        }
         self.gate.on_committed(Instant::now(), committed);
         self.admits();
         self.update_gauge();
@@ -1115,9 +1210,12 @@ mod tests {
             let addr = mempool.start();
             let small: Vec<Transaction> = (0..2).map(|i| make(i, 512)).collect();
             assert!(small.iter().all(|t| t.encoded_size().abs_diff(512) < 64));
-            let answers = addr.send(Submit(small)).await.unwrap();
-            assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+            // Answered only once stored, at the seal: not yet.
+            let small_answers = addr.send(Submit(small));
+            let small_answers = actix::spawn(small_answers);
+            addr.send(PendingCount).await.unwrap();
             assert!(held.is_empty(), "two records wait for more");
+            assert!(!small_answers.is_finished(), "answered before stored");
 
             let count = (EARLY_SEAL_BYTES / 512) as u32;
             let big: Vec<Transaction> = (2..2 + count).map(|i| make(i, 512)).collect();
@@ -1128,6 +1226,8 @@ mod tests {
                 1,
                 "a batch's worth is sealed with the two before it"
             );
+            let answers = small_answers.await.unwrap().unwrap();
+            assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         });
     }
 
@@ -1284,6 +1384,50 @@ mod tests {
             .unwrap();
             addr.send(PendingCount).await.unwrap();
             assert_eq!(held.len(), AUTHOR_QUOTA_BATCHES + 1 - extra + 1);
+        });
+    }
+
+    /// `accepted` means stored: a node restarted after a kill holds the
+    /// batches it had sealed and not committed, and proposes and pushes
+    /// them again.
+    #[test]
+    fn a_restarted_node_holds_again_the_batches_it_sealed_and_had_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |dir: &std::path::Path| {
+            let store = RocksStore::open(&dir.join("consensus")).unwrap();
+            let state = StateStore::open(&dir.join("state"), ChainId::GLOBAL, 1).unwrap();
+            let metrics = Metrics::new();
+            let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
+            let params = ConsensusParams {
+                payload: PayloadMode::Opaque,
+                ..ConsensusParams::default()
+            };
+            Mempool::new(
+                ChainId::GLOBAL,
+                0,
+                4,
+                params,
+                1,
+                store,
+                state,
+                verifier,
+                metrics,
+            )
+        };
+        let first = open(dir.path());
+        actix::System::new().block_on(async move {
+            let addr = first.start();
+            let txs: Vec<Transaction> = (0..3).map(|i| opaque(i, 64)).collect();
+            let answers = addr.send(Submit(txs)).await.unwrap();
+            assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        });
+        // The first system and its mempool (and store) are gone: a restart.
+        let second = open(dir.path());
+        let held = second.held();
+        actix::System::new().block_on(async move {
+            let addr = second.start();
+            assert_eq!(addr.send(PendingCount).await.unwrap(), 3);
+            assert_eq!(held.len(), 1);
         });
     }
 }

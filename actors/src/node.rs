@@ -321,6 +321,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             mempool.clone(),
             metrics.clone(),
             genesis.params.payload,
+            spec.protocol,
         );
         let ledger = Ledger::start_in_arbiter(
             &own_thread(format!("ledger-{chain}"), ThreadRole::Foreground)?,

@@ -28,6 +28,7 @@ pub fn cost(fault: Fault) -> u32 {
     match fault {
         Fault::Invalid => INVALID_COST,
         Fault::Unhelpful => UNHELPFUL_COST,
+        Fault::Proven => BAN_SCORE,
     }
 }
 
@@ -142,6 +143,15 @@ mod tests {
             .filter_map(|_| s.penalize(&7, Fault::Unhelpful, now))
             .count();
         assert_eq!(bans, 1);
+    }
+
+    #[test]
+    fn evidence_bans_at_once() {
+        let mut s = PeerScores::default();
+        assert_eq!(
+            s.penalize(&3u32, Fault::Proven, Instant::now()),
+            Some(FIRST_BAN)
+        );
     }
 
     #[test]

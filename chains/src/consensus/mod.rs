@@ -9,6 +9,7 @@
 //! [`phase::Phase`], used for block votes in both protocols and for the
 //! timeouts of the view change.
 
+pub mod commit_proof;
 pub mod core;
 pub mod leader;
 pub mod phase;
@@ -93,6 +94,9 @@ pub enum Fault {
     /// Useless here but possibly honest (a member behind, ahead or
     /// partitioned sends such things): costs little, adds up under a flood.
     Unhelpful,
+    /// Signed proof of misbehaviour (evidence): two conflicting statements
+    /// under the member's own key.
+    Proven,
 }
 
 /// What a timer is for.

@@ -1052,3 +1052,72 @@ fn a_vote_whose_view_ends_before_it_is_signed_is_not_sent() {
         "{resumed:?}"
     );
 }
+
+/// A certificate is not a commit: the proof a light client checks carries
+/// the headers up to the protocol's commit rule and the last one's
+/// certificate, and fails when a header is changed, missing or the
+/// certificate names another block.
+#[test]
+fn commit_proofs_carry_the_commit_rule_and_fail_when_tampered() {
+    use super::commit_proof::{build, verify, CommitProofError};
+    use crate::store::{MemStore, Store};
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let leader = match protocol {
+            Protocol::HotStuff => LeaderPolicy::RoundRobin,
+            Protocol::TwoPhase => LeaderPolicy::uptime(&[9, 1, 1, 1]),
+        };
+        let mut h = Harness::new(protocol, 4, leader);
+        h.run(1_500);
+        let blocks: Vec<Block> = std::iter::once((*h.genesis).clone())
+            .chain(h.commits[0].iter().map(|b| (**b).clone()))
+            .collect();
+        assert!(blocks.len() > 10, "{protocol}: {} committed", blocks.len());
+        let mut store = MemStore::new();
+        for b in &blocks {
+            store.put_block(b).unwrap();
+        }
+        store.commit(&blocks).unwrap();
+        let check = |headers: &[crate::types::BlockHeader],
+                     cert: &crate::types::QuorumCertificate| {
+            verify(
+                protocol,
+                h.genesis.header.chain,
+                &h.genesis.hash(),
+                &h.committee,
+                strata_crypto::QuorumThreshold::TWO_THIRDS,
+                headers,
+                cert,
+            )
+        };
+        let height = blocks[3].header.height;
+        let (headers, cert) = build(&store, protocol, height).unwrap().unwrap();
+        assert_eq!(headers[0], blocks[3].header);
+        let rule = match protocol {
+            Protocol::HotStuff => 3,
+            Protocol::TwoPhase => 2,
+        };
+        assert!(
+            headers.len() >= rule,
+            "{protocol}: {} headers",
+            headers.len()
+        );
+        check(&headers, &cert).unwrap();
+        // The block's own certificate alone is not a commit.
+        let (alone, _) = build(&store, protocol, height).unwrap().unwrap();
+        let own_cert = alone[1].justify.clone();
+        assert_eq!(
+            check(&alone[..1], &own_cert),
+            Err(CommitProofError::NoCommit(protocol))
+        );
+        // A changed header breaks the links above it.
+        let mut changed = headers.clone();
+        changed[0].timestamp_ms += 1;
+        assert_eq!(check(&changed, &cert), Err(CommitProofError::Link(1)));
+        // The certificate of another block.
+        let other = blocks[9].header.justify.clone();
+        assert_eq!(
+            check(&headers, &other),
+            Err(CommitProofError::CertificateSubject)
+        );
+    }
+}

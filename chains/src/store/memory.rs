@@ -7,7 +7,7 @@ use strata_crypto::hash::Digest;
 
 use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
-use crate::types::{Block, HashedBatch, Height};
+use crate::types::{Block, Evidence, HashedBatch, Height};
 
 #[derive(Default, Clone)]
 pub struct MemStore {
@@ -17,6 +17,8 @@ pub struct MemStore {
     pending: BTreeMap<(Height, Digest), ()>,
     batches: HashMap<Digest, HashedBatch>,
     safety: Option<SafetyState>,
+    evidence: HashMap<Digest, Evidence>,
+    unconfirmed: std::collections::BTreeSet<Digest>,
 }
 
 impl MemStore {
@@ -26,6 +28,36 @@ impl MemStore {
 }
 
 impl Store for MemStore {
+    fn put_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        if self.evidence.len() < super::MAX_EVIDENCE {
+            self.evidence.insert(
+                Digest::of_encoding("strata/evidence", evidence),
+                evidence.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+        Ok(self.evidence.values().cloned().collect())
+    }
+
+    fn note_unconfirmed(&mut self, digest: &Digest) -> Result<(), StoreError> {
+        self.unconfirmed.insert(*digest);
+        Ok(())
+    }
+
+    fn forget_unconfirmed(&mut self, digests: &[Digest]) -> Result<(), StoreError> {
+        for d in digests {
+            self.unconfirmed.remove(d);
+        }
+        Ok(())
+    }
+
+    fn unconfirmed(&self) -> Result<Vec<Digest>, StoreError> {
+        Ok(self.unconfirmed.iter().copied().collect())
+    }
+
     fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
         let tip = self.heights.keys().next_back().copied();

@@ -24,7 +24,10 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
 
 use crate::consensus::SafetyState;
-use crate::types::{Block, HashedBatch, Height, Payload};
+use crate::types::{Block, Evidence, HashedBatch, Height, Payload};
+
+/// Proofs of misbehaviour a store keeps (each is a few hundred bytes).
+pub const MAX_EVIDENCE: usize = 10_000;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,18 @@ pub trait Store: Send {
     fn load_safety(&self) -> Result<Option<SafetyState>, StoreError>;
     /// Stored blocks above the committed tip (for recovery), lowest first.
     fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError>;
+    /// Keeps a proof of misbehaviour (once per distinct proof, at most
+    /// `MAX_EVIDENCE` in all: past that, new proofs are counted, not kept).
+    fn put_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError>;
+    /// The proofs kept, in no particular order.
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError>;
+    /// Notes a batch this node sealed (and stored) as not yet committed: a
+    /// restarted node proposes and pushes it again.
+    fn note_unconfirmed(&mut self, digest: &Digest) -> Result<(), StoreError>;
+    /// The batches no longer need to be noted (they committed).
+    fn forget_unconfirmed(&mut self, digests: &[Digest]) -> Result<(), StoreError>;
+    /// The batches noted and not forgotten.
+    fn unconfirmed(&self) -> Result<Vec<Digest>, StoreError>;
 }
 
 /// Hashes of a committed block's transactions, in order.
@@ -170,7 +185,43 @@ pub(crate) mod contract {
         out
     }
 
+    fn exercise_evidence(store: &mut dyn Store) {
+        use crate::types::{SignedStatement, Statement, VoteData};
+        let key = SecretKey::from_seed(&[5; 32]).unwrap();
+        let vote = |b: &[u8]| {
+            let data = VoteData {
+                chain: ChainId::GLOBAL,
+                epoch: 0,
+                round: crate::types::Round::new(3, 3),
+                statement: Statement::Vote {
+                    block: Digest::of("b", b),
+                },
+            };
+            SignedStatement::sign(data, 1, &key)
+        };
+        let e = Evidence::Equivocation {
+            first: vote(b"a"),
+            second: vote(b"b"),
+        };
+        assert!(store.evidence().unwrap().is_empty());
+        store.put_evidence(&e).unwrap();
+        store.put_evidence(&e).unwrap();
+        assert_eq!(store.evidence().unwrap(), vec![e], "kept once");
+
+        let (a, b) = (Digest::of("own", b"a"), Digest::of("own", b"b"));
+        store.note_unconfirmed(&a).unwrap();
+        store.note_unconfirmed(&b).unwrap();
+        let mut noted = store.unconfirmed().unwrap();
+        noted.sort();
+        let mut both = vec![a, b];
+        both.sort();
+        assert_eq!(noted, both);
+        store.forget_unconfirmed(&[a]).unwrap();
+        assert_eq!(store.unconfirmed().unwrap(), vec![b]);
+    }
+
     pub(crate) fn exercise(store: &mut dyn Store) {
+        exercise_evidence(store);
         let blocks = chain(6);
         assert_eq!(store.committed_tip().unwrap(), None);
         for b in &blocks {

@@ -21,7 +21,7 @@ use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_BATCH_TXS;
 use crate::types::limits::MAX_MESSAGE_BYTES;
-use crate::types::{Batch, Block, HashedBatch, Height};
+use crate::types::{Batch, Block, Evidence, HashedBatch, Height};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -29,6 +29,10 @@ const CF_TXS: &str = "txs";
 const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
 const CF_BATCHES: &str = "batches";
+/// Proofs of misbehaviour, by the digest of their encoding.
+const CF_EVIDENCE: &str = "evidence";
+/// Batches this node sealed that have not committed yet (keys only).
+const CF_UNCONFIRMED: &str = "unconfirmed";
 const KEY_SAFETY: &[u8] = b"safety";
 const KEY_TIP: &[u8] = b"tip";
 /// The height through which the transaction index is on disk.
@@ -177,7 +181,14 @@ impl RocksStore {
     pub fn open_with_index_runs(path: &Path, run_entries: usize) -> Result<RocksStore, StoreError> {
         let opts = db_options();
         let cfs = [
-            CF_BLOCKS, CF_HEIGHTS, CF_TXS, CF_PENDING, CF_META, CF_BATCHES,
+            CF_BLOCKS,
+            CF_HEIGHTS,
+            CF_TXS,
+            CF_PENDING,
+            CF_META,
+            CF_BATCHES,
+            CF_EVIDENCE,
+            CF_UNCONFIRMED,
         ]
         .into_iter()
         .map(|name| {
@@ -309,6 +320,65 @@ impl RocksStore {
 }
 
 impl Store for RocksStore {
+    fn put_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        let cf = self.cf(CF_EVIDENCE);
+        let kept = self
+            .db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .take(super::MAX_EVIDENCE)
+            .count();
+        if kept >= super::MAX_EVIDENCE {
+            return Ok(());
+        }
+        let key = Digest::of_encoding("strata/evidence", evidence);
+        self.db
+            .put_cf(cf, key.0, evidence.encode())
+            .map_err(backend)
+    }
+
+    fn note_unconfirmed(&mut self, digest: &Digest) -> Result<(), StoreError> {
+        self.db
+            .put_cf(self.cf(CF_UNCONFIRMED), digest.0, [])
+            .map_err(backend)
+    }
+
+    fn forget_unconfirmed(&mut self, digests: &[Digest]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for d in digests {
+            batch.delete_cf(self.cf(CF_UNCONFIRMED), d.0);
+        }
+        self.db.write(batch).map_err(backend)
+    }
+
+    fn unconfirmed(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_UNCONFIRMED), rocksdb::IteratorMode::Start)
+        {
+            let (key, _) = item.map_err(backend)?;
+            let d: [u8; 32] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                what: "unconfirmed batches",
+                detail: "key is not a digest".into(),
+            })?;
+            out.push(Digest(d));
+        }
+        Ok(out)
+    }
+
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_EVIDENCE), rocksdb::IteratorMode::Start)
+            .take(super::MAX_EVIDENCE)
+        {
+            let (_, bytes) = item.map_err(backend)?;
+            out.push(decode("evidence", &bytes)?);
+        }
+        Ok(out)
+    }
+
     fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
         let mut batch = WriteBatch::default();

@@ -48,6 +48,32 @@ fn voted_block(s: &Statement) -> Option<(u8, Digest)> {
 }
 
 impl Evidence {
+    /// The committee positions the proof convicts: the signer of both
+    /// statements, or every member that signed both certificates.
+    pub fn offenders(&self) -> Vec<u32> {
+        match self {
+            Evidence::Equivocation { first, .. } => vec![first.signer],
+            Evidence::ConflictingCertificates { first, second } => {
+                let (Some(a), Some(b)) = (&first.cert, &second.cert) else {
+                    return Vec::new();
+                };
+                let theirs: std::collections::BTreeSet<usize> = b.signers.iter_ones().collect();
+                a.signers
+                    .iter_ones()
+                    .filter(|i| theirs.contains(i))
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .collect()
+            }
+        }
+    }
+
+    /// A short name of the proof's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evidence::Equivocation { .. } => "equivocation",
+            Evidence::ConflictingCertificates { .. } => "conflicting_certificates",
+        }
+    }
     /// True if the two statements conflict under `protocol`'s one-vote rule.
     pub fn statements_conflict(
         protocol: Protocol,

@@ -117,8 +117,10 @@ impl Protocol {
     /// one view in two-phase BFT (Jolteon's consecutive rounds).
     pub fn is_direct(self, parent: Round, child: Round) -> bool {
         match self {
-            Protocol::HotStuff => child.view == parent.view + 1,
-            Protocol::TwoPhase => child.view == parent.view && child.height == parent.height + 1,
+            Protocol::HotStuff => parent.view.checked_add(1) == Some(child.view),
+            Protocol::TwoPhase => {
+                child.view == parent.view && parent.height.checked_add(1) == Some(child.height)
+            }
         }
     }
 

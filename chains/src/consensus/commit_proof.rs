@@ -1,0 +1,125 @@
+//! Proof that a block is committed, checkable with the committee alone: the
+//! block's header, the headers after it up to where the protocol's commit
+//! rule holds, and the certificate of the last one. One certificate is not
+//! a commit: a certified block may still be abandoned for a fork. The
+//! rule (`apply_chain_rules` in the core): two-phase BFT commits a block
+//! whose certified child is in the same view at the next height (a 2-chain,
+//! Jolteon); HotStuff commits a block when its child and grandchild are
+//! certified in consecutive views (a 3-chain, Yin et al. §4.3). A block
+//! below a directly committed one is committed with it (indirect commit):
+//! its proof runs on to the first block committed directly.
+//!
+//! The top certificate authenticates every header below it through the
+//! hash links (each header names its parent and certifies it in `justify`).
+
+use strata_crypto::committee::{Committee, QuorumThreshold};
+use strata_crypto::hash::Digest;
+
+use crate::store::{Store, StoreError};
+use crate::types::{BlockHeader, ChainId, Height, Protocol, QuorumCertificate};
+
+/// Headers in one proof at most (a block more than this far below the next
+/// direct commit has no proof here).
+pub const MAX_COMMIT_PROOF_HEADERS: usize = 64;
+
+/// Why a commit proof does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitProofError {
+    #[error("the proof has no headers, or more than {MAX_COMMIT_PROOF_HEADERS}")]
+    Length,
+    #[error("header {0} does not extend the one before it")]
+    Link(usize),
+    #[error("header {0} is for another chain")]
+    Chain(usize),
+    #[error("the certificate is not for the last header")]
+    CertificateSubject,
+    #[error("the certificate does not verify: {0}")]
+    Certificate(String),
+    #[error("the headers do not end in a commit under {0}'s rule")]
+    NoCommit(Protocol),
+}
+
+/// The headers from the block at `height` up to its commit, with the last
+/// header's certificate (taken from the next committed block's justify).
+pub fn build(
+    store: &dyn Store,
+    protocol: Protocol,
+    height: Height,
+) -> Result<Option<(Vec<BlockHeader>, QuorumCertificate)>, StoreError> {
+    let mut headers: Vec<BlockHeader> = Vec::new();
+    for h in (0..=MAX_COMMIT_PROOF_HEADERS as u64).filter_map(|i| height.checked_add(i)) {
+        let Some(block) = store.block_at(h)? else {
+            return Ok(None);
+        };
+        if headers.len() == MAX_COMMIT_PROOF_HEADERS {
+            return Ok(None);
+        }
+        headers.push(block.header);
+        if commits(protocol, &headers) {
+            let Some(h_next) = h.checked_add(1) else {
+                return Ok(None);
+            };
+            // The last header's certificate: the justify of the block
+            // committed after it.
+            return Ok(store
+                .block_at(h_next)?
+                .map(|next| (headers, next.header.justify)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the last headers meet the commit rule (their first is then
+/// committed, and every header before them with it).
+fn commits(protocol: Protocol, headers: &[BlockHeader]) -> bool {
+    let n = headers.len();
+    let direct = |a: usize, b: usize| match (headers.get(a), headers.get(b)) {
+        (Some(x), Some(y)) => protocol.is_direct(x.round(), y.round()),
+        _ => false,
+    };
+    match protocol {
+        Protocol::TwoPhase => n >= 2 && direct(n - 2, n - 1),
+        Protocol::HotStuff => n >= 3 && direct(n - 3, n - 2) && direct(n - 2, n - 1),
+    }
+}
+
+/// Checks a commit proof; on success the first header is committed.
+pub fn verify(
+    protocol: Protocol,
+    chain: ChainId,
+    genesis_hash: &Digest,
+    committee: &Committee,
+    threshold: QuorumThreshold,
+    headers: &[BlockHeader],
+    certificate: &QuorumCertificate,
+) -> Result<(), CommitProofError> {
+    if headers.is_empty() || headers.len() > MAX_COMMIT_PROOF_HEADERS {
+        return Err(CommitProofError::Length);
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if h.chain != chain {
+            return Err(CommitProofError::Chain(i));
+        }
+        if let Some(prev) = i.checked_sub(1).and_then(|p| headers.get(p)) {
+            let prev_hash = prev.hash();
+            if h.parent != prev_hash
+                || h.justify.block != prev_hash
+                || h.justify.round != prev.round()
+                || prev.height.checked_add(1) != Some(h.height)
+            {
+                return Err(CommitProofError::Link(i));
+            }
+        }
+    }
+    let last = headers.last().ok_or(CommitProofError::Length)?;
+    if certificate.block != last.hash() || certificate.round != last.round() {
+        return Err(CommitProofError::CertificateSubject);
+    }
+    certificate
+        .verify(chain, last.epoch, genesis_hash, committee, threshold)
+        .map_err(|e| CommitProofError::Certificate(e.to_string()))?;
+    if !commits(protocol, headers) {
+        return Err(CommitProofError::NoCommit(protocol));
+    }
+    Ok(())
+}
