@@ -153,6 +153,10 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
     let client = Client::new(&args.node);
     let status = client.get_ok("/v1/status").map_err(|e| e.to_string())?;
     let domains = status["domains"].as_u64().unwrap_or(0) as u32;
+    let network = status["network"]
+        .as_str()
+        .and_then(|h| Digest::from_hex(h).ok())
+        .ok_or_else(|| format!("{} does not name its network in /v1/status", args.node))?;
     let domain = if args.global || domains == 0 {
         GLOBAL_DOMAIN
     } else {
@@ -177,6 +181,7 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
         .map(|p| bytes("--parent", p.as_bytes()))
         .collect::<Result<Vec<ObjectId>, String>>()?;
     let record = Provenance {
+        network: network,
         domain,
         object_id: bytes("--object", args.object.as_bytes())?,
         op: args.op,

@@ -66,6 +66,8 @@ pub struct ChainLoad {
 
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
+    /// The network (genesis digest) the records are for.
+    pub network: Digest,
     pub chains: Vec<ChainLoad>,
     /// Domains in the genesis (objects are routed by `domain_of`).
     pub domains: u32,
@@ -133,8 +135,16 @@ fn objects_of(domain: u32, domains: u32, count: usize, salt: u64) -> Vec<ObjectI
     out
 }
 
-fn record(domain: u32, object: &ObjectId, key: &TxKeypair, nonce: u64, pad: usize) -> Provenance {
+fn record(
+    network: Digest,
+    domain: u32,
+    object: &ObjectId,
+    key: &TxKeypair,
+    nonce: u64,
+    pad: usize,
+) -> Provenance {
     Provenance {
+        network: network,
         domain,
         object_id: object.clone(),
         op: if nonce % 7 == 0 {
@@ -157,13 +167,16 @@ fn record(domain: u32, object: &ObjectId, key: &TxKeypair, nonce: u64, pad: usiz
 
 /// The meta padding that makes a signed record exactly `size` bytes.
 fn padding_for(
+    network: Digest,
     size: usize,
     domain: u32,
     object: &ObjectId,
     key: &TxKeypair,
 ) -> Result<usize, LoadError> {
-    let encoded =
-        |pad| Transaction::Provenance(record(domain, object, key, 0, pad).sign(key)).encoded_size();
+    let encoded = |pad| {
+        Transaction::Provenance(record(network, domain, object, key, 0, pad).sign(key))
+            .encoded_size()
+    };
     let base = encoded(0);
     if size < base {
         return Err(LoadError::TxSize {
@@ -224,9 +237,13 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
         let objects = objects_of(chain.domain, spec.domains, 256, salt);
         let probe_key = TxKeypair::from_seed(&[1; 32]);
         let pad = match spec.payload {
-            PayloadKind::Signed => {
-                padding_for(spec.tx_size, chain.domain, &objects[0], &probe_key)?
-            }
+            PayloadKind::Signed => padding_for(
+                spec.network,
+                spec.tx_size,
+                chain.domain,
+                &objects[0],
+                &probe_key,
+            )?,
             PayloadKind::Opaque => {
                 opaque_tx(spec.tx_size, 0)?;
                 0
@@ -284,7 +301,8 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
                                 let key = &keys[k];
                                 nonces[k] += 1;
                                 Transaction::Provenance(
-                                    record(domain, object, key, nonces[k] - 1, pad).sign(key),
+                                    record(spec.network, domain, object, key, nonces[k] - 1, pad)
+                                        .sign(key),
                                 )
                             }
                             PayloadKind::Opaque => {
@@ -568,6 +586,7 @@ mod tests {
 
     fn spec(payload: PayloadKind, size: usize) -> LoadSpec {
         LoadSpec {
+            network: Digest::ZERO,
             chains: vec![ChainLoad {
                 label: "local-1".into(),
                 domain: 1,

@@ -260,6 +260,7 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
     ));
     let chains = chain_nodes(&hierarchy);
     let spec = LoadSpec {
+        network: hierarchy.genesis.digest,
         chains: chain_loads(&hierarchy, args.rate),
         domains: hierarchy
             .genesis

@@ -27,6 +27,9 @@ use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
 
 static SERIAL: Mutex<()> = Mutex::new(());
+/// The genesis digest of the hierarchy the running test started (tests run
+/// one at a time): records name their network.
+static NETWORK: Mutex<Digest> = Mutex::new(Digest::ZERO);
 
 struct Net {
     // Dropped first: stops the processes before the directory goes.
@@ -56,6 +59,7 @@ fn start_with(octet: u8, cloud: usize, edge: usize, setup: impl FnOnce(Cluster) 
         ..HierarchySpec::default()
     };
     let h = init::write(dir.path(), &spec).unwrap();
+    *NETWORK.lock().unwrap_or_else(|e| e.into_inner()) = h.genesis.digest;
     let mut cluster = setup(Cluster::new(h, bin_dir()));
     cluster.start_all(Duration::from_secs(30)).unwrap();
     if std::env::var_os("STRATA_TEST_KEEP").is_some() {
@@ -81,6 +85,7 @@ fn now_ms() -> u64 {
 
 fn record(key: &TxKeypair, domain: u32, object: &str, nonce: u64) -> Provenance {
     Provenance {
+        network: *NETWORK.lock().unwrap_or_else(|e| e.into_inner()),
         domain,
         object_id: ObjectId::new(object.as_bytes().to_vec()).unwrap(),
         op: if nonce == 0 { Op::Create } else { Op::Update },
@@ -672,4 +677,3 @@ fn records_accepted_just_before_a_kill_9_of_their_node_commit_after_its_restart(
         }
     }
 }
-

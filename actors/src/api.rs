@@ -75,6 +75,7 @@ impl From<TxRefusal> for ApiError {
             TxRefusal::Duplicate => (StatusCode::CONFLICT, "duplicate"),
             TxRefusal::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
             TxRefusal::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            TxRefusal::WrongNetwork => (StatusCode::BAD_REQUEST, "wrong_network"),
             TxRefusal::WrongKind(_) => (StatusCode::BAD_REQUEST, "wrong_kind"),
         };
         ApiError::new(status, code, r.to_string())
@@ -124,6 +125,8 @@ pub struct ApiState {
     pub node: String,
     pub tier: Tier,
     pub domains: u32,
+    /// The network's genesis digest: records name it (and sign it).
+    pub network: Digest,
     pub chains: BTreeMap<ChainId, ChainHandles>,
     pub started: Instant,
     /// Permits for requests that wait (`MAX_WAITING`).
@@ -530,6 +533,7 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
         "node": state.node,
         "tier": state.tier,
         "domains": state.domains,
+        "network": state.network.to_hex(),
         "uptime_s": state.started.elapsed().as_secs(),
         "chains": chains,
     })))

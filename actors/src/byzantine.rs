@@ -57,6 +57,7 @@ const BAD_RECORDS: usize = 64;
 
 pub struct ByzantineDriver {
     chain: ChainId,
+    network: Digest,
     me: u32,
     size: u32,
     domains: u32,
@@ -72,6 +73,7 @@ impl ByzantineDriver {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: ChainId,
+        network: Digest,
         me: u32,
         size: u32,
         domains: u32,
@@ -81,6 +83,7 @@ impl ByzantineDriver {
     ) -> ByzantineDriver {
         ByzantineDriver {
             chain,
+            network,
             me,
             size,
             domains,
@@ -112,6 +115,7 @@ impl ByzantineDriver {
                     id = format!("forged-{nonce}-{salt}");
                 }
                 let mut signed = Provenance {
+                    network: self.network,
                     domain,
                     object_id: object(&id)?,
                     op: Op::Create,

@@ -188,8 +188,11 @@ impl Ledger {
     }
 
     /// Re-executes committed blocks the state has not applied (after a
-    /// crash between the commit write and the state write).
-    fn catch_up_state(&mut self) {
+    /// crash between the commit write and the state write). A batch missing
+    /// here (a damaged disk) is fetched from the committee, as for a block
+    /// committed live; meanwhile newer blocks wait in the queue. It stopped
+    /// the node before, which then stopped again at every restart.
+    fn catch_up_state(&mut self, ctx: &mut Context<Self>) {
         let applied = self.state.applied_height().unwrap_or(0);
         let tip = match self.store.committed_tip() {
             Ok(t) => t.map_or(0, |(h, _)| h),
@@ -203,9 +206,25 @@ impl Ledger {
                     format!("block {h}: {other:?}"),
                 ),
             };
-            let c = self
-                .contents(&b)
-                .unwrap_or_else(|e| fatal("replaying committed blocks failed", e));
+            let c = match self.contents(&b) {
+                Ok(c) => c,
+                Err(ContentsError::Missing(missing)) => {
+                    tracing::warn!(
+                        height = h,
+                        batches = missing.len(),
+                        "a committed block's batches are missing here; fetching them"
+                    );
+                    self.fetching = true;
+                    let fut = self.mempool.send(mempool::EnsureBatches(missing));
+                    ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
+                        act.fetching = false;
+                        act.catch_up_state(ctx);
+                        act.next_commit(ctx);
+                    }));
+                    return;
+                }
+                Err(e) => fatal("replaying committed blocks failed", e),
+            };
             if let Err(e) = self.execute(h, &c) {
                 fatal("replaying committed blocks failed", e);
             }
@@ -288,7 +307,7 @@ impl Actor for Ledger {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(8192);
-        self.catch_up_state();
+        self.catch_up_state(ctx);
     }
 }
 

@@ -91,6 +91,7 @@ async fn status(state: web::Data<LightState>) -> HttpResponse {
         "light": true,
         "upstream": state.upstream,
         "domains": state.genesis.domains().count(),
+        "network": state.genesis.digest.to_hex(),
         "chains": [],
     }))
 }

@@ -90,10 +90,14 @@ pub enum TxRefusal {
     Overloaded,
     #[error("this chain accepts only {0} transactions")]
     WrongKind(&'static str),
+    #[error("the record is for another network (its genesis digest differs)")]
+    WrongNetwork,
 }
 
 pub struct Mempool {
     chain: ChainId,
+    /// The genesis digest every record must name.
+    network: Digest,
     me: u32,
     committee_size: u32,
     params: ConsensusParams,
@@ -171,6 +175,7 @@ impl Mempool {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: ChainId,
+        network: Digest,
         me: u32,
         committee_size: u32,
         params: ConsensusParams,
@@ -182,6 +187,7 @@ impl Mempool {
     ) -> Mempool {
         Mempool {
             chain,
+            network,
             me,
             committee_size,
             params,
@@ -354,6 +360,9 @@ impl Mempool {
             (PayloadMode::Opaque, _) => Err(TxRefusal::WrongKind("opaque")),
             (PayloadMode::Signed, Transaction::Provenance(p)) => {
                 let r = &p.record;
+                if r.network != self.network {
+                    return Err(TxRefusal::WrongNetwork);
+                }
                 if chain_of_domain(r.domain) != self.chain
                     || (r.domain != GLOBAL_DOMAIN
                         && domain_of(&r.object_id, self.domains) != r.domain)
@@ -686,14 +695,16 @@ impl Mempool {
             .iter()
             .all(|t| match self.params.payload {
                 PayloadMode::Opaque => matches!(t, Transaction::Opaque(_)),
-                PayloadMode::Signed => matches!(t, Transaction::Provenance(_)),
+                PayloadMode::Signed => {
+                    matches!(t, Transaction::Provenance(p) if p.record.network == self.network)
+                }
             });
         if !kinds_ok {
             self.refused.insert(digest);
             return self.charge(
                 from,
                 Fault::Invalid,
-                "batch with transactions of the wrong kind",
+                "batch with records of the wrong kind or network",
             );
         }
         if !fetched {
@@ -1167,6 +1178,7 @@ mod tests {
         };
         Transaction::Provenance(
             Provenance {
+                network: Digest::ZERO,
                 domain: GLOBAL_DOMAIN,
                 object_id: ObjectId::new(i.to_le_bytes().to_vec()).expect("short"),
                 op: Op::Create,
@@ -1196,6 +1208,7 @@ mod tests {
         };
         let mempool = Mempool::new(
             ChainId::GLOBAL,
+            Digest::ZERO,
             0,
             4,
             params,
@@ -1255,6 +1268,7 @@ mod tests {
         };
         let mempool = Mempool::new(
             ChainId::GLOBAL,
+            Digest::ZERO,
             0,
             4,
             params,
@@ -1404,6 +1418,7 @@ mod tests {
             };
             Mempool::new(
                 ChainId::GLOBAL,
+                Digest::ZERO,
                 0,
                 4,
                 params,
@@ -1428,6 +1443,46 @@ mod tests {
             let addr = second.start();
             assert_eq!(addr.send(PendingCount).await.unwrap(), 3);
             assert_eq!(held.len(), 1);
+        });
+    }
+
+    /// Found in review: provenance signatures were not bound to the
+    /// network, so a record signed for a testnet was valid on any network.
+    #[test]
+    fn records_for_another_network_are_refused_by_clients_and_in_peers_batches() {
+        let (_dir, mempool, metrics) = start_mempool(PayloadMode::Signed);
+        let held = mempool.held();
+        let key = TxKeypair::from_seed(&[7; 32]);
+        let elsewhere = Transaction::Provenance(
+            Provenance {
+                network: Digest::of("another", b"genesis"),
+                domain: GLOBAL_DOMAIN,
+                object_id: ObjectId::new(b"o".to_vec()).unwrap(),
+                op: Op::Create,
+                payload_digest: Digest::ZERO,
+                parents: BoundedVec::empty(),
+                meta: BoundedVec::empty(),
+                sender: key.public(),
+                nonce: 1,
+                timestamp_ms: 0,
+            }
+            .sign(&key),
+        );
+        actix::System::new().block_on(async move {
+            let addr = mempool.start();
+            let answers = addr.send(Submit(vec![elsewhere.clone()])).await.unwrap();
+            assert_eq!(answers, vec![Err(TxRefusal::WrongNetwork)]);
+            addr.send(PeerBatch {
+                from: 2,
+                batch: batch(2, 1, vec![elsewhere]),
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                penalties(&metrics, "batch_with_records_of_the_wrong_kind_or_network"),
+                1
+            );
+            assert!(held.is_empty());
         });
     }
 }

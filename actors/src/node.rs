@@ -299,6 +299,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         // never queue behind batching, execution or reads.
         let mempool = Mempool::new(
             chain,
+            genesis.digest,
             me,
             spec.committee.len() as u32,
             genesis.params.clone(),
@@ -349,6 +350,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         if !cfg.byzantine.is_empty() {
             let driver = crate::byzantine::ByzantineDriver::new(
                 chain,
+                genesis.digest,
                 me,
                 spec.committee.len() as u32,
                 domains,
@@ -384,6 +386,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         tier: cfg.tier,
         domains,
         chains: handles,
+        network: genesis.digest,
         waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::api::MAX_WAITING)),
         started: Instant::now(),
     };

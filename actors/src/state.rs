@@ -400,6 +400,7 @@ mod tests {
     fn record(key: &TxKeypair, object: &str, nonce: u64, domain: u32) -> Transaction {
         Transaction::Provenance(
             Provenance {
+                network: Digest::ZERO,
                 domain,
                 object_id: ObjectId::new(object.as_bytes().to_vec()).unwrap(),
                 op: Op::Update,

@@ -243,6 +243,7 @@ mod tests {
     fn tx(key: &TxKeypair, nonce: u64) -> Transaction {
         Transaction::Provenance(
             Provenance {
+                network: Digest::ZERO,
                 domain: 0,
                 object_id: ObjectId::new(b"o".to_vec()).unwrap(),
                 op: Op::Create,

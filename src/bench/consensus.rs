@@ -241,6 +241,7 @@ fn one_rate(
         }
     }
     let load_spec = LoadSpec {
+        network: hierarchy.genesis.digest,
         chains: loads,
         domains: 0,
         tx_size: args.tx_size,

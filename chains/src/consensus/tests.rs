@@ -723,6 +723,7 @@ fn inline_payloads_are_voted_only_after_the_host_checks_them() {
     let mut h = Harness::new(Protocol::TwoPhase, 4, LeaderPolicy::uptime(&[9, 1, 1, 1]));
     let key = TxKeypair::from_seed(&[3; 32]);
     let mut forged = Provenance {
+        network: Digest::ZERO,
         domain: 0,
         object_id: ObjectId::new(b"victim".to_vec()).unwrap(),
         op: Op::Delete,

@@ -545,6 +545,7 @@ impl<'a> Sim<'a> {
             .map(|_| {
                 self.nonce += 1;
                 let record = Provenance {
+                    network: Digest::ZERO,
                     domain: 0,
                     object_id: ObjectId::new(format!("sim-object-{}", self.nonce % 5).into_bytes())
                         .expect("short id"),

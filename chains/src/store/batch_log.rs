@@ -49,6 +49,10 @@ struct Writer {
     len: u64,
     /// Segments filled since the last sync.
     unsynced: Vec<Arc<File>>,
+    /// A segment was created since the last sync: the directory's entry
+    /// for it is synced too (else a power loss could drop the file's name
+    /// with its synced contents).
+    new_segment: bool,
 }
 
 /// Only the segment being appended to stays open: a node that runs for
@@ -95,6 +99,7 @@ impl BatchLog {
                 file: Arc::new(Self::create_segment(dir, next)?),
                 len: 0,
                 unsynced: Vec::new(),
+                new_segment: true,
             }),
         })
     }
@@ -131,6 +136,7 @@ impl BatchLog {
             w.unsynced.push(full);
             w.segment = next;
             w.len = 0;
+            w.new_segment = true;
         }
         (&*w.file)
             .write_all(&record)
@@ -181,13 +187,21 @@ impl BatchLog {
 
     /// Makes every record appended so far durable.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let (current, full) = {
+        let (current, full, new_segment) = {
             let mut w = self.writer();
-            (w.file.clone(), std::mem::take(&mut w.unsynced))
+            let new_segment = std::mem::take(&mut w.new_segment);
+            (w.file.clone(), std::mem::take(&mut w.unsynced), new_segment)
         };
         // Outside the lock: appends go on while the disk catches up.
         for f in full.iter().chain(std::iter::once(&current)) {
             f.sync_data().map_err(|e| io("syncing", e))?;
+        }
+        if new_segment {
+            let synced = File::open(&self.dir).and_then(|d| d.sync_all());
+            if let Err(e) = synced {
+                self.writer().new_segment = true;
+                return Err(io("syncing the directory", e));
+            }
         }
         Ok(())
     }

@@ -68,6 +68,10 @@ pub const PROVENANCE_SIGNING_DOMAIN: &str = "strata/provenance/v1";
 /// A provenance record (VOLT's verifiable ledger entry).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Provenance {
+    /// The network the record is for: its genesis digest. Part of what the
+    /// sender signs, so a record signed for one network (a testnet, say)
+    /// is not valid on another.
+    pub network: Digest,
     /// The edge domain that owns `object_id`.
     pub domain: u32,
     pub object_id: ObjectId,
@@ -227,6 +231,7 @@ pub(crate) mod tests {
 
     pub(crate) fn record(nonce: u64, key: &TxKeypair) -> SignedProvenance {
         Provenance {
+            network: Digest::ZERO,
             domain: 0,
             object_id: ObjectId::new(b"sensor-7/reading".to_vec()).unwrap(),
             op: Op::Update,
