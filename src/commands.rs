@@ -181,7 +181,7 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
         .map(|p| bytes("--parent", p.as_bytes()))
         .collect::<Result<Vec<ObjectId>, String>>()?;
     let record = Provenance {
-        network: network,
+        network,
         domain,
         object_id: bytes("--object", args.object.as_bytes())?,
         op: args.op,

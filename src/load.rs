@@ -144,7 +144,7 @@ fn record(
     pad: usize,
 ) -> Provenance {
     Provenance {
-        network: network,
+        network,
         domain,
         object_id: object.clone(),
         op: if nonce % 7 == 0 {
