@@ -22,10 +22,17 @@ pub enum Behavior {
     WithholdVotes,
     /// Re-sends old messages it received to random nodes.
     ReplayStale,
+    /// As leader, proposes a record in someone else's name whose signature
+    /// does not verify.
+    ForgePayload,
+    /// Asks for sync ranges whose target height is a lie.
+    LyingSync,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 5] = [
+    pub const ALL: [Behavior; 7] = [
+        Behavior::ForgePayload,
+        Behavior::LyingSync,
         Behavior::Equivocate,
         Behavior::DoubleVote,
         Behavior::InvalidSignatures,

@@ -25,7 +25,7 @@ use crate::consensus::{
 use crate::store::{MemStore, Store};
 use crate::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
-    Payload, Protocol, Provenance, Round, Transaction,
+    Payload, Protocol, Provenance, Round, SyncRequest, Transaction,
 };
 
 const TRACE_TAIL: usize = 300;
@@ -66,6 +66,7 @@ enum SimEvent {
     Partition(Vec<bool>),
     Heal,
     Replay(u32),
+    LyingSync(u32),
     Gst,
     Deadline,
 }
@@ -313,6 +314,10 @@ impl<'a> Sim<'a> {
                 let at = self.rng.gen_range(100_000..400_000);
                 self.push(at, SimEvent::Replay(i as u32));
             }
+            if self.nodes[i].has(Behavior::LyingSync) {
+                let at = self.rng.gen_range(100_000..400_000);
+                self.push(at, SimEvent::LyingSync(i as u32));
+            }
         }
         self.push(self.gst, SimEvent::Gst);
         self.push(
@@ -476,6 +481,7 @@ impl<'a> Sim<'a> {
                 self.net.partition = None;
             }
             SimEvent::Replay(node) => self.replay(node as usize),
+            SimEvent::LyingSync(node) => self.lying_sync(node as usize),
             SimEvent::Gst => self.gst_reached(),
             SimEvent::Deadline => {
                 let missing: Vec<String> = (0..self.cfg.nodes)
@@ -591,6 +597,12 @@ impl<'a> Sim<'a> {
             self.nodes[to].captured.push_back(msg.clone());
         }
         if let ConsensusMessage::SyncRequest(req) = msg.as_ref() {
+            // As a node's ledger does: a request misstating its target's
+            // height is refused (and charged), not served.
+            if sync::misstates_target(&self.nodes[to].store, req).unwrap_or(false) {
+                self.log(|| format!("n{to} blames n{from}: sync request misstating its target"));
+                return;
+            }
             if let Ok(Some(resp)) = sync::serve(&self.nodes[to].store, req) {
                 let reply = Arc::new(ConsensusMessage::SyncResponse(Box::new(resp)));
                 self.transmit(to, from as usize, reply);
@@ -606,6 +618,33 @@ impl<'a> Sim<'a> {
             },
         );
         self.apply(to, actions);
+    }
+
+    /// A Byzantine node asks every other for the range up to its tip,
+    /// claiming the tip is at height 1.
+    fn lying_sync(&mut self, i: usize) {
+        if self.done {
+            return;
+        }
+        let tip = self.nodes[i].store.committed_tip().ok().flatten();
+        if let (Some((height, hash)), true) = (tip, self.nodes[i].core.is_some()) {
+            if height >= 2 {
+                let chain = self.genesis.header.chain;
+                let lie = Arc::new(ConsensusMessage::SyncRequest(SyncRequest {
+                    chain,
+                    epoch: 0,
+                    from_height: 1,
+                    target: hash,
+                    target_height: 1,
+                }));
+                self.log(|| format!("n{i} sends lying sync requests"));
+                for j in (0..self.cfg.nodes).filter(|&j| j != i) {
+                    self.transmit(i, j, lie.clone());
+                }
+            }
+        }
+        let next = self.now + self.rng.gen_range(100_000..400_000);
+        self.push(next, SimEvent::LyingSync(i as u32));
     }
 
     fn replay(&mut self, i: usize) {
@@ -677,6 +716,14 @@ impl<'a> Sim<'a> {
                 }
                 Action::Commit(blocks) => {
                     self.checker.on_commit(i as u32, &blocks);
+                    for b in blocks.iter().filter(|b| !b.payload.is_empty()) {
+                        if !inline_records_valid(&b.payload) {
+                            self.checker.violations.push(format!(
+                                "n{i} committed a forged record at height {}",
+                                b.header.height
+                            ));
+                        }
+                    }
                     let plain: Vec<Block> = blocks.iter().map(|b| (**b).clone()).collect();
                     if let Err(e) = self.nodes[i].store.commit(&plain) {
                         self.checker
@@ -749,6 +796,29 @@ impl<'a> Sim<'a> {
         let n = self.cfg.nodes;
         let others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
         if let ConsensusMessage::Proposal(b) = &msg {
+            if self.nodes[i].has(Behavior::ForgePayload) && self.rng.gen_bool(0.5) {
+                let parent_root = self.nodes[i]
+                    .store
+                    .block(&b.header.parent)
+                    .ok()
+                    .flatten()
+                    .map(|p| p.header.state_root);
+                if let Some(root) = parent_root {
+                    // A record in the client's name, changed after it was
+                    // signed.
+                    let mut forged = self.payload().remove(0);
+                    if let Transaction::Provenance(p) = &mut forged {
+                        p.record.op = Op::Delete;
+                    }
+                    let block = conflicting_block(b, &self.nodes[i].key, &root, forged);
+                    self.log(|| format!("n{i} proposes a forged record at {}", b.round()));
+                    let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
+                    for j in others {
+                        self.transmit(i, j, msg.clone());
+                    }
+                    return;
+                }
+            }
             if self.nodes[i].has(Behavior::Equivocate) && others.len() >= 2 {
                 let parent_root = self.nodes[i]
                     .core
