@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
-use strata_chains::consensus::{self, Action, ConsensusCore, Event, Recovery, TimerId, TimerKind};
+use strata_chains::consensus::{
+    self, Action, ConsensusCore, Event, PayloadVerdict, Recovery, TimerId, TimerKind,
+};
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload, Round};
 use strata_crypto::hash::Digest;
@@ -55,7 +57,7 @@ fn event_name(e: &Event) -> String {
     match e {
         Event::Message { from, msg } => format!("message from {from}: {}", message_name(msg)),
         Event::ProposalReady { round, .. } => format!("proposal ready {round:?}"),
-        Event::PayloadChecked { valid, .. } => format!("payload checked {valid}"),
+        Event::PayloadChecked { verdict, .. } => format!("payload checked {verdict:?}"),
         Event::Timer(t) => format!("timer {t:?}"),
         Event::Restored(_) => "restored".into(),
         Event::Resumed => "resumed".into(),
@@ -218,19 +220,26 @@ impl ChainActor {
                 Action::CheckPayload(block) => {
                     // Usually every batch is held already: answer here.
                     let answer = match &block.payload {
-                        Payload::Batches(refs) => {
-                            self.held.check_payload(refs, &block.header.tx_root)
-                        }
+                        Payload::Batches(refs) => self
+                            .held
+                            .check_payload(refs, &block.header.tx_root)
+                            .map(|ok| {
+                                if ok {
+                                    PayloadVerdict::Valid
+                                } else {
+                                    PayloadVerdict::Invalid
+                                }
+                            }),
                         // The runtime's leaders propose batch references
                         // only (their records were checked when the batch
                         // arrived): inline records are a form it never
                         // uses, refused rather than checked again here.
-                        Payload::Inline(_) => Some(false),
+                        Payload::Inline(_) => Some(PayloadVerdict::Invalid),
                     };
-                    if let Some(valid) = answer {
+                    if let Some(verdict) = answer {
                         checked.push(Event::PayloadChecked {
                             block: block.hash(),
-                            valid,
+                            verdict,
                         });
                     }
                     self.mempool.do_send(mempool::CheckPayload {
@@ -428,7 +437,7 @@ impl Handler<PayloadReady> for ChainActor {
 #[rtype(result = "()")]
 pub struct PayloadChecked {
     pub block: Digest,
-    pub valid: bool,
+    pub verdict: PayloadVerdict,
 }
 
 impl Handler<PayloadChecked> for ChainActor {
@@ -437,7 +446,7 @@ impl Handler<PayloadChecked> for ChainActor {
         self.feed(
             Event::PayloadChecked {
                 block: msg.block,
-                valid: msg.valid,
+                verdict: msg.verdict,
             },
             ctx,
         );

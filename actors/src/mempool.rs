@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use strata_chains::consensus::Fault;
+use strata_chains::consensus::{Fault, PayloadVerdict};
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::limits::{MAX_BATCH_TXS, MAX_BLOCK_BATCHES};
 use strata_chains::types::{
@@ -623,20 +623,29 @@ impl Mempool {
         let mut done = Vec::new();
         for (hash, (block, started)) in &self.checks {
             let Payload::Batches(refs) = &block.payload else {
-                done.push((*hash, true));
+                // A form this runtime never proposes.
+                done.push((*hash, PayloadVerdict::Invalid));
                 continue;
             };
             let digests: Vec<Digest> = refs.iter().map(|r| r.digest).collect();
             if self.missing(&digests).is_empty() {
-                done.push((*hash, self.root_matches(block)));
+                let verdict = if self.root_matches(block) {
+                    PayloadVerdict::Valid
+                } else {
+                    PayloadVerdict::Invalid
+                };
+                done.push((*hash, verdict));
             } else if now.duration_since(*started) > CHECK_DEADLINE {
-                done.push((*hash, false));
+                done.push((*hash, PayloadVerdict::Unavailable));
             }
         }
-        for (hash, valid) in done {
+        for (hash, verdict) in done {
             self.checks.remove(&hash);
             if let Some(chain) = &self.chain_actor {
-                chain.do_send(PayloadChecked { block: hash, valid });
+                chain.do_send(PayloadChecked {
+                    block: hash,
+                    verdict,
+                });
             }
         }
         let ensures = std::mem::take(&mut self.ensures);

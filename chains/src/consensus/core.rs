@@ -10,7 +10,9 @@ use strata_crypto::{CheckPolicy, SecretKey, VoteError};
 use super::phase::Phase;
 use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
-use super::{Action, CoreConfig, Event, Fault, Micros, Recovery, TimerId, TimerKind};
+use super::{
+    Action, CoreConfig, Event, Fault, Micros, PayloadVerdict, Recovery, TimerId, TimerKind,
+};
 use crate::types::{
     block, Block, BlockHeader, ConsensusMessage, Evidence, Height, Payload, Protocol,
     QuorumCertificate, Round, SignedStatement, Statement, SyncRequest, SyncResponse,
@@ -302,8 +304,8 @@ impl ConsensusCore {
                 payload,
                 batches_tx_root,
             } => self.on_payload(round, payload, batches_tx_root, &mut out),
-            Event::PayloadChecked { block, valid } => {
-                self.on_payload_checked(block, valid, &mut out)
+            Event::PayloadChecked { block, verdict } => {
+                self.on_payload_checked(block, verdict, &mut out)
             }
             Event::Resumed => self.on_resumed(&mut out),
         }
@@ -1112,12 +1114,18 @@ impl ConsensusCore {
         self.maybe_vote(block, hash, out);
     }
 
-    fn on_payload_checked(&mut self, hash: Digest, valid: bool, out: &mut Vec<Action>) {
+    fn on_payload_checked(&mut self, hash: Digest, verdict: PayloadVerdict, out: &mut Vec<Action>) {
         let Some(from) = self.payload_checks.remove(&hash) else {
             return;
         };
-        if !valid {
-            return self.unhelpful(from, "proposal payload unavailable or mismatched", out);
+        match verdict {
+            PayloadVerdict::Valid => {}
+            PayloadVerdict::Unavailable => {
+                return self.unhelpful(from, "proposal payload unavailable", out)
+            }
+            PayloadVerdict::Invalid => {
+                return self.misbehaviour(from, "proposal payload invalid", out)
+            }
         }
         if let Some(block) = self.tree.get(&hash).cloned() {
             self.maybe_vote(&block, hash, out);

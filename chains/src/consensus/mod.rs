@@ -85,6 +85,19 @@ impl CoreConfig {
     }
 }
 
+/// The host's answer about a proposal's payload.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PayloadVerdict {
+    /// Held here, and every transaction valid: vote.
+    Valid,
+    /// A batch it names could not be had in time (possibly the network's
+    /// fault): no vote.
+    Unavailable,
+    /// Provably invalid: a forged record, a transaction root or count that
+    /// does not match the batches it names, a form the host never uses.
+    Invalid,
+}
+
 /// How sure a check is that its sender is faulty.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Fault {
@@ -144,7 +157,10 @@ pub enum Event {
         batches_tx_root: Option<Digest>,
     },
     /// The host's answer to [`Action::CheckPayload`].
-    PayloadChecked { block: Digest, valid: bool },
+    PayloadChecked {
+        block: Digest,
+        verdict: PayloadVerdict,
+    },
     /// The host's answer to [`Action::Yield`]: every action before it has
     /// been carried out.
     Resumed,

@@ -682,7 +682,7 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
         2,
         Event::PayloadChecked {
             block: block.hash(),
-            valid: true,
+            verdict: super::PayloadVerdict::Valid,
         },
     );
     assert!(!votes(&after), "signed once the host resumes");
@@ -702,7 +702,7 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
         4,
         Event::PayloadChecked {
             block: other.hash(),
-            valid: false,
+            verdict: super::PayloadVerdict::Invalid,
         },
     );
     let after = with_resumes(&mut h.cores[2], 4, after);
@@ -781,14 +781,19 @@ fn inline_payloads_are_voted_only_after_the_host_checks_them() {
         2,
         Event::PayloadChecked {
             block: block.hash(),
-            valid: false,
+            verdict: super::PayloadVerdict::Invalid,
         },
     );
     let after = with_resumes(&mut h.cores[1], 2, after);
     assert!(!votes(&after));
-    assert!(after
-        .iter()
-        .any(|a| matches!(a, Action::Misbehaviour { peer: 0, .. })));
+    assert!(after.iter().any(|a| matches!(
+        a,
+        Action::Misbehaviour {
+            peer: 0,
+            fault: super::Fault::Invalid,
+            ..
+        }
+    )));
 }
 
 /// The harness answers payload requests only once no message is in flight,

@@ -20,7 +20,7 @@ use super::checker::Checker;
 use super::network::NetConditions;
 use super::{SimConfig, SimReport};
 use crate::consensus::{
-    sync, Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Recovery, TimerId,
+    sync, Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, PayloadVerdict, Recovery, TimerId,
 };
 use crate::store::{MemStore, Store};
 use crate::types::{
@@ -59,7 +59,7 @@ enum SimEvent {
         node: u32,
         incarnation: u64,
         block: Digest,
-        valid: bool,
+        verdict: PayloadVerdict,
     },
     Crash(u32),
     Restart(u32),
@@ -442,13 +442,13 @@ impl<'a> Sim<'a> {
                 node,
                 incarnation,
                 block,
-                valid,
+                verdict,
             } => {
                 let i = node as usize;
                 if self.nodes[i].incarnation == incarnation {
                     if let Some(core) = self.nodes[i].core.as_mut() {
                         let actions =
-                            core.on_event(self.now, Event::PayloadChecked { block, valid });
+                            core.on_event(self.now, Event::PayloadChecked { block, verdict });
                         self.apply(i, actions);
                     }
                 }
@@ -753,7 +753,11 @@ impl<'a> Sim<'a> {
                             node: i as u32,
                             incarnation,
                             block: block.hash(),
-                            valid: inline_records_valid(&block.payload),
+                            verdict: if inline_records_valid(&block.payload) {
+                                PayloadVerdict::Valid
+                            } else {
+                                PayloadVerdict::Invalid
+                            },
                         },
                     );
                 }
