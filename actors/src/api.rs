@@ -236,6 +236,12 @@ fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    decode_tx_body(is_json, body)
+}
+
+/// The body of `POST /v1/tx`: SCALE bytes, or JSON `{"tx": "<hex>"}` (the
+/// fuzzing entry point of the API's decoding).
+pub fn decode_tx_body(is_json: bool, body: &[u8]) -> Result<Transaction, ApiError> {
     let bytes = if is_json {
         let j: TxJson = serde_json::from_slice(body)
             .map_err(|e| ApiError::malformed(format!("invalid JSON: {e}")))?;
@@ -273,6 +279,14 @@ async fn post_tx(
     }))
 }
 
+/// The body of `POST /v1/txs`: a SCALE vector of transactions.
+pub fn decode_txs_body(
+    body: &[u8],
+) -> Result<BoundedVec<Transaction, MAX_TXS_PER_REQUEST>, ApiError> {
+    decode_message(body, MAX_BODY)
+        .map_err(|e| ApiError::malformed(format!("not a vector of transactions: {e}")))
+}
+
 #[derive(Serialize)]
 struct Refused {
     index: usize,
@@ -295,8 +309,7 @@ async fn post_txs(
 ) -> Result<HttpResponse, ApiError> {
     state.admission_open()?;
     let body = read_body(&req, payload, MAX_BODY).await?;
-    let txs: BoundedVec<Transaction, MAX_TXS_PER_REQUEST> = decode_message(&body, MAX_BODY)
-        .map_err(|e| ApiError::malformed(format!("not a vector of transactions: {e}")))?;
+    let txs = decode_txs_body(&body)?;
     let mut by_chain: BTreeMap<ChainId, Vec<(usize, Transaction)>> = BTreeMap::new();
     let mut refused = Vec::new();
     for (i, tx) in txs.into_inner().into_iter().enumerate() {

@@ -55,6 +55,15 @@ struct Writer {
     new_segment: bool,
 }
 
+/// The payload of one record (header: length and CRC32C, little-endian),
+/// or `None` if the bytes are not a whole record with a matching checksum.
+pub fn parse_record(record: &[u8]) -> Option<&[u8]> {
+    let (len, rest) = record.split_first_chunk::<4>()?;
+    let (crc, payload) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    (payload.len() == len && u32::from_le_bytes(*crc) == crc32c::crc32c(payload)).then_some(payload)
+}
+
 /// Only the segment being appended to stays open: a node that runs for
 /// days fills thousands of segments, more than its file-descriptor limit,
 /// and a read opens its segment (a few µs against reading a whole batch).
@@ -176,13 +185,10 @@ impl BatchLog {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(io("reading", e)),
         }
-        let (header, payload) = record.split_at(HEADER);
-        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if len != loc.len || crc != crc32c::crc32c(payload) {
-            return Ok(None);
+        match parse_record(&record) {
+            Some(payload) if payload.len() == loc.len as usize => Ok(Some(decode(payload))),
+            _ => Ok(None),
         }
-        Ok(Some(decode(payload)))
     }
 
     /// Makes every record appended so far durable.

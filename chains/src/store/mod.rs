@@ -14,11 +14,13 @@ mod rocks;
 mod safety_file;
 mod tx_index;
 
+pub use batch_log::parse_record as parse_batch_log_record;
 pub use memory::MemStore;
 pub use rocks::{
-    db_options, per_transaction_index, point_lookup_options, RocksStore, SafetySaver,
-    TX_INDEX_RUN_ENTRIES,
+    db_options, decode_batch_record, per_transaction_index, point_lookup_options, RocksStore,
+    SafetySaver, TX_INDEX_RUN_ENTRIES,
 };
+pub use safety_file::parse_record as parse_safety_record;
 
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;

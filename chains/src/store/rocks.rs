@@ -319,6 +319,19 @@ impl RocksStore {
     }
 }
 
+/// A batch-log record's payload as the store reads it back: the batch's
+/// transaction hashes, then the batch (the fuzzing entry point too).
+pub fn decode_batch_record(bytes: &[u8]) -> Result<HashedBatch, StoreError> {
+    let (hashes, batch) = decode::<(BoundedVec<Digest, MAX_BATCH_TXS>, Batch)>("batch", bytes)?;
+    if hashes.len() != batch.transactions.len() {
+        return Err(StoreError::Corrupt {
+            what: "batch",
+            detail: "transaction hash count differs from the batch".into(),
+        });
+    }
+    Ok(HashedBatch::from_parts(batch, hashes.into_inner()))
+}
+
 impl Store for RocksStore {
     fn put_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
         let cf = self.cf(CF_EVIDENCE);
@@ -411,19 +424,7 @@ impl Store for RocksStore {
     }
 
     fn batch(&self, digest: &Digest) -> Result<Option<HashedBatch>, StoreError> {
-        let Some((hashes, batch)) = self.read_batch_record(digest, |bytes| {
-            decode::<(BoundedVec<Digest, MAX_BATCH_TXS>, Batch)>("batch", bytes)
-        })?
-        else {
-            return Ok(None);
-        };
-        if hashes.len() != batch.transactions.len() {
-            return Err(StoreError::Corrupt {
-                what: "batch",
-                detail: "transaction hash count differs from the batch".into(),
-            });
-        }
-        Ok(Some(HashedBatch::from_parts(batch, hashes.into_inner())))
+        self.read_batch_record(digest, decode_batch_record)
     }
 
     fn batch_tx_hashes(&self, digest: &Digest) -> Result<Option<Vec<Digest>>, StoreError> {

@@ -83,6 +83,16 @@ fn parse(bytes: &[u8]) -> Slot {
 }
 
 /// The two files of one store's safety state.
+/// A safety file's content as a node reads it back: the record's sequence
+/// number and payload, or `None` for an empty, torn or damaged file (the
+/// fuzzing entry point of this parser).
+pub fn parse_record(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+    match parse(bytes) {
+        Slot::Record { sequence, payload } => Some((sequence, payload)),
+        Slot::Empty | Slot::Broken => None,
+    }
+}
+
 pub(crate) struct SafetyFile {
     files: [File; 2],
     /// Sequence number of the last record written or found.

@@ -1,0 +1,12 @@
+#![no_main]
+//! A batch-log record as the store reads it back.
+
+use libfuzzer_sys::fuzz_target;
+use strata_chains::store::{decode_batch_record, parse_batch_log_record};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode_batch_record(data);
+    if let Some(payload) = parse_batch_log_record(data) {
+        let _ = decode_batch_record(payload);
+    }
+});
