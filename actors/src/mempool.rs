@@ -1206,27 +1206,12 @@ mod tests {
     /// own size can seal a batch.
     fn seals_a_batch_worth_at_once(payload: PayloadMode, make: fn(u32, usize) -> Transaction) {
         let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
-        let state = StateStore::open(&dir.path().join("state"), ChainId::GLOBAL, 1).unwrap();
-        let metrics = Metrics::new();
-        let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
         let params = ConsensusParams {
             max_batch_delay_ms: 600_000,
             payload,
             ..ConsensusParams::default()
         };
-        let mempool = Mempool::new(
-            ChainId::GLOBAL,
-            Digest::ZERO,
-            0,
-            4,
-            params,
-            1,
-            store,
-            state,
-            verifier,
-            metrics,
-        );
+        let (mempool, _) = mempool_in(dir.path(), params);
         let held = mempool.held();
         actix::System::new().block_on(async move {
             let addr = mempool.start();
@@ -1265,16 +1250,12 @@ mod tests {
         seals_a_batch_worth_at_once(PayloadMode::Signed, signed);
     }
 
-    fn start_mempool(payload: PayloadMode) -> (tempfile::TempDir, Mempool, Arc<Metrics>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
-        let state = StateStore::open(&dir.path().join("state"), ChainId::GLOBAL, 1).unwrap();
+    /// Member 0 of 4 on the global chain, its stores in `dir`.
+    fn mempool_in(dir: &std::path::Path, params: ConsensusParams) -> (Mempool, Arc<Metrics>) {
+        let store = RocksStore::open(&dir.join("consensus")).unwrap();
+        let state = StateStore::open(&dir.join("state"), ChainId::GLOBAL, 1).unwrap();
         let metrics = Metrics::new();
         let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
-        let params = ConsensusParams {
-            payload,
-            ..ConsensusParams::default()
-        };
         let mempool = Mempool::new(
             ChainId::GLOBAL,
             Digest::ZERO,
@@ -1287,6 +1268,16 @@ mod tests {
             verifier,
             metrics.clone(),
         );
+        (mempool, metrics)
+    }
+
+    fn start_mempool(payload: PayloadMode) -> (tempfile::TempDir, Mempool, Arc<Metrics>) {
+        let dir = tempfile::tempdir().unwrap();
+        let params = ConsensusParams {
+            payload,
+            ..ConsensusParams::default()
+        };
+        let (mempool, metrics) = mempool_in(dir.path(), params);
         (dir, mempool, metrics)
     }
 
@@ -1417,26 +1408,11 @@ mod tests {
     fn a_restarted_node_holds_again_the_batches_it_sealed_and_had_not_committed() {
         let dir = tempfile::tempdir().unwrap();
         let open = |dir: &std::path::Path| {
-            let store = RocksStore::open(&dir.join("consensus")).unwrap();
-            let state = StateStore::open(&dir.join("state"), ChainId::GLOBAL, 1).unwrap();
-            let metrics = Metrics::new();
-            let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
             let params = ConsensusParams {
                 payload: PayloadMode::Opaque,
                 ..ConsensusParams::default()
             };
-            Mempool::new(
-                ChainId::GLOBAL,
-                Digest::ZERO,
-                0,
-                4,
-                params,
-                1,
-                store,
-                state,
-                verifier,
-                metrics,
-            )
+            mempool_in(dir, params).0
         };
         let first = open(dir.path());
         actix::System::new().block_on(async move {
