@@ -38,6 +38,19 @@ struct Harness {
 
 /// `actions` and what the core adds when resumed after each
 /// [`Action::Yield`] among them, as a host feeds it.
+/// Whether the actions send a vote.
+fn votes(actions: &[Action]) -> bool {
+    actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::Send {
+                msg: ConsensusMessage::Vote(_),
+                ..
+            }
+        )
+    })
+}
+
 fn with_resumes(core: &mut ConsensusCore, now: Micros, mut actions: Vec<Action>) -> Vec<Action> {
     let mut yields = actions
         .iter()
@@ -663,17 +676,6 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
             msg: ConsensusMessage::Proposal(Box::new(block.clone())),
         },
     );
-    let votes = |a: &[Action]| {
-        a.iter().any(|x| {
-            matches!(
-                x,
-                Action::Send {
-                    msg: ConsensusMessage::Vote(_),
-                    ..
-                }
-            )
-        })
-    };
     assert!(actions
         .iter()
         .any(|a| matches!(a, Action::CheckPayload(b) if b.hash() == block.hash())));
@@ -754,17 +756,6 @@ fn inline_payloads_are_voted_only_after_the_host_checks_them() {
         Payload::Inline(strata_crypto::codec::BoundedVec::new(txs).unwrap()),
         &h.keys[0],
     );
-    let votes = |a: &[Action]| {
-        a.iter().any(|x| {
-            matches!(
-                x,
-                Action::Send {
-                    msg: ConsensusMessage::Vote(_),
-                    ..
-                }
-            )
-        })
-    };
     let actions = h.cores[1].on_event(
         1,
         Event::Message {

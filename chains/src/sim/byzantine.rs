@@ -60,6 +60,29 @@ pub fn conflicting_block(
     )
 }
 
+/// A client's record changed after it was signed: its signature no longer
+/// verifies.
+pub fn forged_record(mut tx: Transaction) -> Transaction {
+    if let Transaction::Provenance(p) = &mut tx {
+        p.record.op = match p.record.op {
+            crate::types::Op::Delete => crate::types::Op::Create,
+            _ => crate::types::Op::Delete,
+        };
+    }
+    tx
+}
+
+/// A request for the range up to `tip`, claiming the tip is at height 1.
+pub fn lying_sync_request(chain: crate::types::ChainId, tip: Digest) -> ConsensusMessage {
+    ConsensusMessage::SyncRequest(crate::types::SyncRequest {
+        chain,
+        epoch: 0,
+        from_height: 1,
+        target: tip,
+        target_height: 1,
+    })
+}
+
 /// A second vote in the same slot, for another block.
 pub fn conflicting_vote(vote: &SignedStatement, key: &SecretKey) -> SignedStatement {
     let mut data = vote.data;

@@ -15,7 +15,10 @@ use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
 use strata_crypto::SecretKey;
 
-use super::byzantine::{conflicting_block, conflicting_vote, corrupt_signatures, Behavior};
+use super::byzantine::{
+    conflicting_block, conflicting_vote, corrupt_signatures, forged_record, lying_sync_request,
+    Behavior,
+};
 use super::checker::Checker;
 use super::network::NetConditions;
 use super::{SimConfig, SimReport};
@@ -25,7 +28,7 @@ use crate::consensus::{
 use crate::store::{MemStore, Store};
 use crate::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
-    Payload, Protocol, Provenance, Round, SyncRequest, Transaction,
+    Payload, Protocol, Provenance, Round, Transaction,
 };
 
 const TRACE_TAIL: usize = 300;
@@ -629,14 +632,7 @@ impl<'a> Sim<'a> {
         let tip = self.nodes[i].store.committed_tip().ok().flatten();
         if let (Some((height, hash)), true) = (tip, self.nodes[i].core.is_some()) {
             if height >= 2 {
-                let chain = self.genesis.header.chain;
-                let lie = Arc::new(ConsensusMessage::SyncRequest(SyncRequest {
-                    chain,
-                    epoch: 0,
-                    from_height: 1,
-                    target: hash,
-                    target_height: 1,
-                }));
+                let lie = Arc::new(lying_sync_request(self.genesis.header.chain, hash));
                 self.log(|| format!("n{i} sends lying sync requests"));
                 for j in (0..self.cfg.nodes).filter(|&j| j != i) {
                     self.transmit(i, j, lie.clone());
@@ -808,12 +804,7 @@ impl<'a> Sim<'a> {
                     .flatten()
                     .map(|p| p.header.state_root);
                 if let Some(root) = parent_root {
-                    // A record in the client's name, changed after it was
-                    // signed.
-                    let mut forged = self.payload().remove(0);
-                    if let Transaction::Provenance(p) = &mut forged {
-                        p.record.op = Op::Delete;
-                    }
+                    let forged = forged_record(self.payload().remove(0));
                     let block = conflicting_block(b, &self.nodes[i].key, &root, forged);
                     self.log(|| format!("n{i} proposes a forged record at {}", b.round()));
                     let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
