@@ -55,6 +55,8 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     /// Extra arguments of one node.
     args: BTreeMap<String, Vec<String>>,
+    /// The network namespace (a file under `/run/netns`) a node runs in.
+    netns: BTreeMap<String, PathBuf>,
 }
 
 impl Cluster {
@@ -65,7 +67,14 @@ impl Cluster {
             children: BTreeMap::new(),
             env: Vec::new(),
             args: BTreeMap::new(),
+            netns: BTreeMap::new(),
         }
+    }
+
+    /// Runs node `name` in the network namespace at `path`.
+    pub fn with_node_netns(mut self, name: &str, path: PathBuf) -> Cluster {
+        self.netns.insert(name.to_string(), path);
+        self
     }
 
     /// Extra command-line arguments for node `name` (e.g. a test mode).
@@ -121,16 +130,29 @@ impl Cluster {
         if let Some(args) = self.args.get(name) {
             cmd.args(args);
         }
-        // SAFETY: prctl is async-signal-safe; it asks the kernel to SIGKILL
-        // the node when the process that started it dies, so nothing is
-        // left behind even if we are killed ourselves.
+        let netns = match self.netns.get(name) {
+            Some(path) => Some(File::open(path).map_err(io(path))?),
+            None => None,
+        };
+        let netns_fd = netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        // SAFETY: prctl and setns are async-signal-safe system calls; the
+        // first asks the kernel to SIGKILL the node when the thread that
+        // started it ends, so nothing is left behind even if we are killed;
+        // the second moves the child into its namespace (`netns` stays open
+        // until the spawn returns).
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(fd) = netns_fd {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }
         let child = cmd.spawn().map_err(io(&binary))?;
+        drop(netns);
         self.children.insert(name.to_string(), child);
         Ok(())
     }

@@ -39,6 +39,10 @@ pub struct HierarchySpec {
     pub iot_in_committee: bool,
     /// Loopback address every node listens on (any of 127.0.0.0/8).
     pub host: Ipv4Addr,
+    /// One address per node, in the hierarchy's order (cloud, then each
+    /// domain's edge and IoT nodes), for nodes on hosts or in network
+    /// namespaces of their own; empty: every node listens on `host`.
+    pub hosts: Vec<Ipv4Addr>,
     /// Node k listens on `base_port + 3k` (libp2p), `+1` (API), `+2`
     /// (metrics).
     pub base_port: u16,
@@ -58,6 +62,7 @@ impl Default for HierarchySpec {
             iot_per_domain: 0,
             iot_in_committee: false,
             host: Ipv4Addr::LOCALHOST,
+            hosts: Vec::new(),
             base_port: 17000,
             global_protocol: Protocol::HotStuff,
             local_protocol: Protocol::TwoPhase,
@@ -161,6 +166,12 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
         ));
     }
     let total = spec.cloud + spec.domains as usize * (spec.edge_per_domain + spec.iot_per_domain);
+    if !spec.hosts.is_empty() && spec.hosts.len() != total {
+        return Err(InitError::Invalid(format!(
+            "{} host addresses for {total} nodes",
+            spec.hosts.len()
+        )));
+    }
     if spec.base_port as usize + 3 * total > u16::MAX as usize {
         return Err(InitError::Invalid(format!(
             "{total} nodes do not fit above port {}",
@@ -197,8 +208,14 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
         }
     }
     let port = |p: &Planned, offset: u16| spec.base_port + 3 * p.index + offset;
-    let listen = |p: &Planned| format!("/ip4/{}/tcp/{}", spec.host, port(p, 0));
-    let socket = |p: &Planned, offset| SocketAddr::from((spec.host, port(p, offset)));
+    let host = |p: &Planned| {
+        spec.hosts
+            .get(p.index as usize)
+            .copied()
+            .unwrap_or(spec.host)
+    };
+    let listen = |p: &Planned| format!("/ip4/{}/tcp/{}", host(p), port(p, 0));
+    let socket = |p: &Planned, offset| SocketAddr::from((host(p), port(p, offset)));
 
     let mut validators = Vec::new();
     for p in planned.iter().filter(|p| p.voter) {
@@ -425,6 +442,38 @@ mod tests {
         let names = |h: &Hierarchy| h.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&reopened), names(&h));
         keys::read_tx_key(&h.client_key).unwrap();
+    }
+
+    #[test]
+    fn nodes_listen_on_their_own_hosts_when_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts: Vec<Ipv4Addr> = (0..3).map(|k| Ipv4Addr::new(10, 9, 0, 10 + k)).collect();
+        let spec = HierarchySpec {
+            cloud: 1,
+            domains: 1,
+            edge_per_domain: 2,
+            hosts: hosts.clone(),
+            ..HierarchySpec::default()
+        };
+        let h = write(dir.path(), &spec).unwrap();
+        for (n, host) in h.nodes.iter().zip(&hosts) {
+            let cfg = NodeConfig::load(&n.config).unwrap();
+            assert_eq!(cfg.api.ip(), std::net::IpAddr::V4(*host), "{}", n.name);
+            assert!(cfg.listen.starts_with(&format!("/ip4/{host}/")));
+            for peer in &cfg.peers {
+                let theirs = h.node(&peer.0).unwrap().api.ip();
+                assert!(peer.2.starts_with(&format!("/ip4/{theirs}/")), "{peer:?}");
+            }
+        }
+        let short = HierarchySpec {
+            hosts: hosts[..2].to_vec(),
+            ..spec
+        };
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            write(other.path(), &short),
+            Err(InitError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod init;
 pub mod load;
 pub mod measure;
+pub mod netlab;
 pub mod node_main;
 pub mod simulate;
 pub mod testnet;

@@ -102,6 +102,10 @@ struct InitArgs {
     /// Loopback address the nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
+    /// One address per node instead (comma-separated, in the order cloud,
+    /// then each domain's edge and IoT nodes), for nodes on separate hosts.
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<Ipv4Addr>,
     /// Node k listens on base+3k (libp2p), base+3k+1 (API), base+3k+2
     /// (metrics).
     #[arg(long, default_value_t = 17000)]
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
                 iot_per_domain: a.iot_per_domain,
                 iot_in_committee: a.iot_in_committee,
                 host: a.host,
+                hosts: a.hosts.clone(),
                 base_port: a.base_port,
                 global_protocol: a.global_protocol,
                 local_protocol: a.local_protocol,

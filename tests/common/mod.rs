@@ -1,0 +1,111 @@
+//! Helpers shared by the multi-process test binaries: signed records for
+//! the running hierarchy, HTTP probes of a node's chains, waiting.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parity_scale_codec::Encode;
+use serde_json::Value;
+use strata::client::{Answer, Client};
+use strata_chains::types::{ObjectId, Op, Provenance, Transaction};
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
+
+pub static SERIAL: Mutex<()> = Mutex::new(());
+/// The genesis digest of the hierarchy the running test started (tests run
+/// one at a time): records name their network.
+pub static NETWORK: Mutex<Digest> = Mutex::new(Digest::ZERO);
+
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_strata-cloud"))
+        .parent()
+        .expect("binaries live in a directory")
+        .to_path_buf()
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub fn record(key: &TxKeypair, domain: u32, object: &str, nonce: u64) -> Provenance {
+    Provenance {
+        network: *NETWORK.lock().unwrap_or_else(|e| e.into_inner()),
+        domain,
+        object_id: ObjectId::new(object.as_bytes().to_vec()).unwrap(),
+        op: if nonce == 0 { Op::Create } else { Op::Update },
+        payload_digest: Digest::of("test/data", &nonce.to_le_bytes()),
+        parents: BoundedVec::empty(),
+        meta: BoundedVec::empty(),
+        sender: key.public(),
+        nonce,
+        timestamp_ms: now_ms(),
+    }
+}
+
+pub fn signed(key: &TxKeypair, domain: u32, object: &str, nonce: u64) -> Transaction {
+    Transaction::Provenance(record(key, domain, object, nonce).sign(key))
+}
+
+pub fn post(c: &Client, tx: &Transaction) -> Answer {
+    c.post("/v1/tx", "application/octet-stream", &tx.encode())
+        .unwrap()
+}
+
+/// The chain's entry in a node's `/v1/status`.
+pub fn chain_status(c: &Client, chain: &str) -> Option<Value> {
+    let s = c.get_ok("/v1/status").ok()?;
+    s["chains"]
+        .as_array()?
+        .iter()
+        .find(|x| x["chain"] == chain)
+        .cloned()
+}
+
+pub fn height(c: &Client, chain: &str) -> u64 {
+    chain_status(c, chain).map_or(0, |s| s["committed_height"].as_u64().unwrap_or(0))
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The committed state of `hash` on `c`, waiting up to 20 s.
+pub fn committed(c: &Client, hash: &Digest) -> Value {
+    committed_within(c, hash, Duration::from_secs(20))
+}
+
+/// The committed state of `hash` on `c`, waiting up to `timeout`.
+pub fn committed_within(c: &Client, hash: &Digest, timeout: Duration) -> Value {
+    let a = c
+        .get_ok(&format!(
+            "/v1/tx/{}?wait=local&timeout_ms={}",
+            hash.to_hex(),
+            timeout.as_millis()
+        ))
+        .unwrap();
+    assert_eq!(
+        a["state"]["status"],
+        "committed",
+        "{} on {}: {a}",
+        hash,
+        c.base()
+    );
+    a["state"].clone()
+}
+
+pub fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
