@@ -465,6 +465,7 @@ fn intrude(net: &Net, member: &str, target: &str) {
             topics: vec![topic.clone()],
             max_message_bytes: 1 << 20,
             inbound_capacity: 64,
+            inbound_peer_bytes: 16 << 20,
             command_capacity: 64,
             request_timeout: Duration::from_secs(3),
         };

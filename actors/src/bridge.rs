@@ -39,7 +39,7 @@ pub struct NetworkBridge {
     ledgers: HashMap<ChainId, Addr<Ledger>>,
     mempools: HashMap<ChainId, Addr<Mempool>>,
     pending: HashMap<u64, Expect>,
-    seen: [u64; 5],
+    seen: [u64; 6],
     serving: ServiceSlots,
     scores: PeerScores<PeerId>,
 }
@@ -101,7 +101,7 @@ impl NetworkBridge {
             ledgers: HashMap::new(),
             mempools: HashMap::new(),
             pending: HashMap::new(),
-            seen: [0; 5],
+            seen: [0; 6],
             serving: ServiceSlots::default(),
             scores: PeerScores::default(),
         }
@@ -364,6 +364,7 @@ impl NetworkBridge {
             s.unknown_peer.load(Ordering::Relaxed),
             s.dropped_inbound.load(Ordering::Relaxed),
             s.dropped_outbound.load(Ordering::Relaxed),
+            s.refused_streams.load(Ordering::Relaxed),
         ];
         let d: Vec<u64> = now
             .iter()
@@ -380,6 +381,9 @@ impl NetworkBridge {
         }
         for _ in 0..d[4] {
             self.metrics.reject("outbound queue full");
+        }
+        for _ in 0..d[5] {
+            self.metrics.reject("too many lane streams");
         }
         self.seen = now;
         self.metrics
@@ -435,6 +439,7 @@ impl StreamHandler<NetEvents> for NetworkBridge {
             },
             NetEvent::PeerConnected(p) => tracing::info!(peer = %p, "peer connected"),
             NetEvent::PeerDisconnected(p) => tracing::info!(peer = %p, "peer disconnected"),
+            NetEvent::Malformed { peer, reason } => self.charge(peer, Fault::Invalid, reason),
         }
     }
 

@@ -12,7 +12,6 @@ use strata_chains::consensus::{ConsensusCore, CoreConfig};
 use strata_chains::store::RocksStore;
 use strata_chains::types::ChainId;
 use strata_net::{NetConfig, PeerId};
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::{self, ApiState, ChainHandles};
 use crate::bridge::{NetEvents, NetworkBridge, RegisterChain};
@@ -251,7 +250,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         allowed,
         topics: chains.iter().map(|c| consensus_topic(*c)).collect(),
         max_message_bytes: MAX_WIRE_BYTES,
-        inbound_capacity: 8192,
+        // Per peer and class; a flooding member fills only its own.
+        inbound_capacity: 2048,
+        inbound_peer_bytes: 64 << 20,
         command_capacity: 16384,
         request_timeout: Duration::from_secs(15),
     };
@@ -268,7 +269,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     }
     let bridge_metrics = metrics.clone();
     let bridge = NetworkBridge::create(move |ctx| {
-        ctx.add_stream(ReceiverStream::new(events).map(NetEvents));
+        ctx.add_stream(events.map(NetEvents));
         NetworkBridge::new(net, bridge_metrics, committees)
     });
     let verifier = Verifier::start(metrics.verifier_batch_signatures.clone())

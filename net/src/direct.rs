@@ -17,6 +17,7 @@ use libp2p_stream::{Control, IncomingStreams};
 use tokio::sync::mpsc;
 
 use crate::codec::{put_frame, read_frame};
+use crate::inbox::{Class, InboxSender};
 use crate::swarm::{NetError, NetEvent, NetStats};
 
 /// The reader's first byte: it has the stream.
@@ -157,22 +158,67 @@ async fn open_lane(control: &mut Control, peer: PeerId, lane: Lane) -> Option<St
     None
 }
 
+/// Streams a peer may have open per lane at once: its live one, and one
+/// replacing it across a reconnection. More are refused (dropped): each is
+/// a task and a buffer here.
+const MAX_STREAMS_PER_LANE: usize = 2;
+
+/// Counts each (peer, lane)'s open inbound streams.
+#[derive(Clone, Default)]
+struct OpenStreams(Arc<std::sync::Mutex<HashMap<(PeerId, Lane), usize>>>);
+
+/// One open stream; counted down when its reader ends.
+struct StreamSlot {
+    open: OpenStreams,
+    key: (PeerId, Lane),
+}
+
+impl OpenStreams {
+    fn take(&self, peer: PeerId, lane: Lane) -> Option<StreamSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry((peer, lane)).or_default();
+        if *n >= MAX_STREAMS_PER_LANE {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            open: self.clone(),
+            key: (peer, lane),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// Registers the lanes' protocols and spawns their accept loops.
 pub(crate) fn accept(
     control: &mut Control,
-    events: mpsc::Sender<NetEvent>,
+    events: InboxSender,
     allowed: Arc<HashSet<PeerId>>,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) -> Result<(), NetError> {
+    let open = OpenStreams::default();
     for lane in Lane::ALL {
         let incoming = control
             .accept(lane.protocol())
             .map_err(|e| NetError::Transport(e.to_string()))?;
         tokio::spawn(accept_lane(
+            lane,
             incoming,
             events.clone(),
             allowed.clone(),
+            open.clone(),
             stats.clone(),
             max_bytes,
         ));
@@ -181,9 +227,11 @@ pub(crate) fn accept(
 }
 
 async fn accept_lane(
+    lane: Lane,
     mut incoming: IncomingStreams,
-    events: mpsc::Sender<NetEvent>,
+    events: InboxSender,
     allowed: Arc<HashSet<PeerId>>,
+    open: OpenStreams,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) {
@@ -192,34 +240,56 @@ async fn accept_lane(
             stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        let Some(slot) = open.take(peer, lane) else {
+            stats.refused_streams.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, ?lane, "lane stream refused: too many open");
+            continue;
+        };
         tokio::spawn(read_lane(
             peer,
+            lane,
             stream,
             events.clone(),
+            slot,
             stats.clone(),
             max_bytes,
         ));
     }
 }
 
-/// Delivers the peer's frames in order. Waiting for room in the node's
-/// queue holds the stream back, and the peer's writer with it (yamux flow
-/// control): backpressure instead of an unbounded buffer.
+/// Delivers the peer's frames in order, into its own queue. Waiting for
+/// room there holds the stream back, and the peer's writer with it (yamux
+/// flow control): backpressure on that peer alone, instead of an unbounded
+/// buffer.
 async fn read_lane(
     peer: PeerId,
+    lane: Lane,
     mut stream: Stream,
-    events: mpsc::Sender<NetEvent>,
+    events: InboxSender,
+    _slot: StreamSlot,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) {
     if stream.write_all(&GREETING).await.is_err() || stream.flush().await.is_err() {
         return;
     }
+    let class = match lane {
+        Lane::Consensus => Class::Consensus,
+        Lane::Bulk => Class::Bulk,
+    };
     loop {
         let data = match read_frame(&mut stream, max_bytes).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(%peer, "lane closed: {e}");
+                // A frame over the limit is the peer's doing (an ended
+                // stream need not be).
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    events.control(NetEvent::Malformed {
+                        peer,
+                        reason: "oversized frame",
+                    });
+                }
                 return;
             }
         };
@@ -227,8 +297,29 @@ async fn read_lane(
         stats
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        if events.send(NetEvent::Direct { peer, data }).await.is_err() {
+        if !events
+            .push(peer, class, NetEvent::Direct { peer, data })
+            .await
+        {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_gets_two_open_streams_per_lane_and_a_slot_back_when_one_ends() {
+        let open = OpenStreams::default();
+        let (p, q) = (PeerId::random(), PeerId::random());
+        let first = open.take(p, Lane::Bulk).unwrap();
+        let _second = open.take(p, Lane::Bulk).unwrap();
+        assert!(open.take(p, Lane::Bulk).is_none(), "a third is refused");
+        assert!(open.take(p, Lane::Consensus).is_some(), "per lane");
+        assert!(open.take(q, Lane::Bulk).is_some(), "per peer");
+        drop(first);
+        assert!(open.take(p, Lane::Bulk).is_some(), "the ended one's slot");
     }
 }

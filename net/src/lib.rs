@@ -7,19 +7,21 @@
 //! Only peers listed in the genesis may stay connected, and messages
 //! authored by anyone else are dropped. Every message has a size limit
 //! (gossipsub's transmit size, the frame read limit of lanes and requests), and
-//! the channels to and from the node are bounded: when the node falls
-//! behind, a lane holds its peer's stream back (yamux flow control) and
-//! other inbound messages are dropped and counted rather than queued
-//! without end.
+//! the queues to and from the node are bounded. Inbound, each peer has its
+//! own queues, taken in turn ([`Inbox`]): when the node falls behind a
+//! peer, that peer's lane is held back (yamux flow control) and its other
+//! messages are dropped and counted, while other peers' messages go on.
 //!
 //! The swarm runs in one task; the node talks to it through a [`NetHandle`]
 //! (commands) and a receiver of [`NetEvent`]s.
 
 mod codec;
 mod direct;
+mod inbox;
 mod swarm;
 
 pub use direct::Lane;
+pub use inbox::Inbox;
 pub use libp2p::{identity, Multiaddr, PeerId};
 pub use swarm::{
     start, start_on_thread, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId,

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::codec::{BytesCodec, PROTOCOL};
 use crate::direct::{self, DirectLanes, Lane};
+use crate::inbox::{self, Class, Inbox, InboxSender, Limits};
 
 /// How the transport is set up.
 #[derive(Clone)]
@@ -26,8 +27,11 @@ pub struct NetConfig {
     pub allowed: HashSet<PeerId>,
     pub topics: Vec<String>,
     pub max_message_bytes: usize,
-    /// Bound of the queue of events to the node.
+    /// Messages queued per peer and class for the node (see `inbox`);
+    /// events of the transport itself queue up to this many too.
     pub inbound_capacity: usize,
+    /// Bytes queued per peer for the node.
+    pub inbound_peer_bytes: usize,
     /// Bound of the queue of commands from the node.
     pub command_capacity: usize,
     pub request_timeout: Duration,
@@ -76,6 +80,12 @@ pub enum NetEvent {
     },
     PeerConnected(PeerId),
     PeerDisconnected(PeerId),
+    /// The peer broke the framing rules (a frame over the size limit):
+    /// its stream was cut; the node charges it.
+    Malformed {
+        peer: PeerId,
+        reason: &'static str,
+    },
 }
 
 /// Counters for metrics.
@@ -96,6 +106,8 @@ pub struct NetStats {
     /// Connections refused, and messages dropped, because the peer is
     /// banned for a while.
     pub banned_peer: AtomicU64,
+    /// Inbound lane streams refused: the peer had too many open.
+    pub refused_streams: AtomicU64,
 }
 
 enum Command {
@@ -188,7 +200,7 @@ struct Behaviour {
 struct Task {
     swarm: Swarm<Behaviour>,
     cfg: NetConfig,
-    events: mpsc::Sender<NetEvent>,
+    events: InboxSender,
     stats: Arc<NetStats>,
     pending_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
     next_reply: u64,
@@ -200,18 +212,13 @@ struct Task {
 }
 
 /// Starts the transport on the current tokio runtime.
-pub fn start(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+pub fn start(cfg: NetConfig) -> Result<(NetHandle, Inbox), NetError> {
     let (task, handle, events, commands) = build(cfg)?;
     tokio::spawn(task.run(commands));
     Ok((handle, events))
 }
 
-type Parts = (
-    Task,
-    NetHandle,
-    mpsc::Receiver<NetEvent>,
-    mpsc::Receiver<Command>,
-);
+type Parts = (Task, NetHandle, Inbox, mpsc::Receiver<Command>);
 
 fn build(cfg: NetConfig) -> Result<Parts, NetError> {
     let err = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
@@ -261,8 +268,15 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
     }
     swarm.listen_on(cfg.listen.clone()).map_err(|e| err(&e))?;
     let (command_tx, command_rx) = mpsc::channel(cfg.command_capacity);
-    let (event_tx, event_rx) = mpsc::channel(cfg.inbound_capacity);
     let stats = Arc::new(NetStats::default());
+    let (event_tx, event_rx) = inbox::inbox(
+        Limits {
+            per_peer: cfg.inbound_capacity,
+            peer_bytes: cfg.inbound_peer_bytes,
+            control: cfg.inbound_capacity,
+        },
+        stats.clone(),
+    );
     let handle = NetHandle {
         commands: command_tx,
         next_request: Arc::new(AtomicU64::new(1)),
@@ -296,7 +310,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
 /// Starts the transport on a thread of its own (with its own tokio
 /// runtime), so that encryption, multiplexing and gossip never wait behind
 /// the node's actors; the thread ends when every [`NetHandle`] is dropped.
-pub fn start_on_thread(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+pub fn start_on_thread(cfg: NetConfig) -> Result<(NetHandle, Inbox), NetError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("strata-net".into())
@@ -356,13 +370,21 @@ impl Task {
         self.pending_replies.retain(|_, ch| ch.is_open());
     }
 
+    /// Queues an event for the node: messages in their peer's queue
+    /// (gossip by its author), the transport's own events apart. False
+    /// (counted) when that queue is full.
     fn deliver(&mut self, event: NetEvent) -> bool {
-        match self.events.try_send(event) {
-            Ok(()) => true,
-            Err(_) => {
-                self.stats.dropped_inbound.fetch_add(1, Ordering::Relaxed);
-                false
+        match event {
+            NetEvent::Gossip { author, .. } => {
+                self.events.try_push(author, Class::Consensus, event)
             }
+            NetEvent::Request { peer, .. } => self.events.try_push(peer, Class::Bulk, event),
+            NetEvent::Direct { peer, .. } => self.events.try_push(peer, Class::Bulk, event),
+            NetEvent::Response { .. }
+            | NetEvent::RequestFailed { .. }
+            | NetEvent::PeerConnected(_)
+            | NetEvent::PeerDisconnected(_)
+            | NetEvent::Malformed { .. } => self.events.control(event),
         }
     }
 
@@ -588,6 +610,7 @@ mod tests {
             topics: vec!["t".into()],
             max_message_bytes: 1 << 20,
             inbound_capacity: 64,
+            inbound_peer_bytes: 16 << 20,
             command_capacity: 64,
             request_timeout: Duration::from_secs(5),
         }
@@ -597,10 +620,7 @@ mod tests {
         crate::identity_from_secret([i; 32]).public().to_peer_id()
     }
 
-    async fn next_matching(
-        rx: &mut mpsc::Receiver<NetEvent>,
-        f: impl Fn(&NetEvent) -> bool,
-    ) -> NetEvent {
+    async fn next_matching(rx: &mut Inbox, f: impl Fn(&NetEvent) -> bool) -> NetEvent {
         tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 let e = rx.recv().await.expect("network alive");
@@ -683,7 +703,7 @@ mod tests {
         // The stranger dialled b and was disconnected, never delivered.
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(hb.stats.unknown_peer.load(Ordering::Relaxed) >= 1);
-        while let Ok(e) = rb.try_recv() {
+        while let Some(e) = rb.try_recv() {
             assert!(!matches!(e, NetEvent::PeerConnected(p) if p == stranger));
         }
     }
