@@ -503,31 +503,34 @@ fn rss_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// A member running the test-only Byzantine mode floods its peers with
-/// batches of forged records and sync requests lying about their target.
-/// The honest three keep committing every record they accepted, stay within
-/// a memory bound, charge it for each and ban it.
-#[test]
-fn a_byzantine_member_flooding_forged_batches_and_lying_syncs_is_banned_while_the_rest_commit() {
+/// A member runs the test-only Byzantine mode (`misdeeds`) beside an honest
+/// three under load: they keep committing every record they accepted, stay
+/// within a memory bound, charge it for each of `reasons` and ban it.
+fn byzantine_member_is_banned_while_the_rest_commit(
+    octet: u8,
+    misdeeds: &str,
+    reasons: &[&str],
+    secs: u64,
+) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let byzantine = "edge-0-3";
-    let net = start_with(44, 1, 4, |c| {
+    let net = start_with(octet, 1, 4, |c| {
         c.with_env("STRATA_ALLOW_BYZANTINE", "1")
-            .with_node_args(byzantine, &["--byzantine", "invalid-batches,lying-sync"])
+            .with_node_args(byzantine, &["--byzantine", misdeeds])
     });
     let honest = ["edge-0-0", "edge-0-1", "edge-0-2"];
-    let key = Arc::new(TxKeypair::from_seed(&[44; 32]));
+    let key = Arc::new(TxKeypair::from_seed(&[octet; 32]));
     let stop = Arc::new(AtomicBool::new(false));
     let load = background_load(&net, &honest, key, stop.clone());
     let probe = client(&net, honest[0]);
     let h0 = height(&probe, "local-0");
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
     let accepted = load.join().unwrap();
     assert!(accepted.len() > 100, "load accepted: {}", accepted.len());
     assert!(
         height(&probe, "local-0") > h0 + 20,
-        "the honest members keep committing"
+        "the honest members keep committing under {misdeeds}"
     );
     for name in honest {
         let c = client(&net, name);
@@ -538,25 +541,82 @@ fn a_byzantine_member_flooding_forged_batches_and_lying_syncs_is_banned_while_th
         let text = Client::new(&format!("http://{metrics}"))
             .get_text("/metrics")
             .unwrap();
-        for reason in [
-            "batch_with_invalid_signatures",
-            "sync_request_misstating_its_target",
-        ] {
+        for reason in reasons {
             assert!(
                 metric(
                     &text,
                     &format!("strata_peer_penalties_total{{reason=\"{reason}\"}}")
                 ) >= 1.0,
-                "{name} charges {reason}:\n{text}"
+                "{name} charges {reason} ({misdeeds}):\n{text}"
             );
         }
         assert!(
             metric(&text, "strata_peer_bans_total") >= 1.0,
-            "{name} bans the Byzantine member"
+            "{name} bans the member doing {misdeeds}"
         );
         let rss = rss_bytes(net.cluster.pid(name).unwrap());
         assert!(rss < 1 << 30, "{name} holds {rss} bytes");
     }
+}
+
+#[test]
+fn a_byzantine_member_flooding_forged_batches_and_lying_syncs_is_banned_while_the_rest_commit() {
+    byzantine_member_is_banned_while_the_rest_commit(
+        44,
+        "invalid-batches,lying-sync",
+        &[
+            "batch_with_invalid_signatures",
+            "sync_request_misstating_its_target",
+        ],
+        8,
+    );
+}
+
+#[test]
+fn a_byzantine_member_sending_garbage_and_oversized_frames_is_banned_while_the_rest_commit() {
+    byzantine_member_is_banned_while_the_rest_commit(
+        46,
+        "malformed-frames",
+        &["malformed_message", "oversized_frame"],
+        8,
+    );
+}
+
+#[test]
+fn a_byzantine_member_gossiping_bogus_timeout_certificates_is_banned_while_the_rest_commit() {
+    byzantine_member_is_banned_while_the_rest_commit(
+        47,
+        "bogus-timeouts",
+        &["timeout_s_timeout_certificate_invalid"],
+        8,
+    );
+}
+
+#[test]
+fn an_equivocating_member_is_convicted_and_banned_while_the_rest_commit() {
+    byzantine_member_is_banned_while_the_rest_commit(
+        48,
+        "equivocate",
+        &["evidence_of_equivocation"],
+        8,
+    );
+}
+
+#[test]
+fn a_member_replaying_its_old_messages_is_banned_while_the_rest_commit() {
+    // Its own messages are replayed once 40 newer ones went out (one vote
+    // per block, five blocks a second at this load).
+    byzantine_member_is_banned_while_the_rest_commit(49, "replay", &["stale_message"], 16);
+}
+
+#[test]
+fn a_member_flooding_its_batch_lane_is_banned_while_the_rest_commit() {
+    byzantine_member_is_banned_while_the_rest_commit(
+        50,
+        "lane-flood",
+        &["batch_with_invalid_signatures"],
+        8,
+    );
 }
 
 /// `accepted` (202) means stored on the node that answered: killed with

@@ -179,7 +179,9 @@ impl NetworkBridge {
                 };
                 if !matches!(
                     msg,
-                    ConsensusMessage::Proposal(_) | ConsensusMessage::Timeout(_)
+                    ConsensusMessage::Proposal(_)
+                        | ConsensusMessage::Timeout(_)
+                        | ConsensusMessage::Evidence(_)
                 ) {
                     return self.charge(author, Fault::Invalid, "unexpected gossip");
                 }
@@ -527,6 +529,18 @@ impl SendWire {
             fetches_batches: matches!(wire, Wire::BatchRequest { .. }),
             lane: lane_of(wire),
             bytes: Arc::new(wire.to_bytes()),
+        }
+    }
+
+    /// Bytes that need not be a message at all, down a lane: the test-only
+    /// Byzantine mode sends garbage and oversized frames this way.
+    pub fn raw(chain: ChainId, to: u32, lane: Lane, bytes: Vec<u8>) -> SendWire {
+        SendWire {
+            chain,
+            to,
+            fetches_batches: false,
+            lane: Some(lane),
+            bytes: Arc::new(bytes),
         }
     }
 

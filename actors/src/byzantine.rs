@@ -5,18 +5,26 @@
 //! alongside an otherwise honest node, so tests can show that honest
 //! members keep committing, stay within their memory, and charge it.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix::prelude::*;
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{Batch, ChainId, ObjectId, Op, Provenance, SyncRequest, Transaction};
+use strata_chains::types::{
+    Batch, Block, ChainId, ConsensusMessage, ObjectId, Op, Provenance, Round, SignedStatement,
+    Statement, SyncRequest, TimeoutCertificate, TimeoutMessage, Transaction, VoteData,
+};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
+use strata_crypto::qc::{QuorumCert, SignerBitmap};
 use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::SecretKey;
+use strata_net::Lane;
 
-use crate::bridge::{NetworkBridge, RequestSync, SendWire};
+use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
+use crate::chain::Tapped;
 use crate::state::domain_of;
-use crate::wire::Wire;
+use crate::wire::{Wire, MAX_WIRE_BYTES};
 
 /// What a Byzantine member does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,18 +35,46 @@ pub enum Misdeed {
     /// Asks for sync ranges whose target height is a lie (the block at
     /// the tip, claimed to be at height 1).
     LyingSync,
+    /// Sends garbage down its lanes, and now and then a frame over the
+    /// size limit.
+    MalformedFrames,
+    /// Gossips timeouts carrying a timeout certificate from the future
+    /// whose signature is forged (to make the others skip views).
+    BogusTimeouts,
+    /// Signs a second, conflicting vote beside each of its votes, and a
+    /// second block beside each of its proposals (sent to half the
+    /// members).
+    Equivocate,
+    /// Sends its own consensus messages again long after their view.
+    Replay,
+    /// Pushes the same batch down its batch lane hundreds of times a
+    /// second.
+    LaneFlood,
+}
+
+impl Misdeed {
+    pub const ALL: [(&'static str, Misdeed); 7] = [
+        ("invalid-batches", Misdeed::InvalidBatches),
+        ("lying-sync", Misdeed::LyingSync),
+        ("malformed-frames", Misdeed::MalformedFrames),
+        ("bogus-timeouts", Misdeed::BogusTimeouts),
+        ("equivocate", Misdeed::Equivocate),
+        ("replay", Misdeed::Replay),
+        ("lane-flood", Misdeed::LaneFlood),
+    ];
 }
 
 impl std::str::FromStr for Misdeed {
     type Err = String;
     fn from_str(s: &str) -> Result<Misdeed, String> {
-        match s {
-            "invalid-batches" => Ok(Misdeed::InvalidBatches),
-            "lying-sync" => Ok(Misdeed::LyingSync),
-            other => Err(format!(
-                "unknown misdeed {other:?} (invalid-batches, lying-sync)"
-            )),
-        }
+        Misdeed::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Misdeed::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown misdeed {s:?} ({})", names.join(", "))
+            })
     }
 }
 
@@ -54,6 +90,13 @@ pub fn parse_misdeeds(list: &str) -> Result<Vec<Misdeed>, String> {
 const EVERY: Duration = Duration::from_millis(20);
 /// Records per invalid batch.
 const BAD_RECORDS: usize = 64;
+/// Own messages kept for replaying.
+const KEPT: usize = 256;
+/// A message is replayed once this many newer ones were sent (at most one
+/// vote per view: older than the 32 views a node still tracks).
+const REPLAY_AGE: usize = 40;
+/// Copies of one batch per tick of a lane flood.
+const FLOOD_COPIES: usize = 20;
 
 pub struct ByzantineDriver {
     chain: ChainId,
@@ -65,8 +108,13 @@ pub struct ByzantineDriver {
     bridge: Addr<NetworkBridge>,
     store: RocksStore,
     key: TxKeypair,
+    bls: SecretKey,
     sequence: u64,
     tick: u64,
+    /// Own consensus messages, newest last (for replays).
+    sent: VecDeque<Tapped>,
+    /// The batch a lane flood repeats.
+    flood: Option<SendWire>,
 }
 
 impl ByzantineDriver {
@@ -80,6 +128,7 @@ impl ByzantineDriver {
         misdeeds: Vec<Misdeed>,
         bridge: Addr<NetworkBridge>,
         store: RocksStore,
+        bls: SecretKey,
     ) -> ByzantineDriver {
         ByzantineDriver {
             chain,
@@ -91,9 +140,12 @@ impl ByzantineDriver {
             bridge,
             store,
             key: TxKeypair::from_seed(&[0xbd; 32]),
+            bls,
             // Far from an honest author's own sequence numbers.
             sequence: u64::MAX / 2,
             tick: 0,
+            sent: VecDeque::new(),
+            flood: None,
         }
     }
 
@@ -152,6 +204,12 @@ impl ByzantineDriver {
                         self.bridge.do_send(m);
                     }
                 }
+                Misdeed::MalformedFrames => self.malformed_frames(),
+                Misdeed::BogusTimeouts => self.bogus_timeout(),
+                Misdeed::Replay => self.replay(),
+                Misdeed::LaneFlood => self.lane_flood(),
+                // Carried out as its own messages go by.
+                Misdeed::Equivocate => {}
                 Misdeed::LyingSync => {
                     let Ok(Some((height, tip))) = self.store.committed_tip() else {
                         return;
@@ -174,6 +232,162 @@ impl ByzantineDriver {
                     }
                 }
             }
+        }
+    }
+}
+
+impl ByzantineDriver {
+    fn to_others(&self, wire: SendWire) {
+        for m in wire.to_others(self.me, self.size) {
+            self.bridge.do_send(m);
+        }
+    }
+
+    fn tip(&self) -> Option<Block> {
+        let (height, _) = self.store.committed_tip().ok()??;
+        self.store.block_at(height).ok()?
+    }
+
+    fn malformed_frames(&mut self) {
+        let garbage = match self.tick % 3 {
+            0 => vec![0xff; 64],
+            1 => b"\x00\x07 not a message".to_vec(),
+            _ => Vec::new(),
+        };
+        for lane in [Lane::Consensus, Lane::Bulk] {
+            self.to_others(SendWire::raw(self.chain, 0, lane, garbage.clone()));
+        }
+        // A frame over the limit every 2 s (the receiver refuses it on its
+        // length, before reading it).
+        if self.tick % 100 == 1 {
+            let oversized = vec![0u8; MAX_WIRE_BYTES + 1];
+            self.to_others(SendWire::raw(self.chain, 0, Lane::Bulk, oversized));
+        }
+    }
+
+    /// A timeout for a view ahead of everyone, with a real high
+    /// certificate and a timeout certificate for the view before it signed
+    /// by no one (a signature of this member's on other bytes).
+    fn bogus_timeout(&mut self) {
+        let Some(tip) = self.tip() else { return };
+        let view = tip.header.view.saturating_add(5);
+        let high_qc = tip.header.justify.clone();
+        let quorum = self.size as usize - (self.size as usize).saturating_sub(1) / 3;
+        let rounds: Vec<Round> = (0..quorum).map(|_| high_qc.round).collect();
+        let tc = TimeoutCertificate {
+            chain: self.chain,
+            epoch: 0,
+            view: view - 1,
+            high_qc_rounds: BoundedVec::new(rounds).unwrap_or_else(|_| BoundedVec::empty()),
+            cert: QuorumCert {
+                signers: SignerBitmap::from_indices(self.size as usize, 0..quorum),
+                signature: self.bls.sign(&self.tick.to_le_bytes()),
+            },
+        };
+        let data = VoteData {
+            chain: self.chain,
+            epoch: 0,
+            round: Round { view, height: 0 },
+            statement: Statement::Timeout {
+                high_qc: high_qc.round,
+            },
+        };
+        let timeout = TimeoutMessage {
+            statement: SignedStatement::sign(data, self.me, &self.bls),
+            high_qc,
+            last_tc: Some(tc),
+        };
+        self.bridge.do_send(Broadcast {
+            chain: self.chain,
+            wire: Wire::Consensus {
+                chain: self.chain,
+                msg: ConsensusMessage::Timeout(Box::new(timeout)),
+            },
+        });
+    }
+
+    fn replay(&mut self) {
+        if self.sent.len() <= REPLAY_AGE {
+            return;
+        }
+        let pick = (self.tick as usize) % (self.sent.len() - REPLAY_AGE);
+        let Some(old) = self.sent.get(pick).cloned() else {
+            return;
+        };
+        let wire = SendWire::new(
+            self.chain,
+            0,
+            &Wire::Consensus {
+                chain: self.chain,
+                msg: old.msg,
+            },
+        );
+        self.to_others(wire);
+    }
+
+    fn lane_flood(&mut self) {
+        // One batch, many copies (after the first, each a duplicate); a
+        // new one every second.
+        if self.tick % 50 == 1 || self.flood.is_none() {
+            let batch = self.invalid_batch();
+            self.flood = Some(SendWire::new(self.chain, 0, &Wire::Batch(Box::new(batch))));
+        }
+        if let Some(wire) = self.flood.clone() {
+            for _ in 0..FLOOD_COPIES {
+                self.to_others(wire.clone());
+            }
+        }
+    }
+
+    /// A second statement beside one of its own: another vote in the same
+    /// round, or another block for the same view sent to the odd members.
+    fn equivocate(&mut self, tapped: &Tapped) {
+        match &tapped.msg {
+            ConsensusMessage::Vote(v) => {
+                let mut data = v.data;
+                data.statement = Statement::Vote {
+                    block: Digest::of("strata/byzantine", v.data.signing_bytes().as_slice()),
+                };
+                let twin = SignedStatement::sign(data, self.me, &self.bls);
+                let wire = Wire::Consensus {
+                    chain: self.chain,
+                    msg: ConsensusMessage::Vote(twin),
+                };
+                let targets: Vec<u32> = match tapped.to {
+                    Some(to) => vec![to],
+                    None => (0..self.size).filter(|&i| i != self.me).collect(),
+                };
+                for to in targets {
+                    self.bridge.do_send(SendWire::new(self.chain, to, &wire));
+                }
+            }
+            ConsensusMessage::Proposal(b) => {
+                let mut twin = (**b).clone();
+                twin.header.timestamp_ms = twin.header.timestamp_ms.wrapping_add(1);
+                let data = Block::proposal_data(&twin.header);
+                twin.signature = self.bls.sign(&data.signing_bytes());
+                let wire = Wire::Consensus {
+                    chain: self.chain,
+                    msg: ConsensusMessage::Proposal(Box::new(twin)),
+                };
+                for to in (0..self.size).filter(|&i| i != self.me && i % 2 == 1) {
+                    self.bridge.do_send(SendWire::new(self.chain, to, &wire));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Handler<Tapped> for ByzantineDriver {
+    type Result = ();
+    fn handle(&mut self, msg: Tapped, _: &mut Context<Self>) {
+        if self.misdeeds.contains(&Misdeed::Equivocate) {
+            self.equivocate(&msg);
+        }
+        self.sent.push_back(msg);
+        if self.sent.len() > KEPT {
+            self.sent.pop_front();
         }
     }
 }

@@ -44,6 +44,30 @@ pub struct ChainActor {
     ledger: Addr<Ledger>,
     held: HeldBatches,
     persister: SafetyPersister,
+    /// The test-only Byzantine driver sees what this node sends.
+    tap: Option<Recipient<Tapped>>,
+}
+
+/// A consensus message this node sends (`to: None`: to every member),
+/// shown to the test-only Byzantine driver, which misuses it (equivocates,
+/// replays it later).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Tapped {
+    pub to: Option<u32>,
+    pub msg: ConsensusMessage,
+}
+
+/// Shows every consensus message this node sends to `0` (test mode only).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TapOutgoing(pub Recipient<Tapped>);
+
+impl Handler<TapOutgoing> for ChainActor {
+    type Result = ();
+    fn handle(&mut self, msg: TapOutgoing, _: &mut Context<Self>) {
+        self.tap = Some(msg.0);
+    }
 }
 
 fn message_name(m: &ConsensusMessage) -> String {
@@ -107,6 +131,7 @@ impl ChainActor {
             ledger,
             held,
             persister,
+            tap: None,
         }
     }
 
@@ -177,16 +202,30 @@ impl ChainActor {
                         fatal("storing a block failed", e);
                     }
                 }
-                Action::Send { to, msg } => self.bridge.do_send(SendWire::new(
-                    self.chain,
-                    to,
-                    &Wire::Consensus {
-                        chain: self.chain,
-                        msg,
-                    },
-                )),
+                Action::Send { to, msg } => {
+                    if let Some(tap) = &self.tap {
+                        tap.do_send(Tapped {
+                            to: Some(to),
+                            msg: msg.clone(),
+                        });
+                    }
+                    self.bridge.do_send(SendWire::new(
+                        self.chain,
+                        to,
+                        &Wire::Consensus {
+                            chain: self.chain,
+                            msg,
+                        },
+                    ))
+                }
                 Action::Broadcast(ConsensusMessage::Proposal(b)) => {
                     self.received_at.insert(b.hash(), Instant::now());
+                    if let Some(tap) = &self.tap {
+                        tap.do_send(Tapped {
+                            to: None,
+                            msg: ConsensusMessage::Proposal(b.clone()),
+                        });
+                    }
                     // Straight to each member on its consensus lane: gossip
                     // would add a hop through the mesh's relays and three
                     // copies per receiver, on the critical path of every

@@ -358,8 +358,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                 cfg.byzantine.clone(),
                 bridge.clone(),
                 driver_store,
+                bls.clone(),
             );
-            driver.start();
+            let driver = driver.start();
+            actor.do_send(crate::chain::TapOutgoing(driver.recipient()));
         }
         mempool.do_send(Connect {
             bridge: bridge.clone(),

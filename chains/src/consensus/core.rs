@@ -40,6 +40,8 @@ pub struct CoreStats {
     pub blocks_proposed: u64,
     pub blocks_committed: u64,
     pub evidence_emitted: u64,
+    /// Proofs published by other members and verified here.
+    pub evidence_received: u64,
     pub syncs_requested: u64,
     /// Certificates collected without the pairing check that failed it
     /// later (a member sent a vote with a bad signature).
@@ -125,6 +127,9 @@ pub struct ConsensusCore {
     timeouts: Phase<View>,
     timeout_rounds: BTreeMap<View, BTreeMap<u32, Round>>,
     verified: VerifiedCache,
+    /// Proofs of misbehaviour already published or taken in (gossip
+    /// brings each from several members).
+    known_evidence: VerifiedCache,
     /// Certificates that failed their check: one sent again is refused
     /// without the pairings (a timeout certificate with a distinct round
     /// per signer costs one pairing per signer), and charged again.
@@ -180,6 +185,7 @@ impl ConsensusCore {
             unsigned_votes: Vec::new(),
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
+            known_evidence: VerifiedCache::default(),
             failed: VerifiedCache::default(),
             unchecked_high: None,
             suspects: BTreeSet::new(),
@@ -371,11 +377,32 @@ impl ConsensusCore {
         if from as usize >= self.cfg.committee.len() {
             return;
         }
+        let round = match &msg {
+            ConsensusMessage::Proposal(b) => Some(b.round()),
+            ConsensusMessage::Vote(v) => Some(v.data.round),
+            ConsensusMessage::Timeout(t) => Some(Round::new(t.view(), 0)),
+            _ => None,
+        };
+        // Older than anything this node still tracks: a view far behind
+        // (HotStuff's views advance with every block), or a block far
+        // below the committed height (two-phase BFT keeps its view while
+        // its leader is stable). An honest member sends such a message
+        // only when far behind, and then one per round; replayed old
+        // messages cost their sender, before any work is done for them.
+        let stale = |r: Round| {
+            r.view.saturating_add(EVIDENCE_WINDOW) < self.view
+                || (r.height > 0
+                    && r.height.saturating_add(EVIDENCE_WINDOW) < self.committed_height())
+        };
+        if round.is_some_and(stale) {
+            return self.unhelpful(from, "stale message", out);
+        }
         match msg {
             ConsensusMessage::Proposal(b) => self.handle_proposal(from, Arc::new(*b), out),
             ConsensusMessage::Vote(v) => self.handle_vote(from, v, out),
             ConsensusMessage::Timeout(t) => self.handle_timeout(from, *t, out),
             ConsensusMessage::SyncResponse(r) => self.handle_sync_response(from, *r, out),
+            ConsensusMessage::Evidence(e) => self.handle_evidence(from, *e, out),
             // Served by the host from its store.
             ConsensusMessage::SyncRequest(_) => {}
         }
@@ -622,8 +649,7 @@ impl ConsensusCore {
                 first,
                 second: qc.clone(),
             };
-            self.stats.evidence_emitted += 1;
-            out.push(Action::Evidence(evidence));
+            self.publish_evidence(evidence, out);
         }
     }
 
@@ -1256,11 +1282,7 @@ impl ConsensusCore {
         match self.observe_statement(&vote, false) {
             Seen::New => {}
             Seen::Repeat | Seen::Ignore => return,
-            Seen::Conflict(e) => {
-                self.stats.evidence_emitted += 1;
-                out.push(Action::Evidence(*e));
-                return;
-            }
+            Seen::Conflict(e) => return self.publish_evidence(*e, out),
         }
         let round = d.round;
         let (lo, hi) = match self.protocol() {
@@ -1318,8 +1340,59 @@ impl ConsensusCore {
 
     fn observe_proposal(&mut self, statement: &SignedStatement, out: &mut Vec<Action>) {
         if let Seen::Conflict(e) = self.observe_statement(statement, false) {
-            self.stats.evidence_emitted += 1;
-            out.push(Action::Evidence(*e));
+            self.publish_evidence(*e, out);
+        }
+    }
+
+    /// A proof this node found: kept by the host and gossiped to the
+    /// committee, so that every member convicts the offender.
+    fn publish_evidence(&mut self, e: Evidence, out: &mut Vec<Action>) {
+        let id = Digest::of_encoding("strata/evidence", &e);
+        if self.known_evidence.contains(&id) {
+            return;
+        }
+        self.known_evidence.insert(id);
+        self.stats.evidence_emitted += 1;
+        out.push(Action::Evidence(e.clone()));
+        out.push(Action::Broadcast(ConsensusMessage::Evidence(Box::new(e))));
+    }
+
+    /// A proof another member publishes: checked (two signatures or two
+    /// certificates) once, then kept by the host like one found here. A
+    /// proof that does not verify is the sender's misdeed.
+    fn handle_evidence(&mut self, from: u32, e: Evidence, out: &mut Vec<Action>) {
+        let id = Digest::of_encoding("strata/evidence", &e);
+        if self.known_evidence.contains(&id) {
+            return;
+        }
+        if self.failed.contains(&id) {
+            return self.misbehaviour(from, "invalid evidence", out);
+        }
+        let (chain, epoch) = match &e {
+            Evidence::Equivocation { first, .. } => (first.data.chain, first.data.epoch),
+            Evidence::ConflictingCertificates { first, .. } => (first.chain, first.epoch),
+        };
+        if !self.in_scope(chain, epoch) {
+            return self.unhelpful(from, "evidence for another chain or epoch", out);
+        }
+        let verdict = e.verify(
+            self.protocol(),
+            self.cfg.chain,
+            self.cfg.epoch,
+            &self.genesis_hash,
+            &self.cfg.committee,
+            self.cfg.threshold,
+        );
+        match verdict {
+            Ok(_) => {
+                self.known_evidence.insert(id);
+                self.stats.evidence_received += 1;
+                out.push(Action::Evidence(e));
+            }
+            Err(_) => {
+                self.failed.insert(id);
+                self.misbehaviour(from, "invalid evidence", out);
+            }
         }
     }
 

@@ -366,6 +366,90 @@ fn a_double_vote_produces_evidence_that_verifies() {
     assert_eq!(blamed, vec![3]);
 }
 
+/// Only the leader a vote goes to can see a double vote; the proof it
+/// finds is gossiped, and every other member checks it and convicts the
+/// offender too. A proof that does not verify is charged to its sender.
+#[test]
+fn evidence_found_by_one_member_is_gossiped_and_checked_by_every_other() {
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let a = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"a"));
+    let b = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"b"));
+    for v in [a.clone(), b] {
+        h.feed(
+            2,
+            Event::Message {
+                from: 3,
+                msg: ConsensusMessage::Vote(v),
+            },
+        );
+    }
+    h.run(200);
+    let mut convicting: Vec<u32> = h
+        .evidence
+        .iter()
+        .filter(|(_, e)| e.offenders() == vec![3])
+        .map(|(who, _)| *who)
+        .collect();
+    convicting.sort();
+    convicting.dedup();
+    assert_eq!(convicting, vec![0, 1, 2, 3], "every member took it in");
+
+    // A forged second statement: refused and charged to the sender.
+    let mut forged = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"c"));
+    forged.signature = h.keys[1].sign(b"not 3's vote");
+    let bogus = Evidence::Equivocation {
+        first: a,
+        second: forged,
+    };
+    let actions = h.cores[0].on_event(
+        h.now + 1,
+        Event::Message {
+            from: 1,
+            msg: ConsensusMessage::Evidence(Box::new(bogus)),
+        },
+    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::Evidence(_))));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Misbehaviour {
+            peer: 1,
+            reason: "invalid evidence",
+            fault: Fault::Invalid,
+        }
+    )));
+}
+
+/// A message for a round long past (a replay of a member's old vote) is
+/// dropped before any check and costs its sender, in both protocols (a
+/// two-phase view can last thousands of blocks).
+#[test]
+fn replayed_old_messages_are_dropped_unchecked_and_charged() {
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let mut h = Harness::new(protocol, 4, LeaderPolicy::RoundRobin);
+        h.run(3000);
+        assert!(h.cores[0].committed_height() > 40, "{protocol:?}");
+        let old = vote(&h, 3, Round::new(1, 1), Digest::of("t", b"old"));
+        let actions = h.cores[0].on_event(
+            h.now + 1,
+            Event::Message {
+                from: 3,
+                msg: ConsensusMessage::Vote(old),
+            },
+        );
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::Misbehaviour {
+                    peer: 3,
+                    reason: "stale message",
+                    fault: Fault::Unhelpful,
+                }]
+            ),
+            "{protocol:?}: {actions:?}"
+        );
+    }
+}
+
 #[test]
 fn a_vote_with_a_forged_signature_is_not_evidence() {
     let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);

@@ -942,6 +942,9 @@ fn describe(msg: &ConsensusMessage) -> String {
             format!("sync request {}..{}", r.from_height, r.target_height)
         }
         ConsensusMessage::SyncResponse(r) => format!("sync response of {} blocks", r.blocks.len()),
+        ConsensusMessage::Evidence(e) => {
+            format!("evidence of {} against {:?}", e.kind(), e.offenders())
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use strata_crypto::hash::Digest;
 
 use super::block::Block;
 use super::cert::{QuorumCertificate, SignedStatement, TimeoutMessage};
+use super::evidence::Evidence;
 use super::limits::{MAX_MESSAGE_BYTES, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES};
 use super::{ChainId, Epoch, Height};
 
@@ -44,6 +45,11 @@ pub enum ConsensusMessage {
     SyncRequest(SyncRequest),
     #[codec(index = 4)]
     SyncResponse(Box<SyncResponse>),
+    /// A proof of misbehaviour, gossiped by whoever found it so that every
+    /// member convicts the offender, not only the one that saw both
+    /// statements (a vote reaches one leader).
+    #[codec(index = 5)]
+    Evidence(Box<Evidence>),
 }
 
 const SYNC_RESPONSE_TAG: u8 = 4;
@@ -66,6 +72,7 @@ impl ConsensusMessage {
             ConsensusMessage::Timeout(_) => "timeout",
             ConsensusMessage::SyncRequest(_) => "sync_request",
             ConsensusMessage::SyncResponse(_) => "sync_response",
+            ConsensusMessage::Evidence(_) => "evidence",
         }
     }
 }
