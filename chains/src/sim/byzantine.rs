@@ -3,10 +3,12 @@
 
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
+use strata_crypto::qc::{QuorumCert, SignerBitmap};
 use strata_crypto::SecretKey;
 
 use crate::types::{
-    block, Block, ConsensusMessage, Payload, SignedStatement, Statement, Transaction,
+    block, Block, ConsensusMessage, Payload, SignedStatement, Statement, TimeoutCertificate,
+    TimeoutMessage, Transaction,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +29,20 @@ pub enum Behavior {
     ForgePayload,
     /// Asks for sync ranges whose target height is a lie.
     LyingSync,
+    /// Beside each of its timeouts, gossips one for a view ahead carrying
+    /// a timeout certificate no quorum signed.
+    BogusTimeouts,
+    /// Twins (Bano et al., 2020): a second process runs an honest core
+    /// with the same key and committee position; the network gives each
+    /// twin its own share of the messages, so they vote and propose
+    /// differently without either breaking a rule on its own.
+    Twins,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 7] = [
+    pub const ALL: [Behavior; 9] = [
+        Behavior::BogusTimeouts,
+        Behavior::Twins,
         Behavior::ForgePayload,
         Behavior::LyingSync,
         Behavior::Equivocate,
@@ -92,6 +104,38 @@ pub fn conflicting_vote(vote: &SignedStatement, key: &SecretKey) -> SignedStatem
         };
     }
     SignedStatement::sign(data, vote.signer, key)
+}
+
+/// A timeout for a view `ahead` of `t`'s, with `t`'s high certificate and
+/// a certificate for the view before it that a quorum never signed (the
+/// signer bitmap claims a quorum; the signature is one of `key`'s over
+/// other bytes).
+pub fn bogus_timeout(
+    t: &TimeoutMessage,
+    key: &SecretKey,
+    committee: usize,
+    ahead: u64,
+) -> ConsensusMessage {
+    let view = t.view().saturating_add(ahead);
+    let quorum = committee - committee.saturating_sub(1) / 3;
+    let rounds = vec![t.high_qc.round; quorum];
+    let tc = TimeoutCertificate {
+        chain: t.statement.data.chain,
+        epoch: t.statement.data.epoch,
+        view: view - 1,
+        high_qc_rounds: BoundedVec::new(rounds).expect("a quorum fits a committee"),
+        cert: QuorumCert {
+            signers: SignerBitmap::from_indices(committee, 0..quorum),
+            signature: key.sign(b"strata/sim/no-quorum-signed-this"),
+        },
+    };
+    let mut data = t.statement.data;
+    data.round.view = view;
+    ConsensusMessage::Timeout(Box::new(TimeoutMessage {
+        statement: SignedStatement::sign(data, t.statement.signer, key),
+        high_qc: t.high_qc.clone(),
+        last_tc: Some(tc),
+    }))
 }
 
 /// The message with its signatures replaced by signatures over other

@@ -16,8 +16,8 @@ use strata_crypto::sr25519::TxKeypair;
 use strata_crypto::SecretKey;
 
 use super::byzantine::{
-    conflicting_block, conflicting_vote, corrupt_signatures, forged_record, lying_sync_request,
-    Behavior,
+    bogus_timeout, conflicting_block, conflicting_vote, corrupt_signatures, forged_record,
+    lying_sync_request, Behavior,
 };
 use super::checker::Checker;
 use super::network::NetConditions;
@@ -106,6 +106,8 @@ struct TraceEvent {
 
 struct SimNode {
     key: SecretKey,
+    /// Its place in the committee; a twin shares its original's.
+    position: usize,
     core: Option<ConsensusCore>,
     store: MemStore,
     incarnation: u64,
@@ -207,21 +209,28 @@ impl<'a> Sim<'a> {
                 if set.is_empty() {
                     set.push(*Behavior::ALL.choose(&mut rng).expect("non-empty"));
                 }
+                // Twins run honest code only: what they do wrong is each
+                // other's doing.
+                if set.contains(&Behavior::Twins) {
+                    set = vec![Behavior::Twins];
+                }
                 behaviors[i] = set;
             }
         }
-        let honest: Vec<bool> = behaviors.iter().map(|b| b.is_empty()).collect();
         let genesis_store = {
             let mut st = MemStore::new();
             st.commit(std::slice::from_ref(&genesis))
                 .expect("an empty store takes the genesis block");
             st
         };
-        let nodes = keys
-            .into_iter()
+        let twinned = behaviors.iter().position(|b| b.contains(&Behavior::Twins));
+        let mut nodes: Vec<SimNode> = keys
+            .iter()
             .zip(behaviors)
-            .map(|(key, behaviors)| SimNode {
-                key,
+            .enumerate()
+            .map(|(position, (key, behaviors))| SimNode {
+                key: key.clone(),
+                position,
                 core: None,
                 store: genesis_store.clone(),
                 incarnation: 0,
@@ -229,6 +238,21 @@ impl<'a> Sim<'a> {
                 captured: VecDeque::new(),
             })
             .collect();
+        // One more process, after the committee's: the twin of a Byzantine
+        // member, with its key and position, and an honest core.
+        if let Some(p) = twinned {
+            nodes.push(SimNode {
+                key: keys[p].clone(),
+                position: p,
+                core: None,
+                store: genesis_store.clone(),
+                incarnation: 0,
+                behaviors: vec![Behavior::Twins],
+                captured: VecDeque::new(),
+            });
+        }
+        let honest: Vec<bool> = nodes.iter().map(|n| n.behaviors.is_empty()).collect();
+        let processes = nodes.len();
         let net = NetConditions {
             min_delay_us: 1_000,
             max_delay_us: 30_000,
@@ -258,7 +282,7 @@ impl<'a> Sim<'a> {
             net,
             gst: us(cfg.fault_phase),
             after_gst: false,
-            targets: vec![None; n],
+            targets: vec![None; processes],
             done: false,
             liveness_failure: None,
             events: 0,
@@ -304,7 +328,9 @@ impl<'a> Sim<'a> {
             for _ in 0..self.rng.gen_range(1..=3) {
                 let at = self.rng.gen_range(0..self.gst);
                 let len = self.rng.gen_range(200_000..1_500_000);
-                let mut side: Vec<bool> = (0..n).map(|_| self.rng.gen_bool(0.5)).collect();
+                let mut side: Vec<bool> = (0..self.nodes.len())
+                    .map(|_| self.rng.gen_bool(0.5))
+                    .collect();
                 side[0] = true;
                 let other = self.rng.gen_range(1..n as usize);
                 side[other] = false;
@@ -312,7 +338,7 @@ impl<'a> Sim<'a> {
                 self.push((at + len).min(self.gst), SimEvent::Heal);
             }
         }
-        for i in 0..n as usize {
+        for i in 0..self.nodes.len() {
             if self.nodes[i].has(Behavior::ReplayStale) {
                 let at = self.rng.gen_range(100_000..400_000);
                 self.push(at, SimEvent::Replay(i as u32));
@@ -334,7 +360,7 @@ impl<'a> Sim<'a> {
             let mut c = CoreConfig::new(
                 self.cfg.protocol,
                 self.committee.clone(),
-                i as u32,
+                self.nodes[i].position as u32,
                 self.leader.clone(),
                 self.genesis.clone(),
             );
@@ -375,7 +401,7 @@ impl<'a> Sim<'a> {
     }
 
     fn execute(&mut self) {
-        for i in 0..self.cfg.nodes {
+        for i in 0..self.nodes.len() {
             let at = self.rng.gen_range(0..5_000);
             self.push(at, SimEvent::Restart(i as u32));
         }
@@ -514,7 +540,7 @@ impl<'a> Sim<'a> {
         self.after_gst = true;
         self.net = NetConditions::synchronous();
         self.log(|| "network heals: synchronous from now on".to_string());
-        for i in 0..self.cfg.nodes {
+        for i in 0..self.nodes.len() {
             if self.nodes[i].core.is_none() {
                 self.log(|| format!("n{i} restarts at the heal"));
                 self.start_node(i);
@@ -634,7 +660,8 @@ impl<'a> Sim<'a> {
             if height >= 2 {
                 let lie = Arc::new(lying_sync_request(self.genesis.header.chain, hash));
                 self.log(|| format!("n{i} sends lying sync requests"));
-                for j in (0..self.cfg.nodes).filter(|&j| j != i) {
+                let me = self.nodes[i].position;
+                for j in (0..self.cfg.nodes).filter(|&j| j != me) {
                     self.transmit(i, j, lie.clone());
                 }
             }
@@ -652,7 +679,7 @@ impl<'a> Sim<'a> {
             let k = self.rng.gen_range(0..self.nodes[i].captured.len());
             let msg = self.nodes[i].captured[k].clone();
             let to = self.rng.gen_range(0..n);
-            if to != i {
+            if to != self.nodes[i].position {
                 self.log(|| format!("n{i} replays {} to n{to}", describe(&msg)));
                 self.transmit(i, to, msg);
             }
@@ -794,7 +821,18 @@ impl<'a> Sim<'a> {
 
     fn broadcast(&mut self, i: usize, msg: ConsensusMessage) {
         let n = self.cfg.nodes;
-        let others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        let me = self.nodes[i].position;
+        let others: Vec<usize> = (0..n).filter(|&j| j != me).collect();
+        if let ConsensusMessage::Timeout(t) = &msg {
+            if self.nodes[i].has(Behavior::BogusTimeouts) {
+                let ahead = self.rng.gen_range(1..=8);
+                let bogus = Arc::new(bogus_timeout(t, &self.nodes[i].key, n, ahead));
+                self.log(|| format!("n{i} gossips a bogus timeout certificate"));
+                for &j in &others {
+                    self.transmit(i, j, bogus.clone());
+                }
+            }
+        }
         if let ConsensusMessage::Proposal(b) = &msg {
             if self.nodes[i].has(Behavior::ForgePayload) && self.rng.gen_bool(0.5) {
                 let parent_root = self.nodes[i]
@@ -852,19 +890,32 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Sends from process `from` to every process at committee position
+    /// `to`: the member, and its twin if it has one, each receiving
+    /// a message with probability 0.7 on its own (so the twins diverge).
     fn transmit(&mut self, from: usize, to: usize, msg: Arc<ConsensusMessage>) {
         if let ConsensusMessage::Proposal(b) = msg.as_ref() {
             self.checker.on_proposed(b);
         }
-        for d in self.net.delays(&mut self.rng, from, to) {
-            self.push(
-                self.now + d,
-                SimEvent::Deliver {
-                    to: to as u32,
-                    from: from as u32,
-                    msg: msg.clone(),
-                },
-            );
+        let from_position = self.nodes[from].position as u32;
+        let receivers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&p| self.nodes[p].position == to && p != from)
+            .collect();
+        let twinned = receivers.len() > 1;
+        for p in receivers {
+            if twinned && !self.rng.gen_bool(0.7) {
+                continue;
+            }
+            for d in self.net.delays(&mut self.rng, from, p) {
+                self.push(
+                    self.now + d,
+                    SimEvent::Deliver {
+                        to: p as u32,
+                        from: from_position,
+                        msg: msg.clone(),
+                    },
+                );
+            }
         }
     }
 
