@@ -236,6 +236,41 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Committed heights the store could not index when it opened (their
+    /// batches are missing here, a damaged disk): the batches are fetched
+    /// from the committee, then indexed; tried again each second until
+    /// every one has come.
+    fn restore_index(&mut self, ctx: &mut Context<Self>) {
+        let missing = match self.store.missing_index_batches() {
+            Ok(m) => m,
+            Err(e) => fatal("reading the unindexed heights failed", e),
+        };
+        if missing.is_empty() {
+            if let Err(e) = self.store.index_missing() {
+                fatal("indexing committed blocks failed", e);
+            }
+            return;
+        }
+        tracing::warn!(
+            batches = missing.len(),
+            "batches of committed blocks are missing from the transaction index here; fetching them"
+        );
+        let fut = self.mempool.send(mempool::EnsureBatches(missing));
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(|_, act, ctx| match act.store.index_missing() {
+                    Ok(0) => tracing::info!("transaction index restored"),
+                    Ok(waiting) => {
+                        tracing::warn!(heights = waiting, "heights still wait for their batches");
+                        ctx.run_later(Duration::from_secs(1), |act, ctx| act.restore_index(ctx));
+                    }
+                    Err(e) => fatal("indexing fetched batches failed", e),
+                }),
+        );
+    }
+}
+
 /// Reads a committed block's batches once (each transaction was hashed
 /// when it was admitted); with `decode_txs`, decodes the transactions to
 /// execute, else reads only their hashes.
@@ -307,6 +342,7 @@ impl Actor for Ledger {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(8192);
+        self.restore_index(ctx);
         self.catch_up_state(ctx);
     }
 }

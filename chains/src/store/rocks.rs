@@ -60,6 +60,12 @@ pub struct RocksStore {
     batch_log: Arc<BatchLog>,
     dir: Arc<PathBuf>,
     pending_index: Arc<Mutex<PendingTxIndex>>,
+    /// Committed heights whose transactions could not be indexed at
+    /// opening: a batch of theirs is missing (a damaged disk). The host
+    /// fetches those batches, then calls `index_missing`; until then no
+    /// index run is written (a run records the index as complete through
+    /// its height).
+    unindexed: Arc<Mutex<std::collections::BTreeSet<Height>>>,
     /// The safety state, outside RocksDB (see `safety_file`).
     safety: Arc<Mutex<SafetyFile>>,
 }
@@ -208,6 +214,7 @@ impl RocksStore {
             batch_log: Arc::new(BatchLog::open(&path.join(BATCH_LOG_DIR), SEGMENT_BYTES)?),
             dir: Arc::new(path.to_path_buf()),
             pending_index: Arc::new(Mutex::new(PendingTxIndex::new(run_entries))),
+            unindexed: Arc::default(),
             safety: Arc::new(Mutex::new(SafetyFile::open(path)?)),
         };
         store.restore_pending_index()?;
@@ -250,26 +257,82 @@ impl RocksStore {
         self.get_decoded(CF_META, KEY_INDEXED, "indexed height")
     }
 
+    fn unindexed(&self) -> MutexGuard<'_, std::collections::BTreeSet<Height>> {
+        self.unindexed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Re-derives the index entries of blocks committed after the last
     /// run (they were in memory when the node stopped) from the blocks and
-    /// their stored batches.
+    /// their stored batches. A height whose batch is missing is noted (see
+    /// `missing_index_batches`), not fatal: failing here stopped the node
+    /// at every restart.
     fn restore_pending_index(&self) -> Result<(), StoreError> {
         let Some((tip, _)) = self.committed_tip()? else {
             return Ok(());
         };
         let first = self.indexed_through()?.map_or(0, |h| h + 1);
+        let mut unindexed = self.unindexed();
         let mut pending = self.pending_index();
         for height in first..=tip {
             let block = self.block_at(height)?.ok_or(StoreError::Corrupt {
                 what: "height index",
                 detail: format!("committed height {height} has no block"),
             })?;
-            pending.add(height, &block_tx_hashes(self, &block)?);
+            match block_tx_hashes(self, &block) {
+                Ok(hashes) => pending.add(height, &hashes),
+                Err(StoreError::MissingBatch(_)) => {
+                    unindexed.insert(height);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if pending.run_due() {
+        if pending.run_due() && unindexed.is_empty() {
             self.write_index_run(&mut pending, tip)?;
         }
         Ok(())
+    }
+
+    /// The batches (digest, author) missing for the heights
+    /// `restore_pending_index` could not index, for the host to fetch.
+    pub fn missing_index_batches(&self) -> Result<Vec<(Digest, u32)>, StoreError> {
+        let heights: Vec<Height> = self.unindexed().iter().copied().collect();
+        let mut missing = Vec::new();
+        for height in heights {
+            if let Some(Block {
+                payload: crate::types::Payload::Batches(refs),
+                ..
+            }) = self.block_at(height)?
+            {
+                for r in refs.iter() {
+                    if !self.has_batch(&r.digest)? {
+                        missing.push((r.digest, r.author));
+                    }
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Indexes the heights whose batches have arrived since; returns how
+    /// many are still waiting.
+    pub fn index_missing(&self) -> Result<usize, StoreError> {
+        let mut unindexed = self.unindexed();
+        let mut pending = self.pending_index();
+        let heights: Vec<Height> = unindexed.iter().copied().collect();
+        for height in heights {
+            let Some(block) = self.block_at(height)? else {
+                continue;
+            };
+            match block_tx_hashes(self, &block) {
+                Ok(hashes) => {
+                    pending.add(height, &hashes);
+                    unindexed.remove(&height);
+                }
+                Err(StoreError::MissingBatch(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(unindexed.len())
     }
 
     /// Writes the pending entries as one sorted table and hands it to
@@ -476,11 +539,12 @@ impl Store for RocksStore {
             pending_key(last.header.height + 1, &Digest::ZERO),
         );
         self.db.write_opt(batch, &Self::synced()).map_err(backend)?;
+        let unindexed = self.unindexed();
         let mut pending = self.pending_index();
         for (b, hashes) in blocks.iter().zip(tx_hashes) {
             pending.add(b.header.height, hashes);
         }
-        if pending.run_due() {
+        if pending.run_due() && unindexed.is_empty() {
             self.write_index_run(&mut pending, last.header.height)?;
         }
         Ok(())
