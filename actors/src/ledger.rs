@@ -238,36 +238,45 @@ impl Ledger {
 
 impl Ledger {
     /// Committed heights the store could not index when it opened (their
-    /// batches are missing here, a damaged disk): the batches are fetched
-    /// from the committee, then indexed; tried again each second until
-    /// every one has come.
+    /// batches are missing here, a damaged disk): their batches are
+    /// fetched from the committee and the heights indexed, again every
+    /// 200 ms until none is left.
     fn restore_index(&mut self, ctx: &mut Context<Self>) {
+        let waiting = match self.store.index_missing() {
+            Ok(n) => n,
+            Err(e) => fatal("indexing committed blocks failed", e),
+        };
+        if waiting == 0 {
+            // Waiters for records that were committed all along, and only
+            // now are indexed again, are answered now.
+            let indexed: Vec<Digest> = self
+                .tx_waiters
+                .keys()
+                .filter(|h| matches!(self.store.tx_location(h), Ok(Some(_))))
+                .copied()
+                .collect();
+            for h in indexed {
+                for w in self.tx_waiters.remove(&h).unwrap_or_default() {
+                    let _ = w.send(());
+                }
+            }
+            return;
+        }
         let missing = match self.store.missing_index_batches() {
             Ok(m) => m,
             Err(e) => fatal("reading the unindexed heights failed", e),
         };
-        if missing.is_empty() {
-            if let Err(e) = self.store.index_missing() {
-                fatal("indexing committed blocks failed", e);
-            }
-            return;
-        }
         tracing::warn!(
+            heights = waiting,
             batches = missing.len(),
-            "batches of committed blocks are missing from the transaction index here; fetching them"
+            "committed heights wait for their batches to be indexed; fetching them"
         );
         let fut = self.mempool.send(mempool::EnsureBatches(missing));
-        ctx.spawn(
-            fut.into_actor(self)
-                .map(|_, act, ctx| match act.store.index_missing() {
-                    Ok(0) => tracing::info!("transaction index restored"),
-                    Ok(waiting) => {
-                        tracing::warn!(heights = waiting, "heights still wait for their batches");
-                        ctx.run_later(Duration::from_secs(1), |act, ctx| act.restore_index(ctx));
-                    }
-                    Err(e) => fatal("indexing fetched batches failed", e),
-                }),
-        );
+        ctx.spawn(fut.into_actor(self).map(|_, _, ctx| {
+            ctx.run_later(Duration::from_millis(200), |act, ctx| {
+                act.restore_index(ctx)
+            });
+        }));
     }
 }
 

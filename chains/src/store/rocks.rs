@@ -304,7 +304,9 @@ impl RocksStore {
             }) = self.block_at(height)?
             {
                 for r in refs.iter() {
-                    if !self.has_batch(&r.digest)? {
+                    // Read, not only looked up: an index entry may outlive
+                    // its record (the read then forgets it).
+                    if self.batch_tx_hashes(&r.digest)?.is_none() {
                         missing.push((r.digest, r.author));
                     }
                 }
