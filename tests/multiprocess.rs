@@ -606,7 +606,7 @@ fn an_equivocating_member_is_convicted_and_banned_while_the_rest_commit() {
 fn a_member_replaying_its_old_messages_is_banned_while_the_rest_commit() {
     // Its own messages are replayed once 40 newer ones went out (one vote
     // per block, five blocks a second at this load).
-    byzantine_member_is_banned_while_the_rest_commit(49, "replay", &["stale_message"], 16);
+    byzantine_member_is_banned_while_the_rest_commit(49, "replay", &["replayed_message"], 16);
 }
 
 #[test]

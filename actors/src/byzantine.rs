@@ -306,23 +306,27 @@ impl ByzantineDriver {
         });
     }
 
+    /// Four of its old messages (from a window of eight, so each comes
+    /// again and again) to every other member.
     fn replay(&mut self) {
         if self.sent.len() <= REPLAY_AGE {
             return;
         }
-        let pick = (self.tick as usize) % (self.sent.len() - REPLAY_AGE);
-        let Some(old) = self.sent.get(pick).cloned() else {
-            return;
-        };
-        let wire = SendWire::new(
-            self.chain,
-            0,
-            &Wire::Consensus {
-                chain: self.chain,
-                msg: old.msg,
-            },
-        );
-        self.to_others(wire);
+        for k in 0..4u64 {
+            let pick = ((self.tick.wrapping_mul(4).wrapping_add(k)) % 8) as usize;
+            let Some(old) = self.sent.get(pick).cloned() else {
+                return;
+            };
+            let wire = SendWire::new(
+                self.chain,
+                0,
+                &Wire::Consensus {
+                    chain: self.chain,
+                    msg: old.msg,
+                },
+            );
+            self.to_others(wire);
+        }
     }
 
     fn lane_flood(&mut self) {

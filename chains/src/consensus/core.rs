@@ -130,6 +130,8 @@ pub struct ConsensusCore {
     /// Proofs of misbehaviour already published or taken in (gossip
     /// brings each from several members).
     known_evidence: VerifiedCache,
+    /// Stale messages already dropped once, by sender.
+    stale_seen: VerifiedCache,
     /// Certificates that failed their check: one sent again is refused
     /// without the pairings (a timeout certificate with a distinct round
     /// per signer costs one pairing per signer), and charged again.
@@ -186,6 +188,7 @@ impl ConsensusCore {
             timeout_rounds: BTreeMap::new(),
             verified: VerifiedCache::default(),
             known_evidence: VerifiedCache::default(),
+            stale_seen: VerifiedCache::default(),
             failed: VerifiedCache::default(),
             unchecked_high: None,
             suspects: BTreeSet::new(),
@@ -386,16 +389,22 @@ impl ConsensusCore {
         // Older than anything this node still tracks: a view far behind
         // (HotStuff's views advance with every block), or a block far
         // below the committed height (two-phase BFT keeps its view while
-        // its leader is stable). An honest member sends such a message
-        // only when far behind, and then one per round; replayed old
-        // messages cost their sender, before any work is done for them.
+        // its leader is stable). Dropped before any work. An honest member
+        // cut off for a while sends a burst of them when it comes back
+        // (the backlog of its lanes), each once, so only a repeat of one
+        // costs its sender: a replay.
         let stale = |r: Round| {
             r.view.saturating_add(EVIDENCE_WINDOW) < self.view
                 || (r.height > 0
                     && r.height.saturating_add(EVIDENCE_WINDOW) < self.committed_height())
         };
         if round.is_some_and(stale) {
-            return self.unhelpful(from, "stale message", out);
+            let id = Digest::of_encoding("strata/stale-message", &(from, &msg));
+            if self.stale_seen.contains(&id) {
+                return self.unhelpful(from, "replayed message", out);
+            }
+            self.stale_seen.insert(id);
+            return;
         }
         match msg {
             ConsensusMessage::Proposal(b) => self.handle_proposal(from, Arc::new(*b), out),
