@@ -134,6 +134,17 @@ impl Lab {
         height(&self.client(k), chain)
     }
 
+    /// Waits until each chain, seen from the first of `nodes` in it, has
+    /// committed more than `blocks` blocks beyond where it was when called.
+    fn wait_progress(&self, nodes: &[usize], blocks: u64, what: &str, timeout: Duration) {
+        let before = heights(self, nodes);
+        wait_until(what, timeout, || {
+            heights(self, nodes)
+                .iter()
+                .all(|(chain, h)| *h > before[chain] + blocks)
+        });
+    }
+
     /// Waits until every member of every chain has committed past what the
     /// most advanced member of `nodes` had committed when called; returns
     /// how long that took.
@@ -315,15 +326,11 @@ fn partitions_splits_isolation_and_a_slow_lossy_network_heal_without_disagreemen
         .partition(&[&leaders, &rest])
         .expect("cut the leaders off");
     let cut_at = Instant::now();
-    let before = heights(&lab, &rest);
-    wait_until(
+    lab.wait_progress(
+        &rest,
+        3,
         "the majority to commit without its leader",
         Duration::from_secs(30),
-        || {
-            heights(&lab, &rest)
-                .iter()
-                .all(|(chain, h)| *h > before[chain] + 3)
-        },
     );
     hold(cut_at);
     lab.lab.heal().unwrap();
@@ -357,15 +364,11 @@ fn partitions_splits_isolation_and_a_slow_lossy_network_heal_without_disagreemen
     lab.lab.isolate(lone).unwrap();
     let cut_at = Instant::now();
     let others: Vec<usize> = all.iter().copied().filter(|&k| k != lone).collect();
-    let before = heights(&lab, &others);
-    wait_until(
+    lab.wait_progress(
+        &others,
+        5,
         "the others to commit without it",
         Duration::from_secs(20),
-        || {
-            heights(&lab, &others)
-                .iter()
-                .all(|(chain, h)| *h > before[chain] + 5)
-        },
     );
     hold(cut_at);
     lab.lab.heal().unwrap();
@@ -384,14 +387,11 @@ fn partitions_splits_isolation_and_a_slow_lossy_network_heal_without_disagreemen
         .unwrap();
     let impaired_at = Instant::now();
     let before = heights(&lab, &all);
-    wait_until(
+    lab.wait_progress(
+        &all,
+        10,
         "commits over the slow lossy network",
         Duration::from_secs(40),
-        || {
-            heights(&lab, &all)
-                .iter()
-                .all(|(chain, h)| *h > before[chain] + 10)
-        },
     );
     std::thread::sleep((2 * FAULT_TIME).saturating_sub(impaired_at.elapsed()));
     let impaired_for = impaired_at.elapsed().as_secs_f64();
@@ -459,15 +459,11 @@ fn leaders_and_f_members_killed_with_9_under_load_restart_and_agree() {
             .copied()
             .filter(|k| !victims.contains(k))
             .collect();
-        let before = heights(&lab, &rest);
-        wait_until(
+        lab.wait_progress(
+            &rest,
+            3,
             &format!("commits without {}", names.join(", ")),
             Duration::from_secs(30),
-            || {
-                heights(&lab, &rest)
-                    .iter()
-                    .all(|(chain, h)| *h > before[chain] + 3)
-            },
         );
         eprintln!(
             "{round} ({}) killed: commits resumed in {:.1?}",
