@@ -7,6 +7,10 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
 use strata_crypto::{CheckPolicy, SecretKey, VoteError};
 
+mod evidence;
+
+use evidence::{EquivocationTracker, Seen};
+
 use super::phase::Phase;
 use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
@@ -57,20 +61,6 @@ struct SyncInFlight {
     /// A higher certified block heard of while this sync was in flight:
     /// synced to next, by the same one request at a time.
     later: Option<(Digest, Height)>,
-}
-
-/// First-seen statements per (slot, signer, kind), to catch equivocation.
-#[derive(Debug, Default)]
-struct EquivocationTracker {
-    first: BTreeMap<(Round, u32, u8), (SignedStatement, bool)>,
-    reported: BTreeSet<(Round, u32, u8)>,
-}
-
-enum Seen {
-    New,
-    Repeat,
-    Conflict(Box<Evidence>),
-    Ignore,
 }
 
 /// Remembers which certificates verified (a QC arrives in a proposal, in
@@ -1345,102 +1335,6 @@ impl ConsensusCore {
             Err(VoteError::Rejected { .. }) | Err(VoteError::Duplicate { .. }) => {}
             Err(_) => self.misbehaviour(from, "vote from outside the committee", out),
         }
-    }
-
-    fn observe_proposal(&mut self, statement: &SignedStatement, out: &mut Vec<Action>) {
-        if let Seen::Conflict(e) = self.observe_statement(statement, false) {
-            self.publish_evidence(*e, out);
-        }
-    }
-
-    /// A proof this node found: kept by the host and gossiped to the
-    /// committee, so that every member convicts the offender.
-    fn publish_evidence(&mut self, e: Evidence, out: &mut Vec<Action>) {
-        let id = Digest::of_encoding("strata/evidence", &e);
-        if self.known_evidence.contains(&id) {
-            return;
-        }
-        self.known_evidence.insert(id);
-        self.stats.evidence_emitted += 1;
-        out.push(Action::Evidence(e.clone()));
-        out.push(Action::Broadcast(ConsensusMessage::Evidence(Box::new(e))));
-    }
-
-    /// A proof another member publishes: checked (two signatures or two
-    /// certificates) once, then kept by the host like one found here. A
-    /// proof that does not verify is the sender's misdeed.
-    fn handle_evidence(&mut self, from: u32, e: Evidence, out: &mut Vec<Action>) {
-        let id = Digest::of_encoding("strata/evidence", &e);
-        if self.known_evidence.contains(&id) {
-            return;
-        }
-        if self.failed.contains(&id) {
-            return self.misbehaviour(from, "invalid evidence", out);
-        }
-        let (chain, epoch) = match &e {
-            Evidence::Equivocation { first, .. } => (first.data.chain, first.data.epoch),
-            Evidence::ConflictingCertificates { first, .. } => (first.chain, first.epoch),
-        };
-        if !self.in_scope(chain, epoch) {
-            return self.unhelpful(from, "evidence for another chain or epoch", out);
-        }
-        let verdict = e.verify(
-            self.protocol(),
-            self.cfg.chain,
-            self.cfg.epoch,
-            &self.genesis_hash,
-            &self.cfg.committee,
-            self.cfg.threshold,
-        );
-        match verdict {
-            Ok(_) => {
-                self.known_evidence.insert(id);
-                self.stats.evidence_received += 1;
-                out.push(Action::Evidence(e));
-            }
-            Err(_) => {
-                self.failed.insert(id);
-                self.misbehaviour(from, "invalid evidence", out);
-            }
-        }
-    }
-
-    /// Records a signed proposal or vote; reports a conflict with the first
-    /// statement of the same signer in the same slot (both verified).
-    fn observe_statement(&mut self, s: &SignedStatement, verified: bool) -> Seen {
-        let kind = match s.data.statement {
-            Statement::Proposal { .. } => 0u8,
-            Statement::Vote { .. } => 1,
-            Statement::Timeout { .. } => return Seen::New,
-        };
-        if !self.tracks_equivocation_at(s.data.round) {
-            return Seen::New;
-        }
-        let key = (self.protocol().vote_slot(s.data.round), s.signer, kind);
-        let Some((first, first_ok)) = self.equivocation.first.get(&key).cloned() else {
-            self.equivocation.first.insert(key, (s.clone(), verified));
-            return Seen::New;
-        };
-        if first.data == s.data {
-            return Seen::Repeat;
-        }
-        if self.equivocation.reported.contains(&key) {
-            return Seen::Ignore;
-        }
-        let (chain, epoch) = (self.cfg.chain, self.cfg.epoch);
-        let valid = |x: &SignedStatement| x.verify(chain, epoch, &self.cfg.committee).is_ok();
-        if !verified && !valid(s) {
-            return Seen::Ignore;
-        }
-        if !first_ok && !valid(&first) {
-            self.equivocation.first.insert(key, (s.clone(), true));
-            return Seen::Ignore;
-        }
-        self.equivocation.reported.insert(key);
-        Seen::Conflict(Box::new(Evidence::Equivocation {
-            first,
-            second: s.clone(),
-        }))
     }
 
     // ------------------------------------------------------------- timeouts
