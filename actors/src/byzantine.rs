@@ -199,10 +199,7 @@ impl ByzantineDriver {
             match misdeed {
                 Misdeed::InvalidBatches => {
                     let wire = Wire::Batch(Box::new(self.invalid_batch()));
-                    let msg = SendWire::new(self.chain, 0, &wire);
-                    for m in msg.to_others(self.me, self.size) {
-                        self.bridge.do_send(m);
-                    }
+                    self.to_others(SendWire::new(self.chain, 0, &wire));
                 }
                 Misdeed::MalformedFrames => self.malformed_frames(),
                 Misdeed::BogusTimeouts => self.bogus_timeout(),
