@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use strata_actors::config::{
     ConsensusParams, DomainEntry, GenesisFile, GlobalChainEntry, LeaderKind, NodeFile, PeerEntry,
-    ValidatorEntry,
+    StorageSection, ValidatorEntry,
 };
 use strata_actors::keys::{self, GeneratedKeys};
 use strata_actors::{Genesis, NodeConfig, Tier};
@@ -50,6 +50,8 @@ pub struct HierarchySpec {
     pub local_protocol: Protocol,
     pub leader: LeaderKind,
     pub consensus: ConsensusParams,
+    /// Every node file's `[storage]` section.
+    pub storage: StorageSection,
 }
 
 impl Default for HierarchySpec {
@@ -68,6 +70,7 @@ impl Default for HierarchySpec {
             local_protocol: Protocol::TwoPhase,
             leader: LeaderKind::RoundRobin,
             consensus: ConsensusParams::default(),
+            storage: StorageSection::default(),
         }
     }
 }
@@ -321,6 +324,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             metrics: socket(p, 2).to_string(),
             peers,
             upstream,
+            storage: spec.storage.clone(),
         };
         let path = out.join(format!("{}.toml", p.name));
         let text = format!(

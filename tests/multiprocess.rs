@@ -9,7 +9,7 @@
 //! time (two cores shared by up to nine node processes).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 use parity_scale_codec::Encode;
 use serde_json::Value;
 use strata::client::{Answer, Client};
-use strata::cluster::Cluster;
-use strata::init::{self, HierarchySpec};
 use strata_actors::state::GLOBAL_DOMAIN;
 use strata_chains::types::{ChainId, Op, Transaction};
 use strata_crypto::hash::Digest;
@@ -26,44 +24,6 @@ use strata_crypto::sr25519::TxKeypair;
 
 mod common;
 use common::*;
-
-struct Net {
-    // Dropped first: stops the processes before the directory goes.
-    cluster: Cluster,
-    _dir: tempfile::TempDir,
-}
-
-fn start(octet: u8, cloud: usize, edge: usize) -> Net {
-    start_with(octet, cloud, edge, |c| c)
-}
-
-fn start_with(octet: u8, cloud: usize, edge: usize, setup: impl FnOnce(Cluster) -> Cluster) -> Net {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = HierarchySpec {
-        cloud,
-        domains: 1,
-        edge_per_domain: edge,
-        host: Ipv4Addr::new(127, 0, octet, 1),
-        base_port: 21000,
-        ..HierarchySpec::default()
-    };
-    let h = init::write(dir.path(), &spec).unwrap();
-    *NETWORK.lock().unwrap_or_else(|e| e.into_inner()) = h.genesis.digest;
-    let mut cluster = setup(Cluster::new(h, bin_dir()));
-    cluster.start_all(Duration::from_secs(30)).unwrap();
-    if std::env::var_os("STRATA_TEST_KEEP").is_some() {
-        // The nodes' data and logs stay for a look after a failure.
-        eprintln!("keeping {}", dir.path().display());
-        let _ = dir.keep();
-        let dir = tempfile::tempdir().unwrap();
-        return Net { cluster, _dir: dir };
-    }
-    Net { cluster, _dir: dir }
-}
-
-fn client(net: &Net, name: &str) -> Client {
-    net.cluster.client(name).unwrap()
-}
 
 #[test]
 fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
@@ -514,10 +474,16 @@ fn byzantine_member_is_banned_while_the_rest_commit(
 ) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let byzantine = "edge-0-3";
-    let net = start_with(octet, 1, 4, |c| {
-        c.with_env("STRATA_ALLOW_BYZANTINE", "1")
-            .with_node_args(byzantine, &["--byzantine", misdeeds])
-    });
+    let net = start_with(
+        octet,
+        1,
+        4,
+        |s| s,
+        |c| {
+            c.with_env("STRATA_ALLOW_BYZANTINE", "1")
+                .with_node_args(byzantine, &["--byzantine", misdeeds])
+        },
+    );
     let honest = ["edge-0-0", "edge-0-1", "edge-0-2"];
     let key = Arc::new(TxKeypair::from_seed(&[octet; 32]));
     let stop = Arc::new(AtomicBool::new(false));
@@ -617,95 +583,4 @@ fn a_member_flooding_its_batch_lane_is_banned_while_the_rest_commit() {
         &["batch_with_invalid_signatures"],
         8,
     );
-}
-
-/// `accepted` (202) means stored on the node that answered: killed with
-/// -9 right after its answers, and restarted, the node proposes and
-/// pushes again what it had sealed, and every record commits everywhere.
-#[test]
-fn records_accepted_just_before_a_kill_9_of_their_node_commit_after_its_restart() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut net = start(45, 1, 4);
-    let edges = ["edge-0-0", "edge-0-1", "edge-0-2", "edge-0-3"];
-    let key = TxKeypair::from_seed(&[45; 32]);
-    let node = "edge-0-1";
-    let mut accepted = Vec::new();
-    for round in 0..4u64 {
-        let c = client(&net, node);
-        for i in 0..4 {
-            let tx = signed(&key, 0, &format!("durable-{i}"), 10 + round * 4 + i);
-            assert_eq!(post(&c, &tx).status, 202);
-            accepted.push(tx.hash());
-        }
-        net.cluster.kill(node).unwrap();
-        net.cluster.start(node).unwrap();
-        net.cluster
-            .wait_healthy(node, Duration::from_secs(20))
-            .unwrap();
-    }
-    for hash in &accepted {
-        for name in edges {
-            committed(&client(&net, name), hash);
-        }
-    }
-}
-
-/// A damaged disk: a member loses its executed state and every batch it
-/// held (killed with -9, its `state` database and batch-log segments
-/// deleted). Restarted, it replays its committed blocks, fetches each
-/// missing batch from the committee, and serves every record and object
-/// history again (a missing batch at replay stopped the node at every
-/// restart before).
-#[test]
-fn a_member_that_lost_its_state_and_batches_replays_its_chain_fetching_them() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut net = start(51, 1, 4);
-    let edges = ["edge-0-0", "edge-0-1", "edge-0-2", "edge-0-3"];
-    let key = TxKeypair::from_seed(&[51; 32]);
-    let mut records = Vec::new();
-    for i in 0..24u64 {
-        let tx = signed(&key, 0, &format!("disk-{}", i % 3), i);
-        assert_eq!(
-            post(&client(&net, edges[(i % 4) as usize]), &tx).status,
-            202
-        );
-        records.push(tx.hash());
-    }
-    for hash in &records {
-        committed(&client(&net, "edge-0-2"), hash);
-    }
-    let victim = "edge-0-2";
-    net.cluster.kill(victim).unwrap();
-    let data = net.cluster.hierarchy.dir.join("data").join(victim);
-    let chain_dir = std::fs::read_dir(&data)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("chain-"))
-        })
-        .expect("the member's chain directory");
-    std::fs::remove_dir_all(chain_dir.join("state")).unwrap();
-    let log = chain_dir.join("consensus").join("batch-log");
-    let mut removed = 0;
-    for seg in std::fs::read_dir(&log).unwrap().filter_map(|e| e.ok()) {
-        std::fs::remove_file(seg.path()).unwrap();
-        removed += 1;
-    }
-    assert!(removed > 0, "the batch log had segments");
-    net.cluster.start(victim).unwrap();
-    net.cluster
-        .wait_healthy(victim, Duration::from_secs(30))
-        .unwrap();
-    let v = client(&net, victim);
-    for hash in &records {
-        committed(&v, hash);
-    }
-    for object in ["disk-0", "disk-1", "disk-2"] {
-        let path = format!("/v1/object/{object}/history");
-        let theirs = client(&net, "edge-0-0").get_ok(&path).unwrap();
-        let ours = v.get_ok(&path).unwrap();
-        assert!(!theirs["entries"].as_array().unwrap().is_empty());
-        assert_eq!(ours, theirs, "{object}'s history was executed again");
-    }
 }

@@ -446,6 +446,36 @@ pub struct NodeFile {
     /// Light clients: the node that takes their submissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    #[serde(default)]
+    pub storage: StorageSection,
+}
+
+/// `[storage]` of a node file: how a chain's data is laid out on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Size of a batch-log segment, MiB. The staging log is collected a
+    /// segment at a time, so it holds about two segments (plus what is
+    /// still wanted); smaller segments mean less disk and more frequent,
+    /// shorter collections.
+    #[serde(default = "StorageSection::default_segment_mib")]
+    pub batch_log_segment_mib: u64,
+}
+
+impl StorageSection {
+    const MAX_SEGMENT_MIB: u64 = 4096;
+
+    fn default_segment_mib() -> u64 {
+        strata_chains::store::StoreOptions::default().segment_bytes >> 20
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> StorageSection {
+        StorageSection {
+            batch_log_segment_mib: StorageSection::default_segment_mib(),
+        }
+    }
 }
 
 /// A validated node configuration.
@@ -465,6 +495,8 @@ pub struct NodeConfig {
     /// (validator name, peer id, address)
     pub peers: Vec<(String, String, String)>,
     pub upstream: Option<String>,
+    /// How each chain's store is laid out.
+    pub store: strata_chains::store::StoreOptions,
     /// Test mode only (never from the file): what this node does wrong on
     /// purpose (see `byzantine`).
     pub byzantine: Vec<crate::byzantine::Misdeed>,
@@ -528,6 +560,21 @@ impl NodeConfig {
                 }
             }
         }
+        let segment_mib = file.storage.batch_log_segment_mib;
+        if !(1..=StorageSection::MAX_SEGMENT_MIB).contains(&segment_mib) {
+            return Err(ConfigError::new(
+                path,
+                "storage.batch_log_segment_mib",
+                format!(
+                    "must be 1 to {} (MiB), not {segment_mib}",
+                    StorageSection::MAX_SEGMENT_MIB
+                ),
+            ));
+        }
+        let store = strata_chains::store::StoreOptions {
+            segment_bytes: segment_mib << 20,
+            ..Default::default()
+        };
         let mut peers = Vec::new();
         for (i, p) in file.peers.iter().enumerate() {
             let v = genesis.validators.get(&p.name).ok_or_else(|| {
@@ -560,6 +607,7 @@ impl NodeConfig {
             metrics: addr("metrics", &file.metrics)?,
             peers,
             upstream: file.upstream.clone(),
+            store,
             byzantine: Vec::new(),
         })
     }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod bridge;
 pub mod byzantine;
 pub mod chain;
+pub mod collector;
 pub mod config;
 pub mod held;
 pub mod keys;

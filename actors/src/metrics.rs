@@ -34,6 +34,11 @@ pub struct Metrics {
     /// falls with the batch (one multi-scalar multiplication), so this
     /// says how much the verifier gains from coalescing.
     pub verifier_batch_signatures: Histogram,
+    /// Bytes in a chain's batch logs, by log (staging, archive).
+    pub batch_log_bytes: IntGaugeVec,
+    /// Batches the staging log's collector handled, by outcome (archived,
+    /// carried, dropped).
+    pub batch_log_collected: IntCounterVec,
 }
 
 /// A reason as a label value: words joined by underscores.
@@ -140,6 +145,16 @@ impl Metrics {
                 .buckets(exponential_buckets(1.0, 2.0, 13).expect("valid buckets")),
             )
             .expect("valid metric definition"),
+            batch_log_bytes: gauge(
+                "batch_log_bytes",
+                "Bytes in a chain's batch logs: staging (batches that may still commit) and archive (batches of committed blocks).",
+                &["chain", "log"],
+            ),
+            batch_log_collected: counter(
+                "batch_log_collected_total",
+                "Batches the staging log's collector moved to the archive (archived), kept (carried) or forgot (dropped).",
+                &["chain", "outcome"],
+            ),
             registry,
         };
         let r = &m.registry;
@@ -162,6 +177,8 @@ impl Metrics {
         register(Box::new(m.peer_penalties.clone()));
         register(Box::new(m.peer_bans.clone()));
         register(Box::new(m.verifier_batch_signatures.clone()));
+        register(Box::new(m.batch_log_bytes.clone()));
+        register(Box::new(m.batch_log_collected.clone()));
         Arc::new(m)
     }
 

@@ -282,7 +282,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             .position(&cfg.name)
             .expect("chains_of lists member chains");
         let dir = cfg.data_dir.join(format!("chain-{}", chain.0));
-        let store = RocksStore::open(&dir.join("consensus"))
+        let store = RocksStore::open_with(&dir.join("consensus"), cfg.store)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         let state = StateStore::open(&dir.join("state"), chain, domains)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
@@ -312,6 +312,16 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         );
         let held = mempool.held();
         let admission = mempool.admission();
+        let collector = crate::collector::BatchLogCollector::new(
+            chain,
+            store.clone(),
+            held.clone(),
+            metrics.clone(),
+        );
+        crate::collector::BatchLogCollector::start_in_arbiter(
+            &own_thread(format!("collect-{chain}"), ThreadRole::Background)?,
+            |_| collector,
+        );
         let mempool = Mempool::start_in_arbiter(
             &own_thread(format!("mempool-{chain}"), ThreadRole::Foreground)?,
             |_| mempool,

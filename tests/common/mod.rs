@@ -2,6 +2,7 @@
 //! the running hierarchy, HTTP probes of a node's chains, waiting.
 #![allow(dead_code)] // each test binary uses a part
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parity_scale_codec::Encode;
 use serde_json::Value;
 use strata::client::{Answer, Client};
+use strata::cluster::Cluster;
+use strata::init::{self, HierarchySpec};
 use strata_chains::types::{ObjectId, Op, Provenance, Transaction};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
@@ -108,4 +111,50 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A hierarchy of real node processes on 127.0.`octet`.1.
+pub struct Net {
+    // Dropped first: stops the processes before the directory goes.
+    pub cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+pub fn start(octet: u8, cloud: usize, edge: usize) -> Net {
+    start_with(octet, cloud, edge, |s| s, |c| c)
+}
+
+/// `start` with the hierarchy's spec and the cluster adjusted first.
+pub fn start_with(
+    octet: u8,
+    cloud: usize,
+    edge: usize,
+    spec: impl FnOnce(HierarchySpec) -> HierarchySpec,
+    setup: impl FnOnce(Cluster) -> Cluster,
+) -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(HierarchySpec {
+        cloud,
+        domains: 1,
+        edge_per_domain: edge,
+        host: Ipv4Addr::new(127, 0, octet, 1),
+        base_port: 21000,
+        ..HierarchySpec::default()
+    });
+    let h = init::write(dir.path(), &spec).unwrap();
+    *NETWORK.lock().unwrap_or_else(|e| e.into_inner()) = h.genesis.digest;
+    let mut cluster = setup(Cluster::new(h, bin_dir()));
+    cluster.start_all(Duration::from_secs(30)).unwrap();
+    if std::env::var_os("STRATA_TEST_KEEP").is_some() {
+        // The nodes' data and logs stay for a look after a failure.
+        eprintln!("keeping {}", dir.path().display());
+        let _ = dir.keep();
+        let dir = tempfile::tempdir().unwrap();
+        return Net { cluster, _dir: dir };
+    }
+    Net { cluster, _dir: dir }
+}
+
+pub fn client(net: &Net, name: &str) -> Client {
+    net.cluster.client(name).unwrap()
 }

@@ -191,6 +191,105 @@ impl BatchLog {
         }
     }
 
+    /// The segments no longer appended to, oldest first.
+    pub fn sealed_segments(&self) -> Result<Vec<u32>, StoreError> {
+        let current = self.writer().segment;
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| io("listing segments", e))? {
+            let path = entry.map_err(|e| io("listing segments", e))?.path();
+            out.extend(segment_number(&path).filter(|n| *n < current));
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Bytes in the log's segments.
+    pub fn bytes_on_disk(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| io("listing segments", e))? {
+            let entry = entry.map_err(|e| io("listing segments", e))?;
+            if segment_number(&entry.path()).is_some() {
+                let len = entry
+                    .metadata()
+                    .map_err(|e| io("sizing a segment", e))?
+                    .len();
+                total = total.saturating_add(len);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Calls `each` with every whole record of a sealed segment in order,
+    /// up to the first record that is torn or fails its checksum (nothing
+    /// after a torn record was appended by the same run) or declares more
+    /// than `max_len` bytes.
+    pub fn scan(
+        &self,
+        segment: u32,
+        max_len: usize,
+        mut each: impl FnMut(RecordLocation, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use std::io::Read;
+        let file = match File::open(self.dir.join(segment_name(segment))) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("opening a segment", e)),
+        };
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut offset = 0u64;
+        let mut record = Vec::new();
+        loop {
+            let mut header = [0u8; HEADER];
+            match reader.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(io("scanning", e)),
+            }
+            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            if len as usize > max_len {
+                return Ok(());
+            }
+            record.clear();
+            record.extend_from_slice(&header);
+            record.resize(HEADER + len as usize, 0);
+            match reader.read_exact(&mut record[HEADER..]) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(io("scanning", e)),
+            }
+            let Some(payload) = parse_record(&record) else {
+                return Ok(());
+            };
+            each(
+                RecordLocation {
+                    segment,
+                    offset,
+                    len,
+                },
+                payload,
+            )?;
+            offset += record.len() as u64;
+        }
+    }
+
+    /// Deletes a sealed segment (its records must be unreferenced) and
+    /// makes the deletion durable.
+    pub fn remove(&self, segment: u32) -> Result<(), StoreError> {
+        if segment >= self.writer().segment {
+            return Err(StoreError::Backend(format!(
+                "batch log: segment {segment} is still appended to"
+            )));
+        }
+        match std::fs::remove_file(self.dir.join(segment_name(segment))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing a segment", e)),
+        }
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing the directory", e))
+    }
+
     /// Makes every record appended so far durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let (current, full, new_segment) = {

@@ -8,17 +8,19 @@
 //! never loses the record). Uncommitted blocks are written without sync:
 //! after a crash they can be fetched again from peers.
 
+mod batch_gc;
 mod batch_log;
 mod memory;
 mod rocks;
 mod safety_file;
 mod tx_index;
 
+pub use batch_gc::{BatchLogCollection, BatchPlace, SEALED_SEGMENTS_KEPT};
 pub use batch_log::parse_record as parse_batch_log_record;
 pub use memory::MemStore;
 pub use rocks::{
     db_options, decode_batch_record, per_transaction_index, point_lookup_options, RocksStore,
-    SafetySaver, TX_INDEX_RUN_ENTRIES,
+    SafetySaver, StoreOptions, TX_INDEX_RUN_ENTRIES,
 };
 pub use safety_file::parse_record as parse_safety_record;
 
@@ -163,6 +165,39 @@ pub(crate) mod contract {
     use crate::types::{genesis_block, BlockHeader, ChainId, GenesisParams, QuorumCertificate};
     use strata_crypto::codec::BoundedVec;
     use strata_crypto::SecretKey;
+
+    /// `n` blocks above the genesis, each with one batch of `per_block`
+    /// opaque transactions.
+    pub(crate) fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>) {
+        use crate::types::{Batch, ChainId, Payload, Transaction};
+        use strata_crypto::codec::BoundedBytes;
+        let mut blocks = chain(1);
+        let mut batches = Vec::new();
+        for h in 1..=n {
+            let txs: Vec<Transaction> = (0..per_block)
+                .map(|i| {
+                    Transaction::Opaque(
+                        BoundedBytes::new(format!("tx-{h}-{i}").into_bytes()).unwrap(),
+                    )
+                })
+                .collect();
+            let batch = Batch {
+                chain: ChainId::GLOBAL,
+                author: 0,
+                sequence: h,
+                transactions: BoundedVec::new(txs).unwrap(),
+            }
+            .hashed();
+            let parent = blocks.last().unwrap();
+            let mut b: Block = parent.clone();
+            b.header.height = h;
+            b.header.parent = parent.hash();
+            b.payload = Payload::Batches(BoundedVec::new(vec![batch.reference()]).unwrap());
+            blocks.push(b);
+            batches.push(batch);
+        }
+        (blocks, batches)
+    }
 
     pub(crate) fn chain(n: u64) -> Vec<Block> {
         let key = SecretKey::from_seed(&[9; 32]).unwrap();

@@ -1,7 +1,9 @@
 //! RocksDB store: one database per chain, column families for blocks, the
 //! height index, the transaction index and uncommitted blocks (DESIGN.md
 //! §7); the safety state in its own files beside it (`safety_file`), and
-//! batches in the batch log.
+//! batches in two batch logs: the staging log, where every batch the node
+//! stores is appended, and the archive, where the batches of committed
+//! blocks move when the staging log is collected (`batch_gc`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,7 +16,8 @@ use rocksdb::{
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use super::batch_log::{BatchLog, RecordLocation, SEGMENT_BYTES};
+use super::batch_gc::BatchPlace;
+use super::batch_log::{BatchLog, SEGMENT_BYTES};
 use super::safety_file::SafetyFile;
 use super::tx_index::PendingTxIndex;
 use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
@@ -28,11 +31,13 @@ const CF_HEIGHTS: &str = "heights";
 const CF_TXS: &str = "txs";
 const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
-const CF_BATCHES: &str = "batches";
+pub(super) const CF_BATCHES: &str = "batches";
 /// Proofs of misbehaviour, by the digest of their encoding.
 const CF_EVIDENCE: &str = "evidence";
 /// Batches this node sealed that have not committed yet (keys only).
 const CF_UNCONFIRMED: &str = "unconfirmed";
+/// Batches referenced by a committed block: digest → the first height.
+const CF_COMMITTED_BATCHES: &str = "committed-batches";
 const KEY_SAFETY: &[u8] = b"safety";
 const KEY_TIP: &[u8] = b"tip";
 /// The height through which the transaction index is on disk.
@@ -47,17 +52,47 @@ const KEY_INDEXED: &[u8] = b"indexed";
 pub const TX_INDEX_RUN_ENTRIES: usize = 1 << 18;
 /// Where a run is written before RocksDB takes it over.
 const RUN_FILE: &str = "tx-index-run.sst";
-/// The batch log's directory, inside the database's.
+/// The staging batch log's directory, inside the database's.
 const BATCH_LOG_DIR: &str = "batch-log";
+/// The archive's directory: batches of committed blocks.
+const ARCHIVE_DIR: &str = "batch-archive";
+/// The height through which committed blocks' batches are marked in
+/// `CF_COMMITTED_BATCHES` (stores written before the mark existed are
+/// marked when they open).
+pub(super) const KEY_MARKED: &[u8] = b"batches-marked";
+
+/// How a store is laid out; the defaults are what nodes use.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Entries per sorted run of the transaction index.
+    pub index_run_entries: usize,
+    /// A batch log starts a new segment past this many bytes; the staging
+    /// log is collected a segment at a time.
+    pub segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            index_run_entries: TX_INDEX_RUN_ENTRIES,
+            segment_bytes: SEGMENT_BYTES,
+        }
+    }
+}
 
 /// Cheap to clone: clones share one database (RocksDB is thread-safe), the
-/// batch log and the transaction index's pending entries. Batches live in
-/// the log (`batch_log`); the `batches` column family maps each digest to
-/// its record.
+/// batch logs and the transaction index's pending entries. Batches live in
+/// the logs (`batch_log`); the `batches` column family maps each digest to
+/// its record's place (`BatchPlace`).
 #[derive(Clone)]
 pub struct RocksStore {
-    db: Arc<DB>,
-    batch_log: Arc<BatchLog>,
+    pub(super) db: Arc<DB>,
+    pub(super) staging: Arc<BatchLog>,
+    pub(super) archive: Arc<BatchLog>,
+    /// Held while the batch entries are checked and rewritten by the
+    /// collector, and while anything else writes what it checks (a batch's
+    /// entry, a block, a commit): its decisions are never stale.
+    pub(super) gc_lock: Arc<Mutex<()>>,
     dir: Arc<PathBuf>,
     pending_index: Arc<Mutex<PendingTxIndex>>,
     /// Committed heights whose transactions could not be indexed at
@@ -155,36 +190,62 @@ impl RocksStore {
     fn read_batch_record<T>(
         &self,
         digest: &Digest,
-        decode_record: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+        decode_record: impl Fn(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let cf = self.cf(CF_BATCHES);
-        let Some(bytes) = self.db.get_pinned_cf(cf, digest.0).map_err(backend)? else {
+        let Some(mut place) = self.batch_place(digest)? else {
             return Ok(None);
         };
-        let loc: RecordLocation = decode("batch location", &bytes)?;
-        if loc.len as usize > MAX_MESSAGE_BYTES {
-            return Err(StoreError::Corrupt {
-                what: "batch location",
-                detail: format!("record of {} bytes", loc.len),
-            });
-        }
-        match self.batch_log.read(loc, decode_record)? {
-            Some(record) => record.map(Some),
-            None => {
-                self.db.delete_cf(cf, digest.0).map_err(backend)?;
-                Ok(None)
+        // The collector may move the record between reading its entry and
+        // reading it: then the entry names the new place. A move deletes
+        // the old segment only after the entry is rewritten, so three
+        // tries need three collections within one read.
+        for _ in 0..3 {
+            let (log, loc) = match place {
+                BatchPlace::Staged(loc) => (&self.staging, loc),
+                BatchPlace::Archived(loc) => (&self.archive, loc),
+            };
+            if loc.len as usize > MAX_MESSAGE_BYTES {
+                return Err(StoreError::Corrupt {
+                    what: "batch location",
+                    detail: format!("record of {} bytes", loc.len),
+                });
+            }
+            if let Some(record) = log.read(loc, &decode_record)? {
+                return record.map(Some);
+            }
+            let _gc = self.gc_guard();
+            match self.batch_place(digest)? {
+                Some(now) if now != place => place = now,
+                Some(_) => {
+                    self.db
+                        .delete_cf(self.cf(CF_BATCHES), digest.0)
+                        .map_err(backend)?;
+                    return Ok(None);
+                }
+                None => return Ok(None),
             }
         }
+        Ok(None)
     }
 
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
-        RocksStore::open_with_index_runs(path, TX_INDEX_RUN_ENTRIES)
+        RocksStore::open_with(path, StoreOptions::default())
     }
 
     /// `open` with runs of the transaction index written every
     /// `run_entries` entries (tests use small runs).
     pub fn open_with_index_runs(path: &Path, run_entries: usize) -> Result<RocksStore, StoreError> {
+        let options = StoreOptions {
+            index_run_entries: run_entries,
+            ..StoreOptions::default()
+        };
+        RocksStore::open_with(path, options)
+    }
+
+    /// `open` with the given layout.
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<RocksStore, StoreError> {
+        let run_entries = options.index_run_entries;
         let opts = db_options();
         let cfs = [
             CF_BLOCKS,
@@ -195,12 +256,13 @@ impl RocksStore {
             CF_BATCHES,
             CF_EVIDENCE,
             CF_UNCONFIRMED,
+            CF_COMMITTED_BATCHES,
         ]
         .into_iter()
         .map(|name| {
             let mut cf = match name {
                 CF_TXS => tx_index_options(),
-                CF_BATCHES => point_lookup_options(),
+                CF_BATCHES | CF_COMMITTED_BATCHES => point_lookup_options(),
                 _ => Options::default(),
             };
             if name == CF_BLOCKS {
@@ -211,14 +273,91 @@ impl RocksStore {
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
         let store = RocksStore {
             db: Arc::new(db),
-            batch_log: Arc::new(BatchLog::open(&path.join(BATCH_LOG_DIR), SEGMENT_BYTES)?),
+            staging: Arc::new(BatchLog::open(
+                &path.join(BATCH_LOG_DIR),
+                options.segment_bytes,
+            )?),
+            archive: Arc::new(BatchLog::open(
+                &path.join(ARCHIVE_DIR),
+                options.segment_bytes,
+            )?),
+            gc_lock: Arc::default(),
             dir: Arc::new(path.to_path_buf()),
             pending_index: Arc::new(Mutex::new(PendingTxIndex::new(run_entries))),
             unindexed: Arc::default(),
             safety: Arc::new(Mutex::new(SafetyFile::open(path)?)),
         };
+        store.mark_committed_batches()?;
         store.restore_pending_index()?;
         Ok(store)
+    }
+
+    /// Marks the batches of committed blocks above the mark (all of them
+    /// in a store written before marks existed, none after a clean stop:
+    /// each commit marks its own).
+    fn mark_committed_batches(&self) -> Result<(), StoreError> {
+        let Some((tip, _)) = self.committed_tip()? else {
+            return Ok(());
+        };
+        let marked: Option<Height> = self.get_decoded(CF_META, KEY_MARKED, "marked height")?;
+        let first = marked.map_or(0, |h| h.saturating_add(1));
+        let mut batch = WriteBatch::default();
+        for height in first..=tip {
+            if let Some(block) = self.block_at(height)? {
+                self.mark_batches(&mut batch, &block);
+            }
+        }
+        batch.put_cf(self.cf(CF_META), KEY_MARKED, tip.encode());
+        self.db.write_opt(batch, &Self::synced()).map_err(backend)
+    }
+
+    /// Adds to `batch` the marks of `block`'s batches as committed.
+    fn mark_batches(&self, batch: &mut WriteBatch, block: &Block) {
+        if let crate::types::Payload::Batches(refs) = &block.payload {
+            for r in refs.iter() {
+                batch.put_cf(
+                    self.cf(CF_COMMITTED_BATCHES),
+                    r.digest.0,
+                    block.header.height.encode(),
+                );
+            }
+        }
+    }
+
+    /// Whether a block committed at some height references the batch.
+    pub(super) fn batch_committed(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.has_key(CF_COMMITTED_BATCHES, digest)
+    }
+
+    /// Whether `cf` has the key, asking its bloom filters first (most
+    /// lookups of batches are for ones not there).
+    fn has_key(&self, cf: &str, digest: &Digest) -> Result<bool, StoreError> {
+        let cf = self.cf(cf);
+        if !self.db.key_may_exist_cf(cf, digest.0) {
+            return Ok(false);
+        }
+        Ok(self
+            .db
+            .get_pinned_cf(cf, digest.0)
+            .map_err(backend)?
+            .is_some())
+    }
+
+    /// Where a batch's record is, per its entry.
+    pub(super) fn batch_place(&self, digest: &Digest) -> Result<Option<BatchPlace>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_BATCHES), digest.0)
+            .map_err(backend)?
+        {
+            Some(bytes) => BatchPlace::decode_entry(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn gc_guard(&self) -> MutexGuard<'_, ()> {
+        // Guards no data of its own.
+        self.gc_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn safety_file(&self) -> MutexGuard<'_, SafetyFile> {
@@ -371,13 +510,13 @@ impl RocksStore {
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(super) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column families are created when the database opens")
     }
 
-    fn synced() -> WriteOptions {
+    pub(super) fn synced() -> WriteOptions {
         let mut w = WriteOptions::default();
         w.set_sync(true);
         w
@@ -459,6 +598,8 @@ impl Store for RocksStore {
 
     fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
+        // The collector keeps the batches of uncommitted blocks.
+        let _gc = self.gc_guard();
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BLOCKS), hash.0, block.encode());
         if self
@@ -479,12 +620,23 @@ impl Store for RocksStore {
     }
 
     fn put_batch(&mut self, batch: &HashedBatch) -> Result<(), StoreError> {
+        let digest = batch.digest();
+        // An archived batch is durable already: storing it again would
+        // put a committed batch back in the staging log.
+        if let Some(BatchPlace::Archived(_)) = self.batch_place(&digest)? {
+            return Ok(());
+        }
         // Hashes first: `batch_tx_hashes` decodes them and stops.
         let loc = self
-            .batch_log
+            .staging
             .append(|buf| (batch.tx_hashes(), batch.batch()).encode_to(buf))?;
+        let _gc = self.gc_guard();
         self.db
-            .put_cf(self.cf(CF_BATCHES), batch.digest().0, loc.encode())
+            .put_cf(
+                self.cf(CF_BATCHES),
+                digest.0,
+                BatchPlace::Staged(loc).encode(),
+            )
             .map_err(backend)
     }
 
@@ -504,15 +656,7 @@ impl Store for RocksStore {
     }
 
     fn has_batch(&self, digest: &Digest) -> Result<bool, StoreError> {
-        let cf = self.cf(CF_BATCHES);
-        if !self.db.key_may_exist_cf(cf, digest.0) {
-            return Ok(false);
-        }
-        Ok(self
-            .db
-            .get_pinned_cf(cf, digest.0)
-            .map_err(backend)?
-            .is_some())
+        self.has_key(CF_BATCHES, digest)
     }
 
     fn commit_indexed(
@@ -525,22 +669,27 @@ impl Store for RocksStore {
         };
         check_commit(self.committed_tip()?, blocks, tx_hashes)?;
         // The committed blocks' batches reach the disk before the commit.
-        self.batch_log.sync()?;
+        self.staging.sync()?;
         let mut batch = WriteBatch::default();
         for b in blocks {
             let hash = b.hash();
             batch.put_cf(self.cf(CF_BLOCKS), hash.0, b.encode());
             batch.put_cf(self.cf(CF_HEIGHTS), b.header.height.to_be_bytes(), hash.0);
+            self.mark_batches(&mut batch, b);
         }
         let tip = (last.header.height, last.hash());
         batch.put_cf(self.cf(CF_META), KEY_TIP, tip.encode());
+        batch.put_cf(self.cf(CF_META), KEY_MARKED, last.header.height.encode());
         // Uncommitted entries at or below the new tip are settled.
         batch.delete_range_cf(
             self.cf(CF_PENDING),
             pending_key(0, &Digest::ZERO),
             pending_key(last.header.height + 1, &Digest::ZERO),
         );
-        self.db.write_opt(batch, &Self::synced()).map_err(backend)?;
+        {
+            let _gc = self.gc_guard();
+            self.db.write_opt(batch, &Self::synced()).map_err(backend)?;
+        }
         let unindexed = self.unindexed();
         let mut pending = self.pending_index();
         for (b, hashes) in blocks.iter().zip(tx_hashes) {
@@ -619,195 +768,4 @@ impl Store for RocksStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rocks_store_meets_the_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = RocksStore::open(dir.path()).unwrap();
-        super::super::contract::exercise(&mut store);
-    }
-
-    #[test]
-    fn reopening_keeps_commits_safety_and_pending_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let blocks = super::super::contract::chain(5);
-        {
-            let mut store = RocksStore::open(dir.path()).unwrap();
-            for b in &blocks {
-                store.put_block(b).unwrap();
-            }
-            store.commit(&blocks[..3]).unwrap();
-            let s = SafetyState::fresh(crate::types::ChainId::GLOBAL, 0, blocks[0].hash());
-            store.save_safety(&s).unwrap();
-        }
-        let store = RocksStore::open(dir.path()).unwrap();
-        assert_eq!(store.committed_tip().unwrap(), Some((2, blocks[2].hash())));
-        assert_eq!(store.uncommitted_blocks().unwrap(), blocks[3..].to_vec());
-        assert!(store.load_safety().unwrap().is_some());
-        let tx_free = store.block_at(2).unwrap().unwrap();
-        assert_eq!(tx_free, blocks[2]);
-    }
-
-    /// `n` blocks above the genesis, each with one batch of `per_block`
-    /// opaque transactions.
-    fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>) {
-        use crate::types::{ChainId, Payload, Transaction};
-        use strata_crypto::codec::BoundedBytes;
-        let mut blocks = super::super::contract::chain(1);
-        let mut batches = Vec::new();
-        for h in 1..=n {
-            let txs: Vec<Transaction> = (0..per_block)
-                .map(|i| {
-                    Transaction::Opaque(
-                        BoundedBytes::new(format!("tx-{h}-{i}").into_bytes()).unwrap(),
-                    )
-                })
-                .collect();
-            let batch = Batch {
-                chain: ChainId::GLOBAL,
-                author: 0,
-                sequence: h,
-                transactions: BoundedVec::new(txs).unwrap(),
-            }
-            .hashed();
-            let parent = blocks.last().unwrap();
-            let mut b: Block = parent.clone();
-            b.header.height = h;
-            b.header.parent = parent.hash();
-            b.payload = Payload::Batches(BoundedVec::new(vec![batch.reference()]).unwrap());
-            blocks.push(b);
-            batches.push(batch);
-        }
-        (blocks, batches)
-    }
-
-    #[test]
-    fn the_transaction_index_is_found_in_memory_in_runs_and_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let (blocks, batches) = batched_chain(3, 3);
-        let located = |store: &RocksStore| {
-            for (h, batch) in (1..).zip(&batches) {
-                for (i, tx) in (0..).zip(batch.tx_hashes()) {
-                    assert_eq!(
-                        store.tx_location(tx).unwrap(),
-                        Some(TxLocation {
-                            height: h,
-                            index: i
-                        }),
-                        "transaction {i} of height {h}"
-                    );
-                }
-            }
-            assert_eq!(store.tx_location(&Digest::ZERO).unwrap(), None);
-        };
-        {
-            let mut store = RocksStore::open_with_index_runs(dir.path(), 4).unwrap();
-            for batch in &batches {
-                store.put_batch(batch).unwrap();
-            }
-            for b in &blocks {
-                store.commit(std::slice::from_ref(b)).unwrap();
-            }
-            // Heights 1 and 2 reached four entries: they went to disk as a
-            // run; height 3's are in memory.
-            assert_eq!(store.indexed_through().unwrap(), Some(2));
-            assert_eq!(store.pending_index().len(), 3);
-            assert!(!dir.path().join(RUN_FILE).exists(), "RocksDB took the run");
-            located(&store);
-        }
-        let store = RocksStore::open_with_index_runs(dir.path(), 4).unwrap();
-        assert_eq!(store.pending_index().len(), 3, "rebuilt from height 3");
-        located(&store);
-    }
-
-    #[test]
-    fn a_batch_lost_from_the_log_is_reported_missing_and_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_, batches) = batched_chain(2, 2);
-        {
-            let mut store = RocksStore::open(dir.path()).unwrap();
-            for b in &batches {
-                store.put_batch(b).unwrap();
-            }
-        }
-        // A crash kept the index entries but only the first record.
-        let segment = dir.path().join(BATCH_LOG_DIR).join("00000000.seg");
-        let bytes = std::fs::read(&segment).unwrap();
-        std::fs::write(&segment, &bytes[..bytes.len() - 1]).unwrap();
-        let store = RocksStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store.batch(&batches[0].digest()).unwrap().as_ref(),
-            Some(&batches[0])
-        );
-        assert_eq!(
-            store
-                .batch_tx_hashes(&batches[0].digest())
-                .unwrap()
-                .as_deref(),
-            Some(batches[0].tx_hashes())
-        );
-        assert!(store.has_batch(&batches[1].digest()).unwrap());
-        assert_eq!(store.batch_tx_hashes(&batches[1].digest()).unwrap(), None);
-        assert!(!store.has_batch(&batches[1].digest()).unwrap());
-        // Written again (fetched), then lost again: the full read forgets
-        // it too.
-        let mut store = store;
-        store.put_batch(&batches[1]).unwrap();
-        let segment = dir.path().join(BATCH_LOG_DIR).join("00000001.seg");
-        let bytes = std::fs::read(&segment).unwrap();
-        std::fs::write(&segment, &bytes[..bytes.len() - 1]).unwrap();
-        assert!(store.has_batch(&batches[1].digest()).unwrap());
-        assert_eq!(store.batch(&batches[1].digest()).unwrap(), None);
-        assert!(
-            !store.has_batch(&batches[1].digest()).unwrap(),
-            "so that the node fetches it again"
-        );
-    }
-
-    #[test]
-    fn the_safety_state_moves_from_the_meta_column_to_its_own_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let genesis = Digest([7; 32]);
-        let mut legacy = SafetyState::fresh(crate::types::ChainId::GLOBAL, 0, genesis);
-        legacy.last_voted = crate::types::Round::new(3, 0);
-        {
-            let store = RocksStore::open(dir.path()).unwrap();
-            store
-                .db
-                .put_cf(store.cf(CF_META), KEY_SAFETY, legacy.encode())
-                .unwrap();
-            assert_eq!(store.load_safety().unwrap(), Some(legacy.clone()));
-        }
-        let mut newer = legacy.clone();
-        newer.last_voted = crate::types::Round::new(4, 0);
-        {
-            let mut store = RocksStore::open(dir.path()).unwrap();
-            assert_eq!(store.load_safety().unwrap(), Some(legacy));
-            store.save_safety(&newer).unwrap();
-            assert_eq!(store.load_safety().unwrap(), Some(newer.clone()));
-        }
-        let store = RocksStore::open(dir.path()).unwrap();
-        assert_eq!(store.load_safety().unwrap(), Some(newer));
-    }
-
-    #[test]
-    fn corrupt_records_are_errors_not_panics() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(dir.path()).unwrap();
-        store
-            .db
-            .put_cf(store.cf(CF_META), KEY_SAFETY, b"\\x01garbage")
-            .unwrap();
-        assert!(matches!(
-            store.load_safety(),
-            Err(StoreError::Corrupt { .. })
-        ));
-        store
-            .db
-            .put_cf(store.cf(CF_HEIGHTS), 5u64.to_be_bytes(), b"short")
-            .unwrap();
-        assert!(matches!(store.block_at(5), Err(StoreError::Corrupt { .. })));
-    }
-}
+mod tests;
