@@ -71,6 +71,10 @@ pub struct ConsensusBenchArgs {
     /// the ones measured.
     #[arg(long)]
     pub byzantine: Option<String>,
+    /// The nodes' batch-log segment size, MiB: small segments make the
+    /// staging log's collector run often, to measure what it costs.
+    #[arg(long, default_value_t = 256)]
+    pub batch_log_segment_mib: u64,
 }
 
 impl ConsensusBenchArgs {
@@ -218,6 +222,9 @@ fn one_rate(
         consensus: ConsensusParams {
             payload: args.payload.into(),
             ..ConsensusParams::default()
+        },
+        storage: strata_actors::config::StorageSection {
+            batch_log_segment_mib: args.batch_log_segment_mib,
         },
         ..HierarchySpec::default()
     };
