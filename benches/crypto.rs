@@ -11,13 +11,14 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use strata_crypto::bls::forget_hashed_messages;
-use strata_crypto::committee::{Committee, Member, QuorumThreshold};
+use strata_crypto::committee::{Committee, QuorumThreshold};
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
 use strata_crypto::pvss::{self, DealingContext, PvssSecretKey};
 use strata_crypto::qc::{QuorumCert, SignerBitmap};
 use strata_crypto::sortition::{seats, SortitionParams};
 use strata_crypto::sr25519::{self, BatchItem, TxKeypair};
+use strata_crypto::test_support::TestCommittee;
 use strata_crypto::threshold;
 use strata_crypto::vrf::VrfSecretKey;
 use strata_crypto::{SecretKey, Signature, VoteAggregator};
@@ -29,14 +30,8 @@ fn rng(seed: u64) -> ChaCha20Rng {
 fn committee_of(n: usize, seed: u64) -> (Vec<SecretKey>, Arc<Committee>) {
     let mut r = rng(seed);
     let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::random(&mut r)).collect();
-    let members = keys
-        .iter()
-        .map(|k| Member {
-            key: k.public_key(),
-            weight: 1,
-        })
-        .collect();
-    (keys, Arc::new(Committee::new(members).unwrap()))
+    let TestCommittee { keys, committee } = TestCommittee::of_keys(keys);
+    (keys, committee)
 }
 
 fn hashing(c: &mut Criterion) {

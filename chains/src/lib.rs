@@ -4,4 +4,6 @@
 pub mod consensus;
 pub mod sim;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod types;

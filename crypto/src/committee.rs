@@ -264,13 +264,7 @@ pub(crate) mod tests {
     use crate::bls::SecretKey;
 
     pub(crate) fn keys(n: usize) -> Vec<SecretKey> {
-        (0..n)
-            .map(|i| {
-                let mut seed = [0u8; 32];
-                seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                SecretKey::from_seed(&seed).unwrap()
-            })
-            .collect()
+        crate::test_support::seeded_keys(0, n)
     }
 
     pub(crate) fn committee(keys: &[SecretKey], weight: u64) -> Committee {

@@ -18,6 +18,8 @@ pub mod qc;
 pub mod scalar;
 pub mod sortition;
 pub mod sr25519;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod threshold;
 pub mod vrf;
 

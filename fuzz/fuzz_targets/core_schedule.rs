@@ -21,8 +21,8 @@ use strata_chains::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, Payload, Protocol, Round,
     SignedStatement, Statement, VoteData,
 };
-use strata_crypto::committee::{Committee, Member};
 use strata_crypto::hash::Digest;
+use strata_crypto::test_support::TestCommittee;
 use strata_crypto::SecretKey;
 
 const N: usize = 4;
@@ -68,26 +68,9 @@ struct World {
     committed: HashMap<u64, Digest>,
 }
 
-fn keys() -> Vec<SecretKey> {
-    (0..N)
-        .map(|i| SecretKey::from_seed(&[i as u8 + 90; 32]).expect("32 bytes"))
-        .collect()
-}
-
 impl World {
     fn new(protocol: Protocol) -> World {
-        let keys = keys();
-        let committee = Arc::new(
-            Committee::new(
-                keys.iter()
-                    .map(|k| Member {
-                        key: k.public_key(),
-                        weight: 1,
-                    })
-                    .collect(),
-            )
-            .expect("distinct keys"),
-        );
+        let TestCommittee { keys, committee } = TestCommittee::seeded(90, N);
         let chain = match protocol {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),
@@ -221,7 +204,9 @@ impl World {
         match (msg.clone(), how) {
             (ConsensusMessage::Vote(mut v), how) => {
                 match how {
-                    Mutation::View(d) => v.data.round.view = v.data.round.view.wrapping_add(*d as u64),
+                    Mutation::View(d) => {
+                        v.data.round.view = v.data.round.view.wrapping_add(*d as u64)
+                    }
                     Mutation::Height(d) => {
                         v.data.round.height = v.data.round.height.wrapping_add(*d as u64)
                     }
@@ -244,7 +229,9 @@ impl World {
                     Mutation::Height(d) => {
                         b.header.height = b.header.height.wrapping_add(*d as u64)
                     }
-                    Mutation::Block => b.header.timestamp_ms = b.header.timestamp_ms.wrapping_add(1),
+                    Mutation::Block => {
+                        b.header.timestamp_ms = b.header.timestamp_ms.wrapping_add(1)
+                    }
                     Mutation::Justify(k) => {
                         if let Some(qc) = self.certificate(*k) {
                             b.header.justify = qc;
@@ -343,7 +330,13 @@ impl World {
                 if !self.seen.is_empty() {
                     let msg = self.seen[pick as usize % self.seen.len()].clone();
                     let to = to as u32 % BYZANTINE;
-                    self.feed(to as usize, Event::Message { from: BYZANTINE, msg });
+                    self.feed(
+                        to as usize,
+                        Event::Message {
+                            from: BYZANTINE,
+                            msg,
+                        },
+                    );
                 }
             }
             Step::Mutate { pick, to, how } => {
@@ -351,7 +344,13 @@ impl World {
                     let msg = self.seen[pick as usize % self.seen.len()].clone();
                     let msg = self.mutate(&msg, &how);
                     let to = to as u32 % BYZANTINE;
-                    self.feed(to as usize, Event::Message { from: BYZANTINE, msg });
+                    self.feed(
+                        to as usize,
+                        Event::Message {
+                            from: BYZANTINE,
+                            msg,
+                        },
+                    );
                 }
             }
         }

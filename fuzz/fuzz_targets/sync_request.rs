@@ -7,37 +7,16 @@ use std::sync::OnceLock;
 use parity_scale_codec::Encode;
 use strata_chains::consensus::sync;
 use strata_chains::store::{MemStore, Store};
+use strata_chains::test_support::chain_of_blocks;
 use strata_chains::types::limits::{MAX_SYNC_BLOCKS, MAX_SYNC_BYTES};
-use strata_chains::types::{
-    genesis_block, Block, BlockHeader, ChainId, GenesisParams, Payload, QuorumCertificate,
-    SyncRequest,
-};
+use strata_chains::types::{Block, SyncRequest};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
-use strata_crypto::SecretKey;
 
 fn store() -> &'static (MemStore, Vec<Digest>) {
     static STORE: OnceLock<(MemStore, Vec<Digest>)> = OnceLock::new();
     STORE.get_or_init(|| {
-        let key = SecretKey::from_seed(&[9; 32]).expect("a seed");
-        let g = genesis_block(GenesisParams {
-            chain: ChainId::GLOBAL,
-            epoch: 0,
-            config_digest: Digest::ZERO,
-        });
-        let mut blocks = vec![g];
-        for h in 1..200u64 {
-            let parent = blocks.last().expect("the genesis");
-            let header = BlockHeader {
-                view: h,
-                height: h,
-                parent: parent.hash(),
-                proposer: 0,
-                justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, parent.hash()),
-                ..parent.header.clone()
-            };
-            blocks.push(Block::propose(header, Payload::empty(), &key));
-        }
+        let blocks = chain_of_blocks(200);
         let mut s = MemStore::new();
         for b in &blocks {
             s.put_block(b).expect("memory");

@@ -25,17 +25,16 @@
 //! certificate over its own vote skips that hash, about a seventh of a
 //! check; `cargo bench --bench crypto` shows both.)
 
-use std::sync::Arc;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use strata_chains::types::PROVENANCE_SIGNING_DOMAIN;
 use strata_crypto::bls::forget_hashed_messages;
-use strata_crypto::committee::{Committee, Member, QuorumThreshold};
+use strata_crypto::committee::QuorumThreshold;
 use strata_crypto::hash::Digest;
 use strata_crypto::qc::{QuorumCert, SignerBitmap};
 use strata_crypto::sr25519::{self, BatchItem, TxKeypair, TxPublicKey, TxSignature};
+use strata_crypto::test_support::TestCommittee;
 use strata_crypto::threshold;
 use strata_crypto::{SecretKey, Signature, VoteAggregator};
 
@@ -160,17 +159,7 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
     let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
     let msg = vote_message();
     let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::random(&mut rng)).collect();
-    let committee = Arc::new(
-        Committee::new(
-            keys.iter()
-                .map(|k| Member {
-                    key: k.public_key(),
-                    weight: 1,
-                })
-                .collect(),
-        )
-        .expect("distinct random keys form a committee"),
-    );
+    let TestCommittee { keys, committee } = TestCommittee::of_keys(keys);
     let votes: Vec<Signature> = keys.iter().map(|k| k.sign(&msg)).collect();
     let quorum = fraction.quorum_size(n).min(n);
     let quorum_votes = &votes[..quorum];

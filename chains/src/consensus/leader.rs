@@ -111,22 +111,10 @@ impl LeaderPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_crypto::{Member, SecretKey};
+    use crate::test_support::TestCommittee;
 
-    fn committee(weights: &[u64]) -> Committee {
-        Committee::new(
-            weights
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| Member {
-                    key: SecretKey::from_seed(&[i as u8 + 1; 32])
-                        .unwrap()
-                        .public_key(),
-                    weight: w,
-                })
-                .collect(),
-        )
-        .unwrap()
+    fn committee(weights: &[u64]) -> std::sync::Arc<Committee> {
+        TestCommittee::weighted(1, weights).committee
     }
 
     #[test]

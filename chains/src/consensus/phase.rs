@@ -125,24 +125,11 @@ fn outcome(out: strata_crypto::VoteOutcome) -> PhaseOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_crypto::{Member, SecretKey};
+    use crate::test_support::TestCommittee;
 
     #[test]
     fn certifies_per_subject_and_prunes() {
-        let keys: Vec<SecretKey> = (1..=4u8)
-            .map(|i| SecretKey::from_seed(&[i; 32]).unwrap())
-            .collect();
-        let committee = Arc::new(
-            Committee::new(
-                keys.iter()
-                    .map(|k| Member {
-                        key: k.public_key(),
-                        weight: 1,
-                    })
-                    .collect(),
-            )
-            .unwrap(),
-        );
+        let TestCommittee { keys, committee } = TestCommittee::seeded(1, 4);
         let mut phase: Phase<u64> = Phase::new(committee, QuorumThreshold::TWO_THIRDS);
         for i in 0..2u32 {
             let out = phase

@@ -156,8 +156,8 @@ fn within_budget_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::chain;
     use crate::store::MemStore;
+    use crate::test_support::chain_of_blocks as chain;
     use crate::types::ChainId;
     use parity_scale_codec::Encode;
 

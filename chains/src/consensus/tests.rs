@@ -4,7 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use strata_crypto::committee::{Committee, Member};
+use crate::test_support::TestCommittee;
+use strata_crypto::committee::Committee;
 use strata_crypto::hash::Digest;
 use strata_crypto::SecretKey;
 
@@ -65,26 +66,9 @@ fn with_resumes(core: &mut ConsensusCore, now: Micros, mut actions: Vec<Action>)
     actions
 }
 
-fn keys(n: usize) -> Vec<SecretKey> {
-    (0..n)
-        .map(|i| SecretKey::from_seed(&[i as u8 + 40; 32]).unwrap())
-        .collect()
-}
-
 impl Harness {
     fn new(protocol: Protocol, n: usize, leader: LeaderPolicy) -> Harness {
-        let keys = keys(n);
-        let committee = Arc::new(
-            Committee::new(
-                keys.iter()
-                    .map(|k| Member {
-                        key: k.public_key(),
-                        weight: 1,
-                    })
-                    .collect(),
-            )
-            .unwrap(),
-        );
+        let TestCommittee { keys, committee } = TestCommittee::seeded(40, n);
         let chain = match protocol {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),

@@ -135,7 +135,7 @@ impl BlockTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::chain;
+    use crate::test_support::chain_of_blocks as chain;
 
     fn fork_of(parent: &Block, salt: u64) -> Block {
         let mut b = parent.clone();

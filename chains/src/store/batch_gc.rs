@@ -235,8 +235,8 @@ mod tests {
     use strata_crypto::codec::{BoundedBytes, BoundedVec};
 
     use super::*;
-    use crate::store::contract::batched_chain;
     use crate::store::rocks::{StoreOptions, CF_BATCHES, KEY_MARKED};
+    use crate::test_support::batched_chain;
     use crate::types::{Batch, ChainId, HashedBatch, Transaction};
 
     /// Segments of 1 KiB: a few small batches each.

@@ -162,65 +162,10 @@ pub(crate) mod contract {
 
     use super::*;
     use crate::consensus::SafetyState;
-    use crate::types::{genesis_block, BlockHeader, ChainId, GenesisParams, QuorumCertificate};
+    use crate::test_support::chain_of_blocks as chain;
+    use crate::types::ChainId;
     use strata_crypto::codec::BoundedVec;
     use strata_crypto::SecretKey;
-
-    /// `n` blocks above the genesis, each with one batch of `per_block`
-    /// opaque transactions.
-    pub(crate) fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>) {
-        use crate::types::{Batch, ChainId, Payload, Transaction};
-        use strata_crypto::codec::BoundedBytes;
-        let mut blocks = chain(1);
-        let mut batches = Vec::new();
-        for h in 1..=n {
-            let txs: Vec<Transaction> = (0..per_block)
-                .map(|i| {
-                    Transaction::Opaque(
-                        BoundedBytes::new(format!("tx-{h}-{i}").into_bytes()).unwrap(),
-                    )
-                })
-                .collect();
-            let batch = Batch {
-                chain: ChainId::GLOBAL,
-                author: 0,
-                sequence: h,
-                transactions: BoundedVec::new(txs).unwrap(),
-            }
-            .hashed();
-            let parent = blocks.last().unwrap();
-            let mut b: Block = parent.clone();
-            b.header.height = h;
-            b.header.parent = parent.hash();
-            b.payload = Payload::Batches(BoundedVec::new(vec![batch.reference()]).unwrap());
-            blocks.push(b);
-            batches.push(batch);
-        }
-        (blocks, batches)
-    }
-
-    pub(crate) fn chain(n: u64) -> Vec<Block> {
-        let key = SecretKey::from_seed(&[9; 32]).unwrap();
-        let g = genesis_block(GenesisParams {
-            chain: ChainId::GLOBAL,
-            epoch: 0,
-            config_digest: Digest::ZERO,
-        });
-        let mut out = vec![g];
-        for h in 1..n {
-            let parent = out.last().unwrap();
-            let header = BlockHeader {
-                view: h,
-                height: h,
-                parent: parent.hash(),
-                proposer: 0,
-                justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, parent.hash()),
-                ..parent.header.clone()
-            };
-            out.push(Block::propose(header, crate::types::Payload::empty(), &key));
-        }
-        out
-    }
 
     fn exercise_evidence(store: &mut dyn Store) {
         use crate::types::{SignedStatement, Statement, VoteData};

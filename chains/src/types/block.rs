@@ -177,12 +177,8 @@ mod tests {
 
     #[test]
     fn proposal_signature_is_a_verifiable_statement() {
-        let key = SecretKey::from_seed(&[1; 32]).unwrap();
-        let committee = strata_crypto::Committee::new(vec![strata_crypto::Member {
-            key: key.public_key(),
-            weight: 1,
-        }])
-        .unwrap();
+        let kit = strata_crypto::test_support::TestCommittee::seeded(1, 1);
+        let (key, committee) = (kit.keys[0].clone(), kit.committee);
         let g = genesis_block(GenesisParams {
             chain: ChainId::GLOBAL,
             epoch: 0,

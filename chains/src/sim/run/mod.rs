@@ -10,9 +10,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strata_crypto::codec::BoundedVec;
-use strata_crypto::committee::{Committee, Member};
+use strata_crypto::committee::Committee;
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::test_support::TestCommittee;
 use strata_crypto::SecretKey;
 
 mod outbound;
@@ -155,25 +156,8 @@ impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig) -> Sim<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let n = cfg.nodes;
-        let keys: Vec<SecretKey> = (0..n)
-            .map(|i| {
-                let mut seed = [0u8; 32];
-                seed[..8].copy_from_slice(&cfg.seed.to_le_bytes());
-                seed[8..16].copy_from_slice(&(i as u64).to_le_bytes());
-                SecretKey::from_seed(&seed).expect("32 bytes of seed")
-            })
-            .collect();
-        let committee = Arc::new(
-            Committee::new(
-                keys.iter()
-                    .map(|k| Member {
-                        key: k.public_key(),
-                        weight: 1,
-                    })
-                    .collect(),
-            )
-            .expect("distinct keys"),
-        );
+        // The kit's keys salted with the run's seed.
+        let TestCommittee { keys, committee } = TestCommittee::seeded(cfg.seed, n);
         let chain = match cfg.protocol {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),

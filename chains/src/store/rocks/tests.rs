@@ -11,7 +11,7 @@ fn rocks_store_meets_the_contract() {
 #[test]
 fn reopening_keeps_commits_safety_and_pending_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let blocks = super::super::contract::chain(5);
+    let blocks = crate::test_support::chain_of_blocks(5);
     {
         let mut store = RocksStore::open(dir.path()).unwrap();
         for b in &blocks {
@@ -32,7 +32,7 @@ fn reopening_keeps_commits_safety_and_pending_blocks() {
 #[test]
 fn the_transaction_index_is_found_in_memory_in_runs_and_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let (blocks, batches) = super::super::contract::batched_chain(3, 3);
+    let (blocks, batches) = crate::test_support::batched_chain(3, 3);
     let located = |store: &RocksStore| {
         for (h, batch) in (1..).zip(&batches) {
             for (i, tx) in (0..).zip(batch.tx_hashes()) {
@@ -71,7 +71,7 @@ fn the_transaction_index_is_found_in_memory_in_runs_and_after_reopening() {
 #[test]
 fn a_batch_lost_from_the_log_is_reported_missing_and_forgotten() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, batches) = super::super::contract::batched_chain(2, 2);
+    let (_, batches) = crate::test_support::batched_chain(2, 2);
     {
         let mut store = RocksStore::open(dir.path()).unwrap();
         for b in &batches {

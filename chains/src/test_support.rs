@@ -1,0 +1,70 @@
+//! The test kit's blocks and chains (feature `test-support`; always in
+//! this crate's own tests), beside the crypto kit's keys and committees
+//! (re-exported): for unit tests, fuzz targets and benchmarks.
+
+use strata_crypto::codec::{BoundedBytes, BoundedVec};
+use strata_crypto::hash::Digest;
+pub use strata_crypto::test_support::{seeded_key, seeded_keys, TestCommittee};
+
+use crate::types::{
+    genesis_block, Batch, Block, BlockHeader, ChainId, GenesisParams, HashedBatch, Payload,
+    QuorumCertificate, Transaction,
+};
+
+/// The global chain's genesis and `n - 1` empty blocks above it, one per
+/// view, each justified by a genesis-style certificate of its parent and
+/// proposed by member 0 of a one-key kit committee. Hash-linked, not
+/// certified: for stores, trees and sync, not for the consensus rules.
+pub fn chain_of_blocks(n: u64) -> Vec<Block> {
+    let key = seeded_key(9, 0);
+    let mut out = vec![genesis_block(GenesisParams {
+        chain: ChainId::GLOBAL,
+        epoch: 0,
+        config_digest: Digest::ZERO,
+    })];
+    for h in 1..n {
+        let Some(parent) = out.last() else { break };
+        let header = BlockHeader {
+            view: h,
+            height: h,
+            parent: parent.hash(),
+            proposer: 0,
+            justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, parent.hash()),
+            ..parent.header.clone()
+        };
+        out.push(Block::propose(header, Payload::empty(), &key));
+    }
+    out
+}
+
+/// The genesis and `n` blocks above it, each with one batch (author 0,
+/// sequence = height) of `per_block` opaque transactions; the batches in
+/// height order.
+pub fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>) {
+    let mut blocks = chain_of_blocks(1);
+    let mut batches = Vec::new();
+    for h in 1..=n {
+        let txs: Vec<Transaction> = (0..per_block)
+            .map(|i| {
+                let bytes = format!("tx-{h}-{i}").into_bytes();
+                Transaction::Opaque(BoundedBytes::new(bytes).expect("a short transaction"))
+            })
+            .collect();
+        let batch = Batch {
+            chain: ChainId::GLOBAL,
+            author: 0,
+            sequence: h,
+            transactions: BoundedVec::new(txs).expect("a batch within its limit"),
+        }
+        .hashed();
+        let Some(parent) = blocks.last() else { break };
+        let mut b: Block = parent.clone();
+        b.header.height = h;
+        b.header.parent = parent.hash();
+        b.payload =
+            Payload::Batches(BoundedVec::new(vec![batch.reference()]).expect("one reference"));
+        blocks.push(b);
+        batches.push(batch);
+    }
+    (blocks, batches)
+}
