@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parity_scale_codec::Encode;
 use serde::Serialize;
-use strata_actors::state::{domain_of, GLOBAL_DOMAIN};
 use strata_chains::types::limits::MAX_META_VALUE;
+use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
 use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::hash::Digest;

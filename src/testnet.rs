@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_actors::state::GLOBAL_DOMAIN;
 use strata_actors::Tier;
 use strata_chains::types::ChainId;
+use strata_chains::types::GLOBAL_DOMAIN;
 
 use crate::cluster::{default_bin_dir, Cluster};
 use crate::init::{self, Hierarchy, HierarchySpec};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use parity_scale_codec::Encode;
 use serde_json::Value;
 use strata::client::{Answer, Client};
-use strata_actors::state::GLOBAL_DOMAIN;
+use strata_chains::types::GLOBAL_DOMAIN;
 use strata_chains::types::{ChainId, Op, Transaction};
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;

@@ -21,8 +21,8 @@ use strata::client::Client;
 use strata::cluster::Cluster;
 use strata::init::{self, HierarchySpec};
 use strata::netlab::{Impairment, LabError, NetLab};
-use strata_actors::state::GLOBAL_DOMAIN;
 use strata_chains::types::ChainId;
+use strata_chains::types::GLOBAL_DOMAIN;
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
 

@@ -18,7 +18,8 @@ use crate::chain::{ChainActor, GetStatus};
 use crate::config::Tier;
 use crate::ledger::{GetBlock, GetEvidence, GetTx, GetTxProof, Ledger, TxStatus};
 use crate::mempool::{Mempool, PendingCount, Submit, TxRefusal};
-use crate::state::{chain_of_domain, domain_of, HistoryEntry, StateStore, GLOBAL_DOMAIN};
+use crate::state::{HistoryEntry, StateStore};
+use strata_chains::types::domain_of;
 
 /// Largest request body (one transaction, or a batch of them).
 pub const MAX_BODY: usize = 8 << 20;
@@ -160,16 +161,10 @@ impl ApiState {
     /// The chain a transaction goes to on this node.
     fn chain_for(&self, tx: &Transaction) -> Result<(ChainId, &ChainHandles), ApiError> {
         let chain = match tx {
-            Transaction::Provenance(p) => {
-                let r = &p.record;
-                if r.domain != GLOBAL_DOMAIN
-                    && (r.domain >= self.domains
-                        || domain_of(&r.object_id, self.domains) != r.domain)
-                {
-                    return Err(TxRefusal::WrongDomain.into());
-                }
-                chain_of_domain(r.domain)
-            }
+            Transaction::Provenance(p) => p
+                .record
+                .home_chain(self.domains)
+                .ok_or(ApiError::from(TxRefusal::WrongDomain))?,
             // Opaque payloads go to this node's local chain, else global.
             _ => self
                 .chains

@@ -23,8 +23,8 @@ use strata_net::Lane;
 
 use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
 use crate::chain::Tapped;
-use crate::state::domain_of;
 use crate::wire::{Wire, MAX_WIRE_BYTES};
+use strata_chains::types::domain_of;
 
 /// What a Byzantine member does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

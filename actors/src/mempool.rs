@@ -30,7 +30,7 @@ use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
 use crate::held::HeldBatches;
 use crate::metrics::{chain_label, Metrics};
-use crate::state::{chain_of_domain, domain_of, StateStore, GLOBAL_DOMAIN};
+use crate::state::StateStore;
 use crate::verifier::Verifier;
 use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 
@@ -363,10 +363,7 @@ impl Mempool {
                 if r.network != self.network {
                     return Err(TxRefusal::WrongNetwork);
                 }
-                if chain_of_domain(r.domain) != self.chain
-                    || (r.domain != GLOBAL_DOMAIN
-                        && domain_of(&r.object_id, self.domains) != r.domain)
-                {
+                if r.home_chain(self.domains) != Some(self.chain) {
                     return Err(TxRefusal::WrongDomain);
                 }
                 let sender = r.sender.to_bytes();

@@ -22,25 +22,6 @@ use strata_chains::types::{ChainId, Height, Op, Transaction};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::{Digest, Hasher};
 
-/// The `domain` of provenance records that belong to the global chain (data
-/// held by cloud services rather than in an edge domain).
-pub const GLOBAL_DOMAIN: u32 = u32::MAX;
-
-/// The edge domain that owns an object: its id hashed onto the domains.
-pub fn domain_of(object_id: &[u8], domains: u32) -> u32 {
-    let d = Digest::of("strata/object-domain", object_id);
-    (u64::from_le_bytes(d.0[..8].try_into().expect("8 bytes")) % domains.max(1) as u64) as u32
-}
-
-/// The chain a provenance record's domain names.
-pub fn chain_of_domain(domain: u32) -> ChainId {
-    if domain == GLOBAL_DOMAIN {
-        ChainId::GLOBAL
-    } else {
-        ChainId::local(domain)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state storage: {0}")]
@@ -278,10 +259,7 @@ impl StateStore {
                     let r = &p.record;
                     let sender = r.sender.to_bytes();
                     let key = nonce_key(&sender, r.nonce);
-                    if chain_of_domain(r.domain) != self.chain
-                        || (r.domain != GLOBAL_DOMAIN
-                            && domain_of(&r.object_id, self.domains) != r.domain)
-                    {
+                    if r.home_chain(self.domains) != Some(self.chain) {
                         Err("wrong domain")
                     } else if nonces.contains(&key) || self.nonce_used(&sender, r.nonce)? {
                         Err("replayed nonce")
@@ -393,7 +371,7 @@ pub fn object_label(object: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_chains::types::{MetaEntry, ObjectId, Provenance};
+    use strata_chains::types::{domain_of, MetaEntry, ObjectId, Provenance, GLOBAL_DOMAIN};
     use strata_crypto::codec::BoundedVec;
     use strata_crypto::sr25519::TxKeypair;
 

@@ -2,7 +2,7 @@
 //! another network), recovery after a restart.
 use super::*;
 use parity_scale_codec::Encode;
-use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance};
+use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, GLOBAL_DOMAIN};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::sr25519::TxKeypair;
 

@@ -6,6 +6,7 @@ mod cert;
 mod evidence;
 mod message;
 mod payload;
+mod routing;
 mod tx;
 
 pub use block::{genesis_block, state_root_after, Block, BlockHeader, GenesisParams};
@@ -16,6 +17,7 @@ pub use cert::{
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
+pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
 pub use tx::{
     Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
     SignedProvenance, SystemTx, Transaction, ValidatorRegistration, PROVENANCE_SIGNING_DOMAIN,
