@@ -595,4 +595,97 @@ mod tests {
         drop(a);
         assert!(wait_permit(&waiting).is_ok());
     }
+
+    #[test]
+    fn bodies_decode_as_scale_or_json_hex_and_anything_else_is_malformed() {
+        use strata_crypto::codec::BoundedBytes;
+        let tx = Transaction::Opaque(BoundedBytes::new(b"record".to_vec()).unwrap());
+        let scale = parity_scale_codec::Encode::encode(&tx);
+        assert_eq!(decode_tx_body(false, &scale).unwrap(), tx);
+        let json = format!("{{\"tx\": \" {} \"}}", hex::encode(&scale));
+        assert_eq!(decode_tx_body(true, json.as_bytes()).unwrap(), tx);
+        for (is_json, body) in [
+            (true, b"{\"tx\": 5}".to_vec()),
+            (true, b"{\"tx\": \"zz\"}".to_vec()),
+            (true, scale.clone()),
+            (false, b"\xff\xff\xff".to_vec()),
+            (false, [scale.as_slice(), b"trailing"].concat()),
+        ] {
+            let e = decode_tx_body(is_json, &body).unwrap_err();
+            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed"));
+        }
+        let many = parity_scale_codec::Encode::encode(&vec![tx.clone(), tx]);
+        assert_eq!(decode_txs_body(&many).unwrap().len(), 2);
+        assert_eq!(decode_txs_body(&scale).unwrap_err().code, "malformed");
+    }
+
+    #[test]
+    fn refusals_map_to_their_documented_status_and_code() {
+        for (refusal, status, code) in [
+            (TxRefusal::BadSignature, 400, "bad_signature"),
+            (TxRefusal::WrongDomain, 400, "wrong_domain"),
+            (TxRefusal::WrongNetwork, 400, "wrong_network"),
+            (TxRefusal::WrongKind("opaque"), 400, "wrong_kind"),
+            (TxRefusal::ReplayedNonce, 409, "replayed_nonce"),
+            (TxRefusal::Duplicate, 409, "duplicate"),
+            (TxRefusal::Full, 503, "mempool_full"),
+            (TxRefusal::Overloaded, 503, "overloaded"),
+        ] {
+            let e = ApiError::from(refusal);
+            assert_eq!((e.status.as_u16(), e.code), (status, code));
+        }
+        assert_eq!(parse_chain("global").unwrap(), ChainId::GLOBAL);
+        assert_eq!(parse_chain("local-3").unwrap(), ChainId::local(3));
+        assert_eq!(parse_chain("local-x").unwrap_err().code, "malformed");
+        assert!(parse_digest("00").is_err());
+    }
+
+    /// Routing, JSON errors and admission, on a node with no chain.
+    #[actix_web::test]
+    async fn the_http_surface_answers_json_errors() {
+        use actix_web::{test, App};
+        let state = ApiState {
+            node: "n".into(),
+            tier: Tier::Cloud,
+            domains: 1,
+            network: Digest::ZERO,
+            chains: BTreeMap::new(),
+            started: Instant::now(),
+            waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        };
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(state))
+                .configure(json_errors)
+                .configure(routes),
+        )
+        .await;
+        let call = |req: test::TestRequest| {
+            let app = &app;
+            async move {
+                let resp = test::call_service(app, req.to_request()).await;
+                let status = resp.status().as_u16();
+                let body: serde_json::Value = test::read_body_json(resp).await;
+                (status, body)
+            }
+        };
+        let (status, body) = call(test::TestRequest::get().uri("/health")).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+        let (status, body) = call(test::TestRequest::get().uri("/v1/nothing")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
+        let (status, body) = call(test::TestRequest::get().uri("/v1/tx/not-hex")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("malformed"))
+        );
+        // No chain admits records here: refused before the body is read.
+        let (status, body) = call(test::TestRequest::post().uri("/v1/tx").set_payload("x")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("overloaded"))
+        );
+    }
 }

@@ -617,3 +617,6 @@ impl NodeConfig {
         self.genesis.chains_of(&self.name)
     }
 }
+
+#[cfg(test)]
+mod tests;

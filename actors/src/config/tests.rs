@@ -1,0 +1,165 @@
+//! The genesis and node files: what they build and what they refuse, each
+//! refusal naming the field.
+
+use super::*;
+use strata_crypto::test_support::seeded_key;
+
+/// Validator `i` with kit keys: 0–3 cloud, 4–7 edge in domain 0.
+fn validator(i: usize) -> ValidatorEntry {
+    let key = seeded_key(60, i);
+    let (tier, domain) = if i < 4 {
+        (Tier::Cloud, None)
+    } else {
+        (Tier::Edge, Some(0))
+    };
+    ValidatorEntry {
+        name: format!("v{i}"),
+        tier,
+        domain,
+        bls_key: hex::encode(key.public_key().to_bytes()),
+        pop: hex::encode(key.prove_possession().0.to_bytes()),
+        peer_id: crate::keys::peer_id_of([i as u8 + 1; 32]).to_string(),
+        weight: 1,
+        available_time: 0,
+    }
+}
+
+fn genesis_file() -> GenesisFile {
+    let names = |r: std::ops::Range<usize>| r.map(|i| format!("v{i}")).collect();
+    GenesisFile {
+        network: "test".into(),
+        consensus: ConsensusParams::default(),
+        global: GlobalChainEntry {
+            protocol: "hotstuff".into(),
+            leader: LeaderKind::RoundRobin,
+            seed: hex::encode([0u8; 32]),
+            members: names(0..4),
+        },
+        domains: vec![DomainEntry {
+            id: 0,
+            protocol: "two-phase".into(),
+            members: names(4..8),
+        }],
+        validators: (0..8).map(validator).collect(),
+    }
+}
+
+fn parse(file: GenesisFile) -> Result<Genesis, ConfigError> {
+    Genesis::from_file(Path::new("genesis.toml"), file)
+}
+
+fn refused_field(file: GenesisFile) -> String {
+    parse(file).expect_err("refused").field
+}
+
+#[test]
+fn a_genesis_builds_each_chains_committee_and_binds_its_digest() {
+    let g = parse(genesis_file()).unwrap();
+    assert_eq!(g.chains.len(), 2);
+    assert_eq!(g.chains[&ChainId::GLOBAL].committee.len(), 4);
+    assert_eq!(g.chains[&ChainId::local(0)].protocol, Protocol::TwoPhase);
+    assert_eq!(g.chains_of("v5"), vec![ChainId::local(0)]);
+    assert_eq!(g.domains().collect::<Vec<_>>(), vec![0]);
+    // The digest names the network: any change to the file changes it.
+    let mut other = genesis_file();
+    other.network = "another".into();
+    assert_ne!(parse(other).unwrap().digest, g.digest);
+    assert_ne!(
+        g.chains[&ChainId::GLOBAL].genesis.hash(),
+        g.chains[&ChainId::local(0)].genesis.hash()
+    );
+}
+
+#[test]
+fn bad_genesis_entries_are_refused_naming_the_field() {
+    let mut f = genesis_file();
+    f.validators[1].weight = 0;
+    assert_eq!(refused_field(f), "validators[1].weight");
+
+    let mut f = genesis_file();
+    f.validators[2].pop = f.validators[3].pop.clone();
+    assert_eq!(refused_field(f), "validators[2].pop");
+
+    let mut f = genesis_file();
+    f.validators[3].peer_id = f.validators[0].peer_id.clone();
+    assert_eq!(refused_field(f), "validators[3].peer_id");
+
+    let mut f = genesis_file();
+    f.validators[5].domain = None;
+    assert_eq!(refused_field(f), "validators[5].domain");
+
+    let mut f = genesis_file();
+    f.global.members.push("nobody".into());
+    assert_eq!(refused_field(f), "global.members[4]");
+
+    let mut f = genesis_file();
+    f.domains[0].members[1] = "v0".into();
+    assert_eq!(refused_field(f), "domains[0].members[1]");
+
+    let mut f = genesis_file();
+    f.consensus.base_timeout_ms = 0;
+    assert_eq!(refused_field(f), "consensus.max_timeout_ms");
+
+    let mut f = genesis_file();
+    f.global.protocol = "paxos".into();
+    assert_eq!(refused_field(f), "global.protocol");
+}
+
+/// Writes the genesis and a node file for `name` (with `extra` appended)
+/// into `dir`, and loads the node file.
+fn load_node(dir: &Path, name: &str, tier: &str, extra: &str) -> Result<NodeConfig, ConfigError> {
+    std::fs::write(
+        dir.join("genesis.toml"),
+        toml::to_string(&genesis_file()).unwrap(),
+    )
+    .unwrap();
+    let domain = if tier == "cloud" { "" } else { "domain = 0\n" };
+    let text = format!(
+        "name = \"{name}\"\ntier = \"{tier}\"\n{domain}genesis = \"genesis.toml\"\n\
+         data_dir = \"data\"\nbls_key_file = \"bls.key\"\nnetwork_key_file = \"net.key\"\n\
+         listen = \"/ip4/127.0.0.1/tcp/7000\"\napi = \"127.0.0.1:7001\"\n\
+         metrics = \"127.0.0.1:7002\"\n{extra}"
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    NodeConfig::load(&path)
+}
+
+#[test]
+fn node_files_are_checked_against_the_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = load_node(d, "v4", "edge", "").unwrap();
+    assert_eq!(cfg.chains(), vec![ChainId::local(0)]);
+    assert_eq!(cfg.data_dir, d.join("data"));
+    assert_eq!(cfg.store.segment_bytes, 256 << 20, "the default segment");
+
+    let cfg = load_node(d, "v4", "edge", "[storage]\nbatch_log_segment_mib = 8\n").unwrap();
+    assert_eq!(cfg.store.segment_bytes, 8 << 20);
+
+    let field = |r: Result<NodeConfig, ConfigError>| r.expect_err("refused").field;
+    assert_eq!(
+        field(load_node(
+            d,
+            "v4",
+            "edge",
+            "[storage]\nbatch_log_segment_mib = 0\n"
+        )),
+        "storage.batch_log_segment_mib"
+    );
+    assert_eq!(field(load_node(d, "stranger", "edge", "")), "name");
+    assert_eq!(field(load_node(d, "v4", "cloud", "")), "tier");
+    assert_eq!(
+        field(load_node(
+            d,
+            "v0",
+            "cloud",
+            "[[peers]]\nname = \"nobody\"\naddress = \"/ip4/127.0.0.1/tcp/1\"\n"
+        )),
+        "peers[0].name"
+    );
+    assert_eq!(
+        field(load_node(d, "v0", "cloud", "unknown_key = 1\n")),
+        "(syntax)"
+    );
+}
