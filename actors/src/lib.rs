@@ -19,16 +19,19 @@ pub mod ledger;
 pub mod light;
 pub mod mempool;
 pub mod metrics;
+pub mod misdeed;
 pub mod node;
 pub mod peers;
 pub mod persister;
+pub mod process;
 pub mod state;
 pub mod threads;
 pub mod verifier;
 pub mod wire;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};
-pub use node::{run, NodeError};
+pub use node::run;
+pub use process::NodeError;
 
 /// Wall-clock time in Unix microseconds (0 if the clock is before 1970).
 pub(crate) fn unix_micros() -> u64 {

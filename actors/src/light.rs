@@ -20,7 +20,7 @@ use strata_crypto::merkle::InclusionProof;
 
 use crate::api::ApiError;
 use crate::config::{Genesis, NodeConfig};
-use crate::node::{spawn_server, stop_on_signals, NodeError, SERVER_SHUTDOWN_SECS};
+use crate::process::{spawn_server, stop_on_signals, NodeError, SERVER_SHUTDOWN_SECS};
 
 #[derive(Clone)]
 struct LightState {

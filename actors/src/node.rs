@@ -23,54 +23,14 @@ use crate::light;
 use crate::mempool::{Connect, Mempool};
 use crate::metrics::Metrics;
 use crate::persister::SafetyPersister;
+use crate::process::{
+    join_threads, own_thread, spawn_server, start_err, stop_on_signals, NodeError,
+    SERVER_SHUTDOWN_SECS,
+};
 use crate::state::StateStore;
 use crate::threads::{label_current_thread, ThreadRole};
 use crate::verifier::Verifier;
 use crate::wire::{consensus_topic, MAX_WIRE_BYTES};
-
-/// Why a node could not start or run.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Key(#[from] keys::KeyError),
-    #[error("{0}")]
-    Start(String),
-}
-
-fn start_err(what: &str, e: impl std::fmt::Display) -> NodeError {
-    NodeError::Start(format!("{what}: {e}"))
-}
-
-/// What a clean stop waits for before the process exits: the HTTP servers
-/// (their workers hold store handles) and the actor threads (their actors
-/// own the stores). Every RocksDB database must be closed by then: RocksDB's
-/// static state is torn down at exit, and a database still open in another
-/// thread aborts the process ("pthread lock: Invalid argument").
-struct Running {
-    servers: Vec<actix_web::dev::ServerHandle>,
-    threads: Vec<Arbiter>,
-}
-
-static RUNNING: std::sync::Mutex<Running> = std::sync::Mutex::new(Running {
-    servers: Vec::new(),
-    threads: Vec::new(),
-});
-
-fn running() -> std::sync::MutexGuard<'static, Running> {
-    // The lists stay valid whatever a panicking holder was doing.
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Serves `server` on the current system until the node stops.
-pub(crate) fn spawn_server(server: actix_web::dev::Server) {
-    running().servers.push(server.handle());
-    actix_rt::spawn(server);
-}
-
-/// How long a stopping HTTP server lets requests in progress finish.
-pub(crate) const SERVER_SHUTDOWN_SECS: u64 = 2;
 
 /// Runs a node until it is stopped; returns its exit status.
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
@@ -97,13 +57,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let outcome = system
         .run()
         .map_err(|e| start_err("the event loop failed", e));
-    let threads = std::mem::take(&mut running().threads);
-    for thread in threads {
-        thread.stop();
-        if thread.join().is_err() {
-            tracing::warn!("an actor thread panicked while stopping");
-        }
-    }
+    join_threads();
     started.and(outcome)
 }
 
@@ -155,42 +109,6 @@ pub(crate) fn serve_api(
     .run();
     spawn_server(server);
     Ok(())
-}
-
-pub(crate) fn stop_on_signals() {
-    actix_rt::spawn(async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot watch SIGTERM: {e}");
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("stopping");
-        // Requests in progress get a moment to finish (long polls are cut
-        // at SERVER_SHUTDOWN_SECS); then the workers and their store
-        // handles are gone.
-        let servers = std::mem::take(&mut running().servers);
-        for server in servers {
-            server.stop(true).await;
-        }
-        System::current().stop();
-    });
-}
-
-/// A new actix arbiter (thread and event loop) for one actor, named and
-/// weighted by its role; the system stops it on shutdown.
-fn own_thread(name: String, role: ThreadRole) -> Result<actix::ArbiterHandle, NodeError> {
-    let arbiter = Arbiter::try_new().map_err(|e| start_err("cannot start an actor thread", e))?;
-    let handle = arbiter.handle();
-    handle.spawn_fn(move || label_current_thread(&name, role));
-    running().threads.push(arbiter);
-    Ok(handle)
 }
 
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {

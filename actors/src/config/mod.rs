@@ -499,7 +499,7 @@ pub struct NodeConfig {
     pub store: strata_chains::store::StoreOptions,
     /// Test mode only (never from the file): what this node does wrong on
     /// purpose (see `byzantine`).
-    pub byzantine: Vec<crate::byzantine::Misdeed>,
+    pub byzantine: Vec<crate::misdeed::Misdeed>,
 }
 
 impl NodeConfig {

@@ -32,11 +32,11 @@
 
 use std::collections::HashSet;
 
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Encode;
 use rocksdb::WriteBatch;
 use strata_crypto::hash::Digest;
 
-use super::batch_log::RecordLocation;
+use super::batch_log::{BatchPlace, RecordLocation};
 use super::rocks::{decode_batch_record, RocksStore};
 use super::{Store, StoreError};
 use crate::types::limits::MAX_MESSAGE_BYTES;
@@ -45,42 +45,6 @@ use crate::types::Payload;
 /// The newest sealed staging segments kept uncollected: their batches are
 /// seconds old and most are about to be proposed or committed.
 pub const SEALED_SEGMENTS_KEPT: usize = 1;
-
-/// Where a batch's record is: the value of its entry in the `batches`
-/// column family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum BatchPlace {
-    Staged(RecordLocation),
-    Archived(RecordLocation),
-}
-
-/// An entry's encoded size before places existed (a bare location).
-const BARE_LOCATION_BYTES: usize = 16;
-
-impl BatchPlace {
-    /// Decodes an entry; a bare location (stores written before the
-    /// archive existed) is a staged record.
-    pub fn decode_entry(bytes: &[u8]) -> Result<BatchPlace, StoreError> {
-        let corrupt = |e: parity_scale_codec::Error| StoreError::Corrupt {
-            what: "batch location",
-            detail: e.to_string(),
-        };
-        if bytes.len() == BARE_LOCATION_BYTES {
-            return RecordLocation::decode(&mut &bytes[..])
-                .map(BatchPlace::Staged)
-                .map_err(corrupt);
-        }
-        let mut input = bytes;
-        let place = BatchPlace::decode(&mut input).map_err(corrupt)?;
-        if !input.is_empty() {
-            return Err(StoreError::Corrupt {
-                what: "batch location",
-                detail: format!("{} trailing bytes", input.len()),
-            });
-        }
-        Ok(place)
-    }
-}
 
 /// What one collection did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

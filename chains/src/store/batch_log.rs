@@ -43,6 +43,42 @@ pub struct RecordLocation {
     pub len: u32,
 }
 
+/// Where a batch's record is: the value of its entry in the `batches`
+/// column family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum BatchPlace {
+    Staged(RecordLocation),
+    Archived(RecordLocation),
+}
+
+/// An entry's encoded size before places existed (a bare location).
+const BARE_LOCATION_BYTES: usize = 16;
+
+impl BatchPlace {
+    /// Decodes an entry; a bare location (stores written before the
+    /// archive existed) is a staged record.
+    pub fn decode_entry(bytes: &[u8]) -> Result<BatchPlace, StoreError> {
+        let corrupt = |e: parity_scale_codec::Error| StoreError::Corrupt {
+            what: "batch location",
+            detail: e.to_string(),
+        };
+        if bytes.len() == BARE_LOCATION_BYTES {
+            return RecordLocation::decode(&mut &bytes[..])
+                .map(BatchPlace::Staged)
+                .map_err(corrupt);
+        }
+        let mut input = bytes;
+        let place = BatchPlace::decode(&mut input).map_err(corrupt)?;
+        if !input.is_empty() {
+            return Err(StoreError::Corrupt {
+                what: "batch location",
+                detail: format!("{} trailing bytes", input.len()),
+            });
+        }
+        Ok(place)
+    }
+}
+
 struct Writer {
     segment: u32,
     file: Arc<File>,

@@ -15,8 +15,8 @@ mod rocks;
 mod safety_file;
 mod tx_index;
 
-pub use batch_gc::{BatchLogCollection, BatchPlace, SEALED_SEGMENTS_KEPT};
-pub use batch_log::parse_record as parse_batch_log_record;
+pub use batch_gc::{BatchLogCollection, SEALED_SEGMENTS_KEPT};
+pub use batch_log::{parse_record as parse_batch_log_record, BatchPlace};
 pub use memory::MemStore;
 pub use rocks::{
     db_options, decode_batch_record, per_transaction_index, point_lookup_options, RocksStore,

@@ -16,8 +16,7 @@ use rocksdb::{
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use super::batch_gc::BatchPlace;
-use super::batch_log::{BatchLog, SEGMENT_BYTES};
+use super::batch_log::{BatchLog, BatchPlace, SEGMENT_BYTES};
 use super::safety_file::SafetyFile;
 use super::tx_index::PendingTxIndex;
 use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
