@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use strata_chains::consensus::Fault;
-use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
+use strata_chains::types::{ChainId, ConsensusMessage};
 use strata_net::{Lane, NetEvent, NetHandle, PeerId};
 
-use crate::chain::{ChainActor, Inbound, SyncFailed};
-use crate::ledger::{Ledger, ServeSync};
-use crate::mempool::{FetchFailed, FetchedBatches, Mempool, PeerBatch, ServeBatches};
+use crate::messages::committee::{Inbound, SyncFailed};
+use crate::messages::ledger::ServeSync;
+use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, ServeBatches};
+use crate::messages::network::{is_exchange, Broadcast, Penalize, RequestSync, SendWire};
+use crate::messages::{CommitteePort, Deliver, LedgerPort, MempoolPort};
 use crate::metrics::Metrics;
 use crate::peers::PeerScores;
 use crate::wire::{consensus_topic, Wire};
@@ -35,9 +37,9 @@ pub struct NetworkBridge {
     metrics: Arc<Metrics>,
     peers: HashMap<ChainId, Vec<PeerId>>,
     positions: HashMap<(ChainId, PeerId), u32>,
-    chains: HashMap<ChainId, Addr<ChainActor>>,
-    ledgers: HashMap<ChainId, Addr<Ledger>>,
-    mempools: HashMap<ChainId, Addr<Mempool>>,
+    chains: HashMap<ChainId, CommitteePort>,
+    ledgers: HashMap<ChainId, LedgerPort>,
+    mempools: HashMap<ChainId, MempoolPort>,
     pending: HashMap<u64, Expect>,
     seen: [u64; 6],
     serving: ServiceSlots,
@@ -452,17 +454,6 @@ impl StreamHandler<NetEvents> for NetworkBridge {
     }
 }
 
-/// A failed check at one of a chain's actors, charged to the committee
-/// member that sent what failed.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct Penalize {
-    pub chain: ChainId,
-    pub member: u32,
-    pub fault: Fault,
-    pub reason: &'static str,
-}
-
 impl Handler<Penalize> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: Penalize, _: &mut Context<Self>) {
@@ -477,9 +468,9 @@ impl Handler<Penalize> for NetworkBridge {
 #[rtype(result = "()")]
 pub struct RegisterChain {
     pub chain: ChainId,
-    pub actor: Addr<ChainActor>,
-    pub ledger: Addr<Ledger>,
-    pub mempool: Addr<Mempool>,
+    pub actor: CommitteePort,
+    pub ledger: LedgerPort,
+    pub mempool: MempoolPort,
 }
 
 impl Handler<RegisterChain> for NetworkBridge {
@@ -488,70 +479,6 @@ impl Handler<RegisterChain> for NetworkBridge {
         self.chains.insert(msg.chain, msg.actor);
         self.ledgers.insert(msg.chain, msg.ledger);
         self.mempools.insert(msg.chain, msg.mempool);
-    }
-}
-
-/// Sync requests and responses are exchanges; every other consensus
-/// message to one member is one-way.
-fn is_exchange(msg: &ConsensusMessage) -> bool {
-    matches!(
-        msg,
-        ConsensusMessage::SyncRequest(_) | ConsensusMessage::SyncResponse(_)
-    )
-}
-
-/// The direct lane a one-way message takes; `None`: it is a request.
-fn lane_of(wire: &Wire) -> Option<Lane> {
-    match wire {
-        Wire::Consensus { msg, .. } if !is_exchange(msg) => Some(Lane::Consensus),
-        Wire::Batch(_) => Some(Lane::Bulk),
-        _ => None,
-    }
-}
-
-/// A message to one committee member, already encoded (a batch pushed to
-/// every member is encoded once).
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct SendWire {
-    pub chain: ChainId,
-    pub to: u32,
-    pub bytes: Arc<Vec<u8>>,
-    fetches_batches: bool,
-    lane: Option<Lane>,
-}
-
-impl SendWire {
-    pub fn new(chain: ChainId, to: u32, wire: &Wire) -> SendWire {
-        SendWire {
-            chain,
-            to,
-            fetches_batches: matches!(wire, Wire::BatchRequest { .. }),
-            lane: lane_of(wire),
-            bytes: Arc::new(wire.to_bytes()),
-        }
-    }
-
-    /// Bytes that need not be a message at all, down a lane: the test-only
-    /// Byzantine mode sends garbage and oversized frames this way.
-    pub fn raw(chain: ChainId, to: u32, lane: Lane, bytes: Vec<u8>) -> SendWire {
-        SendWire {
-            chain,
-            to,
-            fetches_batches: false,
-            lane: Some(lane),
-            bytes: Arc::new(bytes),
-        }
-    }
-
-    /// The same message to another member.
-    pub fn to(&self, to: u32) -> SendWire {
-        SendWire { to, ..self.clone() }
-    }
-
-    /// The same message to every member of a committee of `size` but `me`.
-    pub fn to_others(&self, me: u32, size: u32) -> impl Iterator<Item = SendWire> + '_ {
-        (0..size).filter(move |&i| i != me).map(|i| self.to(i))
     }
 }
 
@@ -574,14 +501,6 @@ impl Handler<SendWire> for NetworkBridge {
     }
 }
 
-/// A message to the whole committee (gossip).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Broadcast {
-    pub chain: ChainId,
-    pub wire: Wire,
-}
-
 impl Handler<Broadcast> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
@@ -593,15 +512,6 @@ impl Handler<Broadcast> for NetworkBridge {
             self.metrics.reject("outbound queue full");
         }
     }
-}
-
-/// A sync request whose response goes back to the chain's core.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RequestSync {
-    pub chain: ChainId,
-    pub to: u32,
-    pub request: SyncRequest,
 }
 
 impl Handler<RequestSync> for NetworkBridge {

@@ -21,8 +21,9 @@ use strata_crypto::sr25519::TxKeypair;
 use strata_crypto::SecretKey;
 use strata_net::Lane;
 
-use crate::bridge::{Broadcast, NetworkBridge, RequestSync, SendWire};
+use crate::bridge::NetworkBridge;
 use crate::chain::Tapped;
+use crate::messages::network::{Broadcast, RequestSync, SendWire};
 use crate::wire::{Wire, MAX_WIRE_BYTES};
 use strata_chains::types::domain_of;
 

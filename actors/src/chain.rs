@@ -14,13 +14,15 @@ use strata_chains::consensus::{
     self, Action, ConsensusCore, Event, PayloadVerdict, Recovery, TimerId, TimerKind,
 };
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload, Round};
+use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload};
 use strata_crypto::hash::Digest;
 
-use crate::bridge::{Broadcast, NetworkBridge, Penalize, RequestSync, SendWire};
 use crate::held::HeldBatches;
-use crate::ledger::{Execute, Ledger};
-use crate::mempool::{self, Mempool};
+use crate::messages::committee::{Inbound, PayloadChecked, PayloadReady, SyncFailed};
+use crate::messages::ledger::Execute;
+use crate::messages::mempool::{CheckPayload, RequestPayload};
+use crate::messages::network::{Broadcast, Penalize, RequestSync, SendWire};
+use crate::messages::{Deliver, LedgerPort, MempoolPort, NetworkPort};
 use crate::metrics::{chain_label, Metrics};
 use crate::persister::SafetyPersister;
 use crate::state::StateStore;
@@ -32,8 +34,8 @@ pub struct ChainActor {
     core: ConsensusCore,
     store: RocksStore,
     state: StateStore,
-    mempool: Addr<Mempool>,
-    bridge: Addr<NetworkBridge>,
+    mempool: MempoolPort,
+    bridge: NetworkPort,
     metrics: Arc<Metrics>,
     label: String,
     view_timer: Option<SpawnHandle>,
@@ -41,7 +43,7 @@ pub struct ChainActor {
     received_at: HashMap<Digest, Instant>,
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
-    ledger: Addr<Ledger>,
+    ledger: LedgerPort,
     held: HeldBatches,
     persister: SafetyPersister,
     /// The test-only Byzantine driver sees what this node sends.
@@ -107,9 +109,9 @@ impl ChainActor {
         core: ConsensusCore,
         store: RocksStore,
         state: StateStore,
-        mempool: Addr<Mempool>,
-        ledger: Addr<Ledger>,
-        bridge: Addr<NetworkBridge>,
+        mempool: MempoolPort,
+        ledger: LedgerPort,
+        bridge: NetworkPort,
         metrics: Arc<Metrics>,
         held: HeldBatches,
         persister: SafetyPersister,
@@ -253,9 +255,7 @@ impl ChainActor {
                     },
                 }),
                 Action::SetTimer { id, after } => self.set_timer(id, after, ctx),
-                Action::RequestPayload { round } => {
-                    self.mempool.do_send(mempool::RequestPayload { round })
-                }
+                Action::RequestPayload { round } => self.mempool.do_send(RequestPayload { round }),
                 Action::CheckPayload(block) => {
                     // Usually every batch is held already: answer here.
                     let answer = match &block.payload {
@@ -281,7 +281,7 @@ impl ChainActor {
                             verdict,
                         });
                     }
-                    self.mempool.do_send(mempool::CheckPayload {
+                    self.mempool.do_send(CheckPayload {
                         block,
                         answered: answer.is_some(),
                     });
@@ -371,13 +371,6 @@ impl ChainActor {
     }
 }
 
-/// The sync request to a member failed before any answer (it is down, or
-/// refuses this node for a while): the retry, at the next member, need not
-/// wait for the sync timer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SyncFailed;
-
 impl Handler<SyncFailed> for ChainActor {
     type Result = ();
     fn handle(&mut self, _: SyncFailed, ctx: &mut Context<Self>) {
@@ -422,14 +415,6 @@ impl Actor for ChainActor {
     }
 }
 
-/// A consensus message from committee member `from`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Inbound {
-    pub from: u32,
-    pub msg: ConsensusMessage,
-}
-
 impl Handler<Inbound> for ChainActor {
     type Result = ();
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
@@ -450,14 +435,6 @@ impl Handler<Inbound> for ChainActor {
     }
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PayloadReady {
-    pub round: Round,
-    pub payload: Payload,
-    pub batches_tx_root: Option<Digest>,
-}
-
 impl Handler<PayloadReady> for ChainActor {
     type Result = ();
     fn handle(&mut self, msg: PayloadReady, ctx: &mut Context<Self>) {
@@ -470,13 +447,6 @@ impl Handler<PayloadReady> for ChainActor {
             ctx,
         );
     }
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PayloadChecked {
-    pub block: Digest,
-    pub verdict: PayloadVerdict,
 }
 
 impl Handler<PayloadChecked> for ChainActor {

@@ -13,15 +13,15 @@ use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus;
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{
-    Block, ChainId, Height, Payload, SyncRequest, SyncResponse, Transaction,
-};
+use strata_chains::types::{Block, ChainId, Height, Payload, Transaction};
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
 use tokio::sync::oneshot;
 
 use crate::config::PayloadMode;
-use crate::mempool::{self, Mempool};
+use crate::messages::ledger::{Execute, ServeSync, SyncAnswer};
+use crate::messages::mempool::{Committed, EnsureBatches, IsPending};
+use crate::messages::{Deliver, MempoolPort};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::{Applied, StateError, StateStore};
 use crate::{fatal, unix_micros};
@@ -32,7 +32,7 @@ pub struct Ledger {
     chain: ChainId,
     store: RocksStore,
     state: StateStore,
-    mempool: Addr<Mempool>,
+    mempool: MempoolPort,
     metrics: Arc<Metrics>,
     label: String,
     queue: VecDeque<Arc<Block>>,
@@ -87,7 +87,7 @@ impl Ledger {
         chain: ChainId,
         store: RocksStore,
         state: StateStore,
-        mempool: Addr<Mempool>,
+        mempool: MempoolPort,
         metrics: Arc<Metrics>,
         payload: PayloadMode,
         protocol: strata_chains::types::Protocol,
@@ -122,7 +122,7 @@ impl Ledger {
                 }
                 Err(ContentsError::Missing(missing)) => {
                     self.fetching = true;
-                    let fut = self.mempool.send(mempool::EnsureBatches(missing));
+                    let fut = self.mempool.send(EnsureBatches(missing));
                     ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
                         act.fetching = false;
                         act.next_commit(ctx);
@@ -148,7 +148,7 @@ impl Ledger {
             Err(e) => fatal("executing a committed block failed", e),
         };
         if let Payload::Batches(refs) = &block.payload {
-            self.mempool.do_send(mempool::Committed {
+            self.mempool.do_send(Committed {
                 height,
                 batches: refs.iter().map(|r| r.digest).collect(),
             });
@@ -215,7 +215,7 @@ impl Ledger {
                         "a committed block's batches are missing here; fetching them"
                     );
                     self.fetching = true;
-                    let fut = self.mempool.send(mempool::EnsureBatches(missing));
+                    let fut = self.mempool.send(EnsureBatches(missing));
                     ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
                         act.fetching = false;
                         act.catch_up_state(ctx);
@@ -271,7 +271,7 @@ impl Ledger {
             batches = missing.len(),
             "committed heights wait for their batches to be indexed; fetching them"
         );
-        let fut = self.mempool.send(mempool::EnsureBatches(missing));
+        let fut = self.mempool.send(EnsureBatches(missing));
         ctx.spawn(fut.into_actor(self).map(|_, _, ctx| {
             ctx.run_later(Duration::from_millis(200), |act, ctx| {
                 act.restore_index(ctx)
@@ -356,29 +356,12 @@ impl Actor for Ledger {
     }
 }
 
-/// Blocks the core committed, in order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Execute(pub Vec<Arc<Block>>);
-
 impl Handler<Execute> for Ledger {
     type Result = ();
     fn handle(&mut self, msg: Execute, ctx: &mut Context<Self>) {
         self.queue.extend(msg.0);
         self.next_commit(ctx);
     }
-}
-
-/// A peer's sync request, answered from the store.
-#[derive(Message)]
-#[rtype(result = "SyncAnswer")]
-pub struct ServeSync(pub SyncRequest);
-
-/// The answer to a sync request, and whether the request lied about its
-/// target's height (which costs the asker).
-pub struct SyncAnswer {
-    pub response: Option<SyncResponse>,
-    pub lied: bool,
 }
 
 impl Handler<ServeSync> for Ledger {
@@ -443,7 +426,7 @@ impl Handler<GetTx> for Ledger {
         if let Some(s) = self.committed_status(&msg.hash) {
             return Box::pin(actix::fut::ready(s));
         }
-        let pending = self.mempool.send(mempool::IsPending(msg.hash));
+        let pending = self.mempool.send(IsPending(msg.hash));
         let waiter = msg.wait.map(|w| {
             let (tx, rx) = oneshot::channel();
             self.tx_waiters.entry(msg.hash).or_default().push(tx);

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod ledger;
 pub mod light;
 pub mod mempool;
+pub mod messages;
 pub mod metrics;
 pub mod misdeed;
 pub mod node;

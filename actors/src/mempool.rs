@@ -25,10 +25,15 @@ use strata_crypto::hash::{Digest, DigestMap, DigestSet};
 use tokio::sync::oneshot;
 
 use crate::admission::{AdmissionFlag, AdmissionGate, QUEUE_BUDGET};
-use crate::bridge::{NetworkBridge, Penalize, SendWire};
-use crate::chain::{ChainActor, PayloadChecked, PayloadReady};
 use crate::config::{ConsensusParams, PayloadMode};
 use crate::held::HeldBatches;
+use crate::messages::committee::{PayloadChecked, PayloadReady};
+use crate::messages::mempool::{
+    CheckPayload, Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch,
+    RequestPayload, ServeBatches,
+};
+use crate::messages::network::{Penalize, SendWire};
+use crate::messages::{CommitteePort, Deliver, NetworkPort};
 use crate::metrics::{chain_label, Metrics};
 use crate::state::StateStore;
 use crate::verifier::Verifier;
@@ -105,8 +110,8 @@ pub struct Mempool {
     store: RocksStore,
     state: StateStore,
     verifier: Verifier,
-    bridge: Option<Addr<NetworkBridge>>,
-    chain_actor: Option<Addr<ChainActor>>,
+    bridge: Option<NetworkPort>,
+    chain_actor: Option<CommitteePort>,
     metrics: Arc<Metrics>,
     building: Vec<Transaction>,
     building_hashes: Vec<Digest>,
@@ -787,8 +792,8 @@ impl Actor for Mempool {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Connect {
-    pub bridge: Addr<NetworkBridge>,
-    pub chain: Addr<ChainActor>,
+    pub bridge: NetworkPort,
+    pub chain: CommitteePort,
 }
 
 impl Handler<Connect> for Mempool {
@@ -903,14 +908,6 @@ impl Handler<Submit> for Mempool {
     }
 }
 
-/// A batch pushed by a peer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PeerBatch {
-    pub from: u32,
-    pub batch: Batch,
-}
-
 impl Handler<PeerBatch> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: PeerBatch, ctx: &mut Context<Self>) {
@@ -919,14 +916,6 @@ impl Handler<PeerBatch> for Mempool {
         }
         self.accept_peer_batch(msg.from, msg.batch.hashed(), false, ctx);
     }
-}
-
-/// Batches that arrived in answer to a fetch.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FetchedBatches {
-    pub from: u32,
-    pub batches: Vec<Batch>,
 }
 
 impl Handler<FetchedBatches> for Mempool {
@@ -942,15 +931,6 @@ impl Handler<FetchedBatches> for Mempool {
             // charge.
         }
     }
-}
-
-/// A batch fetch failed before any answer (the member is down, or refuses
-/// this node for a while): ask the next member now rather than after
-/// `FETCH_RETRY`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FetchFailed {
-    pub from: u32,
 }
 
 impl Handler<FetchFailed> for Mempool {
@@ -969,11 +949,6 @@ impl Handler<FetchFailed> for Mempool {
     }
 }
 
-/// A peer asks for batches by digest.
-#[derive(Message)]
-#[rtype(result = "Vec<Batch>")]
-pub struct ServeBatches(pub Vec<Digest>);
-
 impl Handler<ServeBatches> for Mempool {
     type Result = Vec<Batch>;
     fn handle(&mut self, msg: ServeBatches, _: &mut Context<Self>) -> Vec<Batch> {
@@ -990,13 +965,6 @@ impl Handler<ServeBatches> for Mempool {
         }
         out
     }
-}
-
-/// The core wants a payload for `round`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RequestPayload {
-    pub round: Round,
 }
 
 impl Handler<RequestPayload> for Mempool {
@@ -1033,16 +1001,6 @@ impl Handler<RequestPayload> for Mempool {
     }
 }
 
-/// Before voting: is the block's batched payload here and consistent?
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CheckPayload {
-    pub block: Arc<Block>,
-    /// The committee actor already answered from the held batches: only
-    /// note the batches as proposed.
-    pub answered: bool,
-}
-
 impl Handler<CheckPayload> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: CheckPayload, ctx: &mut Context<Self>) {
@@ -1071,11 +1029,6 @@ impl Handler<CheckPayload> for Mempool {
     }
 }
 
-/// Before committing: resolves once every listed batch is stored here.
-#[derive(Message)]
-#[rtype(result = "Result<(), ()>")]
-pub struct EnsureBatches(pub Vec<(Digest, u32)>);
-
 impl Handler<EnsureBatches> for Mempool {
     type Result = ResponseFuture<Result<(), ()>>;
     fn handle(&mut self, msg: EnsureBatches, _: &mut Context<Self>) -> Self::Result {
@@ -1094,14 +1047,6 @@ impl Handler<EnsureBatches> for Mempool {
         }
         Box::pin(async move { rx.await.map_err(|_| ()) })
     }
-}
-
-/// A block committed: forget its batches and transactions.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Committed {
-    pub height: Height,
-    pub batches: Vec<Digest>,
 }
 
 impl Handler<Committed> for Mempool {
@@ -1143,11 +1088,6 @@ impl Handler<Committed> for Mempool {
         self.update_gauge();
     }
 }
-
-/// Is a transaction waiting here?
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct IsPending(pub Digest);
 
 impl Handler<IsPending> for Mempool {
     type Result = bool;

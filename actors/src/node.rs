@@ -21,6 +21,7 @@ use crate::keys;
 use crate::ledger::Ledger;
 use crate::light;
 use crate::mempool::{Connect, Mempool};
+use crate::messages::{CommitteePort, LedgerPort, MempoolPort, NetworkPort};
 use crate::metrics::Metrics;
 use crate::persister::SafetyPersister;
 use crate::process::{
@@ -248,7 +249,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             chain,
             store.clone(),
             state.clone(),
-            mempool.clone(),
+            MempoolPort::of(&mempool),
             metrics.clone(),
             genesis.params.payload,
             spec.protocol,
@@ -265,9 +266,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             core,
             store,
             state.clone(),
-            mempool.clone(),
-            ledger.clone(),
-            bridge.clone(),
+            MempoolPort::of(&mempool),
+            LedgerPort::of(&ledger),
+            NetworkPort::of(&bridge),
             metrics.clone(),
             held,
             persister,
@@ -292,14 +293,14 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             actor.do_send(crate::chain::TapOutgoing(driver.recipient()));
         }
         mempool.do_send(Connect {
-            bridge: bridge.clone(),
-            chain: actor.clone(),
+            bridge: NetworkPort::of(&bridge),
+            chain: CommitteePort::of(&actor),
         });
         bridge.do_send(RegisterChain {
             chain,
-            actor: actor.clone(),
-            ledger: ledger.clone(),
-            mempool: mempool.clone(),
+            actor: CommitteePort::of(&actor),
+            ledger: LedgerPort::of(&ledger),
+            mempool: MempoolPort::of(&mempool),
         });
         handles.insert(
             chain,

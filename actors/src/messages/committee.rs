@@ -1,0 +1,51 @@
+//! What a chain's committee actor accepts from the network bridge and the
+//! mempool.
+
+use actix::Message;
+use strata_chains::consensus::PayloadVerdict;
+use strata_chains::types::{ConsensusMessage, Payload, Round};
+use strata_crypto::hash::Digest;
+
+use super::port;
+
+/// A consensus message from committee member `from`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound {
+    pub from: u32,
+    pub msg: ConsensusMessage,
+}
+
+/// The sync request to a member failed before any answer (it is down, or
+/// refuses this node for a while): the retry, at the next member, need not
+/// wait for the sync timer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncFailed;
+
+/// The payload the core asked for (`RequestPayload`), ready to propose.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PayloadReady {
+    pub round: Round,
+    pub payload: Payload,
+    pub batches_tx_root: Option<Digest>,
+}
+
+/// The mempool's verdict on a proposal's payload (`CheckPayload`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PayloadChecked {
+    pub block: Digest,
+    pub verdict: PayloadVerdict,
+}
+
+port! {
+    /// A chain's committee actor, as the bridge and the mempool see it.
+    CommitteePort {
+        inbound: Inbound,
+        sync_failed: SyncFailed,
+        payload_ready: PayloadReady,
+        payload_checked: PayloadChecked,
+    }
+}

@@ -1,0 +1,91 @@
+//! What a chain's mempool accepts from the committee actor, the ledger and
+//! the network bridge.
+
+use std::sync::Arc;
+
+use actix::Message;
+use strata_chains::types::{Batch, Block, Height, Round};
+use strata_crypto::hash::Digest;
+
+use super::port;
+
+/// A batch pushed by a peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerBatch {
+    pub from: u32,
+    pub batch: Batch,
+}
+
+/// Batches that arrived in answer to a fetch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchedBatches {
+    pub from: u32,
+    pub batches: Vec<Batch>,
+}
+
+/// A batch fetch failed before any answer (the member is down, or refuses
+/// this node for a while): ask the next member now rather than after
+/// `FETCH_RETRY`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchFailed {
+    pub from: u32,
+}
+
+/// A peer asks for batches by digest.
+#[derive(Message)]
+#[rtype(result = "Vec<Batch>")]
+pub struct ServeBatches(pub Vec<Digest>);
+
+/// The core wants a payload for `round`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RequestPayload {
+    pub round: Round,
+}
+
+/// Before voting: is the block's batched payload here and consistent?
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckPayload {
+    pub block: Arc<Block>,
+    /// The committee actor already answered from the held batches: only
+    /// note the batches as proposed.
+    pub answered: bool,
+}
+
+/// Before committing: resolves once every listed batch is stored here.
+#[derive(Message)]
+#[rtype(result = "Result<(), ()>")]
+pub struct EnsureBatches(pub Vec<(Digest, u32)>);
+
+/// A block committed: forget its batches and transactions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Committed {
+    pub height: Height,
+    pub batches: Vec<Digest>,
+}
+
+/// Is a transaction waiting here?
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct IsPending(pub Digest);
+
+port! {
+    /// A chain's mempool, as the other actors of the chain and the bridge
+    /// see it.
+    MempoolPort {
+        peer_batch: PeerBatch,
+        fetched: FetchedBatches,
+        fetch_failed: FetchFailed,
+        serve_batches: ServeBatches,
+        request_payload: RequestPayload,
+        check_payload: CheckPayload,
+        ensure_batches: EnsureBatches,
+        committed: Committed,
+        is_pending: IsPending,
+    }
+}
