@@ -407,7 +407,7 @@ fn intrude(net: &Net, member: &str, target: &str) {
     let member_cfg = strata_actors::NodeConfig::load(&h.node(member).unwrap().config).unwrap();
     let target_peer: strata_net::PeerId = h.genesis.validators[target].peer_id.parse().unwrap();
     let target_addr: strata_net::Multiaddr = target_cfg.listen.parse().unwrap();
-    let topic = strata_actors::wire::consensus_topic(ChainId::local(0));
+    let topic = strata_actors::service::wire::consensus_topic(ChainId::local(0));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,11 +14,11 @@ use strata_chains::types::{ChainId, Transaction};
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use crate::chain::{ChainActor, GetStatus};
+use crate::chain::committee::{CommitteeActor, GetStatus};
+use crate::chain::ledger::{GetBlock, GetEvidence, GetTx, GetTxProof, Ledger, TxStatus};
+use crate::chain::mempool::{Mempool, PendingCount, Submit, TxRefusal};
+use crate::chain::state::{HistoryEntry, StateStore};
 use crate::config::Tier;
-use crate::ledger::{GetBlock, GetEvidence, GetTx, GetTxProof, Ledger, TxStatus};
-use crate::mempool::{Mempool, PendingCount, Submit, TxRefusal};
-use crate::state::{HistoryEntry, StateStore};
 use strata_chains::types::domain_of;
 
 /// Largest request body (one transaction, or a batch of them).
@@ -112,12 +112,12 @@ impl ResponseError for ApiError {
 /// One chain's handles.
 #[derive(Clone)]
 pub struct ChainHandles {
-    pub actor: Addr<ChainActor>,
+    pub actor: Addr<CommitteeActor>,
     pub ledger: Addr<Ledger>,
     pub mempool: Addr<Mempool>,
     pub state: StateStore,
     /// Whether the chain admits client records now (read before a body).
-    pub admission: crate::admission::AdmissionFlag,
+    pub admission: crate::chain::admission::AdmissionFlag,
 }
 
 /// What the handlers share.

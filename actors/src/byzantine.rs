@@ -21,10 +21,10 @@ use strata_crypto::sr25519::TxKeypair;
 use strata_crypto::SecretKey;
 use strata_net::Lane;
 
-use crate::bridge::NetworkBridge;
-use crate::chain::Tapped;
+use crate::chain::committee::Tapped;
 use crate::messages::network::{Broadcast, RequestSync, SendWire};
-use crate::wire::{Wire, MAX_WIRE_BYTES};
+use crate::service::bridge::NetworkBridge;
+use crate::service::wire::{Wire, MAX_WIRE_BYTES};
 use strata_chains::types::domain_of;
 
 pub use crate::misdeed::Misdeed;

@@ -1,34 +1,32 @@
-//! The Strata node runtime (DESIGN.md §7): actix actors on tokio. One
-//! committee actor per chain owns that chain's pure consensus core; a
-//! ledger per chain executes and serves what it commits; a mempool per
-//! chain batches and disseminates transactions; a verifier
-//! thread checks signatures in batches; a network bridge connects them to
-//! the libp2p transport; an actix-web server answers the HTTP API and
-//! another exports Prometheus metrics.
+//! The Strata node runtime (DESIGN.md §7): actix actors on tokio, in rooms.
+//! `chain`: per chain, a committee actor owning the pure consensus core, a
+//! mempool that batches and disseminates transactions, a ledger that
+//! executes and serves what commits. `service`: node-wide, the network
+//! bridge to the libp2p transport, the signature verifier thread,
+//! Prometheus metrics and the wire format. `api`: the HTTP API over the
+//! chains' actors. `tier`: the IoT light client. `crosschain`: the home of
+//! services that span chains (anchoring, committee history). Actors
+//! address each other through the ports in `messages`; `node` wires them.
 
-pub mod admission;
-pub mod api;
-pub mod bridge;
-pub mod byzantine;
+// Rooms: what serves one chain, what serves the whole node, the tiers'
+// clients, and (next) what spans chains.
 pub mod chain;
-pub mod collector;
+pub mod crosschain;
+pub mod service;
+pub mod tier;
+
+// What the rooms share: the messages they accept from each other, the
+// configuration, keys, threads, the process; above them, the HTTP API
+// that queries the chains, and the node that wires everything.
+pub mod api;
+pub mod byzantine;
 pub mod config;
-pub mod held;
 pub mod keys;
-pub mod ledger;
-pub mod light;
-pub mod mempool;
 pub mod messages;
-pub mod metrics;
 pub mod misdeed;
 pub mod node;
-pub mod peers;
-pub mod persister;
 pub mod process;
-pub mod state;
 pub mod threads;
-pub mod verifier;
-pub mod wire;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};
 pub use node::run;

@@ -14,24 +14,24 @@ use strata_chains::types::ChainId;
 use strata_net::{NetConfig, PeerId};
 
 use crate::api::{self, ApiState, ChainHandles};
-use crate::bridge::{NetEvents, NetworkBridge, RegisterChain};
-use crate::chain::ChainActor;
+use crate::chain::committee::CommitteeActor;
+use crate::chain::ledger::Ledger;
+use crate::chain::mempool::{Connect, Mempool};
+use crate::chain::persister::SafetyPersister;
+use crate::chain::state::StateStore;
 use crate::config::{NodeConfig, Tier};
 use crate::keys;
-use crate::ledger::Ledger;
-use crate::light;
-use crate::mempool::{Connect, Mempool};
 use crate::messages::{CommitteePort, LedgerPort, MempoolPort, NetworkPort};
-use crate::metrics::Metrics;
-use crate::persister::SafetyPersister;
 use crate::process::{
     join_threads, own_thread, spawn_server, start_err, stop_on_signals, NodeError,
     SERVER_SHUTDOWN_SECS,
 };
-use crate::state::StateStore;
+use crate::service::bridge::{NetEvents, NetworkBridge, RegisterChain};
+use crate::service::metrics::Metrics;
+use crate::service::verifier::Verifier;
+use crate::service::wire::{consensus_topic, MAX_WIRE_BYTES};
 use crate::threads::{label_current_thread, ThreadRole};
-use crate::verifier::Verifier;
-use crate::wire::{consensus_topic, MAX_WIRE_BYTES};
+use crate::tier::light;
 
 /// Runs a node until it is stopped; returns its exit status.
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
@@ -231,13 +231,13 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         );
         let held = mempool.held();
         let admission = mempool.admission();
-        let collector = crate::collector::BatchLogCollector::new(
+        let collector = crate::chain::collector::BatchLogCollector::new(
             chain,
             store.clone(),
             held.clone(),
             metrics.clone(),
         );
-        crate::collector::BatchLogCollector::start_in_arbiter(
+        crate::chain::collector::BatchLogCollector::start_in_arbiter(
             &own_thread(format!("collect-{chain}"), ThreadRole::Background)?,
             |_| collector,
         );
@@ -261,7 +261,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
             .map_err(|e| start_err("the safety state's writer thread", e))?;
         let driver_store = store.clone();
-        let actor = ChainActor::new(
+        let actor = CommitteeActor::new(
             chain,
             core,
             store,
@@ -273,7 +273,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             held,
             persister,
         );
-        let actor = ChainActor::start_in_arbiter(
+        let actor = CommitteeActor::start_in_arbiter(
             &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,
             |_| actor,
         );
@@ -290,7 +290,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                 bls.clone(),
             );
             let driver = driver.start();
-            actor.do_send(crate::chain::TapOutgoing(driver.recipient()));
+            actor.do_send(crate::chain::committee::TapOutgoing(driver.recipient()));
         }
         mempool.do_send(Connect {
             bridge: NetworkPort::of(&bridge),

@@ -2,7 +2,7 @@
 //! Every message a peer sends arrives in this envelope.
 
 use libfuzzer_sys::fuzz_target;
-use strata_actors::wire::Wire;
+use strata_actors::service::wire::Wire;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(w) = Wire::from_bytes(data) {

@@ -8,7 +8,7 @@ use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
 use strata_net::Lane;
 
 use super::port;
-use crate::wire::Wire;
+use crate::service::wire::Wire;
 
 /// A failed check at one of a chain's actors, charged to the committee
 /// member that sent what failed.

@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn coalesced_requests_get_their_own_verdicts() {
         let key = TxKeypair::from_seed(&[3; 32]);
-        let metrics = crate::metrics::Metrics::new();
+        let metrics = crate::service::metrics::Metrics::new();
         let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
         let mut bad = tx(&key, 2);
         if let Transaction::Provenance(p) = &mut bad {

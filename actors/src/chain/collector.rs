@@ -12,8 +12,8 @@ use actix::{Actor, AsyncContext, Context};
 use strata_chains::store::RocksStore;
 use strata_chains::types::ChainId;
 
-use crate::held::HeldBatches;
-use crate::metrics::{chain_label, Metrics};
+use crate::chain::held::HeldBatches;
+use crate::service::metrics::{chain_label, Metrics};
 
 /// How often the staging log is looked at. A segment fills in tens of
 /// seconds at the highest loads measured (256 MiB at ~10 MB/s), so a pass

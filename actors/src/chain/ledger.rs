@@ -18,12 +18,12 @@ use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
 use tokio::sync::oneshot;
 
+use crate::chain::state::{Applied, StateError, StateStore};
 use crate::config::PayloadMode;
 use crate::messages::ledger::{Execute, ServeSync, SyncAnswer};
 use crate::messages::mempool::{Committed, EnsureBatches, IsPending};
 use crate::messages::{Deliver, MempoolPort};
-use crate::metrics::{chain_label, Metrics};
-use crate::state::{Applied, StateError, StateStore};
+use crate::service::metrics::{chain_label, Metrics};
 use crate::{fatal, unix_micros};
 
 pub struct Ledger {

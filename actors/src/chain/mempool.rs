@@ -24,9 +24,10 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::{Digest, DigestMap, DigestSet};
 use tokio::sync::oneshot;
 
-use crate::admission::{AdmissionFlag, AdmissionGate, QUEUE_BUDGET};
+use crate::chain::admission::{AdmissionFlag, AdmissionGate, QUEUE_BUDGET};
+use crate::chain::held::HeldBatches;
+use crate::chain::state::StateStore;
 use crate::config::{ConsensusParams, PayloadMode};
-use crate::held::HeldBatches;
 use crate::messages::committee::{PayloadChecked, PayloadReady};
 use crate::messages::mempool::{
     CheckPayload, Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch,
@@ -34,10 +35,9 @@ use crate::messages::mempool::{
 };
 use crate::messages::network::{Penalize, SendWire};
 use crate::messages::{CommitteePort, Deliver, NetworkPort};
-use crate::metrics::{chain_label, Metrics};
-use crate::state::StateStore;
-use crate::verifier::Verifier;
-use crate::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
+use crate::service::metrics::{chain_label, Metrics};
+use crate::service::verifier::Verifier;
+use crate::service::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 
 /// Transactions per block (across its batches).
 const MAX_BLOCK_TX_COUNT: u64 = 50_000;

@@ -20,9 +20,9 @@ use crate::messages::ledger::ServeSync;
 use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, ServeBatches};
 use crate::messages::network::{is_exchange, Broadcast, Penalize, RequestSync, SendWire};
 use crate::messages::{CommitteePort, Deliver, LedgerPort, MempoolPort};
-use crate::metrics::Metrics;
-use crate::peers::PeerScores;
-use crate::wire::{consensus_topic, Wire};
+use crate::service::metrics::Metrics;
+use crate::service::peers::PeerScores;
+use crate::service::wire::{consensus_topic, Wire};
 
 /// What a sent request expects back.
 #[derive(Clone, Copy, Debug)]

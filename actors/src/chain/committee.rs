@@ -17,19 +17,19 @@ use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload};
 use strata_crypto::hash::Digest;
 
-use crate::held::HeldBatches;
+use crate::chain::held::HeldBatches;
+use crate::chain::persister::SafetyPersister;
+use crate::chain::state::StateStore;
 use crate::messages::committee::{Inbound, PayloadChecked, PayloadReady, SyncFailed};
 use crate::messages::ledger::Execute;
 use crate::messages::mempool::{CheckPayload, RequestPayload};
 use crate::messages::network::{Broadcast, Penalize, RequestSync, SendWire};
 use crate::messages::{Deliver, LedgerPort, MempoolPort, NetworkPort};
-use crate::metrics::{chain_label, Metrics};
-use crate::persister::SafetyPersister;
-use crate::state::StateStore;
-use crate::wire::Wire;
+use crate::service::metrics::{chain_label, Metrics};
+use crate::service::wire::Wire;
 use crate::{fatal, unix_micros};
 
-pub struct ChainActor {
+pub struct CommitteeActor {
     chain: ChainId,
     core: ConsensusCore,
     store: RocksStore,
@@ -65,7 +65,7 @@ pub struct Tapped {
 #[rtype(result = "()")]
 pub struct TapOutgoing(pub Recipient<Tapped>);
 
-impl Handler<TapOutgoing> for ChainActor {
+impl Handler<TapOutgoing> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, msg: TapOutgoing, _: &mut Context<Self>) {
         self.tap = Some(msg.0);
@@ -102,7 +102,7 @@ fn action_name(a: &Action) -> String {
     }
 }
 
-impl ChainActor {
+impl CommitteeActor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: ChainId,
@@ -115,8 +115,8 @@ impl ChainActor {
         metrics: Arc<Metrics>,
         held: HeldBatches,
         persister: SafetyPersister,
-    ) -> ChainActor {
-        ChainActor {
+    ) -> CommitteeActor {
+        CommitteeActor {
             label: chain_label(chain),
             chain,
             core,
@@ -371,7 +371,7 @@ impl ChainActor {
     }
 }
 
-impl Handler<SyncFailed> for ChainActor {
+impl Handler<SyncFailed> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, _: SyncFailed, ctx: &mut Context<Self>) {
         if let Some((handle, id)) = self.sync_timer.take() {
@@ -381,7 +381,7 @@ impl Handler<SyncFailed> for ChainActor {
     }
 }
 
-impl Actor for ChainActor {
+impl Actor for CommitteeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -415,7 +415,7 @@ impl Actor for ChainActor {
     }
 }
 
-impl Handler<Inbound> for ChainActor {
+impl Handler<Inbound> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
         if let ConsensusMessage::Proposal(b) = &msg.msg {
@@ -435,7 +435,7 @@ impl Handler<Inbound> for ChainActor {
     }
 }
 
-impl Handler<PayloadReady> for ChainActor {
+impl Handler<PayloadReady> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, msg: PayloadReady, ctx: &mut Context<Self>) {
         self.feed(
@@ -449,7 +449,7 @@ impl Handler<PayloadReady> for ChainActor {
     }
 }
 
-impl Handler<PayloadChecked> for ChainActor {
+impl Handler<PayloadChecked> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, msg: PayloadChecked, ctx: &mut Context<Self>) {
         self.feed(
@@ -485,7 +485,7 @@ pub struct ChainStatus {
 #[rtype(result = "ChainStatus")]
 pub struct GetStatus;
 
-impl Handler<GetStatus> for ChainActor {
+impl Handler<GetStatus> for CommitteeActor {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> MessageResult<GetStatus> {
         let cfg = self.core.config();
