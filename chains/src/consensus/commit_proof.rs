@@ -72,15 +72,17 @@ pub fn build(
 /// Whether the last headers meet the commit rule (their first is then
 /// committed, and every header before them with it).
 fn commits(protocol: Protocol, headers: &[BlockHeader]) -> bool {
-    let n = headers.len();
-    let direct = |a: usize, b: usize| match (headers.get(a), headers.get(b)) {
-        (Some(x), Some(y)) => protocol.is_direct(x.round(), y.round()),
-        _ => false,
+    let rules = protocol.rules();
+    let k = rules.chain_length();
+    let Some(last) = headers
+        .len()
+        .checked_sub(k)
+        .and_then(|from| headers.get(from..))
+    else {
+        return false;
     };
-    match protocol {
-        Protocol::TwoPhase => n >= 2 && direct(n - 2, n - 1),
-        Protocol::HotStuff => n >= 3 && direct(n - 3, n - 2) && direct(n - 2, n - 1),
-    }
+    last.windows(2)
+        .all(|w| rules.is_direct(w[0].round(), w[1].round()))
 }
 
 /// Checks a commit proof; on success the first header is committed.

@@ -83,19 +83,6 @@ pub enum BlockRuleError {
     JustifyBelowTimeoutCertificate,
 }
 
-/// True if a block at `view` whose justify is at `justify` must carry the
-/// timeout certificate of view − 1: it does not directly continue its
-/// justify's view (HotStuff: the next view; two-phase: the same view), and
-/// is not the very first block after genesis.
-pub fn needs_timeout_certificate(protocol: Protocol, justify: Round, view: View) -> bool {
-    let genesis_start = justify == Round::GENESIS && view == 1;
-    let continues = match protocol {
-        Protocol::HotStuff => justify.view.checked_add(1) == Some(view),
-        Protocol::TwoPhase => view == justify.view,
-    };
-    !continues && !genesis_start
-}
-
 /// Structural rules of a proposal, per protocol (independent of the node's
 /// state, so every honest node agrees).
 pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockRuleError> {
@@ -110,14 +97,11 @@ pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockR
     if h.parent != qc.block {
         return Err(BlockRuleError::Parent);
     }
-    let view_ok = match protocol {
-        Protocol::HotStuff => h.view > qc.round.view,
-        Protocol::TwoPhase => h.view >= qc.round.view,
-    };
-    if !view_ok {
+    let rules = protocol.rules();
+    if !rules.proposal_view_ok(h.view, qc.round.view) {
         return Err(BlockRuleError::View);
     }
-    if needs_timeout_certificate(protocol, qc.round, h.view) {
+    if rules.needs_timeout_certificate(qc.round, h.view) {
         let Some(tc) = h
             .timeout
             .as_ref()
@@ -125,8 +109,7 @@ pub fn check_block_rules(protocol: Protocol, block: &Block) -> Result<(), BlockR
         else {
             return Err(BlockRuleError::MissingTimeoutCertificate);
         };
-        // Jolteon's rule; HotStuff's lock rule makes it unnecessary there.
-        if protocol == Protocol::TwoPhase && qc.round < tc.max_high_qc() {
+        if !rules.timeout_admits(qc.round, tc) {
             return Err(BlockRuleError::JustifyBelowTimeoutCertificate);
         }
     }
@@ -145,14 +128,9 @@ pub fn safe_to_vote(
     if protocol.vote_slot(round) <= state.last_voted {
         return false;
     }
-    match protocol {
-        Protocol::HotStuff => {
-            extends_lock == Some(true) || block.header.justify.round.view > state.locked.view
-        }
-        // check_block_rules already enforced "direct, or opens the view with
-        // a timeout certificate and a high enough justify".
-        Protocol::TwoPhase => round > block.header.justify.round,
-    }
+    protocol
+        .rules()
+        .safe_to_vote(state.locked, block, extends_lock)
 }
 
 #[cfg(test)]

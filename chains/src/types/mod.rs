@@ -7,6 +7,7 @@ mod evidence;
 mod message;
 mod payload;
 mod routing;
+mod rules;
 mod tx;
 
 pub use block::{genesis_block, state_root_after, Block, BlockHeader, GenesisParams};
@@ -18,6 +19,7 @@ pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
 pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
+pub use rules::{ChainRules, HotStuff3, TwoPhaseBft, ViewStep, VoteRecipient};
 pub use tx::{
     Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
     SignedProvenance, SystemTx, Transaction, ValidatorRegistration, PROVENANCE_SIGNING_DOMAIN,
@@ -96,36 +98,6 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The slot in which an honest validator votes at most once: a view in
-    /// HotStuff, a round (view, height) in two-phase BFT.
-    pub fn vote_slot(self, round: Round) -> Round {
-        match self {
-            Protocol::HotStuff => Round::new(round.view, 0),
-            Protocol::TwoPhase => round,
-        }
-    }
-
-    /// Blocks in a direct chain that commits its first block.
-    pub fn chain_length(self) -> usize {
-        match self {
-            Protocol::HotStuff => 3,
-            Protocol::TwoPhase => 2,
-        }
-    }
-
-    /// True if a block at `child` directly follows its parent at `parent`
-    /// for the commit rule: consecutive views in HotStuff (the "direct
-    /// parent" of Yin et al. without dummy blocks), consecutive heights in
-    /// one view in two-phase BFT (Jolteon's consecutive rounds).
-    pub fn is_direct(self, parent: Round, child: Round) -> bool {
-        match self {
-            Protocol::HotStuff => parent.view.checked_add(1) == Some(child.view),
-            Protocol::TwoPhase => {
-                child.view == parent.view && parent.height.checked_add(1) == Some(child.height)
-            }
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Protocol::HotStuff => "hotstuff",

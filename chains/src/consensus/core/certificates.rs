@@ -104,65 +104,44 @@ impl ConsensusCore {
             }
             None => {}
         }
-        match self.protocol() {
-            Protocol::HotStuff => {
-                if qc.round.view >= self.view {
-                    self.enter_view(qc.round.view + 1, true, out);
-                }
+        match self.rules().view_step(qc.round.view, self.view) {
+            ViewStep::Enter(view) => self.enter_view(view, true, out),
+            ViewStep::Progress if newer => {
+                // Progress inside a stable leader's view.
+                self.consecutive_timeouts = 0;
+                self.set_view_timer(out);
+                let floor = (qc.round, Digest::ZERO);
+                self.votes.prune_below(&floor);
             }
-            Protocol::TwoPhase => {
-                if qc.round.view > self.view {
-                    self.enter_view(qc.round.view, true, out);
-                } else if newer && qc.round.view == self.view {
-                    // Progress inside a stable leader's view.
-                    self.consecutive_timeouts = 0;
-                    self.set_view_timer(out);
-                    let floor = (qc.round, Digest::ZERO);
-                    self.votes.prune_below(&floor);
-                }
-            }
+            ViewStep::Progress | ViewStep::Stay => {}
         }
         self.try_propose(out);
     }
 
-    /// Lock and commit rules for a newly certified block b''.
+    /// Lock and commit rules for a newly certified block: the lock moves
+    /// up to what the protocol locks on, and the first block of a direct
+    /// chain of the protocol's length ending here commits (HotStuff: b, b',
+    /// b'' in consecutive views; two-phase: consecutive heights in a view).
     pub(super) fn apply_chain_rules(&mut self, certified: &Arc<Block>, out: &mut Vec<Action>) {
-        let protocol = self.protocol();
-        let b2 = certified;
-        match protocol {
-            Protocol::HotStuff => {
-                // Lock on the block b'' certifies (Yin et al. Alg. 3: b_lock ← b').
-                let j = &b2.header.justify;
-                if j.round.view > self.safety.locked.view {
-                    self.safety.locked = j.round;
-                    self.safety.locked_block = j.block;
-                }
-                let Some(b1) = self.tree.get(&b2.header.parent).cloned() else {
-                    return;
-                };
-                if !protocol.is_direct(b1.round(), b2.round()) {
-                    return;
-                }
-                let Some(b0) = self.tree.get(&b1.header.parent).cloned() else {
-                    return;
-                };
-                if protocol.is_direct(b0.round(), b1.round()) {
-                    self.commit(&b1.header.parent, out);
-                }
-            }
-            Protocol::TwoPhase => {
-                if b2.round() > self.safety.locked {
-                    self.safety.locked = b2.round();
-                    self.safety.locked_block = b2.hash();
-                }
-                let Some(b1) = self.tree.get(&b2.header.parent).cloned() else {
-                    return;
-                };
-                if protocol.is_direct(b1.round(), b2.round()) {
-                    self.commit(&b2.header.parent, out);
-                }
-            }
+        let rules = self.rules();
+        let (round, block) = rules.lock_on_certified(certified);
+        if rules.vote_slot(round) > rules.vote_slot(self.safety.locked) {
+            self.safety.locked = round;
+            self.safety.locked_block = block;
         }
+        let mut child = certified.clone();
+        let mut first = certified.header.parent;
+        for _ in 1..rules.chain_length() {
+            first = child.header.parent;
+            let Some(parent) = self.tree.get(&first).cloned() else {
+                return;
+            };
+            if !rules.is_direct(parent.round(), child.round()) {
+                return;
+            }
+            child = parent;
+        }
+        self.commit(&first, out);
     }
 
     pub(super) fn commit(&mut self, hash: &Digest, out: &mut Vec<Action>) {

@@ -96,7 +96,7 @@ impl ConsensusCore {
         if late.is_empty() {
             return false;
         }
-        if self.protocol() != Protocol::HotStuff {
+        if self.rules().folds_every_late_vote() {
             return true;
         }
         let previous = self
@@ -135,14 +135,12 @@ impl ConsensusCore {
             Seen::Conflict(e) => return self.publish_evidence(*e, out),
         }
         let round = d.round;
-        let (lo, hi) = match self.protocol() {
-            Protocol::HotStuff => (self.view.saturating_sub(1), self.last_buffered_view()),
-            Protocol::TwoPhase => (self.view, self.last_buffered_view()),
-        };
+        let lo = self.rules().oldest_counted_vote_view(self.view);
+        let hi = self.last_buffered_view();
         if round.view < lo || round.view > hi || round < self.safety.high_qc.round {
             return;
         }
-        if self.protocol() == Protocol::TwoPhase && round.height > self.last_buffered_height() {
+        if self.rules().many_heights_per_view() && round.height > self.last_buffered_height() {
             return;
         }
         // A member caught with a bad vote signature has each vote checked

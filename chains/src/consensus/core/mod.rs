@@ -25,15 +25,15 @@ mod voter;
 use evidence::{EquivocationTracker, Seen};
 
 use super::phase::Phase;
-use super::safety::{check_block_rules, needs_timeout_certificate, safe_to_vote, SafetyState};
+use super::safety::{check_block_rules, safe_to_vote, SafetyState};
 use super::tree::BlockTree;
 use super::{
     Action, CoreConfig, Event, Fault, Micros, PayloadVerdict, Recovery, TimerId, TimerKind,
 };
 use crate::types::{
-    block, Block, BlockHeader, ConsensusMessage, Evidence, Height, Payload, Protocol,
+    block, Block, BlockHeader, ChainRules, ConsensusMessage, Evidence, Height, Payload, Protocol,
     QuorumCertificate, Round, SignedStatement, Statement, SyncRequest, SyncResponse,
-    TimeoutCertificate, TimeoutMessage, View, VoteData,
+    TimeoutCertificate, TimeoutMessage, View, ViewStep, VoteData, VoteRecipient,
 };
 
 /// How many views back equivocation is still detected.
@@ -252,7 +252,7 @@ impl ConsensusCore {
     /// the policy applies to the whole committee. Voters of the parent
     /// compute the same leader to send their votes to, from the same block.
     pub fn proposer_for(&self, view: View, parent: &Block) -> u32 {
-        if self.protocol() == Protocol::HotStuff && parent.header.view + 1 == view {
+        if self.rules().rotates_among_signers() && parent.header.view + 1 == view {
             if let Some(cert) = &parent.header.justify.cert {
                 let candidates: Vec<u32> = cert
                     .signers
@@ -280,7 +280,7 @@ impl ConsensusCore {
     pub fn tracks_equivocation_at(&self, round: Round) -> bool {
         let views = self.view.saturating_sub(EVIDENCE_WINDOW)..=self.last_buffered_view();
         let heights_ok =
-            self.protocol() == Protocol::HotStuff || round.height <= self.last_buffered_height();
+            !self.rules().many_heights_per_view() || round.height <= self.last_buffered_height();
         views.contains(&round.view) && heights_ok
     }
 
@@ -300,6 +300,11 @@ impl ConsensusCore {
 
     fn protocol(&self) -> Protocol {
         self.cfg.protocol
+    }
+
+    /// Where the two protocols differ (`types::rules`).
+    fn rules(&self) -> &'static dyn ChainRules {
+        self.cfg.protocol.rules()
     }
 
     /// The state machine's one entry point.
@@ -344,10 +349,7 @@ impl ConsensusCore {
             let _ = self.tree.insert(Arc::new(b), hash);
         }
         self.recover_high_qc();
-        let start = match self.protocol() {
-            Protocol::HotStuff => self.safety.high_qc.round.view + 1,
-            Protocol::TwoPhase => self.safety.high_qc.round.view.max(1),
-        };
+        let start = self.rules().first_view(self.safety.high_qc.round);
         let after_tc = self.safety.high_tc_view().map_or(0, |v| v + 1);
         let voted = self.safety.last_voted.view;
         let view = start.max(after_tc).max(voted).max(1);

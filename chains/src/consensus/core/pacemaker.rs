@@ -17,10 +17,7 @@ impl ConsensusCore {
         if progress {
             self.consecutive_timeouts = 0;
         }
-        let vote_floor = match self.protocol() {
-            Protocol::HotStuff => Round::new(view.saturating_sub(1), 0),
-            Protocol::TwoPhase => Round::new(view, 0),
-        };
+        let vote_floor = self.rules().vote_floor(view);
         self.votes.prune_below(&(vote_floor, Digest::ZERO));
         self.timeouts.prune_below(&view);
         self.timeout_rounds = self.timeout_rounds.split_off(&view);
@@ -74,7 +71,7 @@ impl ConsensusCore {
                 self.settle_high_qc(out);
                 self.safety.record_timeout(self.view);
                 if self.safety.high_qc.round > self.safety.locked
-                    && self.protocol() == Protocol::TwoPhase
+                    && self.rules().locks_as_it_votes()
                 {
                     self.safety.locked = self.safety.high_qc.round;
                     self.safety.locked_block = self.safety.high_qc.block;

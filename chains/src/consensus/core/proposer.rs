@@ -15,16 +15,12 @@ impl ConsensusCore {
             return None;
         }
         let qc = self.safety.high_qc.round;
-        let allowed = if needs_timeout_certificate(self.protocol(), qc, self.view) {
-            let tc_opens = self
-                .safety
+        let allowed = if self.rules().needs_timeout_certificate(qc, self.view) {
+            self.safety
                 .high_tc
                 .as_ref()
-                .filter(|tc| tc.view + 1 == self.view);
-            match self.protocol() {
-                Protocol::HotStuff => tc_opens.is_some(),
-                Protocol::TwoPhase => tc_opens.is_some_and(|tc| qc >= tc.max_high_qc()),
-            }
+                .filter(|tc| tc.view + 1 == self.view)
+                .is_some_and(|tc| self.rules().timeout_admits(qc, tc))
         } else {
             true
         };
@@ -77,7 +73,7 @@ impl ConsensusCore {
             (Payload::Batches(_), Some(root)) => root,
             (Payload::Batches(_), None) => return,
         };
-        let opens_by_timeout = needs_timeout_certificate(self.protocol(), qc.round, round.view);
+        let opens_by_timeout = self.rules().needs_timeout_certificate(qc.round, round.view);
         let header = BlockHeader {
             chain: self.cfg.chain,
             epoch: self.cfg.epoch,

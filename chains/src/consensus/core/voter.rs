@@ -196,17 +196,18 @@ impl ConsensusCore {
         if !self.signs_in(block.header.view) {
             return;
         }
-        let extends_lock = match self.protocol() {
-            Protocol::HotStuff => self.tree.extends(&hash, &self.safety.locked_block),
-            Protocol::TwoPhase => None,
+        let rules = self.rules();
+        let extends_lock = if rules.checks_lock_ancestry() {
+            self.tree.extends(&hash, &self.safety.locked_block)
+        } else {
+            None
         };
         if !safe_to_vote(self.protocol(), &self.safety, block, extends_lock) {
             return;
         }
         let round = block.round();
-        self.safety.last_voted = self.protocol().vote_slot(round);
-        if self.protocol() == Protocol::TwoPhase && block.header.justify.round > self.safety.locked
-        {
+        self.safety.last_voted = rules.vote_slot(round);
+        if rules.locks_as_it_votes() && block.header.justify.round > self.safety.locked {
             self.safety.locked = block.header.justify.round;
             self.safety.locked_block = block.header.justify.block;
         }
@@ -219,9 +220,9 @@ impl ConsensusCore {
         out.push(Action::Persist(self.safety.clone()));
         // HotStuff votes go to the next view's leader, who proposes on the
         // certificate; two-phase votes go to the view's stable leader.
-        let to = match self.protocol() {
-            Protocol::HotStuff => self.proposer_for(round.view + 1, block),
-            Protocol::TwoPhase => self.leader_of(round.view),
+        let to = match rules.vote_recipient() {
+            VoteRecipient::NextViewProposer => self.proposer_for(round.view + 1, block),
+            VoteRecipient::ViewLeader => self.leader_of(round.view),
         };
         // Signed after the yield, while the host makes the vote durable.
         self.unsigned_votes.push((data, to));
