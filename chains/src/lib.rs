@@ -2,6 +2,7 @@
 //! deterministic simulator (DESIGN.md §2).
 
 pub mod consensus;
+pub mod execution;
 pub mod sim;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]

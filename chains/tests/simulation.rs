@@ -59,6 +59,17 @@ fn check_protocol(protocol: Protocol) {
         twins.iter().filter(|r| r.evidence_emitted > 0).count() > twins.len() / 4,
         "the twins' conflicting statements became evidence"
     );
+    // Every honest node executed what it committed, and all agreed on the
+    // state at every height (a disagreement fails the seed above).
+    for r in &reports {
+        assert!(
+            r.executed_heights as u64 >= r.committed_min,
+            "seed {}: {} heights executed, {} committed",
+            r.seed,
+            r.executed_heights,
+            r.committed_min
+        );
+    }
 }
 
 #[test]

@@ -12,80 +12,27 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Encode;
 use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
-use serde::Serialize;
+use strata_chains::execution::{self, nonce_key, ChainContext, StateView};
 use strata_chains::store::{db_options, per_transaction_index, point_lookup_options};
-use strata_chains::types::{ChainId, Height, Op, Transaction};
+use strata_chains::types::{ChainId, Height, Transaction};
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::{Digest, Hasher};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("state storage: {0}")]
-    Backend(String),
-    #[error("stored state does not decode: {0}")]
-    Corrupt(String),
-}
+pub use strata_chains::execution::{HistoryEntry, StateError};
 
 fn backend(e: rocksdb::Error) -> StateError {
     StateError::Backend(e.to_string())
-}
-
-/// One event in an object's history.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
-pub struct HistoryEntry {
-    #[serde(serialize_with = "hex_digest")]
-    pub tx: Digest,
-    pub height: Height,
-    pub index: u32,
-    #[serde(serialize_with = "op_name")]
-    pub op: Op,
-    #[serde(serialize_with = "hex_digest")]
-    pub payload_digest: Digest,
-    #[serde(serialize_with = "utf8_list")]
-    pub parents: Vec<Vec<u8>>,
-    #[serde(serialize_with = "hex_bytes")]
-    pub sender: [u8; 32],
-    pub nonce: u64,
-    pub timestamp_ms: u64,
-}
-
-fn hex_digest<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&d.to_hex())
-}
-
-fn hex_bytes<S: serde::Serializer>(b: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(b))
-}
-
-fn op_name<S: serde::Serializer>(op: &Op, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match op {
-        Op::Create => "create",
-        Op::Read => "read",
-        Op::Update => "update",
-        Op::Transfer => "transfer",
-        Op::Derive => "derive",
-        Op::Delete => "delete",
-    })
-}
-
-fn utf8_list<S: serde::Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(v.len()))?;
-    for p in v {
-        seq.serialize_element(&String::from_utf8_lossy(p))?;
-    }
-    seq.end()
 }
 
 /// What applying a block did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub accepted: usize,
-    pub refused: Vec<(Digest, &'static str)>,
+    pub refused: Vec<(Digest, String)>,
 }
 
 const CF_OBJECTS: &str = "objects";
@@ -99,13 +46,6 @@ const KEY_TX_COUNT: &[u8] = b"tx_count";
 fn commit_time_key(height: Height) -> [u8; 9] {
     let mut k = [b't'; 9];
     k[1..].copy_from_slice(&height.to_be_bytes());
-    k
-}
-
-fn nonce_key(sender: &[u8; 32], nonce: u64) -> [u8; 40] {
-    let mut k = [0u8; 40];
-    k[..32].copy_from_slice(sender);
-    k[32..].copy_from_slice(&nonce.to_be_bytes());
     k
 }
 
@@ -242,70 +182,32 @@ impl StateStore {
         hashes: &[Digest],
         batches: &[Digest],
     ) -> Result<Applied, StateError> {
-        if txs.len() != hashes.len() {
-            return Err(StateError::Backend(format!(
-                "{} transactions with {} hashes",
-                txs.len(),
-                hashes.len()
-            )));
-        }
+        let ctx = ChainContext {
+            chain: self.chain,
+            domains: self.domains,
+        };
+        let writes = execution::apply(self, ctx, height, txs, hashes)?;
         let mut batch = WriteBatch::default();
-        let mut applied = Applied::default();
-        let mut nonces: std::collections::HashSet<[u8; 40]> = std::collections::HashSet::new();
-        let mut histories: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (index, (tx, &hash)) in txs.iter().zip(hashes).enumerate() {
-            let verdict = match tx {
-                Transaction::Provenance(p) => {
-                    let r = &p.record;
-                    let sender = r.sender.to_bytes();
-                    let key = nonce_key(&sender, r.nonce);
-                    if r.home_chain(self.domains) != Some(self.chain) {
-                        Err("wrong domain")
-                    } else if nonces.contains(&key) || self.nonce_used(&sender, r.nonce)? {
-                        Err("replayed nonce")
-                    } else {
-                        nonces.insert(key);
-                        let entry = HistoryEntry {
-                            tx: hash,
-                            height,
-                            index: index as u32,
-                            op: r.op,
-                            payload_digest: r.payload_digest,
-                            parents: r.parents.iter().map(|p| p.to_vec()).collect(),
-                            sender,
-                            nonce: r.nonce,
-                            timestamp_ms: r.timestamp_ms,
-                        };
-                        let mut key = object_key_prefix(&r.object_id);
-                        key.extend_from_slice(&height.to_be_bytes());
-                        key.extend_from_slice(&(index as u32).to_be_bytes());
-                        histories.push((key, entry.encode()));
-                        Ok(())
-                    }
-                }
-                Transaction::Opaque(_) | Transaction::System(_) => Ok(()),
-            };
-            match verdict {
-                Ok(()) => applied.accepted += 1,
-                Err(reason) => {
-                    batch.put_cf(self.cf(CF_REFUSED), hash.0, reason.as_bytes());
-                    applied.refused.push((hash, reason));
-                }
-            }
+        // Keys in order (`apply` sorts them): the memtable's skip list
+        // then finds each insert position from the previous one.
+        for (object, index, entry) in &writes.histories {
+            let mut key = object_key_prefix(object);
+            key.extend_from_slice(&height.to_be_bytes());
+            key.extend_from_slice(&index.to_be_bytes());
+            batch.put_cf(self.cf(CF_OBJECTS), key, entry.encode());
         }
-        // Written in key order: the memtable's skip list then finds each
-        // insert position from the previous one instead of from the top.
-        histories.sort_unstable();
-        for (key, entry) in histories {
-            batch.put_cf(self.cf(CF_OBJECTS), key, entry);
-        }
-        let mut nonces: Vec<[u8; 40]> = nonces.into_iter().collect();
-        nonces.sort_unstable();
-        for key in nonces {
+        for key in &writes.nonces {
             batch.put_cf(self.cf(CF_NONCES), key, []);
         }
-        self.finish(batch, height, committed_at_ms, applied.accepted, batches)?;
-        Ok(applied)
+        for (tx, reason) in &writes.refused {
+            batch.put_cf(self.cf(CF_REFUSED), tx.0, reason.as_bytes());
+        }
+        let accepted = usize::try_from(writes.accepted).unwrap_or(usize::MAX);
+        self.finish(batch, height, committed_at_ms, accepted, batches)?;
+        Ok(Applied {
+            accepted,
+            refused: writes.refused,
+        })
     }
 
     /// `apply` for a chain whose transactions are ordered but never
@@ -368,10 +270,16 @@ pub fn object_label(object: &[u8]) -> String {
     h.finalize().to_hex()[..8].to_string()
 }
 
+impl StateView for StateStore {
+    fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError> {
+        StateStore::nonce_used(self, sender, nonce)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_chains::types::{domain_of, MetaEntry, ObjectId, Provenance, GLOBAL_DOMAIN};
+    use strata_chains::types::{domain_of, MetaEntry, ObjectId, Op, Provenance, GLOBAL_DOMAIN};
     use strata_crypto::codec::BoundedVec;
     use strata_crypto::sr25519::TxKeypair;
 
@@ -422,7 +330,7 @@ mod tests {
                 .unwrap();
             assert_eq!(a.accepted, 2);
             assert_eq!(
-                a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
+                a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
                 vec!["replayed nonce", "wrong domain", "wrong domain"]
             );
             assert_eq!(
@@ -433,7 +341,7 @@ mod tests {
             let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
             let a = s.apply(6, 2_000, &txs, &hashes, &[]).unwrap();
             assert_eq!(
-                a.refused.iter().map(|r| r.1).collect::<Vec<_>>(),
+                a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
                 vec!["replayed nonce"],
                 "nonce 1 is spent"
             );

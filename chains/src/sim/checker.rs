@@ -40,6 +40,9 @@ pub struct Checker {
     expected: BTreeMap<(u32, SlotKey), String>,
     emitted: BTreeSet<(u32, SlotKey)>,
     pub evidence_count: u64,
+    /// The state digest after each height, as the first honest node to
+    /// execute it computed it.
+    states: BTreeMap<Height, (u32, Digest)>,
 }
 
 impl Checker {
@@ -65,6 +68,7 @@ impl Checker {
             expected: BTreeMap::new(),
             emitted: BTreeSet::new(),
             evidence_count: 0,
+            states: BTreeMap::new(),
         }
     }
 
@@ -193,6 +197,28 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// An honest node's state digest after executing `height`: every
+    /// honest node must reach the same one (execution is deterministic).
+    pub fn on_executed(&mut self, node: u32, height: Height, digest: Digest) {
+        if !self.honest[node as usize] {
+            return;
+        }
+        match self.states.get(&height) {
+            Some(&(first, d)) if d != digest => self.violations.push(format!(
+                "STATE: node {node} reached state {digest} at height {height}, node {first} reached {d}"
+            )),
+            Some(_) => {}
+            None => {
+                self.states.insert(height, (node, digest));
+            }
+        }
+    }
+
+    /// Heights whose executed state honest nodes compared.
+    pub fn executed_heights(&self) -> usize {
+        self.states.len()
     }
 
     /// Equivocations seen by honest nodes that produced no evidence.

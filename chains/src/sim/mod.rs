@@ -135,6 +135,10 @@ pub struct SimReport {
     pub byzantine: Vec<(u32, Vec<Behavior>)>,
     pub evidence_emitted: u64,
     pub views_max: u64,
+    /// Heights whose executed state digest honest nodes compared (every
+    /// honest node executes what it commits; a disagreement is a safety
+    /// violation).
+    pub executed_heights: usize,
     /// The last events (all of them with `full_trace`), oldest first.
     pub trace: Vec<String>,
 }

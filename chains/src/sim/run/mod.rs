@@ -26,10 +26,11 @@ use super::{SimConfig, SimReport};
 use crate::consensus::{
     sync, Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, PayloadVerdict, Recovery, TimerId,
 };
+use crate::execution::{ChainContext, MemState};
 use crate::store::{MemStore, Store};
 use crate::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
-    Payload, Protocol, Provenance, Round, Transaction,
+    Payload, Protocol, Provenance, Round, Transaction, GLOBAL_DOMAIN,
 };
 
 const TRACE_TAIL: usize = 300;
@@ -111,6 +112,10 @@ struct SimNode {
     position: usize,
     core: Option<ConsensusCore>,
     store: MemStore,
+    /// The executed state, on this node's "disk" with its store: every
+    /// committed block is executed, and honest nodes must agree on the
+    /// state digest at each height.
+    state: MemState,
     incarnation: u64,
     behaviors: Vec<Behavior>,
     captured: VecDeque<Arc<ConsensusMessage>>,
@@ -208,6 +213,8 @@ impl<'a> Sim<'a> {
             st
         };
         let twinned = behaviors.iter().position(|b| b.contains(&Behavior::Twins));
+        // One edge domain: the two-phase chain is its local chain.
+        let exec_ctx = ChainContext { chain, domains: 1 };
         let mut nodes: Vec<SimNode> = keys
             .iter()
             .zip(behaviors)
@@ -217,6 +224,7 @@ impl<'a> Sim<'a> {
                 position,
                 core: None,
                 store: genesis_store.clone(),
+                state: MemState::new(exec_ctx),
                 incarnation: 0,
                 behaviors,
                 captured: VecDeque::new(),
@@ -230,6 +238,7 @@ impl<'a> Sim<'a> {
                 position: p,
                 core: None,
                 store: genesis_store.clone(),
+                state: MemState::new(exec_ctx),
                 incarnation: 0,
                 behaviors: vec![Behavior::Twins],
                 captured: VecDeque::new(),
@@ -486,13 +495,34 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Executes a block node `i` committed, as a node's ledger does, and
+    /// hands the state digest to the checker.
+    fn execute_block(&mut self, i: usize, block: &Block) {
+        let txs: &[Transaction] = match &block.payload {
+            Payload::Inline(txs) => txs,
+            Payload::Batches(_) => &[],
+        };
+        let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
+        let height = block.header.height;
+        match self.nodes[i].state.execute(height, txs, &hashes) {
+            Ok(digest) => self.checker.on_executed(i as u32, height, digest),
+            Err(e) => self
+                .checker
+                .violations
+                .push(format!("n{i} could not execute height {height}: {e}")),
+        }
+    }
+
     fn payload(&mut self) -> Vec<Transaction> {
         (0..2)
             .map(|_| {
                 self.nonce += 1;
                 let record = Provenance {
                     network: Digest::ZERO,
-                    domain: 0,
+                    domain: match self.cfg.protocol {
+                        Protocol::HotStuff => GLOBAL_DOMAIN,
+                        Protocol::TwoPhase => 0,
+                    },
                     object_id: ObjectId::new(format!("sim-object-{}", self.nonce % 5).into_bytes())
                         .expect("short id"),
                     op: Op::Update,
@@ -625,6 +655,9 @@ impl<'a> Sim<'a> {
                             .violations
                             .push(format!("n{i} commit refused by its store: {e}"));
                     }
+                    for b in &plain {
+                        self.execute_block(i, b);
+                    }
                     let h = plain.last().map_or(0, |b| b.header.height);
                     self.log(|| format!("n{i} commits up to height {h}"));
                     self.check_done();
@@ -723,6 +756,7 @@ impl<'a> Sim<'a> {
                 .collect(),
             evidence_emitted: self.checker.evidence_count,
             views_max,
+            executed_heights: self.checker.executed_heights(),
             trace,
         }
     }
