@@ -506,3 +506,6 @@ impl Handler<GetStatus> for CommitteeActor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
