@@ -24,8 +24,7 @@ pub use crate::message_point::forget_hashed_messages;
 use crate::message_point::message_point;
 use crate::scalar::Fr;
 
-/// Domain separation tag of signatures.
-pub const SIG_DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
+pub use crate::message_point::SIG_DST;
 /// Domain separation tag of proofs of possession.
 pub const POP_DST: &[u8] = b"BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 

@@ -8,12 +8,11 @@ use std::collections::HashMap;
 
 use parity_scale_codec::{Decode, Encode, Input};
 
+use crate::bitmap::SignerBitmap;
 use crate::bls::{AggregatePublicKey, ProofOfPossession, PublicKey};
 use crate::codec::decode_vec;
-use crate::qc::SignerBitmap;
 
-/// Upper bound on committee size; bounds bitmaps and decoding.
-pub const MAX_COMMITTEE_SIZE: usize = 4096;
+pub use crate::bitmap::MAX_COMMITTEE_SIZE;
 
 /// Why a committee or threshold was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

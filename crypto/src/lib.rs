@@ -7,6 +7,7 @@
 //! here is always well-formed.
 
 pub mod aggregator;
+pub mod bitmap;
 pub mod bls;
 pub mod codec;
 pub mod committee;

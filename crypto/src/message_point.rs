@@ -16,7 +16,8 @@ use std::cell::RefCell;
 
 use blst::{blst_p2, blst_p2_affine};
 
-use crate::bls::SIG_DST;
+/// Domain separation tag of signatures.
+pub const SIG_DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 
 /// Messages remembered per thread: a view signs one or two (vote,
 /// proposal) and checks the previous view's, and the simulator runs every

@@ -5,106 +5,13 @@
 //! the message (chain, epoch, view, phase, block hash). The bitmap gives
 //! attribution for rewards, credit and blame.
 
-use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
+use parity_scale_codec::{Decode, Encode};
 
 use std::collections::BTreeMap;
 
+pub use crate::bitmap::SignerBitmap;
 use crate::bls::{AggregatePublicKey, BlsError, PublicKey, Signature, SignatureCheck};
-use crate::committee::{Committee, QuorumThreshold, MAX_COMMITTEE_SIZE};
-
-/// A set of committee positions, encoded as `len` bits, least significant bit
-/// of the first byte first, with zero padding (so each set has exactly one
-/// encoding).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SignerBitmap {
-    len: usize,
-    bits: Vec<u8>,
-}
-
-impl SignerBitmap {
-    /// An empty set over a committee of `len` members.
-    pub fn new(len: usize) -> SignerBitmap {
-        SignerBitmap {
-            len,
-            bits: vec![0u8; len.div_ceil(8)],
-        }
-    }
-
-    pub fn from_indices(len: usize, indices: impl IntoIterator<Item = usize>) -> SignerBitmap {
-        let mut b = SignerBitmap::new(len);
-        for i in indices {
-            b.set(i);
-        }
-        b
-    }
-
-    /// Committee size this bitmap ranges over.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count() == 0
-    }
-
-    /// Adds position `i`; panics if `i` is outside the committee, which is a
-    /// caller bug (positions come from committee lookups).
-    pub fn set(&mut self, i: usize) {
-        assert!(
-            i < self.len,
-            "signer {i} outside a committee of {}",
-            self.len
-        );
-        self.bits[i / 8] |= 1 << (i % 8);
-    }
-
-    pub fn get(&self, i: usize) -> bool {
-        i < self.len && self.bits[i / 8] & (1 << (i % 8)) != 0
-    }
-
-    pub fn count(&self) -> usize {
-        self.bits.iter().map(|b| b.count_ones() as usize).sum()
-    }
-
-    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.len).filter(|&i| self.get(i))
-    }
-
-    pub fn iter_zeros(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.len).filter(|&i| !self.get(i))
-    }
-}
-
-impl std::fmt::Debug for SignerBitmap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s: String = (0..self.len)
-            .map(|i| if self.get(i) { '1' } else { '0' })
-            .collect();
-        write!(f, "SignerBitmap({s})")
-    }
-}
-
-impl Encode for SignerBitmap {
-    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
-        Compact(self.len as u32).encode_to(dest);
-        dest.write(&self.bits);
-    }
-}
-
-impl Decode for SignerBitmap {
-    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
-        let len = <Compact<u32>>::decode(input)?.0 as usize;
-        if len > MAX_COMMITTEE_SIZE {
-            return Err("signer bitmap longer than the largest committee".into());
-        }
-        let mut bits = vec![0u8; len.div_ceil(8)];
-        input.read(&mut bits)?;
-        if len % 8 != 0 && bits.last().is_some_and(|b| b >> (len % 8) != 0) {
-            return Err("signer bitmap has non-zero padding".into());
-        }
-        Ok(SignerBitmap { len, bits })
-    }
-}
+use crate::committee::{Committee, QuorumThreshold};
 
 /// Why a certificate was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,6 +127,8 @@ impl QuorumCert {
 mod tests {
     use super::*;
     use crate::committee::tests::{committee, keys};
+    use crate::committee::MAX_COMMITTEE_SIZE;
+    use parity_scale_codec::Compact;
 
     fn qc_over(ks: &[crate::bls::SecretKey], signers: &[usize], msg: &[u8]) -> QuorumCert {
         let sigs: Vec<Signature> = signers.iter().map(|&i| ks[i].sign(msg)).collect();

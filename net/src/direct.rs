@@ -17,8 +17,8 @@ use libp2p_stream::{Control, IncomingStreams};
 use tokio::sync::mpsc;
 
 use crate::codec::{put_frame, read_frame};
+use crate::events::{NetError, NetEvent, NetStats};
 use crate::inbox::{Class, InboxSender};
-use crate::swarm::{NetError, NetEvent, NetStats};
 
 /// The reader's first byte: it has the stream.
 const GREETING: [u8; 1] = [0x5a];

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use libp2p::PeerId;
 use tokio::sync::Notify;
 
-use crate::swarm::{NetEvent, NetStats};
+use crate::events::{NetEvent, NetStats};
 
 /// Which of a peer's queues a message joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,15 +17,15 @@
 
 mod codec;
 mod direct;
+mod events;
 mod inbox;
 mod swarm;
 
 pub use direct::Lane;
+pub use events::{NetError, NetEvent, NetStats, ReplyId};
 pub use inbox::Inbox;
 pub use libp2p::{identity, Multiaddr, PeerId};
-pub use swarm::{
-    start, start_on_thread, NetConfig, NetError, NetEvent, NetHandle, NetStats, ReplyId,
-};
+pub use swarm::{start, start_on_thread, NetConfig, NetHandle};
 
 /// Loads or derives an ed25519 identity from 32 secret bytes.
 pub fn identity_from_secret(secret: [u8; 32]) -> identity::Keypair {
