@@ -4,12 +4,37 @@
 
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
 pub use strata_crypto::test_support::{seeded_key, seeded_keys, TestCommittee};
 
 use crate::types::{
-    genesis_block, Batch, Block, BlockHeader, ChainId, GenesisParams, HashedBatch, Payload,
-    QuorumCertificate, Transaction,
+    genesis_block, Batch, Block, BlockHeader, ChainId, GenesisParams, HashedBatch, ObjectId, Op,
+    Payload, Provenance, QuorumCertificate, Transaction,
 };
+
+/// A provenance record of `key`'s about `object` in `domain` with `nonce`:
+/// an update whose payload digest is derived from the nonce, no parents or
+/// metadata, network `Digest::ZERO`, timestamp = nonce. Unsigned, so a test
+/// can change a field first (`Provenance { op: …, ..record(…) }`).
+pub fn record(key: &TxKeypair, domain: u32, object: &[u8], nonce: u64) -> Provenance {
+    Provenance {
+        network: Digest::ZERO,
+        domain,
+        object_id: ObjectId::new(object.to_vec()).expect("a short object id"),
+        op: Op::Update,
+        payload_digest: Digest::of("strata/test-payload", &nonce.to_le_bytes()),
+        parents: BoundedVec::empty(),
+        meta: BoundedVec::empty(),
+        sender: key.public(),
+        nonce,
+        timestamp_ms: nonce,
+    }
+}
+
+/// [`record`], signed, as a transaction.
+pub fn signed_record(key: &TxKeypair, domain: u32, object: &[u8], nonce: u64) -> Transaction {
+    Transaction::Provenance(record(key, domain, object, nonce).sign(key))
+}
 
 /// The global chain's genesis and `n - 1` empty blocks above it, one per
 /// view, each justified by a genesis-style certificate of its parent and

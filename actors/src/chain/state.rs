@@ -279,26 +279,12 @@ impl StateView for StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_chains::types::{domain_of, MetaEntry, ObjectId, Op, Provenance, GLOBAL_DOMAIN};
-    use strata_crypto::codec::BoundedVec;
+    use strata_chains::test_support::signed_record;
+    use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
     use strata_crypto::sr25519::TxKeypair;
 
     fn record(key: &TxKeypair, object: &str, nonce: u64, domain: u32) -> Transaction {
-        Transaction::Provenance(
-            Provenance {
-                network: Digest::ZERO,
-                domain,
-                object_id: ObjectId::new(object.as_bytes().to_vec()).unwrap(),
-                op: Op::Update,
-                payload_digest: Digest::of("p", &nonce.to_le_bytes()),
-                parents: BoundedVec::empty(),
-                meta: BoundedVec::<MetaEntry, 16>::empty(),
-                sender: key.public(),
-                nonce,
-                timestamp_ms: nonce,
-            }
-            .sign(key),
-        )
+        signed_record(key, domain, object.as_bytes(), nonce)
     }
 
     fn object_in(domain: u32, domains: u32) -> String {

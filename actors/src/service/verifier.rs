@@ -235,27 +235,10 @@ fn verify_checks(checks: &[SignatureCheck], keys: &mut KeyCache) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_chains::types::{ObjectId, Op, Provenance};
-    use strata_crypto::codec::BoundedVec;
-    use strata_crypto::hash::Digest;
     use strata_crypto::sr25519::TxKeypair;
 
     fn tx(key: &TxKeypair, nonce: u64) -> Transaction {
-        Transaction::Provenance(
-            Provenance {
-                network: Digest::ZERO,
-                domain: 0,
-                object_id: ObjectId::new(b"o".to_vec()).unwrap(),
-                op: Op::Create,
-                payload_digest: Digest::ZERO,
-                parents: BoundedVec::empty(),
-                meta: BoundedVec::empty(),
-                sender: key.public(),
-                nonce,
-                timestamp_ms: 0,
-            }
-            .sign(key),
-        )
+        strata_chains::test_support::signed_record(key, 0, b"o", nonce)
     }
 
     #[test]

@@ -204,27 +204,13 @@ pub fn next_state_digest(before: &Digest, writes: &Writes) -> Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{chain_of_domain, domain_of, ObjectId, Provenance};
-    use strata_crypto::codec::BoundedVec;
+    use crate::test_support::signed_record;
+    use crate::types::{chain_of_domain, domain_of};
     use strata_crypto::sr25519::TxKeypair;
 
     fn record(key: &TxKeypair, object: &str, nonce: u64, domains: u32) -> Transaction {
-        let id = ObjectId::new(object.as_bytes().to_vec()).unwrap();
-        Transaction::Provenance(
-            Provenance {
-                network: Digest::ZERO,
-                domain: domain_of(object.as_bytes(), domains),
-                object_id: id,
-                op: Op::Update,
-                payload_digest: Digest::ZERO,
-                parents: BoundedVec::empty(),
-                meta: BoundedVec::empty(),
-                sender: key.public(),
-                nonce,
-                timestamp_ms: 0,
-            }
-            .sign_deterministic(key),
-        )
+        let domain = domain_of(object.as_bytes(), domains);
+        signed_record(key, domain, object.as_bytes(), nonce)
     }
 
     #[test]

@@ -42,23 +42,11 @@ impl Provenance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Op;
-    use strata_crypto::codec::{BoundedBytes, BoundedVec};
     use strata_crypto::sr25519::TxKeypair;
 
     fn record(domain: u32, object: &str) -> Provenance {
-        Provenance {
-            network: Digest::ZERO,
-            domain,
-            object_id: BoundedBytes::new(object.as_bytes().to_vec()).unwrap(),
-            op: Op::Create,
-            payload_digest: Digest::ZERO,
-            parents: BoundedVec::new(vec![]).unwrap(),
-            meta: BoundedVec::new(vec![]).unwrap(),
-            sender: TxKeypair::from_seed(&[1; 32]).public(),
-            nonce: 0,
-            timestamp_ms: 0,
-        }
+        let key = TxKeypair::from_seed(&[1; 32]);
+        crate::test_support::record(&key, domain, object.as_bytes(), 0)
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! another network), recovery after a restart.
 use super::*;
 use parity_scale_codec::Encode;
-use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, GLOBAL_DOMAIN};
+use strata_chains::test_support::record;
+use strata_chains::types::{MetaEntry, Provenance, GLOBAL_DOMAIN};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::sr25519::TxKeypair;
 
@@ -22,16 +23,8 @@ fn signed(i: u32, size: usize) -> Transaction {
     };
     Transaction::Provenance(
         Provenance {
-            network: Digest::ZERO,
-            domain: GLOBAL_DOMAIN,
-            object_id: ObjectId::new(i.to_le_bytes().to_vec()).expect("short"),
-            op: Op::Create,
-            payload_digest: Digest::ZERO,
-            parents: BoundedVec::empty(),
             meta: BoundedVec::new(vec![pad]).expect("one entry"),
-            sender: key.public(),
-            nonce: u64::from(i),
-            timestamp_ms: 0,
+            ..record(&key, GLOBAL_DOMAIN, &i.to_le_bytes(), u64::from(i))
         }
         .sign(&key),
     )
@@ -290,15 +283,7 @@ fn records_for_another_network_are_refused_by_clients_and_in_peers_batches() {
     let elsewhere = Transaction::Provenance(
         Provenance {
             network: Digest::of("another", b"genesis"),
-            domain: GLOBAL_DOMAIN,
-            object_id: ObjectId::new(b"o".to_vec()).unwrap(),
-            op: Op::Create,
-            payload_digest: Digest::ZERO,
-            parents: BoundedVec::empty(),
-            meta: BoundedVec::empty(),
-            sender: key.public(),
-            nonce: 1,
-            timestamp_ms: 0,
+            ..record(&key, GLOBAL_DOMAIN, b"o", 1)
         }
         .sign(&key),
     );
