@@ -55,9 +55,23 @@ pub fn signed(key: &TxKeypair, domain: u32, object: &str, nonce: u64) -> Transac
     Transaction::Provenance(record(key, domain, object, nonce).sign(key))
 }
 
+/// Submits one record as a client should: a 503 `overloaded` (the chain's
+/// admission gate is closed, e.g. while a view change stalls commits) is
+/// offered again after a pause, for up to 20 s; any other answer is
+/// returned as it is.
 pub fn post(c: &Client, tx: &Transaction) -> Answer {
-    c.post("/v1/tx", "application/octet-stream", &tx.encode())
-        .unwrap()
+    let started = Instant::now();
+    loop {
+        let answer = c
+            .post("/v1/tx", "application/octet-stream", &tx.encode())
+            .unwrap();
+        let overloaded = answer.status == 503 && answer.body["error"]["code"] == "overloaded";
+        if !overloaded || started.elapsed() > Duration::from_secs(20) {
+            return answer;
+        }
+        eprintln!("{}: overloaded, offering the record again", c.base());
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The chain's entry in a node's `/v1/status`.
