@@ -57,7 +57,8 @@ pub fn signed(key: &TxKeypair, domain: u32, object: &str, nonce: u64) -> Transac
 
 /// Submits one record as a client should: a 503 `overloaded` (the chain's
 /// admission gate is closed, e.g. while a view change stalls commits) is
-/// offered again after a pause, for up to 20 s; any other answer is
+/// offered again after a pause, for up to 60 s (a member its peers ban for 30 s
+/// cannot commit what it holds until the ban ends); any other answer is
 /// returned as it is.
 pub fn post(c: &Client, tx: &Transaction) -> Answer {
     let started = Instant::now();
@@ -66,7 +67,7 @@ pub fn post(c: &Client, tx: &Transaction) -> Answer {
             .post("/v1/tx", "application/octet-stream", &tx.encode())
             .unwrap();
         let overloaded = answer.status == 503 && answer.body["error"]["code"] == "overloaded";
-        if !overloaded || started.elapsed() > Duration::from_secs(20) {
+        if !overloaded || started.elapsed() > Duration::from_secs(60) {
             return answer;
         }
         eprintln!("{}: overloaded, offering the record again", c.base());
