@@ -84,6 +84,20 @@ impl HashedBatch {
         }
     }
 
+    /// A batch read back from this node's own batch log: the hashes are the
+    /// ones the node computed when it stored the batch, and the log's record
+    /// checksum (`store::batch_log`) guards them on disk, so they are not
+    /// computed again (nor asserted: a damaged record that passes the
+    /// checksum is a storage fault, not a reason to stop the process).
+    pub fn from_stored_record(batch: Batch, tx_hashes: Vec<Digest>) -> HashedBatch {
+        let digest = batch.digest_of(&tx_hashes);
+        HashedBatch {
+            batch,
+            digest,
+            tx_hashes,
+        }
+    }
+
     pub fn batch(&self) -> &Batch {
         &self.batch
     }

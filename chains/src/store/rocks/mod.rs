@@ -532,7 +532,7 @@ pub fn decode_batch_record(bytes: &[u8]) -> Result<HashedBatch, StoreError> {
             detail: "transaction hash count differs from the batch".into(),
         });
     }
-    Ok(HashedBatch::from_parts(batch, hashes.into_inner()))
+    Ok(HashedBatch::from_stored_record(batch, hashes.into_inner()))
 }
 
 impl Store for RocksStore {
