@@ -21,6 +21,7 @@ use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::config::{NodeConfig, Tier};
 use crate::keys;
+use crate::messages::ledger::ReportExecutedTo;
 use crate::messages::{CommitteePort, LedgerPort, MempoolPort, NetworkPort};
 use crate::process::{
     join_threads, own_thread, spawn_server, start_err, stop_on_signals, NodeError,
@@ -203,7 +204,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let dir = cfg.data_dir.join(format!("chain-{}", chain.0));
         let store = RocksStore::open_with(&dir.join("consensus"), cfg.store)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
-        let state = StateStore::open(&dir.join("state"), chain, domains)
+        let state = StateStore::open(&dir.join("state"), chain, domains, &genesis.digest)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         let mut core_cfg = CoreConfig::new(
             spec.protocol,
@@ -277,6 +278,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,
             |_| actor,
         );
+        ledger.do_send(ReportExecutedTo(actor.clone().recipient()));
         if !cfg.byzantine.is_empty() {
             let driver = crate::byzantine::ByzantineDriver::new(
                 chain,

@@ -70,6 +70,31 @@ fn check_protocol(protocol: Protocol) {
             r.committed_min
         );
     }
+    let wrong_roots: Vec<&SimReport> = reports
+        .iter()
+        .filter(|r| r.byzantine.iter().any(|(_, b)| b.contains(&Behavior::WrongStateRoot)))
+        .collect();
+    assert!(!wrong_roots.is_empty(), "some seeds had a leader naming wrong state roots");
+}
+
+/// Without faults, a block names the state of a height only a few below it
+/// (the commit depth, plus the executor's answer racing the next proposal).
+#[test]
+fn blocks_name_executed_state_a_few_heights_below_them() {
+    let calm = FaultSet::default();
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        for seed in 0..10 {
+            let cfg = SimConfig::new(protocol, 4, seed, calm);
+            let r = strata_chains::sim::run(&cfg);
+            assert!(r.passed(), "{protocol:?} seed {seed}");
+            assert!(
+                r.committed_min >= 10 && r.highest_named_state + 4 >= r.committed_min,
+                "{protocol:?} seed {seed}: state named up to {}, {} committed",
+                r.highest_named_state,
+                r.committed_min
+            );
+        }
+    }
 }
 
 #[test]

@@ -20,7 +20,7 @@ use strata_crypto::hash::Digest;
 use crate::chain::held::HeldBatches;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
-use crate::messages::committee::{Inbound, PayloadChecked, PayloadReady, SyncFailed};
+use crate::messages::committee::{Inbound, PayloadChecked, PayloadReady, StateExecuted, SyncFailed};
 use crate::messages::ledger::Execute;
 use crate::messages::mempool::{CheckPayload, RequestPayload};
 use crate::messages::network::{Broadcast, Penalize, RequestSync, SendWire};
@@ -87,6 +87,7 @@ fn event_name(e: &Event) -> String {
         Event::Timer(t) => format!("timer {t:?}"),
         Event::Restored(_) => "restored".into(),
         Event::Resumed => "resumed".into(),
+        Event::Executed { height, .. } => format!("executed {height}"),
     }
 }
 
@@ -411,6 +412,13 @@ impl Actor for CommitteeActor {
                 .unwrap_or_else(|e| fatal("reading stored blocks failed", e)),
         };
         self.feed(Event::Restored(Box::new(recovery)), ctx);
+        // The state this node's ledger executed before the restart (the
+        // ledger reports later heights as it executes them).
+        if let Ok(height) = self.state.applied_height() {
+            if let Ok(Some(root)) = self.state.root_at(height) {
+                self.feed(Event::Executed { height, root }, ctx);
+            }
+        }
         tracing::info!(chain = %self.chain, height = self.core.committed_height(), view = self.core.view(), "chain started");
     }
 }
@@ -446,6 +454,17 @@ impl Handler<PayloadReady> for CommitteeActor {
             },
             ctx,
         );
+    }
+}
+
+impl Handler<StateExecuted> for CommitteeActor {
+    type Result = ();
+    fn handle(&mut self, msg: StateExecuted, ctx: &mut Context<Self>) {
+        let event = Event::Executed {
+            height: msg.height,
+            root: msg.root,
+        };
+        self.feed(event, ctx);
     }
 }
 

@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 
 use crate::chain::state::{Applied, StateError, StateStore};
 use crate::config::PayloadMode;
-use crate::messages::ledger::{Execute, ServeSync, SyncAnswer};
+use crate::messages::committee::StateExecuted;
+use crate::messages::ledger::{Execute, ReportExecutedTo, ServeSync, SyncAnswer};
 use crate::messages::mempool::{Committed, EnsureBatches, IsPending};
 use crate::messages::{Deliver, MempoolPort};
 use crate::service::metrics::{chain_label, Metrics};
@@ -42,6 +43,8 @@ pub struct Ledger {
     /// Signed chains execute their records; an opaque chain only orders
     /// and counts its transactions, so their bytes are never read back.
     executes_records: bool,
+    /// The committee actor, told each executed height's state root.
+    report_executed: Option<Recipient<StateExecuted>>,
 }
 
 fn unix_millis() -> u64 {
@@ -104,6 +107,7 @@ impl Ledger {
             queue: VecDeque::new(),
             fetching: false,
             tx_waiters: HashMap::new(),
+            report_executed: None,
         }
     }
 
@@ -154,6 +158,7 @@ impl Ledger {
             });
         }
         tracing::trace!(height, txs = applied.accepted, "executed");
+        self.report_executed(height, applied.root);
         let m = &self.metrics;
         m.committed_height
             .with_label_values(&[self.label.as_str()])
@@ -170,6 +175,12 @@ impl Ledger {
                     let _ = w.send(());
                 }
             }
+        }
+    }
+
+    fn report_executed(&self, height: Height, root: Digest) {
+        if let Some(to) = &self.report_executed {
+            to.do_send(StateExecuted { height, root });
         }
     }
 
@@ -225,8 +236,9 @@ impl Ledger {
                 }
                 Err(e) => fatal("replaying committed blocks failed", e),
             };
-            if let Err(e) = self.execute(h, &c) {
-                fatal("replaying committed blocks failed", e);
+            match self.execute(h, &c) {
+                Ok(applied) => self.report_executed(h, applied.root),
+                Err(e) => fatal("replaying committed blocks failed", e),
             }
         }
         self.metrics
@@ -361,6 +373,26 @@ impl Handler<Execute> for Ledger {
     fn handle(&mut self, msg: Execute, ctx: &mut Context<Self>) {
         self.queue.extend(msg.0);
         self.next_commit(ctx);
+    }
+}
+
+impl Handler<ReportExecutedTo> for Ledger {
+    type Result = ();
+    fn handle(&mut self, msg: ReportExecutedTo, _: &mut Context<Self>) {
+        // What was executed before the committee actor was connected: it
+        // read the state's last root when it started, and this one may be
+        // newer.
+        if let Ok(Some(root)) = self
+            .state
+            .applied_height()
+            .and_then(|h| Ok(self.state.root_at(h)?.map(|r| (h, r))))
+        {
+            msg.0.do_send(StateExecuted {
+                height: root.0,
+                root: root.1,
+            });
+        }
+        self.report_executed = Some(msg.0);
     }
 }
 
@@ -621,7 +653,7 @@ mod tests {
     fn contents_index_every_listing_and_execute_each_batch_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
-        let state = StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1).unwrap();
+        let state = StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
         let (old, new) = (batch(1, &["a", "b"]), batch(2, &["c"]));
         store.put_batch(&old).unwrap();
         store.put_batch(&new).unwrap();

@@ -1,9 +1,9 @@
-//! What a chain's committee actor accepts from the network bridge and the
-//! mempool.
+//! What a chain's committee actor accepts from the network bridge, the
+//! mempool and the ledger.
 
 use actix::Message;
 use strata_chains::consensus::PayloadVerdict;
-use strata_chains::types::{ConsensusMessage, Payload, Round};
+use strata_chains::types::{ConsensusMessage, Height, Payload, Round};
 use strata_crypto::hash::Digest;
 
 use super::port;
@@ -40,12 +40,23 @@ pub struct PayloadChecked {
     pub verdict: PayloadVerdict,
 }
 
+/// The ledger executed the committed block at `height`: the state root
+/// after it, which proposals name and votes check.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StateExecuted {
+    pub height: Height,
+    pub root: Digest,
+}
+
 port! {
-    /// A chain's committee actor, as the bridge and the mempool see it.
+    /// A chain's committee actor, as the bridge, the mempool and the
+    /// ledger see it.
     CommitteePort {
         inbound: Inbound,
         sync_failed: SyncFailed,
         payload_ready: PayloadReady,
         payload_checked: PayloadChecked,
+        state_executed: StateExecuted,
     }
 }

@@ -25,6 +25,12 @@ pub struct SyncAnswer {
     pub lied: bool,
 }
 
+/// Where the ledger reports executed state roots (the committee actor,
+/// started after the ledger).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportExecutedTo(pub actix::Recipient<super::committee::StateExecuted>);
+
 port! {
     /// A chain's ledger, as the committee actor and the bridge see it.
     LedgerPort {

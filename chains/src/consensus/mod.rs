@@ -32,7 +32,8 @@ pub use safety::SafetyState;
 use strata_crypto::hash::Digest;
 
 use crate::types::{
-    Block, ChainId, ConsensusMessage, Epoch, Evidence, Payload, Protocol, Round, SyncRequest, View,
+    Block, ChainId, ConsensusMessage, Epoch, Evidence, Height, Payload, Protocol, Round, SyncRequest,
+    View,
 };
 
 /// Time as the host sees it, in microseconds (virtual in the simulator).
@@ -164,6 +165,11 @@ pub enum Event {
     /// The host's answer to [`Action::Yield`]: every action before it has
     /// been carried out.
     Resumed,
+    /// The host executed the committed block at `height`; `root` is the
+    /// authenticated state root after it. Proposals name executed roots and
+    /// votes check them (`core/state_roots.rs`). After a restart, the host
+    /// reports its last executed height (and any earlier ones it keeps).
+    Executed { height: Height, root: Digest },
 }
 
 /// What the host must do, in order. A `Persist` must be durable before any

@@ -1,65 +1,103 @@
 //! A chain's executed state in memory: what the simulator runs on every
 //! node, and what tests execute against.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use parity_scale_codec::Decode;
 use strata_crypto::hash::Digest;
 
-use super::{apply, next_state_digest, nonce_key, ChainContext, HistoryEntry, StateError};
+use super::{apply, object_key, ChainContext, HistoryEntry, ObjectHead, StateError};
 use super::{StateView, Writes};
+use crate::auth::{self, MemTree, StateProof};
 use crate::types::{Height, Transaction};
 
 /// The executed state of one chain, in memory.
 #[derive(Clone, Debug)]
 pub struct MemState {
     ctx: ChainContext,
-    nonces: BTreeSet<[u8; 40]>,
+    /// The authenticated state: latest values, and the tree of every version.
+    latest: BTreeMap<Vec<u8>, Vec<u8>>,
+    tree: MemTree,
+    roots: BTreeMap<Height, Digest>,
     histories: BTreeMap<Vec<u8>, Vec<HistoryEntry>>,
     refused: Vec<(Digest, String)>,
     executed: u64,
     applied: Height,
-    digest: Digest,
+}
+
+fn tree_error(e: auth::TreeError) -> StateError {
+    StateError::Backend(e.to_string())
 }
 
 impl MemState {
-    pub fn new(ctx: ChainContext) -> MemState {
-        MemState {
+    /// The genesis state (version 0) of a chain whose genesis configuration
+    /// has digest `config`.
+    pub fn new(ctx: ChainContext, config: &Digest) -> MemState {
+        let mut state = MemState {
             ctx,
-            nonces: BTreeSet::new(),
+            latest: BTreeMap::new(),
+            tree: MemTree::default(),
+            roots: BTreeMap::new(),
             histories: BTreeMap::new(),
             refused: Vec::new(),
             executed: 0,
             applied: 0,
-            digest: Digest::ZERO,
-        }
+        };
+        let genesis = auth::genesis_updates(config);
+        let root = state.tree.update(0, &genesis).unwrap_or(Digest::ZERO);
+        state.latest.extend(genesis);
+        state.roots.insert(0, root);
+        state
     }
 
-    /// Executes a committed block; returns the state digest after it.
+    /// Executes the committed block at the next height; returns the state
+    /// root after it.
     pub fn execute(
         &mut self,
         height: Height,
         txs: &[Transaction],
         hashes: &[Digest],
     ) -> Result<Digest, StateError> {
+        if height != self.applied.saturating_add(1) {
+            return Err(StateError::Backend(format!(
+                "height {height} executed after {}",
+                self.applied
+            )));
+        }
         let writes = apply(self, self.ctx, height, txs, hashes)?;
-        Ok(self.write(writes))
+        self.write(writes)
     }
 
     /// Takes in what `apply` decided.
-    pub fn write(&mut self, writes: Writes) -> Digest {
-        self.digest = next_state_digest(&self.digest, &writes);
+    fn write(&mut self, writes: Writes) -> Result<Digest, StateError> {
+        let root = self
+            .tree
+            .update(writes.height, &writes.state)
+            .map_err(tree_error)?;
+        self.roots.insert(writes.height, root);
         self.applied = writes.height;
         self.executed = self.executed.saturating_add(writes.accepted);
-        self.nonces.extend(writes.nonces);
+        self.latest.extend(writes.state);
         for (object, _, entry) in writes.histories {
             self.histories.entry(object).or_default().push(entry);
         }
         self.refused.extend(writes.refused);
-        self.digest
+        Ok(root)
     }
 
-    pub fn digest(&self) -> Digest {
-        self.digest
+    /// The state root after the last executed height.
+    pub fn root(&self) -> Digest {
+        self.root_at(self.applied).unwrap_or(Digest::ZERO)
+    }
+
+    /// The state root after `height`, if executed.
+    pub fn root_at(&self, height: Height) -> Option<Digest> {
+        self.roots.get(&height).copied()
+    }
+
+    /// A key's value after `height` with its proof.
+    pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StateError> {
+        auth::prove(&self.tree, key, height).map_err(tree_error)
     }
 
     pub fn applied_height(&self) -> Height {
@@ -74,13 +112,18 @@ impl MemState {
         self.histories.get(object).map_or(&[], Vec::as_slice)
     }
 
+    pub fn object_head(&self, object: &[u8]) -> Option<ObjectHead> {
+        let bytes = self.latest.get(&object_key(object))?;
+        ObjectHead::decode(&mut &bytes[..]).ok()
+    }
+
     pub fn refused(&self) -> &[(Digest, String)] {
         &self.refused
     }
 }
 
 impl StateView for MemState {
-    fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError> {
-        Ok(self.nonces.contains(&nonce_key(sender, nonce)))
+    fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.latest.get(key).cloned())
     }
 }

@@ -1,26 +1,32 @@
 //! The executor (DESIGN.md §2, §6): applying a committed block to a chain's
 //! state is a pure function of the state before and the block's
 //! transactions. `apply` reads the state through [`StateView`] and returns
-//! what to write ([`Writes`]) and the state digest after the block; it does
-//! no I/O. A node writes the result to RocksDB (`strata_actors`'s state
-//! store); the simulator keeps it in a [`MemState`] on every node and
-//! checks that all honest nodes reach the same digest at every height.
+//! what to write ([`Writes`]); it does no I/O. The authenticated part of the
+//! writes goes into the state tree (`crate::auth`), whose root after each
+//! height is the state root headers commit to. A node writes the result to
+//! RocksDB (`strata_actors`'s state store); the simulator keeps it in a
+//! [`MemState`] on every node and checks that all honest nodes reach the
+//! same root at every height.
 //!
-//! The state: each object's history, each sender's used nonces, the
-//! transactions refused and why, the count executed. A nonce may be used
-//! once per sender, in any order: a client's records travel in batches
-//! from several nodes and may commit out of submission order, so requiring
-//! increasing nonces would refuse honest records.
+//! The authenticated state, by key:
+//! - `genesis/config`: the genesis configuration's digest (version 0);
+//! - `object/<id>`: an [`ObjectHead`]: how many records the object has,
+//!   the last one, and a hash chain over its whole history, so a proof of
+//!   the head proves the history a node serves;
+//! - `nonces/<sender><window>`: a 256-bit map of the sender's used nonces
+//!   `window * 256 ..` (one leaf per 256 nonces, not one per record).
 //!
-//! The digest chains each block's writes onto the previous digest: equal
-//! digests mean equal histories of writes. It is not yet an authenticated
-//! map with proofs per key (issue 24, point 2).
+//! A nonce may be used once per sender, in any order: a client's records
+//! travel in batches from several nodes and may commit out of submission
+//! order, so requiring increasing nonces would refuse honest records.
+//! Besides the tree, a node keeps each object's full history and the
+//! refusals as plain indexes for queries (`Writes::histories`, `refused`).
 
 mod mem;
 
 pub use mem::MemState;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
@@ -37,9 +43,80 @@ pub enum StateError {
     Corrupt(String),
 }
 
-/// What the executor reads of the state before a block.
+/// What the executor reads of the state before a block: a key's latest
+/// value in the authenticated state.
 pub trait StateView {
-    fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError>;
+    fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+/// Nonces per leaf of the tree.
+pub const NONCE_WINDOW: u64 = 256;
+
+/// The tree key of the window holding `sender`'s `nonce`.
+pub fn nonce_window_key(sender: &[u8; 32], nonce: u64) -> Vec<u8> {
+    let mut k = b"nonces/".to_vec();
+    k.extend_from_slice(sender);
+    k.extend_from_slice(&(nonce / NONCE_WINDOW).to_be_bytes());
+    k
+}
+
+/// The tree key of an object's head.
+pub fn object_key(object: &[u8]) -> Vec<u8> {
+    let mut k = b"object/".to_vec();
+    k.extend_from_slice(object);
+    k
+}
+
+fn nonce_bit(nonce: u64) -> (usize, u8) {
+    let bit = (nonce % NONCE_WINDOW) as usize;
+    (bit / 8, 1u8 << (bit % 8))
+}
+
+/// Whether `sender` used `nonce`, in the state `view` shows.
+pub fn nonce_used(view: &dyn StateView, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError> {
+    let (byte, mask) = nonce_bit(nonce);
+    Ok(view
+        .value(&nonce_window_key(sender, nonce))?
+        .and_then(|w| w.get(byte).copied())
+        .is_some_and(|b| b & mask != 0))
+}
+
+/// An object's head in the authenticated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct ObjectHead {
+    /// Records executed for the object.
+    pub records: u64,
+    #[serde(serialize_with = "hex_digest")]
+    pub last_tx: Digest,
+    pub last_height: Height,
+    /// H(history before ‖ entry) over every entry, oldest first, from
+    /// `Digest::ZERO`: [`ObjectHead::chain`].
+    #[serde(serialize_with = "hex_digest")]
+    pub history: Digest,
+}
+
+impl ObjectHead {
+    /// The history hash after `entry`.
+    pub fn chain(history: &Digest, entry: &HistoryEntry) -> Digest {
+        let mut h = Hasher::new("strata/object-history");
+        h.update(&history.0).update(&entry.encode());
+        h.finalize()
+    }
+
+    /// The head an object's history (oldest first) gives: what a client
+    /// compares with a proven head.
+    pub fn of_history(entries: &[HistoryEntry]) -> ObjectHead {
+        entries.iter().fold(ObjectHead::default(), |head, e| head.after(e))
+    }
+
+    fn after(&self, entry: &HistoryEntry) -> ObjectHead {
+        ObjectHead {
+            records: self.records.saturating_add(1),
+            last_tx: entry.tx,
+            last_height: entry.height,
+            history: ObjectHead::chain(&self.history, entry),
+        }
+    }
 }
 
 /// One event in an object's history.
@@ -89,15 +166,6 @@ fn utf8_list<S: serde::Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Erro
     seq.end()
 }
 
-/// A sender's nonce as a key: sender then nonce, big-endian (so a sender's
-/// nonces sort together).
-pub fn nonce_key(sender: &[u8; 32], nonce: u64) -> [u8; 40] {
-    let mut k = [0u8; 40];
-    k[..32].copy_from_slice(sender);
-    k[32..].copy_from_slice(&nonce.to_be_bytes());
-    k
-}
-
 /// Which chain a state belongs to, and how many edge domains there are
 /// (a record belongs to the chain its object's domain names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,8 +179,8 @@ pub struct ChainContext {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode)]
 pub struct Writes {
     pub height: Height,
-    /// Nonces used, sorted.
-    pub nonces: Vec<[u8; 40]>,
+    /// The authenticated state's new values, sorted by key.
+    pub state: Vec<(Vec<u8>, Vec<u8>)>,
     /// (object id, index in the block, entry), sorted by object then index.
     pub histories: Vec<(Vec<u8>, u32, HistoryEntry)>,
     /// Transactions refused, in block order, with the reason.
@@ -141,19 +209,30 @@ pub fn apply(
         height,
         ..Writes::default()
     };
-    let mut nonces = BTreeSet::new();
+    // This block's writes so far, read before the state before it.
+    let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let read = |state: &BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8]| match state.get(key) {
+        Some(v) => Ok(Some(v.clone())),
+        None => view.value(key),
+    };
     for (index, (tx, &hash)) in (0u32..).zip(txs.iter().zip(hashes)) {
         let verdict = match tx {
             Transaction::Provenance(p) => {
                 let r = &p.record;
                 let sender = r.sender.to_bytes();
-                let key = nonce_key(&sender, r.nonce);
+                let window_key = nonce_window_key(&sender, r.nonce);
+                let mut window = read(&state, &window_key)?.unwrap_or_default();
+                window.resize(NONCE_WINDOW as usize / 8, 0);
+                let (byte, mask) = nonce_bit(r.nonce);
                 if r.home_chain(ctx.domains) != Some(ctx.chain) {
                     Err("wrong domain")
-                } else if nonces.contains(&key) || view.nonce_used(&sender, r.nonce)? {
+                } else if window.get(byte).is_some_and(|b| b & mask != 0) {
                     Err("replayed nonce")
                 } else {
-                    nonces.insert(key);
+                    if let Some(b) = window.get_mut(byte) {
+                        *b |= mask;
+                    }
+                    state.insert(window_key, window);
                     let entry = HistoryEntry {
                         tx: hash,
                         height,
@@ -165,6 +244,13 @@ pub fn apply(
                         nonce: r.nonce,
                         timestamp_ms: r.timestamp_ms,
                     };
+                    let head_key = object_key(&r.object_id);
+                    let head = match read(&state, &head_key)? {
+                        Some(bytes) => ObjectHead::decode(&mut &bytes[..])
+                            .map_err(|e| StateError::Corrupt(format!("object head: {e}")))?,
+                        None => ObjectHead::default(),
+                    };
+                    state.insert(head_key, head.after(&entry).encode());
                     writes.histories.push((r.object_id.to_vec(), index, entry));
                     Ok(())
                 }
@@ -179,7 +265,7 @@ pub fn apply(
     writes
         .histories
         .sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    writes.nonces = nonces.into_iter().collect();
+    writes.state = state.into_iter().collect();
     Ok(writes)
 }
 
@@ -191,14 +277,6 @@ pub fn apply_ordered(height: Height, count: u64) -> Writes {
         accepted: count,
         ..Writes::default()
     }
-}
-
-/// The state digest after `writes`, from the digest before them.
-pub fn next_state_digest(before: &Digest, writes: &Writes) -> Digest {
-    let mut h = Hasher::new("strata/state-digest");
-    h.update(&before.0);
-    h.update(&writes.encode());
-    h.finalize()
 }
 
 #[cfg(test)]
@@ -231,7 +309,7 @@ mod tests {
             record(&key, "o0", 9, domains),
         ];
         let run = || {
-            let mut state = MemState::new(ctx);
+            let mut state = MemState::new(ctx, &Digest::ZERO);
             for (h, txs) in [(1, &block1), (2, &block2)] {
                 let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
                 state.execute(h, txs, &hashes).unwrap();
@@ -239,20 +317,22 @@ mod tests {
             state
         };
         let (a, b) = (run(), run());
-        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.root(), b.root());
+        // The proven head of an object matches the history a node serves.
+        assert_eq!(a.object_head(b"o1").unwrap(), ObjectHead::of_history(a.history(b"o1")));
         assert_eq!(a.executed(), 5);
         assert_eq!(a.history(b"o1").len(), 3);
         assert_eq!(a.refused().len(), 2);
         assert!(a.refused().iter().all(|(_, why)| why == "replayed nonce"));
         // A different order of the same records is a different state.
-        let mut c = MemState::new(ctx);
+        let mut c = MemState::new(ctx, &Digest::ZERO);
         let swapped: Vec<Transaction> = block1.iter().rev().cloned().collect();
         let hashes: Vec<Digest> = swapped.iter().map(Transaction::hash).collect();
         c.execute(1, &swapped, &hashes).unwrap();
-        let mut d = MemState::new(ctx);
+        let mut d = MemState::new(ctx, &Digest::ZERO);
         let hashes: Vec<Digest> = block1.iter().map(Transaction::hash).collect();
         d.execute(1, &block1, &hashes).unwrap();
-        assert_ne!(c.digest(), d.digest());
+        assert_ne!(c.root(), d.root());
     }
 
     #[test]
@@ -264,7 +344,7 @@ mod tests {
         };
         let txs = vec![record(&key, "o1", 1, 2)];
         let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
-        let w = apply(&MemState::new(ctx), ctx, 1, &txs, &hashes).unwrap();
+        let w = apply(&MemState::new(ctx, &Digest::ZERO), ctx, 1, &txs, &hashes).unwrap();
         assert_eq!(w.accepted, 0);
         assert_eq!(w.refused[0].1, "wrong domain");
     }

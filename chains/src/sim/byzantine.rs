@@ -29,6 +29,8 @@ pub enum Behavior {
     ForgePayload,
     /// Asks for sync ranges whose target height is a lie.
     LyingSync,
+    /// As leader, names a state root no honest execution reached.
+    WrongStateRoot,
     /// Beside each of its timeouts, gossips one for a view ahead carrying
     /// a timeout certificate no quorum signed.
     BogusTimeouts,
@@ -40,7 +42,8 @@ pub enum Behavior {
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 9] = [
+    pub const ALL: [Behavior; 10] = [
+        Behavior::WrongStateRoot,
         Behavior::BogusTimeouts,
         Behavior::Twins,
         Behavior::ForgePayload,
@@ -54,22 +57,27 @@ impl Behavior {
 }
 
 /// A second, conflicting block for the same round, signed by the same key.
-pub fn conflicting_block(
-    original: &Block,
-    key: &SecretKey,
-    parent_state_root: &Digest,
-    junk: Transaction,
-) -> Block {
+pub fn conflicting_block(original: &Block, key: &SecretKey, junk: Transaction) -> Block {
     let mut header = original.header.clone();
     let txs = vec![junk];
     header.tx_root = block::tx_root(&txs);
-    header.state_root = block::state_root_after(parent_state_root, header.height, &header.tx_root);
     header.timestamp_ms += 1;
     Block::propose(
         header,
         Payload::Inline(BoundedVec::new(txs).expect("one transaction")),
         key,
     )
+}
+
+/// The proposal re-signed naming a state it did not execute: the state
+/// after the height below the block's own, with a made-up root (when the
+/// parent names that height already, its root changed: a link voters
+/// check without executing).
+pub fn wrong_state_root(original: &Block, key: &SecretKey) -> Block {
+    let mut header = original.header.clone();
+    header.state_height = header.height.saturating_sub(1);
+    header.state_root = Digest::of("strata/sim/wrong-state", &header.height.to_le_bytes());
+    Block::propose(header, original.payload.clone(), key)
 }
 
 /// A client's record changed after it was signed: its signature no longer

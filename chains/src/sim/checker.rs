@@ -43,6 +43,9 @@ pub struct Checker {
     /// The state digest after each height, as the first honest node to
     /// execute it computed it.
     states: BTreeMap<Height, (u32, Digest)>,
+    /// State roots committed blocks named, by the height they name, with
+    /// the naming block's height: each must be the honest nodes' root.
+    named_states: BTreeMap<Height, (Digest, Height)>,
 }
 
 impl Checker {
@@ -69,6 +72,7 @@ impl Checker {
             emitted: BTreeSet::new(),
             evidence_count: 0,
             states: BTreeMap::new(),
+            named_states: BTreeMap::new(),
         }
     }
 
@@ -196,6 +200,21 @@ impl Checker {
                     self.decided.insert(h, hash);
                 }
             }
+            let named = (b.header.state_height, b.header.state_root);
+            self.check_named_state(named.0, named.1, h);
+            self.named_states.insert(named.0, (named.1, h));
+        }
+    }
+
+    /// A committed block named the state after `height` with `root`: the
+    /// root honest nodes reached there, once known.
+    fn check_named_state(&mut self, height: Height, root: Digest, by: Height) {
+        if let Some(&(_, reached)) = self.states.get(&height) {
+            if reached != root {
+                self.violations.push(format!(
+                    "STATE: block at height {by} committed naming state {root} after height {height}; honest nodes reached {reached}"
+                ));
+            }
         }
     }
 
@@ -212,8 +231,16 @@ impl Checker {
             Some(_) => {}
             None => {
                 self.states.insert(height, (node, digest));
+                if let Some(&(root, by)) = self.named_states.get(&height) {
+                    self.check_named_state(height, root, by);
+                }
             }
         }
+    }
+
+    /// The highest height whose state a committed block named.
+    pub fn highest_named_state(&self) -> Height {
+        self.named_states.last_key_value().map_or(0, |(h, _)| *h)
     }
 
     /// Heights whose executed state honest nodes compared.

@@ -139,6 +139,10 @@ pub struct SimReport {
     /// honest node executes what it commits; a disagreement is a safety
     /// violation).
     pub executed_heights: usize,
+    /// The highest executed height a committed block named the state of
+    /// (`BlockHeader::state_height`): proposers name executed state, and
+    /// every named root was checked against the honest nodes' roots.
+    pub highest_named_state: u64,
     /// The last events (all of them with `full_trace`), oldest first.
     pub trace: Vec<String>,
 }

@@ -1,10 +1,27 @@
 //! Blocks. A header names its chain, epoch, view and height, commits to its
-//! transactions (Merkle root) and to the history before it (state root), and
-//! carries the certificate of its parent (and, first in a view entered by
-//! timeout, the timeout certificate that ended the previous view).
+//! transactions (Merkle root) and to the executed state of a committed
+//! ancestor (state height and root), and carries the certificate of its
+//! parent (and, first in a view entered by timeout, the timeout certificate
+//! that ended the previous view).
+//!
+//! Which state a header commits to (issue 24, point 2). Not the state after
+//! its parent: in chained HotStuff the parent is not committed when the
+//! next block is proposed, so naming its state would mean executing
+//! uncommitted forks speculatively. Instead a header names the state after
+//! `state_height`, a height its proposer has executed and so committed:
+//! `parent.state_height <= state_height < height`, and the same root as
+//! the parent when the height is the parent's. A voter checks the root
+//! against its own execution of that height, waiting for its executor if
+//! needed (it has committed that height too: the commit follows from the
+//! block's own ancestry in all but rare cases, and then the view's timer
+//! ends the wait). The cost: a record committed at height h is provable
+//! from the state once a header naming a height >= h is certified, about
+//! one more round after its commit under load (the proposer names what it
+//! has executed by then); the consensus path never waits for execution
+//! unless a voter's executor is behind its proposer's.
 
 use parity_scale_codec::{Decode, Encode};
-use strata_crypto::hash::{Digest, Hasher};
+use strata_crypto::hash::Digest;
 use strata_crypto::{SecretKey, Signature};
 
 use super::cert::{QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, VoteData};
@@ -20,6 +37,11 @@ pub struct BlockHeader {
     pub height: Height,
     pub parent: Digest,
     pub tx_root: Digest,
+    /// The height whose executed state `state_root` is (see the module
+    /// documentation): committed, below this block.
+    pub state_height: Height,
+    /// The root of the authenticated state (`crate::auth`) after executing
+    /// `state_height`.
     pub state_root: Digest,
     /// Position of the proposer in the epoch's committee.
     pub proposer: u32,
@@ -55,16 +77,13 @@ pub fn tx_root(txs: &[Transaction]) -> Digest {
     tx_root_of_hashes(txs.iter().map(|t| t.hash()).collect())
 }
 
-/// The state root a block commits to: an accumulator over the chain's whole
-/// transaction history (H(parent state root ‖ height ‖ tx root)), checkable
-/// without executing anything. The executor's state root replaces it when
-/// execution arrives.
-pub fn state_root_after(parent_state_root: &Digest, height: Height, tx_root: &Digest) -> Digest {
-    let mut h = Hasher::new("strata/state-accumulator");
-    h.update(&parent_state_root.0)
-        .update(&height.to_le_bytes())
-        .update(&tx_root.0);
-    h.finalize()
+/// Whether a block's state fields are consistent with its parent's: the
+/// state height is between the parent's and the block's own, and the root
+/// is the parent's when the height is (checkable without executing).
+pub fn state_link_valid(header: &BlockHeader, parent: &BlockHeader) -> bool {
+    header.state_height < header.height
+        && header.state_height >= parent.state_height
+        && (header.state_height != parent.state_height || header.state_root == parent.state_root)
 }
 
 impl Block {
@@ -137,7 +156,8 @@ pub fn genesis_block(params: GenesisParams) -> Block {
         height: 0,
         parent: Digest::ZERO,
         tx_root: tx_root(&[]),
-        state_root: params.config_digest,
+        state_height: 0,
+        state_root: crate::auth::genesis_root(&params.config_digest),
         proposer: u32::MAX,
         timestamp_ms: 0,
         justify: QuorumCertificate::genesis(params.chain, params.epoch, Digest::ZERO),

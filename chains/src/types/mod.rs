@@ -10,7 +10,7 @@ mod routing;
 mod rules;
 mod tx;
 
-pub use block::{genesis_block, state_root_after, Block, BlockHeader, GenesisParams};
+pub use block::{genesis_block, state_link_valid, Block, BlockHeader, GenesisParams};
 pub use cert::{
     CertError, QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, TimeoutMessage,
     VoteData,

@@ -3,8 +3,9 @@
 //! protocol is a file beside it: `voter` (proposals and votes under the
 //! safety rules), `collector` (votes into certificates), `certificates`
 //! (checking them; lock and commit rules), `pacemaker` (views, timers,
-//! timeouts), `proposer`, `sync_client`, `evidence` (equivocation), and
-//! `deferred` (signing after a yield).
+//! timeouts), `proposer`, `state_roots` (the executed state a block
+//! names), `sync_client`, `evidence` (equivocation), and `deferred`
+//! (signing after a yield).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
@@ -19,10 +20,12 @@ mod deferred;
 mod evidence;
 mod pacemaker;
 mod proposer;
+mod state_roots;
 mod sync_client;
 mod voter;
 
 use evidence::{EquivocationTracker, Seen};
+use state_roots::{ExecutedRoots, StateCheck};
 
 use super::phase::Phase;
 use super::safety::{check_block_rules, safe_to_vote, SafetyState};
@@ -159,6 +162,8 @@ pub struct ConsensusCore {
     /// Blocks whose batched payload the host is checking, and who sent them.
     payload_checks: BTreeMap<Digest, u32>,
     orphans: BTreeMap<(Height, Digest), (u32, Arc<Block>)>,
+    /// Roots of the heights the host executed, and proposals waiting for one.
+    executed: ExecutedRoots,
     sync: Option<SyncInFlight>,
     sync_generation: u64,
     stats: CoreStats,
@@ -201,6 +206,7 @@ impl ConsensusCore {
             unattached: BTreeMap::new(),
             payload_checks: BTreeMap::new(),
             orphans: BTreeMap::new(),
+            executed: ExecutedRoots::default(),
             sync: None,
             sync_generation: 0,
             stats: CoreStats::default(),
@@ -325,6 +331,7 @@ impl ConsensusCore {
                 self.on_payload_checked(block, verdict, &mut out)
             }
             Event::Resumed => self.on_resumed(&mut out),
+            Event::Executed { height, root } => self.on_executed(height, root, &mut out),
         }
         out
     }

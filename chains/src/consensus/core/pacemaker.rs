@@ -14,6 +14,7 @@ impl ConsensusCore {
         self.my_timeout = None;
         // Checks for blocks of earlier views can no longer lead to a vote.
         self.payload_checks.clear();
+        self.executed.forget_waits();
         if progress {
             self.consecutive_timeouts = 0;
         }

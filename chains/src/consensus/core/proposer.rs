@@ -74,6 +74,7 @@ impl ConsensusCore {
             (Payload::Batches(_), None) => return,
         };
         let opens_by_timeout = self.rules().needs_timeout_certificate(qc.round, round.view);
+        let (state_height, state_root) = self.state_to_name(&parent, round.height);
         let header = BlockHeader {
             chain: self.cfg.chain,
             epoch: self.cfg.epoch,
@@ -81,7 +82,8 @@ impl ConsensusCore {
             height: round.height,
             parent: qc.block,
             tx_root,
-            state_root: block::state_root_after(&parent.header.state_root, round.height, &tx_root),
+            state_height,
+            state_root,
             proposer: self.cfg.me,
             timestamp_ms: self.now / 1000,
             justify: qc,

@@ -123,12 +123,7 @@ impl ConsensusCore {
                 && self.in_scope(b.header.chain, b.header.epoch)
                 && check_block_rules(self.protocol(), b).is_ok()
                 && b.inline_tx_root_matches() != Some(false)
-                && b.header.state_root
-                    == block::state_root_after(
-                        &parent.header.state_root,
-                        b.header.height,
-                        &b.header.tx_root,
-                    );
+                && block::state_link_valid(&b.header, &parent.header);
             if !ok {
                 return self.misbehaviour(from, "sync response blocks do not chain", out);
             }

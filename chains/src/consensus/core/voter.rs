@@ -76,8 +76,9 @@ impl ConsensusCore {
         }
     }
 
-    /// Votes now for an empty payload or this node's own, otherwise once
-    /// the host has checked the payload, whatever its form: that every
+    /// Votes once the state root the block names matches this node's
+    /// execution (`state_roots.rs`), then now for an empty payload or this
+    /// node's own, otherwise once the host has checked the payload, whatever its form: that every
     /// batch it references is held and matches the transaction root, that
     /// every transaction in it is valid (signatures included). A replica
     /// that voted for inline records on the proposer's word let a
@@ -89,6 +90,18 @@ impl ConsensusCore {
         hash: Digest,
         out: &mut Vec<Action>,
     ) {
+        if from != self.cfg.me {
+            match self.check_state_root(block) {
+                StateCheck::Matches => {}
+                StateCheck::Differs => {
+                    return self.misbehaviour(from, "proposal state root differs", out)
+                }
+                StateCheck::NotYet => return self.wait_for_execution(from, block, hash),
+                StateCheck::Unknown => {
+                    return self.unhelpful(from, "proposal names a state too old to check", out)
+                }
+            }
+        }
         if !block.payload.is_empty() && from != self.cfg.me {
             if block.header.view == self.view && self.payload_checks.len() < MAX_ORPHANS {
                 self.payload_checks.insert(hash, from);
@@ -138,13 +151,8 @@ impl ConsensusCore {
             self.unhelpful(from, "proposal from a non-leader", out);
             return false;
         }
-        let expected = block::state_root_after(
-            &parent.header.state_root,
-            block.header.height,
-            &block.header.tx_root,
-        );
-        if block.header.state_root != expected {
-            self.misbehaviour(from, "proposal state root mismatch", out);
+        if !block::state_link_valid(&block.header, &parent.header) {
+            self.misbehaviour(from, "proposal state height or root breaks its parent's", out);
             return false;
         }
         match self.tree.insert(block.clone(), hash) {

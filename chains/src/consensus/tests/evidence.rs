@@ -174,11 +174,6 @@ fn an_equivocating_leader_gets_one_vote_per_view_and_evidence() {
             proposer: 1,
             timestamp_ms: salt,
             justify: qc.clone(),
-            state_root: crate::types::state_root_after(
-                &h.genesis.header.state_root,
-                1,
-                &h.genesis.header.tx_root,
-            ),
             ..h.genesis.header.clone()
         };
         Block::propose(header, crate::types::Payload::empty(), &h.keys[1])
@@ -222,11 +217,6 @@ fn badly_signed_first_block(h: &Harness) -> Block {
         parent: h.genesis.hash(),
         proposer: 1,
         justify: qc,
-        state_root: crate::types::state_root_after(
-            &h.genesis.header.state_root,
-            1,
-            &h.genesis.header.tx_root,
-        ),
         ..h.genesis.header.clone()
     };
     let mut block = Block::propose(header, crate::types::Payload::empty(), &h.keys[1]);

@@ -71,6 +71,10 @@ fn a_restarted_node_does_not_vote_twice() {
                 pending: known.to_vec(),
             })),
         );
+        // Its host executed what it had committed before the restart.
+        let executed = last.header.state_height;
+        let root = h.root_after(2, executed);
+        core.on_event(1, Event::Executed { height: executed, root });
         let actions = core.on_event(
             1,
             Event::Message {
@@ -151,7 +155,6 @@ fn batched_payloads_are_voted_only_once_the_host_holds_them() {
             proposer: 0,
             tx_root: root,
             justify: qc,
-            state_root: crate::types::state_root_after(&h.genesis.header.state_root, 1, &root),
             ..h.genesis.header.clone()
         };
         Block::propose(
@@ -240,7 +243,6 @@ fn inline_payloads_are_voted_only_after_the_host_checks_them() {
         proposer: 0,
         tx_root: root,
         justify: qc,
-        state_root: crate::types::state_root_after(&h.genesis.header.state_root, 1, &root),
         ..h.genesis.header.clone()
     };
     let block = Block::propose(
@@ -439,5 +441,46 @@ fn a_bad_vote_spoils_one_unchecked_certificate_per_leader() {
                 .verify(chain, 0, &h.genesis.hash(), &h.committee, threshold)
                 .is_ok());
         }
+    }
+}
+
+/// Blocks name the state their proposer executed; a voter whose executor
+/// is behind waits for it, then votes; a proposer whose roots differ from
+/// everyone's gets no votes for them and is blamed, and the chain goes on.
+#[test]
+fn proposals_name_executed_roots_that_voters_check_or_wait_for() {
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let mut h = Harness::new(protocol, 4, LeaderPolicy::RoundRobin);
+        h.slow_executor[3] = true;
+        h.wrong_roots[1] = true;
+        h.run_with_timeouts(20, 3_000);
+        let committed = &h.commits[0];
+        assert!(committed.len() >= 10, "{protocol:?}: {} committed", committed.len());
+        let named: Vec<u64> = committed.iter().map(|b| b.header.state_height).collect();
+        assert!(
+            named.last().is_some_and(|&n| n >= 3),
+            "{protocol:?}: named {named:?}"
+        );
+        for b in committed.iter().filter(|b| b.header.state_height > 0) {
+            assert_eq!(
+                b.header.state_root,
+                h.root_after(0, b.header.state_height),
+                "{protocol:?}: committed block at {} names a root no honest node reached",
+                b.header.height
+            );
+        }
+        assert!(
+            h.blamed
+                .iter()
+                .any(|&(_, peer, why)| peer == 1 && why == "proposal state root differs"),
+            "{protocol:?}: the member with other roots was blamed"
+        );
+        assert!(
+            !h.blamed
+                .iter()
+                .any(|&(by, peer, why)| by == 3 && peer != 1 && why.contains("state")),
+            "{protocol:?}: the slow executor waited instead of blaming"
+        );
+        h.assert_same_commits(0..4);
     }
 }

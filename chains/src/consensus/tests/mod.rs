@@ -31,6 +31,14 @@ struct Harness {
     /// Nodes whose votes carry a signature over something else.
     bad_votes: Vec<bool>,
     commits: Vec<Vec<Arc<Block>>>,
+    /// Committed heights each node's host executes next (delivered when no
+    /// message is in flight, or last of all for a slow executor).
+    executions: VecDeque<(usize, u64)>,
+    slow_executor: Vec<bool>,
+    /// Nodes whose executor reaches other roots than everyone else's.
+    wrong_roots: Vec<bool>,
+    /// Every misbehaviour reported: (reporter, peer, reason).
+    blamed: Vec<(usize, u32, &'static str)>,
     evidence: Vec<(u32, Evidence)>,
     timers: Vec<Vec<TimerId>>,
     persisted: Vec<Option<SafetyState>>,
@@ -101,6 +109,10 @@ impl Harness {
             silenced: vec![false; n],
             bad_votes: vec![false; n],
             commits: vec![Vec::new(); n],
+            executions: VecDeque::new(),
+            slow_executor: vec![false; n],
+            wrong_roots: vec![false; n],
+            blamed: Vec::new(),
             evidence: Vec::new(),
             timers: vec![Vec::new(); n],
             persisted: vec![None; n],
@@ -152,7 +164,13 @@ impl Harness {
                     }
                 }
                 Action::RequestPayload { round } => self.payloads.push_back((i, round)),
-                Action::Commit(blocks) => self.commits[i].extend(blocks),
+                Action::Commit(blocks) => {
+                    for b in &blocks {
+                        self.executions.push_back((i, b.header.height));
+                    }
+                    self.commits[i].extend(blocks)
+                }
+                Action::Misbehaviour { peer, reason, .. } => self.blamed.push((i, peer, reason)),
                 Action::Evidence(e) => self.evidence.push((i as u32, e)),
                 Action::SetTimer { id, .. } => self.timers[i].push(id),
                 Action::Persist(s) => self.persisted[i] = Some(s),
@@ -169,6 +187,12 @@ impl Harness {
                 self.feed_one(i, Event::Resumed);
             } else if let Some((from, to, msg)) = self.queue.pop_front() {
                 self.feed(to as usize, Event::Message { from, msg });
+            } else if let Some(k) = self
+                .executions
+                .iter()
+                .position(|&(i, _)| !self.slow_executor[i])
+            {
+                self.execute(k);
             } else if let Some((i, round)) = self.payloads.pop_front() {
                 let ev = Event::ProposalReady {
                     round,
@@ -176,9 +200,25 @@ impl Harness {
                     batches_tx_root: None,
                 };
                 self.feed(i, ev);
+            } else if !self.executions.is_empty() {
+                self.execute(0);
             } else {
                 return;
             }
+        }
+    }
+
+    /// The state root every honest host reaches after `height` (a stand-in
+    /// for the executor: the core only compares roots).
+    fn root_after(&self, i: usize, height: u64) -> Digest {
+        let domain = if self.wrong_roots[i] { "other" } else { "state" };
+        Digest::of(domain, &height.to_le_bytes())
+    }
+
+    fn execute(&mut self, k: usize) {
+        if let Some((i, height)) = self.executions.remove(k) {
+            let root = self.root_after(i, height);
+            self.feed(i, Event::Executed { height, root });
         }
     }
 

@@ -29,7 +29,7 @@ use crate::consensus::{
 use crate::execution::{ChainContext, MemState};
 use crate::store::{MemStore, Store};
 use crate::types::{
-    genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
+    genesis_block, Block, ChainId, Height, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
     Payload, Protocol, Provenance, Round, Transaction, GLOBAL_DOMAIN,
 };
 
@@ -65,6 +65,13 @@ enum SimEvent {
         incarnation: u64,
         block: Digest,
         verdict: PayloadVerdict,
+    },
+    /// The node's executor finished a committed height.
+    Executed {
+        node: u32,
+        incarnation: u64,
+        height: Height,
+        root: Digest,
     },
     Crash(u32),
     Restart(u32),
@@ -168,10 +175,11 @@ impl<'a> Sim<'a> {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),
         };
+        let config_digest = Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes());
         let genesis = genesis_block(GenesisParams {
             chain,
             epoch: 0,
-            config_digest: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
+            config_digest,
         });
         let leader = match cfg.protocol {
             Protocol::HotStuff if cfg.seed % 2 == 0 => LeaderPolicy::RoundRobin,
@@ -224,7 +232,7 @@ impl<'a> Sim<'a> {
                 position,
                 core: None,
                 store: genesis_store.clone(),
-                state: MemState::new(exec_ctx),
+                state: MemState::new(exec_ctx, &config_digest),
                 incarnation: 0,
                 behaviors,
                 captured: VecDeque::new(),
@@ -238,7 +246,7 @@ impl<'a> Sim<'a> {
                 position: p,
                 core: None,
                 store: genesis_store.clone(),
-                state: MemState::new(exec_ctx),
+                state: MemState::new(exec_ctx, &config_digest),
                 incarnation: 0,
                 behaviors: vec![Behavior::Twins],
                 captured: VecDeque::new(),
@@ -336,7 +344,14 @@ impl<'a> Sim<'a> {
             pending: store.uncommitted_blocks().unwrap_or_default(),
         };
         let mut core = ConsensusCore::new(cfg, node.key.clone());
-        let actions = core.on_event(self.now, Event::Restored(Box::new(recovery)));
+        let mut actions = core.on_event(self.now, Event::Restored(Box::new(recovery)));
+        // The executed state survives on the node's disk: its host reports
+        // the last executed height, as a restarted node's ledger does.
+        let executed = Event::Executed {
+            height: node.state.applied_height(),
+            root: node.state.root(),
+        };
+        actions.extend(core.on_event(self.now, executed));
         node.core = Some(core);
         self.apply(i, actions);
     }
@@ -423,6 +438,20 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            SimEvent::Executed {
+                node,
+                incarnation,
+                height,
+                root,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        let actions = core.on_event(self.now, Event::Executed { height, root });
+                        self.apply(i, actions);
+                    }
+                }
+            }
             SimEvent::Crash(node) => {
                 let i = node as usize;
                 if self.nodes[i].honest()
@@ -495,8 +524,8 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Executes a block node `i` committed, as a node's ledger does, and
-    /// hands the state digest to the checker.
+    /// Executes a block node `i` committed, as a node's ledger does, hands
+    /// the state root to the checker, and reports it to the node's core.
     fn execute_block(&mut self, i: usize, block: &Block) {
         let txs: &[Transaction] = match &block.payload {
             Payload::Inline(txs) => txs,
@@ -504,8 +533,27 @@ impl<'a> Sim<'a> {
         };
         let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
         let height = block.header.height;
+        if height <= self.nodes[i].state.applied_height() {
+            return;
+        }
         match self.nodes[i].state.execute(height, txs, &hashes) {
-            Ok(digest) => self.checker.on_executed(i as u32, height, digest),
+            Ok(root) => {
+                self.checker.on_executed(i as u32, height, root);
+                // The executor runs beside consensus: its answer comes a
+                // little later (up to 3 ms of virtual time).
+                let at = self.now + self.rng.gen_range(0..3_000);
+                let incarnation = self.nodes[i].incarnation;
+                let node = i as u32;
+                self.push(
+                    at,
+                    SimEvent::Executed {
+                        node,
+                        incarnation,
+                        height,
+                        root,
+                    },
+                );
+            }
             Err(e) => self
                 .checker
                 .violations
@@ -757,6 +805,7 @@ impl<'a> Sim<'a> {
             evidence_emitted: self.checker.evidence_count,
             views_max,
             executed_heights: self.checker.executed_heights(),
+            highest_named_state: self.checker.highest_named_state(),
             trace,
         }
     }

@@ -11,6 +11,7 @@ use rand::Rng;
 use super::{describe, Sim, SimEvent};
 use crate::sim::byzantine::{
     bogus_timeout, conflicting_block, conflicting_vote, corrupt_signatures, forged_record,
+    wrong_state_root,
     lying_sync_request, Behavior,
 };
 use crate::store::Store;
@@ -51,48 +52,42 @@ impl Sim<'_> {
         }
         if let ConsensusMessage::Proposal(b) = &msg {
             if self.nodes[i].has(Behavior::ForgePayload) && self.rng.gen_bool(0.5) {
-                let parent_root = self.nodes[i]
-                    .store
-                    .block(&b.header.parent)
-                    .ok()
-                    .flatten()
-                    .map(|p| p.header.state_root);
-                if let Some(root) = parent_root {
-                    let forged = forged_record(self.payload().remove(0));
-                    let block = conflicting_block(b, &self.nodes[i].key, &root, forged);
-                    self.log(|| format!("n{i} proposes a forged record at {}", b.round()));
-                    let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
-                    for j in others {
-                        self.transmit(i, j, msg.clone());
-                    }
-                    return;
+                let forged = forged_record(self.payload().remove(0));
+                let block = conflicting_block(b, &self.nodes[i].key, forged);
+                self.log(|| format!("n{i} proposes a forged record at {}", b.round()));
+                let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
+                for j in others {
+                    self.transmit(i, j, msg.clone());
                 }
+                return;
+            }
+            if self.nodes[i].has(Behavior::WrongStateRoot) && self.rng.gen_bool(0.5) {
+                let block = wrong_state_root(b, &self.nodes[i].key);
+                self.log(|| format!("n{i} names a wrong state root at {}", b.round()));
+                let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
+                for j in others {
+                    self.transmit(i, j, msg.clone());
+                }
+                return;
             }
             if self.nodes[i].has(Behavior::Equivocate) && others.len() >= 2 {
-                let parent_root = self.nodes[i]
-                    .core
-                    .as_ref()
-                    .and_then(|_| self.nodes[i].store.block(&b.header.parent).ok().flatten())
-                    .map(|p| p.header.state_root);
-                if let Some(root) = parent_root {
-                    let junk = self.payload().remove(0);
-                    let twin = conflicting_block(b, &self.nodes[i].key, &root, junk);
-                    let a = Arc::new(msg.clone());
-                    let twin = Arc::new(ConsensusMessage::Proposal(Box::new(twin)));
-                    let both = others[self.rng.gen_range(0..others.len())];
-                    self.log(|| format!("n{i} equivocates at {}", b.round()));
-                    for (k, &j) in others.iter().enumerate() {
-                        if j == both {
-                            self.transmit(i, j, a.clone());
-                            self.transmit(i, j, twin.clone());
-                        } else if k % 2 == 0 {
-                            self.transmit(i, j, a.clone());
-                        } else {
-                            self.transmit(i, j, twin.clone());
-                        }
+                let junk = self.payload().remove(0);
+                let twin = conflicting_block(b, &self.nodes[i].key, junk);
+                let a = Arc::new(msg.clone());
+                let twin = Arc::new(ConsensusMessage::Proposal(Box::new(twin)));
+                let both = others[self.rng.gen_range(0..others.len())];
+                self.log(|| format!("n{i} equivocates at {}", b.round()));
+                for (k, &j) in others.iter().enumerate() {
+                    if j == both {
+                        self.transmit(i, j, a.clone());
+                        self.transmit(i, j, twin.clone());
+                    } else if k % 2 == 0 {
+                        self.transmit(i, j, a.clone());
+                    } else {
+                        self.transmit(i, j, twin.clone());
                     }
-                    return;
                 }
+                return;
             }
         }
         let msg = if self.nodes[i].has(Behavior::InvalidSignatures) {

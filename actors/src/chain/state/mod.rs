@@ -1,0 +1,492 @@
+//! The application state a chain's committed blocks build (DESIGN.md §6),
+//! in RocksDB: the authenticated state the executor reads and writes
+//! (`strata_chains::execution`; object heads and nonce windows, in the
+//! state tree of `tree.rs`, one version per height, with its root per
+//! height), each object's full history and the refusals as plain indexes
+//! for queries, and per-block bookkeeping.
+//!
+//! Applying a block is deterministic, so every member reaches the same
+//! state root; the applied height is stored with each block's writes, so a
+//! restarted node replays exactly the blocks it had not applied. A state
+//! directory of an earlier format (before the state tree) is rebuilt from
+//! the committed blocks: it is removed and replayed from genesis.
+
+mod tree;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parity_scale_codec::Encode;
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use strata_chains::auth::{self, StateProof};
+use strata_chains::execution::{self, ChainContext, StateView};
+use strata_chains::store::{db_options, per_transaction_index, point_lookup_options};
+use strata_chains::types::{ChainId, Height, Transaction};
+use strata_crypto::codec::decode_message;
+use strata_crypto::hash::{Digest, Hasher};
+
+pub use strata_chains::execution::{HistoryEntry, StateError};
+
+fn backend(e: rocksdb::Error) -> StateError {
+    StateError::Backend(e.to_string())
+}
+
+/// What applying a block did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub accepted: usize,
+    pub refused: Vec<(Digest, String)>,
+    /// The state root after the block.
+    pub root: Digest,
+}
+
+const CF_OBJECTS: &str = "objects";
+const CF_REFUSED: &str = "refused";
+const CF_BATCHES: &str = "executed_batches";
+const CF_META: &str = "meta";
+const KEY_APPLIED: &[u8] = b"applied";
+const KEY_TX_COUNT: &[u8] = b"tx_count";
+const KEY_FORMAT: &[u8] = b"format";
+/// Format 2: the state tree (issue 24). Format 1 kept nonces per record.
+const FORMAT: u64 = 2;
+
+fn root_key(height: Height) -> [u8; 9] {
+    let mut k = [b'r'; 9];
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
+fn tree_error(e: auth::TreeError) -> StateError {
+    StateError::Backend(e.to_string())
+}
+
+fn commit_time_key(height: Height) -> [u8; 9] {
+    let mut k = [b't'; 9];
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
+/// The executed state of one chain.
+#[derive(Clone)]
+pub struct StateStore {
+    db: Arc<DB>,
+    chain: ChainId,
+    domains: u32,
+}
+
+fn object_key_prefix(object: &[u8]) -> Vec<u8> {
+    // Length-prefixed so no object's keys are a prefix of another's.
+    let mut k = (object.len() as u16).to_be_bytes().to_vec();
+    k.extend_from_slice(object);
+    k
+}
+
+impl StateStore {
+    /// Opens (or creates, at the genesis state of configuration `config`)
+    /// a chain's state.
+    pub fn open(
+        path: &Path,
+        chain: ChainId,
+        domains: u32,
+        config: &Digest,
+    ) -> Result<StateStore, StateError> {
+        let opts = db_options();
+        if let Ok(existing) = DB::list_cf(&opts, path) {
+            if existing.iter().any(|cf| cf == "nonces") {
+                tracing::warn!(path = %path.display(), "the state has an earlier format: rebuilding it from the committed blocks");
+                std::fs::remove_dir_all(path).map_err(|e| StateError::Backend(e.to_string()))?;
+            }
+        }
+        let cfs = [
+            CF_OBJECTS,
+            CF_REFUSED,
+            CF_BATCHES,
+            CF_META,
+            tree::CF_LATEST,
+            tree::CF_NODES,
+            tree::CF_VALUES,
+            tree::CF_STALE,
+        ]
+        .into_iter()
+        .map(|n| {
+            let mut cf = match n {
+                CF_REFUSED | CF_BATCHES | tree::CF_LATEST | tree::CF_NODES => {
+                    point_lookup_options()
+                }
+                _ => Options::default(),
+            };
+            if n == CF_OBJECTS || n == tree::CF_LATEST || n == tree::CF_VALUES {
+                per_transaction_index(&mut cf);
+            }
+            ColumnFamilyDescriptor::new(n, cf)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend)?;
+        let store = StateStore {
+            db: Arc::new(db),
+            chain,
+            domains,
+        };
+        if store.root_at(0)?.is_none() {
+            store.write_genesis(config)?;
+        }
+        Ok(store)
+    }
+
+    /// Version 0 of the state tree: the genesis state.
+    fn write_genesis(&self, config: &Digest) -> Result<(), StateError> {
+        let updates = auth::genesis_updates(config);
+        let reader = tree::RocksTree { db: &self.db };
+        let (root, update) = auth::update(&reader, 0, &updates).map_err(tree_error)?;
+        let mut batch = WriteBatch::default();
+        reader
+            .write(&mut batch, 0, &update, &updates)
+            .map_err(tree_error)?;
+        batch.put_cf(self.cf(CF_META), root_key(0), root.0);
+        batch.put_cf(self.cf(CF_META), KEY_FORMAT, FORMAT.to_be_bytes());
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(backend)
+    }
+
+    /// The state root after `height`, if executed here.
+    pub fn root_at(&self, height: Height) -> Result<Option<Digest>, StateError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), root_key(height))
+            .map_err(backend)?
+        {
+            Some(b) => Ok(Some(Digest(b.as_slice().try_into().map_err(|_| {
+                StateError::Corrupt(format!("state root of height {height}"))
+            })?))),
+            None => Ok(None),
+        }
+    }
+
+    /// `key`'s value in the state after `height`, with its proof against
+    /// that height's root (heights older than the retained versions are
+    /// pruned).
+    pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StateError> {
+        let applied = self.applied_height()?;
+        if height > applied || height.saturating_add(tree::RETAINED_VERSIONS) <= applied {
+            return Err(StateError::Backend(format!(
+                "the state after height {height} is not kept here (executed up to {applied})"
+            )));
+        }
+        auth::prove(&tree::RocksTree { db: &self.db }, key, height).map_err(tree_error)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn meta_u64(&self, key: &[u8]) -> Result<u64, StateError> {
+        match self.db.get_cf(self.cf(CF_META), key).map_err(backend)? {
+            Some(b) => Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
+                |_| StateError::Corrupt(format!("meta {}", String::from_utf8_lossy(key))),
+            )?)),
+            None => Ok(0),
+        }
+    }
+
+    pub fn applied_height(&self) -> Result<Height, StateError> {
+        self.meta_u64(KEY_APPLIED)
+    }
+
+    /// When this node committed the block at `height` (Unix ms).
+    pub fn commit_time(&self, height: Height) -> Result<Option<u64>, StateError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), commit_time_key(height))
+            .map_err(backend)?
+        {
+            Some(b) => Ok(Some(u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("commit time".into()))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Transactions executed (not refused) since genesis.
+    pub fn executed_transactions(&self) -> Result<u64, StateError> {
+        self.meta_u64(KEY_TX_COUNT)
+    }
+
+    pub fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> Result<bool, StateError> {
+        execution::nonce_used(self, sender, nonce)
+    }
+
+    pub fn batch_executed(&self, batch: &Digest) -> Result<bool, StateError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_BATCHES), batch.0)
+            .map_err(backend)?
+            .is_some())
+    }
+
+    /// Why the executor refused a committed transaction, if it did.
+    pub fn refusal(&self, tx: &Digest) -> Result<Option<String>, StateError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_REFUSED), tx.0)
+            .map_err(backend)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// An object's history, oldest first, at most `limit` entries.
+    pub fn history(&self, object: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, StateError> {
+        let prefix = object_key_prefix(object);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_OBJECTS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(backend)?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(decode_message(&v, 1 << 20).map_err(|e| StateError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Applies one committed block's transactions (`batches`: the digests
+    /// of the batches they came from, executed at most once each).
+    /// `committed_at_ms`: when this node committed the block (Unix ms).
+    /// Applies a committed block's transactions (`hashes[i]` is the hash
+    /// of `txs[i]`) and marks `batches` executed.
+    pub fn apply(
+        &self,
+        height: Height,
+        committed_at_ms: u64,
+        txs: &[Transaction],
+        hashes: &[Digest],
+        batches: &[Digest],
+    ) -> Result<Applied, StateError> {
+        let ctx = ChainContext {
+            chain: self.chain,
+            domains: self.domains,
+        };
+        let writes = execution::apply(self, ctx, height, txs, hashes)?;
+        let mut batch = WriteBatch::default();
+        // Keys in order (`apply` sorts them): the memtable's skip list
+        // then finds each insert position from the previous one.
+        for (object, index, entry) in &writes.histories {
+            let mut key = object_key_prefix(object);
+            key.extend_from_slice(&height.to_be_bytes());
+            key.extend_from_slice(&index.to_be_bytes());
+            batch.put_cf(self.cf(CF_OBJECTS), key, entry.encode());
+        }
+        for (tx, reason) in &writes.refused {
+            batch.put_cf(self.cf(CF_REFUSED), tx.0, reason.as_bytes());
+        }
+        let root = self.write_tree(&mut batch, height, &writes.state)?;
+        let accepted = usize::try_from(writes.accepted).unwrap_or(usize::MAX);
+        self.finish(batch, height, committed_at_ms, accepted, batches)?;
+        Ok(Applied {
+            accepted,
+            refused: writes.refused,
+            root,
+        })
+    }
+
+    /// `apply` for a chain whose transactions are ordered but never
+    /// executed (opaque payloads): the block's `count` transactions are
+    /// counted and its batches marked executed, without reading them.
+    pub fn apply_ordered(
+        &self,
+        height: Height,
+        committed_at_ms: u64,
+        count: usize,
+        batches: &[Digest],
+    ) -> Result<Applied, StateError> {
+        let mut batch = WriteBatch::default();
+        let root = self.write_tree(&mut batch, height, &[])?;
+        self.finish(batch, height, committed_at_ms, count, batches)?;
+        Ok(Applied {
+            accepted: count,
+            refused: Vec::new(),
+            root,
+        })
+    }
+
+    /// Adds the state tree at `height` (the tree at `height - 1` and
+    /// `updates`) and its root to `batch`; returns the root.
+    fn write_tree(
+        &self,
+        batch: &mut WriteBatch,
+        height: Height,
+        updates: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Digest, StateError> {
+        let applied = self.applied_height()?;
+        if applied.checked_add(1) != Some(height) {
+            // The tree has one version per height, each from the one before.
+            return Err(StateError::Backend(format!(
+                "height {height} executed after {applied}"
+            )));
+        }
+        let reader = tree::RocksTree { db: &self.db };
+        let (root, update) = auth::update(&reader, height, updates).map_err(tree_error)?;
+        reader
+            .write(batch, height, &update, updates)
+            .map_err(tree_error)?;
+        batch.put_cf(self.cf(CF_META), root_key(height), root.0);
+        Ok(root)
+    }
+
+    /// Adds what every executed block records (its batches, the applied
+    /// height, the transaction count, the commit time) and writes it all.
+    fn finish(
+        &self,
+        mut batch: WriteBatch,
+        height: Height,
+        committed_at_ms: u64,
+        accepted: usize,
+        batches: &[Digest],
+    ) -> Result<(), StateError> {
+        for b in batches {
+            batch.put_cf(self.cf(CF_BATCHES), b.0, []);
+        }
+        batch.put_cf(self.cf(CF_META), KEY_APPLIED, height.to_be_bytes());
+        let executed = self.executed_transactions()? + accepted as u64;
+        batch.put_cf(self.cf(CF_META), KEY_TX_COUNT, executed.to_be_bytes());
+        batch.put_cf(
+            self.cf(CF_META),
+            commit_time_key(height),
+            committed_at_ms.to_be_bytes(),
+        );
+        // Not synced: the state is rebuilt from the consensus store's synced
+        // commits, and RocksDB's log keeps writes in order, so after a power
+        // loss the state is a prefix that the replay completes.
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(backend)
+    }
+}
+
+/// A short id of an object for logs.
+pub fn object_label(object: &[u8]) -> String {
+    let mut h = Hasher::new("strata/label");
+    h.update(object);
+    h.finalize().to_hex()[..8].to_string()
+}
+
+impl StateView for StateStore {
+    fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.db
+            .get_cf(self.cf(tree::CF_LATEST), key)
+            .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_chains::execution::ObjectHead;
+    use strata_chains::test_support::signed_record;
+    use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
+    use strata_crypto::sr25519::TxKeypair;
+
+    fn record(key: &TxKeypair, object: &str, nonce: u64, domain: u32) -> Transaction {
+        signed_record(key, domain, object.as_bytes(), nonce)
+    }
+
+    fn object_in(domain: u32, domains: u32) -> String {
+        (0..)
+            .map(|i| format!("obj-{i}"))
+            .find(|o| domain_of(o.as_bytes(), domains) == domain)
+            .unwrap()
+    }
+
+    #[test]
+    fn history_nonces_domains_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TxKeypair::from_seed(&[1; 32]);
+        let obj = object_in(0, 2);
+        let other = object_in(1, 2);
+        {
+            let s = StateStore::open(dir.path(), ChainId::local(0), 2, &Digest::ZERO).unwrap();
+            let txs = vec![
+                record(&key, &obj, 1, 0),
+                record(&key, &obj, 2, 0),
+                record(&key, &obj, 2, 0),   // replay within the block
+                record(&key, &other, 3, 0), // object of domain 1
+                record(&key, &obj, 4, GLOBAL_DOMAIN),
+            ];
+            let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+            assert!(s.apply(1, 1_000, &txs, &hashes[..4], &[]).is_err());
+            let a = s
+                .apply(1, 1_000, &txs, &hashes, &[Digest::of("b", b"1")])
+                .unwrap();
+            assert_eq!(a.accepted, 2);
+            assert_eq!(
+                a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+                vec!["replayed nonce", "wrong domain", "wrong domain"]
+            );
+            assert_eq!(
+                s.refusal(&txs[2].hash()).unwrap().as_deref(),
+                Some("replayed nonce")
+            );
+            let txs = [record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)];
+            let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+            let a = s.apply(2, 2_000, &txs, &hashes, &[]).unwrap();
+            assert_eq!(
+                a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+                vec!["replayed nonce"],
+                "nonce 1 is spent"
+            );
+            assert_eq!(
+                a.accepted, 1,
+                "an unused lower nonce is fine: records may commit out of order"
+            );
+        }
+        let s = StateStore::open(dir.path(), ChainId::local(0), 2, &Digest::ZERO).unwrap();
+        assert_eq!(s.applied_height().unwrap(), 2);
+        let sender = key.public().to_bytes();
+        assert!(s.nonce_used(&sender, 2).unwrap() && s.nonce_used(&sender, 0).unwrap());
+        assert!(
+            !s.nonce_used(&sender, 3).unwrap(),
+            "refused records spend no nonce"
+        );
+        assert_eq!(s.executed_transactions().unwrap(), 3);
+        assert_eq!(s.commit_time(2).unwrap(), Some(2_000));
+        assert_eq!(s.commit_time(3).unwrap(), None);
+        let h = s.history(obj.as_bytes(), 10).unwrap();
+        assert_eq!(h.iter().map(|e| e.nonce).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert!(s.batch_executed(&Digest::of("b", b"1")).unwrap());
+        assert!(s.history(b"nothing", 10).unwrap().is_empty());
+
+        // An ordered-only block (opaque chain): counted, its batches marked,
+        // its commit time kept, no records read.
+        let b2 = Digest::of("b", b"2");
+        let a = s.apply_ordered(3, 3_000, 40, &[b2]).unwrap();
+        assert_eq!((a.accepted, a.refused.len()), (40, 0));
+        assert_eq!(s.applied_height().unwrap(), 3);
+        assert_eq!(s.executed_transactions().unwrap(), 43);
+        assert_eq!(s.commit_time(3).unwrap(), Some(3_000));
+        assert!(s.batch_executed(&b2).unwrap());
+
+        // The state tree: a root per height (an ordered-only block keeps
+        // the root), and proofs of the object's head and of a nonce window
+        // that verify against their height's root only.
+        let roots: Vec<Digest> = (0..=3).map(|h| s.root_at(h).unwrap().unwrap()).collect();
+        assert_eq!(roots[0], strata_chains::auth::genesis_root(&Digest::ZERO));
+        assert_ne!(roots[1], roots[2]);
+        assert_eq!(roots[2], roots[3]);
+        let head_key = strata_chains::execution::object_key(obj.as_bytes());
+        let proof = s.prove(&head_key, 3).unwrap();
+        proof.verify(&roots[3]).unwrap();
+        assert!(proof.verify(&roots[1]).is_err());
+        let head: ObjectHead = parity_scale_codec::Decode::decode(&mut &proof.value.clone().unwrap()[..]).unwrap();
+        assert_eq!(head, ObjectHead::of_history(&h));
+        let absent = s.prove(&strata_chains::execution::object_key(b"nothing"), 3).unwrap();
+        assert_eq!(absent.value, None);
+        absent.verify(&roots[3]).unwrap();
+        assert!(s.prove(&head_key, 4).is_err(), "not executed yet");
+    }
+}
