@@ -14,9 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use serde_json::Value;
 use strata::client::{Answer, Client};
+use strata_actors::tier::light::check_state_proof;
+use strata_chains::auth::StateProof;
+use strata_chains::execution::ObjectHead;
 use strata_chains::types::GLOBAL_DOMAIN;
 use strata_chains::types::{ChainId, Op, Transaction};
 use strata_crypto::hash::Digest;
@@ -88,6 +91,48 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
         Duration::from_secs(20),
         || height(&c0, "global") > g0 + 3,
     );
+
+    // --- State proofs: the object's head in each chain's authenticated
+    // state, proven against a committed header and checked offline with
+    // the genesis alone. ---
+    let genesis = net.cluster.hierarchy.genesis.clone();
+    let head_key = strata_chains::execution::object_key(b"camera-1/frame");
+    for (name, chain) in [("edge-0-2", "local-0"), ("cloud-1", "global")] {
+        let c = client(&net, name);
+        let mut proof = Value::Null;
+        wait_until(
+            "a committed header to name the state with all four records",
+            Duration::from_secs(20),
+            || {
+                proof = c
+                    .get_ok("/v1/state/object:camera-1%2Fframe/proof")
+                    .unwrap_or(Value::Null);
+                proof["object"]["records"] == 4
+            },
+        );
+        let id = if chain == "global" {
+            ChainId::GLOBAL
+        } else {
+            ChainId::local(0)
+        };
+        assert_eq!(proof["chain"], id.0, "{proof}");
+        let value = check_state_proof(&genesis, &head_key, &proof).unwrap();
+        let head: ObjectHead = Decode::decode(&mut &value.unwrap()[..]).unwrap();
+        assert_eq!(head.records, 4);
+        assert!(sent.iter().any(|(tx, _)| tx.hash() == head.last_tx));
+        // A proof whose value was changed does not verify.
+        let mut tampered = proof.clone();
+        let bytes = hex::decode(proof["proof"].as_str().unwrap()).unwrap();
+        let mut state = StateProof::decode(&mut &bytes[..]).unwrap();
+        state.value = Some(ObjectHead { records: 5, ..head }.encode());
+        tampered["proof"] = Value::String(hex::encode(state.encode()));
+        let refused = check_state_proof(&genesis, &head_key, &tampered).unwrap_err();
+        assert!(refused.starts_with("state:"), "{refused}");
+        // Absence is provable too.
+        let absent = c.get_ok("/v1/state/object:nothing-here/proof").unwrap();
+        let none = strata_chains::execution::object_key(b"nothing-here");
+        assert_eq!(check_state_proof(&genesis, &none, &absent).unwrap(), None);
+    }
 
     // --- Bad input: typed JSON errors, never a crash. ---
     let edge = client(&net, "edge-0-1");

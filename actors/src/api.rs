@@ -15,7 +15,9 @@ use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
 use crate::chain::committee::{CommitteeActor, GetStatus};
-use crate::chain::ledger::{GetBlock, GetEvidence, GetTx, GetTxProof, Ledger, TxStatus};
+use crate::chain::ledger::{
+    GetBlock, GetEvidence, GetStateProof, GetTx, GetTxProof, Ledger, TxStatus,
+};
 use crate::chain::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::chain::state::{HistoryEntry, StateStore};
 use crate::config::Tier;
@@ -424,6 +426,73 @@ async fn get_tx_proof(
 }
 
 #[derive(Deserialize)]
+struct StateQuery {
+    chain: Option<String>,
+}
+
+/// A state key as a client names it: `object:<id>` (an object's head),
+/// `nonces:<sender hex>:<nonce>` (the window of a sender's nonces), or the
+/// key's bytes in hex. With the chain whose state it is by default: an
+/// object's domain chain if this node serves it, else the global chain.
+fn parse_state_key(s: &str, state: &ApiState) -> Result<(Vec<u8>, ChainId), ApiError> {
+    use strata_chains::execution::{nonce_window_key, object_key};
+    let global = ChainId::GLOBAL;
+    if let Some(id) = s.strip_prefix("object:") {
+        if id.is_empty() || id.len() > strata_chains::types::limits::MAX_OBJECT_ID {
+            return Err(ApiError::malformed("object ids are 1 to 128 bytes"));
+        }
+        let local = ChainId::local(domain_of(id.as_bytes(), state.domains));
+        let chain = if state.chains.contains_key(&local) {
+            local
+        } else {
+            global
+        };
+        return Ok((object_key(id.as_bytes()), chain));
+    }
+    if let Some(rest) = s.strip_prefix("nonces:") {
+        let (sender, nonce) = rest
+            .split_once(':')
+            .ok_or_else(|| ApiError::malformed("nonces:<sender hex>:<nonce>"))?;
+        let sender: [u8; 32] = hex::decode(sender)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ApiError::malformed("a sender is 64 hexadecimal characters"))?;
+        let nonce = nonce
+            .parse()
+            .map_err(|_| ApiError::malformed("a nonce is a number"))?;
+        return Ok((nonce_window_key(&sender, nonce), global));
+    }
+    let key = hex::decode(s).map_err(|_| {
+        ApiError::malformed("a state key is object:<id>, nonces:<sender>:<nonce> or hex")
+    })?;
+    if key.is_empty() || key.len() > strata_chains::auth::MAX_KEY_BYTES {
+        return Err(ApiError::malformed("a state key is 1 to 1024 bytes"));
+    }
+    Ok((key, global))
+}
+
+async fn get_state_proof(
+    path: web::Path<String>,
+    query: web::Query<StateQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, default_chain) = parse_state_key(&path, &state)?;
+    let chain = match &query.chain {
+        Some(c) => parse_chain(c)?,
+        None => default_chain,
+    };
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve {chain}")))?;
+    match c.ledger.send(GetStateProof(key)).await {
+        Ok(Ok(p)) => Ok(HttpResponse::Ok().json(p)),
+        Ok(Err(e)) => Err(ApiError::not_found(e.to_string())),
+        Err(_) => Err(ApiError::unavailable()),
+    }
+}
+
+#[derive(Deserialize)]
 struct HistoryQuery {
     limit: Option<usize>,
 }
@@ -562,6 +631,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/tx/{hash}", web::get().to(get_tx))
         .route("/v1/tx/{hash}/proof", web::get().to(get_tx_proof))
         .route("/v1/object/{id}/history", web::get().to(get_history))
+        .route("/v1/state/{key}/proof", web::get().to(get_state_proof))
         .route("/v1/block/{chain}/{height}", web::get().to(get_block))
         .route("/v1/evidence/{chain}", web::get().to(get_evidence))
         .route("/v1/status", web::get().to(get_status))

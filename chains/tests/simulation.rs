@@ -72,9 +72,16 @@ fn check_protocol(protocol: Protocol) {
     }
     let wrong_roots: Vec<&SimReport> = reports
         .iter()
-        .filter(|r| r.byzantine.iter().any(|(_, b)| b.contains(&Behavior::WrongStateRoot)))
+        .filter(|r| {
+            r.byzantine
+                .iter()
+                .any(|(_, b)| b.contains(&Behavior::WrongStateRoot))
+        })
         .collect();
-    assert!(!wrong_roots.is_empty(), "some seeds had a leader naming wrong state roots");
+    assert!(
+        !wrong_roots.is_empty(),
+        "some seeds had a leader naming wrong state roots"
+    );
 }
 
 /// Without faults, a block names the state of a height only a few below it

@@ -20,7 +20,9 @@ use strata_crypto::hash::Digest;
 use crate::chain::held::HeldBatches;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
-use crate::messages::committee::{Inbound, PayloadChecked, PayloadReady, StateExecuted, SyncFailed};
+use crate::messages::committee::{
+    Inbound, PayloadChecked, PayloadReady, StateExecuted, SyncFailed,
+};
 use crate::messages::ledger::Execute;
 use crate::messages::mempool::{CheckPayload, RequestPayload};
 use crate::messages::network::{Broadcast, Penalize, RequestSync, SendWire};

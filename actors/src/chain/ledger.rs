@@ -19,6 +19,7 @@ use strata_crypto::merkle::MerkleTree;
 use tokio::sync::oneshot;
 
 use crate::chain::state::{Applied, StateError, StateStore};
+use crate::chain::state_proof::{self, StateProofError, StateProofView};
 use crate::config::PayloadMode;
 use crate::messages::committee::StateExecuted;
 use crate::messages::ledger::{Execute, ReportExecutedTo, ServeSync, SyncAnswer};
@@ -597,6 +598,18 @@ impl Handler<GetTxProof> for Ledger {
     }
 }
 
+/// The proof of a state key (`chain::state_proof`).
+#[derive(Message)]
+#[rtype(result = "Result<StateProofView, StateProofError>")]
+pub struct GetStateProof(pub Vec<u8>);
+
+impl Handler<GetStateProof> for Ledger {
+    type Result = Result<StateProofView, StateProofError>;
+    fn handle(&mut self, msg: GetStateProof, _: &mut Context<Self>) -> Self::Result {
+        state_proof::build(&self.store, &self.state, self.protocol, self.chain, &msg.0)
+    }
+}
+
 /// A proof of misbehaviour as the API shows it: what it convicts, and the
 /// proof itself (SCALE, hex) for anyone to check against the genesis.
 #[derive(Clone, Debug, Serialize)]
@@ -653,7 +666,8 @@ mod tests {
     fn contents_index_every_listing_and_execute_each_batch_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
-        let state = StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
+        let state =
+            StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
         let (old, new) = (batch(1, &["a", "b"]), batch(2, &["c"]));
         store.put_batch(&old).unwrap();
         store.put_batch(&new).unwrap();

@@ -13,3 +13,4 @@ pub mod ledger;
 pub mod mempool;
 pub mod persister;
 pub mod state;
+pub mod state_proof;

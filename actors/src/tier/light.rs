@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use strata_chains::auth::StateProof;
 use strata_chains::consensus::commit_proof::{self, MAX_COMMIT_PROOF_HEADERS};
 use strata_chains::types::{BlockHeader, ChainId, QuorumCertificate};
 use strata_crypto::codec::decode_message;
@@ -166,14 +167,10 @@ struct Verified {
     reason: Option<String>,
 }
 
-/// Checks an upstream proof: the block committed under its chain's rule
-/// (headers up to the commit, the last certified by the genesis committee)
-/// and the transaction under the block header's root.
-pub fn check_proof(
-    genesis: &Genesis,
-    hash: &Digest,
-    proof: &serde_json::Value,
-) -> Result<(), String> {
+/// The header a proof names, once its commit proof holds: the headers up
+/// to the commit, the last certified by the genesis committee of the
+/// proof's chain.
+fn check_commit(genesis: &Genesis, proof: &serde_json::Value) -> Result<BlockHeader, String> {
     let field = |k: &str| proof.get(k).ok_or_else(|| format!("proof lacks {k}"));
     let hex_field = |k: &str| -> Result<Vec<u8>, String> {
         hex::decode(field(k)?.as_str().ok_or(format!("{k} is not a string"))?)
@@ -215,7 +212,48 @@ pub fn check_proof(
         &cert,
     )
     .map_err(|e| format!("commit: {e}"))?;
-    let header = headers.first().ok_or("no header")?;
+    headers
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no header".to_string())
+}
+
+/// Checks a state proof (`GET /v1/state/{key}/proof`) offline against the
+/// genesis: the header naming the state is committed, and the key has the
+/// value the proof gives (or is absent) in the state that header names.
+/// Returns the proven value.
+pub fn check_state_proof(
+    genesis: &Genesis,
+    key: &[u8],
+    proof: &serde_json::Value,
+) -> Result<Option<Vec<u8>>, String> {
+    let header = check_commit(genesis, proof)?;
+    let bytes = proof
+        .get("proof")
+        .and_then(|p| p.as_str())
+        .ok_or("proof lacks proof")?;
+    let bytes = hex::decode(bytes).map_err(|e| format!("proof: {e}"))?;
+    let state: StateProof =
+        decode_message(&bytes, MAX_PROOF_ITEM_BYTES).map_err(|e| format!("proof: {e}"))?;
+    if state.key != key {
+        return Err("the proof is for another key".into());
+    }
+    state
+        .verify(&header.state_root)
+        .map_err(|e| format!("state: {e}"))?;
+    Ok(state.value)
+}
+
+/// Checks an upstream proof: the block committed under its chain's rule
+/// (headers up to the commit, the last certified by the genesis committee)
+/// and the transaction under the block header's root.
+pub fn check_proof(
+    genesis: &Genesis,
+    hash: &Digest,
+    proof: &serde_json::Value,
+) -> Result<(), String> {
+    let field = |k: &str| proof.get(k).ok_or_else(|| format!("proof lacks {k}"));
+    let header = check_commit(genesis, proof)?;
     let siblings = field("siblings")?
         .as_array()
         .ok_or("siblings is not a list")?

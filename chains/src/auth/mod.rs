@@ -73,9 +73,7 @@ pub fn update(
     updates: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<(Digest, TreeUpdateBatch), TreeError> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(reader);
-    let set = updates
-        .iter()
-        .map(|(k, v)| (key_hash(k), Some(v.clone())));
+    let set = updates.iter().map(|(k, v)| (key_hash(k), Some(v.clone())));
     let (root, batch) = tree.put_value_set(set, version).map_err(tree_error)?;
     Ok((Digest(root.0), batch))
 }
@@ -133,13 +131,16 @@ impl StateProof {
     pub fn verify(&self, root: &Digest) -> Result<(), ProofError> {
         let size = self.key.len() + self.value.as_ref().map_or(0, Vec::len) + self.proof.len();
         if self.key.len() > MAX_KEY_BYTES
-            || self.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_BYTES)
+            || self
+                .value
+                .as_ref()
+                .is_some_and(|v| v.len() > MAX_VALUE_BYTES)
             || self.proof.len() > MAX_PROOF_BYTES
         {
             return Err(ProofError::Oversized(size));
         }
-        let proof: SparseMerkleProof<TreeHasher> = borsh::from_slice(&self.proof)
-            .map_err(|e| ProofError::Malformed(e.to_string()))?;
+        let proof: SparseMerkleProof<TreeHasher> =
+            borsh::from_slice(&self.proof).map_err(|e| ProofError::Malformed(e.to_string()))?;
         proof
             .verify(RootHash(root.0), key_hash(&self.key), self.value.as_deref())
             .map_err(|e| ProofError::Mismatch(e.to_string()))
@@ -157,7 +158,9 @@ mod tests {
     #[test]
     fn proofs_of_presence_and_absence_verify_against_their_version_only() {
         let mut tree = MemTree::default();
-        let g = tree.update(0, &genesis_updates(&Digest::of("t", b"cfg"))).unwrap();
+        let g = tree
+            .update(0, &genesis_updates(&Digest::of("t", b"cfg")))
+            .unwrap();
         assert_eq!(g, genesis_root(&Digest::of("t", b"cfg")));
         let r1 = tree.update(1, &[kv("a", "1"), kv("b", "2")]).unwrap();
         let r2 = tree.update(2, &[kv("a", "3")]).unwrap();

@@ -32,8 +32,8 @@ pub use safety::SafetyState;
 use strata_crypto::hash::Digest;
 
 use crate::types::{
-    Block, ChainId, ConsensusMessage, Epoch, Evidence, Height, Payload, Protocol, Round, SyncRequest,
-    View,
+    Block, ChainId, ConsensusMessage, Epoch, Evidence, Height, Payload, Protocol, Round,
+    SyncRequest, View,
 };
 
 /// Time as the host sees it, in microseconds (virtual in the simulator).

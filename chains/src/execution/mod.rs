@@ -54,15 +54,21 @@ pub const NONCE_WINDOW: u64 = 256;
 
 /// The tree key of the window holding `sender`'s `nonce`.
 pub fn nonce_window_key(sender: &[u8; 32], nonce: u64) -> Vec<u8> {
-    let mut k = b"nonces/".to_vec();
+    let mut k = NONCE_KEY_PREFIX.to_vec();
     k.extend_from_slice(sender);
     k.extend_from_slice(&(nonce / NONCE_WINDOW).to_be_bytes());
     k
 }
 
+/// What every object head's key starts with.
+pub const OBJECT_KEY_PREFIX: &[u8] = b"object/";
+
+/// What every nonce window's key starts with.
+pub const NONCE_KEY_PREFIX: &[u8] = b"nonces/";
+
 /// The tree key of an object's head.
 pub fn object_key(object: &[u8]) -> Vec<u8> {
-    let mut k = b"object/".to_vec();
+    let mut k = OBJECT_KEY_PREFIX.to_vec();
     k.extend_from_slice(object);
     k
 }
@@ -106,7 +112,9 @@ impl ObjectHead {
     /// The head an object's history (oldest first) gives: what a client
     /// compares with a proven head.
     pub fn of_history(entries: &[HistoryEntry]) -> ObjectHead {
-        entries.iter().fold(ObjectHead::default(), |head, e| head.after(e))
+        entries
+            .iter()
+            .fold(ObjectHead::default(), |head, e| head.after(e))
     }
 
     fn after(&self, entry: &HistoryEntry) -> ObjectHead {
@@ -319,7 +327,10 @@ mod tests {
         let (a, b) = (run(), run());
         assert_eq!(a.root(), b.root());
         // The proven head of an object matches the history a node serves.
-        assert_eq!(a.object_head(b"o1").unwrap(), ObjectHead::of_history(a.history(b"o1")));
+        assert_eq!(
+            a.object_head(b"o1").unwrap(),
+            ObjectHead::of_history(a.history(b"o1"))
+        );
         assert_eq!(a.executed(), 5);
         assert_eq!(a.history(b"o1").len(), 3);
         assert_eq!(a.refused().len(), 2);

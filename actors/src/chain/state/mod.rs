@@ -482,9 +482,12 @@ mod tests {
         let proof = s.prove(&head_key, 3).unwrap();
         proof.verify(&roots[3]).unwrap();
         assert!(proof.verify(&roots[1]).is_err());
-        let head: ObjectHead = parity_scale_codec::Decode::decode(&mut &proof.value.clone().unwrap()[..]).unwrap();
+        let head: ObjectHead =
+            parity_scale_codec::Decode::decode(&mut &proof.value.clone().unwrap()[..]).unwrap();
         assert_eq!(head, ObjectHead::of_history(&h));
-        let absent = s.prove(&strata_chains::execution::object_key(b"nothing"), 3).unwrap();
+        let absent = s
+            .prove(&strata_chains::execution::object_key(b"nothing"), 3)
+            .unwrap();
         assert_eq!(absent.value, None);
         absent.verify(&roots[3]).unwrap();
         assert!(s.prove(&head_key, 4).is_err(), "not executed yet");

@@ -84,11 +84,7 @@ impl RocksTree<'_> {
     /// written one at a time, so each is pruned once, in order; reading
     /// from its own prefix skips the tombstones of those pruned before.
     fn prune(&self, batch: &mut WriteBatch, horizon: Version) -> anyhow::Result<()> {
-        let (stale, nodes, values) = (
-            self.cf(CF_STALE)?,
-            self.cf(CF_NODES)?,
-            self.cf(CF_VALUES)?,
-        );
+        let (stale, nodes, values) = (self.cf(CF_STALE)?, self.cf(CF_NODES)?, self.cf(CF_VALUES)?);
         let from = horizon.to_be_bytes();
         for item in self
             .db

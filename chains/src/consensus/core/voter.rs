@@ -152,7 +152,11 @@ impl ConsensusCore {
             return false;
         }
         if !block::state_link_valid(&block.header, &parent.header) {
-            self.misbehaviour(from, "proposal state height or root breaks its parent's", out);
+            self.misbehaviour(
+                from,
+                "proposal state height or root breaks its parent's",
+                out,
+            );
             return false;
         }
         match self.tree.insert(block.clone(), hash) {

@@ -74,7 +74,13 @@ fn a_restarted_node_does_not_vote_twice() {
         // Its host executed what it had committed before the restart.
         let executed = last.header.state_height;
         let root = h.root_after(2, executed);
-        core.on_event(1, Event::Executed { height: executed, root });
+        core.on_event(
+            1,
+            Event::Executed {
+                height: executed,
+                root,
+            },
+        );
         let actions = core.on_event(
             1,
             Event::Message {
@@ -455,7 +461,11 @@ fn proposals_name_executed_roots_that_voters_check_or_wait_for() {
         h.wrong_roots[1] = true;
         h.run_with_timeouts(20, 3_000);
         let committed = &h.commits[0];
-        assert!(committed.len() >= 10, "{protocol:?}: {} committed", committed.len());
+        assert!(
+            committed.len() >= 10,
+            "{protocol:?}: {} committed",
+            committed.len()
+        );
         let named: Vec<u64> = committed.iter().map(|b| b.header.state_height).collect();
         assert!(
             named.last().is_some_and(|&n| n >= 3),

@@ -211,7 +211,11 @@ impl Harness {
     /// The state root every honest host reaches after `height` (a stand-in
     /// for the executor: the core only compares roots).
     fn root_after(&self, i: usize, height: u64) -> Digest {
-        let domain = if self.wrong_roots[i] { "other" } else { "state" };
+        let domain = if self.wrong_roots[i] {
+            "other"
+        } else {
+            "state"
+        };
         Digest::of(domain, &height.to_le_bytes())
     }
 

@@ -29,8 +29,8 @@ use crate::consensus::{
 use crate::execution::{ChainContext, MemState};
 use crate::store::{MemStore, Store};
 use crate::types::{
-    genesis_block, Block, ChainId, Height, ConsensusMessage, GenesisParams, MetaEntry, ObjectId, Op,
-    Payload, Protocol, Provenance, Round, Transaction, GLOBAL_DOMAIN,
+    genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, Height, MetaEntry, ObjectId,
+    Op, Payload, Protocol, Provenance, Round, Transaction, GLOBAL_DOMAIN,
 };
 
 const TRACE_TAIL: usize = 300;

@@ -11,8 +11,7 @@ use rand::Rng;
 use super::{describe, Sim, SimEvent};
 use crate::sim::byzantine::{
     bogus_timeout, conflicting_block, conflicting_vote, corrupt_signatures, forged_record,
-    wrong_state_root,
-    lying_sync_request, Behavior,
+    lying_sync_request, wrong_state_root, Behavior,
 };
 use crate::store::Store;
 use crate::types::ConsensusMessage;
