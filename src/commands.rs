@@ -242,3 +242,61 @@ pub fn status_table(status: &serde_json::Value) -> String {
     }
     out
 }
+
+/// `strata state`: fetches a key's state proof from `node` and checks it
+/// against the genesis at `genesis_path`; the verdict as JSON (the proven
+/// value, and the object head decoded for an object key).
+pub fn prove_state(
+    node: &str,
+    genesis_path: &std::path::Path,
+    key: &str,
+    chain: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    use strata_chains::execution::{nonce_window_key, object_key, ObjectHead};
+    let genesis = strata_actors::config::Genesis::load(genesis_path).map_err(|e| e.to_string())?;
+    let raw = if let Some(id) = key.strip_prefix("object:") {
+        object_key(id.as_bytes())
+    } else if let Some(rest) = key.strip_prefix("nonces:") {
+        let (sender, nonce) = rest.split_once(':').ok_or("nonces:<sender hex>:<nonce>")?;
+        let sender: [u8; 32] = hex::decode(sender)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("a sender is 64 hexadecimal characters")?;
+        nonce_window_key(&sender, nonce.parse().map_err(|_| "a nonce is a number")?)
+    } else {
+        hex::decode(key).map_err(|_| "a key is object:<id>, nonces:<sender>:<nonce> or hex")?
+    };
+    let path_key: String = url_escape(key);
+    let query = chain.map(|c| format!("?chain={c}")).unwrap_or_default();
+    let proof = crate::client::Client::new(node)
+        .get_ok(&format!("/v1/state/{path_key}/proof{query}"))
+        .map_err(|e| e.to_string())?;
+    let value = strata_actors::tier::light::check_state_proof(&genesis, &raw, &proof)
+        .map_err(|e| format!("the proof does not verify: {e}"))?;
+    let object = value.as_ref().and_then(|v| {
+        raw.starts_with(strata_chains::execution::OBJECT_KEY_PREFIX)
+            .then(|| <ObjectHead as parity_scale_codec::Decode>::decode(&mut &v[..]).ok())
+            .flatten()
+    });
+    Ok(serde_json::json!({
+        "verified": true,
+        "chain": proof["chain"],
+        "key": key,
+        "state_height": proof["state_height"],
+        "state_root": proof["state_root"],
+        "value": value.map(hex::encode),
+        "object": object,
+    }))
+}
+
+/// Percent-escapes what a path segment cannot hold as is.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -49,6 +49,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch a key's value in a chain's executed state with its proof, and
+    /// check the proof here against the genesis alone (the header naming
+    /// the state is committed; the value, or its absence, is under that
+    /// header's state root).
+    State {
+        /// object:<id>, nonces:<sender hex>:<nonce>, or the key in hex.
+        key: String,
+        #[arg(long, default_value = "http://127.0.0.1:17001")]
+        node: String,
+        /// The network's genesis file (what the proof is checked against).
+        #[arg(long)]
+        genesis: std::path::PathBuf,
+        /// global or local-N (default: an object's domain chain if the
+        /// node serves it, else the global chain).
+        #[arg(long)]
+        chain: Option<String>,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -212,6 +229,18 @@ fn main() -> ExitCode {
         Command::Submit(a) => match commands::submit(&a) {
             Ok(answer) => {
                 println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::State {
+            key,
+            node,
+            genesis,
+            chain,
+        } => match commands::prove_state(&node, &genesis, &key, chain.as_deref()) {
+            Ok(verdict) => {
+                println!("{verdict:#}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

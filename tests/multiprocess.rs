@@ -128,6 +128,26 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
         tampered["proof"] = Value::String(hex::encode(state.encode()));
         let refused = check_state_proof(&genesis, &head_key, &tampered).unwrap_err();
         assert!(refused.starts_with("state:"), "{refused}");
+        // The CLI fetches and checks the same offline.
+        let out = std::process::Command::new(bin_dir().join("strata"))
+            .args([
+                "state",
+                "object:camera-1/frame",
+                "--node",
+                c.base(),
+                "--genesis",
+            ])
+            .arg(net.cluster.hierarchy.dir.join("genesis.toml"))
+            .output()
+            .unwrap();
+        let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(verdict["verified"], true, "{verdict}");
+        assert_eq!(verdict["object"]["records"], 4, "{verdict}");
         // Absence is provable too.
         let absent = c.get_ok("/v1/state/object:nothing-here/proof").unwrap();
         let none = strata_chains::execution::object_key(b"nothing-here");

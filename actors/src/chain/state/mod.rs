@@ -58,6 +58,12 @@ fn root_key(height: Height) -> [u8; 9] {
     k
 }
 
+fn unlogged() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.disable_wal(true);
+    w
+}
+
 fn tree_error(e: auth::TreeError) -> StateError {
     StateError::Backend(e.to_string())
 }
@@ -92,7 +98,11 @@ impl StateStore {
         domains: u32,
         config: &Digest,
     ) -> Result<StateStore, StateError> {
-        let opts = db_options();
+        let mut opts = db_options();
+        // Written without the write-ahead log (see `finish`): the column
+        // families flush together, so what survives a crash is a prefix
+        // of whole blocks, which the replay completes.
+        opts.set_atomic_flush(true);
         if let Ok(existing) = DB::list_cf(&opts, path) {
             if existing.iter().any(|cf| cf == "nonces") {
                 tracing::warn!(path = %path.display(), "the state has an earlier format: rebuilding it from the committed blocks");
@@ -145,9 +155,7 @@ impl StateStore {
             .map_err(tree_error)?;
         batch.put_cf(self.cf(CF_META), root_key(0), root.0);
         batch.put_cf(self.cf(CF_META), KEY_FORMAT, FORMAT.to_be_bytes());
-        self.db
-            .write_opt(batch, &WriteOptions::default())
-            .map_err(backend)
+        self.db.write_opt(batch, &unlogged()).map_err(backend)
     }
 
     /// The state root after `height`, if executed here.
@@ -360,12 +368,12 @@ impl StateStore {
             commit_time_key(height),
             committed_at_ms.to_be_bytes(),
         );
-        // Not synced: the state is rebuilt from the consensus store's synced
-        // commits, and RocksDB's log keeps writes in order, so after a power
-        // loss the state is a prefix that the replay completes.
-        self.db
-            .write_opt(batch, &WriteOptions::default())
-            .map_err(backend)
+        // Not logged: the state is rebuilt from the consensus store's synced
+        // commits. Without a write-ahead log a crash keeps what was flushed
+        // (atomically across the column families, see `open`): a prefix of
+        // whole blocks, from the applied height on which the ledger replays
+        // the rest at start. The log cost a copy of every tree node written.
+        self.db.write_opt(batch, &unlogged()).map_err(backend)
     }
 }
 
