@@ -230,21 +230,20 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             verifier.clone(),
             metrics.clone(),
         );
-        let held = mempool.held();
         let admission = mempool.admission();
+        let mempool = Mempool::start_in_arbiter(
+            &own_thread(format!("mempool-{chain}"), ThreadRole::Foreground)?,
+            |_| mempool,
+        );
         let collector = crate::chain::collector::BatchLogCollector::new(
             chain,
             store.clone(),
-            held.clone(),
+            mempool.clone().recipient(),
             metrics.clone(),
         );
         crate::chain::collector::BatchLogCollector::start_in_arbiter(
             &own_thread(format!("collect-{chain}"), ThreadRole::Background)?,
             |_| collector,
-        );
-        let mempool = Mempool::start_in_arbiter(
-            &own_thread(format!("mempool-{chain}"), ThreadRole::Foreground)?,
-            |_| mempool,
         );
         let ledger = Ledger::new(
             chain,
@@ -271,7 +270,6 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             LedgerPort::of(&ledger),
             NetworkPort::of(&bridge),
             metrics.clone(),
-            held,
             persister,
         );
         let actor = CommitteeActor::start_in_arbiter(

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod consensus;
 pub mod execution;
+pub mod mempool;
 pub mod sim;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]

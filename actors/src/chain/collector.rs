@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Recipient, WrapFuture};
 use strata_chains::store::RocksStore;
 use strata_chains::types::ChainId;
+use strata_crypto::hash::DigestSet;
 
-use crate::chain::held::HeldBatches;
+use crate::messages::mempool::HeldBatchDigests;
 use crate::service::metrics::{chain_label, Metrics};
 
 /// How often the staging log is looked at. A segment fills in tens of
@@ -23,28 +24,48 @@ pub const COLLECT_EVERY: Duration = Duration::from_secs(2);
 pub struct BatchLogCollector {
     chain: ChainId,
     store: RocksStore,
-    /// The mempool's held batches: uncommitted, still to be proposed.
-    held: HeldBatches,
+    /// Asks the mempool for its held batches (uncommitted, still to be
+    /// proposed) before each pass: a batch held after the answer is in the
+    /// newest segment, which a pass never collects.
+    mempool: Recipient<HeldBatchDigests>,
     metrics: Arc<Metrics>,
+    busy: bool,
 }
 
 impl BatchLogCollector {
     pub fn new(
         chain: ChainId,
         store: RocksStore,
-        held: HeldBatches,
+        mempool: Recipient<HeldBatchDigests>,
         metrics: Arc<Metrics>,
     ) -> BatchLogCollector {
         BatchLogCollector {
             chain,
             store,
-            held,
+            mempool,
             metrics,
+            busy: false,
         }
     }
 
-    fn collect(&mut self) {
-        let held = &self.held;
+    /// One pass: the mempool's held batches, then the collection (a pass
+    /// at a time; none while the mempool does not answer).
+    fn pass(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        self.busy = true;
+        let ask = self.mempool.send(HeldBatchDigests);
+        ctx.spawn(ask.into_actor(self).map(|held, act, _| {
+            if let Ok(held) = held {
+                let held: DigestSet<strata_crypto::hash::Digest> = held.into_iter().collect();
+                act.collect(&held);
+            }
+            act.busy = false;
+        }));
+    }
+
+    fn collect(&mut self, held: &DigestSet<strata_crypto::hash::Digest>) {
         let label = chain_label(self.chain);
         match self.store.collect_batch_log(&|d| held.contains(d)) {
             Ok(r) => {
@@ -86,7 +107,7 @@ impl Actor for BatchLogCollector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.collect();
-        ctx.run_interval(COLLECT_EVERY, |act, _| act.collect());
+        self.pass(ctx);
+        ctx.run_interval(COLLECT_EVERY, |act, ctx| act.pass(ctx));
     }
 }

@@ -10,14 +10,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
-use strata_chains::consensus::{
-    self, Action, ConsensusCore, Event, PayloadVerdict, Recovery, TimerId, TimerKind,
-};
+use strata_chains::consensus::{self, Action, ConsensusCore, Event, Recovery, TimerId, TimerKind};
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{Block, ChainId, ConsensusMessage, Height, Payload};
+use strata_chains::types::{Block, ChainId, ConsensusMessage, Height};
 use strata_crypto::hash::Digest;
 
-use crate::chain::held::HeldBatches;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::messages::committee::{
@@ -46,7 +43,6 @@ pub struct CommitteeActor {
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
     ledger: LedgerPort,
-    held: HeldBatches,
     persister: SafetyPersister,
     /// The test-only Byzantine driver sees what this node sends.
     tap: Option<Recipient<Tapped>>,
@@ -116,7 +112,6 @@ impl CommitteeActor {
         ledger: LedgerPort,
         bridge: NetworkPort,
         metrics: Arc<Metrics>,
-        held: HeldBatches,
         persister: SafetyPersister,
     ) -> CommitteeActor {
         CommitteeActor {
@@ -134,7 +129,6 @@ impl CommitteeActor {
             last_high_qc: Digest::ZERO,
             last_stats: Default::default(),
             ledger,
-            held,
             persister,
             tap: None,
         }
@@ -184,11 +178,6 @@ impl CommitteeActor {
 
     fn apply(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
         let mut resume = false;
-        // Answers the core gets once these actions are carried out: fed
-        // straight back rather than through the mailbox, where they would
-        // wait behind whatever arrived meanwhile (the payload check is on
-        // every replica's path to its vote).
-        let mut checked = Vec::new();
         for action in actions {
             if matches!(
                 action,
@@ -259,36 +248,9 @@ impl CommitteeActor {
                 }),
                 Action::SetTimer { id, after } => self.set_timer(id, after, ctx),
                 Action::RequestPayload { round } => self.mempool.do_send(RequestPayload { round }),
-                Action::CheckPayload(block) => {
-                    // Usually every batch is held already: answer here.
-                    let answer = match &block.payload {
-                        Payload::Batches(refs) => self
-                            .held
-                            .check_payload(refs, &block.header.tx_root)
-                            .map(|ok| {
-                                if ok {
-                                    PayloadVerdict::Valid
-                                } else {
-                                    PayloadVerdict::Invalid
-                                }
-                            }),
-                        // The runtime's leaders propose batch references
-                        // only (their records were checked when the batch
-                        // arrived): inline records are a form it never
-                        // uses, refused rather than checked again here.
-                        Payload::Inline(_) => Some(PayloadVerdict::Invalid),
-                    };
-                    if let Some(verdict) = answer {
-                        checked.push(Event::PayloadChecked {
-                            block: block.hash(),
-                            verdict,
-                        });
-                    }
-                    self.mempool.do_send(CheckPayload {
-                        block,
-                        answered: answer.is_some(),
-                    });
-                }
+                // The mempool answers with `PayloadChecked` once every batch
+                // is here (fetching what is missing) and matches the root.
+                Action::CheckPayload(block) => self.mempool.do_send(CheckPayload { block }),
                 Action::Commit(blocks) => self.committed(blocks),
                 Action::Fetch { from, request } => self.bridge.do_send(RequestSync {
                     chain: self.chain,
@@ -308,9 +270,6 @@ impl CommitteeActor {
                 }),
                 Action::Yield => resume = true,
             }
-        }
-        for answer in checked {
-            self.feed(answer, ctx);
         }
         // The sends above are in the bridge's mailbox and leave on its
         // thread while this one goes on.

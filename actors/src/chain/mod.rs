@@ -8,7 +8,6 @@
 pub mod admission;
 pub mod collector;
 pub mod committee;
-pub mod held;
 pub mod ledger;
 pub mod mempool;
 pub mod persister;

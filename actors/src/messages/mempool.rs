@@ -47,14 +47,18 @@ pub struct RequestPayload {
 }
 
 /// Before voting: is the block's batched payload here and consistent?
+/// Answered by `PayloadChecked` to the committee actor.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CheckPayload {
     pub block: Arc<Block>,
-    /// The committee actor already answered from the held batches: only
-    /// note the batches as proposed.
-    pub answered: bool,
 }
+
+/// The batches the mempool holds (uncommitted, still to be proposed): the
+/// batch log's collector keeps them.
+#[derive(Message)]
+#[rtype(result = "Vec<Digest>")]
+pub struct HeldBatchDigests;
 
 /// Before committing: resolves once every listed batch is stored here.
 #[derive(Message)]

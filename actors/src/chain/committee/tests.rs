@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use strata_chains::consensus::{ConsensusCore, CoreConfig, LeaderPolicy};
-use strata_chains::types::{genesis_block, GenesisParams, Protocol};
+use strata_chains::types::{genesis_block, GenesisParams, Payload, Protocol};
 use strata_crypto::test_support::TestCommittee;
 
 use super::*;
@@ -144,7 +144,6 @@ async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledge
         LedgerPort::of(&ledger),
         NetworkPort::of(&network),
         Metrics::new(),
-        HeldBatches::default(),
         persister,
     )
     .start();

@@ -2,6 +2,7 @@
 //! another network), recovery after a restart.
 use super::*;
 use parity_scale_codec::Encode;
+use strata_chains::mempool::{AUTHOR_QUOTA_BATCHES, EARLY_SEAL_BYTES};
 use strata_chains::test_support::record;
 use strata_chains::types::{MetaEntry, Provenance, GLOBAL_DOMAIN};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
@@ -40,7 +41,6 @@ fn seals_a_batch_worth_at_once(payload: PayloadMode, make: fn(u32, usize) -> Tra
         ..ConsensusParams::default()
     };
     let (mempool, _) = mempool_in(dir.path(), params);
-    let held = mempool.held();
     actix::System::new().block_on(async move {
         let addr = mempool.start();
         let small: Vec<Transaction> = (0..2).map(|i| make(i, 512)).collect();
@@ -49,7 +49,10 @@ fn seals_a_batch_worth_at_once(payload: PayloadMode, make: fn(u32, usize) -> Tra
         let small_answers = addr.send(Submit(small));
         let small_answers = actix::spawn(small_answers);
         addr.send(PendingCount).await.unwrap();
-        assert!(held.is_empty(), "two records wait for more");
+        assert!(
+            addr.send(HeldBatchDigests).await.unwrap().is_empty(),
+            "two records wait for more"
+        );
         assert!(!small_answers.is_finished(), "answered before stored");
 
         let count = (EARLY_SEAL_BYTES / 512) as u32;
@@ -57,7 +60,7 @@ fn seals_a_batch_worth_at_once(payload: PayloadMode, make: fn(u32, usize) -> Tra
         let answers = addr.send(Submit(big)).await.unwrap();
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         assert_eq!(
-            held.len(),
+            addr.send(HeldBatchDigests).await.unwrap().len(),
             1,
             "a batch's worth is sealed with the two before it"
         );
@@ -127,7 +130,6 @@ fn penalties(metrics: &Metrics, reason: &str) -> u64 {
 #[test]
 fn a_batch_with_a_forged_record_is_refused_charged_and_not_verified_again() {
     let (_dir, mempool, metrics) = start_mempool(PayloadMode::Signed);
-    let held = mempool.held();
     let mut forged = signed(1, 300);
     if let Transaction::Provenance(p) = &mut forged {
         p.record.nonce += 1;
@@ -171,7 +173,7 @@ fn a_batch_with_a_forged_record_is_refused_charged_and_not_verified_again() {
         .await
         .unwrap();
         assert_eq!(penalties(&metrics, "batch_pushed_by_a_non_author"), 1);
-        assert!(held.is_empty());
+        assert!(addr.send(HeldBatchDigests).await.unwrap().is_empty());
     });
 }
 
@@ -179,7 +181,6 @@ fn a_batch_with_a_forged_record_is_refused_charged_and_not_verified_again() {
 #[test]
 fn one_member_cannot_make_a_node_hold_more_than_its_quota() {
     let (_dir, mempool, metrics) = start_mempool(PayloadMode::Opaque);
-    let held = mempool.held();
     actix::System::new().block_on(async move {
         let addr = mempool.start();
         let extra = 10;
@@ -199,7 +200,10 @@ fn one_member_cannot_make_a_node_hold_more_than_its_quota() {
         .await
         .unwrap();
         addr.send(PendingCount).await.unwrap();
-        assert_eq!(held.len(), AUTHOR_QUOTA_BATCHES + 1);
+        assert_eq!(
+            addr.send(HeldBatchDigests).await.unwrap().len(),
+            AUTHOR_QUOTA_BATCHES + 1
+        );
         assert_eq!(
             metrics
                 .rejected_messages
@@ -225,7 +229,10 @@ fn one_member_cannot_make_a_node_hold_more_than_its_quota() {
         .await
         .unwrap();
         addr.send(PendingCount).await.unwrap();
-        assert_eq!(held.len(), AUTHOR_QUOTA_BATCHES + 1 - extra + 1);
+        assert_eq!(
+            addr.send(HeldBatchDigests).await.unwrap().len(),
+            AUTHOR_QUOTA_BATCHES + 1 - extra + 1
+        );
     });
 }
 
@@ -256,11 +263,10 @@ fn a_restarted_node_holds_again_the_batches_it_sealed_and_had_not_committed() {
         .unwrap();
     assert_eq!(noted.len(), 1, "the sealed batch is noted");
     let second = open(dir.path());
-    let held = second.held();
     actix::System::new().block_on(async move {
         let addr = second.start();
         assert_eq!(addr.send(PendingCount).await.unwrap(), 3);
-        assert_eq!(held.len(), 1);
+        assert_eq!(addr.send(HeldBatchDigests).await.unwrap().len(), 1);
         // Once it commits, its note is gone.
         addr.send(Committed {
             height: 1,
@@ -278,7 +284,6 @@ fn a_restarted_node_holds_again_the_batches_it_sealed_and_had_not_committed() {
 #[test]
 fn records_for_another_network_are_refused_by_clients_and_in_peers_batches() {
     let (_dir, mempool, metrics) = start_mempool(PayloadMode::Signed);
-    let held = mempool.held();
     let key = TxKeypair::from_seed(&[7; 32]);
     let elsewhere = Transaction::Provenance(
         Provenance {
@@ -301,6 +306,6 @@ fn records_for_another_network_are_refused_by_clients_and_in_peers_batches() {
             penalties(&metrics, "batch_with_records_of_the_wrong_kind_or_network"),
             1
         );
-        assert!(held.is_empty());
+        assert!(addr.send(HeldBatchDigests).await.unwrap().is_empty());
     });
 }

@@ -1,0 +1,164 @@
+//! This node's batches: client transactions (verified by the host) into
+//! the batch being built, sealed at its size, its delay or a leader's
+//! request; stored (the records' acknowledgement waits for it), pushed to
+//! every member, pushed again while uncommitted.
+
+use super::*;
+use crate::types::limits::MAX_BATCH_TXS;
+
+impl MempoolCore {
+    /// Client transactions whose signatures the host verified (each with
+    /// its hash), added to the batch being built. One verdict per
+    /// transaction: another submission may have added the same record or
+    /// spent the same nonce while these were verified.
+    pub fn admit(
+        &mut self,
+        now: Micros,
+        txs: Vec<(Transaction, Digest)>,
+    ) -> (Vec<Result<(), TxRefusal>>, Vec<MempoolAction>) {
+        self.now = self.now.max(now);
+        let mut out = Vec::new();
+        let mut verdicts = Vec::with_capacity(txs.len());
+        for (tx, hash) in txs {
+            if self.pending_txs.contains(&hash) {
+                verdicts.push(Err(TxRefusal::Duplicate));
+                continue;
+            }
+            if let Transaction::Provenance(p) = &tx {
+                let key = (p.record.sender.to_bytes(), p.record.nonce);
+                if !self.nonce_set.insert(key) {
+                    verdicts.push(Err(TxRefusal::ReplayedNonce));
+                    continue;
+                }
+                self.pending_nonces.insert(hash, key);
+            }
+            self.pending_txs.insert(hash);
+            // The exact size: SCALE's `size_hint` counts a vector of records
+            // by its elements' in-memory size and misses their padding.
+            self.building_bytes += parity_scale_codec::Encode::encoded_size(&tx);
+            self.building.push(tx);
+            self.building_hashes.push(hash);
+            verdicts.push(Ok(()));
+            if self.building_bytes >= self.cfg.max_batch_bytes
+                || self.building.len() >= MAX_BATCH_TXS
+            {
+                self.seal(&mut out);
+            } else if self.seal_at.is_none() {
+                let at = self.now.saturating_add(self.cfg.max_batch_delay);
+                self.seal_at = Some(at);
+                out.push(MempoolAction::WakeAt(at));
+            }
+        }
+        if self.building_bytes >= EARLY_SEAL_BYTES {
+            self.seal(&mut out);
+        }
+        (verdicts, out)
+    }
+
+    /// Seals the batch being built and asks the host to store it.
+    pub(super) fn seal(&mut self, out: &mut Vec<MempoolAction>) {
+        self.seal_at = None;
+        if self.building.is_empty() {
+            return;
+        }
+        self.sequence += 1;
+        let txs = std::mem::take(&mut self.building);
+        let hashes = std::mem::take(&mut self.building_hashes);
+        self.building_bytes = 0;
+        let Ok(transactions) = strata_crypto::codec::BoundedVec::new(txs) else {
+            return; // sealed at the batch limit: cannot happen
+        };
+        let batch = Batch {
+            chain: self.cfg.chain,
+            author: self.cfg.me,
+            sequence: self.sequence,
+            transactions,
+        };
+        let batch = Arc::new(HashedBatch::from_parts(batch, hashes));
+        self.storing.insert(batch.digest(), batch.clone());
+        out.push(MempoolAction::StoreOwn(batch));
+    }
+
+    /// The host stored (or failed to store) a sealed batch: push and hold
+    /// it, or forget its records (their submissions are refused).
+    pub(super) fn own_stored(
+        &mut self,
+        view: &dyn MempoolView,
+        digest: Digest,
+        stored: bool,
+        out: &mut Vec<MempoolAction>,
+    ) {
+        let Some(batch) = self.storing.remove(&digest) else {
+            return;
+        };
+        if !stored {
+            for h in batch.tx_hashes() {
+                self.forget_tx(h);
+            }
+            return;
+        }
+        out.push(MempoolAction::Push(batch.clone()));
+        self.unconfirmed.push_back((digest, self.now));
+        self.hold(view, &batch, out);
+    }
+
+    pub(super) fn forget_tx(&mut self, hash: &Digest) {
+        self.pending_txs.remove(hash);
+        if let Some(key) = self.pending_nonces.remove(hash) {
+            self.nonce_set.remove(&key);
+        }
+    }
+
+    /// Pushes again this node's batches that have not committed
+    /// `REPUSH_AFTER` after their last push, a few at a time: a push can be
+    /// lost (a full queue, a member down or refusing this node for a
+    /// while), and only a leader holding a batch proposes it.
+    pub(super) fn repush(&mut self, out: &mut Vec<MempoolAction>) {
+        let mut pushed = 0;
+        while pushed < REPUSH_PER_TICK {
+            let Some(&(digest, at)) = self.unconfirmed.front() else {
+                break;
+            };
+            if self.now.saturating_sub(at) < REPUSH_AFTER {
+                break;
+            }
+            self.unconfirmed.pop_front();
+            if !self.held.contains_key(&digest) {
+                continue; // committed meanwhile
+            }
+            out.push(MempoolAction::Repush(digest));
+            pushed += 1;
+            self.unconfirmed.push_back((digest, self.now));
+        }
+    }
+
+    /// After a restart: this node's batches that had not committed are
+    /// held, proposed and pushed again (their records were answered
+    /// `accepted`).
+    pub(super) fn recovered(
+        &mut self,
+        view: &dyn MempoolView,
+        batches: Vec<Arc<HashedBatch>>,
+        out: &mut Vec<MempoolAction>,
+    ) {
+        for batch in batches {
+            if view.batch_executed(&batch.digest()) {
+                out.push(MempoolAction::ForgetUnconfirmed(vec![batch.digest()]));
+                continue;
+            }
+            for tx in batch.batch().transactions.iter() {
+                if let Transaction::Provenance(p) = tx {
+                    let key = (p.record.sender.to_bytes(), p.record.nonce);
+                    self.nonce_set.insert(key);
+                    self.pending_nonces.insert(tx.hash(), key);
+                }
+            }
+            self.pending_txs.extend(batch.tx_hashes().iter().copied());
+            self.sequence = self.sequence.max(batch.batch().sequence);
+            // Due for a push at once.
+            let due = self.now.saturating_sub(REPUSH_AFTER);
+            self.unconfirmed.push_back((batch.digest(), due));
+            self.hold(view, &batch, out);
+        }
+    }
+}

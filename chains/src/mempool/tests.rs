@@ -1,0 +1,405 @@
+//! The mempool core's rules, event by event.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::test_support::signed_record;
+use crate::types::{block, genesis_block, BlockHeader, GenesisParams, QuorumCertificate};
+use strata_crypto::sr25519::TxKeypair;
+
+/// The node's disk as the core sees it.
+#[derive(Default)]
+struct Disk {
+    batches: BTreeMap<Digest, Vec<Digest>>,
+    executed: BTreeSet<Digest>,
+}
+
+impl MempoolView for Disk {
+    fn has_batch(&self, d: &Digest) -> bool {
+        self.batches.contains_key(d)
+    }
+    fn batch_tx_hashes(&self, d: &Digest) -> Option<Vec<Digest>> {
+        self.batches.get(d).cloned()
+    }
+    fn batch_executed(&self, d: &Digest) -> bool {
+        self.executed.contains(d)
+    }
+    fn nonce_used(&self, _: &[u8; 32], _: u64) -> bool {
+        false
+    }
+}
+
+impl Disk {
+    /// Carries out the storage actions, as a host does.
+    fn store(&mut self, actions: &[MempoolAction]) {
+        for a in actions {
+            if let MempoolAction::StoreOwn(b) | MempoolAction::StorePeer(b) = a {
+                self.batches.insert(b.digest(), b.tx_hashes().to_vec());
+            }
+        }
+    }
+}
+
+fn config(me: u32) -> MempoolConfig {
+    MempoolConfig {
+        chain: ChainId::GLOBAL,
+        network: Digest::ZERO,
+        domains: 1,
+        me,
+        committee_size: 4,
+        payload: PayloadKind::Signed,
+        capacity: 100,
+        max_batch_bytes: 1 << 20,
+        max_batch_delay: 10_000,
+        max_block_interval: 100_000,
+    }
+}
+
+fn tx(nonce: u64) -> Transaction {
+    let key = TxKeypair::from_seed(&[5; 32]);
+    signed_record(&key, crate::types::GLOBAL_DOMAIN, b"obj", nonce)
+}
+
+fn with_hash(t: Transaction) -> (Transaction, Digest) {
+    let h = t.hash();
+    (t, h)
+}
+
+fn stored_own(actions: &[MempoolAction]) -> Option<Arc<HashedBatch>> {
+    actions.iter().find_map(|a| match a {
+        MempoolAction::StoreOwn(b) => Some(b.clone()),
+        _ => None,
+    })
+}
+
+fn proposal(refs: Vec<BatchRef>, tx_root: Digest, height: Height) -> Arc<Block> {
+    let g = genesis_block(GenesisParams {
+        chain: ChainId::GLOBAL,
+        epoch: 0,
+        config_digest: Digest::ZERO,
+    });
+    let header = BlockHeader {
+        view: height,
+        height,
+        parent: g.hash(),
+        proposer: 1,
+        tx_root,
+        justify: QuorumCertificate::genesis(ChainId::GLOBAL, 0, g.hash()),
+        ..g.header.clone()
+    };
+    let key = strata_crypto::test_support::seeded_key(3, 1);
+    Arc::new(block::Block::propose(
+        header,
+        Payload::Batches(strata_crypto::codec::BoundedVec::new(refs).unwrap()),
+        &key,
+    ))
+}
+
+#[test]
+fn own_records_are_batched_stored_pushed_proposed_and_forgotten_at_commit() {
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let two = tx(2);
+    let (verdicts, actions) = m.admit(
+        1_000,
+        vec![with_hash(tx(1)), with_hash(two.clone()), with_hash(two)],
+    );
+    assert_eq!(verdicts[..2], [Ok(()), Ok(())]);
+    assert_eq!(verdicts[2], Err(TxRefusal::Duplicate));
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, MempoolAction::WakeAt(11_000))));
+    assert!(stored_own(&actions).is_none(), "small: sealed at its delay");
+    // The same nonce in another record is a replay.
+    let other = {
+        let mut t = tx(1);
+        if let Transaction::Provenance(p) = &mut t {
+            p.record.timestamp_ms += 1;
+        }
+        t
+    };
+    assert_eq!(
+        m.admit(2_000, vec![with_hash(other)]).0[0],
+        Err(TxRefusal::ReplayedNonce)
+    );
+    // The delay passes: sealed, stored by the host, then pushed and held.
+    let sealed = m.on_event(11_000, &disk, MempoolEvent::Tick);
+    let batch = stored_own(&sealed).expect("sealed at the tick");
+    assert_eq!(batch.tx_hashes().len(), 2);
+    disk.store(&sealed);
+    let after = m.on_event(
+        11_000,
+        &disk,
+        MempoolEvent::OwnStored {
+            digest: batch.digest(),
+            stored: true,
+        },
+    );
+    assert!(after
+        .iter()
+        .any(|a| matches!(a, MempoolAction::Push(b) if b.digest() == batch.digest())));
+    assert!(m.holds(&batch.digest()));
+    // A leader's request: the batch, with the root over its records.
+    let round = Round::new(1, 1);
+    let p = m.on_event(12_000, &disk, MempoolEvent::RequestPayload { round });
+    let Some(MempoolAction::PayloadReady {
+        payload: Payload::Batches(refs),
+        batches_tx_root: Some(root),
+        ..
+    }) = p.last()
+    else {
+        panic!("{p:?}");
+    };
+    assert_eq!(refs[0], batch.reference());
+    assert_eq!(*root, tx_root_of(&batch));
+    // In flight: not proposed twice; an empty payload at once.
+    let again = m.on_event(
+        13_000,
+        &disk,
+        MempoolEvent::RequestPayload {
+            round: Round::new(2, 2),
+        },
+    );
+    assert!(
+        matches!(again.last(), Some(MempoolAction::PayloadReady { payload, .. }) if payload.is_empty())
+    );
+    // Unconfirmed: pushed again after a while.
+    let later = m.on_event(11_000 + REPUSH_AFTER, &disk, MempoolEvent::Tick);
+    assert!(later
+        .iter()
+        .any(|a| matches!(a, MempoolAction::Repush(d) if *d == batch.digest())));
+    // Committed: forgotten, its records no longer pending.
+    let c = m.on_event(
+        20_000,
+        &disk,
+        MempoolEvent::Committed {
+            height: 1,
+            batches: vec![batch.digest()],
+        },
+    );
+    assert!(c
+        .iter()
+        .any(|a| matches!(a, MempoolAction::ForgetUnconfirmed(d) if d == &vec![batch.digest()])));
+    assert_eq!(m.pending(), 0);
+    assert!(!m.holds(&batch.digest()));
+}
+
+fn tx_root_of(b: &HashedBatch) -> Digest {
+    crate::types::tx_root_of_hashes(b.tx_hashes().to_vec())
+}
+
+#[test]
+fn a_failed_store_refuses_nothing_twice_and_holds_nothing() {
+    let disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let (_, a) = m.admit(0, vec![with_hash(tx(1))]);
+    assert!(stored_own(&a).is_none());
+    let sealed = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::RequestPayload {
+            round: Round::new(1, 1),
+        },
+    );
+    let batch = stored_own(&sealed).unwrap();
+    m.on_event(
+        0,
+        &disk,
+        MempoolEvent::OwnStored {
+            digest: batch.digest(),
+            stored: false,
+        },
+    );
+    assert!(!m.holds(&batch.digest()));
+    assert_eq!(m.pending(), 0);
+    assert_eq!(
+        m.admit(0, vec![with_hash(tx(1))]).0[0],
+        Ok(()),
+        "offered again"
+    );
+}
+
+fn peer_batch(author: u32, nonces: std::ops::Range<u64>) -> Arc<HashedBatch> {
+    Arc::new(batch_of(ChainId::GLOBAL, author, 1, nonces.map(tx).collect()).unwrap())
+}
+
+#[test]
+fn peer_batches_are_attributed_bounded_verified_and_refusals_remembered() {
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let b = peer_batch(2, 0..3);
+    // Pushed by someone else than its author: charged, not verified.
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::PeerBatch {
+            from: 1,
+            batch: b.clone(),
+        },
+    );
+    assert!(matches!(
+        a[..],
+        [MempoolAction::Penalize {
+            member: 1,
+            fault: Fault::Invalid,
+            ..
+        }]
+    ));
+    // By its author: verified by the host, then stored and held.
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::PeerBatch {
+            from: 2,
+            batch: b.clone(),
+        },
+    );
+    assert!(matches!(a[..], [MempoolAction::Verify { from: 2, .. }]));
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::Verified {
+            from: 2,
+            batch: b.clone(),
+            valid: true,
+        },
+    );
+    disk.store(&a);
+    assert!(m.holds(&b.digest()) && m.pending() == 3);
+    // An invalid one is charged, and charged again without a second check.
+    let bad = peer_batch(3, 10..12);
+    m.on_event(
+        0,
+        &disk,
+        MempoolEvent::PeerBatch {
+            from: 3,
+            batch: bad.clone(),
+        },
+    );
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::Verified {
+            from: 3,
+            batch: bad.clone(),
+            valid: false,
+        },
+    );
+    assert!(matches!(a[..], [MempoolAction::Penalize { member: 3, .. }]));
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::PeerBatch {
+            from: 3,
+            batch: bad,
+        },
+    );
+    assert!(matches!(
+        a[..],
+        [MempoolAction::Penalize {
+            member: 3,
+            reason: "batch refused before",
+            ..
+        }]
+    ));
+    // A flooding author stops being verified at its quota.
+    let mut verifies = 0;
+    for s in 0..(AUTHOR_QUOTA_BATCHES as u64 + 10) {
+        let b = Arc::new(batch_of(ChainId::GLOBAL, 1, s, vec![tx(1000 + s)]).unwrap());
+        let a = m.on_event(0, &disk, MempoolEvent::PeerBatch { from: 1, batch: b });
+        verifies += a
+            .iter()
+            .filter(|a| matches!(a, MempoolAction::Verify { .. }))
+            .count();
+    }
+    assert_eq!(verifies, AUTHOR_QUOTA_BATCHES);
+}
+
+#[test]
+fn a_proposal_is_valid_once_its_batches_are_here_and_match_its_root() {
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let b = peer_batch(2, 0..4);
+    let good = proposal(vec![b.reference()], tx_root_of(&b), 1);
+    // Missing: fetched from its author; no verdict yet.
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::CheckPayload {
+            block: good.clone(),
+        },
+    );
+    assert!(
+        matches!(&a[..], [MempoolAction::Fetch { from: 2, digests }] if digests == &vec![b.digest()])
+    );
+    // No answer in time: asked of the next member.
+    let a = m.on_event(FETCH_RETRY, &disk, MempoolEvent::Tick);
+    assert!(
+        matches!(&a[..], [MempoolAction::Fetch { from: 3, .. }]),
+        "{a:?}"
+    );
+    // The answer comes, is verified and stored: the proposal is valid.
+    m.on_event(
+        FETCH_RETRY,
+        &disk,
+        MempoolEvent::Fetched {
+            from: 3,
+            batches: vec![b.clone()],
+        },
+    );
+    let a = m.on_event(
+        FETCH_RETRY,
+        &disk,
+        MempoolEvent::Verified {
+            from: 3,
+            batch: b.clone(),
+            valid: true,
+        },
+    );
+    disk.store(&a);
+    assert!(a.iter().any(|a| matches!(a, MempoolAction::PayloadChecked { block, verdict: PayloadVerdict::Valid } if *block == good.hash())));
+    // A proposal naming the same batch under another root is invalid.
+    let lying = proposal(vec![b.reference()], Digest::of("t", b"root"), 2);
+    let a = m.on_event(
+        FETCH_RETRY,
+        &disk,
+        MempoolEvent::CheckPayload {
+            block: lying.clone(),
+        },
+    );
+    assert!(a.iter().any(|a| matches!(
+        a,
+        MempoolAction::PayloadChecked {
+            verdict: PayloadVerdict::Invalid,
+            ..
+        }
+    )));
+    // One naming a batch nobody has is unavailable after the deadline.
+    let ghost = BatchRef {
+        author: 1,
+        digest: Digest::of("t", b"ghost"),
+        tx_count: 1,
+    };
+    let unavailable = proposal(vec![ghost], Digest::ZERO, 3);
+    m.on_event(
+        FETCH_RETRY,
+        &disk,
+        MempoolEvent::CheckPayload {
+            block: unavailable.clone(),
+        },
+    );
+    let a = m.on_event(FETCH_RETRY + CHECK_DEADLINE + 1, &disk, MempoolEvent::Tick);
+    assert!(a.iter().any(|a| matches!(a, MempoolAction::PayloadChecked { block, verdict: PayloadVerdict::Unavailable } if *block == unavailable.hash())));
+    // The ledger's wait for a committed block's batches.
+    let a = m.on_event(
+        0,
+        &disk,
+        MempoolEvent::Ensure {
+            id: 7,
+            batches: vec![(b.digest(), 2)],
+        },
+    );
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, MempoolAction::Ensured { id: 7 })));
+}
