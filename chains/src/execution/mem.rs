@@ -1,7 +1,7 @@
 //! A chain's executed state in memory: what the simulator runs on every
 //! node, and what tests execute against.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parity_scale_codec::Decode;
 use strata_crypto::hash::Digest;
@@ -21,6 +21,9 @@ pub struct MemState {
     roots: BTreeMap<Height, Digest>,
     histories: BTreeMap<Vec<u8>, Vec<HistoryEntry>>,
     refused: Vec<(Digest, String)>,
+    /// Batches whose transactions were executed (each batch once, as a
+    /// node's ledger does).
+    executed_batches: BTreeSet<Digest>,
     executed: u64,
     applied: Height,
 }
@@ -40,6 +43,7 @@ impl MemState {
             roots: BTreeMap::new(),
             histories: BTreeMap::new(),
             refused: Vec::new(),
+            executed_batches: BTreeSet::new(),
             executed: 0,
             applied: 0,
         };
@@ -98,6 +102,16 @@ impl MemState {
     /// A key's value after `height` with its proof.
     pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StateError> {
         auth::prove(&self.tree, key, height).map_err(tree_error)
+    }
+
+    /// Batches executed now (with the block `execute` gets their records
+    /// in): a batch named again by a later block is not executed twice.
+    pub fn mark_batches_executed(&mut self, batches: impl IntoIterator<Item = Digest>) {
+        self.executed_batches.extend(batches);
+    }
+
+    pub fn batch_executed(&self, batch: &Digest) -> bool {
+        self.executed_batches.contains(batch)
     }
 
     pub fn applied_height(&self) -> Height {

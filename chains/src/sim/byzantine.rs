@@ -69,6 +69,28 @@ pub fn conflicting_block(original: &Block, key: &SecretKey, junk: Transaction) -
     )
 }
 
+/// The proposal re-signed with a reference to a batch that was never
+/// pushed (honest voters cannot fetch it and do not vote).
+pub fn unavailable_batch(original: &Block, key: &SecretKey) -> Block {
+    let mut header = original.header.clone();
+    let ghost = crate::types::BatchRef {
+        author: header.proposer,
+        digest: Digest::of("strata/sim/ghost-batch", &header.height.to_le_bytes()),
+        tx_count: 1,
+    };
+    header.tx_root = Digest::of("strata/sim/ghost-root", &header.height.to_le_bytes());
+    let refs = BoundedVec::new(vec![ghost]).expect("one reference");
+    Block::propose(header, Payload::Batches(refs), key)
+}
+
+/// The proposal re-signed with its batches under a transaction root they
+/// do not have.
+pub fn wrong_batch_root(original: &Block, key: &SecretKey) -> Block {
+    let mut header = original.header.clone();
+    header.tx_root = Digest::of("strata/sim/wrong-root", &header.height.to_le_bytes());
+    Block::propose(header, original.payload.clone(), key)
+}
+
 /// The proposal re-signed naming a state it did not execute: the state
 /// after the height below the block's own, with a made-up root (when the
 /// parent names that height already, its root changed: a link voters

@@ -46,6 +46,8 @@ pub struct Checker {
     /// State roots committed blocks named, by the height they name, with
     /// the naming block's height: each must be the honest nodes' root.
     named_states: BTreeMap<Height, (Digest, Height)>,
+    /// Batches whose records were checked when first executed.
+    checked_batches: std::collections::BTreeSet<Digest>,
 }
 
 impl Checker {
@@ -73,6 +75,7 @@ impl Checker {
             evidence_count: 0,
             states: BTreeMap::new(),
             named_states: BTreeMap::new(),
+            checked_batches: std::collections::BTreeSet::new(),
         }
     }
 
@@ -236,6 +239,15 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// Whether every one of these batches' records was checked already.
+    pub fn batches_checked(&self, batches: &[Digest]) -> bool {
+        batches.iter().all(|b| self.checked_batches.contains(b))
+    }
+
+    pub fn mark_batches_checked(&mut self, batches: &[Digest]) {
+        self.checked_batches.extend(batches.iter().copied());
     }
 
     /// The highest height whose state a committed block named.

@@ -121,6 +121,21 @@ impl SimConfig {
     }
 }
 
+/// What the simulated mempools did over a run (every node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Batches sealed by nodes' mempools.
+    pub batches_sealed: u64,
+    /// Committed blocks executed from batches.
+    pub batched_blocks_executed: u64,
+    /// Fetches of batches a proposal or a committed block named.
+    pub fetches: u64,
+    /// Proposals whose payload a mempool refused (unavailable or invalid).
+    pub payloads_refused: u64,
+    /// Pushed batches refused (forged records).
+    pub batches_refused: u64,
+}
+
 /// The outcome of one seed.
 #[derive(Clone, Debug, Default)]
 pub struct SimReport {
@@ -143,6 +158,8 @@ pub struct SimReport {
     /// (`BlockHeader::state_height`): proposers name executed state, and
     /// every named root was checked against the honest nodes' roots.
     pub highest_named_state: u64,
+    /// What the nodes' mempools did.
+    pub pool: PoolStats,
     /// The last events (all of them with `full_trace`), oldest first.
     pub trace: Vec<String>,
 }

@@ -49,6 +49,7 @@ impl<'a> Sim<'a> {
 
     pub(super) fn crash(&mut self, i: usize, why: &'static str) {
         self.nodes[i].core = None;
+        self.nodes[i].mempool = None;
         self.nodes[i].incarnation += 1;
         self.log(|| format!("n{i} crashes ({why})"));
     }
@@ -69,10 +70,7 @@ impl<'a> Sim<'a> {
         }
         for i in 0..self.cfg.nodes {
             if self.nodes[i].honest() {
-                let h = self.nodes[i]
-                    .core
-                    .as_ref()
-                    .map_or(0, |c| c.committed_height());
+                let h = self.executed_height(i);
                 self.targets[i] = Some(h + self.cfg.liveness_blocks);
             }
         }

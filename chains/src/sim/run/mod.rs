@@ -18,6 +18,9 @@ use strata_crypto::SecretKey;
 
 mod faults;
 mod outbound;
+mod pool;
+
+use pool::BatchMsg;
 
 use super::byzantine::Behavior;
 use super::checker::Checker;
@@ -49,11 +52,36 @@ enum SimEvent {
         incarnation: u64,
         id: TimerId,
     },
+    /// The mempool's payload for a node's proposal.
     Payload {
         node: u32,
         incarnation: u64,
         round: Round,
+        payload: Payload,
+        batches_tx_root: Option<Digest>,
     },
+    /// A mempool message (`pool.rs`).
+    BatchDeliver {
+        to: u32,
+        from: u32,
+        msg: Arc<BatchMsg>,
+    },
+    /// A node's mempool is due (`periodic`: its regular tick).
+    MempoolTick {
+        node: u32,
+        incarnation: u64,
+        periodic: bool,
+    },
+    /// The host's signature check of a peer batch.
+    BatchVerified {
+        node: u32,
+        incarnation: u64,
+        from: u32,
+        batch: Arc<crate::types::HashedBatch>,
+        valid: bool,
+    },
+    /// Client records arrive at a random node.
+    ClientLoad,
     /// The answer to a node's [`Action::Yield`].
     Resume {
         node: u32,
@@ -123,6 +151,11 @@ struct SimNode {
     /// committed block is executed, and honest nodes must agree on the
     /// state digest at each height.
     state: MemState,
+    /// The mempool core (in memory: lost at a crash).
+    mempool: Option<crate::mempool::MempoolCore>,
+    /// Committed blocks waiting for execution (for their batches).
+    exec_queue: VecDeque<Block>,
+    ensuring: bool,
     incarnation: u64,
     behaviors: Vec<Behavior>,
     captured: VecDeque<Arc<ConsensusMessage>>,
@@ -159,6 +192,7 @@ struct Sim<'a> {
     client: TxKeypair,
     nonce: u64,
     f: usize,
+    pool: super::PoolStats,
 }
 
 fn us(d: Duration) -> u64 {
@@ -233,6 +267,9 @@ impl<'a> Sim<'a> {
                 core: None,
                 store: genesis_store.clone(),
                 state: MemState::new(exec_ctx, &config_digest),
+                mempool: None,
+                exec_queue: VecDeque::new(),
+                ensuring: false,
                 incarnation: 0,
                 behaviors,
                 captured: VecDeque::new(),
@@ -247,6 +284,9 @@ impl<'a> Sim<'a> {
                 core: None,
                 store: genesis_store.clone(),
                 state: MemState::new(exec_ctx, &config_digest),
+                mempool: None,
+                exec_queue: VecDeque::new(),
+                ensuring: false,
                 incarnation: 0,
                 behaviors: vec![Behavior::Twins],
                 captured: VecDeque::new(),
@@ -291,6 +331,7 @@ impl<'a> Sim<'a> {
             client: TxKeypair::from_seed(&client_seed),
             nonce: 0,
             f,
+            pool: super::PoolStats::default(),
         }
     }
 
@@ -353,6 +394,7 @@ impl<'a> Sim<'a> {
         };
         actions.extend(core.on_event(self.now, executed));
         node.core = Some(core);
+        self.start_pool(i);
         self.apply(i, actions);
     }
 
@@ -362,6 +404,7 @@ impl<'a> Sim<'a> {
             self.push(at, SimEvent::Restart(i as u32));
         }
         self.schedule_faults();
+        self.push(pool::CLIENT_EVERY_US, SimEvent::ClientLoad);
         while let Some(Reverse(entry)) = self.queue.pop() {
             if self.done {
                 break;
@@ -396,24 +439,57 @@ impl<'a> Sim<'a> {
                 node,
                 incarnation,
                 round,
+                payload,
+                batches_tx_root,
             } => {
                 let i = node as usize;
-                if self.nodes[i].incarnation == incarnation && self.nodes[i].core.is_some() {
-                    let transactions = self.payload();
-                    let payload =
-                        Payload::Inline(BoundedVec::new(transactions).expect("two transactions"));
-                    let core = self.nodes[i].core.as_mut().expect("checked above");
-                    let actions = core.on_event(
-                        self.now,
-                        Event::ProposalReady {
-                            round,
-                            payload,
-                            batches_tx_root: None,
-                        },
-                    );
-                    self.apply(i, actions);
+                if self.nodes[i].incarnation == incarnation {
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        let actions = core.on_event(
+                            self.now,
+                            Event::ProposalReady {
+                                round,
+                                payload,
+                                batches_tx_root,
+                            },
+                        );
+                        self.apply(i, actions);
+                    }
                 }
             }
+            SimEvent::BatchDeliver { to, from, msg } => self.deliver_batch(to as usize, from, msg),
+            SimEvent::MempoolTick {
+                node,
+                incarnation,
+                periodic,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation && self.nodes[i].mempool.is_some() {
+                    self.pool_event(i, crate::mempool::MempoolEvent::Tick);
+                    if periodic && !self.done {
+                        let next = SimEvent::MempoolTick {
+                            node,
+                            incarnation,
+                            periodic,
+                        };
+                        self.push(self.now + 250_000, next);
+                    }
+                }
+            }
+            SimEvent::BatchVerified {
+                node,
+                incarnation,
+                from,
+                batch,
+                valid,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == incarnation {
+                    let event = crate::mempool::MempoolEvent::Verified { from, batch, valid };
+                    self.pool_event(i, event);
+                }
+            }
+            SimEvent::ClientLoad => self.client_load(),
             SimEvent::Resume { node, incarnation } => {
                 let i = node as usize;
                 if self.nodes[i].incarnation == incarnation {
@@ -487,10 +563,7 @@ impl<'a> Sim<'a> {
                     .filter(|&i| self.nodes[i].honest())
                     .filter_map(|i| {
                         let target = self.targets[i]?;
-                        let h = self.nodes[i]
-                            .core
-                            .as_ref()
-                            .map_or(0, |c| c.committed_height());
+                        let h = self.executed_height(i);
                         (h < target).then(|| format!("n{i} at height {h}, needed {target}"))
                     })
                     .collect();
@@ -506,6 +579,17 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// How far node `i` committed and executed (its store's committed tip:
+    /// a block is written there once its batches are here).
+    fn executed_height(&self, i: usize) -> Height {
+        self.nodes[i]
+            .store
+            .committed_tip()
+            .ok()
+            .flatten()
+            .map_or(0, |t| t.0)
+    }
+
     fn check_done(&mut self) {
         if !self.after_gst {
             return;
@@ -513,51 +597,11 @@ impl<'a> Sim<'a> {
         let all = (0..self.cfg.nodes)
             .filter(|&i| self.nodes[i].honest())
             .all(|i| {
-                let h = self.nodes[i]
-                    .core
-                    .as_ref()
-                    .map_or(0, |c| c.committed_height());
+                let h = self.executed_height(i);
                 self.targets[i].is_some_and(|t| h >= t)
             });
         if all {
             self.done = true;
-        }
-    }
-
-    /// Executes a block node `i` committed, as a node's ledger does, hands
-    /// the state root to the checker, and reports it to the node's core.
-    fn execute_block(&mut self, i: usize, block: &Block) {
-        let txs: &[Transaction] = match &block.payload {
-            Payload::Inline(txs) => txs,
-            Payload::Batches(_) => &[],
-        };
-        let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
-        let height = block.header.height;
-        if height <= self.nodes[i].state.applied_height() {
-            return;
-        }
-        match self.nodes[i].state.execute(height, txs, &hashes) {
-            Ok(root) => {
-                self.checker.on_executed(i as u32, height, root);
-                // The executor runs beside consensus: its answer comes a
-                // little later (up to 3 ms of virtual time).
-                let at = self.now + self.rng.gen_range(0..3_000);
-                let incarnation = self.nodes[i].incarnation;
-                let node = i as u32;
-                self.push(
-                    at,
-                    SimEvent::Executed {
-                        node,
-                        incarnation,
-                        height,
-                        root,
-                    },
-                );
-            }
-            Err(e) => self
-                .checker
-                .violations
-                .push(format!("n{i} could not execute height {height}: {e}")),
         }
     }
 
@@ -677,36 +721,22 @@ impl<'a> Sim<'a> {
                     );
                 }
                 Action::RequestPayload { round } => {
-                    let incarnation = self.nodes[i].incarnation;
-                    self.push(
-                        self.now + us(self.cfg.block_interval),
-                        SimEvent::Payload {
-                            node: i as u32,
-                            incarnation,
-                            round,
-                        },
-                    );
+                    self.pool_event(i, crate::mempool::MempoolEvent::RequestPayload { round });
                 }
                 Action::Commit(blocks) => {
                     self.checker.on_commit(i as u32, &blocks);
-                    for b in blocks.iter().filter(|b| !b.payload.is_empty()) {
-                        if !inline_records_valid(&b.payload) {
-                            self.checker.violations.push(format!(
-                                "n{i} committed a forged record at height {}",
-                                b.header.height
-                            ));
+                    for b in &blocks {
+                        if let Payload::Inline(txs) = &b.payload {
+                            if !pool::records_valid(txs.iter()) {
+                                self.checker.violations.push(format!(
+                                    "n{i} committed a forged record at height {}",
+                                    b.header.height
+                                ));
+                            }
                         }
                     }
-                    let plain: Vec<Block> = blocks.iter().map(|b| (**b).clone()).collect();
-                    if let Err(e) = self.nodes[i].store.commit(&plain) {
-                        self.checker
-                            .violations
-                            .push(format!("n{i} commit refused by its store: {e}"));
-                    }
-                    for b in &plain {
-                        self.execute_block(i, b);
-                    }
-                    let h = plain.last().map_or(0, |b| b.header.height);
+                    self.committed(i, &blocks);
+                    let h = blocks.last().map_or(0, |b| b.header.height);
                     self.log(|| format!("n{i} commits up to height {h}"));
                     self.check_done();
                 }
@@ -719,23 +749,29 @@ impl<'a> Sim<'a> {
                     self.checker.on_evidence(i as u32, &e);
                     self.log(|| format!("n{i} publishes evidence"));
                 }
-                // The simulator's payloads are inline: the host checks
-                // every record's signature, as a node checks a batch's.
+                // Batches: the mempool checks they are here and match.
+                // Inline records (only a forging leader proposes them): the
+                // host checks every record's signature.
                 Action::CheckPayload(block) => {
-                    let incarnation = self.nodes[i].incarnation;
-                    self.push(
-                        self.now,
-                        SimEvent::PayloadChecked {
-                            node: i as u32,
-                            incarnation,
-                            block: block.hash(),
-                            verdict: if inline_records_valid(&block.payload) {
-                                PayloadVerdict::Valid
-                            } else {
-                                PayloadVerdict::Invalid
+                    if let Payload::Inline(txs) = &block.payload {
+                        let incarnation = self.nodes[i].incarnation;
+                        let valid = pool::records_valid(txs.iter());
+                        self.push(
+                            self.now,
+                            SimEvent::PayloadChecked {
+                                node: i as u32,
+                                incarnation,
+                                block: block.hash(),
+                                verdict: if valid {
+                                    PayloadVerdict::Valid
+                                } else {
+                                    PayloadVerdict::Invalid
+                                },
                             },
-                        },
-                    );
+                        );
+                    } else {
+                        self.pool_event(i, crate::mempool::MempoolEvent::CheckPayload { block });
+                    }
                 }
                 Action::Yield => {
                     let incarnation = self.nodes[i].incarnation;
@@ -806,6 +842,7 @@ impl<'a> Sim<'a> {
             views_max,
             executed_heights: self.checker.executed_heights(),
             highest_named_state: self.checker.highest_named_state(),
+            pool: self.pool,
             trace,
         }
     }
@@ -868,16 +905,4 @@ pub fn run_many(template: &SimConfig, first: u64, count: u64, threads: usize) ->
     let mut results = results.into_inner().expect("threads joined");
     results.sort_by_key(|r| r.seed);
     results
-}
-
-/// Whether every transaction of an inline payload is a provenance record
-/// whose signature verifies (the simulator's stand-in for the runtime's
-/// batch checks); a batched payload is not the simulator's form.
-fn inline_records_valid(payload: &Payload) -> bool {
-    match payload {
-        Payload::Inline(txs) => txs
-            .iter()
-            .all(|t| matches!(t, Transaction::Provenance(p) if p.verify().is_ok())),
-        Payload::Batches(_) => false,
-    }
 }

@@ -11,7 +11,7 @@ use rand::Rng;
 use super::{describe, Sim, SimEvent};
 use crate::sim::byzantine::{
     bogus_timeout, conflicting_block, conflicting_vote, corrupt_signatures, forged_record,
-    lying_sync_request, wrong_state_root, Behavior,
+    lying_sync_request, unavailable_batch, wrong_batch_root, wrong_state_root, Behavior,
 };
 use crate::store::Store;
 use crate::types::ConsensusMessage;
@@ -51,9 +51,24 @@ impl Sim<'_> {
         }
         if let ConsensusMessage::Proposal(b) = &msg {
             if self.nodes[i].has(Behavior::ForgePayload) && self.rng.gen_bool(0.5) {
-                let forged = forged_record(self.payload().remove(0));
-                let block = conflicting_block(b, &self.nodes[i].key, forged);
-                self.log(|| format!("n{i} proposes a forged record at {}", b.round()));
+                // A record in someone's name that does not verify, a batch
+                // nobody has, or real batches under another root.
+                let (block, what) = match self.rng.gen_range(0..3) {
+                    0 => {
+                        let forged = forged_record(self.payload().remove(0));
+                        let block = conflicting_block(b, &self.nodes[i].key, forged);
+                        (block, "a forged record")
+                    }
+                    1 => (
+                        unavailable_batch(b, &self.nodes[i].key),
+                        "a batch nobody has",
+                    ),
+                    _ => (
+                        wrong_batch_root(b, &self.nodes[i].key),
+                        "batches under another root",
+                    ),
+                };
+                self.log(|| format!("n{i} proposes {what} at {}", b.round()));
                 let msg = Arc::new(ConsensusMessage::Proposal(Box::new(block)));
                 for j in others {
                     self.transmit(i, j, msg.clone());
