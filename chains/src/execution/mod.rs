@@ -23,6 +23,7 @@
 //! refusals as plain indexes for queries (`Writes::histories`, `refused`).
 
 mod mem;
+mod system;
 
 pub use mem::MemState;
 
@@ -263,7 +264,8 @@ pub fn apply(
                     Ok(())
                 }
             }
-            Transaction::Opaque(_) | Transaction::System(_) => Ok(()),
+            Transaction::System(sys) => system::apply_system(view, ctx, &mut state, sys)?,
+            Transaction::Opaque(_) => Ok(()),
         };
         match verdict {
             Ok(()) => writes.accepted += 1,
@@ -344,6 +346,30 @@ mod tests {
         let hashes: Vec<Digest> = block1.iter().map(Transaction::hash).collect();
         d.execute(1, &block1, &hashes).unwrap();
         assert_ne!(c.root(), d.root());
+    }
+
+    #[test]
+    fn system_transactions_not_built_yet_are_refused_and_change_nothing() {
+        use crate::types::{Evidence, SystemTx};
+        let ctx = ChainContext {
+            chain: crate::types::ChainId::GLOBAL,
+            domains: 1,
+        };
+        let blocks = crate::test_support::chain_of_blocks(2);
+        let statement = blocks[1].proposal_statement();
+        let tx = Transaction::System(Box::new(SystemTx::Evidence(Evidence::Equivocation {
+            first: statement.clone(),
+            second: statement,
+        })));
+        let mut state = MemState::new(ctx, &Digest::ZERO);
+        let before = state.root();
+        let hashes = vec![tx.hash()];
+        let w = apply(&state, ctx, 1, std::slice::from_ref(&tx), &hashes).unwrap();
+        assert_eq!(w.accepted, 0);
+        assert_eq!(w.refused[0].1, "evidence is not executed yet");
+        assert!(w.state.is_empty());
+        let root = state.execute(1, &[tx], &hashes).unwrap();
+        assert_eq!(root, before);
     }
 
     #[test]
