@@ -373,11 +373,15 @@ impl Actor for CommitteeActor {
                 .unwrap_or_else(|e| fatal("reading stored blocks failed", e)),
         };
         self.feed(Event::Restored(Box::new(recovery)), ctx);
-        // The state this node's ledger executed before the restart (the
-        // ledger reports later heights as it executes them).
-        if let Ok(height) = self.state.applied_height() {
-            if let Ok(Some(root)) = self.state.root_at(height) {
-                self.feed(Event::Executed { height, root }, ctx);
+        // The state this node's ledger executed before the restart, its
+        // recent heights (a proposer behind this node names an older one);
+        // the ledger reports later heights as it executes them.
+        if let Ok(applied) = self.state.applied_height() {
+            let first = applied.saturating_sub(consensus::KEPT_ROOTS as u64 - 1);
+            for height in first..=applied {
+                if let Ok(Some(root)) = self.state.root_at(height) {
+                    self.feed(Event::Executed { height, root }, ctx);
+                }
             }
         }
         tracing::info!(chain = %self.chain, height = self.core.committed_height(), view = self.core.view(), "chain started");

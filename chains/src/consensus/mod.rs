@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use strata_crypto::committee::{Committee, QuorumThreshold};
 
-pub use self::core::ConsensusCore;
+pub use self::core::{ConsensusCore, KEPT_ROOTS};
 pub use leader::LeaderPolicy;
 pub use safety::SafetyState;
 
@@ -168,7 +168,8 @@ pub enum Event {
     /// The host executed the committed block at `height`; `root` is the
     /// authenticated state root after it. Proposals name executed roots and
     /// votes check them (`core/state_roots.rs`). After a restart, the host
-    /// reports its last executed height (and any earlier ones it keeps).
+    /// reports the roots of its last [`KEPT_ROOTS`] executed heights: a
+    /// proposer behind it names an older one, which this node must check.
     Executed { height: Height, root: Digest },
 }
 

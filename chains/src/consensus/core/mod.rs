@@ -25,6 +25,7 @@ mod sync_client;
 mod voter;
 
 use evidence::{EquivocationTracker, Seen};
+pub use state_roots::KEPT_ROOTS;
 use state_roots::{ExecutedRoots, StateCheck};
 
 use super::phase::Phase;

@@ -8,7 +8,7 @@
 use super::*;
 
 /// Executed roots kept for checking proposals: proposers name recent ones.
-const KEPT_ROOTS: usize = 1024;
+pub const KEPT_ROOTS: usize = 1024;
 
 /// What a voter can say of a proposal's state root.
 pub(super) enum StateCheck {
@@ -64,13 +64,54 @@ impl ConsensusCore {
         }
     }
 
-    /// What a proposal at `height` on `parent` names: the latest executed
-    /// state if it is newer than the parent's, else the parent's.
-    pub(super) fn state_to_name(&self, parent: &Block, height: Height) -> (Height, Digest) {
-        match self.executed.latest() {
-            Some((h, root)) if h > parent.header.state_height && h < height => (h, root),
+    /// What a proposal at `height` on `parent` names: the newest executed
+    /// state that the proposal's own ancestry commits, if newer than the
+    /// parent's; else the parent's. Not simply this node's newest: it may
+    /// have committed a height through a fork the others never saw (a
+    /// certificate it collected and crashed before sending), and voters
+    /// would wait for a commit that this chain does not give them.
+    pub(super) fn state_to_name(&self, parent: &Arc<Block>, height: Height) -> (Height, Digest) {
+        let limit = self.ancestry_commit(parent).min(height.saturating_sub(1));
+        match self.executed.roots.range(..=limit).next_back() {
+            Some((&h, &root)) if h > parent.header.state_height => (h, root),
             _ => (parent.header.state_height, parent.header.state_root),
         }
+    }
+
+    /// The highest height the chain rules commit in the ancestry of the
+    /// certified block `tip` (the first block from `tip` down whose chain
+    /// of direct links commits the block below it), 0 if none above this
+    /// node's committed root does. Every voter that processes a proposal on
+    /// `tip` has committed at least this (`apply_chain_rules`).
+    fn ancestry_commit(&self, tip: &Arc<Block>) -> Height {
+        const MAX_WALK: usize = 64;
+        let rules = self.rules();
+        let root = self.committed_height();
+        let mut certified = tip.clone();
+        for _ in 0..MAX_WALK {
+            let mut child = certified.clone();
+            let mut direct = true;
+            for _ in 1..rules.chain_length() {
+                match self.tree.get(&child.header.parent) {
+                    Some(p) if rules.is_direct(p.round(), child.round()) => child = p.clone(),
+                    _ => {
+                        direct = false;
+                        break;
+                    }
+                }
+            }
+            if direct {
+                return child.header.height;
+            }
+            if certified.header.height <= root {
+                return 0;
+            }
+            match self.tree.get(&certified.header.parent) {
+                Some(p) => certified = p.clone(),
+                None => return 0,
+            }
+        }
+        0
     }
 
     /// A voter's check of a proposal (attached, so its link to the parent

@@ -387,12 +387,14 @@ impl<'a> Sim<'a> {
         let mut core = ConsensusCore::new(cfg, node.key.clone());
         let mut actions = core.on_event(self.now, Event::Restored(Box::new(recovery)));
         // The executed state survives on the node's disk: its host reports
-        // the last executed height, as a restarted node's ledger does.
-        let executed = Event::Executed {
-            height: node.state.applied_height(),
-            root: node.state.root(),
-        };
-        actions.extend(core.on_event(self.now, executed));
+        // the recent executed heights, as a restarted node does.
+        let applied = node.state.applied_height();
+        let first = applied.saturating_sub(crate::consensus::KEPT_ROOTS as u64 - 1);
+        for height in first..=applied {
+            if let Some(root) = node.state.root_at(height) {
+                actions.extend(core.on_event(self.now, Event::Executed { height, root }));
+            }
+        }
         node.core = Some(core);
         self.start_pool(i);
         self.apply(i, actions);
