@@ -19,7 +19,7 @@ use strata_crypto::merkle::MerkleTree;
 use tokio::sync::oneshot;
 
 use crate::chain::state::{Applied, StateError, StateStore};
-use crate::chain::state_proof::{self, StateProofError, StateProofView};
+use crate::chain::state_proof::{self, CommitProofView, StateProofError, StateProofView};
 use crate::config::PayloadMode;
 use crate::messages::committee::StateExecuted;
 use crate::messages::ledger::{Execute, ReportExecutedTo, ServeSync, SyncAnswer};
@@ -553,16 +553,13 @@ impl Ledger {
 pub struct TxProof {
     pub chain: u32,
     pub height: Height,
-    /// SCALE-encoded `BlockHeader`, hex.
-    pub header: String,
     pub index: u64,
     pub leaf_count: u64,
     pub siblings: Vec<String>,
-    /// SCALE-encoded `BlockHeader`s after the block, hex, up to where the
-    /// commit rule holds.
-    pub commit_headers: Vec<String>,
-    /// SCALE-encoded `QuorumCertificate` of the last header, hex.
-    pub certificate: String,
+    /// The block's header, the headers after it up to the commit rule, the
+    /// last one's certificate.
+    #[serde(flatten)]
+    pub commit: CommitProofView,
 }
 
 #[derive(Message)]
@@ -572,7 +569,6 @@ pub struct GetTxProof(pub Digest);
 impl Handler<GetTxProof> for Ledger {
     type Result = Option<TxProof>;
     fn handle(&mut self, msg: GetTxProof, _: &mut Context<Self>) -> Option<TxProof> {
-        use parity_scale_codec::Encode;
         let loc = self.store.tx_location(&msg.0).ok().flatten()?;
         let block = self.store.block_at(loc.height).ok().flatten()?;
         let (headers, certificate) =
@@ -584,16 +580,10 @@ impl Handler<GetTxProof> for Ledger {
         Some(TxProof {
             chain: self.chain.0,
             height: loc.height,
-            header: hex::encode(block.header.encode()),
             index: proof.leaf_index,
             leaf_count: proof.leaf_count,
             siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
-            commit_headers: headers
-                .iter()
-                .skip(1)
-                .map(|h| hex::encode(h.encode()))
-                .collect(),
-            certificate: hex::encode(certificate.encode()),
+            commit: CommitProofView::new(&headers, &certificate),
         })
     }
 }

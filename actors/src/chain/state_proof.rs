@@ -10,7 +10,7 @@ use serde::Serialize;
 use strata_chains::consensus::commit_proof;
 use strata_chains::execution::{ObjectHead, OBJECT_KEY_PREFIX};
 use strata_chains::store::{RocksStore, Store};
-use strata_chains::types::{ChainId, Height, Protocol};
+use strata_chains::types::{BlockHeader, ChainId, Height, Protocol, QuorumCertificate};
 
 use crate::chain::state::StateStore;
 
@@ -34,11 +34,37 @@ pub struct StateProofView {
     pub state_root: String,
     /// SCALE-encoded `strata_chains::auth::StateProof`, hex.
     pub proof: String,
-    /// The committed header naming the state (SCALE, hex), the headers
-    /// after it up to its commit, and the last one's certificate.
+    /// The committed header naming the state and its commit proof.
+    #[serde(flatten)]
+    pub commit: CommitProofView,
+}
+
+/// A block's commit proof as the API shows it (`consensus::commit_proof`):
+/// the block's header, the headers after it up to where the commit rule
+/// holds, and the last one's certificate; each SCALE-encoded, hex.
+#[derive(Clone, Debug, Serialize)]
+pub struct CommitProofView {
     pub header: String,
     pub commit_headers: Vec<String>,
     pub certificate: String,
+}
+
+impl CommitProofView {
+    /// `headers`: the block's header first; `certificate`: the last one's.
+    pub fn new(headers: &[BlockHeader], certificate: &QuorumCertificate) -> CommitProofView {
+        CommitProofView {
+            header: headers
+                .first()
+                .map(|h| hex::encode(h.encode()))
+                .unwrap_or_default(),
+            commit_headers: headers
+                .iter()
+                .skip(1)
+                .map(|h| hex::encode(h.encode()))
+                .collect(),
+            certificate: hex::encode(certificate.encode()),
+        }
+    }
 }
 
 /// Why no proof is given.
@@ -86,13 +112,7 @@ pub fn build(
             state_height: header.state_height,
             state_root: header.state_root.to_hex(),
             proof: hex::encode(proof.encode()),
-            header: hex::encode(header.encode()),
-            commit_headers: headers
-                .iter()
-                .skip(1)
-                .map(|h| hex::encode(h.encode()))
-                .collect(),
-            certificate: hex::encode(certificate.encode()),
+            commit: CommitProofView::new(&headers, &certificate),
         });
     }
     Err(StateProofError::NotYet)

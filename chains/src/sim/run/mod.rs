@@ -429,13 +429,7 @@ impl<'a> Sim<'a> {
                 incarnation,
                 id,
             } => {
-                let i = node as usize;
-                if self.nodes[i].incarnation == incarnation {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        let actions = core.on_event(self.now, Event::Timer(id));
-                        self.apply(i, actions);
-                    }
-                }
+                self.feed_core(node, incarnation, Event::Timer(id));
             }
             SimEvent::Payload {
                 node,
@@ -444,20 +438,15 @@ impl<'a> Sim<'a> {
                 payload,
                 batches_tx_root,
             } => {
-                let i = node as usize;
-                if self.nodes[i].incarnation == incarnation {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        let actions = core.on_event(
-                            self.now,
-                            Event::ProposalReady {
-                                round,
-                                payload,
-                                batches_tx_root,
-                            },
-                        );
-                        self.apply(i, actions);
-                    }
-                }
+                self.feed_core(
+                    node,
+                    incarnation,
+                    Event::ProposalReady {
+                        round,
+                        payload,
+                        batches_tx_root,
+                    },
+                );
             }
             SimEvent::BatchDeliver { to, from, msg } => self.deliver_batch(to as usize, from, msg),
             SimEvent::MempoolTick {
@@ -493,13 +482,7 @@ impl<'a> Sim<'a> {
             }
             SimEvent::ClientLoad => self.client_load(),
             SimEvent::Resume { node, incarnation } => {
-                let i = node as usize;
-                if self.nodes[i].incarnation == incarnation {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        let actions = core.on_event(self.now, Event::Resumed);
-                        self.apply(i, actions);
-                    }
-                }
+                self.feed_core(node, incarnation, Event::Resumed);
             }
             SimEvent::PayloadChecked {
                 node,
@@ -507,14 +490,7 @@ impl<'a> Sim<'a> {
                 block,
                 verdict,
             } => {
-                let i = node as usize;
-                if self.nodes[i].incarnation == incarnation {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        let actions =
-                            core.on_event(self.now, Event::PayloadChecked { block, verdict });
-                        self.apply(i, actions);
-                    }
-                }
+                self.feed_core(node, incarnation, Event::PayloadChecked { block, verdict });
             }
             SimEvent::Executed {
                 node,
@@ -522,13 +498,7 @@ impl<'a> Sim<'a> {
                 height,
                 root,
             } => {
-                let i = node as usize;
-                if self.nodes[i].incarnation == incarnation {
-                    if let Some(core) = self.nodes[i].core.as_mut() {
-                        let actions = core.on_event(self.now, Event::Executed { height, root });
-                        self.apply(i, actions);
-                    }
-                }
+                self.feed_core(node, incarnation, Event::Executed { height, root });
             }
             SimEvent::Crash(node) => {
                 let i = node as usize;
@@ -577,6 +547,18 @@ impl<'a> Sim<'a> {
                     ));
                 }
                 self.done = true;
+            }
+        }
+    }
+
+    /// Feeds a core event to node `node` if it is still the incarnation
+    /// the event was meant for.
+    fn feed_core(&mut self, node: u32, incarnation: u64, event: Event) {
+        let i = node as usize;
+        if self.nodes[i].incarnation == incarnation {
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                let actions = core.on_event(self.now, event);
+                self.apply(i, actions);
             }
         }
     }

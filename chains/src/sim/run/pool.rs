@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use super::SimNode;
 use super::*;
 use crate::execution::nonce_used;
 use crate::mempool::{
@@ -49,6 +50,16 @@ impl MempoolView for SimDisk<'_> {
     fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool {
         nonce_used(self.state, sender, nonce).unwrap_or(false)
     }
+}
+
+/// A node's mempool core, and its disk to read through.
+fn pool_and_disk(node: &mut SimNode) -> Option<(&mut MempoolCore, SimDisk<'_>)> {
+    let pool = node.mempool.as_mut()?;
+    let disk = SimDisk {
+        store: &node.store,
+        state: &node.state,
+    };
+    Some((pool, disk))
 }
 
 /// Whether every transaction is a provenance record whose signature holds.
@@ -115,13 +126,8 @@ impl Sim<'_> {
     /// Feeds node `i`'s mempool core and carries out its actions.
     pub(super) fn pool_event(&mut self, i: usize, event: MempoolEvent) {
         let now = self.now;
-        let node = &mut self.nodes[i];
-        let Some(pool) = node.mempool.as_mut() else {
+        let Some((pool, disk)) = pool_and_disk(&mut self.nodes[i]) else {
             return;
-        };
-        let disk = SimDisk {
-            store: &node.store,
-            state: &node.state,
         };
         let actions = pool.on_event(now, &disk, event);
         self.pool_actions(i, actions);
@@ -307,13 +313,8 @@ impl Sim<'_> {
             return;
         }
         let now = self.now;
-        let node = &mut self.nodes[i];
-        let Some(pool) = node.mempool.as_mut() else {
+        let Some((pool, disk)) = pool_and_disk(&mut self.nodes[i]) else {
             return;
-        };
-        let disk = SimDisk {
-            store: &node.store,
-            state: &node.state,
         };
         let mut seen = BTreeSet::new();
         // Signed here, valid: the host's signature check would pass.
