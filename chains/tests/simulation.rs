@@ -141,7 +141,8 @@ fn seeds_the_soaks_found_pass() {
     // never saw, named its state in its proposals, and the others waited
     // for a commit that chain did not give them (fixed: a proposer names
     // only what its proposal's ancestry commits).
-    for (protocol, seed) in [(Protocol::HotStuff, 1_300_674)] {
+    const FOUND: &[(Protocol, u64)] = &[(Protocol::HotStuff, 1_300_674)];
+    for &(protocol, seed) in FOUND {
         let cfg = SimConfig::new(protocol, 4, seed, FaultSet::ALL);
         let r = strata_chains::sim::run(&cfg);
         assert!(r.passed(), "{}", r.failure_text(&cfg));
