@@ -39,7 +39,7 @@ use crate::messages::network::{Penalize, SendWire};
 use crate::messages::{CommitteePort, Deliver, NetworkPort};
 use crate::service::metrics::{chain_label, Metrics};
 use crate::service::verifier::Verifier;
-use crate::service::wire::{Wire, BATCH_RESPONSE_BUDGET};
+use crate::service::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 
 /// The node's disk as the core reads it.
 struct Disk<'a> {
@@ -116,6 +116,7 @@ impl Mempool {
             max_batch_bytes: params.max_batch_bytes,
             max_batch_delay: params.max_batch_delay_ms.saturating_mul(1000),
             max_block_interval: params.max_block_interval_ms.saturating_mul(1000),
+            max_batches_per_fetch: MAX_BATCHES_PER_EXCHANGE,
         });
         Mempool {
             chain,

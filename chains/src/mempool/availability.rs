@@ -169,7 +169,7 @@ impl MempoolCore {
             by_peer.entry(peer).or_default().push(d);
         }
         for (from, digests) in by_peer {
-            for chunk in digests.chunks(MAX_BATCHES_PER_FETCH) {
+            for chunk in digests.chunks(self.cfg.max_batches_per_fetch.max(1)) {
                 out.push(MempoolAction::Fetch {
                     from,
                     digests: chunk.to_vec(),

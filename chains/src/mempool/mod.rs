@@ -53,8 +53,6 @@ pub const UNREACHABLE_FOR: Micros = 5_000_000;
 /// Refused batch digests remembered: one sent again costs its sender a
 /// penalty and this node no verification.
 pub const REFUSED_REMEMBERED: usize = 4096;
-/// Batches asked of one member in one request.
-pub const MAX_BATCHES_PER_FETCH: usize = 64;
 
 /// What the core reads of the node's disk and executed state.
 pub trait MempoolView {
@@ -93,6 +91,8 @@ pub struct MempoolConfig {
     /// How long a leader's payload request waits for transactions when
     /// nothing is pending.
     pub max_block_interval: Micros,
+    /// Batches asked of one member in one request (the wire's limit).
+    pub max_batches_per_fetch: usize,
 }
 
 /// Why a submitted transaction was refused.
@@ -383,7 +383,8 @@ impl MempoolCore {
         if self.pending_txs.contains(&hash) || !seen.insert(hash) {
             return Err(TxRefusal::Duplicate);
         }
-        if self.pending_txs.len() + self.building.len() + seen.len() > self.cfg.capacity {
+        // The batch being built is pending already.
+        if self.pending_txs.len() + seen.len() > self.cfg.capacity {
             return Err(TxRefusal::Full);
         }
         match (self.cfg.payload, tx) {

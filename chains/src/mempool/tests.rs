@@ -52,6 +52,7 @@ fn config(me: u32) -> MempoolConfig {
         max_batch_bytes: 1 << 20,
         max_batch_delay: 10_000,
         max_block_interval: 100_000,
+        max_batches_per_fetch: 64,
     }
 }
 

@@ -76,12 +76,7 @@ impl HashedBatch {
     /// computed when it admitted each transaction).
     pub fn from_parts(batch: Batch, tx_hashes: Vec<Digest>) -> HashedBatch {
         debug_assert_eq!(tx_hashes, batch.tx_hashes());
-        let digest = batch.digest_of(&tx_hashes);
-        HashedBatch {
-            batch,
-            digest,
-            tx_hashes,
-        }
+        HashedBatch::from_stored_record(batch, tx_hashes)
     }
 
     /// A batch read back from this node's own batch log: the hashes are the

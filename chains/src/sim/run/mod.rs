@@ -621,14 +621,7 @@ impl<'a> Sim<'a> {
             .collect();
         let committed_min = honest
             .iter()
-            .map(|&i| {
-                self.nodes[i]
-                    .store
-                    .committed_tip()
-                    .ok()
-                    .flatten()
-                    .map_or(0, |t| t.0)
-            })
+            .map(|&i| self.executed_height(i))
             .min()
             .unwrap_or(0);
         let views_max = self

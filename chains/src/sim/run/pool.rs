@@ -86,6 +86,7 @@ impl Sim<'_> {
             max_batch_bytes: 16 * 1024,
             max_batch_delay: 5_000,
             max_block_interval: us(self.cfg.block_interval),
+            max_batches_per_fetch: 64,
         }));
         node.exec_queue.clear();
         node.ensuring = false;
