@@ -141,17 +141,14 @@ fn record(
     object: &ObjectId,
     key: &TxKeypair,
     nonce: u64,
+    op: Op,
     pad: usize,
 ) -> Provenance {
     Provenance {
         network,
         domain,
         object_id: object.clone(),
-        op: if nonce % 7 == 0 {
-            Op::Create
-        } else {
-            Op::Update
-        },
+        op,
         payload_digest: Digest::of("load/data", &nonce.to_le_bytes()),
         parents: BoundedVec::empty(),
         meta: BoundedVec::new(vec![MetaEntry {
@@ -174,7 +171,7 @@ fn padding_for(
     key: &TxKeypair,
 ) -> Result<usize, LoadError> {
     let encoded = |pad| {
-        Transaction::Provenance(record(network, domain, object, key, 0, pad).sign(key))
+        Transaction::Provenance(record(network, domain, object, key, 0, Op::Create, pad).sign(key))
             .encoded_size()
     };
     let base = encoded(0);
@@ -234,7 +231,7 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
         if chain.nodes.is_empty() {
             return Err(LoadError::NoNodes(chain.label.clone()));
         }
-        let objects = objects_of(chain.domain, spec.domains, 256, salt);
+        let objects = objects_of(chain.domain, spec.domains, 1, salt);
         let probe_key = TxKeypair::from_seed(&[1; 32]);
         let pad = match spec.payload {
             PayloadKind::Signed => padding_for(
@@ -253,7 +250,11 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
             // This node's share: transactions over ticks, spread evenly.
             let n = chain.nodes.len() as u64;
             let share = chain.rate / n + u64::from((ni as u64) < chain.rate % n);
-            jobs.push((ci, ni, url.clone(), share, pad, objects.clone()));
+            // Each node's generator has objects of its own: it creates
+            // each once, then updates them (the executor refuses an update
+            // of an object that does not exist, or a second create).
+            let objects = objects_of(chain.domain, spec.domains, 256, salt ^ ((ni as u64) << 32));
+            jobs.push((ci, ni, url.clone(), share, pad, objects));
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -300,9 +301,22 @@ pub fn prepare(spec: &LoadSpec) -> Result<PreparedLoad, LoadError> {
                                 let k = (nonce as usize) % keys.len();
                                 let key = &keys[k];
                                 nonces[k] += 1;
+                                let op = if (nonce as usize) < objects.len() {
+                                    Op::Create
+                                } else {
+                                    Op::Update
+                                };
                                 Transaction::Provenance(
-                                    record(spec.network, domain, object, key, nonces[k] - 1, pad)
-                                        .sign(key),
+                                    record(
+                                        spec.network,
+                                        domain,
+                                        object,
+                                        key,
+                                        nonces[k] - 1,
+                                        op,
+                                        pad,
+                                    )
+                                    .sign(key),
                                 )
                             }
                             PayloadKind::Opaque => {

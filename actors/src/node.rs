@@ -204,7 +204,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let dir = cfg.data_dir.join(format!("chain-{}", chain.0));
         let store = RocksStore::open_with(&dir.join("consensus"), cfg.store)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
-        let state = StateStore::open(&dir.join("state"), chain, domains, &genesis.digest)
+        let state = StateStore::open(&dir.join("state"), chain, domains, &genesis.state)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         let mut core_cfg = CoreConfig::new(
             spec.protocol,

@@ -45,7 +45,7 @@ pub fn chain_of_blocks(n: u64) -> Vec<Block> {
     let mut out = vec![genesis_block(GenesisParams {
         chain: ChainId::GLOBAL,
         epoch: 0,
-        config_digest: Digest::ZERO,
+        state_root: crate::execution::GenesisState::bare(Digest::ZERO).root(),
     })];
     for h in 1..n {
         let Some(parent) = out.last() else { break };
@@ -92,4 +92,25 @@ pub fn batched_chain(n: u64, per_block: usize) -> (Vec<Block>, Vec<HashedBatch>)
         batches.push(batch);
     }
     (blocks, batches)
+}
+
+/// A certificate of `header` signed by every member of `kit`.
+pub fn certify(kit: &TestCommittee, header: &BlockHeader) -> QuorumCertificate {
+    let unsigned = QuorumCertificate {
+        chain: header.chain,
+        epoch: header.epoch,
+        round: header.round(),
+        block: header.hash(),
+        cert: None,
+    };
+    let message = unsigned.vote_data().signing_bytes();
+    let votes: Vec<strata_crypto::Signature> = kit.keys.iter().map(|k| k.sign(&message)).collect();
+    let signature = strata_crypto::Signature::aggregate(votes.iter()).expect("a non-empty kit");
+    QuorumCertificate {
+        cert: Some(strata_crypto::QuorumCert {
+            signers: strata_crypto::SignerBitmap::from_indices(kit.len(), 0..kit.len()),
+            signature,
+        }),
+        ..unsigned
+    }
 }

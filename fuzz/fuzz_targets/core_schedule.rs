@@ -78,7 +78,7 @@ impl World {
         let genesis = Arc::new(genesis_block(GenesisParams {
             chain,
             epoch: 0,
-            config_digest: Digest::ZERO,
+            state_root: strata_chains::execution::GenesisState::bare(Digest::ZERO).root(),
         }));
         let mut w = World {
             protocol,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus;
+use strata_chains::execution::BlockRef;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, Height, Payload, Transaction};
 use strata_crypto::hash::Digest;
@@ -148,7 +149,11 @@ impl Ledger {
         ) {
             fatal("committing a block failed", e);
         }
-        let applied = match self.execute(height, &c) {
+        let at = BlockRef {
+            height,
+            hash: block.hash(),
+        };
+        let applied = match self.execute(at, &c) {
             Ok(a) => a,
             Err(e) => fatal("executing a committed block failed", e),
         };
@@ -189,13 +194,13 @@ impl Ledger {
         block_contents(&self.store, &self.state, block, self.executes_records)
     }
 
-    fn execute(&self, height: Height, c: &BlockContents) -> Result<Applied, StateError> {
+    fn execute(&self, block: BlockRef, c: &BlockContents) -> Result<Applied, StateError> {
         if self.executes_records {
             self.state
-                .apply(height, unix_millis(), &c.txs, &c.hashes, &c.fresh)
+                .apply(block, unix_millis(), &c.txs, &c.hashes, &c.fresh)
         } else {
             self.state
-                .apply_ordered(height, unix_millis(), c.hashes.len(), &c.fresh)
+                .apply_ordered(block, unix_millis(), c.hashes.len(), &c.fresh)
         }
     }
 
@@ -237,7 +242,11 @@ impl Ledger {
                 }
                 Err(e) => fatal("replaying committed blocks failed", e),
             };
-            match self.execute(h, &c) {
+            let at = BlockRef {
+                height: h,
+                hash: b.hash(),
+            };
+            match self.execute(at, &c) {
                 Ok(applied) => self.report_executed(h, applied.root),
                 Err(e) => fatal("replaying committed blocks failed", e),
             }
@@ -656,8 +665,13 @@ mod tests {
     fn contents_index_every_listing_and_execute_each_batch_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
-        let state =
-            StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
+        let state = StateStore::open(
+            &dir.path().join("s"),
+            ChainId::GLOBAL,
+            1,
+            &strata_chains::execution::GenesisState::bare(Digest::ZERO),
+        )
+        .unwrap();
         let (old, new) = (batch(1, &["a", "b"]), batch(2, &["c"]));
         store.put_batch(&old).unwrap();
         store.put_batch(&new).unwrap();
@@ -665,13 +679,22 @@ mod tests {
         let old_txs = old.batch().transactions.to_vec();
         let old_hashes: Vec<Digest> = old_txs.iter().map(|t| t.hash()).collect();
         state
-            .apply(1, 0, &old_txs, &old_hashes, &[old.digest()])
+            .apply(
+                BlockRef {
+                    height: 1,
+                    hash: Digest::ZERO,
+                },
+                0,
+                &old_txs,
+                &old_hashes,
+                &[old.digest()],
+            )
             .unwrap();
 
         let genesis = strata_chains::types::genesis_block(GenesisParams {
             chain: ChainId::GLOBAL,
             epoch: 0,
-            config_digest: Digest::ZERO,
+            state_root: strata_chains::execution::GenesisState::bare(Digest::ZERO).root(),
         });
         let refs = vec![old.reference(), new.reference(), old.reference()];
         let block = Block {

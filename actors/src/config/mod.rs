@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata_chains::consensus::LeaderPolicy;
+use strata_chains::execution::{CommitteeRecord, GenesisState};
 use strata_chains::types::{genesis_block, Block, ChainId, GenesisParams, Protocol};
+use strata_crypto::codec::BoundedVec;
 use strata_crypto::committee::{Committee, Member};
 use strata_crypto::hash::Digest;
+use strata_crypto::QuorumThreshold;
 use strata_crypto::{ProofOfPossession, PublicKey, Signature};
 
 /// A configuration problem, with where it is.
@@ -208,6 +211,19 @@ pub struct Genesis {
     pub chains: BTreeMap<ChainId, ChainSpec>,
     /// Digest of the genesis file's canonical content.
     pub digest: Digest,
+    /// The state every chain starts from.
+    pub state: GenesisState,
+}
+
+fn committee_record(chain: ChainId, protocol: Protocol, committee: &Committee) -> CommitteeRecord {
+    CommitteeRecord {
+        chain,
+        epoch: 0,
+        protocol,
+        threshold: QuorumThreshold::TWO_THIRDS,
+        members: BoundedVec::new(committee.members().to_vec())
+            .expect("a committee is bounded by the same limit"),
+    }
 }
 
 fn parse_hex<const N: usize>(file: &Path, field: &str, s: &str) -> Result<[u8; N], ConfigError> {
@@ -330,9 +346,31 @@ impl Genesis {
             }
             Committee::new(members).map_err(|e| ConfigError::new(path, field, e))
         };
-        let mut chains = BTreeMap::new();
+        // Every chain's committee of epoch 0 is in every chain's genesis
+        // state (the global chain checks anchors against it).
+        let mut records = Vec::new();
         let g = &file.global;
+        let global_protocol = parse_protocol(path, "global.protocol", &g.protocol)?;
         let global_committee = Arc::new(committee("global.members", &g.members)?);
+        records.push(committee_record(
+            ChainId::GLOBAL,
+            global_protocol,
+            &global_committee,
+        ));
+        let mut locals = Vec::new();
+        for (i, d) in file.domains.iter().enumerate() {
+            let field = format!("domains[{i}]");
+            let members = committee(&format!("{field}.members"), &d.members)?;
+            let protocol = parse_protocol(path, &format!("{field}.protocol"), &d.protocol)?;
+            records.push(committee_record(ChainId::local(d.id), protocol, &members));
+            locals.push((protocol, Arc::new(members)));
+        }
+        let genesis_state = GenesisState {
+            config: digest,
+            committees: records,
+        };
+        let state_root = genesis_state.root();
+        let mut chains = BTreeMap::new();
         let seed = Digest(parse_hex(path, "global.seed", &g.seed)?);
         let leader = match g.leader {
             LeaderKind::RoundRobin => LeaderPolicy::RoundRobin,
@@ -342,23 +380,22 @@ impl Genesis {
             Arc::new(genesis_block(GenesisParams {
                 chain,
                 epoch: 0,
-                config_digest: digest,
+                state_root,
             }))
         };
         chains.insert(
             ChainId::GLOBAL,
             ChainSpec {
                 id: ChainId::GLOBAL,
-                protocol: parse_protocol(path, "global.protocol", &g.protocol)?,
+                protocol: global_protocol,
                 members: g.members.clone(),
                 committee: global_committee,
                 leader,
                 genesis: genesis_of(ChainId::GLOBAL),
             },
         );
-        for (i, d) in file.domains.iter().enumerate() {
+        for ((i, d), (protocol, members)) in file.domains.iter().enumerate().zip(locals) {
             let field = format!("domains[{i}]");
-            let members = committee(&format!("{field}.members"), &d.members)?;
             for (j, n) in d.members.iter().enumerate() {
                 if validators[n].domain != Some(d.id) {
                     return Err(ConfigError::new(
@@ -376,9 +413,9 @@ impl Genesis {
             let id = ChainId::local(d.id);
             let spec = ChainSpec {
                 id,
-                protocol: parse_protocol(path, &format!("{field}.protocol"), &d.protocol)?,
+                protocol,
                 members: d.members.clone(),
-                committee: Arc::new(members),
+                committee: members,
                 leader: LeaderPolicy::uptime(&uptime),
                 genesis: genesis_of(id),
             };
@@ -396,6 +433,7 @@ impl Genesis {
             validators,
             chains,
             digest,
+            state: genesis_state,
         })
     }
 

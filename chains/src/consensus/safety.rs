@@ -145,7 +145,7 @@ mod tests {
         let g = genesis_block(GenesisParams {
             chain: ChainId::GLOBAL,
             epoch: 0,
-            config_digest: Digest::ZERO,
+            state_root: crate::execution::GenesisState::bare(Digest::ZERO).root(),
         });
         let mut b = g.clone();
         b.header.justify = QuorumCertificate {

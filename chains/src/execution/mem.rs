@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use parity_scale_codec::Decode;
 use strata_crypto::hash::Digest;
 
-use super::{apply, object_key, ChainContext, HistoryEntry, ObjectHead, StateError};
+use super::StateError;
+use super::{apply, object_key, BlockRef, ChainContext, GenesisState, HistoryEntry, ObjectHead};
 use super::{StateView, Writes};
 use crate::auth::{self, MemTree, StateProof};
 use crate::types::{Height, Transaction};
@@ -33,9 +34,8 @@ fn tree_error(e: auth::TreeError) -> StateError {
 }
 
 impl MemState {
-    /// The genesis state (version 0) of a chain whose genesis configuration
-    /// has digest `config`.
-    pub fn new(ctx: ChainContext, config: &Digest) -> MemState {
+    /// The genesis state (version 0) of a chain.
+    pub fn new(ctx: ChainContext, genesis: &GenesisState) -> MemState {
         let mut state = MemState {
             ctx,
             latest: BTreeMap::new(),
@@ -47,7 +47,7 @@ impl MemState {
             executed: 0,
             applied: 0,
         };
-        let genesis = auth::genesis_updates(config);
+        let genesis = genesis.updates();
         let root = state.tree.update(0, &genesis).unwrap_or(Digest::ZERO);
         state.latest.extend(genesis);
         state.roots.insert(0, root);
@@ -58,17 +58,18 @@ impl MemState {
     /// root after it.
     pub fn execute(
         &mut self,
-        height: Height,
+        block: BlockRef,
         txs: &[Transaction],
         hashes: &[Digest],
     ) -> Result<Digest, StateError> {
+        let height = block.height;
         if height != self.applied.saturating_add(1) {
             return Err(StateError::Backend(format!(
                 "height {height} executed after {}",
                 self.applied
             )));
         }
-        let writes = apply(self, self.ctx, height, txs, hashes)?;
+        let writes = apply(self, self.ctx, block, txs, hashes)?;
         self.write(writes)
     }
 

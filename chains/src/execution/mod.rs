@@ -14,7 +14,11 @@
 //!   the last one, and a hash chain over its whole history, so a proof of
 //!   the head proves the history a node serves;
 //! - `nonces/<sender><window>`: a 256-bit map of the sender's used nonces
-//!   `window * 256 ..` (one leaf per 256 nonces, not one per record).
+//!   `window * 256 ..` (one leaf per 256 nonces, not one per record);
+//! - `block/<height>`: the hash of the block executed at each height;
+//! - `committee/<chain><epoch>`: each chain's committee ([`GenesisState`]);
+//! - on the global chain, `anchor/<domain>` and `anchored/<domain><height>`:
+//!   each domain's last anchor and every anchored height (`anchor.rs`).
 //!
 //! A nonce may be used once per sender, in any order: a client's records
 //! travel in batches from several nodes and may commit out of submission
@@ -22,10 +26,16 @@
 //! Besides the tree, a node keeps each object's full history and the
 //! refusals as plain indexes for queries (`Writes::histories`, `refused`).
 
+mod anchor;
+mod genesis;
 mod mem;
+mod records;
 mod system;
 
+pub use anchor::{anchor_key, anchored_key, AnchorHead, AnchorRecord, ANCHOR_KEY_PREFIX};
+pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;
+pub use records::TRANSFER_TO_KEY;
 
 use std::collections::BTreeMap;
 
@@ -100,6 +110,27 @@ pub struct ObjectHead {
     /// `Digest::ZERO`: [`ObjectHead::chain`].
     #[serde(serialize_with = "hex_digest")]
     pub history: Digest,
+    /// Who holds the object: its creator, then each transferee
+    /// (`records::apply_record` has the rules).
+    #[serde(serialize_with = "hex_bytes")]
+    pub holder: [u8; 32],
+    /// Where the object is in its life.
+    pub life: Life,
+}
+
+/// Where an object is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Life {
+    /// Never created (a head with no records).
+    #[default]
+    #[codec(index = 0)]
+    Absent,
+    #[codec(index = 1)]
+    Live,
+    /// Deleted: no record may follow.
+    #[codec(index = 2)]
+    Deleted,
 }
 
 impl ObjectHead {
@@ -118,12 +149,23 @@ impl ObjectHead {
             .fold(ObjectHead::default(), |head, e| head.after(e))
     }
 
+    /// The head after an accepted entry: the holder and life follow the
+    /// operation (create and derive give the object to their sender, a
+    /// transfer to its recipient, a delete ends it).
     fn after(&self, entry: &HistoryEntry) -> ObjectHead {
+        let (holder, life) = match entry.op {
+            Op::Create | Op::Derive => (entry.sender, Life::Live),
+            Op::Transfer => (entry.to.unwrap_or(self.holder), Life::Live),
+            Op::Delete => (self.holder, Life::Deleted),
+            Op::Read | Op::Update => (self.holder, self.life),
+        };
         ObjectHead {
             records: self.records.saturating_add(1),
             last_tx: entry.tx,
             last_height: entry.height,
             history: ObjectHead::chain(&self.history, entry),
+            holder,
+            life,
         }
     }
 }
@@ -145,6 +187,16 @@ pub struct HistoryEntry {
     pub sender: [u8; 32],
     pub nonce: u64,
     pub timestamp_ms: u64,
+    /// A transfer's recipient (its `to` metadata).
+    #[serde(serialize_with = "hex_opt")]
+    pub to: Option<[u8; 32]>,
+}
+
+fn hex_opt<S: serde::Serializer>(b: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => s.serialize_str(&hex::encode(b)),
+        None => s.serialize_none(),
+    }
 }
 
 fn hex_digest<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
@@ -198,12 +250,32 @@ pub struct Writes {
     pub accepted: u64,
 }
 
+/// The tree key of the block hash at `height`: every executed height
+/// records its block's hash, so a state root proves which block any lower
+/// height holds (what an anchor's link and a receipt's path to the
+/// anchored block are made of).
+pub fn block_key(height: Height) -> Vec<u8> {
+    let mut k = BLOCK_KEY_PREFIX.to_vec();
+    k.extend_from_slice(&height.to_be_bytes());
+    k
+}
+
+/// What every block-hash key starts with.
+pub const BLOCK_KEY_PREFIX: &[u8] = b"block/";
+
+/// The committed block being executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    pub height: Height,
+    pub hash: Digest,
+}
+
 /// Applies a committed block's transactions (`hashes[i]` is the hash of
 /// `txs[i]`) to the state `view` shows; returns the writes. Pure.
 pub fn apply(
     view: &dyn StateView,
     ctx: ChainContext,
-    height: Height,
+    block: BlockRef,
     txs: &[Transaction],
     hashes: &[Digest],
 ) -> Result<Writes, StateError> {
@@ -214,57 +286,35 @@ pub fn apply(
             hashes.len()
         )));
     }
+    let height = block.height;
     let mut writes = Writes {
         height,
         ..Writes::default()
     };
-    // This block's writes so far, read before the state before it.
-    let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let read = |state: &BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8]| match state.get(key) {
-        Some(v) => Ok(Some(v.clone())),
-        None => view.value(key),
+    let mut overlay = records::Overlay {
+        view,
+        state: BTreeMap::new(),
     };
+    overlay
+        .state
+        .insert(block_key(height), block.hash.0.to_vec());
     for (index, (tx, &hash)) in (0u32..).zip(txs.iter().zip(hashes)) {
+        let at = records::At {
+            tx: hash,
+            height,
+            index,
+        };
         let verdict = match tx {
-            Transaction::Provenance(p) => {
-                let r = &p.record;
-                let sender = r.sender.to_bytes();
-                let window_key = nonce_window_key(&sender, r.nonce);
-                let mut window = read(&state, &window_key)?.unwrap_or_default();
-                window.resize(NONCE_WINDOW as usize / 8, 0);
-                let (byte, mask) = nonce_bit(r.nonce);
-                if r.home_chain(ctx.domains) != Some(ctx.chain) {
-                    Err("wrong domain")
-                } else if window.get(byte).is_some_and(|b| b & mask != 0) {
-                    Err("replayed nonce")
-                } else {
-                    if let Some(b) = window.get_mut(byte) {
-                        *b |= mask;
-                    }
-                    state.insert(window_key, window);
-                    let entry = HistoryEntry {
-                        tx: hash,
-                        height,
-                        index,
-                        op: r.op,
-                        payload_digest: r.payload_digest,
-                        parents: r.parents.iter().map(|p| p.to_vec()).collect(),
-                        sender,
-                        nonce: r.nonce,
-                        timestamp_ms: r.timestamp_ms,
-                    };
-                    let head_key = object_key(&r.object_id);
-                    let head = match read(&state, &head_key)? {
-                        Some(bytes) => ObjectHead::decode(&mut &bytes[..])
-                            .map_err(|e| StateError::Corrupt(format!("object head: {e}")))?,
-                        None => ObjectHead::default(),
-                    };
-                    state.insert(head_key, head.after(&entry).encode());
-                    writes.histories.push((r.object_id.to_vec(), index, entry));
+            Transaction::Provenance(p) => match records::apply_record(&mut overlay, ctx, p, at)? {
+                Ok(entry) => {
+                    writes
+                        .histories
+                        .push((p.record.object_id.to_vec(), index, entry));
                     Ok(())
                 }
-            }
-            Transaction::System(sys) => system::apply_system(view, ctx, &mut state, sys)?,
+                Err(why) => Err(why),
+            },
+            Transaction::System(sys) => system::apply_system(&mut overlay, ctx, sys, at)?,
             Transaction::Opaque(_) => Ok(()),
         };
         match verdict {
@@ -275,114 +325,20 @@ pub fn apply(
     writes
         .histories
         .sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    writes.state = state.into_iter().collect();
+    writes.state = overlay.state.into_iter().collect();
     Ok(writes)
 }
 
 /// A block of `count` transactions ordered but never executed (opaque
-/// payloads): only counted.
-pub fn apply_ordered(height: Height, count: u64) -> Writes {
+/// payloads): only counted, and its hash recorded.
+pub fn apply_ordered(block: BlockRef, count: u64) -> Writes {
     Writes {
-        height,
+        height: block.height,
         accepted: count,
+        state: vec![(block_key(block.height), block.hash.0.to_vec())],
         ..Writes::default()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_support::signed_record;
-    use crate::types::{chain_of_domain, domain_of};
-    use strata_crypto::sr25519::TxKeypair;
-
-    fn record(key: &TxKeypair, object: &str, nonce: u64, domains: u32) -> Transaction {
-        let domain = domain_of(object.as_bytes(), domains);
-        signed_record(key, domain, object.as_bytes(), nonce)
-    }
-
-    #[test]
-    fn the_same_blocks_give_the_same_writes_and_digests_and_replays_are_refused() {
-        let key = TxKeypair::from_seed(&[8; 32]);
-        let domains = 1;
-        let ctx = ChainContext {
-            chain: chain_of_domain(0),
-            domains,
-        };
-        let block1: Vec<Transaction> = (0..4)
-            .map(|n| record(&key, &format!("o{}", n % 2), n, domains))
-            .collect();
-        // A replay of nonce 1, a fresh nonce, a replay inside the block.
-        let block2 = vec![
-            record(&key, "o1", 1, domains),
-            record(&key, "o1", 9, domains),
-            record(&key, "o0", 9, domains),
-        ];
-        let run = || {
-            let mut state = MemState::new(ctx, &Digest::ZERO);
-            for (h, txs) in [(1, &block1), (2, &block2)] {
-                let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
-                state.execute(h, txs, &hashes).unwrap();
-            }
-            state
-        };
-        let (a, b) = (run(), run());
-        assert_eq!(a.root(), b.root());
-        // The proven head of an object matches the history a node serves.
-        assert_eq!(
-            a.object_head(b"o1").unwrap(),
-            ObjectHead::of_history(a.history(b"o1"))
-        );
-        assert_eq!(a.executed(), 5);
-        assert_eq!(a.history(b"o1").len(), 3);
-        assert_eq!(a.refused().len(), 2);
-        assert!(a.refused().iter().all(|(_, why)| why == "replayed nonce"));
-        // A different order of the same records is a different state.
-        let mut c = MemState::new(ctx, &Digest::ZERO);
-        let swapped: Vec<Transaction> = block1.iter().rev().cloned().collect();
-        let hashes: Vec<Digest> = swapped.iter().map(Transaction::hash).collect();
-        c.execute(1, &swapped, &hashes).unwrap();
-        let mut d = MemState::new(ctx, &Digest::ZERO);
-        let hashes: Vec<Digest> = block1.iter().map(Transaction::hash).collect();
-        d.execute(1, &block1, &hashes).unwrap();
-        assert_ne!(c.root(), d.root());
-    }
-
-    #[test]
-    fn system_transactions_not_built_yet_are_refused_and_change_nothing() {
-        use crate::types::{Evidence, SystemTx};
-        let ctx = ChainContext {
-            chain: crate::types::ChainId::GLOBAL,
-            domains: 1,
-        };
-        let blocks = crate::test_support::chain_of_blocks(2);
-        let statement = blocks[1].proposal_statement();
-        let tx = Transaction::System(Box::new(SystemTx::Evidence(Evidence::Equivocation {
-            first: statement.clone(),
-            second: statement,
-        })));
-        let mut state = MemState::new(ctx, &Digest::ZERO);
-        let before = state.root();
-        let hashes = vec![tx.hash()];
-        let w = apply(&state, ctx, 1, std::slice::from_ref(&tx), &hashes).unwrap();
-        assert_eq!(w.accepted, 0);
-        assert_eq!(w.refused[0].1, "evidence is not executed yet");
-        assert!(w.state.is_empty());
-        let root = state.execute(1, &[tx], &hashes).unwrap();
-        assert_eq!(root, before);
-    }
-
-    #[test]
-    fn records_of_another_chain_are_refused() {
-        let key = TxKeypair::from_seed(&[8; 32]);
-        let ctx = ChainContext {
-            chain: crate::types::ChainId::GLOBAL,
-            domains: 2,
-        };
-        let txs = vec![record(&key, "o1", 1, 2)];
-        let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
-        let w = apply(&MemState::new(ctx, &Digest::ZERO), ctx, 1, &txs, &hashes).unwrap();
-        assert_eq!(w.accepted, 0);
-        assert_eq!(w.refused[0].1, "wrong domain");
-    }
-}
+mod tests;

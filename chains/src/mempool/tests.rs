@@ -77,7 +77,7 @@ fn proposal(refs: Vec<BatchRef>, tx_root: Digest, height: Height) -> Arc<Block> 
     let g = genesis_block(GenesisParams {
         chain: ChainId::GLOBAL,
         epoch: 0,
-        config_digest: Digest::ZERO,
+        state_root: crate::execution::GenesisState::bare(Digest::ZERO).root(),
     });
     let header = BlockHeader {
         view: height,

@@ -142,8 +142,9 @@ impl Block {
 pub struct GenesisParams {
     pub chain: ChainId,
     pub epoch: Epoch,
-    /// Digest of the genesis configuration (committees, parameters).
-    pub config_digest: Digest,
+    /// The root of the genesis state (`execution::GenesisState::root`):
+    /// the configuration's digest and every chain's committee.
+    pub state_root: Digest,
 }
 
 /// The genesis block of a chain: height 0, view 0, unsigned; every node
@@ -157,7 +158,7 @@ pub fn genesis_block(params: GenesisParams) -> Block {
         parent: Digest::ZERO,
         tx_root: tx_root(&[]),
         state_height: 0,
-        state_root: crate::auth::genesis_root(&params.config_digest),
+        state_root: params.state_root,
         proposer: u32::MAX,
         timestamp_ms: 0,
         justify: QuorumCertificate::genesis(params.chain, params.epoch, Digest::ZERO),
@@ -179,7 +180,7 @@ mod tests {
         let g = genesis_block(GenesisParams {
             chain: ChainId::GLOBAL,
             epoch: 0,
-            config_digest: Digest::of("cfg", b"x"),
+            state_root: Digest::of("cfg", b"x"),
         });
         assert_eq!(g.inline_tx_root_matches(), Some(true));
         let mut other = g.clone();
@@ -190,7 +191,7 @@ mod tests {
         let g2 = genesis_block(GenesisParams {
             chain: ChainId::local(0),
             epoch: 0,
-            config_digest: Digest::of("cfg", b"x"),
+            state_root: Digest::of("cfg", b"x"),
         });
         assert_ne!(g2.hash(), g.hash(), "genesis differs per chain");
     }
@@ -202,7 +203,7 @@ mod tests {
         let g = genesis_block(GenesisParams {
             chain: ChainId::GLOBAL,
             epoch: 0,
-            config_digest: Digest::ZERO,
+            state_root: Digest::ZERO,
         });
         let header = BlockHeader {
             view: 1,

@@ -11,10 +11,12 @@ use strata_crypto::pvss::{Dealing, DealingContext, DecryptedShare, PvssPublicKey
 use strata_crypto::sr25519::{TxKeypair, TxPublicKey, TxSigError, TxSignature};
 use strata_crypto::vrf::{VrfProof, VrfPublicKey};
 
+use super::block::BlockHeader;
 use super::cert::QuorumCertificate;
 use super::evidence::Evidence;
 use super::limits::*;
 use super::{ChainId, Epoch, Height};
+use crate::auth::StateProof;
 
 /// An object's identifier (at most 128 bytes, usually a readable name).
 pub type ObjectId = BoundedBytes<MAX_OBJECT_ID>;
@@ -132,15 +134,29 @@ impl SignedProvenance {
     }
 }
 
-/// A local chain's checkpoint submitted to the global chain.
+/// A local chain's checkpoint submitted to the global chain (issue 25;
+/// the rules are `execution/anchor.rs`'s). What it anchors is the state
+/// its certified header names: the state after `header.state_height`.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Anchor {
     pub domain: u32,
-    pub height: Height,
-    pub block_hash: Digest,
-    pub state_root: Digest,
-    /// The local committee's certificate of `block_hash`.
+    /// A certified header of the domain's local chain.
+    pub header: BlockHeader,
+    /// The local committee's certificate of `header`.
     pub qc: QuorumCertificate,
+    /// The hash of the block at `header.state_height`, proven against
+    /// `header.state_root`.
+    pub tip: StateProof,
+    /// The block the domain's last anchor recorded, proven against
+    /// `header.state_root` (none for a domain's first anchor).
+    pub link: Option<StateProof>,
+}
+
+impl Anchor {
+    /// The local height whose state is anchored.
+    pub fn anchored_height(&self) -> Height {
+        self.header.state_height
+    }
 }
 
 /// A validator joins the registry: its BLS key with proof of possession and
@@ -188,7 +204,7 @@ pub struct Reconfigure {
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum SystemTx {
     #[codec(index = 0)]
-    Anchor(Anchor),
+    Anchor(Box<Anchor>),
     #[codec(index = 1)]
     Register(ValidatorRegistration),
     #[codec(index = 2)]

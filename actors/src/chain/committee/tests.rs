@@ -112,7 +112,7 @@ async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledge
     let genesis = Arc::new(genesis_block(GenesisParams {
         chain: ChainId::GLOBAL,
         epoch: 0,
-        config_digest: Digest::ZERO,
+        state_root: strata_chains::execution::GenesisState::bare(Digest::ZERO).root(),
     }));
     let cfg = CoreConfig::new(
         Protocol::HotStuff,
@@ -123,8 +123,13 @@ async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledge
     );
     let core = ConsensusCore::new(cfg, kit.keys[0].clone());
     let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
-    let state =
-        StateStore::open(&dir.path().join("state"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
+    let state = StateStore::open(
+        &dir.path().join("state"),
+        ChainId::GLOBAL,
+        1,
+        &strata_chains::execution::GenesisState::bare(Digest::ZERO),
+    )
+    .unwrap();
     let persister = SafetyPersister::start("persist-test".into(), store.safety_saver()).unwrap();
 
     let mempool = EmptyMempool::default();

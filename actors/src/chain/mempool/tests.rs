@@ -84,7 +84,13 @@ fn signed_records_seal_a_batch_worth_at_once() {
 /// Member 0 of 4 on the global chain, its stores in `dir`.
 fn mempool_in(dir: &std::path::Path, params: ConsensusParams) -> (Mempool, Arc<Metrics>) {
     let store = RocksStore::open(&dir.join("consensus")).unwrap();
-    let state = StateStore::open(&dir.join("state"), ChainId::GLOBAL, 1, &Digest::ZERO).unwrap();
+    let state = StateStore::open(
+        &dir.join("state"),
+        ChainId::GLOBAL,
+        1,
+        &strata_chains::execution::GenesisState::bare(Digest::ZERO),
+    )
+    .unwrap();
     let metrics = Metrics::new();
     let verifier = Verifier::start(metrics.verifier_batch_signatures.clone()).unwrap();
     let mempool = Mempool::new(

@@ -21,7 +21,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use strata_chains::auth::{self, StateProof};
-use strata_chains::execution::{self, ChainContext, StateView};
+use strata_chains::execution::{self, BlockRef, ChainContext, GenesisState, StateView};
 use strata_chains::store::{db_options, per_transaction_index, point_lookup_options};
 use strata_chains::types::{ChainId, Height, Transaction};
 use strata_crypto::codec::decode_message;
@@ -49,8 +49,10 @@ const CF_META: &str = "meta";
 const KEY_APPLIED: &[u8] = b"applied";
 const KEY_TX_COUNT: &[u8] = b"tx_count";
 const KEY_FORMAT: &[u8] = b"format";
-/// Format 2: the state tree (issue 24). Format 1 kept nonces per record.
-const FORMAT: u64 = 2;
+/// Format 3: object heads with holder and life, block hashes and
+/// committees in the tree (issue 25). Format 2: the state tree (issue 24).
+/// Format 1 kept nonces per record.
+const FORMAT: u64 = 3;
 
 fn root_key(height: Height) -> [u8; 9] {
     let mut k = [b'r'; 9];
@@ -90,13 +92,29 @@ fn object_key_prefix(object: &[u8]) -> Vec<u8> {
 }
 
 impl StateStore {
-    /// Opens (or creates, at the genesis state of configuration `config`)
-    /// a chain's state.
+    /// Opens (or creates, at `genesis`) a chain's state. A state of an
+    /// earlier format is rebuilt from the committed blocks.
     pub fn open(
         path: &Path,
         chain: ChainId,
         domains: u32,
-        config: &Digest,
+        genesis: &GenesisState,
+    ) -> Result<StateStore, StateError> {
+        let store = StateStore::open_any(path, chain, domains, genesis)?;
+        if store.meta_u64(KEY_FORMAT)? == FORMAT {
+            return Ok(store);
+        }
+        tracing::warn!(path = %path.display(), "the state has an earlier format: rebuilding it from the committed blocks");
+        drop(store);
+        std::fs::remove_dir_all(path).map_err(|e| StateError::Backend(e.to_string()))?;
+        StateStore::open_any(path, chain, domains, genesis)
+    }
+
+    fn open_any(
+        path: &Path,
+        chain: ChainId,
+        domains: u32,
+        genesis: &GenesisState,
     ) -> Result<StateStore, StateError> {
         let mut opts = db_options();
         // Written without the write-ahead log (see `finish`): the column
@@ -139,14 +157,14 @@ impl StateStore {
             domains,
         };
         if store.root_at(0)?.is_none() {
-            store.write_genesis(config)?;
+            store.write_genesis(genesis)?;
         }
         Ok(store)
     }
 
     /// Version 0 of the state tree: the genesis state.
-    fn write_genesis(&self, config: &Digest) -> Result<(), StateError> {
-        let updates = auth::genesis_updates(config);
+    fn write_genesis(&self, genesis: &GenesisState) -> Result<(), StateError> {
+        let updates = genesis.updates();
         let reader = tree::RocksTree { db: &self.db };
         let (root, update) = auth::update(&reader, 0, &updates).map_err(tree_error)?;
         let mut batch = WriteBatch::default();
@@ -270,7 +288,7 @@ impl StateStore {
     /// of `txs[i]`) and marks `batches` executed.
     pub fn apply(
         &self,
-        height: Height,
+        block: BlockRef,
         committed_at_ms: u64,
         txs: &[Transaction],
         hashes: &[Digest],
@@ -280,7 +298,8 @@ impl StateStore {
             chain: self.chain,
             domains: self.domains,
         };
-        let writes = execution::apply(self, ctx, height, txs, hashes)?;
+        let height = block.height;
+        let writes = execution::apply(self, ctx, block, txs, hashes)?;
         let mut batch = WriteBatch::default();
         // Keys in order (`apply` sorts them): the memtable's skip list
         // then finds each insert position from the previous one.
@@ -308,13 +327,15 @@ impl StateStore {
     /// counted and its batches marked executed, without reading them.
     pub fn apply_ordered(
         &self,
-        height: Height,
+        block: BlockRef,
         committed_at_ms: u64,
         count: usize,
         batches: &[Digest],
     ) -> Result<Applied, StateError> {
+        let height = block.height;
+        let writes = execution::apply_ordered(block, count as u64);
         let mut batch = WriteBatch::default();
-        let root = self.write_tree(&mut batch, height, &[])?;
+        let root = self.write_tree(&mut batch, height, &writes.state)?;
         self.finish(batch, height, committed_at_ms, count, batches)?;
         Ok(Applied {
             accepted: count,
@@ -396,12 +417,23 @@ impl StateView for StateStore {
 mod tests {
     use super::*;
     use strata_chains::execution::ObjectHead;
-    use strata_chains::test_support::signed_record;
     use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
     use strata_crypto::sr25519::TxKeypair;
 
+    /// An update, or a create for nonce 1 (the object's first record).
     fn record(key: &TxKeypair, object: &str, nonce: u64, domain: u32) -> Transaction {
-        signed_record(key, domain, object.as_bytes(), nonce)
+        let mut p = strata_chains::test_support::record(key, domain, object.as_bytes(), nonce);
+        if nonce == 1 {
+            p.op = strata_chains::types::Op::Create;
+        }
+        Transaction::Provenance(p.sign(key))
+    }
+
+    fn at(height: Height) -> BlockRef {
+        BlockRef {
+            height,
+            hash: Digest::of("test/block", &height.to_le_bytes()),
+        }
     }
 
     fn object_in(domain: u32, domains: u32) -> String {
@@ -418,7 +450,13 @@ mod tests {
         let obj = object_in(0, 2);
         let other = object_in(1, 2);
         {
-            let s = StateStore::open(dir.path(), ChainId::local(0), 2, &Digest::ZERO).unwrap();
+            let s = StateStore::open(
+                dir.path(),
+                ChainId::local(0),
+                2,
+                &GenesisState::bare(Digest::ZERO),
+            )
+            .unwrap();
             let txs = vec![
                 record(&key, &obj, 1, 0),
                 record(&key, &obj, 2, 0),
@@ -427,9 +465,9 @@ mod tests {
                 record(&key, &obj, 4, GLOBAL_DOMAIN),
             ];
             let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
-            assert!(s.apply(1, 1_000, &txs, &hashes[..4], &[]).is_err());
+            assert!(s.apply(at(1), 1_000, &txs, &hashes[..4], &[]).is_err());
             let a = s
-                .apply(1, 1_000, &txs, &hashes, &[Digest::of("b", b"1")])
+                .apply(at(1), 1_000, &txs, &hashes, &[Digest::of("b", b"1")])
                 .unwrap();
             assert_eq!(a.accepted, 2);
             assert_eq!(
@@ -442,7 +480,7 @@ mod tests {
             );
             let txs = [record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)];
             let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
-            let a = s.apply(2, 2_000, &txs, &hashes, &[]).unwrap();
+            let a = s.apply(at(2), 2_000, &txs, &hashes, &[]).unwrap();
             assert_eq!(
                 a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
                 vec!["replayed nonce"],
@@ -453,7 +491,13 @@ mod tests {
                 "an unused lower nonce is fine: records may commit out of order"
             );
         }
-        let s = StateStore::open(dir.path(), ChainId::local(0), 2, &Digest::ZERO).unwrap();
+        let s = StateStore::open(
+            dir.path(),
+            ChainId::local(0),
+            2,
+            &GenesisState::bare(Digest::ZERO),
+        )
+        .unwrap();
         assert_eq!(s.applied_height().unwrap(), 2);
         let sender = key.public().to_bytes();
         assert!(s.nonce_used(&sender, 2).unwrap() && s.nonce_used(&sender, 0).unwrap());
@@ -472,20 +516,23 @@ mod tests {
         // An ordered-only block (opaque chain): counted, its batches marked,
         // its commit time kept, no records read.
         let b2 = Digest::of("b", b"2");
-        let a = s.apply_ordered(3, 3_000, 40, &[b2]).unwrap();
+        let a = s.apply_ordered(at(3), 3_000, 40, &[b2]).unwrap();
         assert_eq!((a.accepted, a.refused.len()), (40, 0));
         assert_eq!(s.applied_height().unwrap(), 3);
         assert_eq!(s.executed_transactions().unwrap(), 43);
         assert_eq!(s.commit_time(3).unwrap(), Some(3_000));
         assert!(s.batch_executed(&b2).unwrap());
 
-        // The state tree: a root per height (an ordered-only block keeps
-        // the root), and proofs of the object's head and of a nonce window
+        // The state tree: a root per height (an ordered-only block records
+        // only its hash), and proofs of the object's head and of a nonce window
         // that verify against their height's root only.
         let roots: Vec<Digest> = (0..=3).map(|h| s.root_at(h).unwrap().unwrap()).collect();
-        assert_eq!(roots[0], strata_chains::auth::genesis_root(&Digest::ZERO));
+        assert_eq!(roots[0], GenesisState::bare(Digest::ZERO).root());
         assert_ne!(roots[1], roots[2]);
-        assert_eq!(roots[2], roots[3]);
+        assert_ne!(roots[2], roots[3]);
+        let block3 = s.prove(&strata_chains::execution::block_key(3), 3).unwrap();
+        assert_eq!(block3.value, Some(at(3).hash.0.to_vec()));
+        block3.verify(&roots[3]).unwrap();
         let head_key = strata_chains::execution::object_key(obj.as_bytes());
         let proof = s.prove(&head_key, 3).unwrap();
         proof.verify(&roots[3]).unwrap();

@@ -84,7 +84,7 @@ impl Harness {
         let genesis = Arc::new(genesis_block(GenesisParams {
             chain,
             epoch: 0,
-            config_digest: Digest::ZERO,
+            state_root: crate::execution::GenesisState::bare(Digest::ZERO).root(),
         }));
         let cores = (0..n)
             .map(|i| {

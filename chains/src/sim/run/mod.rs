@@ -30,7 +30,7 @@ use super::{SimConfig, SimReport};
 use crate::consensus::{
     sync, Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, PayloadVerdict, Recovery, TimerId,
 };
-use crate::execution::{ChainContext, MemState};
+use crate::execution::{ChainContext, CommitteeRecord, GenesisState, MemState};
 use crate::store::{MemStore, Store};
 use crate::types::{
     genesis_block, Block, ChainId, ConsensusMessage, GenesisParams, Height, MetaEntry, ObjectId,
@@ -210,11 +210,21 @@ impl<'a> Sim<'a> {
             Protocol::HotStuff => ChainId::GLOBAL,
             Protocol::TwoPhase => ChainId::local(0),
         };
-        let config_digest = Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes());
+        let genesis_state = GenesisState {
+            config: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
+            committees: vec![CommitteeRecord {
+                chain,
+                epoch: 0,
+                protocol: cfg.protocol,
+                threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
+                members: BoundedVec::new(committee.members().to_vec())
+                    .expect("a simulated committee is small"),
+            }],
+        };
         let genesis = genesis_block(GenesisParams {
             chain,
             epoch: 0,
-            config_digest,
+            state_root: genesis_state.root(),
         });
         let leader = match cfg.protocol {
             Protocol::HotStuff if cfg.seed % 2 == 0 => LeaderPolicy::RoundRobin,
@@ -267,7 +277,7 @@ impl<'a> Sim<'a> {
                 position,
                 core: None,
                 store: genesis_store.clone(),
-                state: MemState::new(exec_ctx, &config_digest),
+                state: MemState::new(exec_ctx, &genesis_state),
                 mempool: None,
                 exec_queue: VecDeque::new(),
                 ensuring: false,
@@ -284,7 +294,7 @@ impl<'a> Sim<'a> {
                 position: p,
                 core: None,
                 store: genesis_store.clone(),
-                state: MemState::new(exec_ctx, &config_digest),
+                state: MemState::new(exec_ctx, &genesis_state),
                 mempool: None,
                 exec_queue: VecDeque::new(),
                 ensuring: false,
@@ -602,7 +612,14 @@ impl<'a> Sim<'a> {
                     },
                     object_id: ObjectId::new(format!("sim-object-{}", self.nonce % 5).into_bytes())
                         .expect("short id"),
-                    op: Op::Update,
+                    // Each of the five objects is created first, then
+                    // updated (records reordered by the network may be
+                    // refused by the executor's life rules: that is fine).
+                    op: if self.nonce <= 5 {
+                        Op::Create
+                    } else {
+                        Op::Update
+                    },
                     payload_digest: Digest::of("sim/payload", &self.nonce.to_le_bytes()),
                     parents: BoundedVec::empty(),
                     meta: BoundedVec::<MetaEntry, 16>::empty(),

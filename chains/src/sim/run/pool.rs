@@ -421,7 +421,11 @@ impl Sim<'_> {
         if height <= self.nodes[i].state.applied_height() {
             return;
         }
-        match self.nodes[i].state.execute(height, txs, hashes) {
+        let at = crate::execution::BlockRef {
+            height,
+            hash: block.hash(),
+        };
+        match self.nodes[i].state.execute(at, txs, hashes) {
             Ok(root) => {
                 self.checker.on_executed(i as u32, height, root);
                 // The executor runs beside consensus: its answer comes a

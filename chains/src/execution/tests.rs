@@ -1,0 +1,485 @@
+use super::*;
+use crate::test_support::{certify, record, signed_record, TestCommittee};
+use crate::types::{
+    block::tx_root, chain_of_domain, domain_of, Anchor, BlockHeader, ChainId, MetaEntry, ObjectId,
+    Provenance, QuorumCertificate, SystemTx,
+};
+use strata_crypto::codec::{BoundedBytes, BoundedVec};
+use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::QuorumThreshold;
+
+fn at(height: Height) -> BlockRef {
+    BlockRef {
+        height,
+        hash: Digest::of("test/block", &height.to_le_bytes()),
+    }
+}
+
+fn local_ctx() -> ChainContext {
+    ChainContext {
+        chain: chain_of_domain(0),
+        domains: 1,
+    }
+}
+
+fn bare() -> GenesisState {
+    GenesisState::bare(Digest::ZERO)
+}
+
+/// A record about `object` (in its own domain of `domains`) with `op`.
+fn op_record(key: &TxKeypair, object: &str, nonce: u64, op: Op, domains: u32) -> Provenance {
+    let domain = domain_of(object.as_bytes(), domains);
+    Provenance {
+        op,
+        ..record(key, domain, object.as_bytes(), nonce)
+    }
+}
+
+fn signed(p: Provenance, key: &TxKeypair) -> Transaction {
+    Transaction::Provenance(p.sign(key))
+}
+
+fn run_block(state: &mut MemState, height: Height, txs: &[Transaction]) -> Writes {
+    let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
+    let w = apply(state, local_ctx(), at(height), txs, &hashes).unwrap();
+    state.execute(at(height), txs, &hashes).unwrap();
+    w
+}
+
+#[test]
+fn the_same_blocks_give_the_same_writes_and_digests_and_replays_are_refused() {
+    let key = TxKeypair::from_seed(&[8; 32]);
+    let create = |o: &str, n| signed(op_record(&key, o, n, Op::Create, 1), &key);
+    let update = |o: &str, n| signed(op_record(&key, o, n, Op::Update, 1), &key);
+    let block1 = vec![
+        create("o0", 0),
+        create("o1", 1),
+        update("o0", 2),
+        update("o1", 3),
+    ];
+    // A replay of nonce 1, a fresh nonce, a replay inside the block.
+    let block2 = vec![update("o1", 1), update("o1", 9), update("o0", 9)];
+    let run = || {
+        let mut state = MemState::new(local_ctx(), &bare());
+        run_block(&mut state, 1, &block1);
+        run_block(&mut state, 2, &block2);
+        state
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.root(), b.root());
+    // The proven head of an object matches the history a node serves.
+    assert_eq!(
+        a.object_head(b"o1").unwrap(),
+        ObjectHead::of_history(a.history(b"o1"))
+    );
+    assert_eq!(a.executed(), 5);
+    assert_eq!(a.history(b"o1").len(), 3);
+    assert_eq!(a.refused().len(), 2);
+    assert!(a.refused().iter().all(|(_, why)| why == "replayed nonce"));
+    // Each height records its block's hash.
+    assert_eq!(a.value(&block_key(2)).unwrap(), Some(at(2).hash.0.to_vec()));
+    // A different order of the same records is a different state.
+    let mut c = MemState::new(local_ctx(), &bare());
+    let swapped = vec![
+        create("o1", 1),
+        create("o0", 0),
+        update("o1", 3),
+        update("o0", 2),
+    ];
+    run_block(&mut c, 1, &swapped);
+    let mut d = MemState::new(local_ctx(), &bare());
+    run_block(&mut d, 1, &block1);
+    assert_ne!(c.root(), d.root());
+}
+
+#[test]
+fn system_transactions_not_built_yet_are_refused_and_change_nothing_but_the_block_hash() {
+    use crate::types::Evidence;
+    let ctx = ChainContext {
+        chain: ChainId::GLOBAL,
+        domains: 1,
+    };
+    let blocks = crate::test_support::chain_of_blocks(2);
+    let statement = blocks[1].proposal_statement();
+    let tx = Transaction::System(Box::new(SystemTx::Evidence(Evidence::Equivocation {
+        first: statement.clone(),
+        second: statement,
+    })));
+    let state = MemState::new(ctx, &bare());
+    let hashes = vec![tx.hash()];
+    let w = apply(&state, ctx, at(1), std::slice::from_ref(&tx), &hashes).unwrap();
+    assert_eq!(w.accepted, 0);
+    assert_eq!(w.refused[0].1, "evidence is not executed yet");
+    assert_eq!(w.state, vec![(block_key(1), at(1).hash.0.to_vec())]);
+}
+
+#[test]
+fn records_of_another_chain_are_refused() {
+    let key = TxKeypair::from_seed(&[8; 32]);
+    let ctx = ChainContext {
+        chain: ChainId::GLOBAL,
+        domains: 2,
+    };
+    let txs = vec![signed_record(&key, domain_of(b"o1", 2), b"o1", 1)];
+    let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
+    let w = apply(&MemState::new(ctx, &bare()), ctx, at(1), &txs, &hashes).unwrap();
+    assert_eq!(w.accepted, 0);
+    assert_eq!(w.refused[0].1, "wrong domain");
+}
+
+struct Steps {
+    state: MemState,
+    nonce: u64,
+    height: u64,
+}
+
+impl Steps {
+    /// Executes one record in its own block; its refusal, if any.
+    fn step(
+        &mut self,
+        key: &TxKeypair,
+        object: &str,
+        op: Op,
+        parents: &[&str],
+        to: Option<&TxKeypair>,
+    ) -> (Option<String>, Transaction) {
+        self.nonce += 1;
+        self.height += 1;
+        let mut p = op_record(key, object, self.nonce, op, 1);
+        p.parents = BoundedVec::new(
+            parents
+                .iter()
+                .map(|x| ObjectId::new(x.as_bytes().to_vec()).unwrap())
+                .collect(),
+        )
+        .unwrap();
+        if let Some(to) = to {
+            p.meta = BoundedVec::new(vec![MetaEntry {
+                key: BoundedBytes::new(TRANSFER_TO_KEY.to_vec()).unwrap(),
+                value: BoundedBytes::new(hex::encode(to.public().to_bytes()).into_bytes()).unwrap(),
+            }])
+            .unwrap();
+        }
+        let tx = signed(p, key);
+        let w = run_block(&mut self.state, self.height, std::slice::from_ref(&tx));
+        (w.refused.first().map(|(_, why)| why.clone()), tx)
+    }
+}
+
+/// Every rule of the table in `records.rs`, each with the reason it gives.
+#[test]
+fn each_operation_meets_the_objects_life_rules_or_is_refused_with_its_reason() {
+    let alice = TxKeypair::from_seed(&[1; 32]);
+    let bob = TxKeypair::from_seed(&[2; 32]);
+    let mut s = Steps {
+        state: MemState::new(local_ctx(), &bare()),
+        nonce: 0,
+        height: 0,
+    };
+    let ok = None;
+    let why = |s: &str| Some(s.to_string());
+    assert_eq!(
+        s.step(&alice, "doc", Op::Update, &[], None).0,
+        why("object does not exist")
+    );
+    assert_eq!(s.step(&alice, "doc", Op::Create, &[], None).0, ok);
+    assert_eq!(
+        s.step(&bob, "doc", Op::Create, &[], None).0,
+        why("object already exists")
+    );
+    // Anyone may read or update a live object.
+    assert_eq!(s.step(&bob, "doc", Op::Update, &[], None).0, ok);
+    assert_eq!(s.step(&bob, "doc", Op::Read, &[], None).0, ok);
+    // Only the holder transfers, and a transfer names its recipient.
+    assert_eq!(
+        s.step(&bob, "doc", Op::Transfer, &[], Some(&bob)).0,
+        why("not the object's holder")
+    );
+    assert_eq!(
+        s.step(&alice, "doc", Op::Transfer, &[], None).0,
+        why("transfer names no recipient (metadata \"to\": the recipient's key in hex)")
+    );
+    assert_eq!(s.step(&alice, "doc", Op::Transfer, &[], Some(&bob)).0, ok);
+    let head = s.state.object_head(b"doc").unwrap();
+    assert_eq!(head.holder, bob.public().to_bytes());
+    assert_eq!(head, ObjectHead::of_history(s.state.history(b"doc")));
+    // The previous holder can no longer delete it; the new one can.
+    assert_eq!(
+        s.step(&alice, "doc", Op::Delete, &[], None).0,
+        why("not the object's holder")
+    );
+    // Derivations need live parents that exist.
+    assert_eq!(
+        s.step(&alice, "summary", Op::Derive, &[], None).0,
+        why("derive names no parent")
+    );
+    assert_eq!(
+        s.step(&alice, "summary", Op::Derive, &["nothing"], None).0,
+        why("parent does not exist")
+    );
+    assert_eq!(s.step(&alice, "summary", Op::Derive, &["doc"], None).0, ok);
+    assert_eq!(
+        s.state.object_head(b"summary").unwrap().holder,
+        alice.public().to_bytes()
+    );
+    assert_eq!(s.step(&bob, "doc", Op::Delete, &[], None).0, ok);
+    assert_eq!(s.state.object_head(b"doc").unwrap().life, Life::Deleted);
+    assert_eq!(
+        s.step(&bob, "doc", Op::Update, &[], None).0,
+        why("object was deleted")
+    );
+    assert_eq!(
+        s.step(&bob, "doc", Op::Create, &[], None).0,
+        why("object already exists")
+    );
+    assert_eq!(
+        s.step(&alice, "copy", Op::Derive, &["doc"], None).0,
+        why("parent was deleted")
+    );
+    // A refused record spends its nonce: replayed later, when its rule
+    // would hold, it is still refused.
+    let (verdict, refused) = s.step(&alice, "late", Op::Update, &[], None);
+    assert_eq!(verdict, why("object does not exist"));
+    assert_eq!(s.step(&alice, "late", Op::Create, &[], None).0, ok);
+    let next = s.height + 1;
+    let w = run_block(&mut s.state, next, std::slice::from_ref(&refused));
+    assert_eq!(w.refused[0].1, "replayed nonce");
+}
+
+#[test]
+fn a_parent_in_another_domain_is_refused_until_lineage_carries_its_receipt() {
+    let key = TxKeypair::from_seed(&[3; 32]);
+    let domains = 2;
+    let ctx = ChainContext {
+        chain: chain_of_domain(0),
+        domains,
+    };
+    let name = |d: u32| {
+        (0..)
+            .map(|i| format!("obj-{i}"))
+            .find(|n| domain_of(n.as_bytes(), domains) == d)
+            .unwrap()
+    };
+    let (here, there) = (name(0), name(1));
+    let mut p = op_record(&key, &here, 1, Op::Create, domains);
+    p.parents = BoundedVec::new(vec![ObjectId::new(there.into_bytes()).unwrap()]).unwrap();
+    let tx = signed(p, &key);
+    let w = apply(
+        &MemState::new(ctx, &bare()),
+        ctx,
+        at(1),
+        std::slice::from_ref(&tx),
+        &[tx.hash()],
+    )
+    .unwrap();
+    assert_eq!(w.refused[0].1, "parent lives in another domain");
+}
+
+/// A local chain of empty blocks whose header at height h names the
+/// state after h - 1, and the committee that certifies it.
+struct LocalChain {
+    kit: TestCommittee,
+    state: MemState,
+    headers: Vec<BlockHeader>,
+}
+
+impl LocalChain {
+    fn new(salt: u64, heights: u64) -> LocalChain {
+        let kit = TestCommittee::seeded(salt, 4);
+        let mut state = MemState::new(local_ctx(), &bare());
+        let genesis = crate::types::genesis_block(crate::types::GenesisParams {
+            chain: chain_of_domain(0),
+            epoch: 0,
+            state_root: state.root(),
+        });
+        let mut headers = vec![genesis.header];
+        for h in 1..=heights {
+            let parent = headers.last().unwrap();
+            let header = BlockHeader {
+                view: 1,
+                height: h,
+                parent: parent.hash(),
+                tx_root: tx_root(&[]),
+                state_height: h - 1,
+                state_root: state.root_at(h - 1).unwrap(),
+                proposer: 0,
+                timestamp_ms: salt,
+                justify: QuorumCertificate::genesis(chain_of_domain(0), 0, parent.hash()),
+                ..parent.clone()
+            };
+            let block = BlockRef {
+                height: h,
+                hash: header.hash(),
+            };
+            state.execute(block, &[], &[]).unwrap();
+            headers.push(header);
+        }
+        LocalChain {
+            kit,
+            state,
+            headers,
+        }
+    }
+
+    fn record(&self) -> CommitteeRecord {
+        CommitteeRecord {
+            chain: chain_of_domain(0),
+            epoch: 0,
+            protocol: crate::types::Protocol::TwoPhase,
+            threshold: QuorumThreshold::TWO_THIRDS,
+            members: BoundedVec::new(self.kit.committee.members().to_vec()).unwrap(),
+        }
+    }
+
+    /// The anchor of the header at `height` (anchoring `height - 1`),
+    /// linked to the anchor at `last`.
+    fn anchor(&self, height: usize, last: Option<Height>) -> Anchor {
+        let header = self.headers[height].clone();
+        let s = header.state_height;
+        Anchor {
+            domain: 0,
+            qc: certify(&self.kit, &header),
+            tip: self.state.prove(&block_key(s), s).unwrap(),
+            link: last.map(|l| self.state.prove(&block_key(l), s).unwrap()),
+            header,
+        }
+    }
+}
+
+fn global_with(local: &LocalChain) -> MemState {
+    let genesis = GenesisState {
+        config: Digest::ZERO,
+        committees: vec![local.record()],
+    };
+    MemState::new(
+        ChainContext {
+            chain: ChainId::GLOBAL,
+            domains: 1,
+        },
+        &genesis,
+    )
+}
+
+/// Executes one anchor at the next global height; the refusal, if any.
+fn submit(global: &mut MemState, anchor: Anchor) -> Option<String> {
+    let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor))));
+    let h = global.applied_height() + 1;
+    let before = global.refused().len();
+    global
+        .execute(at(h), std::slice::from_ref(&tx), &[tx.hash()])
+        .unwrap();
+    global.refused().get(before).map(|(_, why)| why.clone())
+}
+
+fn head(global: &MemState) -> Option<AnchorHead> {
+    global
+        .value(&anchor_key(0))
+        .unwrap()
+        .map(|b| AnchorHead::decode(&mut &b[..]).unwrap())
+}
+
+#[test]
+fn anchors_extend_the_last_one_are_idempotent_and_refuse_what_does_not_hold() {
+    let local = LocalChain::new(1, 30);
+    let mut global = global_with(&local);
+    let why = |s: &str| Some(s.to_string());
+
+    // Refused: a certificate of another committee, a tip proof of another
+    // height, the genesis state.
+    let mut forged = local.anchor(10, None);
+    forged.qc = certify(&TestCommittee::seeded(99, 4), &forged.header);
+    assert_eq!(
+        submit(&mut global, forged),
+        why("certificate does not verify")
+    );
+    let mut wrong_tip = local.anchor(10, None);
+    wrong_tip.tip = local.state.prove(&block_key(3), 9).unwrap();
+    assert_eq!(
+        submit(&mut global, wrong_tip),
+        why("tip proof does not hold")
+    );
+    assert_eq!(
+        submit(&mut global, local.anchor(1, None)),
+        why("nothing to anchor (the genesis state)")
+    );
+    assert_eq!(head(&global), None);
+
+    // The first anchor needs no link; the same height again is a no-op.
+    assert_eq!(submit(&mut global, local.anchor(10, None)), None);
+    let first = head(&global).unwrap();
+    assert_eq!(first.last.height, 9);
+    assert_eq!(first.last.block_hash, local.headers[9].hash());
+    assert_eq!(first.last.state_root, local.state.root_at(9).unwrap());
+    let root = global.root();
+    assert_eq!(
+        submit(&mut global, local.anchor(10, None)),
+        why("already anchored")
+    );
+    // Only the block hash of the no-op's height changed.
+    assert_eq!(head(&global).unwrap(), first);
+    assert_ne!(global.root(), root);
+
+    // The next one must link to it: no link, or a link to another height,
+    // is refused; a lower one too.
+    assert_eq!(
+        submit(&mut global, local.anchor(20, None)),
+        why("does not extend the domain's last anchor")
+    );
+    assert_eq!(
+        submit(&mut global, local.anchor(20, Some(8))),
+        why("does not extend the domain's last anchor")
+    );
+    assert_eq!(submit(&mut global, local.anchor(20, Some(9))), None);
+    assert_eq!(head(&global).unwrap().last.height, 19);
+    assert_eq!(head(&global).unwrap().anchors, 2);
+    assert_eq!(
+        submit(&mut global, local.anchor(15, Some(9))),
+        why("below the domain's last anchor")
+    );
+    // An older anchored height again is still a no-op.
+    assert_eq!(
+        submit(&mut global, local.anchor(10, None)),
+        why("already anchored")
+    );
+}
+
+#[test]
+fn two_certified_states_for_one_height_are_recorded_as_evidence_and_the_first_stays() {
+    let local = LocalChain::new(1, 12);
+    // A fork the same committee certified: other blocks, other roots.
+    let fork = LocalChain {
+        kit: TestCommittee::seeded(1, 4),
+        ..LocalChain::new(2, 12)
+    };
+    let mut global = global_with(&local);
+    assert_eq!(submit(&mut global, local.anchor(10, None)), None);
+    let recorded = head(&global).unwrap();
+    assert_eq!(submit(&mut global, fork.anchor(10, None)), None);
+    assert_eq!(head(&global).unwrap(), recorded);
+    let conflict = global
+        .value(&anchor::conflict_key(0, 9))
+        .unwrap()
+        .map(|b| anchor::AnchorConflict::decode(&mut &b[..]).unwrap())
+        .unwrap();
+    assert_eq!(conflict.recorded, recorded.last);
+    assert_eq!(
+        conflict.conflicting.state_root,
+        fork.state.root_at(9).unwrap()
+    );
+    // Once recorded, the same conflict is not recorded twice.
+    assert_eq!(
+        submit(&mut global, fork.anchor(10, None)),
+        Some("conflict already recorded".to_string())
+    );
+}
+
+#[test]
+fn anchors_are_refused_on_local_chains() {
+    let local = LocalChain::new(1, 12);
+    let mut other = MemState::new(local_ctx(), &bare());
+    let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(local.anchor(10, None)))));
+    other
+        .execute(at(1), std::slice::from_ref(&tx), &[tx.hash()])
+        .unwrap();
+    assert_eq!(other.refused()[0].1, "anchors go to the global chain");
+}
