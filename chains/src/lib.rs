@@ -1,6 +1,7 @@
 //! Chain data types, storage, the pure protocol machines and the
 //! deterministic simulator (DESIGN.md §2).
 
+pub mod anchor;
 pub mod auth;
 pub mod consensus;
 pub mod execution;

@@ -8,8 +8,8 @@ use strata_crypto::sr25519::TxKeypair;
 pub use strata_crypto::test_support::{seeded_key, seeded_keys, TestCommittee};
 
 use crate::types::{
-    genesis_block, Batch, Block, BlockHeader, ChainId, GenesisParams, HashedBatch, ObjectId, Op,
-    Payload, Provenance, QuorumCertificate, Transaction,
+    genesis_block, Batch, Block, BlockHeader, ChainId, GenesisParams, HashedBatch, Height,
+    ObjectId, Op, Payload, Provenance, QuorumCertificate, Transaction,
 };
 
 /// A provenance record of `key`'s about `object` in `domain` with `nonce`:
@@ -112,5 +112,102 @@ pub fn certify(kit: &TestCommittee, header: &BlockHeader) -> QuorumCertificate {
             signature,
         }),
         ..unsigned
+    }
+}
+
+/// A chain of blocks with inline transactions, executed as it grows, each
+/// header certified by a kit committee: for anchors and receipts. The
+/// header at height h names the state after h - 1; HotStuff blocks take
+/// one view each, two-phase blocks share view 1, so any block followed by
+/// its chain length of blocks is committed under its protocol's rule.
+pub struct CertifiedChain {
+    pub kit: TestCommittee,
+    pub protocol: crate::types::Protocol,
+    pub state: crate::execution::MemState,
+    pub blocks: Vec<Block>,
+}
+
+impl CertifiedChain {
+    /// The genesis of `chain` in a network whose genesis state is `genesis`.
+    pub fn new(
+        chain: ChainId,
+        domains: u32,
+        kit: TestCommittee,
+        genesis: &crate::execution::GenesisState,
+    ) -> CertifiedChain {
+        let protocol = if chain == ChainId::GLOBAL {
+            crate::types::Protocol::HotStuff
+        } else {
+            crate::types::Protocol::TwoPhase
+        };
+        let ctx = crate::execution::ChainContext { chain, domains };
+        let state = crate::execution::MemState::new(ctx, genesis);
+        let first = genesis_block(GenesisParams {
+            chain,
+            epoch: 0,
+            state_root: genesis.root(),
+        });
+        CertifiedChain {
+            kit,
+            protocol,
+            state,
+            blocks: vec![first],
+        }
+    }
+
+    /// This chain's committee as a genesis state records it.
+    pub fn committee_record(&self, chain: ChainId) -> crate::execution::CommitteeRecord {
+        crate::execution::CommitteeRecord {
+            chain,
+            epoch: 0,
+            protocol: self.protocol,
+            threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
+            members: BoundedVec::new(self.kit.committee.members().to_vec()).expect("a small kit"),
+        }
+    }
+
+    /// Proposes, certifies (in the next header's justify) and executes the
+    /// next block, holding `txs` inline.
+    pub fn push(&mut self, txs: Vec<Transaction>) -> &Block {
+        let parent = self
+            .blocks
+            .last()
+            .expect("the genesis at least")
+            .header
+            .clone();
+        let height = parent.height + 1;
+        let view = match self.protocol {
+            crate::types::Protocol::HotStuff => height,
+            crate::types::Protocol::TwoPhase => 1,
+        };
+        let header = BlockHeader {
+            view,
+            height,
+            parent: parent.hash(),
+            tx_root: crate::types::block::tx_root(&txs),
+            state_height: parent.height,
+            state_root: self.state.root_at(parent.height).expect("executed"),
+            proposer: 0,
+            justify: certify(&self.kit, &parent),
+            ..parent
+        };
+        let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
+        let block = Block::propose(
+            header,
+            Payload::Inline(BoundedVec::new(txs.clone()).expect("a small block")),
+            &self.kit.keys[0],
+        );
+        let at = crate::execution::BlockRef {
+            height,
+            hash: block.hash(),
+        };
+        self.state.execute(at, &txs, &hashes).expect("in order");
+        self.blocks.push(block);
+        self.blocks.last().expect("just pushed")
+    }
+
+    /// The header at `height`.
+    pub fn header(&self, height: Height) -> &BlockHeader {
+        &self.blocks[height as usize].header
     }
 }

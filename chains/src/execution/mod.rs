@@ -32,7 +32,10 @@ mod mem;
 mod records;
 mod system;
 
-pub use anchor::{anchor_key, anchored_key, AnchorHead, AnchorRecord, ANCHOR_KEY_PREFIX};
+pub use anchor::{
+    anchor_key, anchored_key, check_certified, conflict_key, AnchorConflict, AnchorHead,
+    AnchorRecord, ANCHOR_KEY_PREFIX,
+};
 pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;
 pub use records::TRANSFER_TO_KEY;

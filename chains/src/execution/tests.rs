@@ -1,12 +1,10 @@
 use super::*;
-use crate::test_support::{certify, record, signed_record, TestCommittee};
+use crate::test_support::{certify, record, signed_record, CertifiedChain, TestCommittee};
 use crate::types::{
-    block::tx_root, chain_of_domain, domain_of, Anchor, BlockHeader, ChainId, MetaEntry, ObjectId,
-    Provenance, QuorumCertificate, SystemTx,
+    chain_of_domain, domain_of, Anchor, ChainId, MetaEntry, ObjectId, Provenance, SystemTx,
 };
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::sr25519::TxKeypair;
-use strata_crypto::QuorumThreshold;
 
 fn at(height: Height) -> BlockRef {
     BlockRef {
@@ -275,72 +273,40 @@ fn a_parent_in_another_domain_is_refused_until_lineage_carries_its_receipt() {
     assert_eq!(w.refused[0].1, "parent lives in another domain");
 }
 
-/// A local chain of empty blocks whose header at height h names the
-/// state after h - 1, and the committee that certifies it.
-struct LocalChain {
-    kit: TestCommittee,
-    state: MemState,
-    headers: Vec<BlockHeader>,
-}
+/// A certified local chain of `heights` blocks (one record at height 2
+/// when `salt` is odd, so two salts give two forks of one committee).
+struct LocalChain(CertifiedChain);
 
 impl LocalChain {
     fn new(salt: u64, heights: u64) -> LocalChain {
-        let kit = TestCommittee::seeded(salt, 4);
-        let mut state = MemState::new(local_ctx(), &bare());
-        let genesis = crate::types::genesis_block(crate::types::GenesisParams {
-            chain: chain_of_domain(0),
-            epoch: 0,
-            state_root: state.root(),
-        });
-        let mut headers = vec![genesis.header];
+        let mut chain =
+            CertifiedChain::new(chain_of_domain(0), 1, TestCommittee::seeded(1, 4), &bare());
+        let key = TxKeypair::from_seed(&[9; 32]);
         for h in 1..=heights {
-            let parent = headers.last().unwrap();
-            let header = BlockHeader {
-                view: 1,
-                height: h,
-                parent: parent.hash(),
-                tx_root: tx_root(&[]),
-                state_height: h - 1,
-                state_root: state.root_at(h - 1).unwrap(),
-                proposer: 0,
-                timestamp_ms: salt,
-                justify: QuorumCertificate::genesis(chain_of_domain(0), 0, parent.hash()),
-                ..parent.clone()
+            let txs = if h == 2 && salt % 2 == 1 {
+                vec![signed(op_record(&key, "o", 0, Op::Create, 1), &key)]
+            } else {
+                Vec::new()
             };
-            let block = BlockRef {
-                height: h,
-                hash: header.hash(),
-            };
-            state.execute(block, &[], &[]).unwrap();
-            headers.push(header);
+            chain.push(txs);
         }
-        LocalChain {
-            kit,
-            state,
-            headers,
-        }
+        LocalChain(chain)
     }
 
     fn record(&self) -> CommitteeRecord {
-        CommitteeRecord {
-            chain: chain_of_domain(0),
-            epoch: 0,
-            protocol: crate::types::Protocol::TwoPhase,
-            threshold: QuorumThreshold::TWO_THIRDS,
-            members: BoundedVec::new(self.kit.committee.members().to_vec()).unwrap(),
-        }
+        self.0.committee_record(chain_of_domain(0))
     }
 
     /// The anchor of the header at `height` (anchoring `height - 1`),
     /// linked to the anchor at `last`.
-    fn anchor(&self, height: usize, last: Option<Height>) -> Anchor {
-        let header = self.headers[height].clone();
+    fn anchor(&self, height: u64, last: Option<Height>) -> Anchor {
+        let header = self.0.header(height).clone();
         let s = header.state_height;
         Anchor {
             domain: 0,
-            qc: certify(&self.kit, &header),
-            tip: self.state.prove(&block_key(s), s).unwrap(),
-            link: last.map(|l| self.state.prove(&block_key(l), s).unwrap()),
+            qc: certify(&self.0.kit, &header),
+            tip: self.0.state.prove(&block_key(s), s).unwrap(),
+            link: last.map(|l| self.0.state.prove(&block_key(l), s).unwrap()),
             header,
         }
     }
@@ -393,7 +359,7 @@ fn anchors_extend_the_last_one_are_idempotent_and_refuse_what_does_not_hold() {
         why("certificate does not verify")
     );
     let mut wrong_tip = local.anchor(10, None);
-    wrong_tip.tip = local.state.prove(&block_key(3), 9).unwrap();
+    wrong_tip.tip = local.0.state.prove(&block_key(3), 9).unwrap();
     assert_eq!(
         submit(&mut global, wrong_tip),
         why("tip proof does not hold")
@@ -408,8 +374,8 @@ fn anchors_extend_the_last_one_are_idempotent_and_refuse_what_does_not_hold() {
     assert_eq!(submit(&mut global, local.anchor(10, None)), None);
     let first = head(&global).unwrap();
     assert_eq!(first.last.height, 9);
-    assert_eq!(first.last.block_hash, local.headers[9].hash());
-    assert_eq!(first.last.state_root, local.state.root_at(9).unwrap());
+    assert_eq!(first.last.block_hash, local.0.header(9).hash());
+    assert_eq!(first.last.state_root, local.0.state.root_at(9).unwrap());
     let root = global.root();
     assert_eq!(
         submit(&mut global, local.anchor(10, None)),
@@ -447,10 +413,7 @@ fn anchors_extend_the_last_one_are_idempotent_and_refuse_what_does_not_hold() {
 fn two_certified_states_for_one_height_are_recorded_as_evidence_and_the_first_stays() {
     let local = LocalChain::new(1, 12);
     // A fork the same committee certified: other blocks, other roots.
-    let fork = LocalChain {
-        kit: TestCommittee::seeded(1, 4),
-        ..LocalChain::new(2, 12)
-    };
+    let fork = LocalChain::new(2, 12);
     let mut global = global_with(&local);
     assert_eq!(submit(&mut global, local.anchor(10, None)), None);
     let recorded = head(&global).unwrap();
@@ -464,7 +427,7 @@ fn two_certified_states_for_one_height_are_recorded_as_evidence_and_the_first_st
     assert_eq!(conflict.recorded, recorded.last);
     assert_eq!(
         conflict.conflicting.state_root,
-        fork.state.root_at(9).unwrap()
+        fork.0.state.root_at(9).unwrap()
     );
     // Once recorded, the same conflict is not recorded twice.
     assert_eq!(

@@ -1,0 +1,478 @@
+//! Receipts (issue 25, point 3; VOLT's verifiable receipts): everything
+//! needed to check offline, with the genesis alone, that a record is in a
+//! committed block of its chain and, for a local chain's record, that the
+//! global chain anchored it.
+//!
+//! The links, in the order [`Receipt::verify`] checks them (an error names
+//! the first that fails):
+//! 1. `record`: a signed provenance record of this network, for the chain
+//!    its block belongs to;
+//! 2. `record path`: its hash's Merkle path to the block header's
+//!    transaction root;
+//! 3. either `block commit`: the headers above the block up to its chain's
+//!    commit rule and the certificate of the last (a global record, or a
+//!    local record not anchored yet: level `local`);
+//! 4. or, anchored: `block link`, a state proof that the anchored local
+//!    state records this block's hash at its height (`block/<height>`:
+//!    one proof, never the headers in between); `anchor`, the certified
+//!    local header naming that state, its certificate checked against the
+//!    domain's committee; `anchor path`, the anchor transaction's Merkle
+//!    path in a global block; `global commit`, that block's commit proof.
+//!
+//! What each level proves: `local` — the block is committed on its chain;
+//! `global` — for a global record, the same; for a local record, its state
+//! was anchored by a transaction in a committed global block.
+
+use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::hash::Digest;
+use strata_crypto::merkle::InclusionProof;
+
+use crate::auth::StateProof;
+use crate::consensus::commit_proof::{self, MAX_COMMIT_PROOF_HEADERS};
+use crate::execution::{block_key, check_certified, CommitteeRecord, GenesisState};
+use crate::types::{
+    genesis_block, Anchor, BlockHeader, ChainId, GenesisParams, Height, QuorumCertificate,
+    SystemTx, Transaction,
+};
+
+/// The largest receipt a verifier reads.
+pub const MAX_RECEIPT_BYTES: usize = 1 << 20;
+
+/// A transaction's place in a block.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Inclusion {
+    pub header: BlockHeader,
+    pub path: InclusionProof,
+}
+
+/// The headers above a block up to its chain's commit rule, and the
+/// certificate of the last (`consensus::commit_proof`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct CommitProof {
+    pub later: BoundedVec<BlockHeader, MAX_COMMIT_PROOF_HEADERS>,
+    pub certificate: QuorumCertificate,
+}
+
+/// How a local record reaches the global chain.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct AnchoredProof {
+    /// The record's block hash at its height, in the anchored state.
+    pub block_link: StateProof,
+    /// The anchor as the global chain ordered it.
+    pub anchor: Anchor,
+    /// The anchor transaction's place in its global block.
+    pub anchor_block: Inclusion,
+    /// That global block's commit.
+    pub global_commit: CommitProof,
+}
+
+/// How far the receipt proves the record.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Finality {
+    /// The record's block is committed on its chain.
+    #[codec(index = 0)]
+    Committed(Box<CommitProof>),
+    /// A local record's block is in an anchored state.
+    #[codec(index = 1)]
+    Anchored(Box<AnchoredProof>),
+}
+
+/// A self-contained receipt (SCALE: this type's encoding).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Receipt {
+    pub tx: Transaction,
+    pub block: Inclusion,
+    pub finality: Finality,
+}
+
+/// What a receipt proves, in a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptSummary {
+    pub record: String,
+    pub object: String,
+    pub op: String,
+    pub chain: String,
+    pub height: Height,
+    /// The global height of the anchor (local records) or of the record's
+    /// own block (global records); `None` for a local-only receipt.
+    pub global_height: Option<Height>,
+    /// The anchored local height, for anchored records.
+    pub anchored_height: Option<Height>,
+    pub levels: Vec<String>,
+}
+
+impl std::fmt::Display for ReceiptSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "verified: record {} ({} of {:?}) on {} at height {}",
+            self.record, self.op, self.object, self.chain, self.height
+        )?;
+        if let Some(a) = self.anchored_height {
+            write!(f, ", anchored at local height {a}")?;
+        }
+        if let Some(g) = self.global_height {
+            write!(f, ", global height {g}")?;
+        }
+        write!(f, "; levels: {}", self.levels.join(", "))
+    }
+}
+
+/// The first link of a receipt that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("record: {0}")]
+    Record(String),
+    #[error("record path: {0}")]
+    RecordPath(String),
+    #[error("block commit: {0}")]
+    BlockCommit(String),
+    #[error("block link: {0}")]
+    BlockLink(String),
+    #[error("anchor: {0}")]
+    Anchor(String),
+    #[error("anchor path: {0}")]
+    AnchorPath(String),
+    #[error("global commit: {0}")]
+    GlobalCommit(String),
+    #[error("summary: {0}")]
+    Summary(String),
+    #[error("{field}: {why}")]
+    Format { field: String, why: String },
+}
+
+impl ReceiptError {
+    /// The link's name, as `strata verify` reports it.
+    pub fn link(&self) -> String {
+        match self {
+            ReceiptError::Record(_) => "record".into(),
+            ReceiptError::RecordPath(_) => "record path".into(),
+            ReceiptError::BlockCommit(_) => "block commit".into(),
+            ReceiptError::BlockLink(_) => "block link".into(),
+            ReceiptError::Anchor(_) => "anchor".into(),
+            ReceiptError::AnchorPath(_) => "anchor path".into(),
+            ReceiptError::GlobalCommit(_) => "global commit".into(),
+            ReceiptError::Summary(_) => "summary".into(),
+            ReceiptError::Format { field, .. } => field.clone(),
+        }
+    }
+}
+
+/// What verification needs of the genesis: the network and the committees
+/// (`GenesisState`), with each chain's genesis hash derived from it.
+pub struct Trust<'a> {
+    genesis: &'a GenesisState,
+    root: Digest,
+}
+
+impl<'a> Trust<'a> {
+    pub fn new(genesis: &'a GenesisState) -> Trust<'a> {
+        Trust {
+            root: genesis.root(),
+            genesis,
+        }
+    }
+
+    fn committee(&self, chain: ChainId, epoch: u64) -> Option<&CommitteeRecord> {
+        self.genesis
+            .committees
+            .iter()
+            .find(|c| c.chain == chain && c.epoch == epoch)
+    }
+
+    fn domains(&self) -> u32 {
+        let n = self
+            .genesis
+            .committees
+            .iter()
+            .filter(|c| c.epoch == 0 && c.chain.domain().is_some())
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Checks that `first` is committed by `proof` under its chain's rule.
+    pub fn check_commit(&self, first: &BlockHeader, proof: &CommitProof) -> Result<(), String> {
+        let chain = first.chain;
+        let epoch = proof.certificate.epoch;
+        let record = self
+            .committee(chain, epoch)
+            .ok_or_else(|| format!("no committee of {chain} in epoch {epoch} is known"))?;
+        let committee = record.committee()?;
+        let genesis = genesis_block(GenesisParams {
+            chain,
+            epoch: 0,
+            state_root: self.root,
+        });
+        let mut headers = Vec::with_capacity(proof.later.len() + 1);
+        headers.push(first.clone());
+        headers.extend(proof.later.iter().cloned());
+        commit_proof::verify(
+            record.protocol,
+            chain,
+            &genesis.hash(),
+            &committee,
+            record.threshold,
+            &headers,
+            &proof.certificate,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl Receipt {
+    /// Checks every link against the genesis; what the receipt proves.
+    pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
+        let Transaction::Provenance(p) = &self.tx else {
+            return Err(ReceiptError::Record("not a provenance record".into()));
+        };
+        let r = &p.record;
+        let chain = self.block.header.chain;
+        if r.network != trust.genesis.config {
+            return Err(ReceiptError::Record("signed for another network".into()));
+        }
+        p.verify()
+            .map_err(|e| ReceiptError::Record(format!("signature: {e}")))?;
+        if r.home_chain(trust.domains()) != Some(chain) {
+            return Err(ReceiptError::Record(format!(
+                "its domain's chain is not the block's ({chain})"
+            )));
+        }
+        let tx_hash = self.tx.hash();
+        self.block
+            .path
+            .verify_hash(&self.block.header.tx_root, &tx_hash)
+            .map_err(|e| ReceiptError::RecordPath(e.to_string()))?;
+        let height = self.block.header.height;
+        let mut summary = ReceiptSummary {
+            record: tx_hash.to_hex(),
+            object: String::from_utf8_lossy(&r.object_id).into_owned(),
+            op: format!("{:?}", r.op).to_lowercase(),
+            chain: chain.to_string(),
+            height,
+            global_height: None,
+            anchored_height: None,
+            levels: Vec::new(),
+        };
+        match &self.finality {
+            Finality::Committed(commit) => {
+                trust
+                    .check_commit(&self.block.header, commit)
+                    .map_err(ReceiptError::BlockCommit)?;
+                if chain == ChainId::GLOBAL {
+                    summary.global_height = Some(height);
+                    summary.levels = vec!["global".into()];
+                } else {
+                    summary.levels = vec!["local".into()];
+                }
+            }
+            Finality::Anchored(a) => {
+                let anchored = self.check_anchored(trust, a)?;
+                summary.anchored_height = Some(anchored);
+                summary.global_height = Some(a.anchor_block.header.height);
+                summary.levels = vec!["local".into(), "global".into()];
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The anchored links; the anchored local height.
+    fn check_anchored(&self, trust: &Trust<'_>, a: &AnchoredProof) -> Result<Height, ReceiptError> {
+        let block = &self.block.header;
+        let anchor = &a.anchor;
+        let anchored = anchor.header.state_height;
+        if block.chain.domain() != Some(anchor.domain) {
+            return Err(ReceiptError::BlockLink(
+                "the anchor is of another domain".into(),
+            ));
+        }
+        if block.height > anchored {
+            return Err(ReceiptError::BlockLink(format!(
+                "the block (height {}) is above the anchored height {anchored}",
+                block.height
+            )));
+        }
+        if a.block_link.key != block_key(block.height)
+            || a.block_link.value.as_deref() != Some(&block.hash().0[..])
+        {
+            return Err(ReceiptError::BlockLink(
+                "it is not the proof of this block's hash at its height".into(),
+            ));
+        }
+        a.block_link
+            .verify(&anchor.header.state_root)
+            .map_err(|e| ReceiptError::BlockLink(e.to_string()))?;
+        let committee = trust
+            .committee(block.chain, anchor.header.epoch)
+            .ok_or_else(|| ReceiptError::Anchor("no committee of the domain is known".into()))?;
+        check_certified(anchor, committee).map_err(|e| ReceiptError::Anchor(e.into()))?;
+        let anchor_tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor.clone()))));
+        if a.anchor_block.header.chain != ChainId::GLOBAL {
+            return Err(ReceiptError::AnchorPath("the block is not global".into()));
+        }
+        a.anchor_block
+            .path
+            .verify_hash(&a.anchor_block.header.tx_root, &anchor_tx.hash())
+            .map_err(|e| ReceiptError::AnchorPath(e.to_string()))?;
+        trust
+            .check_commit(&a.anchor_block.header, &a.global_commit)
+            .map_err(ReceiptError::GlobalCommit)?;
+        Ok(anchored)
+    }
+}
+
+/// A receipt as JSON (`GET /v1/tx/{hash}/receipt`): each link SCALE-encoded
+/// in hex under its name, and a summary for people that verification
+/// checks too (a summary that says more than the links is refused).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptJson {
+    pub format: String,
+    pub summary: ReceiptSummary,
+    pub record: String,
+    pub block_header: String,
+    pub record_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_commit: Option<CommitJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored: Option<AnchoredJson>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitJson {
+    pub headers: Vec<String>,
+    pub certificate: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnchoredJson {
+    pub block_link: String,
+    pub anchor: String,
+    pub anchor_block_header: String,
+    pub anchor_path: String,
+    pub global_commit: CommitJson,
+}
+
+/// The format tag of JSON receipts.
+pub const RECEIPT_FORMAT: &str = "strata-receipt/1";
+
+fn hex_of<T: Encode>(v: &T) -> String {
+    hex::encode(v.encode())
+}
+
+fn from_hex<T: Decode>(field: &str, s: &str) -> Result<T, ReceiptError> {
+    let format = |why: String| ReceiptError::Format {
+        field: field.to_string(),
+        why,
+    };
+    let bytes = hex::decode(s).map_err(|e| format(format!("not hex: {e}")))?;
+    strata_crypto::codec::decode_message(&bytes, MAX_RECEIPT_BYTES)
+        .map_err(|e| format(format!("does not decode: {e}")))
+}
+
+impl CommitJson {
+    fn of(c: &CommitProof) -> CommitJson {
+        CommitJson {
+            headers: c.later.iter().map(hex_of).collect(),
+            certificate: hex_of(&c.certificate),
+        }
+    }
+
+    fn parse(&self, field: &str) -> Result<CommitProof, ReceiptError> {
+        if self.headers.len() > MAX_COMMIT_PROOF_HEADERS {
+            return Err(ReceiptError::Format {
+                field: format!("{field}.headers"),
+                why: "too many headers".into(),
+            });
+        }
+        let later = self
+            .headers
+            .iter()
+            .map(|h| from_hex(&format!("{field}.headers"), h))
+            .collect::<Result<Vec<BlockHeader>, _>>()?;
+        Ok(CommitProof {
+            later: BoundedVec::new(later).map_err(|e| ReceiptError::Format {
+                field: format!("{field}.headers"),
+                why: e.to_string(),
+            })?,
+            certificate: from_hex(&format!("{field}.certificate"), &self.certificate)?,
+        })
+    }
+}
+
+impl Receipt {
+    /// The JSON form, with the summary `verify` gave.
+    pub fn to_json(&self, summary: ReceiptSummary) -> ReceiptJson {
+        let (block_commit, anchored) = match &self.finality {
+            Finality::Committed(c) => (Some(CommitJson::of(c)), None),
+            Finality::Anchored(a) => (
+                None,
+                Some(AnchoredJson {
+                    block_link: hex_of(&a.block_link),
+                    anchor: hex_of(&a.anchor),
+                    anchor_block_header: hex_of(&a.anchor_block.header),
+                    anchor_path: hex_of(&a.anchor_block.path),
+                    global_commit: CommitJson::of(&a.global_commit),
+                }),
+            ),
+        };
+        ReceiptJson {
+            format: RECEIPT_FORMAT.into(),
+            summary,
+            record: hex_of(&self.tx),
+            block_header: hex_of(&self.block.header),
+            record_path: hex_of(&self.block.path),
+            block_commit,
+            anchored,
+        }
+    }
+}
+
+impl ReceiptJson {
+    /// The receipt its links make.
+    pub fn parse(&self) -> Result<Receipt, ReceiptError> {
+        if self.format != RECEIPT_FORMAT {
+            return Err(ReceiptError::Format {
+                field: "format".into(),
+                why: format!("expected {RECEIPT_FORMAT:?}"),
+            });
+        }
+        let finality = match (&self.block_commit, &self.anchored) {
+            (Some(c), None) => Finality::Committed(Box::new(c.parse("block_commit")?)),
+            (None, Some(a)) => Finality::Anchored(Box::new(AnchoredProof {
+                block_link: from_hex("anchored.block_link", &a.block_link)?,
+                anchor: from_hex("anchored.anchor", &a.anchor)?,
+                anchor_block: Inclusion {
+                    header: from_hex("anchored.anchor_block_header", &a.anchor_block_header)?,
+                    path: from_hex("anchored.anchor_path", &a.anchor_path)?,
+                },
+                global_commit: a.global_commit.parse("anchored.global_commit")?,
+            })),
+            _ => {
+                return Err(ReceiptError::Format {
+                    field: "block_commit".into(),
+                    why: "a receipt has either block_commit or anchored".into(),
+                })
+            }
+        };
+        Ok(Receipt {
+            tx: from_hex("record", &self.record)?,
+            block: Inclusion {
+                header: from_hex("block_header", &self.block_header)?,
+                path: from_hex("record_path", &self.record_path)?,
+            },
+            finality,
+        })
+    }
+
+    /// Parses and verifies; the summary must be what the links prove.
+    pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
+        let proven = self.parse()?.verify(trust)?;
+        if proven != self.summary {
+            return Err(ReceiptError::Summary(
+                "it does not say what the links prove".into(),
+            ));
+        }
+        Ok(proven)
+    }
+}
