@@ -260,6 +260,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
                 id: d,
                 protocol: spec.local_protocol.to_string(),
                 members: members_of(Some(d), &[Tier::Edge, Tier::Iot]),
+                anchor_interval: DomainEntry::DEFAULT_ANCHOR_INTERVAL,
             })
             .collect(),
         validators,
@@ -311,6 +312,22 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
                 .map(|q| format!("http://{}", socket(q, 1)))
                 .unwrap_or_default()
         });
+        // Members of a local chain anchor it through the global chain's
+        // nodes.
+        let global_api = if chains.iter().any(|c| c.domain().is_some()) {
+            planned
+                .iter()
+                .filter(|q| {
+                    q.voter
+                        && genesis
+                            .chains_of(&q.name)
+                            .contains(&strata_chains::types::ChainId::GLOBAL)
+                })
+                .map(|q| format!("http://{}", socket(q, 1)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let node_file = NodeFile {
             name: p.name.clone(),
             tier: p.tier,
@@ -324,6 +341,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             metrics: socket(p, 2).to_string(),
             peers,
             upstream,
+            global_api,
             storage: spec.storage.clone(),
         };
         let path = out.join(format!("{}.toml", p.name));

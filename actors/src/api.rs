@@ -21,6 +21,8 @@ use crate::chain::ledger::{
 use crate::chain::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::chain::state::{HistoryEntry, StateStore};
 use crate::config::Tier;
+use crate::crosschain::anchoring::AnchorView;
+use strata_chains::execution::GenesisState;
 use strata_chains::types::domain_of;
 
 /// Largest request body (one transaction, or a batch of them).
@@ -52,15 +54,15 @@ impl ApiError {
         }
     }
 
-    fn malformed(message: impl Into<String>) -> ApiError {
+    pub(crate) fn malformed(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed", message)
     }
 
-    fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    fn unavailable() -> ApiError {
+    pub(crate) fn unavailable() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -134,10 +136,14 @@ pub struct ApiState {
     pub started: Instant,
     /// Permits for requests that wait (`MAX_WAITING`).
     pub waiting: std::sync::Arc<tokio::sync::Semaphore>,
+    /// What this node knows of its local chains' anchoring.
+    pub anchors: BTreeMap<ChainId, AnchorView>,
+    /// The network's genesis state, which receipts are verified against.
+    pub genesis_state: std::sync::Arc<GenesisState>,
 }
 
 /// A permit to wait for a commit, if fewer than the limit wait now.
-fn wait_permit(
+pub(crate) fn wait_permit(
     waiting: &std::sync::Arc<tokio::sync::Semaphore>,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     waiting.clone().try_acquire_owned().map_err(|_| {
@@ -345,7 +351,7 @@ async fn post_txs(
     Ok(HttpResponse::Ok().json(BatchAccepted { accepted, refused }))
 }
 
-fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     Digest::from_hex(s)
         .map_err(|_| ApiError::malformed("a transaction hash is 64 hexadecimal characters"))
 }
@@ -356,30 +362,50 @@ struct WaitQuery {
     timeout_ms: Option<u64>,
 }
 
+/// How far a client waits: the commit levels (README, "Commit levels").
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Level {
+    /// In a mempool (or further): answered at once.
+    Accepted,
+    /// Committed on the record's chain.
+    Local,
+    /// Anchored on the global chain, the anchor globally final (a global
+    /// chain's record: committed).
+    Global,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Accepted => "accepted",
+            Level::Local => "local",
+            Level::Global => "global",
+        }
+    }
+}
+
+/// How often a wait for `global` looks at the anchoring again.
+const ANCHOR_WAIT_POLL: Duration = Duration::from_millis(50);
+
 async fn get_tx(
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = parse_digest(&path)?;
-    let wait = match query.wait.as_deref() {
-        None => None,
-        Some("local") => {
-            Some(Duration::from_millis(query.timeout_ms.unwrap_or(10_000)).min(MAX_WAIT))
-        }
-        Some("global") => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported",
-                "waiting for global (anchored) finality arrives with anchoring; use wait=local",
-            ))
-        }
+    let level = match query.wait.as_deref() {
+        None | Some("accepted") => Level::Accepted,
+        Some("local") => Level::Local,
+        Some("global") => Level::Global,
         Some(other) => {
             return Err(ApiError::malformed(format!(
-                "wait must be local or global, not {other:?}"
+                "wait must be accepted, local or global, not {other:?}"
             )))
         }
     };
+    let timeout = Duration::from_millis(query.timeout_ms.unwrap_or(10_000)).min(MAX_WAIT);
+    let deadline = Instant::now() + timeout;
+    let wait = (level != Level::Accepted).then_some(timeout);
     let _permit = match wait {
         Some(_) => Some(wait_permit(&state.waiting)?),
         None => None,
@@ -402,11 +428,49 @@ async fn get_tx(
             _ => {}
         }
     }
-    match best {
-        TxStatus::Unknown => Err(ApiError::not_found(format!(
+    // What level the record has reached here.
+    let reached = |best: &TxStatus| -> (Option<Level>, Option<u64>) {
+        let TxStatus::Committed { chain, height, .. } = best else {
+            return (
+                (*best == TxStatus::Pending).then_some(Level::Accepted),
+                None,
+            );
+        };
+        let chain = state
+            .chains
+            .keys()
+            .find(|c| c.to_string() == *chain)
+            .copied();
+        match chain {
+            Some(ChainId::GLOBAL) => (Some(Level::Global), None),
+            Some(c) => {
+                let anchored = state.anchors.get(&c).and_then(AnchorView::anchored_height);
+                match anchored {
+                    Some(a) if a >= *height => (Some(Level::Global), Some(a)),
+                    a => (Some(Level::Local), a),
+                }
+            }
+            None => (Some(Level::Local), None),
+        }
+    };
+    let (mut at, mut anchored) = reached(&best);
+    while level == Level::Global
+        && at == Some(Level::Local)
+        && Instant::now() + ANCHOR_WAIT_POLL < deadline
+    {
+        tokio::time::sleep(ANCHOR_WAIT_POLL).await;
+        (at, anchored) = reached(&best);
+    }
+    match (best, at) {
+        (TxStatus::Unknown, _) | (_, None) => Err(ApiError::not_found(format!(
             "transaction {hash} is not known here"
         ))),
-        s => Ok(HttpResponse::Ok().json(serde_json::json!({ "hash": hash.to_hex(), "state": s }))),
+        (s, Some(at)) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "hash": hash.to_hex(),
+            "state": s,
+            "level": at.name(),
+            "anchored_height": anchored,
+        }))),
     }
 }
 
@@ -722,6 +786,8 @@ mod tests {
             chains: BTreeMap::new(),
             started: Instant::now(),
             waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            anchors: BTreeMap::new(),
+            genesis_state: Default::default(),
         };
         let app = test::init_service(
             App::new()

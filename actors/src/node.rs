@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use futures::StreamExt;
+use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
+use strata_chains::execution::{check_certified, CommitteeRecord};
 use strata_chains::store::RocksStore;
-use strata_chains::types::ChainId;
+use strata_chains::types::{ChainId, SystemTx};
 use strata_net::{NetConfig, PeerId};
 
 use crate::api::{self, ApiState, ChainHandles};
@@ -20,6 +22,7 @@ use crate::chain::mempool::{Connect, Mempool};
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::config::{NodeConfig, Tier};
+use crate::crosschain::anchoring::{AnchorSubmitterActor, AnchorView};
 use crate::keys;
 use crate::messages::ledger::ReportExecutedTo;
 use crate::messages::{CommitteePort, LedgerPort, MempoolPort, NetworkPort};
@@ -29,7 +32,7 @@ use crate::process::{
 };
 use crate::service::bridge::{NetEvents, NetworkBridge, RegisterChain};
 use crate::service::metrics::Metrics;
-use crate::service::verifier::Verifier;
+use crate::service::verifier::{SystemCheck, Verifier};
 use crate::service::wire::{consensus_topic, MAX_WIRE_BYTES};
 use crate::threads::{label_current_thread, ThreadRole};
 use crate::tier::light;
@@ -113,6 +116,39 @@ pub(crate) fn serve_api(
     Ok(())
 }
 
+/// Routes of a full node: the hierarchy's, then the rest (whose default
+/// answers what matches nothing).
+fn full_node_routes(cfg: &mut web::ServiceConfig) {
+    crate::hierarchy_api::routes(cfg);
+    api::routes(cfg);
+}
+
+/// Members in turn wait this long after the one whose turn it is before
+/// they submit an anchor too.
+const ANCHOR_STAGGER: Duration = Duration::from_millis(1000);
+/// An anchor not recorded this long after its submission goes again.
+const ANCHOR_RETRY: Duration = Duration::from_millis(3000);
+/// How often a domain's members ask the global chain for its last anchor.
+const ANCHOR_POLL: Duration = Duration::from_millis(250);
+
+/// The check of system transactions a mempool admits: an anchor's
+/// certificate and tip against the domain's committee as the global
+/// chain's state records it (a node without the global chain admits none).
+fn anchor_check(global: Arc<std::sync::OnceLock<StateStore>>) -> SystemCheck {
+    Arc::new(move |tx: &SystemTx| {
+        let SystemTx::Anchor(a) = tx else {
+            return false;
+        };
+        let Some(state) = global.get() else {
+            return false;
+        };
+        match CommitteeRecord::read(state, ChainId::local(a.domain), a.header.epoch) {
+            Ok(Some(committee)) => check_certified(a, &committee).is_ok(),
+            _ => false,
+        }
+    })
+}
+
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let genesis = cfg.genesis.clone();
     let me = genesis
@@ -192,8 +228,14 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         ctx.add_stream(events.map(NetEvents));
         NetworkBridge::new(net, bridge_metrics, committees)
     });
+    // Anchors are checked against the committees the global chain's state
+    // records (once this node has opened it).
+    let global_state: Arc<std::sync::OnceLock<StateStore>> = Arc::default();
     let verifier = Verifier::start(metrics.verifier_batch_signatures.clone())
-        .map_err(|e| start_err("the verifier thread", e))?;
+        .map_err(|e| start_err("the verifier thread", e))?
+        .with_system_check(anchor_check(global_state.clone()));
+    let genesis_state = Arc::new(genesis.state.clone());
+    let mut anchors = BTreeMap::new();
     let domains = genesis.domains().count() as u32;
     let mut handles = BTreeMap::new();
     for chain in chains {
@@ -206,6 +248,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         let state = StateStore::open(&dir.join("state"), chain, domains, &genesis.state)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
+        if chain == ChainId::GLOBAL {
+            let _ = global_state.set(state.clone());
+        }
         let mut core_cfg = CoreConfig::new(
             spec.protocol,
             spec.committee.clone(),
@@ -261,6 +306,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
             .map_err(|e| start_err("the safety state's writer thread", e))?;
         let driver_store = store.clone();
+        let driver_store_for_anchor = store.clone();
         let actor = CommitteeActor::new(
             chain,
             core,
@@ -292,6 +338,35 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             let driver = driver.start();
             actor.do_send(crate::chain::committee::TapOutgoing(driver.recipient()));
         }
+        if chain.domain().is_some() {
+            let view = AnchorView::default();
+            anchors.insert(chain, view.clone());
+            if cfg.global_api.is_empty() {
+                tracing::warn!(%chain, "no global_api in the node file: this member does not anchor its domain");
+            } else {
+                let submitter = AnchorSubmitterActor::new(
+                    chain,
+                    SubmitterConfig {
+                        interval: spec.anchor_interval,
+                        position: me,
+                        members: spec.committee.len() as u32,
+                        stagger: ANCHOR_STAGGER,
+                        retry: ANCHOR_RETRY,
+                        poll: ANCHOR_POLL,
+                    },
+                    driver_store_for_anchor.clone(),
+                    state.clone(),
+                    cfg.global_api.clone(),
+                    genesis_state.clone(),
+                    view,
+                    metrics.clone(),
+                );
+                AnchorSubmitterActor::start_in_arbiter(
+                    &own_thread(format!("anchor-{chain}"), ThreadRole::Background)?,
+                    |_| submitter,
+                );
+            }
+        }
         mempool.do_send(Connect {
             bridge: NetworkPort::of(&bridge),
             chain: CommitteePort::of(&actor),
@@ -321,8 +396,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         network: genesis.digest,
         waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::api::MAX_WAITING)),
         started: Instant::now(),
+        anchors,
+        genesis_state,
     };
-    serve_api(api_state, cfg.api, api::routes)?;
+    serve_api(api_state, cfg.api, full_node_routes)?;
     serve_metrics(metrics, cfg.metrics)?;
     stop_on_signals();
     tracing::info!(node = %cfg.name, tier = %cfg.tier, api = %cfg.api, "node started");

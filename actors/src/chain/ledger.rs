@@ -29,6 +29,10 @@ use crate::messages::{Deliver, MempoolPort};
 use crate::service::metrics::{chain_label, Metrics};
 use crate::{fatal, unix_micros};
 
+mod receipts;
+
+pub use receipts::{GetBlockLink, GetIncluded, Included};
+
 pub struct Ledger {
     /// The chain's protocol (its commit rule, for commit proofs).
     protocol: strata_chains::types::Protocol,

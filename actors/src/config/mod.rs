@@ -154,6 +154,20 @@ pub struct DomainEntry {
     pub id: u32,
     pub protocol: String,
     pub members: Vec<String>,
+    /// Local heights between two anchors of the domain on the global chain.
+    #[serde(default = "DomainEntry::default_anchor_interval")]
+    pub anchor_interval: u64,
+}
+
+impl DomainEntry {
+    /// At the testnet's load a local chain commits 10 heights in about
+    /// 0.3-1 s: a record is global about a second after it is local, and
+    /// the global chain orders a few anchors a second.
+    pub const DEFAULT_ANCHOR_INTERVAL: u64 = 10;
+
+    fn default_anchor_interval() -> u64 {
+        DomainEntry::DEFAULT_ANCHOR_INTERVAL
+    }
 }
 
 /// The genesis file as written.
@@ -191,6 +205,8 @@ pub struct ChainSpec {
     pub committee: Arc<Committee>,
     pub leader: LeaderPolicy,
     pub genesis: Arc<Block>,
+    /// Local chains: heights between two anchors (0 for the global chain).
+    pub anchor_interval: u64,
 }
 
 impl ChainSpec {
@@ -392,10 +408,18 @@ impl Genesis {
                 committee: global_committee,
                 leader,
                 genesis: genesis_of(ChainId::GLOBAL),
+                anchor_interval: 0,
             },
         );
         for ((i, d), (protocol, members)) in file.domains.iter().enumerate().zip(locals) {
             let field = format!("domains[{i}]");
+            if d.anchor_interval == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{field}.anchor_interval"),
+                    "must be at least 1",
+                ));
+            }
             for (j, n) in d.members.iter().enumerate() {
                 if validators[n].domain != Some(d.id) {
                     return Err(ConfigError::new(
@@ -418,6 +442,7 @@ impl Genesis {
                 committee: members,
                 leader: LeaderPolicy::uptime(&uptime),
                 genesis: genesis_of(id),
+                anchor_interval: d.anchor_interval,
             };
             if chains.insert(id, spec).is_some() {
                 return Err(ConfigError::new(
@@ -484,6 +509,11 @@ pub struct NodeFile {
     /// Light clients: the node that takes their submissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// Edge nodes: the APIs of global-chain nodes (`http://host:port`)
+    /// through which they submit their domain's anchors and learn what
+    /// the global chain anchored (any one answering is enough).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_api: Vec<String>,
     #[serde(default)]
     pub storage: StorageSection,
 }
@@ -533,6 +563,8 @@ pub struct NodeConfig {
     /// (validator name, peer id, address)
     pub peers: Vec<(String, String, String)>,
     pub upstream: Option<String>,
+    /// Global-chain APIs for anchoring (edge nodes).
+    pub global_api: Vec<String>,
     /// How each chain's store is laid out.
     pub store: strata_chains::store::StoreOptions,
     /// Test mode only (never from the file): what this node does wrong on
@@ -645,6 +677,11 @@ impl NodeConfig {
             metrics: addr("metrics", &file.metrics)?,
             peers,
             upstream: file.upstream.clone(),
+            global_api: file
+                .global_api
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect(),
             store,
             byzantine: Vec::new(),
         })

@@ -39,6 +39,7 @@ fn genesis_file() -> GenesisFile {
             id: 0,
             protocol: "two-phase".into(),
             members: names(4..8),
+            anchor_interval: 10,
         }],
         validators: (0..8).map(validator).collect(),
     }

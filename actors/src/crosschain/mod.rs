@@ -1,10 +1,12 @@
 //! Services that span chains: a node that is a member of a local chain and
-//! of the global chain (or watches both) runs them here. Empty for now;
-//! what comes next lives here, each as an actor holding ports into the
-//! chains it spans:
+//! talks to the global chain runs them here, each as an actor holding
+//! ports into the chains it spans.
 //!
-//! - anchoring: the local chain's committed headers and certificates
-//!   submitted to the global chain (`AnchorSubmitter`), and the receipts
-//!   that prove a record through both tiers;
-//! - committee history: each chain's dynasties (epochs, members, keys) as
-//!   the global chain records them, for verifying old certificates.
+//! - `anchoring`: the domain's committed state anchored on the global chain
+//!   (`AnchorSubmitterActor`, the host of the pure submitter), and what
+//!   the domain's members learn of it (`AnchorView`: commit levels and
+//!   receipts);
+//! - next: committee history (each chain's dynasties as the global chain
+//!   records them, for verifying old certificates).
+
+pub mod anchoring;

@@ -39,6 +39,16 @@ pub struct Metrics {
     /// Batches the staging log's collector handled, by outcome (archived,
     /// carried, dropped).
     pub batch_log_collected: IntCounterVec,
+    /// A domain's anchoring, seen from its members: the local height the
+    /// global chain last anchored, anchors this node submitted, and
+    /// anchors the global chain holds whose state differs from this
+    /// node's (evidence against the domain's committee).
+    pub anchored_height: IntGaugeVec,
+    pub anchors_submitted: IntCounterVec,
+    pub anchor_conflicts: IntCounterVec,
+    /// Anchors the global chain executed, by domain and outcome
+    /// (accepted, refused, conflict).
+    pub anchors_executed: IntCounterVec,
 }
 
 /// A reason as a label value: words joined by underscores.
@@ -155,6 +165,26 @@ impl Metrics {
                 "Batches the staging log's collector moved to the archive (archived), kept (carried) or forgot (dropped).",
                 &["chain", "outcome"],
             ),
+            anchored_height: gauge(
+                "anchored_height",
+                "Local height of the domain's last anchor on the global chain.",
+                &["chain"],
+            ),
+            anchors_submitted: counter(
+                "anchors_submitted_total",
+                "Anchors of its domain this node submitted to the global chain.",
+                &["chain"],
+            ),
+            anchor_conflicts: counter(
+                "anchor_conflicts_total",
+                "Anchors of the domain whose state differs from this node's (evidence against the domain's committee).",
+                &["chain"],
+            ),
+            anchors_executed: counter(
+                "anchors_executed_total",
+                "Anchors the global chain executed, by domain and outcome.",
+                &["domain", "outcome"],
+            ),
             registry,
         };
         let r = &m.registry;
@@ -179,6 +209,10 @@ impl Metrics {
         register(Box::new(m.verifier_batch_signatures.clone()));
         register(Box::new(m.batch_log_bytes.clone()));
         register(Box::new(m.batch_log_collected.clone()));
+        register(Box::new(m.anchored_height.clone()));
+        register(Box::new(m.anchors_submitted.clone()));
+        register(Box::new(m.anchor_conflicts.clone()));
+        register(Box::new(m.anchors_executed.clone()));
         Arc::new(m)
     }
 

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use prometheus::Histogram;
-use strata_chains::types::Transaction;
+use strata_chains::types::{SystemTx, Transaction};
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::{
     verify_batch_cached, BatchItem, KeyCache, TxPublicKey, TxSigError, TxSignature,
@@ -24,15 +24,25 @@ const KEY_CACHE: usize = 16_384;
 /// What checking one transaction's signature needs: the thread gets these,
 /// built on the caller's thread from borrowed transactions, rather than
 /// copies of whole transactions (a deep clone and a free per record).
-/// `None` for a transaction that carries no signature (never valid here).
-type SignatureCheck = Option<(Digest, TxPublicKey, TxSignature)>;
+enum SignatureCheck {
+    Sr25519(Digest, TxPublicKey, TxSignature),
+    /// Judged on the caller's thread: a system transaction by the node's
+    /// [`SystemCheck`], or a kind that is never valid here.
+    Decided(bool),
+}
 
-fn signature_check(tx: &Transaction) -> SignatureCheck {
+/// How a node judges the system transactions its mempools take (anchors:
+/// their certificate and proofs, `execution::check_certified`). Rare, so
+/// run on the submitting thread.
+pub type SystemCheck = Arc<dyn Fn(&SystemTx) -> bool + Send + Sync>;
+
+fn signature_check(tx: &Transaction, system: Option<&SystemCheck>) -> SignatureCheck {
     match tx {
         Transaction::Provenance(p) => {
-            Some((p.record.signing_digest(), p.record.sender, p.signature))
+            SignatureCheck::Sr25519(p.record.signing_digest(), p.record.sender, p.signature)
         }
-        _ => None,
+        Transaction::System(s) => SignatureCheck::Decided(system.is_some_and(|check| check(s))),
+        Transaction::Opaque(_) => SignatureCheck::Decided(false),
     }
 }
 
@@ -93,6 +103,7 @@ pub struct Verifier {
     /// Measured cost of one signature in the latest batches, nanoseconds
     /// (a moving average).
     ns_per_signature: Arc<AtomicU64>,
+    system: Option<SystemCheck>,
 }
 
 /// The cost per signature assumed before any batch is measured.
@@ -150,7 +161,14 @@ impl Verifier {
             jobs,
             backlog,
             ns_per_signature,
+            system: None,
         })
+    }
+
+    /// The same verifier, judging system transactions with `check`.
+    pub fn with_system_check(mut self, check: SystemCheck) -> Verifier {
+        self.system = Some(check);
+        self
     }
 
     /// How long the signatures queued now take to check, at the measured
@@ -191,7 +209,10 @@ impl Verifier {
         txs: impl IntoIterator<Item = &'a Transaction>,
         urgent: bool,
     ) -> oneshot::Receiver<Vec<bool>> {
-        let txs: Vec<SignatureCheck> = txs.into_iter().map(signature_check).collect();
+        let txs: Vec<SignatureCheck> = txs
+            .into_iter()
+            .map(|t| signature_check(t, self.system.as_ref()))
+            .collect();
         let (reply, answer) = oneshot::channel();
         let n = txs.len();
         self.backlog.fetch_add(n, Ordering::Relaxed);
@@ -209,13 +230,16 @@ fn verify_checks(checks: &[SignatureCheck], keys: &mut KeyCache) -> Vec<bool> {
     let mut positions = Vec::with_capacity(checks.len());
     let mut items = Vec::with_capacity(checks.len());
     for (i, check) in checks.iter().enumerate() {
-        if let Some((digest, key, signature)) = check {
-            positions.push(i);
-            items.push(BatchItem {
-                message: digest.as_bytes(),
-                key,
-                signature,
-            });
+        match check {
+            SignatureCheck::Sr25519(digest, key, signature) => {
+                positions.push(i);
+                items.push(BatchItem {
+                    message: digest.as_bytes(),
+                    key,
+                    signature,
+                });
+            }
+            SignatureCheck::Decided(valid) => ok[i] = *valid,
         }
     }
     let failed = match verify_batch_cached(&items, keys) {
@@ -275,7 +299,7 @@ mod tests {
     #[test]
     fn urgent_jobs_are_taken_first_within_the_batch_limit() {
         let job = |n: usize, urgent: bool| Job {
-            txs: vec![None; n],
+            txs: (0..n).map(|_| SignatureCheck::Decided(false)).collect(),
             urgent,
             reply: oneshot::channel().0,
         };

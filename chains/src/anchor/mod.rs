@@ -9,8 +9,8 @@ pub mod receipt;
 pub mod submitter;
 
 pub use receipt::{
-    AnchoredProof, CommitProof, Finality, Inclusion, Receipt, ReceiptError, ReceiptJson,
-    ReceiptSummary, Trust, MAX_RECEIPT_BYTES, RECEIPT_FORMAT,
+    AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, Receipt, ReceiptError,
+    ReceiptJson, ReceiptSummary, Trust, MAX_RECEIPT_BYTES, RECEIPT_FORMAT,
 };
 pub use submitter::{AnchorSubmitter, SubmitterAction, SubmitterConfig, SubmitterEvent};
 

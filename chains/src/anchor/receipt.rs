@@ -55,17 +55,47 @@ pub struct CommitProof {
     pub certificate: QuorumCertificate,
 }
 
+/// An anchor as the global chain ordered it: the anchor, its transaction's
+/// place in a global block, and that block's commit. What a domain's
+/// members learn from the global chain (`GET /v1/anchors/{domain}`) and
+/// put in their receipts.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct AnchorInclusion {
+    pub anchor: Anchor,
+    pub anchor_block: Inclusion,
+    pub global_commit: CommitProof,
+}
+
 /// How a local record reaches the global chain.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct AnchoredProof {
     /// The record's block hash at its height, in the anchored state.
     pub block_link: StateProof,
-    /// The anchor as the global chain ordered it.
-    pub anchor: Anchor,
-    /// The anchor transaction's place in its global block.
-    pub anchor_block: Inclusion,
-    /// That global block's commit.
-    pub global_commit: CommitProof,
+    pub anchored: AnchorInclusion,
+}
+
+impl AnchorInclusion {
+    /// Checks the anchor's certificate against its domain's committee, its
+    /// place in the global block and that block's commit.
+    pub fn verify(&self, trust: &Trust<'_>) -> Result<(), ReceiptError> {
+        let anchor = &self.anchor;
+        let chain = ChainId::local(anchor.domain);
+        let committee = trust
+            .committee(chain, anchor.header.epoch)
+            .ok_or_else(|| ReceiptError::Anchor("no committee of the domain is known".into()))?;
+        check_certified(anchor, committee).map_err(|e| ReceiptError::Anchor(e.into()))?;
+        let anchor_tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor.clone()))));
+        if self.anchor_block.header.chain != ChainId::GLOBAL {
+            return Err(ReceiptError::AnchorPath("the block is not global".into()));
+        }
+        self.anchor_block
+            .path
+            .verify_hash(&self.anchor_block.header.tx_root, &anchor_tx.hash())
+            .map_err(|e| ReceiptError::AnchorPath(e.to_string()))?;
+        trust
+            .check_commit(&self.anchor_block.header, &self.global_commit)
+            .map_err(ReceiptError::GlobalCommit)
+    }
 }
 
 /// How far the receipt proves the record.
@@ -270,7 +300,7 @@ impl Receipt {
             Finality::Anchored(a) => {
                 let anchored = self.check_anchored(trust, a)?;
                 summary.anchored_height = Some(anchored);
-                summary.global_height = Some(a.anchor_block.header.height);
+                summary.global_height = Some(a.anchored.anchor_block.header.height);
                 summary.levels = vec!["local".into(), "global".into()];
             }
         }
@@ -280,7 +310,7 @@ impl Receipt {
     /// The anchored links; the anchored local height.
     fn check_anchored(&self, trust: &Trust<'_>, a: &AnchoredProof) -> Result<Height, ReceiptError> {
         let block = &self.block.header;
-        let anchor = &a.anchor;
+        let anchor = &a.anchored.anchor;
         let anchored = anchor.header.state_height;
         if block.chain.domain() != Some(anchor.domain) {
             return Err(ReceiptError::BlockLink(
@@ -303,21 +333,7 @@ impl Receipt {
         a.block_link
             .verify(&anchor.header.state_root)
             .map_err(|e| ReceiptError::BlockLink(e.to_string()))?;
-        let committee = trust
-            .committee(block.chain, anchor.header.epoch)
-            .ok_or_else(|| ReceiptError::Anchor("no committee of the domain is known".into()))?;
-        check_certified(anchor, committee).map_err(|e| ReceiptError::Anchor(e.into()))?;
-        let anchor_tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor.clone()))));
-        if a.anchor_block.header.chain != ChainId::GLOBAL {
-            return Err(ReceiptError::AnchorPath("the block is not global".into()));
-        }
-        a.anchor_block
-            .path
-            .verify_hash(&a.anchor_block.header.tx_root, &anchor_tx.hash())
-            .map_err(|e| ReceiptError::AnchorPath(e.to_string()))?;
-        trust
-            .check_commit(&a.anchor_block.header, &a.global_commit)
-            .map_err(ReceiptError::GlobalCommit)?;
+        a.anchored.verify(trust)?;
         Ok(anchored)
     }
 }
@@ -409,10 +425,10 @@ impl Receipt {
                 None,
                 Some(AnchoredJson {
                     block_link: hex_of(&a.block_link),
-                    anchor: hex_of(&a.anchor),
-                    anchor_block_header: hex_of(&a.anchor_block.header),
-                    anchor_path: hex_of(&a.anchor_block.path),
-                    global_commit: CommitJson::of(&a.global_commit),
+                    anchor: hex_of(&a.anchored.anchor),
+                    anchor_block_header: hex_of(&a.anchored.anchor_block.header),
+                    anchor_path: hex_of(&a.anchored.anchor_block.path),
+                    global_commit: CommitJson::of(&a.anchored.global_commit),
                 }),
             ),
         };
@@ -441,12 +457,14 @@ impl ReceiptJson {
             (Some(c), None) => Finality::Committed(Box::new(c.parse("block_commit")?)),
             (None, Some(a)) => Finality::Anchored(Box::new(AnchoredProof {
                 block_link: from_hex("anchored.block_link", &a.block_link)?,
-                anchor: from_hex("anchored.anchor", &a.anchor)?,
-                anchor_block: Inclusion {
-                    header: from_hex("anchored.anchor_block_header", &a.anchor_block_header)?,
-                    path: from_hex("anchored.anchor_path", &a.anchor_path)?,
+                anchored: AnchorInclusion {
+                    anchor: from_hex("anchored.anchor", &a.anchor)?,
+                    anchor_block: Inclusion {
+                        header: from_hex("anchored.anchor_block_header", &a.anchor_block_header)?,
+                        path: from_hex("anchored.anchor_path", &a.anchor_path)?,
+                    },
+                    global_commit: a.global_commit.parse("anchored.global_commit")?,
                 },
-                global_commit: a.global_commit.parse("anchored.global_commit")?,
             })),
             _ => {
                 return Err(ReceiptError::Format {

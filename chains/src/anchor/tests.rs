@@ -114,9 +114,11 @@ fn anchored_receipt(n: &Network, record: usize) -> Receipt {
         block: inclusion(&n.local, 3, &n.records[record]),
         finality: Finality::Anchored(Box::new(AnchoredProof {
             block_link: n.local.state.prove(&block_key(3), 9).unwrap(),
-            anchor: n.anchor.clone(),
-            anchor_block: inclusion(&n.global, 1, &anchor_tx(&n.anchor)),
-            global_commit: commit(&n.global, 1),
+            anchored: AnchorInclusion {
+                anchor: n.anchor.clone(),
+                anchor_block: inclusion(&n.global, 1, &anchor_tx(&n.anchor)),
+                global_commit: commit(&n.global, 1),
+            },
         })),
     }
 }
@@ -214,28 +216,29 @@ fn each_tampered_link_fails_naming_it() {
     );
     // The anchor: a certificate by another committee, another header.
     assert_eq!(
-        with(&|a| a.anchor.qc = certify(&TestCommittee::seeded(7, 4), &a.anchor.header)),
+        with(&|a| a.anchored.anchor.qc =
+            certify(&TestCommittee::seeded(7, 4), &a.anchored.anchor.header)),
         "anchor"
     );
     assert_eq!(
-        with(&|a| a.anchor.tip = n.local.state.prove(&block_key(8), 9).unwrap()),
+        with(&|a| a.anchored.anchor.tip = n.local.state.prove(&block_key(8), 9).unwrap()),
         "anchor"
     );
     // The anchor's place in the global chain and that block's commit.
     assert_eq!(
-        with(&|a| a.anchor_block.header = n.global.header(2).clone()),
+        with(&|a| a.anchored.anchor_block.header = n.global.header(2).clone()),
         "anchor path"
     );
     assert_eq!(
-        with(&|a| a.anchor_block.path.leaf_count += 1),
+        with(&|a| a.anchored.anchor_block.path.leaf_count += 1),
         "anchor path"
     );
     assert_eq!(
-        with(&|a| a.global_commit = commit(&n.global, 0)),
+        with(&|a| a.anchored.global_commit = commit(&n.global, 0)),
         "global commit"
     );
     assert_eq!(
-        with(&|a| a.global_commit.certificate =
+        with(&|a| a.anchored.global_commit.certificate =
             certify(&TestCommittee::seeded(7, 4), n.global.header(3))),
         "global commit"
     );

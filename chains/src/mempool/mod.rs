@@ -26,8 +26,15 @@ use strata_crypto::hash::Digest;
 
 use crate::consensus::{Fault, Micros, PayloadVerdict};
 use crate::types::{
-    Batch, BatchRef, Block, ChainId, HashedBatch, Height, Payload, Round, Transaction,
+    Batch, BatchRef, Block, ChainId, HashedBatch, Height, Payload, Round, SystemTx, Transaction,
 };
+
+/// An anchor's encoding at most (a header, a certificate, two state
+/// proofs: a few KiB).
+pub const MAX_ANCHOR_BYTES: usize = 64 << 10;
+/// System transactions in one peer batch at most: each costs its checker a
+/// pairing, so a batch of them is refused before any is checked.
+pub const MAX_SYSTEM_PER_BATCH: usize = 64;
 
 /// Transactions per block (across its batches).
 pub const MAX_BLOCK_TX_COUNT: u64 = 50_000;
@@ -405,8 +412,20 @@ impl MempoolCore {
                 }
                 Ok(hash)
             }
+            (PayloadKind::Signed, Transaction::System(sys)) if self.takes_system(sys) => {
+                if parity_scale_codec::Encode::encoded_size(tx) > MAX_ANCHOR_BYTES {
+                    return Err(TxRefusal::WrongKind("anchors of at most 64 KiB"));
+                }
+                Ok(hash)
+            }
             (PayloadKind::Signed, _) => Err(TxRefusal::WrongKind("signed provenance")),
         }
+    }
+
+    /// The system transactions this chain's mempool takes (checked by the
+    /// host's verifier like signatures): anchors, on the global chain.
+    pub fn takes_system(&self, tx: &SystemTx) -> bool {
+        self.cfg.chain == ChainId::GLOBAL && matches!(tx, SystemTx::Anchor(_))
     }
 
     fn on_tick(&mut self, view: &dyn MempoolView, out: &mut Vec<MempoolAction>) {

@@ -30,16 +30,22 @@ impl MempoolCore {
             self.fetching.remove(&digest);
             return;
         }
-        let kinds_ok = batch
-            .batch()
-            .transactions
-            .iter()
-            .all(|t| match self.cfg.payload {
-                PayloadKind::Opaque => matches!(t, Transaction::Opaque(_)),
-                PayloadKind::Signed => {
-                    matches!(t, Transaction::Provenance(p) if p.record.network == self.cfg.network)
+        let txs = &batch.batch().transactions;
+        let kinds_ok = txs.iter().all(|t| match self.cfg.payload {
+            PayloadKind::Opaque => matches!(t, Transaction::Opaque(_)),
+            PayloadKind::Signed => match t {
+                Transaction::Provenance(p) => p.record.network == self.cfg.network,
+                Transaction::System(s) => {
+                    self.takes_system(s)
+                        && parity_scale_codec::Encode::encoded_size(t) <= MAX_ANCHOR_BYTES
                 }
-            });
+                Transaction::Opaque(_) => false,
+            },
+        }) && txs
+            .iter()
+            .filter(|t| matches!(t, Transaction::System(_)))
+            .count()
+            <= MAX_SYSTEM_PER_BATCH;
         if !kinds_ok {
             self.refuse(digest);
             return self.penalize(

@@ -1,0 +1,355 @@
+//! Anchoring a domain's local chain on the global chain, as a member of the
+//! domain's committee: the host of the pure `AnchorSubmitter`
+//! (`strata_chains::anchor::submitter`), on a thread of its own (it talks
+//! to the global chain's nodes over their HTTP API, blocking).
+//!
+//! Every 100 ms it looks at the local chain's committed tip: the block
+//! below the tip is certified by the tip's justify, and the state that
+//! block names is committed. It asks the global chain's nodes
+//! (`global_api` in the node file) for the domain's last anchor — the
+//! answer is an [`AnchorInclusion`], checked here against the genesis
+//! before it is believed — and submits anchors when the machine says so,
+//! built from this node's own state (the tip proof and the link to the
+//! last anchor). What it learns is shared with the API ([`AnchorView`]):
+//! `wait=global`, receipts.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, AsyncContext, Context};
+use parity_scale_codec::Encode;
+use strata_chains::anchor::{
+    AnchorInclusion, AnchorSubmitter, SubmitterAction, SubmitterConfig, SubmitterEvent, Trust,
+    MAX_RECEIPT_BYTES,
+};
+use strata_chains::execution::{block_key, AnchorRecord, GenesisState};
+use strata_chains::store::{RocksStore, Store};
+use strata_chains::types::{
+    Anchor, BlockHeader, ChainId, Height, QuorumCertificate, SystemTx, Transaction,
+};
+use strata_crypto::codec::decode_message;
+use strata_crypto::hash::Digest;
+
+use crate::chain::state::StateStore;
+use crate::service::metrics::{chain_label, Metrics};
+
+/// What a domain's members know of its anchoring, shared with the API.
+#[derive(Clone, Default)]
+pub struct AnchorView(Arc<RwLock<Option<Arc<Anchored>>>>);
+
+/// The domain's last anchor the global chain committed, as checked here.
+#[derive(Debug)]
+pub struct Anchored {
+    pub record: AnchorRecord,
+    pub inclusion: AnchorInclusion,
+}
+
+impl AnchorView {
+    pub fn get(&self) -> Option<Arc<Anchored>> {
+        self.0.read().ok().and_then(|g| g.clone())
+    }
+
+    /// The local height whose state the global chain last anchored.
+    pub fn anchored_height(&self) -> Option<Height> {
+        self.get().map(|a| a.record.height)
+    }
+
+    fn set(&self, a: Anchored) {
+        if let Ok(mut g) = self.0.write() {
+            *g = Some(Arc::new(a));
+        }
+    }
+}
+
+/// How often the tip is looked at and the machine ticks.
+const TICK: Duration = Duration::from_millis(100);
+/// One request to a global node at most.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest answer read from a global node.
+const MAX_ANSWER_BYTES: u64 = MAX_RECEIPT_BYTES as u64;
+
+pub struct AnchorSubmitterActor {
+    chain: ChainId,
+    domain: u32,
+    machine: AnchorSubmitter,
+    store: RocksStore,
+    state: StateStore,
+    global_api: Vec<String>,
+    /// The global node asked next (rotated after a failure).
+    next_api: usize,
+    agent: ureq::Agent,
+    genesis: Arc<GenesisState>,
+    view: AnchorView,
+    metrics: Arc<Metrics>,
+    label: String,
+    started: Instant,
+    /// The committed height whose certified parent was fed last.
+    fed: Height,
+}
+
+impl AnchorSubmitterActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: ChainId,
+        cfg: SubmitterConfig,
+        store: RocksStore,
+        state: StateStore,
+        global_api: Vec<String>,
+        genesis: Arc<GenesisState>,
+        view: AnchorView,
+        metrics: Arc<Metrics>,
+    ) -> AnchorSubmitterActor {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .new_agent();
+        AnchorSubmitterActor {
+            chain,
+            domain: chain.domain().unwrap_or(0),
+            machine: AnchorSubmitter::new(cfg),
+            store,
+            state,
+            global_api,
+            next_api: 0,
+            agent,
+            genesis,
+            view: AnchorView::default(),
+            metrics,
+            label: chain_label(chain),
+            started: Instant::now(),
+            fed: 0,
+        }
+        .with_view(view)
+    }
+
+    fn with_view(mut self, view: AnchorView) -> AnchorSubmitterActor {
+        self.view = view;
+        self
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn tick(&mut self) {
+        let mut events = self.certified();
+        events.push(SubmitterEvent::Tick);
+        for e in events {
+            let actions = self.machine.on_event(self.now_ms(), e);
+            for a in actions {
+                self.carry_out(a);
+            }
+        }
+    }
+
+    /// The newest certified header below the committed tip, once per tip.
+    fn certified(&mut self) -> Vec<SubmitterEvent> {
+        let Ok(Some((tip, _))) = self.store.committed_tip() else {
+            return Vec::new();
+        };
+        if tip <= self.fed || tip < 2 {
+            return Vec::new();
+        }
+        self.fed = tip;
+        let (Ok(Some(top)), Ok(Some(below))) =
+            (self.store.block_at(tip), self.store.block_at(tip - 1))
+        else {
+            return Vec::new();
+        };
+        let qc = top.header.justify;
+        if qc.block != below.hash() {
+            return Vec::new();
+        }
+        vec![SubmitterEvent::Certified {
+            header: below.header,
+            qc,
+        }]
+    }
+
+    fn carry_out(&mut self, action: SubmitterAction) {
+        match action {
+            SubmitterAction::Poll => self.poll(),
+            SubmitterAction::Submit {
+                header,
+                qc,
+                link_from,
+            } => self.submit(header, qc, link_from),
+        }
+    }
+
+    fn api(&self) -> Option<&str> {
+        self.global_api
+            .get(self.next_api % self.global_api.len().max(1))
+            .map(String::as_str)
+    }
+
+    fn failed(&mut self) {
+        self.next_api = self.next_api.wrapping_add(1);
+    }
+
+    /// Builds the anchor of `header` from this node's state and posts it.
+    fn submit(&mut self, header: BlockHeader, qc: QuorumCertificate, link_from: Option<Height>) {
+        let s = header.state_height;
+        let built = (|| {
+            let tip = self.state.prove(&block_key(s), s).ok()?;
+            let link = match link_from {
+                Some(l) => Some(self.state.prove(&block_key(l), s).ok()?),
+                None => None,
+            };
+            Some(Anchor {
+                domain: self.domain,
+                header,
+                qc,
+                tip,
+                link,
+            })
+        })();
+        let Some(anchor) = built else {
+            // Not executed here yet (or pruned): the machine retries.
+            tracing::debug!(chain = %self.chain, height = s, "anchor state not available here yet");
+            return;
+        };
+        let Some(api) = self.api().map(str::to_string) else {
+            return;
+        };
+        let body = anchor.encode();
+        let answer = self
+            .agent
+            .post(&format!("{api}/v1/anchors"))
+            .header("content-type", "application/octet-stream")
+            .send(&body[..]);
+        match answer {
+            Ok(r) if r.status().is_success() => {
+                self.metrics
+                    .anchors_submitted
+                    .with_label_values(&[self.label.as_str()])
+                    .inc();
+                tracing::debug!(chain = %self.chain, height = s, api, "anchor submitted");
+            }
+            Ok(r) => {
+                tracing::debug!(chain = %self.chain, height = s, status = %r.status(), "anchor refused");
+            }
+            Err(e) => {
+                tracing::debug!(chain = %self.chain, api, error = %e, "global node unreachable");
+                self.failed();
+            }
+        }
+    }
+
+    /// Asks a global node for the domain's last anchor and checks it.
+    fn poll(&mut self) {
+        let Some(api) = self.api().map(str::to_string) else {
+            return;
+        };
+        let answer = self
+            .agent
+            .get(&format!("{api}/v1/anchors/{}", self.domain))
+            .call();
+        let body = match answer {
+            Ok(mut r) if r.status().is_success() => r
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_string(),
+            _ => {
+                self.failed();
+                self.machine
+                    .on_event(self.now_ms(), SubmitterEvent::Unreachable);
+                return;
+            }
+        };
+        match body.map_err(|e| e.to_string()).and_then(|b| self.learn(&b)) {
+            Ok(event) => {
+                let actions = self.machine.on_event(self.now_ms(), event);
+                for a in actions {
+                    self.carry_out(a);
+                }
+            }
+            Err(why) => {
+                tracing::warn!(chain = %self.chain, api, why, "a global node's anchor answer does not hold");
+                self.failed();
+            }
+        }
+    }
+
+    /// What a global node's answer proves: the domain's last anchor
+    /// (never below one already proven here), or none yet.
+    fn learn(&mut self, body: &str) -> Result<SubmitterEvent, String> {
+        let json: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        let Some(hex_inclusion) = json.get("inclusion").and_then(|v| v.as_str()) else {
+            // No anchor yet (or none with a commit proof yet).
+            return Ok(match self.view.get() {
+                Some(a) => SubmitterEvent::Recorded(Some(a.record.clone())),
+                None if json.get("anchored").is_some_and(|v| v.is_null()) => {
+                    SubmitterEvent::Recorded(None)
+                }
+                None => SubmitterEvent::Unreachable,
+            });
+        };
+        let bytes = hex::decode(hex_inclusion).map_err(|e| e.to_string())?;
+        let inclusion: AnchorInclusion =
+            decode_message(&bytes, MAX_RECEIPT_BYTES).map_err(|e| e.to_string())?;
+        inclusion
+            .verify(&Trust::new(&self.genesis))
+            .map_err(|e| e.to_string())?;
+        let a = &inclusion.anchor;
+        if a.domain != self.domain {
+            return Err("an anchor of another domain".into());
+        }
+        let record = record_of(&inclusion)?;
+        if let Some(known) = self.view.get() {
+            if known.record.height >= record.height {
+                return Ok(SubmitterEvent::Recorded(Some(known.record.clone())));
+            }
+        }
+        // The global chain's state of this height against this node's.
+        if let Ok(Some(mine)) = self.state.root_at(record.height) {
+            if mine != record.state_root {
+                self.metrics
+                    .anchor_conflicts
+                    .with_label_values(&[self.label.as_str()])
+                    .inc();
+                tracing::error!(chain = %self.chain, height = record.height, "the global chain anchored a state of this domain that differs from this node's: evidence against the domain's committee");
+            }
+        }
+        self.metrics
+            .anchored_height
+            .with_label_values(&[self.label.as_str()])
+            .set(i64::try_from(record.height).unwrap_or(i64::MAX));
+        self.view.set(Anchored {
+            record: record.clone(),
+            inclusion,
+        });
+        Ok(SubmitterEvent::Recorded(Some(record)))
+    }
+}
+
+/// The record a checked anchor inclusion makes.
+fn record_of(inclusion: &AnchorInclusion) -> Result<AnchorRecord, String> {
+    let a = &inclusion.anchor;
+    let block: [u8; 32] = a
+        .tip
+        .value
+        .as_deref()
+        .and_then(|v| v.try_into().ok())
+        .ok_or("the tip proof holds no block hash")?;
+    let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(a.clone()))));
+    Ok(AnchorRecord {
+        height: a.header.state_height,
+        state_root: a.header.state_root,
+        block_hash: Digest(block),
+        header_hash: a.header.hash(),
+        epoch: a.header.epoch,
+        tx: tx.hash(),
+        global_height: inclusion.anchor_block.header.height,
+    })
+}
+
+impl Actor for AnchorSubmitterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TICK, |act, _| act.tick());
+    }
+}

@@ -1,0 +1,256 @@
+//! The HTTP routes of the hierarchy (issue 25): anchors on the global
+//! chain's nodes, receipts on any full node.
+//!
+//! - `POST /v1/anchors` (global nodes; body: a SCALE `Anchor`): the anchor
+//!   goes to the global chain's mempool, which checks its certificate
+//!   against the domain's committee before admitting it; an anchor at or
+//!   below the domain's last anchored height is answered at once (200,
+//!   `already_anchored`), without any check.
+//! - `GET /v1/anchors/{domain}` (global nodes): the domain's last anchor
+//!   as the global state records it, with its `inclusion` (the anchor, its
+//!   place in a committed global block and that block's commit proof;
+//!   SCALE, hex) once the block's commit proof is here.
+//! - `GET /v1/tx/{hash}/receipt[?format=scale]`: the record's receipt
+//!   (`strata_chains::anchor::receipt`), anchored when the domain's last
+//!   anchor covers its block, else committed on its own chain; verified
+//!   here before it is served.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use parity_scale_codec::{Decode, Encode};
+use serde::Deserialize;
+use strata_chains::anchor::{AnchorInclusion, AnchoredProof, Finality, Receipt, Trust};
+use strata_chains::execution::{anchor_key, AnchorHead, StateView};
+use strata_chains::mempool::MAX_ANCHOR_BYTES;
+use strata_chains::types::{Anchor, ChainId, SystemTx, Transaction};
+use strata_crypto::codec::decode_message;
+
+use crate::api::{parse_digest, read_body, ApiError, ApiState};
+use crate::chain::ledger::{GetBlockLink, GetIncluded};
+use crate::chain::mempool::Submit;
+
+/// Anchors checked per second at most (each costs a pairing): anchors
+/// come a few per second per domain; more is a client's flood.
+const ANCHOR_CHECKS_PER_SECOND: u32 = 64;
+
+/// The anchors checked in the current second.
+static ANCHOR_BUDGET: Mutex<Option<(Instant, u32)>> = Mutex::new(None);
+
+fn take_anchor_budget() -> bool {
+    let Ok(mut budget) = ANCHOR_BUDGET.lock() else {
+        return false;
+    };
+    let now = Instant::now();
+    let (since, used) = budget.get_or_insert((now, 0));
+    if now.duration_since(*since).as_secs() >= 1 {
+        *since = now;
+        *used = 0;
+    }
+    if *used >= ANCHOR_CHECKS_PER_SECOND {
+        return false;
+    }
+    *used += 1;
+    true
+}
+
+fn global(state: &ApiState) -> Result<&crate::api::ChainHandles, ApiError> {
+    state.chains.get(&ChainId::GLOBAL).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_served",
+            "this node does not serve the global chain",
+        )
+    })
+}
+
+fn last_anchor(state: &dyn StateView, domain: u32) -> Result<Option<AnchorHead>, ApiError> {
+    let bytes = state
+        .value(&anchor_key(domain))
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(bytes.and_then(|b| AnchorHead::decode(&mut &b[..]).ok()))
+}
+
+async fn post_anchor(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let g = global(&state)?;
+    let bytes = read_body(&req, body, MAX_ANCHOR_BYTES).await?;
+    let anchor: Anchor = decode_message(&bytes, MAX_ANCHOR_BYTES)
+        .map_err(|e| ApiError::malformed(format!("not an anchor: {e}")))?;
+    if state.domains <= anchor.domain {
+        return Err(ApiError::malformed(format!(
+            "the network has no domain {}",
+            anchor.domain
+        )));
+    }
+    if let Some(head) = last_anchor(&g.state, anchor.domain)? {
+        if head.last.height >= anchor.anchored_height() {
+            return Ok(HttpResponse::Ok().json(serde_json::json!({
+                "already_anchored": head.last.height,
+            })));
+        }
+    }
+    if !take_anchor_budget() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many anchors to check this second; retry",
+        ));
+    }
+    let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor))));
+    let verdict = g
+        .mempool
+        .send(Submit(vec![tx]))
+        .await
+        .map_err(|_| ApiError::unavailable())?
+        .into_iter()
+        .next()
+        .ok_or_else(ApiError::unavailable)?;
+    let hash = verdict.map_err(ApiError::from)?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "tx": hash.to_hex() })))
+}
+
+/// The domain's last anchor with its inclusion in a committed global block.
+async fn anchor_inclusion(
+    g: &crate::api::ChainHandles,
+    head: &AnchorHead,
+) -> Option<AnchorInclusion> {
+    let included = g.ledger.send(GetIncluded(head.last.tx)).await.ok()??;
+    let Transaction::System(sys) = included.tx else {
+        return None;
+    };
+    let SystemTx::Anchor(anchor) = *sys else {
+        return None;
+    };
+    Some(AnchorInclusion {
+        anchor: *anchor,
+        anchor_block: included.block,
+        global_commit: included.commit?,
+    })
+}
+
+async fn get_anchor(
+    path: web::Path<u32>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let domain = path.into_inner();
+    let g = global(&state)?;
+    let Some(head) = last_anchor(&g.state, domain)? else {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({
+            "domain": domain,
+            "anchored": null,
+            "anchors": 0,
+        })));
+    };
+    let inclusion = anchor_inclusion(g, &head)
+        .await
+        .map(|i| hex::encode(i.encode()));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "domain": domain,
+        "anchored": head.last,
+        "anchors": head.anchors,
+        "inclusion": inclusion,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReceiptQuery {
+    format: Option<String>,
+}
+
+/// The receipt of a committed record on this node, the strongest it can
+/// prove now.
+pub(crate) async fn build_receipt(
+    state: &ApiState,
+    hash: strata_crypto::hash::Digest,
+) -> Result<Receipt, ApiError> {
+    for (chain, c) in &state.chains {
+        let Ok(Some(included)) = c.ledger.send(GetIncluded(hash)).await else {
+            continue;
+        };
+        let height = included.block.header.height;
+        let anchored = state.anchors.get(chain).and_then(|v| v.get());
+        if let Some(a) = anchored.filter(|a| a.record.height >= height) {
+            let link = c
+                .ledger
+                .send(GetBlockLink {
+                    height,
+                    anchored: a.record.height,
+                })
+                .await
+                .ok()
+                .flatten();
+            if let Some(block_link) = link {
+                return Ok(Receipt {
+                    tx: included.tx,
+                    block: included.block,
+                    finality: Finality::Anchored(Box::new(AnchoredProof {
+                        block_link,
+                        anchored: a.inclusion.clone(),
+                    })),
+                });
+            }
+        }
+        if let Some(commit) = included.commit {
+            return Ok(Receipt {
+                tx: included.tx,
+                block: included.block,
+                finality: Finality::Committed(Box::new(commit)),
+            });
+        }
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_yet_provable",
+            format!("transaction {hash} is committed; its commit proof needs the next blocks"),
+        ));
+    }
+    Err(ApiError::not_found(format!(
+        "no committed transaction {hash} here"
+    )))
+}
+
+async fn get_receipt(
+    path: web::Path<String>,
+    query: web::Query<ReceiptQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = parse_digest(&path)?;
+    let receipt = build_receipt(&state, hash).await?;
+    let genesis = state.genesis_state.clone();
+    // Verified before it is served (a receipt this node cannot verify is
+    // a bug here, not the client's problem).
+    let (receipt, summary) = web::block(move || {
+        let summary = receipt.verify(&Trust::new(&genesis));
+        (receipt, summary)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?;
+    let summary = summary.map_err(|e| {
+        tracing::error!(%hash, error = %e, "a receipt built here does not verify");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "receipt_invalid",
+            format!("the receipt built here does not verify: {e}"),
+        )
+    })?;
+    match query.format.as_deref() {
+        Some("scale") => Ok(HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(receipt.encode())),
+        None | Some("json") => Ok(HttpResponse::Ok().json(receipt.to_json(summary))),
+        Some(other) => Err(ApiError::malformed(format!(
+            "format must be json or scale, not {other:?}"
+        ))),
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/anchors", web::post().to(post_anchor))
+        .route("/v1/anchors/{domain}", web::get().to(get_anchor))
+        .route("/v1/tx/{hash}/receipt", web::get().to(get_receipt));
+}
