@@ -123,9 +123,11 @@ pub struct SubmitArgs {
     /// Per-sender nonce (default: microseconds since the Unix epoch).
     #[arg(long)]
     pub nonce: Option<u64>,
-    /// Wait until the record commits and print its status.
-    #[arg(long)]
-    pub wait: bool,
+    /// Wait until the record reaches a commit level (local: committed on
+    /// its chain; global: anchored on the global chain, the anchor final)
+    /// and print its status; `--wait` alone waits for local.
+    #[arg(long, num_args = 0..=1, default_missing_value = "local", value_parser = ["local", "global"])]
+    pub wait: Option<String>,
 }
 
 fn bytes<const N: usize>(what: &str, v: &[u8]) -> Result<BoundedBytes<N>, String> {
@@ -198,15 +200,23 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
         .map_err(|e| e.to_string())?
         .ok(&format!("{}/v1/tx", client.base()))
         .map_err(|e| e.to_string())?;
-    if !args.wait {
+    let Some(level) = &args.wait else {
         return Ok(answer);
-    }
-    client
+    };
+    let status = client
         .get_ok(&format!(
-            "/v1/tx/{}?wait=local&timeout_ms=30000",
+            "/v1/tx/{}?wait={level}&timeout_ms=30000",
             tx.hash().to_hex()
         ))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // Global is further than local.
+    let reached = status["level"].as_str();
+    if reached != Some(level.as_str()) && reached != Some("global") {
+        return Err(format!(
+            "the record did not reach {level} within 30 s: {status}"
+        ));
+    }
+    Ok(status)
 }
 
 /// A node's `/v1/status` as a table.

@@ -9,5 +9,6 @@ pub mod load;
 pub mod measure;
 pub mod netlab;
 pub mod node_main;
+pub mod receipts;
 pub mod simulate;
 pub mod testnet;

@@ -399,6 +399,11 @@ pub struct LatencyReport {
     pub uncommitted: usize,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Local chains' records: from sending to the node knowing the record
+    /// global (anchored on the global chain, the anchor final).
+    pub global_samples: usize,
+    pub global_p50_ms: Option<f64>,
+    pub global_p99_ms: Option<f64>,
 }
 
 /// A running or finished load.
@@ -548,6 +553,7 @@ impl LoadRun {
         }
         let deadline = Instant::now() + drain;
         let mut latencies: BTreeMap<usize, (Vec<f64>, usize)> = BTreeMap::new();
+        let mut global: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         let mut clients: BTreeMap<String, Client> = BTreeMap::new();
         for s in samples {
             let client = clients
@@ -569,6 +575,30 @@ impl LoadRun {
                     _ => std::thread::sleep(Duration::from_millis(100)),
                 }
             };
+            let local_chain = self
+                .labels
+                .get(s.chain)
+                .is_some_and(|l| l.starts_with("local"));
+            if committed.is_some() && local_chain {
+                // When the node learned the record global.
+                let wait = deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_secs(5));
+                let answer = client.get(&format!(
+                    "{path}?wait=global&timeout_ms={}",
+                    wait.as_millis().min(10_000)
+                ));
+                if let Some(at) = answer
+                    .ok()
+                    .and_then(|a| a.ok("").ok())
+                    .and_then(|b| b["global"]["at_ms"].as_u64())
+                {
+                    global
+                        .entry(s.chain)
+                        .or_default()
+                        .push(at.saturating_sub(s.sent_ms) as f64);
+                }
+            }
             match committed {
                 Some(at) => entry.0.push(at.saturating_sub(s.sent_ms) as f64),
                 None => {
@@ -579,6 +609,8 @@ impl LoadRun {
         }
         for (ci, (mut values, uncommitted)) in latencies {
             let (p50, p99) = percentiles(&mut values);
+            let mut g = global.remove(&ci).unwrap_or_default();
+            let (g50, g99) = percentiles(&mut g);
             outcome.latency.insert(
                 self.labels[ci].clone(),
                 LatencyReport {
@@ -586,6 +618,9 @@ impl LoadRun {
                     uncommitted,
                     p50_ms: p50,
                     p99_ms: p99,
+                    global_samples: g.len(),
+                    global_p50_ms: g50,
+                    global_p99_ms: g99,
                 },
             );
         }

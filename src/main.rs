@@ -66,6 +66,24 @@ enum Command {
         #[arg(long)]
         chain: Option<String>,
     },
+    /// Fetch a record's receipt from a node (JSON on standard output):
+    /// its proof through its chain and, for a local record once anchored,
+    /// through the global chain.
+    Receipt {
+        /// The record's hash.
+        hash: String,
+        #[arg(long, default_value = "http://127.0.0.1:17001")]
+        node: String,
+    },
+    /// Check a receipt offline against the genesis alone; exits 0 with a
+    /// one-line summary, or 1 naming the first link that fails.
+    Verify {
+        /// A receipt written by `strata receipt` (JSON).
+        receipt: PathBuf,
+        /// The network's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -245,6 +263,29 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Receipt { hash, node } => match strata::receipts::fetch(&node, &hash) {
+            Ok(r) => {
+                println!("{r:#}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Verify { receipt, genesis } => {
+            match strata::receipts::verify_file(&receipt, &genesis) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e @ strata::receipts::VerifyError::Link(_)) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Status { node, json } => {
             match strata::client::Client::new(&node).get_ok("/v1/status") {
                 Ok(s) if json => {

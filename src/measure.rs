@@ -29,6 +29,7 @@ struct Snapshot {
     transactions: u64,
     view: u64,
     timeouts: u64,
+    anchored: Option<u64>,
 }
 
 fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
@@ -48,6 +49,7 @@ fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
             transactions: n("committed_transactions"),
             view: n("view"),
             timeouts: n("local_timeouts"),
+            anchored: c["anchored_height"].as_u64(),
         })
     })
 }
@@ -71,6 +73,12 @@ pub struct ChainResult {
     /// Median proposal-to-commit time over the run, from the members'
     /// histograms (interpolated within buckets).
     pub consensus_latency_p50_ms: Option<f64>,
+    /// Local chains: the end-to-end latency to `global` (anchored, the
+    /// anchor final, as the node the record went to learned it).
+    pub global_latency_p50_ms: Option<f64>,
+    pub global_latency_p99_ms: Option<f64>,
+    /// Local chains: the last anchored height at the end of the run.
+    pub anchored_height: Option<u64>,
 }
 
 /// Everything a run measured.
@@ -230,6 +238,9 @@ pub fn run(
                 timeouts: a.timeouts.saturating_sub(b.timeouts),
                 height: a.height,
                 consensus_latency_p50_ms: histogram_median_ms(&hist_before[i], &hist_after[i]),
+                global_latency_p50_ms: latency.and_then(|l| l.global_p50_ms),
+                global_latency_p99_ms: latency.and_then(|l| l.global_p99_ms),
+                anchored_height: snapshot(c).and_then(|s| s.anchored),
             }
         })
         .collect();

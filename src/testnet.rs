@@ -167,22 +167,36 @@ fn fmt_ms(v: Option<f64>) -> String {
 /// The summary table.
 pub fn print_table(r: &RunResult) {
     println!(
-        "{:<10} {:>12} {:>12} {:>9} {:>9} {:>7} {:>9} {:>8}",
-        "chain", "committed_tx", "tx/s", "p50_ms", "p99_ms", "views", "timeouts", "height"
+        "{:<10} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>6} {:>8} {:>8} {:>9}",
+        "chain",
+        "committed_tx",
+        "tx/s",
+        "p50_ms",
+        "p99_ms",
+        "global_p50",
+        "global_p99",
+        "views",
+        "timeouts",
+        "height",
+        "anchored"
     );
     for c in &r.chains {
         println!(
-            "{:<10} {:>12} {:>12.1} {:>9} {:>9} {:>7} {:>9} {:>8}",
+            "{:<10} {:>12} {:>9.1} {:>9} {:>9} {:>10} {:>10} {:>6} {:>8} {:>8} {:>9}",
             c.chain,
             c.committed_tx,
             c.committed_tps,
             fmt_ms(c.latency_p50_ms),
             fmt_ms(c.latency_p99_ms),
+            fmt_ms(c.global_latency_p50_ms),
+            fmt_ms(c.global_latency_p99_ms),
             c.views,
             c.timeouts,
-            c.height
+            c.height,
+            c.anchored_height.map_or("-".into(), |a| a.to_string())
         );
     }
+    println!("(p50/p99: end to end to local commit, or to global commit on the global chain; global_p50/p99: a local record's end to end to global, anchored and the anchor final)");
     let s = &r.load.send;
     let refused: u64 = s.refused.values().sum();
     println!(
@@ -207,6 +221,9 @@ pub fn json_summary(r: &RunResult) -> serde_json::Value {
             "committed_tps": (c.committed_tps * 10.0).round() / 10.0,
             "latency_p50_ms": measure::round2(c.latency_p50_ms),
             "latency_p99_ms": measure::round2(c.latency_p99_ms),
+            "global_latency_p50_ms": measure::round2(c.global_latency_p50_ms),
+            "global_latency_p99_ms": measure::round2(c.global_latency_p99_ms),
+            "anchored_height": c.anchored_height,
             "views": c.views,
             "blocks": c.blocks,
             "timeouts": c.timeouts,

@@ -461,6 +461,15 @@ async fn get_tx(
         tokio::time::sleep(ANCHOR_WAIT_POLL).await;
         (at, anchored) = reached(&best);
     }
+    // For a local record that is global: when it became so here.
+    let global = match (&best, at) {
+        (TxStatus::Committed { chain, height, .. }, Some(Level::Global)) => state
+            .anchors
+            .iter()
+            .find(|(c, _)| c.to_string() == *chain)
+            .and_then(|(_, v)| v.global_at(*height)),
+        _ => None,
+    };
     match (best, at) {
         (TxStatus::Unknown, _) | (_, None) => Err(ApiError::not_found(format!(
             "transaction {hash} is not known here"
@@ -470,6 +479,7 @@ async fn get_tx(
             "state": s,
             "level": at.name(),
             "anchored_height": anchored,
+            "global": global,
         }))),
     }
 }
@@ -657,12 +667,16 @@ async fn get_evidence(
 
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut chains = Vec::new();
-    for c in state.chains.values() {
+    for (chain, c) in &state.chains {
         let mut s = c
             .actor
             .send(GetStatus)
             .await
             .map_err(|_| ApiError::unavailable())?;
+        s.anchored_height = state
+            .anchors
+            .get(chain)
+            .and_then(AnchorView::anchored_height);
         s.pending_transactions = c
             .mempool
             .send(PendingCount)

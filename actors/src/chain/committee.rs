@@ -463,6 +463,10 @@ pub struct ChainStatus {
     pub committed_transactions: u64,
     /// Transactions waiting in this node's mempool (filled in by the API).
     pub pending_transactions: usize,
+    /// Local chains: the height the global chain last anchored, as this
+    /// node learned it (filled in by the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchored_height: Option<Height>,
 }
 
 #[derive(Message)]
@@ -487,6 +491,7 @@ impl Handler<GetStatus> for CommitteeActor {
             local_timeouts: s.local_timeouts,
             committed_transactions: self.state.executed_transactions().unwrap_or(0),
             pending_transactions: 0,
+            anchored_height: None,
         })
     }
 }

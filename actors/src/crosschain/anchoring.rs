@@ -33,9 +33,32 @@ use strata_crypto::hash::Digest;
 use crate::chain::state::StateStore;
 use crate::service::metrics::{chain_label, Metrics};
 
-/// What a domain's members know of its anchoring, shared with the API.
+/// What a domain's members know of its anchoring, shared with the API: the
+/// last anchor, and when this node learned of each anchor (the time a
+/// record became global here, for `wait=global` and latency figures).
 #[derive(Clone, Default)]
-pub struct AnchorView(Arc<RwLock<Option<Arc<Anchored>>>>);
+pub struct AnchorView(Arc<RwLock<ViewState>>);
+
+#[derive(Default)]
+struct ViewState {
+    last: Option<Arc<Anchored>>,
+    /// (anchored local height, global height, learned at Unix ms), oldest
+    /// first, at most `HISTORY` of them.
+    learned: std::collections::VecDeque<(Height, Height, u64)>,
+}
+
+/// Anchors remembered with the time they were learned.
+const HISTORY: usize = 4096;
+
+/// When a record of a local height became global on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GlobalAt {
+    /// The first anchor learned here that covers the height.
+    pub anchored_height: Height,
+    pub global_height: Height,
+    /// When this node learned of it (Unix ms).
+    pub at_ms: u64,
+}
 
 /// The domain's last anchor the global chain committed, as checked here.
 #[derive(Debug)]
@@ -46,7 +69,21 @@ pub struct Anchored {
 
 impl AnchorView {
     pub fn get(&self) -> Option<Arc<Anchored>> {
-        self.0.read().ok().and_then(|g| g.clone())
+        self.0.read().ok().and_then(|g| g.last.clone())
+    }
+
+    /// When the record of local height `height` became global here, if it
+    /// has (and the anchor is among the remembered ones).
+    pub fn global_at(&self, height: Height) -> Option<GlobalAt> {
+        let g = self.0.read().ok()?;
+        let i = g.learned.partition_point(|(a, _, _)| *a < height);
+        g.learned
+            .get(i)
+            .map(|&(anchored_height, global_height, at_ms)| GlobalAt {
+                anchored_height,
+                global_height,
+                at_ms,
+            })
     }
 
     /// The local height whose state the global chain last anchored.
@@ -56,7 +93,13 @@ impl AnchorView {
 
     fn set(&self, a: Anchored) {
         if let Ok(mut g) = self.0.write() {
-            *g = Some(Arc::new(a));
+            let at_ms = crate::unix_micros() / 1000;
+            g.learned
+                .push_back((a.record.height, a.record.global_height, at_ms));
+            while g.learned.len() > HISTORY {
+                g.learned.pop_front();
+            }
+            g.last = Some(Arc::new(a));
         }
     }
 }
