@@ -141,4 +141,22 @@ impl Client {
         let mut resp = self.agent.get(&url).call().map_err(|e| transport(&e))?;
         resp.body_mut().read_to_string().map_err(|e| transport(&e))
     }
+
+    /// Fetches the raw bytes of a path, at most `limit` (a success only).
+    pub fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let mut resp = self.agent.get(&url).call().map_err(|e| transport(&e))?;
+        if !resp.status().is_success() {
+            return Err(transport(&format!("HTTP {}", resp.status())));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| transport(&e))
+    }
 }

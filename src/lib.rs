@@ -1,5 +1,6 @@
 //! The `strata` command line and the tools behind it.
 
+pub mod audit;
 pub mod bench;
 pub mod client;
 pub mod cluster;
@@ -11,4 +12,5 @@ pub mod netlab;
 pub mod node_main;
 pub mod receipts;
 pub mod simulate;
+pub mod simulate_hierarchy;
 pub mod testnet;

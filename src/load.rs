@@ -554,6 +554,7 @@ impl LoadRun {
         let deadline = Instant::now() + drain;
         let mut latencies: BTreeMap<usize, (Vec<f64>, usize)> = BTreeMap::new();
         let mut global: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        let mut global_stuck = false;
         let mut clients: BTreeMap<String, Client> = BTreeMap::new();
         for s in samples {
             let client = clients
@@ -561,6 +562,9 @@ impl LoadRun {
                 .or_insert_with(|| Client::with_timeout(&s.url, Duration::from_secs(15)));
             let entry = latencies.entry(s.chain).or_default();
             let path = format!("/v1/tx/{}", s.hash.to_hex());
+            // Whether the node anchors its chain (it names the anchored
+            // height once it knows one).
+            let mut anchoring = false;
             let committed = loop {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 let answer = client.get(&format!(
@@ -569,7 +573,8 @@ impl LoadRun {
                 ));
                 match answer.ok().and_then(|a| a.ok("").ok()) {
                     Some(body) if body["state"]["status"] == "committed" => {
-                        break body["state"]["committed_at_ms"].as_u64()
+                        anchoring = !body["anchored_height"].is_null() && !global_stuck;
+                        break body["state"]["committed_at_ms"].as_u64();
                     }
                     _ if Instant::now() >= deadline => break None,
                     _ => std::thread::sleep(Duration::from_millis(100)),
@@ -579,7 +584,7 @@ impl LoadRun {
                 .labels
                 .get(s.chain)
                 .is_some_and(|l| l.starts_with("local"));
-            if committed.is_some() && local_chain {
+            if committed.is_some() && local_chain && anchoring {
                 // When the node learned the record global.
                 let wait = deadline
                     .saturating_duration_since(Instant::now())
@@ -588,15 +593,17 @@ impl LoadRun {
                     "{path}?wait=global&timeout_ms={}",
                     wait.as_millis().min(10_000)
                 ));
-                if let Some(at) = answer
+                match answer
                     .ok()
                     .and_then(|a| a.ok("").ok())
                     .and_then(|b| b["global"]["at_ms"].as_u64())
                 {
-                    global
+                    Some(at) => global
                         .entry(s.chain)
                         .or_default()
-                        .push(at.saturating_sub(s.sent_ms) as f64);
+                        .push(at.saturating_sub(s.sent_ms) as f64),
+                    // Not global in time: no more global waits this run.
+                    None => global_stuck = true,
                 }
             }
             match committed {

@@ -84,6 +84,30 @@ enum Command {
         #[arg(long)]
         genesis: PathBuf,
     },
+    /// Fetch every committed block of a chain (with its batches) from a
+    /// node into a directory, for `strata audit`.
+    Export {
+        #[arg(long, default_value = "http://127.0.0.1:17001")]
+        node: String,
+        /// global or local-N.
+        #[arg(long)]
+        chain: String,
+        /// Copy this genesis file into the export.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// The directory to write.
+        dir: PathBuf,
+    },
+    /// Re-verify an exported chain with the genesis alone: every block's
+    /// hash link, certificate, proposer signature and Merkle root, and
+    /// every state root by executing every block (on the global chain,
+    /// every anchor's checks). Exits 1 naming the first block that fails.
+    Audit {
+        dir: PathBuf,
+        /// The genesis (default: the export's genesis.toml).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -109,6 +133,14 @@ enum Command {
         /// With --seed: print every event.
         #[arg(long)]
         trace: bool,
+        /// Simulate the hierarchy: the global chain (HotStuff) and
+        /// --domains local chains (two-phase), with anchoring, under the
+        /// same faults (--protocol is then ignored).
+        #[arg(long)]
+        hierarchy: bool,
+        /// Local chains of the hierarchy.
+        #[arg(long, default_value_t = 2)]
+        domains: u32,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -160,6 +192,15 @@ struct InitArgs {
 enum BenchCommand {
     /// A committee of real node processes under load at fixed rates.
     Consensus(ConsensusBenchArgs),
+    /// Offline verification of a receipt: its cost and its size.
+    Receipts {
+        /// Verifications measured per kind of receipt.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Signature verification and aggregation costs by committee size.
     Sigs {
         /// Committee sizes to measure.
@@ -286,6 +327,40 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Export {
+            node,
+            chain,
+            genesis,
+            dir,
+        } => match strata::audit::export(&node, &chain, &dir, genesis.as_deref()) {
+            Ok(n) => {
+                println!("exported {n} blocks of {chain} to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Audit { dir, genesis } => match strata::audit::audit(&dir, genesis.as_deref()) {
+            Ok(r) => {
+                println!(
+                    "audited {}: {} blocks (tip {}), {} transactions ({} refused), anchors: {} recorded, {} refused, {} conflicts; state root {}",
+                    r.chain,
+                    r.blocks,
+                    r.tip,
+                    r.transactions,
+                    r.refused,
+                    r.anchors_recorded,
+                    r.anchors_refused,
+                    r.anchor_conflicts,
+                    r.state_root
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e @ strata::audit::AuditFailure::Block(_)) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+            Err(e) => fail(&e.to_string()),
+        },
         Command::Status { node, json } => {
             match strata::client::Client::new(&node).get_ok("/v1/status") {
                 Ok(s) if json => {
@@ -303,6 +378,26 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Bench(BenchCommand::Receipts { runs, json }) => {
+            let rows = strata::bench::receipts::run(runs);
+            if !json {
+                println!(
+                    "{:<28} {:>11} {:>10} {:>14} {:>14}",
+                    "receipt", "scale_bytes", "json_bytes", "verify_p50_us", "verify_p99_us"
+                );
+            }
+            for r in rows {
+                if json {
+                    println!("{}", serde_json::to_string(&r).expect("rows serialise"));
+                } else {
+                    println!(
+                        "{:<28} {:>11} {:>10} {:>14.0} {:>14.0}",
+                        r.kind, r.scale_bytes, r.json_bytes, r.verify_p50_us, r.verify_p99_us
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Bench(BenchCommand::Sigs {
             signers,
             threshold_fraction,
@@ -342,6 +437,8 @@ fn main() -> ExitCode {
             trace,
             threads,
             json,
+            hierarchy,
+            domains,
         } => {
             let faults = match FaultSet::parse(&faults) {
                 Ok(f) => f,
@@ -353,6 +450,42 @@ fn main() -> ExitCode {
             if !(1..=256).contains(&nodes) {
                 eprintln!("error: --nodes must be in 1..=256");
                 return ExitCode::from(2);
+            }
+            if hierarchy {
+                if !(1..=16).contains(&domains) {
+                    eprintln!("error: --domains must be in 1..=16");
+                    return ExitCode::from(2);
+                }
+                let threads = threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let (first, count) = match seed {
+                    Some(s) => (s, 1),
+                    None => (first_seed, seeds),
+                };
+                let (summary, _) = strata::simulate_hierarchy::simulate(
+                    domains, nodes, count, first, faults, threads,
+                );
+                if json {
+                    println!("{}", serde_json::to_string(&summary).expect("serialises"));
+                } else {
+                    println!(
+                        "hierarchy: {} domains × {} nodes, {} seeds: {} failed ({} safety, {} liveness), {} anchors, {:.0} virtual s in {:.1} s",
+                        summary.domains,
+                        summary.nodes,
+                        summary.seeds,
+                        summary.failed,
+                        summary.safety_violations,
+                        summary.liveness_failures,
+                        summary.anchors,
+                        summary.virtual_seconds,
+                        summary.wall_seconds
+                    );
+                }
+                return if summary.failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
             }
             if let Some(seed) = seed {
                 let report = replay(protocol, nodes, seed, faults);

@@ -39,6 +39,10 @@ pub struct TestnetArgs {
     /// First port of the hierarchy (with a new directory).
     #[arg(long, default_value_t = 17000)]
     pub base_port: u16,
+    /// Run without anchoring (with a new directory): to measure what
+    /// anchoring costs the local chains.
+    #[arg(long)]
+    pub no_anchoring: bool,
 }
 
 /// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
@@ -252,6 +256,7 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
     } else {
         let spec = HierarchySpec {
             base_port: args.base_port,
+            anchoring: !args.no_anchoring,
             ..HierarchySpec::default()
         };
         init::write(&dir, &spec).map_err(|e| e.to_string())?

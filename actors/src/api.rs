@@ -605,7 +605,7 @@ async fn get_history(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "object": id, "entries": entries })))
 }
 
-fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
+pub(crate) fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
     if s == "global" {
         return Ok(ChainId::GLOBAL);
     }

@@ -29,7 +29,7 @@ use strata_chains::types::{Anchor, ChainId, SystemTx, Transaction};
 use strata_crypto::codec::decode_message;
 
 use crate::api::{parse_digest, read_body, ApiError, ApiState};
-use crate::chain::ledger::{GetBlockLink, GetIncluded};
+use crate::chain::ledger::{GetBlockLink, GetExport, GetIncluded};
 use crate::chain::mempool::Submit;
 
 /// Anchors checked per second at most (each costs a pairing): anchors
@@ -249,8 +249,41 @@ async fn get_receipt(
     }
 }
 
+#[derive(Deserialize)]
+struct ExportQuery {
+    count: Option<u64>,
+}
+
+/// Blocks per export answer at most.
+const EXPORT_PAGE: u64 = 256;
+
+/// `GET /v1/export/{chain}/{from}?count=N`: committed blocks from `from`
+/// with their batches (SCALE `Vec<ExportedBlock>`), for `strata export`.
+async fn get_export(
+    path: web::Path<(String, u64)>,
+    query: web::Query<ExportQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (chain, from) = path.into_inner();
+    let chain = crate::api::parse_chain(&chain)?;
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
+    let count = query.count.unwrap_or(EXPORT_PAGE).clamp(1, EXPORT_PAGE);
+    let blocks = c
+        .ledger
+        .send(GetExport { from, count })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(blocks.encode()))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/anchors", web::post().to(post_anchor))
+    cfg.route("/v1/export/{chain}/{from}", web::get().to(get_export))
+        .route("/v1/anchors", web::post().to(post_anchor))
         .route("/v1/anchors/{domain}", web::get().to(get_anchor))
         .route("/v1/tx/{hash}/receipt", web::get().to(get_receipt));
 }

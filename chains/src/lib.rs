@@ -2,6 +2,7 @@
 //! deterministic simulator (DESIGN.md §2).
 
 pub mod anchor;
+pub mod audit;
 pub mod auth;
 pub mod consensus;
 pub mod execution;

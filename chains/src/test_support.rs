@@ -211,3 +211,143 @@ impl CertifiedChain {
         &self.blocks[height as usize].header
     }
 }
+
+/// A network of one domain for receipts: its local chain holds three
+/// records at height 3 and is anchored at height 9 by an anchor in global
+/// block 1, committed by global blocks 2 and 3 (tests, benchmarks).
+pub struct ReceiptFixture {
+    pub genesis: crate::execution::GenesisState,
+    pub local: CertifiedChain,
+    pub global: CertifiedChain,
+    pub records: Vec<Transaction>,
+    pub anchor: crate::types::Anchor,
+}
+
+/// The transaction of an anchor.
+pub fn anchor_tx(anchor: &crate::types::Anchor) -> Transaction {
+    Transaction::System(Box::new(crate::types::SystemTx::Anchor(Box::new(
+        anchor.clone(),
+    ))))
+}
+
+/// `tx`'s place in the block at `height` of `chain`.
+pub fn inclusion(
+    chain: &CertifiedChain,
+    height: u64,
+    tx: &Transaction,
+) -> crate::anchor::Inclusion {
+    let block = &chain.blocks[height as usize];
+    let Payload::Inline(txs) = &block.payload else {
+        unreachable!("the kit's blocks are inline")
+    };
+    let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
+    let index = hashes
+        .iter()
+        .position(|h| *h == tx.hash())
+        .expect("in the block");
+    crate::anchor::Inclusion {
+        header: block.header.clone(),
+        path: strata_crypto::merkle::MerkleTree::from_leaf_hashes(hashes)
+            .proof(index as u64)
+            .expect("an index in the tree"),
+    }
+}
+
+/// The headers above `height` up to the commit rule, certified.
+pub fn commit(chain: &CertifiedChain, height: u64) -> crate::anchor::CommitProof {
+    let k = match chain.protocol {
+        crate::types::Protocol::HotStuff => 2,
+        crate::types::Protocol::TwoPhase => 1,
+    };
+    let later: Vec<_> = (height + 1..=height + k)
+        .map(|h| chain.header(h).clone())
+        .collect();
+    let certificate = certify(&chain.kit, later.last().expect("k > 0"));
+    crate::anchor::CommitProof {
+        later: BoundedVec::new(later).expect("a short proof"),
+        certificate,
+    }
+}
+
+impl Default for ReceiptFixture {
+    fn default() -> ReceiptFixture {
+        ReceiptFixture::new()
+    }
+}
+
+impl ReceiptFixture {
+    pub fn new() -> ReceiptFixture {
+        use crate::execution::{block_key, GenesisState};
+        let bare = GenesisState::bare(Digest::ZERO);
+        let probe = |kit, chain| CertifiedChain::new(chain, 1, kit, &bare).committee_record(chain);
+        let local_chain = crate::types::chain_of_domain(0);
+        let genesis = GenesisState {
+            config: Digest::ZERO,
+            committees: vec![
+                probe(TestCommittee::seeded(1, 4), local_chain),
+                probe(TestCommittee::seeded(2, 4), ChainId::GLOBAL),
+            ],
+        };
+        let mut local = CertifiedChain::new(local_chain, 1, TestCommittee::seeded(1, 4), &genesis);
+        let key = TxKeypair::from_seed(&[5; 32]);
+        let records: Vec<Transaction> = (0..3u64)
+            .map(|n| {
+                let object = format!("o{n}");
+                let domain = crate::types::domain_of(object.as_bytes(), 1);
+                let p = Provenance {
+                    op: Op::Create,
+                    ..record(&key, domain, object.as_bytes(), n)
+                };
+                Transaction::Provenance(p.sign(&key))
+            })
+            .collect();
+        for h in 1..=12u64 {
+            local.push(if h == 3 { records.clone() } else { Vec::new() });
+        }
+        let header = local.header(10).clone();
+        let anchor = crate::types::Anchor {
+            domain: 0,
+            qc: certify(&local.kit, &header),
+            tip: local.state.prove(&block_key(9), 9).expect("executed"),
+            link: None,
+            header,
+        };
+        let mut global =
+            CertifiedChain::new(ChainId::GLOBAL, 1, TestCommittee::seeded(2, 4), &genesis);
+        global.push(vec![anchor_tx(&anchor)]);
+        global.push(Vec::new());
+        global.push(Vec::new());
+        assert!(
+            global.state.refused().is_empty(),
+            "the global chain took the anchor"
+        );
+        ReceiptFixture {
+            genesis,
+            local,
+            global,
+            records,
+            anchor,
+        }
+    }
+
+    /// The receipt of record `i` through the anchor.
+    pub fn anchored_receipt(&self, i: usize) -> crate::anchor::Receipt {
+        use crate::anchor::{AnchorInclusion, AnchoredProof, Finality, Receipt};
+        Receipt {
+            tx: self.records[i].clone(),
+            block: inclusion(&self.local, 3, &self.records[i]),
+            finality: Finality::Anchored(Box::new(AnchoredProof {
+                block_link: self
+                    .local
+                    .state
+                    .prove(&crate::execution::block_key(3), 9)
+                    .expect("executed"),
+                anchored: AnchorInclusion {
+                    anchor: self.anchor.clone(),
+                    anchor_block: inclusion(&self.global, 1, &anchor_tx(&self.anchor)),
+                    global_commit: commit(&self.global, 1),
+                },
+            })),
+        }
+    }
+}

@@ -148,3 +148,51 @@ fn seeds_the_soaks_found_pass() {
         assert!(r.passed(), "{}", r.failure_text(&cfg));
     }
 }
+
+/// The hierarchy (issue 25, point 8): the global chain and two domains of
+/// four, with anchoring, under crashes, partitions, loss and Byzantine
+/// members (which also submit forged anchors) on every chain. No chain
+/// breaks its own safety or liveness, no hierarchy invariant breaks
+/// (anchor conflicts, anchored blocks no member committed, members
+/// disagreeing on where a record is), and every domain's anchors reach
+/// what its members had committed at the heal in bounded virtual time.
+#[test]
+fn hierarchy_200_seeds_all_faults() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use strata_chains::sim::{run_hierarchy, HierarchyConfig, HierarchyReport};
+    let next = AtomicU64::new(700_000);
+    let reports = std::sync::Mutex::new(Vec::<HierarchyReport>::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads() {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= 700_200 {
+                    break;
+                }
+                let r = run_hierarchy(&HierarchyConfig::new(2, 4, seed, FaultSet::ALL));
+                reports.lock().unwrap().push(r);
+            });
+        }
+    });
+    let reports = reports.into_inner().unwrap();
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| {
+            format!(
+                "seed {}: {:?} {:?}",
+                r.seed, r.violations, r.liveness_failure
+            )
+        })
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let anchors: u64 = reports.iter().map(|r| r.anchors.iter().sum::<u64>()).sum();
+    let forged: u64 = reports.iter().map(|r| r.forged).sum();
+    let refused: u64 = reports.iter().map(|r| r.anchors_refused).sum();
+    assert!(anchors > 400, "{anchors} anchors over 200 seeds");
+    assert!(
+        forged > 20 && refused >= forged / 2,
+        "{forged} forged, {refused} refused"
+    );
+    eprintln!("hierarchy: 200 seeds, {anchors} anchors, {forged} forged anchors, {refused} anchors refused");
+}

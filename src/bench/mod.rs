@@ -2,5 +2,6 @@
 //! every primitive; these print the figures a user asks for).
 
 pub mod consensus;
+pub mod receipts;
 pub mod sigs;
 pub mod timing;

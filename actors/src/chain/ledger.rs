@@ -31,7 +31,7 @@ use crate::{fatal, unix_micros};
 
 mod receipts;
 
-pub use receipts::{GetBlockLink, GetIncluded, Included};
+pub use receipts::{GetBlockLink, GetExport, GetIncluded, Included, EXPORT_BUDGET};
 
 pub struct Ledger {
     /// The chain's protocol (its commit rule, for commit proofs).
@@ -453,7 +453,7 @@ pub struct GetTx {
 
 impl Ledger {
     fn committed_status(&self, hash: &Digest) -> Option<TxStatus> {
-        let loc = self.store.tx_location(hash).ok().flatten()?;
+        let (loc, refused) = self.location(hash)?;
         let block = self.store.block_at(loc.height).ok().flatten()?;
         Some(TxStatus::Committed {
             chain: self.chain.to_string(),
@@ -461,7 +461,7 @@ impl Ledger {
             height: loc.height,
             index: loc.index,
             committed_at_ms: self.state.commit_time(loc.height).ok().flatten(),
-            refused: self.state.refusal(hash).ok().flatten(),
+            refused,
         })
     }
 }

@@ -4,123 +4,18 @@
 
 use parity_scale_codec::Encode;
 use strata_crypto::codec::BoundedVec;
-use strata_crypto::hash::Digest;
-use strata_crypto::merkle::MerkleTree;
-use strata_crypto::sr25519::TxKeypair;
 
 use super::*;
-use crate::execution::{block_key, GenesisState};
-use crate::test_support::{certify, record, CertifiedChain, TestCommittee};
-use crate::types::{chain_of_domain, domain_of, Anchor, ChainId, Op, SystemTx, Transaction};
-
-/// A network of one domain: its local chain with three records at height
-/// 3, anchored at height 9 by an anchor in global block 1, committed by
-/// global blocks 2 and 3.
-struct Network {
-    genesis: GenesisState,
-    local: CertifiedChain,
-    global: CertifiedChain,
-    records: Vec<Transaction>,
-    anchor: Anchor,
-}
-
-fn create(key: &TxKeypair, object: &str, nonce: u64) -> Transaction {
-    let domain = domain_of(object.as_bytes(), 1);
-    let p = crate::types::Provenance {
-        op: Op::Create,
-        ..record(key, domain, object.as_bytes(), nonce)
-    };
-    Transaction::Provenance(p.sign(key))
-}
+use crate::execution::block_key;
+use crate::test_support::{certify, commit, inclusion, ReceiptFixture as Network, TestCommittee};
+use crate::types::Transaction;
 
 fn network() -> Network {
-    let (local_kit, global_kit) = (TestCommittee::seeded(1, 4), TestCommittee::seeded(2, 4));
-    let bare = GenesisState::bare(Digest::ZERO);
-    let probe = |kit, chain| CertifiedChain::new(chain, 1, kit, &bare).committee_record(chain);
-    let genesis = GenesisState {
-        config: Digest::ZERO,
-        committees: vec![
-            probe(TestCommittee::seeded(1, 4), chain_of_domain(0)),
-            probe(TestCommittee::seeded(2, 4), ChainId::GLOBAL),
-        ],
-    };
-    let mut local = CertifiedChain::new(chain_of_domain(0), 1, local_kit, &genesis);
-    let key = TxKeypair::from_seed(&[5; 32]);
-    let records: Vec<Transaction> = (0..3).map(|n| create(&key, &format!("o{n}"), n)).collect();
-    for h in 1..=12u64 {
-        local.push(if h == 3 { records.clone() } else { Vec::new() });
-    }
-    let header = local.header(10).clone();
-    let anchor = Anchor {
-        domain: 0,
-        qc: certify(&local.kit, &header),
-        tip: local.state.prove(&block_key(9), 9).unwrap(),
-        link: None,
-        header,
-    };
-    let mut global = CertifiedChain::new(ChainId::GLOBAL, 1, global_kit, &genesis);
-    global.push(vec![anchor_tx(&anchor)]);
-    global.push(Vec::new());
-    global.push(Vec::new());
-    // The global chain accepted it.
-    assert!(global.state.refused().is_empty());
-    Network {
-        genesis,
-        local,
-        global,
-        records,
-        anchor,
-    }
-}
-
-fn anchor_tx(anchor: &Anchor) -> Transaction {
-    Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor.clone()))))
-}
-
-fn inclusion(chain: &CertifiedChain, height: u64, tx: &Transaction) -> Inclusion {
-    let block = &chain.blocks[height as usize];
-    let crate::types::Payload::Inline(txs) = &block.payload else {
-        unreachable!("the kit's blocks are inline")
-    };
-    let hashes: Vec<Digest> = txs.iter().map(Transaction::hash).collect();
-    let index = hashes.iter().position(|h| *h == tx.hash()).unwrap();
-    Inclusion {
-        header: block.header.clone(),
-        path: MerkleTree::from_leaf_hashes(hashes)
-            .proof(index as u64)
-            .unwrap(),
-    }
-}
-
-/// The headers above `height` up to the commit rule, certified.
-fn commit(chain: &CertifiedChain, height: u64) -> CommitProof {
-    let k = match chain.protocol {
-        crate::types::Protocol::HotStuff => 2,
-        crate::types::Protocol::TwoPhase => 1,
-    };
-    let later: Vec<_> = (height + 1..=height + k)
-        .map(|h| chain.header(h).clone())
-        .collect();
-    let certificate = certify(&chain.kit, later.last().unwrap());
-    CommitProof {
-        later: BoundedVec::new(later).unwrap(),
-        certificate,
-    }
+    Network::new()
 }
 
 fn anchored_receipt(n: &Network, record: usize) -> Receipt {
-    Receipt {
-        tx: n.records[record].clone(),
-        block: inclusion(&n.local, 3, &n.records[record]),
-        finality: Finality::Anchored(Box::new(AnchoredProof {
-            block_link: n.local.state.prove(&block_key(3), 9).unwrap(),
-            anchored: AnchorInclusion {
-                anchor: n.anchor.clone(),
-                anchor_block: inclusion(&n.global, 1, &anchor_tx(&n.anchor)),
-                global_commit: commit(&n.global, 1),
-            },
-        })),
-    }
+    n.anchored_receipt(record)
 }
 
 #[test]

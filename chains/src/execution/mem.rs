@@ -135,6 +135,16 @@ impl MemState {
     pub fn refused(&self) -> &[(Digest, String)] {
         &self.refused
     }
+
+    /// The latest values of every key starting with `prefix`, in key order
+    /// (the simulator's invariants look over them).
+    pub fn entries_with_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.latest
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 impl StateView for MemState {

@@ -18,7 +18,7 @@ mod network;
 mod run;
 
 pub use byzantine::Behavior;
-pub use run::{run, run_many};
+pub use run::{run, run_hierarchy, run_many, HierarchyConfig, HierarchyReport};
 
 use std::time::Duration;
 
@@ -102,6 +102,19 @@ pub struct SimConfig {
     /// Keep the whole event trace (otherwise only the last events, for
     /// failures).
     pub full_trace: bool,
+    /// In a simulated hierarchy (`hierarchy.rs`): which chain this run is
+    /// and the network's genesis state (every chain's committee).
+    pub seat: Option<Seat>,
+}
+
+/// A chain's place in a simulated hierarchy.
+#[derive(Clone, Debug)]
+pub struct Seat {
+    pub chain: crate::types::ChainId,
+    pub domains: u32,
+    /// Salt of the chain's kit committee (distinct per chain).
+    pub salt: u64,
+    pub genesis: std::sync::Arc<crate::execution::GenesisState>,
 }
 
 impl SimConfig {
@@ -117,6 +130,7 @@ impl SimConfig {
             block_interval: Duration::from_millis(100),
             base_timeout: Duration::from_millis(400),
             full_trace: false,
+            seat: None,
         }
     }
 }

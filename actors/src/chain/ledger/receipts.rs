@@ -6,10 +6,11 @@
 
 use actix::prelude::*;
 use strata_chains::anchor::{CommitProof, Inclusion};
+use strata_chains::audit::ExportedBlock;
 use strata_chains::auth::StateProof;
 use strata_chains::consensus;
 use strata_chains::execution::block_key;
-use strata_chains::store::Store;
+use strata_chains::store::{Store, TxLocation};
 use strata_chains::types::{Block, Height, Payload, Transaction};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
@@ -34,7 +35,7 @@ pub struct GetIncluded(pub Digest);
 impl Handler<GetIncluded> for Ledger {
     type Result = Option<Included>;
     fn handle(&mut self, msg: GetIncluded, _: &mut Context<Self>) -> Option<Included> {
-        let loc = self.store.tx_location(&msg.0).ok().flatten()?;
+        let (loc, _) = self.location(&msg.0)?;
         let block = self.store.block_at(loc.height).ok().flatten()?;
         let hashes = self.tx_hashes(&block)?;
         let tx = self.transaction_at(&block, loc.index as usize)?;
@@ -65,6 +66,44 @@ impl Handler<GetIncluded> for Ledger {
 }
 
 impl Ledger {
+    /// Where a committed transaction is, and the executor's refusal if it
+    /// refused it. The index names a transaction's latest occurrence; one
+    /// committed twice (a client retrying through another node: both
+    /// copies admitted before either committed) was executed at its first
+    /// and refused as a replay at the second, so a "replayed nonce" with
+    /// the record in its object's history is answered with the executed
+    /// occurrence and no refusal.
+    pub(crate) fn location(&self, hash: &Digest) -> Option<(TxLocation, Option<String>)> {
+        let loc = self.store.tx_location(hash).ok().flatten()?;
+        let refused = self.state.refusal(hash).ok().flatten();
+        if refused.as_deref() != Some("replayed nonce") {
+            return Some((loc, refused));
+        }
+        let executed = (|| {
+            let block = self.store.block_at(loc.height).ok().flatten()?;
+            let Transaction::Provenance(p) = self.transaction_at(&block, loc.index as usize)?
+            else {
+                return None;
+            };
+            let entry = self
+                .state
+                .history(&p.record.object_id, usize::MAX)
+                .ok()?
+                .into_iter()
+                .find(|e| e.tx == *hash)?;
+            let first = self.store.block_at(entry.height).ok().flatten()?;
+            let index = self.tx_hashes(&first)?.iter().position(|h| h == hash)?;
+            Some(TxLocation {
+                height: entry.height,
+                index: u32::try_from(index).ok()?,
+            })
+        })();
+        match executed {
+            Some(first) => Some((first, None)),
+            None => Some((loc, refused)),
+        }
+    }
+
     /// The transaction at `index` of a committed block (in the order the
     /// block lists them), read from its batch.
     fn transaction_at(&self, block: &Block, index: usize) -> Option<Transaction> {
@@ -103,5 +142,51 @@ impl Handler<GetBlockLink> for Ledger {
     type Result = Option<StateProof>;
     fn handle(&mut self, msg: GetBlockLink, _: &mut Context<Self>) -> Option<StateProof> {
         self.state.prove(&block_key(msg.height), msg.anchored).ok()
+    }
+}
+
+/// Committed blocks from `from`, with their batches, for an export: at
+/// most `count`, and no more than `EXPORT_BUDGET` bytes of batches (at
+/// least one block).
+#[derive(Message)]
+#[rtype(result = "Vec<ExportedBlock>")]
+pub struct GetExport {
+    pub from: Height,
+    pub count: u64,
+}
+
+/// Bytes of blocks and batches in one export answer (a block is sent even
+/// if it alone is larger).
+pub const EXPORT_BUDGET: usize = 8 << 20;
+
+impl Handler<GetExport> for Ledger {
+    type Result = Vec<ExportedBlock>;
+    fn handle(&mut self, msg: GetExport, _: &mut Context<Self>) -> Vec<ExportedBlock> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for h in (0..msg.count).filter_map(|i| msg.from.checked_add(i)) {
+            let Some(block) = self.store.block_at(h).ok().flatten() else {
+                break;
+            };
+            let mut batches = Vec::new();
+            if let Payload::Batches(refs) = &block.payload {
+                for r in refs.iter() {
+                    match self.store.batch(&r.digest).ok().flatten() {
+                        Some(b) => batches.push(b.batch().clone()),
+                        None => return out,
+                    }
+                }
+            }
+            let Ok(batches) = BoundedVec::new(batches) else {
+                return out;
+            };
+            let e = ExportedBlock { block, batches };
+            bytes = bytes.saturating_add(parity_scale_codec::Encode::encoded_size(&e));
+            if !out.is_empty() && bytes > EXPORT_BUDGET {
+                break;
+            }
+            out.push(e);
+        }
+        out
     }
 }

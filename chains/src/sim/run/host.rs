@@ -104,7 +104,7 @@ impl Sim<'_> {
                     self.checker.on_commit(i as u32, &blocks);
                     for b in &blocks {
                         if let Payload::Inline(txs) = &b.payload {
-                            if !pool::records_valid(txs.iter()) {
+                            if !pool::records_valid(&self.genesis_state, txs.iter()) {
                                 self.checker.violations.push(format!(
                                     "n{i} committed a forged record at height {}",
                                     b.header.height
@@ -132,7 +132,7 @@ impl Sim<'_> {
                 Action::CheckPayload(block) => {
                     if let Payload::Inline(txs) = &block.payload {
                         let incarnation = self.nodes[i].incarnation;
-                        let valid = pool::records_valid(txs.iter());
+                        let valid = pool::records_valid(&self.genesis_state, txs.iter());
                         self.push(
                             self.now,
                             SimEvent::PayloadChecked {

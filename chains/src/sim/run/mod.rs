@@ -17,6 +17,7 @@ use strata_crypto::test_support::TestCommittee;
 use strata_crypto::SecretKey;
 
 mod faults;
+mod hierarchy;
 mod host;
 mod outbound;
 mod pool;
@@ -192,6 +193,9 @@ struct Sim<'a> {
     trace: VecDeque<TraceEvent>,
     client: TxKeypair,
     nonce: u64,
+    /// The client load's objects (of this chain's domain).
+    objects: Vec<ObjectId>,
+    genesis_state: Arc<GenesisState>,
     f: usize,
     pool: super::PoolStats,
 }
@@ -204,23 +208,33 @@ impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig) -> Sim<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let n = cfg.nodes;
-        // The kit's keys salted with the run's seed.
-        let TestCommittee { keys, committee } = TestCommittee::seeded(cfg.seed, n);
-        let chain = match cfg.protocol {
-            Protocol::HotStuff => ChainId::GLOBAL,
-            Protocol::TwoPhase => ChainId::local(0),
+        // The kit's keys salted with the run's seed (or the chain's salt
+        // in a hierarchy).
+        let salt = cfg.seat.as_ref().map_or(cfg.seed, |s| s.salt);
+        let TestCommittee { keys, committee } = TestCommittee::seeded(salt, n);
+        let chain = match (&cfg.seat, cfg.protocol) {
+            (Some(seat), _) => seat.chain,
+            (None, Protocol::HotStuff) => ChainId::GLOBAL,
+            (None, Protocol::TwoPhase) => ChainId::local(0),
         };
-        let genesis_state = GenesisState {
-            config: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
-            committees: vec![CommitteeRecord {
-                chain,
-                epoch: 0,
-                protocol: cfg.protocol,
-                threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
-                members: BoundedVec::new(committee.members().to_vec())
-                    .expect("a simulated committee is small"),
-            }],
+        let domains = cfg.seat.as_ref().map_or(1, |s| s.domains);
+        let genesis_state = match &cfg.seat {
+            Some(seat) => (*seat.genesis).clone(),
+            None => GenesisState {
+                config: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
+                committees: vec![sim_committee(chain, cfg.protocol, &committee)],
+            },
         };
+        // Objects of this chain's domain for the client load.
+        let objects: Vec<ObjectId> = (0u64..)
+            .map(|i| format!("sim-object-{i}"))
+            .filter(|o| match chain.domain() {
+                Some(d) => crate::types::domain_of(o.as_bytes(), domains) == d,
+                None => true,
+            })
+            .take(5)
+            .map(|o| ObjectId::new(o.into_bytes()).expect("short id"))
+            .collect();
         let genesis = genesis_block(GenesisParams {
             chain,
             epoch: 0,
@@ -266,8 +280,8 @@ impl<'a> Sim<'a> {
             st
         };
         let twinned = behaviors.iter().position(|b| b.contains(&Behavior::Twins));
-        // One edge domain: the two-phase chain is its local chain.
-        let exec_ctx = ChainContext { chain, domains: 1 };
+        // Alone, one edge domain: the two-phase chain is its local chain.
+        let exec_ctx = ChainContext { chain, domains };
         let mut nodes: Vec<SimNode> = keys
             .iter()
             .zip(behaviors)
@@ -341,6 +355,8 @@ impl<'a> Sim<'a> {
             trace: VecDeque::new(),
             client: TxKeypair::from_seed(&client_seed),
             nonce: 0,
+            objects,
+            genesis_state: Arc::new(genesis_state),
             f,
             pool: super::PoolStats::default(),
         }
@@ -411,13 +427,37 @@ impl<'a> Sim<'a> {
         self.apply(i, actions);
     }
 
-    fn execute(&mut self) {
+    /// The first events: every node starts, faults are scheduled, the
+    /// client load begins.
+    fn start(&mut self) {
         for i in 0..self.nodes.len() {
             let at = self.rng.gen_range(0..5_000);
             self.push(at, SimEvent::Restart(i as u32));
         }
         self.schedule_faults();
         self.push(pool::CLIENT_EVERY_US, SimEvent::ClientLoad);
+    }
+
+    /// Handles every event due by virtual time `t` (in a hierarchy, which
+    /// decides when the run ends).
+    fn run_until(&mut self, t: u64) {
+        while self.queue.peek().is_some_and(|Reverse(e)| e.time <= t) {
+            let Some(Reverse(entry)) = self.queue.pop() else {
+                break;
+            };
+            self.now = entry.time;
+            self.events += 1;
+            if self.events > EVENT_BUDGET {
+                self.liveness_failure = Some(format!("event budget of {EVENT_BUDGET} exhausted"));
+                return;
+            }
+            self.handle(entry.event);
+        }
+        self.now = self.now.max(t);
+    }
+
+    fn execute(&mut self) {
+        self.start();
         while let Some(Reverse(entry)) = self.queue.pop() {
             if self.done {
                 break;
@@ -604,14 +644,12 @@ impl<'a> Sim<'a> {
         (0..2)
             .map(|_| {
                 self.nonce += 1;
+                let chain = self.genesis.header.chain;
+                let object = (self.nonce as usize) % self.objects.len().max(1);
                 let record = Provenance {
                     network: Digest::ZERO,
-                    domain: match self.cfg.protocol {
-                        Protocol::HotStuff => GLOBAL_DOMAIN,
-                        Protocol::TwoPhase => 0,
-                    },
-                    object_id: ObjectId::new(format!("sim-object-{}", self.nonce % 5).into_bytes())
-                        .expect("short id"),
+                    domain: chain.domain().unwrap_or(GLOBAL_DOMAIN),
+                    object_id: self.objects[object].clone(),
                     // Each of the five objects is created first, then
                     // updated (records reordered by the network may be
                     // refused by the executor's life rules: that is fine).
@@ -683,6 +721,22 @@ impl<'a> Sim<'a> {
     }
 }
 
+/// A simulated chain's committee as its genesis state records it.
+pub(super) fn sim_committee(
+    chain: ChainId,
+    protocol: Protocol,
+    committee: &Committee,
+) -> CommitteeRecord {
+    CommitteeRecord {
+        chain,
+        epoch: 0,
+        protocol,
+        threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
+        members: BoundedVec::new(committee.members().to_vec())
+            .expect("a simulated committee is small"),
+    }
+}
+
 fn describe(msg: &ConsensusMessage) -> String {
     match msg {
         ConsensusMessage::Proposal(b) => format!(
@@ -709,6 +763,8 @@ fn describe(msg: &ConsensusMessage) -> String {
 }
 
 /// Runs one seed.
+pub use hierarchy::{run_hierarchy, HierarchyConfig, HierarchyReport};
+
 pub fn run(cfg: &SimConfig) -> SimReport {
     let mut sim = Sim::new(cfg);
     sim.execute();

@@ -62,13 +62,59 @@ fn pool_and_disk(node: &mut SimNode) -> Option<(&mut MempoolCore, SimDisk<'_>)> 
     Some((pool, disk))
 }
 
-/// Whether every transaction is a provenance record whose signature holds.
-pub(super) fn records_valid<'a>(txs: impl IntoIterator<Item = &'a Transaction>) -> bool {
-    txs.into_iter()
-        .all(|t| matches!(t, Transaction::Provenance(p) if p.verify().is_ok()))
+/// Whether every transaction is a provenance record whose signature holds,
+/// or an anchor whose certificate holds against its domain's committee in
+/// the genesis (what a node's verifier checks).
+pub(super) fn records_valid<'a>(
+    genesis: &GenesisState,
+    txs: impl IntoIterator<Item = &'a Transaction>,
+) -> bool {
+    txs.into_iter().all(|t| match t {
+        Transaction::Provenance(p) => p.verify().is_ok(),
+        Transaction::System(s) => match &**s {
+            crate::types::SystemTx::Anchor(a) => genesis
+                .committees
+                .iter()
+                .find(|c| c.chain == ChainId::local(a.domain) && c.epoch == a.header.epoch)
+                .is_some_and(|c| crate::execution::check_certified(a, c).is_ok()),
+            _ => false,
+        },
+        Transaction::Opaque(_) => false,
+    })
+}
+
+/// The hashes of the transactions a committed block lists (read from the
+/// store's batches for a batched payload).
+pub(super) fn committed_hashes(store: &MemStore, block: &Block) -> Vec<Digest> {
+    match &block.payload {
+        Payload::Inline(txs) => txs.iter().map(Transaction::hash).collect(),
+        Payload::Batches(refs) => refs
+            .iter()
+            .filter_map(|r| store.batch(&r.digest).ok().flatten())
+            .flat_map(|b| b.tx_hashes().to_vec())
+            .collect(),
+    }
 }
 
 impl Sim<'_> {
+    /// A transaction from outside (another tier) at node `i`'s mempool,
+    /// checked and admitted as a client's; dropped if the node is down.
+    pub(super) fn submit(&mut self, i: usize, tx: Transaction) {
+        let now = self.now;
+        if !records_valid(&self.genesis_state, std::iter::once(&tx)) {
+            return;
+        }
+        let Some((pool, disk)) = pool_and_disk(&mut self.nodes[i]) else {
+            return;
+        };
+        let mut seen = BTreeSet::new();
+        let Ok(hash) = pool.precheck(&disk, &tx, &mut seen) else {
+            return;
+        };
+        let (_, actions) = pool.admit(now, vec![(tx, hash)]);
+        self.pool_actions(i, actions);
+    }
+
     /// A fresh mempool core for node `i` (its memory is lost at a crash),
     /// its own unconfirmed batches recovered from its store, its executor
     /// caught up with what it committed.
@@ -159,7 +205,8 @@ impl Sim<'_> {
                     }
                 }
                 MempoolAction::Verify { from, batch } => {
-                    let valid = records_valid(batch.batch().transactions.iter());
+                    let valid =
+                        records_valid(&self.genesis_state, batch.batch().transactions.iter());
                     let at = self.now + self.rng.gen_range(100..2_000);
                     self.push(
                         at,
@@ -397,7 +444,7 @@ impl Sim<'_> {
                     .push(format!("n{i} commit refused by its store: {e}"));
             }
             if !fresh.is_empty() && !self.checker.batches_checked(&fresh) {
-                if !records_valid(txs.iter()) {
+                if !records_valid(&self.genesis_state, txs.iter()) {
                     self.checker.violations.push(format!(
                         "n{i} committed a forged record at height {}",
                         block.header.height
