@@ -258,8 +258,60 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
         },
     );
 
+    // Both chains exported from a member while the nodes run.
+    let exports = tempfile::tempdir().unwrap();
+    for (node, chain) in [("cloud-2", "global"), ("edge-0-2", "local-0")] {
+        let api = format!(
+            "http://{}",
+            net.cluster
+                .hierarchy
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .unwrap()
+                .api
+        );
+        let dir = exports.path().join(chain);
+        let out = strata(&[
+            "export",
+            "--node",
+            &api,
+            "--chain",
+            chain,
+            "--genesis",
+            genesis.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     // Every node stopped: the receipts verify with the genesis alone.
     net.cluster.stop_all();
+    // The exports audit: every block, certificate, root, anchor.
+    for chain in ["global", "local-0"] {
+        let dir = exports.path().join(chain);
+        let out = strata(&["audit", dir.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{chain}: {text}");
+        assert!(text.contains(&format!("audited {chain}:")), "{text}");
+        if chain == "global" {
+            assert!(!text.contains(" 0 recorded"), "{text}");
+            assert!(text.contains(" 0 conflicts"), "{text}");
+        }
+    }
+    // A block of the local export tampered with: the audit names it.
+    let blocks = exports.path().join("local-0").join("blocks.scale");
+    let mut bytes = std::fs::read(&blocks).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&blocks, bytes).unwrap();
+    let out = strata(&["audit", exports.path().join("local-0").to_str().unwrap()]);
+    assert!(!out.status.success(), "a tampered export audits");
     for f in &files {
         let (ok, text) = verify(f, &genesis);
         assert!(ok, "{}: {text}", f.display());
