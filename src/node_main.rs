@@ -20,6 +20,10 @@ struct NodeArgs {
     /// misdeeds). Refused unless STRATA_ALLOW_BYZANTINE=1.
     #[arg(long, hide = true)]
     byzantine: Option<String>,
+    /// Light clients: keep only this many of the domain chain's headers
+    /// below its last anchored height (full nodes keep serving receipts).
+    #[arg(long)]
+    prune: Option<u64>,
 }
 
 /// The `main` of a tier binary.
@@ -60,6 +64,7 @@ pub fn main(tier: Tier) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    cfg.prune = args.prune;
     if let Some(list) = &args.byzantine {
         if std::env::var("STRATA_ALLOW_BYZANTINE").as_deref() != Ok("1") {
             eprintln!("{name}: --byzantine is a test mode, refused outside tests");

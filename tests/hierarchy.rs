@@ -411,3 +411,107 @@ fn certificate_moved(s: &str) -> String {
     c.round.view += 1;
     hex::encode(c.encode())
 }
+
+/// An IoT light client follows its domain's chain (headers and
+/// certificates checked, no execution), answers `wait=global` for its own
+/// submissions with a receipt it verified, and with `--prune` keeps only a
+/// window below the anchored height, across a restart; full nodes keep
+/// serving receipts for what it pruned.
+#[test]
+fn an_iot_light_client_follows_prunes_restarts_and_proves_global() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = start_with(
+        62,
+        4,
+        4,
+        |s| strata::init::HierarchySpec {
+            iot_per_domain: 1,
+            ..s
+        },
+        |c| c.with_node_args("iot-0-0", &["--prune", "20"]),
+    );
+    let genesis = net.cluster.hierarchy.dir.join("genesis.toml");
+    let key = TxKeypair::from_seed(&[63; 32]);
+    let iot = client(&net, "iot-0-0");
+    let tx = signed(&key, 0, "meter-1", 0);
+    assert_eq!(post(&iot, &tx).status, 202);
+    let hash = tx.hash().to_hex();
+    let mut status = Value::Null;
+    for _ in 0..6 {
+        status = iot
+            .get_ok(&format!("/v1/tx/{hash}?wait=global&timeout_ms=10000"))
+            .unwrap();
+        if status["level"] == "global" {
+            break;
+        }
+    }
+    assert_eq!(status["level"], "global", "{status}");
+    assert_eq!(status["verified"], true, "{status}");
+    assert_eq!(
+        status["receipt"]["levels"],
+        serde_json::json!(["local", "global"])
+    );
+
+    let following = |c: &Client| c.get_ok("/v1/status").unwrap()["following"].clone();
+    wait_until(
+        "the light client prunes below the anchored height",
+        Duration::from_secs(60),
+        || {
+            let f = following(&iot);
+            f["lowest"].as_u64().unwrap_or(0) > 0 && f["tip"].as_u64().unwrap_or(0) > 40
+        },
+    );
+    let before = following(&iot);
+    assert_eq!(before["refused"], 0, "{before}");
+    let anchored = before["anchored"].as_u64().unwrap();
+    assert!(
+        before["lowest"].as_u64().unwrap() + 20 >= anchored.min(before["tip"].as_u64().unwrap()),
+        "{before}"
+    );
+
+    // Restarted, it goes on from the headers it kept.
+    net.cluster.kill("iot-0-0").unwrap();
+    net.cluster.start("iot-0-0").unwrap();
+    net.cluster
+        .wait_healthy("iot-0-0", Duration::from_secs(20))
+        .unwrap();
+    let iot = client(&net, "iot-0-0");
+    let tip_before = before["tip"].as_u64().unwrap();
+    wait_until(
+        "the restarted light client goes on",
+        Duration::from_secs(30),
+        || {
+            let f = following(&iot);
+            f["tip"].as_u64().unwrap_or(0) > tip_before + 5
+        },
+    );
+    let after = following(&iot);
+    assert!(
+        after["lowest"].as_u64().unwrap() >= before["lowest"].as_u64().unwrap(),
+        "{before} {after}"
+    );
+
+    // The record's receipt, long pruned here, is served by a full node
+    // and verifies offline.
+    let edge_api = format!(
+        "http://{}",
+        net.cluster
+            .hierarchy
+            .nodes
+            .iter()
+            .find(|n| n.name == "edge-0-0")
+            .unwrap()
+            .api
+    );
+    let out = strata(&["receipt", "--node", &edge_api, &hash]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("receipt.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let (ok, text) = verify(&file, &genesis);
+    assert!(ok && text.contains("levels: local, global"), "{text}");
+}

@@ -29,7 +29,7 @@ use strata_chains::types::{Anchor, ChainId, SystemTx, Transaction};
 use strata_crypto::codec::decode_message;
 
 use crate::api::{parse_digest, read_body, ApiError, ApiState};
-use crate::chain::ledger::{GetBlockLink, GetExport, GetIncluded};
+use crate::chain::ledger::{GetBlockLink, GetExport, GetHeaders, GetIncluded};
 use crate::chain::mempool::Submit;
 
 /// Anchors checked per second at most (each costs a pairing): anchors
@@ -281,8 +281,36 @@ async fn get_export(
         .body(blocks.encode()))
 }
 
+/// Headers per answer at most.
+pub const HEADERS_PAGE: u64 = 512;
+
+/// `GET /v1/headers/{chain}/{from}?count=N`: committed headers from
+/// `from` (SCALE `Vec<BlockHeader>`), for light clients.
+async fn get_headers(
+    path: web::Path<(String, u64)>,
+    query: web::Query<ExportQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (chain, from) = path.into_inner();
+    let chain = crate::api::parse_chain(&chain)?;
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
+    let count = query.count.unwrap_or(HEADERS_PAGE).clamp(1, HEADERS_PAGE);
+    let headers = c
+        .ledger
+        .send(GetHeaders { from, count })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(headers.encode()))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/export/{chain}/{from}", web::get().to(get_export))
+        .route("/v1/headers/{chain}/{from}", web::get().to(get_headers))
         .route("/v1/anchors", web::post().to(post_anchor))
         .route("/v1/anchors/{domain}", web::get().to(get_anchor))
         .route("/v1/tx/{hash}/receipt", web::get().to(get_receipt));

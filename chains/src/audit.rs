@@ -65,6 +65,57 @@ pub struct AuditReport {
     pub state_root: String,
 }
 
+/// Checks that `h` is the next header of `chain` after `prev`: height,
+/// parent hash, and its justify a certificate of `prev` by the committee
+/// (what a light client following a chain checks of each header, and an
+/// audit of each block).
+pub fn check_header(
+    prev: &BlockHeader,
+    h: &BlockHeader,
+    chain: ChainId,
+    genesis_hash: &Digest,
+    committee: &Committee,
+    record: &CommitteeRecord,
+) -> Result<(), AuditError> {
+    let height = h.height;
+    if h.chain != chain || prev.height.checked_add(1) != Some(height) {
+        return Err(fail(
+            height,
+            "hash link",
+            "not the next block of this chain",
+        ));
+    }
+    if h.parent != prev.hash() {
+        return Err(fail(
+            height,
+            "hash link",
+            "its parent is not the block before",
+        ));
+    }
+    if h.justify.block != prev.hash() || h.justify.round != prev.round() {
+        return Err(fail(
+            height,
+            "certificate",
+            "its justify is not of the block before",
+        ));
+    }
+    h.justify
+        .verify(
+            chain,
+            h.justify.epoch,
+            genesis_hash,
+            committee,
+            record.threshold,
+        )
+        .map_err(|e| {
+            fail(
+                height,
+                "certificate",
+                format!("of height {}: {e}", prev.height),
+            )
+        })
+}
+
 /// Checks a chain's blocks in order from its genesis.
 pub struct Auditor {
     chain: ChainId,
@@ -139,42 +190,14 @@ impl Auditor {
             self.report.blocks = 1;
             return Ok(());
         };
-        if h.chain != self.chain || prev.height.checked_add(1) != Some(height) {
-            return Err(fail(
-                height,
-                "hash link",
-                "not the next block of this chain",
-            ));
-        }
-        if h.parent != prev.hash() {
-            return Err(fail(
-                height,
-                "hash link",
-                "its parent is not the block before",
-            ));
-        }
-        if h.justify.block != prev.hash() || h.justify.round != prev.round() {
-            return Err(fail(
-                height,
-                "certificate",
-                "its justify is not of the block before",
-            ));
-        }
-        h.justify
-            .verify(
-                self.chain,
-                h.justify.epoch,
-                &self.genesis_hash,
-                &self.committee,
-                self.record.threshold,
-            )
-            .map_err(|e| {
-                fail(
-                    height,
-                    "certificate",
-                    format!("of height {}: {e}", prev.height),
-                )
-            })?;
+        check_header(
+            &prev,
+            h,
+            self.chain,
+            &self.genesis_hash,
+            &self.committee,
+            &self.record,
+        )?;
         b.block
             .proposal_statement()
             .verify(self.chain, h.epoch, &self.committee)

@@ -31,7 +31,7 @@ use crate::{fatal, unix_micros};
 
 mod receipts;
 
-pub use receipts::{GetBlockLink, GetExport, GetIncluded, Included, EXPORT_BUDGET};
+pub use receipts::{GetBlockLink, GetExport, GetHeaders, GetIncluded, Included, EXPORT_BUDGET};
 
 pub struct Ledger {
     /// The chain's protocol (its commit rule, for commit proofs).

@@ -570,6 +570,9 @@ pub struct NodeConfig {
     /// Test mode only (never from the file): what this node does wrong on
     /// purpose (see `byzantine`).
     pub byzantine: Vec<crate::misdeed::Misdeed>,
+    /// Light clients (`--prune N`): keep only the N headers below the
+    /// chain's last anchored height.
+    pub prune: Option<u64>,
 }
 
 impl NodeConfig {
@@ -677,6 +680,7 @@ impl NodeConfig {
             metrics: addr("metrics", &file.metrics)?,
             peers,
             upstream: file.upstream.clone(),
+            prune: None,
             global_api: file
                 .global_api
                 .iter()

@@ -29,6 +29,8 @@ struct LightState {
     upstream: String,
     genesis: std::sync::Arc<Genesis>,
     agent: ureq::Agent,
+    /// The domain's chain as followed here (headers checked, no execution).
+    follow: Option<std::sync::Arc<std::sync::Mutex<super::follow::FollowStatus>>>,
 }
 
 pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
@@ -41,11 +43,25 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         .timeout_global(Some(UPSTREAM_TIMEOUT))
         .build()
         .new_agent();
+    let follow = match cfg.domain {
+        Some(d) => Some(
+            super::follow::start(
+                &cfg.data_dir.join("light-headers"),
+                &cfg.genesis,
+                strata_chains::types::ChainId::local(d),
+                &upstream,
+                cfg.prune,
+            )
+            .map_err(|e| NodeError::Start(format!("following the domain's chain: {e}")))?,
+        ),
+        None => None,
+    };
     let data = web::Data::new(LightState {
         name: cfg.name.clone(),
         upstream: upstream.trim_end_matches('/').to_string(),
         genesis: cfg.genesis.clone(),
         agent,
+        follow,
     });
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
@@ -94,6 +110,7 @@ async fn status(state: web::Data<LightState>) -> HttpResponse {
         "domains": state.genesis.domains().count(),
         "network": state.genesis.digest.to_hex(),
         "chains": [],
+        "following": state.follow.as_ref().and_then(|f| f.lock().ok().map(|s| s.clone())),
     }))
 }
 
@@ -160,6 +177,7 @@ fn fetch_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value)
 #[derive(Serialize)]
 struct Verified {
     hash: String,
+    level: serde_json::Value,
     state: serde_json::Value,
     /// Whether the commit was checked here against the genesis committee.
     verified: bool,
@@ -244,6 +262,24 @@ pub fn check_state_proof(
     Ok(state.value)
 }
 
+/// Checks an upstream receipt against the genesis: it must verify and be
+/// the receipt of `hash`.
+fn check_receipt(
+    genesis: &Genesis,
+    hash: &Digest,
+    receipt: &serde_json::Value,
+) -> Result<strata_chains::anchor::ReceiptSummary, String> {
+    let json: strata_chains::anchor::ReceiptJson =
+        serde_json::from_value(receipt.clone()).map_err(|e| e.to_string())?;
+    let summary = json
+        .verify(&strata_chains::anchor::Trust::new(&genesis.state))
+        .map_err(|e| e.to_string())?;
+    if summary.record != hash.to_hex() {
+        return Err("the receipt is of another record".into());
+    }
+    Ok(summary)
+}
+
 /// Checks an upstream proof: the block committed under its chain's rule
 /// (headers up to the commit, the last certified by the genesis committee)
 /// and the transaction under the block header's root.
@@ -276,8 +312,15 @@ pub fn check_proof(
         .map_err(|e| format!("inclusion: {e}"))
 }
 
+#[derive(serde::Deserialize)]
+struct WaitQuery {
+    wait: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
 async fn get_tx(
     path: web::Path<String>,
+    query: web::Query<WaitQuery>,
     state: web::Data<LightState>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = Digest::from_hex(&path).map_err(|_| {
@@ -287,12 +330,36 @@ async fn get_tx(
             "a transaction hash is 64 hexadecimal characters",
         )
     })?;
+    let wait = match query.wait.as_deref() {
+        None => String::new(),
+        Some(level @ ("accepted" | "local" | "global")) => format!(
+            "?wait={level}&timeout_ms={}",
+            query.timeout_ms.unwrap_or(10_000).min(30_000)
+        ),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("wait must be accepted, local or global, not {other:?}"),
+            ))
+        }
+    };
     let upstream = state.clone();
     let (status, body, proof) = web::block(move || -> Result<_, String> {
         let base = &upstream.upstream;
-        let (status, body) =
-            fetch_json(&upstream.agent, &format!("{base}/v1/tx/{}", hash.to_hex()))?;
+        let (status, body) = fetch_json(
+            &upstream.agent,
+            &format!("{base}/v1/tx/{}{wait}", hash.to_hex()),
+        )?;
         let committed = body.pointer("/state/status").and_then(|s| s.as_str()) == Some("committed");
+        if status == 200 && body["level"] == "global" {
+            // Global: the receipt proves it, checked here.
+            let receipt = fetch_json(
+                &upstream.agent,
+                &format!("{base}/v1/tx/{}/receipt", hash.to_hex()),
+            );
+            return Ok((status, body, Some(receipt.map(|(s, r)| (s, r, true)))));
+        }
         let proof = if status == 200 && committed {
             Some(fetch_json(
                 &upstream.agent,
@@ -301,7 +368,7 @@ async fn get_tx(
         } else {
             None
         };
-        Ok((status, body, proof))
+        Ok((status, body, proof.map(|p| p.map(|(s, v)| (s, v, false)))))
     })
     .await
     .map_err(upstream_error)?
@@ -314,7 +381,22 @@ async fn get_tx(
     }
     let (verified, reason) = match proof {
         None => (false, None),
-        Some(Ok((200, proof))) => match check_proof(&state.genesis, &hash, &proof) {
+        Some(Ok((200, receipt, true))) => match check_receipt(&state.genesis, &hash, &receipt) {
+            Ok(summary) => {
+                return Ok(HttpResponse::Ok().json(serde_json::json!({
+                    "hash": hash.to_hex(),
+                    "state": body.get("state"),
+                    "level": "global",
+                    "verified": true,
+                    "receipt": summary,
+                })))
+            }
+            Err(e) => (
+                false,
+                Some(format!("the upstream's receipt does not verify: {e}")),
+            ),
+        },
+        Some(Ok((200, proof, _))) => match check_proof(&state.genesis, &hash, &proof) {
             Ok(()) => (true, None),
             Err(e) => (
                 false,
@@ -322,13 +404,17 @@ async fn get_tx(
             ),
         },
         // The block's certificate arrives with the next block.
-        Some(Ok((s, _))) => (
+        Some(Ok((s, _, _))) => (
             false,
             Some(format!("the upstream has no proof yet (HTTP {s})")),
         ),
         Some(Err(e)) => (false, Some(format!("fetching the proof failed: {e}"))),
     };
     Ok(HttpResponse::Ok().json(Verified {
+        level: body
+            .get("level")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null),
         hash: hash.to_hex(),
         state: body
             .get("state")

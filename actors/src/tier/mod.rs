@@ -2,4 +2,5 @@
 //! (submits through an upstream node and verifies commit proofs against
 //! the genesis).
 
+pub mod follow;
 pub mod light;

@@ -145,6 +145,26 @@ impl Handler<GetBlockLink> for Ledger {
     }
 }
 
+/// Committed headers from `from`, at most `count` (light clients follow a
+/// chain with them).
+#[derive(Message)]
+#[rtype(result = "Vec<strata_chains::types::BlockHeader>")]
+pub struct GetHeaders {
+    pub from: Height,
+    pub count: u64,
+}
+
+impl Handler<GetHeaders> for Ledger {
+    type Result = Vec<strata_chains::types::BlockHeader>;
+    fn handle(&mut self, msg: GetHeaders, _: &mut Context<Self>) -> Self::Result {
+        (0..msg.count)
+            .filter_map(|i| msg.from.checked_add(i))
+            .map_while(|h| self.store.block_at(h).ok().flatten())
+            .map(|b| b.header)
+            .collect()
+    }
+}
+
 /// Committed blocks from `from`, with their batches, for an export: at
 /// most `count`, and no more than `EXPORT_BUDGET` bytes of batches (at
 /// least one block).
