@@ -87,7 +87,7 @@ fn bulk_load(
         let txs: Vec<Transaction> = (0..per_round)
             .map(|i| {
                 let nonce = round * per_round + i;
-                signed(key, 0, &format!("bulk-{}", nonce % 40), nonce)
+                created_first(key, &format!("bulk-{}", nonce % 40), nonce, 40)
             })
             .collect();
         let member = members[(round as usize) % members.len()];
@@ -147,7 +147,7 @@ fn executed_batches_leave_the_staging_log_and_archives_serve_a_member_that_lost_
     let key = TxKeypair::from_seed(&[51; 32]);
     let mut records = Vec::new();
     for i in 0..24u64 {
-        let tx = signed(&key, 0, &format!("disk-{}", i % 3), i);
+        let tx = created_first(&key, &format!("disk-{}", i % 3), i, 3);
         assert_eq!(
             post(&client(&net, edges[(i % 4) as usize]), &tx).status,
             202
@@ -227,4 +227,17 @@ fn executed_batches_leave_the_staging_log_and_archives_serve_a_member_that_lost_
         assert!(!theirs["entries"].as_array().unwrap().is_empty());
         assert_eq!(ours, theirs, "{object}'s history was executed again");
     }
+}
+
+/// A record of domain 0 about one of `objects` objects, named by `nonce`
+/// modulo their number: the first record of each creates it, the others
+/// update it (the executor refuses an update of an object never created).
+fn created_first(key: &TxKeypair, object: &str, nonce: u64, objects: u64) -> Transaction {
+    let mut p = record(key, 0, object, nonce);
+    p.op = if nonce < objects {
+        strata_chains::types::Op::Create
+    } else {
+        strata_chains::types::Op::Update
+    };
+    Transaction::Provenance(p.sign(key))
 }

@@ -46,10 +46,21 @@ fn hierarchy_commits_http_transactions_on_every_member_and_refuses_bad_input() {
         } else {
             (GLOBAL_DOMAIN, "global")
         };
-        let tx = signed(&key, domain, "camera-1/frame", i as u64);
+        // The first record of each chain creates the object (the
+        // executor refuses updates of an object never created): it
+        // commits before the updates are sent.
+        let first = i == 0 || i == edges.len();
+        let mut p = record(&key, domain, "camera-1/frame", i as u64);
+        if first {
+            p.op = strata_chains::types::Op::Create;
+        }
+        let tx = Transaction::Provenance(p.sign(&key));
         let a = post(&client(&net, name), &tx);
         assert_eq!(a.status, 202, "{name}: {:?}", a.body);
         assert_eq!(a.body["hash"], tx.hash().to_hex());
+        if first {
+            committed(&client(&net, name), &tx.hash());
+        }
         sent.push((tx, chain));
     }
     for (tx, chain) in &sent {
