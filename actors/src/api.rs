@@ -168,13 +168,13 @@ impl ApiState {
 
     /// The chain a transaction goes to on this node.
     fn chain_for(&self, tx: &Transaction) -> Result<(ChainId, &ChainHandles), ApiError> {
-        let chain = match tx {
-            Transaction::Provenance(p) => p
+        let chain = match tx.provenance() {
+            Some(p) => p
                 .record
                 .home_chain(self.domains)
                 .ok_or(ApiError::from(TxRefusal::WrongDomain))?,
             // Opaque payloads go to this node's local chain, else global.
-            _ => self
+            None => self
                 .chains
                 .keys()
                 .copied()

@@ -12,7 +12,7 @@ use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
 use strata_chains::execution::{check_certified, CommitteeRecord};
 use strata_chains::store::RocksStore;
-use strata_chains::types::{ChainId, SystemTx};
+use strata_chains::types::{ChainId, SystemTx, Transaction};
 use strata_net::{NetConfig, PeerId};
 
 use crate::api::{self, ApiState, ChainHandles};
@@ -134,9 +134,23 @@ const ANCHOR_POLL: Duration = Duration::from_millis(250);
 /// The check of system transactions a mempool admits: an anchor's
 /// certificate and tip against the domain's committee as the global
 /// chain's state records it (a node without the global chain admits none).
-fn anchor_check(global: Arc<std::sync::OnceLock<StateStore>>) -> SystemCheck {
-    Arc::new(move |tx: &SystemTx| {
-        let SystemTx::Anchor(a) = tx else {
+fn anchor_check(
+    global: Arc<std::sync::OnceLock<StateStore>>,
+    genesis: Arc<strata_chains::execution::GenesisState>,
+) -> SystemCheck {
+    Arc::new(move |tx: &Transaction| {
+        if let Transaction::Linked(l) = tx {
+            // Each parent's receipt proves its record globally final.
+            let trust = strata_chains::anchor::Trust::new(&genesis);
+            return l.parents.iter().all(|p| {
+                p.verify(&trust)
+                    .is_ok_and(|s| s.levels.iter().any(|l| l == "global"))
+            });
+        }
+        let Transaction::System(sys) = tx else {
+            return false;
+        };
+        let SystemTx::Anchor(a) = &**sys else {
             return false;
         };
         let Some(state) = global.get() else {
@@ -233,7 +247,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let global_state: Arc<std::sync::OnceLock<StateStore>> = Arc::default();
     let verifier = Verifier::start(metrics.verifier_batch_signatures.clone())
         .map_err(|e| start_err("the verifier thread", e))?
-        .with_system_check(anchor_check(global_state.clone()));
+        .with_system_check(anchor_check(
+            global_state.clone(),
+            Arc::new(genesis.state.clone()),
+        ));
     let genesis_state = Arc::new(genesis.state.clone());
     let mut anchors = BTreeMap::new();
     let domains = genesis.domains().count() as u32;

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use prometheus::Histogram;
-use strata_chains::types::{SystemTx, Transaction};
+use strata_chains::types::Transaction;
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::{
     verify_batch_cached, BatchItem, KeyCache, TxPublicKey, TxSigError, TxSignature,
@@ -25,23 +25,35 @@ const KEY_CACHE: usize = 16_384;
 /// built on the caller's thread from borrowed transactions, rather than
 /// copies of whole transactions (a deep clone and a free per record).
 enum SignatureCheck {
-    Sr25519(Digest, TxPublicKey, TxSignature),
+    /// The signature, and whether the rest of the transaction holds (a
+    /// linked record's parent receipts, judged by the node's
+    /// [`SystemCheck`]).
+    Sr25519(Digest, TxPublicKey, TxSignature, bool),
     /// Judged on the caller's thread: a system transaction by the node's
     /// [`SystemCheck`], or a kind that is never valid here.
     Decided(bool),
 }
 
-/// How a node judges the system transactions its mempools take (anchors:
-/// their certificate and proofs, `execution::check_certified`). Rare, so
-/// run on the submitting thread.
-pub type SystemCheck = Arc<dyn Fn(&SystemTx) -> bool + Send + Sync>;
+/// How a node judges what its mempools take beyond signatures: anchors
+/// (their certificate and proofs, `execution::check_certified`) and linked
+/// records' parent receipts. Rare, so run on the submitting thread.
+pub type SystemCheck = Arc<dyn Fn(&Transaction) -> bool + Send + Sync>;
 
 fn signature_check(tx: &Transaction, system: Option<&SystemCheck>) -> SignatureCheck {
     match tx {
-        Transaction::Provenance(p) => {
-            SignatureCheck::Sr25519(p.record.signing_digest(), p.record.sender, p.signature)
-        }
-        Transaction::System(s) => SignatureCheck::Decided(system.is_some_and(|check| check(s))),
+        Transaction::Provenance(p) => SignatureCheck::Sr25519(
+            p.record.signing_digest(),
+            p.record.sender,
+            p.signature,
+            true,
+        ),
+        Transaction::Linked(l) => SignatureCheck::Sr25519(
+            l.record.record.signing_digest(),
+            l.record.record.sender,
+            l.record.signature,
+            system.is_some_and(|check| check(tx)),
+        ),
+        Transaction::System(_) => SignatureCheck::Decided(system.is_some_and(|check| check(tx))),
         Transaction::Opaque(_) => SignatureCheck::Decided(false),
     }
 }
@@ -231,7 +243,10 @@ fn verify_checks(checks: &[SignatureCheck], keys: &mut KeyCache) -> Vec<bool> {
     let mut items = Vec::with_capacity(checks.len());
     for (i, check) in checks.iter().enumerate() {
         match check {
-            SignatureCheck::Sr25519(digest, key, signature) => {
+            SignatureCheck::Sr25519(digest, key, signature, rest) => {
+                if !rest {
+                    continue;
+                }
                 positions.push(i);
                 items.push(BatchItem {
                     message: digest.as_bytes(),

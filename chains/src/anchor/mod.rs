@@ -8,9 +8,9 @@
 pub mod receipt;
 pub mod submitter;
 
+pub use crate::types::{AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, Receipt};
 pub use receipt::{
-    AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, Receipt, ReceiptError,
-    ReceiptJson, ReceiptSummary, Trust, MAX_RECEIPT_BYTES, RECEIPT_FORMAT,
+    ReceiptError, ReceiptJson, ReceiptSummary, Trust, MAX_RECEIPT_BYTES, RECEIPT_FORMAT,
 };
 pub use submitter::{AnchorSubmitter, SubmitterAction, SubmitterConfig, SubmitterEvent};
 

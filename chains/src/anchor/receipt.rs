@@ -27,52 +27,17 @@ use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
-use strata_crypto::merkle::InclusionProof;
 
-use crate::auth::StateProof;
 use crate::consensus::commit_proof::{self, MAX_COMMIT_PROOF_HEADERS};
 use crate::execution::{block_key, check_certified, CommitteeRecord, GenesisState};
 use crate::types::{
-    genesis_block, Anchor, BlockHeader, ChainId, GenesisParams, Height, QuorumCertificate,
-    SystemTx, Transaction,
+    genesis_block, AnchorInclusion, AnchoredProof, BlockHeader, ChainId, CommitProof, Finality,
+    GenesisParams, Height, Inclusion, ParentReceipt, Receipt, SignedProvenance, SystemTx,
+    Transaction,
 };
 
 /// The largest receipt a verifier reads.
 pub const MAX_RECEIPT_BYTES: usize = 1 << 20;
-
-/// A transaction's place in a block.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Inclusion {
-    pub header: BlockHeader,
-    pub path: InclusionProof,
-}
-
-/// The headers above a block up to its chain's commit rule, and the
-/// certificate of the last (`consensus::commit_proof`).
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct CommitProof {
-    pub later: BoundedVec<BlockHeader, MAX_COMMIT_PROOF_HEADERS>,
-    pub certificate: QuorumCertificate,
-}
-
-/// An anchor as the global chain ordered it: the anchor, its transaction's
-/// place in a global block, and that block's commit. What a domain's
-/// members learn from the global chain (`GET /v1/anchors/{domain}`) and
-/// put in their receipts.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct AnchorInclusion {
-    pub anchor: Anchor,
-    pub anchor_block: Inclusion,
-    pub global_commit: CommitProof,
-}
-
-/// How a local record reaches the global chain.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct AnchoredProof {
-    /// The record's block hash at its height, in the anchored state.
-    pub block_link: StateProof,
-    pub anchored: AnchorInclusion,
-}
 
 impl AnchorInclusion {
     /// Checks the anchor's certificate against its domain's committee, its
@@ -96,25 +61,6 @@ impl AnchorInclusion {
             .check_commit(&self.anchor_block.header, &self.global_commit)
             .map_err(ReceiptError::GlobalCommit)
     }
-}
-
-/// How far the receipt proves the record.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Finality {
-    /// The record's block is committed on its chain.
-    #[codec(index = 0)]
-    Committed(Box<CommitProof>),
-    /// A local record's block is in an anchored state.
-    #[codec(index = 1)]
-    Anchored(Box<AnchoredProof>),
-}
-
-/// A self-contained receipt (SCALE: this type's encoding).
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Receipt {
-    pub tx: Transaction,
-    pub block: Inclusion,
-    pub finality: Finality,
 }
 
 /// What a receipt proves, in a line.
@@ -193,15 +139,33 @@ impl ReceiptError {
 /// What verification needs of the genesis: the network and the committees
 /// (`GenesisState`), with each chain's genesis hash derived from it.
 pub struct Trust<'a> {
-    genesis: &'a GenesisState,
+    genesis: std::borrow::Cow<'a, GenesisState>,
     root: Digest,
+    domains: u32,
 }
 
 impl<'a> Trust<'a> {
     pub fn new(genesis: &'a GenesisState) -> Trust<'a> {
+        let domains = genesis
+            .committees
+            .iter()
+            .filter(|c| c.epoch == 0 && c.chain.domain().is_some())
+            .count();
         Trust {
             root: genesis.root(),
-            genesis,
+            genesis: std::borrow::Cow::Borrowed(genesis),
+            domains: u32::try_from(domains).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// A trust built from a chain's state (its configuration digest and
+    /// the committees it records, `root` its genesis root): what an
+    /// executor checks a cross-domain parent's receipt against.
+    pub fn from_state(genesis: GenesisState, root: Digest, domains: u32) -> Trust<'static> {
+        Trust {
+            genesis: std::borrow::Cow::Owned(genesis),
+            root,
+            domains,
         }
     }
 
@@ -213,13 +177,7 @@ impl<'a> Trust<'a> {
     }
 
     fn domains(&self) -> u32 {
-        let n = self
-            .genesis
-            .committees
-            .iter()
-            .filter(|c| c.epoch == 0 && c.chain.domain().is_some())
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.domains
     }
 
     /// Checks that `first` is committed by `proof` under its chain's rule.
@@ -254,88 +212,117 @@ impl<'a> Trust<'a> {
 impl Receipt {
     /// Checks every link against the genesis; what the receipt proves.
     pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
-        let Transaction::Provenance(p) = &self.tx else {
-            return Err(ReceiptError::Record("not a provenance record".into()));
+        let p = match &self.tx {
+            Transaction::Provenance(p) => p,
+            Transaction::Linked(l) => &l.record,
+            _ => return Err(ReceiptError::Record("not a provenance record".into())),
         };
-        let r = &p.record;
-        let chain = self.block.header.chain;
-        if r.network != trust.genesis.config {
-            return Err(ReceiptError::Record("signed for another network".into()));
-        }
-        p.verify()
-            .map_err(|e| ReceiptError::Record(format!("signature: {e}")))?;
-        if r.home_chain(trust.domains()) != Some(chain) {
-            return Err(ReceiptError::Record(format!(
-                "its domain's chain is not the block's ({chain})"
-            )));
-        }
-        let tx_hash = self.tx.hash();
-        self.block
-            .path
-            .verify_hash(&self.block.header.tx_root, &tx_hash)
-            .map_err(|e| ReceiptError::RecordPath(e.to_string()))?;
-        let height = self.block.header.height;
-        let mut summary = ReceiptSummary {
-            record: tx_hash.to_hex(),
-            object: String::from_utf8_lossy(&r.object_id).into_owned(),
-            op: format!("{:?}", r.op).to_lowercase(),
-            chain: chain.to_string(),
-            height,
-            global_height: None,
-            anchored_height: None,
-            levels: Vec::new(),
-        };
-        match &self.finality {
-            Finality::Committed(commit) => {
-                trust
-                    .check_commit(&self.block.header, commit)
-                    .map_err(ReceiptError::BlockCommit)?;
-                if chain == ChainId::GLOBAL {
-                    summary.global_height = Some(height);
-                    summary.levels = vec!["global".into()];
-                } else {
-                    summary.levels = vec!["local".into()];
-                }
-            }
-            Finality::Anchored(a) => {
-                let anchored = self.check_anchored(trust, a)?;
-                summary.anchored_height = Some(anchored);
-                summary.global_height = Some(a.anchored.anchor_block.header.height);
-                summary.levels = vec!["local".into(), "global".into()];
-            }
-        }
-        Ok(summary)
+        verify_parts(trust, p, self.tx.hash(), &self.block, &self.finality)
     }
+}
 
-    /// The anchored links; the anchored local height.
-    fn check_anchored(&self, trust: &Trust<'_>, a: &AnchoredProof) -> Result<Height, ReceiptError> {
-        let block = &self.block.header;
-        let anchor = &a.anchored.anchor;
-        let anchored = anchor.header.state_height;
-        if block.chain.domain() != Some(anchor.domain) {
-            return Err(ReceiptError::BlockLink(
-                "the anchor is of another domain".into(),
-            ));
-        }
-        if block.height > anchored {
-            return Err(ReceiptError::BlockLink(format!(
-                "the block (height {}) is above the anchored height {anchored}",
-                block.height
-            )));
-        }
-        if a.block_link.key != block_key(block.height)
-            || a.block_link.value.as_deref() != Some(&block.hash().0[..])
-        {
-            return Err(ReceiptError::BlockLink(
-                "it is not the proof of this block's hash at its height".into(),
-            ));
-        }
-        a.block_link
-            .verify(&anchor.header.state_root)
-            .map_err(|e| ReceiptError::BlockLink(e.to_string()))?;
-        a.anchored.verify(trust)?;
-        Ok(anchored)
+impl ParentReceipt {
+    /// Checks the parent record's receipt against `trust`.
+    pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
+        verify_parts(
+            trust,
+            &self.record,
+            self.tx_hash(),
+            &self.block,
+            &self.finality,
+        )
     }
+}
+
+/// The checks of a receipt of `record`, whose transaction hashes to
+/// `tx_hash`, in `block` with `finality`.
+fn verify_parts(
+    trust: &Trust<'_>,
+    p: &SignedProvenance,
+    tx_hash: Digest,
+    block: &Inclusion,
+    finality: &Finality,
+) -> Result<ReceiptSummary, ReceiptError> {
+    let r = &p.record;
+    let chain = block.header.chain;
+    if r.network != trust.genesis.config {
+        return Err(ReceiptError::Record("signed for another network".into()));
+    }
+    p.verify()
+        .map_err(|e| ReceiptError::Record(format!("signature: {e}")))?;
+    if r.home_chain(trust.domains()) != Some(chain) {
+        return Err(ReceiptError::Record(format!(
+            "its domain's chain is not the block's ({chain})"
+        )));
+    }
+    block
+        .path
+        .verify_hash(&block.header.tx_root, &tx_hash)
+        .map_err(|e| ReceiptError::RecordPath(e.to_string()))?;
+    let height = block.header.height;
+    let mut summary = ReceiptSummary {
+        record: tx_hash.to_hex(),
+        object: String::from_utf8_lossy(&r.object_id).into_owned(),
+        op: format!("{:?}", r.op).to_lowercase(),
+        chain: chain.to_string(),
+        height,
+        global_height: None,
+        anchored_height: None,
+        levels: Vec::new(),
+    };
+    match finality {
+        Finality::Committed(commit) => {
+            trust
+                .check_commit(&block.header, commit)
+                .map_err(ReceiptError::BlockCommit)?;
+            if chain == ChainId::GLOBAL {
+                summary.global_height = Some(height);
+                summary.levels = vec!["global".into()];
+            } else {
+                summary.levels = vec!["local".into()];
+            }
+        }
+        Finality::Anchored(a) => {
+            let anchored = check_anchored(trust, &block.header, a)?;
+            summary.anchored_height = Some(anchored);
+            summary.global_height = Some(a.anchored.anchor_block.header.height);
+            summary.levels = vec!["local".into(), "global".into()];
+        }
+    }
+    Ok(summary)
+}
+
+/// The anchored links of a block; the anchored local height.
+fn check_anchored(
+    trust: &Trust<'_>,
+    block: &BlockHeader,
+    a: &AnchoredProof,
+) -> Result<Height, ReceiptError> {
+    let anchor = &a.anchored.anchor;
+    let anchored = anchor.header.state_height;
+    if block.chain.domain() != Some(anchor.domain) {
+        return Err(ReceiptError::BlockLink(
+            "the anchor is of another domain".into(),
+        ));
+    }
+    if block.height > anchored {
+        return Err(ReceiptError::BlockLink(format!(
+            "the block (height {}) is above the anchored height {anchored}",
+            block.height
+        )));
+    }
+    if a.block_link.key != block_key(block.height)
+        || a.block_link.value.as_deref() != Some(&block.hash().0[..])
+    {
+        return Err(ReceiptError::BlockLink(
+            "it is not the proof of this block's hash at its height".into(),
+        ));
+    }
+    a.block_link
+        .verify(&anchor.header.state_root)
+        .map_err(|e| ReceiptError::BlockLink(e.to_string()))?;
+    a.anchored.verify(trust)?;
+    Ok(anchored)
 }
 
 /// A receipt as JSON (`GET /v1/tx/{hash}/receipt`): each link SCALE-encoded

@@ -18,9 +18,7 @@ use strata_crypto::hash::Digest;
 use crate::store::{Store, StoreError};
 use crate::types::{BlockHeader, ChainId, Height, Protocol, QuorumCertificate};
 
-/// Headers in one proof at most (a block more than this far below the next
-/// direct commit has no proof here).
-pub const MAX_COMMIT_PROOF_HEADERS: usize = 64;
+pub use crate::types::limits::MAX_COMMIT_PROOF_HEADERS;
 
 /// Why a commit proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -38,7 +38,7 @@ pub use anchor::{
 };
 pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;
-pub use records::TRANSFER_TO_KEY;
+pub use records::{TRANSFER_TO_DOMAIN_KEY, TRANSFER_TO_KEY};
 
 use std::collections::BTreeMap;
 
@@ -134,6 +134,9 @@ pub enum Life {
     /// Deleted: no record may follow.
     #[codec(index = 2)]
     Deleted,
+    /// Transferred to another domain: no record may follow here.
+    #[codec(index = 3)]
+    Moved,
 }
 
 impl ObjectHead {
@@ -158,6 +161,7 @@ impl ObjectHead {
     fn after(&self, entry: &HistoryEntry) -> ObjectHead {
         let (holder, life) = match entry.op {
             Op::Create | Op::Derive => (entry.sender, Life::Live),
+            Op::Transfer if entry.moved_to.is_some() => (self.holder, Life::Moved),
             Op::Transfer => (entry.to.unwrap_or(self.holder), Life::Live),
             Op::Delete => (self.holder, Life::Deleted),
             Op::Read | Op::Update => (self.holder, self.life),
@@ -190,9 +194,12 @@ pub struct HistoryEntry {
     pub sender: [u8; 32],
     pub nonce: u64,
     pub timestamp_ms: u64,
-    /// A transfer's recipient (its `to` metadata).
+    /// A transfer's recipient (its `to` metadata; for an import, the
+    /// transferee the source domain named).
     #[serde(serialize_with = "hex_opt")]
     pub to: Option<[u8; 32]>,
+    /// A transfer that moved the object to another domain: that domain.
+    pub moved_to: Option<u32>,
 }
 
 fn hex_opt<S: serde::Serializer>(b: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
@@ -297,6 +304,7 @@ pub fn apply(
     let mut overlay = records::Overlay {
         view,
         state: BTreeMap::new(),
+        domains: ctx.domains,
     };
     overlay
         .state
@@ -308,15 +316,22 @@ pub fn apply(
             index,
         };
         let verdict = match tx {
-            Transaction::Provenance(p) => match records::apply_record(&mut overlay, ctx, p, at)? {
-                Ok(entry) => {
-                    writes
-                        .histories
-                        .push((p.record.object_id.to_vec(), index, entry));
-                    Ok(())
+            Transaction::Provenance(_) | Transaction::Linked(_) => {
+                let (p, linked) = match tx {
+                    Transaction::Linked(l) => (&l.record, l.parents.as_slice()),
+                    Transaction::Provenance(p) => (p, &[][..]),
+                    _ => unreachable!("matched above"),
+                };
+                match records::apply_record(&mut overlay, ctx, p, linked, at)? {
+                    Ok(entry) => {
+                        writes
+                            .histories
+                            .push((p.record.object_id.to_vec(), index, entry));
+                        Ok(())
+                    }
+                    Err(why) => Err(why),
                 }
-                Err(why) => Err(why),
-            },
+            }
             Transaction::System(sys) => system::apply_system(&mut overlay, ctx, sys, at)?,
             Transaction::Opaque(_) => Ok(()),
         };

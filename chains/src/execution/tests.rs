@@ -1,7 +1,8 @@
 use super::*;
 use crate::test_support::{certify, record, signed_record, CertifiedChain, TestCommittee};
 use crate::types::{
-    chain_of_domain, domain_of, Anchor, ChainId, MetaEntry, ObjectId, Provenance, SystemTx,
+    chain_of_domain, domain_of, Anchor, ChainId, LinkedRecord, MetaEntry, ObjectId, ParentReceipt,
+    Provenance, SystemTx, PARENT_RECORD_KEY,
 };
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::sr25519::TxKeypair;
@@ -244,33 +245,239 @@ fn each_operation_meets_the_objects_life_rules_or_is_refused_with_its_reason() {
     assert_eq!(w.refused[0].1, "replayed nonce");
 }
 
+/// Two domains and the global chain: domain 0 creates `x` and transfers
+/// it to domain 1 (to bob); the transfer is anchored and globally final.
+struct TwoDomains {
+    genesis: GenesisState,
+    a: CertifiedChain,
+    global: CertifiedChain,
+    alice: TxKeypair,
+    bob: TxKeypair,
+    x: String,
+    transfer: Transaction,
+    anchor: Anchor,
+}
+
+fn name_in(domain: u32, tag: &str) -> String {
+    (0..)
+        .map(|i| format!("{tag}-{i}"))
+        .find(|n| domain_of(n.as_bytes(), 2) == domain)
+        .unwrap()
+}
+
+fn meta_entry(key: &[u8], value: &str) -> MetaEntry {
+    MetaEntry {
+        key: BoundedBytes::new(key.to_vec()).unwrap(),
+        value: BoundedBytes::new(value.as_bytes().to_vec()).unwrap(),
+    }
+}
+
+impl TwoDomains {
+    fn new() -> TwoDomains {
+        let kit = |i: u64| TestCommittee::seeded(i + 1, 4);
+        let chains = [chain_of_domain(0), chain_of_domain(1), ChainId::GLOBAL];
+        let committees = (0u64..)
+            .zip(chains)
+            .map(|(i, c)| CertifiedChain::new(c, 2, kit(i), &bare()).committee_record(c))
+            .collect();
+        let genesis = GenesisState {
+            config: Digest::ZERO,
+            committees,
+        };
+        let alice = TxKeypair::from_seed(&[1; 32]);
+        let bob = TxKeypair::from_seed(&[2; 32]);
+        let x = name_in(0, "x");
+        let mut a = CertifiedChain::new(chains[0], 2, kit(0), &genesis);
+        let create = signed(
+            Provenance {
+                op: Op::Create,
+                ..record(&alice, 0, x.as_bytes(), 1)
+            },
+            &alice,
+        );
+        let mut t = record(&alice, 0, x.as_bytes(), 2);
+        t.op = Op::Transfer;
+        t.meta = BoundedVec::new(vec![
+            meta_entry(TRANSFER_TO_DOMAIN_KEY, "1"),
+            meta_entry(TRANSFER_TO_KEY, &hex::encode(bob.public().to_bytes())),
+        ])
+        .unwrap();
+        let transfer = signed(t, &alice);
+        a.push(vec![create]);
+        a.push(vec![transfer.clone()]);
+        for _ in 0..6 {
+            a.push(Vec::new());
+        }
+        assert!(a.state.refused().is_empty(), "{:?}", a.state.refused());
+        assert_eq!(a.state.object_head(x.as_bytes()).unwrap().life, Life::Moved);
+        let header = a.header(6).clone();
+        let anchor = Anchor {
+            domain: 0,
+            qc: certify(&a.kit, &header),
+            tip: a.state.prove(&block_key(5), 5).unwrap(),
+            link: None,
+            header,
+        };
+        let mut global = CertifiedChain::new(ChainId::GLOBAL, 2, kit(2), &genesis);
+        global.push(vec![crate::test_support::anchor_tx(&anchor)]);
+        global.push(Vec::new());
+        global.push(Vec::new());
+        assert!(global.state.refused().is_empty());
+        TwoDomains {
+            genesis,
+            a,
+            global,
+            alice,
+            bob,
+            x,
+            transfer,
+            anchor,
+        }
+    }
+
+    /// The transfer's receipt: anchored, or only committed on domain 0.
+    fn receipt(&self, anchored: bool) -> ParentReceipt {
+        let Transaction::Provenance(record) = &self.transfer else {
+            unreachable!()
+        };
+        let finality = if anchored {
+            crate::types::Finality::Anchored(Box::new(crate::types::AnchoredProof {
+                block_link: self.a.state.prove(&block_key(2), 5).unwrap(),
+                anchored: crate::types::AnchorInclusion {
+                    anchor: self.anchor.clone(),
+                    anchor_block: crate::test_support::inclusion(
+                        &self.global,
+                        1,
+                        &crate::test_support::anchor_tx(&self.anchor),
+                    ),
+                    global_commit: crate::test_support::commit(&self.global, 1),
+                },
+            }))
+        } else {
+            crate::types::Finality::Committed(Box::new(crate::test_support::commit(&self.a, 2)))
+        };
+        ParentReceipt {
+            record: record.clone(),
+            links: None,
+            block: crate::test_support::inclusion(&self.a, 2, &self.transfer),
+            finality,
+        }
+    }
+
+    /// A linked record of domain 1 about `object` with parent `x`.
+    fn linked(
+        &self,
+        key: &TxKeypair,
+        object: &str,
+        op: Op,
+        nonce: u64,
+        name: bool,
+        anchored: bool,
+    ) -> Transaction {
+        let receipt = self.receipt(anchored);
+        let mut p = record(key, 1, object.as_bytes(), nonce);
+        p.op = op;
+        p.parents =
+            BoundedVec::new(vec![ObjectId::new(self.x.as_bytes().to_vec()).unwrap()]).unwrap();
+        if name {
+            p.meta = BoundedVec::new(vec![meta_entry(
+                PARENT_RECORD_KEY,
+                &receipt.tx_hash().to_hex(),
+            )])
+            .unwrap();
+        }
+        Transaction::Linked(Box::new(LinkedRecord {
+            record: p.sign(key),
+            parents: BoundedVec::new(vec![receipt]).unwrap(),
+        }))
+    }
+}
+
+/// Cross-domain lineage (issue 25, point 5): a parent of another domain is
+/// accepted only with a receipt proving its record globally final, named
+/// by hash under the record's signature; a transfer to another domain
+/// moves the object out of its domain and is imported once.
 #[test]
-fn a_parent_in_another_domain_is_refused_until_lineage_carries_its_receipt() {
-    let key = TxKeypair::from_seed(&[3; 32]);
-    let domains = 2;
+fn cross_domain_parents_need_a_global_receipt_and_a_transfer_is_imported_once() {
+    let n = TwoDomains::new();
     let ctx = ChainContext {
+        chain: chain_of_domain(1),
+        domains: 2,
+    };
+    let mut b = MemState::new(ctx, &n.genesis);
+    let mut height = 0;
+    let mut run = |b: &mut MemState, tx: Transaction| {
+        height += 1;
+        let before = b.refused().len();
+        b.execute(at(height), std::slice::from_ref(&tx), &[tx.hash()])
+            .unwrap();
+        b.refused().get(before).map(|(_, why)| why.clone())
+    };
+    let why = |s: &str| Some(s.to_string());
+    let y = name_in(1, "y");
+    // A plain record with a parent of another domain.
+    let plain = signed(
+        Provenance {
+            op: Op::Derive,
+            parents: BoundedVec::new(vec![ObjectId::new(n.x.as_bytes().to_vec()).unwrap()])
+                .unwrap(),
+            ..record(&n.alice, 1, y.as_bytes(), 10)
+        },
+        &n.alice,
+    );
+    assert_eq!(
+        run(&mut b, plain),
+        why("parent lives in another domain and no receipt proves its record")
+    );
+    // Not naming the parent record, or with a receipt of local commit only.
+    assert_eq!(
+        run(&mut b, n.linked(&n.alice, &y, Op::Derive, 11, false, true)),
+        why("the record does not name its parent's record (metadata \"parent-record\")")
+    );
+    assert_eq!(
+        run(&mut b, n.linked(&n.alice, &y, Op::Derive, 12, true, false)),
+        why("the parent's record is not globally final")
+    );
+    // Globally final: a derive is accepted.
+    assert_eq!(
+        run(&mut b, n.linked(&n.alice, &y, Op::Derive, 13, true, true)),
+        None
+    );
+    assert_eq!(b.object_head(y.as_bytes()).unwrap().life, Life::Live);
+    // The transfer imported, by its transferee only, and once.
+    let z = name_in(1, "z");
+    assert_eq!(
+        run(&mut b, n.linked(&n.alice, &z, Op::Transfer, 14, true, true)),
+        why("not the transferee")
+    );
+    assert_eq!(
+        run(&mut b, n.linked(&n.bob, &z, Op::Transfer, 15, true, true)),
+        None
+    );
+    let head = b.object_head(z.as_bytes()).unwrap();
+    assert_eq!(
+        (head.life, head.holder),
+        (Life::Live, n.bob.public().to_bytes())
+    );
+    let w = name_in(1, "w");
+    assert_eq!(
+        run(&mut b, n.linked(&n.bob, &w, Op::Transfer, 16, true, true)),
+        why("the transfer was imported already")
+    );
+    // The source domain: the moved object takes no more records.
+    let mut again = record(&n.alice, 0, n.x.as_bytes(), 3);
+    again.op = Op::Transfer;
+    again.meta = BoundedVec::new(vec![meta_entry(TRANSFER_TO_DOMAIN_KEY, "1")]).unwrap();
+    let mut a = n.a.state.clone();
+    let tx = signed(again, &n.alice);
+    let h = a.applied_height() + 1;
+    let ctx_a = ChainContext {
         chain: chain_of_domain(0),
-        domains,
+        domains: 2,
     };
-    let name = |d: u32| {
-        (0..)
-            .map(|i| format!("obj-{i}"))
-            .find(|n| domain_of(n.as_bytes(), domains) == d)
-            .unwrap()
-    };
-    let (here, there) = (name(0), name(1));
-    let mut p = op_record(&key, &here, 1, Op::Create, domains);
-    p.parents = BoundedVec::new(vec![ObjectId::new(there.into_bytes()).unwrap()]).unwrap();
-    let tx = signed(p, &key);
-    let w = apply(
-        &MemState::new(ctx, &bare()),
-        ctx,
-        at(1),
-        std::slice::from_ref(&tx),
-        &[tx.hash()],
-    )
-    .unwrap();
-    assert_eq!(w.refused[0].1, "parent lives in another domain");
+    let w = apply(&a, ctx_a, at(h), std::slice::from_ref(&tx), &[tx.hash()]).unwrap();
+    assert_eq!(w.refused[0].1, "object moved to another domain");
+    a.execute(at(h), &[tx.clone()], &[tx.hash()]).unwrap();
 }
 
 /// A certified local chain of `heights` blocks (one record at height 2

@@ -397,7 +397,10 @@ impl MempoolCore {
         match (self.cfg.payload, tx) {
             (PayloadKind::Opaque, Transaction::Opaque(_)) => Ok(hash),
             (PayloadKind::Opaque, _) => Err(TxRefusal::WrongKind("opaque")),
-            (PayloadKind::Signed, Transaction::Provenance(p)) => {
+            (PayloadKind::Signed, Transaction::Provenance(_) | Transaction::Linked(_)) => {
+                let Some(p) = tx.provenance() else {
+                    return Err(TxRefusal::WrongKind("signed provenance"));
+                };
                 let r = &p.record;
                 if r.network != self.cfg.network {
                     return Err(TxRefusal::WrongNetwork);

@@ -35,6 +35,7 @@ impl MempoolCore {
             PayloadKind::Opaque => matches!(t, Transaction::Opaque(_)),
             PayloadKind::Signed => match t {
                 Transaction::Provenance(p) => p.record.network == self.cfg.network,
+                Transaction::Linked(l) => l.record.record.network == self.cfg.network,
                 Transaction::System(s) => {
                     self.takes_system(s)
                         && parity_scale_codec::Encode::encoded_size(t) <= MAX_ANCHOR_BYTES

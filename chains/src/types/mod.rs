@@ -6,6 +6,7 @@ mod cert;
 mod evidence;
 mod message;
 mod payload;
+mod receipt;
 mod routing;
 mod rules;
 mod tx;
@@ -18,11 +19,15 @@ pub use cert::{
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
+pub use receipt::{
+    AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, ParentReceipt, Receipt,
+};
 pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
 pub use rules::{ChainRules, HotStuff3, TwoPhaseBft, ViewStep, VoteRecipient};
 pub use tx::{
-    Anchor, Candidacy, MetaEntry, ObjectId, Op, Provenance, PvssDealTx, PvssRevealTx, Reconfigure,
-    SignedProvenance, SystemTx, Transaction, ValidatorRegistration, PROVENANCE_SIGNING_DOMAIN,
+    linked_hash, Anchor, Candidacy, LinkedRecord, MetaEntry, ObjectId, Op, Provenance, PvssDealTx,
+    PvssRevealTx, Reconfigure, SignedProvenance, SystemTx, Transaction, ValidatorRegistration,
+    PARENT_RECORD_KEY, PROVENANCE_SIGNING_DOMAIN,
 };
 
 use parity_scale_codec::{Decode, Encode};
@@ -160,6 +165,12 @@ pub mod limits {
     pub const MAX_COMMITTEE: usize = strata_crypto::committee::MAX_COMMITTEE_SIZE;
     /// System transactions carrying PVSS material.
     pub const MAX_PVSS_ITEMS: usize = 1024;
+    /// Headers in one commit proof at most (a block more than this far
+    /// below the next direct commit has no proof).
+    pub const MAX_COMMIT_PROOF_HEADERS: usize = 64;
+    /// Cross-domain parents a linked record proves (each receipt costs its
+    /// checker two pairings).
+    pub const MAX_LINKED_PARENTS: usize = 4;
 }
 
 #[cfg(test)]

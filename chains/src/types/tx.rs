@@ -15,6 +15,7 @@ use super::block::BlockHeader;
 use super::cert::QuorumCertificate;
 use super::evidence::Evidence;
 use super::limits::*;
+use super::receipt::ParentReceipt;
 use super::{ChainId, Epoch, Height};
 use crate::auth::StateProof;
 
@@ -232,12 +233,58 @@ pub enum Transaction {
     /// only by chains configured for opaque payloads (ordering benchmarks).
     #[codec(index = 2)]
     Opaque(BoundedBytes<MAX_OPAQUE_TX>),
+    /// A provenance record with parents in other domains, and the receipts
+    /// proving those parents globally final.
+    #[codec(index = 3)]
+    Linked(Box<LinkedRecord>),
+}
+
+/// The metadata key naming a cross-domain parent record by its hash (hex),
+/// under the record's signature.
+pub const PARENT_RECORD_KEY: &[u8] = b"parent-record";
+
+/// A provenance record whose parents include objects of other domains
+/// (issue 25, point 5): it names each such parent's record by hash in its
+/// metadata (`parent-record`), and carries their receipts; its executor
+/// accepts it only if each receipt proves that record globally final.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct LinkedRecord {
+    pub record: SignedProvenance,
+    pub parents: BoundedVec<ParentReceipt, MAX_LINKED_PARENTS>,
+}
+
+impl LinkedRecord {
+    /// The digest of the parents' receipts (part of the transaction's hash).
+    pub fn links(&self) -> Digest {
+        Digest::of_encoding("strata/linked-parents", &self.parents)
+    }
+}
+
+/// The hash of a linked record's transaction: the record and the digest of
+/// its parents' receipts (so a receipt of it never carries them).
+pub fn linked_hash(record: &SignedProvenance, links: &Digest) -> Digest {
+    let mut h = strata_crypto::hash::Hasher::new("strata/linked-tx");
+    h.update(&record.encode()).update(&links.0);
+    h.finalize()
 }
 
 impl Transaction {
-    /// The transaction's identifier: the hash of its encoding.
+    /// The transaction's identifier: the hash of its encoding (a linked
+    /// record's: [`linked_hash`]).
     pub fn hash(&self) -> Digest {
-        Digest::of_encoding("strata/tx", self)
+        match self {
+            Transaction::Linked(l) => linked_hash(&l.record, &l.links()),
+            _ => Digest::of_encoding("strata/tx", self),
+        }
+    }
+
+    /// The provenance record a transaction carries, if any.
+    pub fn provenance(&self) -> Option<&SignedProvenance> {
+        match self {
+            Transaction::Provenance(p) => Some(p),
+            Transaction::Linked(l) => Some(&l.record),
+            _ => None,
+        }
     }
 }
 

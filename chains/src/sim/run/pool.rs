@@ -71,6 +71,7 @@ pub(super) fn records_valid<'a>(
 ) -> bool {
     txs.into_iter().all(|t| match t {
         Transaction::Provenance(p) => p.verify().is_ok(),
+        Transaction::Linked(l) => l.record.verify().is_ok(),
         Transaction::System(s) => match &**s {
             crate::types::SystemTx::Anchor(a) => genesis
                 .committees
