@@ -123,6 +123,12 @@ pub struct SubmitArgs {
     /// Per-sender nonce (default: microseconds since the Unix epoch).
     #[arg(long)]
     pub nonce: Option<u64>,
+    /// The receipt (JSON, from `strata receipt`) of a parent record in
+    /// another domain, globally final (repeatable): its object becomes a
+    /// parent, the record names it by hash, and the receipt travels with
+    /// the record (a linked record).
+    #[arg(long)]
+    pub parent_receipt: Vec<PathBuf>,
     /// Wait until the record reaches a commit level (local: committed on
     /// its chain; global: anchored on the global chain, the anchor final)
     /// and print its status; `--wait` alone waits for local.
@@ -177,11 +183,25 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let parents = args
+    let mut parents = args
         .parent
         .iter()
         .map(|p| bytes("--parent", p.as_bytes()))
         .collect::<Result<Vec<ObjectId>, String>>()?;
+    let mut meta = meta;
+    let mut linked = Vec::new();
+    for path in &args.parent_receipt {
+        let receipt = parent_receipt(path)?;
+        let object = receipt.record.record.object_id.clone();
+        if !parents.contains(&object) {
+            parents.push(object);
+        }
+        meta.push(MetaEntry {
+            key: bytes("parent-record", strata_chains::types::PARENT_RECORD_KEY)?,
+            value: bytes("parent-record", receipt.tx_hash().to_hex().as_bytes())?,
+        });
+        linked.push(receipt);
+    }
     let record = Provenance {
         network,
         domain,
@@ -194,7 +214,15 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
         nonce: args.nonce.unwrap_or_else(now_micros),
         timestamp_ms: now_micros() / 1000,
     };
-    let tx = Transaction::Provenance(record.sign(&key));
+    let signed = record.sign(&key);
+    let tx = if linked.is_empty() {
+        Transaction::Provenance(signed)
+    } else {
+        Transaction::Linked(Box::new(strata_chains::types::LinkedRecord {
+            record: signed,
+            parents: BoundedVec::new(linked).map_err(|e| format!("--parent-receipt: {e}"))?,
+        }))
+    };
     let answer = client
         .post("/v1/tx", "application/octet-stream", &tx.encode())
         .map_err(|e| e.to_string())?
@@ -217,6 +245,30 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
         ));
     }
     Ok(status)
+}
+
+/// A parent record's receipt, read from a JSON receipt file.
+fn parent_receipt(path: &Path) -> Result<strata_chains::types::ParentReceipt, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: strata_chains::anchor::ReceiptJson =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let receipt = json
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (record, links) = match receipt.tx {
+        Transaction::Provenance(p) => (p, None),
+        Transaction::Linked(l) => {
+            let links = l.links();
+            (l.record, Some(links))
+        }
+        _ => return Err(format!("{}: not the receipt of a record", path.display())),
+    };
+    Ok(strata_chains::types::ParentReceipt {
+        record,
+        links,
+        block: receipt.block,
+        finality: receipt.finality,
+    })
 }
 
 /// A node's `/v1/status` as a table.

@@ -181,6 +181,109 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
         "not the object's holder"
     );
 
+    // Cross-domain lineage with the CLI: a record of domain 1 derived from
+    // an object of domain 0 carries the parent record's receipt; a
+    // receipt that is only local is refused, a global one accepted.
+    let key_file = net.cluster.hierarchy.client_key.clone();
+    let api_of = |name: &str| {
+        format!(
+            "http://{}",
+            net.cluster
+                .hierarchy
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .unwrap()
+                .api
+        )
+    };
+    let source = object_in(0, "sensor");
+    let out = strata(&[
+        "submit",
+        "--node",
+        &api_of("edge-0-0"),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--object",
+        &source,
+        "--op",
+        "create",
+        "--wait",
+        "local",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parent_hash = status["hash"].as_str().unwrap().to_string();
+    let lineage_dir = tempfile::tempdir().unwrap();
+    let parent_receipt = lineage_dir.path().join("parent.json");
+    let derived = object_in(1, "summary");
+    let derive = |receipt: &Path| {
+        strata(&[
+            "submit",
+            "--node",
+            &api_of("edge-1-0"),
+            "--key",
+            key_file.to_str().unwrap(),
+            "--object",
+            &derived,
+            "--op",
+            "derive",
+            "--parent-receipt",
+            receipt.to_str().unwrap(),
+            "--wait",
+            "local",
+        ])
+    };
+    // A commit proof needs the blocks after the record's: retry briefly.
+    let fetch = |hash: &str| {
+        for _ in 0..100 {
+            let out = strata(&["receipt", "--node", &api_of("edge-0-0"), hash]);
+            if out.status.success() {
+                return out.stdout;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no receipt of {hash}");
+    };
+    let early = fetch(&parent_hash);
+    std::fs::write(&parent_receipt, &early).unwrap();
+    let early_json: Value = serde_json::from_slice(&early).unwrap();
+    if early_json["summary"]["levels"] == serde_json::json!(["local"]) {
+        let refused = derive(&parent_receipt);
+        assert!(
+            !refused.status.success(),
+            "a local-only parent was accepted"
+        );
+    }
+    reach(&client(&net, "edge-0-0"), &parent_hash, "global");
+    let late = fetch(&parent_hash);
+    std::fs::write(&parent_receipt, &late).unwrap();
+    let accepted = derive(&parent_receipt);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let child: Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    assert_eq!(child["state"]["refused"], Value::Null, "{child}");
+    let lineage = client(&net, "edge-1-1")
+        .get_ok(&format!("/v1/object/{derived}/lineage"))
+        .unwrap();
+    let remote = &lineage["other_domains"][0];
+    assert_eq!(remote["object"], source.as_str(), "{lineage}");
+    assert_eq!(remote["record"], parent_hash.as_str(), "{lineage}");
+    assert!(
+        remote["verified"]["Ok"]
+            .as_str()
+            .unwrap()
+            .contains("levels: local, global"),
+        "{lineage}"
+    );
+
     // Receipts, fetched with the CLI while the nodes run.
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();

@@ -308,7 +308,99 @@ async fn get_headers(
         .body(headers.encode()))
 }
 
+/// Steps of a lineage answer at most.
+const LINEAGE_STEPS: usize = 64;
+
+/// `GET /v1/object/{id}/lineage`: the object's ancestry, newest first: each
+/// record of the object and of its ancestors this node's chains hold, with
+/// its receipt; an ancestor of another domain appears with the receipt the
+/// record that names it carried, checked here against the genesis.
+async fn get_lineage(
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if id.is_empty() || id.len() > strata_chains::types::limits::MAX_OBJECT_ID {
+        return Err(ApiError::malformed("object ids are 1 to 128 bytes"));
+    }
+    let trust_state = state.genesis_state.clone();
+    let mut steps = Vec::new();
+    let mut remote = Vec::new();
+    let mut queue = std::collections::VecDeque::from([id.clone().into_bytes()]);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(object) = queue.pop_front() {
+        if steps.len() >= LINEAGE_STEPS || !seen.insert(object.clone()) {
+            continue;
+        }
+        let home = ChainId::local(strata_chains::types::domain_of(&object, state.domains));
+        for chain in [home, ChainId::GLOBAL] {
+            let Some(c) = state.chains.get(&chain) else {
+                continue;
+            };
+            let history = c
+                .state
+                .history(&object, LINEAGE_STEPS)
+                .map_err(|_| ApiError::unavailable())?;
+            for entry in history.into_iter().rev() {
+                if steps.len() >= LINEAGE_STEPS {
+                    break;
+                }
+                let receipt = match build_receipt(&state, entry.tx).await {
+                    Ok(r) => {
+                        let genesis = trust_state.clone();
+                        let summary = web::block(move || {
+                            let s = r.verify(&Trust::new(&genesis));
+                            (r, s)
+                        })
+                        .await
+                        .ok()
+                        .and_then(|(r, s)| s.ok().map(|s| r.to_json(s)));
+                        summary.map(|j| serde_json::to_value(j).unwrap_or_default())
+                    }
+                    Err(_) => None,
+                };
+                // Parents: this node's chains, or the receipts the record
+                // carried for parents of other domains.
+                if let Ok(Some(included)) = c.ledger.send(GetIncluded(entry.tx)).await {
+                    if let Transaction::Linked(l) = &included.tx {
+                        for p in l.parents.iter() {
+                            let genesis = trust_state.clone();
+                            let pr = p.clone();
+                            let verdict = web::block(move || pr.verify(&Trust::new(&genesis)))
+                                .await
+                                .map_err(|_| ApiError::unavailable())?;
+                            remote.push(serde_json::json!({
+                                "named_by": entry.tx.to_hex(),
+                                "object": String::from_utf8_lossy(&p.record.record.object_id),
+                                "domain": p.record.record.domain,
+                                "record": p.tx_hash().to_hex(),
+                                "verified": verdict.as_ref().map(|s| s.to_string()).map_err(|e| e.to_string()),
+                                "receipt": hex::encode(p.encode()),
+                            }));
+                        }
+                    }
+                }
+                for parent in &entry.parents {
+                    queue.push_back(parent.clone());
+                }
+                steps.push(serde_json::json!({
+                    "object": String::from_utf8_lossy(&object),
+                    "chain": chain.to_string(),
+                    "entry": entry,
+                    "receipt": receipt,
+                }));
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "object": id,
+        "steps": steps,
+        "other_domains": remote,
+    })))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/object/{id}/lineage", web::get().to(get_lineage));
     cfg.route("/v1/export/{chain}/{from}", web::get().to(get_export))
         .route("/v1/headers/{chain}/{from}", web::get().to(get_headers))
         .route("/v1/anchors", web::post().to(post_anchor))
