@@ -477,7 +477,8 @@ fn cross_domain_parents_need_a_global_receipt_and_a_transfer_is_imported_once() 
     };
     let w = apply(&a, ctx_a, at(h), std::slice::from_ref(&tx), &[tx.hash()]).unwrap();
     assert_eq!(w.refused[0].1, "object moved to another domain");
-    a.execute(at(h), std::slice::from_ref(&tx), &[tx.hash()]).unwrap();
+    a.execute(at(h), std::slice::from_ref(&tx), &[tx.hash()])
+        .unwrap();
 }
 
 /// A certified local chain of `heights` blocks (one record at height 2
