@@ -145,10 +145,45 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
             assert!(status["global"]["global_height"].as_u64().unwrap() > 0);
         }
     }
-    // Both domains are anchored on the global chain.
+    // Both domains are anchored on the global chain; the global nodes
+    // count what they executed, and serve (with a proof) the evidence of
+    // a height, here none.
     for d in 0..2 {
-        assert!(anchored_height(&cloud, d) > 0);
+        let a = anchored_height(&cloud, d);
+        assert!(a > 0);
+        let conflict = cloud
+            .get_ok(&format!("/v1/anchors/{d}/conflict/{a}"))
+            .unwrap();
+        assert_eq!(conflict["conflict"], Value::Null, "{conflict}");
+        assert_eq!(conflict["proof"]["value"], Value::Null, "{conflict}");
     }
+    let metrics_of = |name: &str| {
+        let m = net
+            .cluster
+            .hierarchy
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap();
+        Client::new(&format!("http://{}", m.metrics))
+            .get_text("/metrics")
+            .unwrap()
+    };
+    let text = metrics_of("cloud-0");
+    assert!(
+        metric(
+            &text,
+            "strata_anchors_executed_total{domain=\"0\",outcome=\"recorded\"}"
+        ) > 0.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "strata_anchors_executed_total{domain=\"0\",outcome=\"conflict\"}"
+        ),
+        0.0
+    );
 
     // The objects' life rules: a double transfer is refused.
     let bob = TxKeypair::from_seed(&[62; 32]);

@@ -399,8 +399,41 @@ async fn get_lineage(
     })))
 }
 
+/// `GET /v1/anchors/{domain}/conflict/{height}`: the evidence the global
+/// chain recorded against a domain's committee at a height (two certified
+/// states), with its state proof against a committed global header.
+async fn get_conflict(
+    path: web::Path<(u32, u64)>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (domain, height) = path.into_inner();
+    let g = global(&state)?;
+    let key = strata_chains::execution::conflict_key(domain, height);
+    let proof = g
+        .ledger
+        .send(crate::chain::ledger::GetStateProof(key))
+        .await
+        .map_err(|_| ApiError::unavailable())?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_yet", e.to_string()))?;
+    let conflict = proof
+        .value
+        .as_deref()
+        .and_then(|v| hex::decode(v).ok())
+        .and_then(|v| strata_chains::execution::AnchorConflict::decode(&mut &v[..]).ok());
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "domain": domain,
+        "height": height,
+        "conflict": conflict,
+        "proof": proof,
+    })))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/object/{id}/lineage", web::get().to(get_lineage));
+    cfg.route("/v1/object/{id}/lineage", web::get().to(get_lineage))
+        .route(
+            "/v1/anchors/{domain}/conflict/{height}",
+            web::get().to(get_conflict),
+        );
     cfg.route("/v1/export/{chain}/{from}", web::get().to(get_export))
         .route("/v1/headers/{chain}/{from}", web::get().to(get_headers))
         .route("/v1/anchors", web::post().to(post_anchor))

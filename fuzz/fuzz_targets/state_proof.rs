@@ -4,12 +4,13 @@
 //! answers, never panics, whatever the bytes.
 
 use libfuzzer_sys::fuzz_target;
-use strata_chains::auth::{genesis_root, StateProof};
+use strata_chains::auth::StateProof;
+use strata_chains::execution::GenesisState;
 use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
 
 fuzz_target!(|data: &[u8]| {
-    let root = genesis_root(&Digest::ZERO);
+    let root = GenesisState::bare(Digest::ZERO).root();
     if let Ok(p) = decode_message::<StateProof>(data, 256 << 10) {
         let _ = p.verify(&root);
     }

@@ -168,6 +168,7 @@ impl Ledger {
             });
         }
         tracing::trace!(height, txs = applied.accepted, "executed");
+        self.count_anchors(&c.txs, &c.hashes, &applied.refused);
         self.report_executed(height, applied.root);
         let m = &self.metrics;
         m.committed_height

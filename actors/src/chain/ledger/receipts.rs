@@ -66,6 +66,51 @@ impl Handler<GetIncluded> for Ledger {
 }
 
 impl Ledger {
+    /// Counts the anchors a block of the global chain executed, by domain
+    /// and outcome: recorded, refused (with the reason's words), or a
+    /// conflict (a second certified state for a recorded height: evidence
+    /// against the domain's committee, kept in the state at
+    /// `anchor-conflict/…` and served by `GET /v1/anchors/{d}/conflict/{h}`).
+    pub(crate) fn count_anchors(
+        &self,
+        txs: &[Transaction],
+        hashes: &[Digest],
+        refused: &[(Digest, String)],
+    ) {
+        use strata_chains::execution::{conflict_key, AnchorConflict, StateView};
+        use strata_chains::types::SystemTx;
+        for (tx, hash) in txs.iter().zip(hashes) {
+            let Transaction::System(sys) = tx else {
+                continue;
+            };
+            let SystemTx::Anchor(a) = &**sys else {
+                continue;
+            };
+            let outcome = if refused.iter().any(|(h, _)| h == hash) {
+                "refused"
+            } else {
+                let conflict = self
+                    .state
+                    .value(&conflict_key(a.domain, a.anchored_height()))
+                    .ok()
+                    .flatten()
+                    .and_then(|v| {
+                        <AnchorConflict as parity_scale_codec::Decode>::decode(&mut &v[..]).ok()
+                    });
+                if conflict.is_some_and(|c| c.conflicting.tx == *hash) {
+                    tracing::error!(domain = a.domain, height = a.anchored_height(), "two certified states of one height of a domain: evidence against its committee");
+                    "conflict"
+                } else {
+                    "recorded"
+                }
+            };
+            self.metrics
+                .anchors_executed
+                .with_label_values(&[a.domain.to_string().as_str(), outcome])
+                .inc();
+        }
+    }
+
     /// Where a committed transaction is, and the executor's refusal if it
     /// refused it. The index names a transaction's latest occurrence; one
     /// committed twice (a client retrying through another node: both
