@@ -256,6 +256,30 @@ struct ExportQuery {
 
 /// Blocks per export answer at most.
 const EXPORT_PAGE: u64 = 256;
+/// Headers per answer at most.
+pub const HEADERS_PAGE: u64 = 512;
+
+/// A page of a served chain: its handles, where it starts, how many.
+fn page(
+    state: &ApiState,
+    path: (String, u64),
+    count: Option<u64>,
+    max: u64,
+) -> Result<(&crate::api::ChainHandles, u64, u64), ApiError> {
+    let (chain, from) = path;
+    let chain = crate::api::parse_chain(&chain)?;
+    let c = state
+        .chains
+        .get(&chain)
+        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
+    Ok((c, from, count.unwrap_or(max).clamp(1, max)))
+}
+
+fn scale(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(body)
+}
 
 /// `GET /v1/export/{chain}/{from}?count=N`: committed blocks from `from`
 /// with their batches (SCALE `Vec<ExportedBlock>`), for `strata export`.
@@ -264,25 +288,10 @@ async fn get_export(
     query: web::Query<ExportQuery>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (chain, from) = path.into_inner();
-    let chain = crate::api::parse_chain(&chain)?;
-    let c = state
-        .chains
-        .get(&chain)
-        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
-    let count = query.count.unwrap_or(EXPORT_PAGE).clamp(1, EXPORT_PAGE);
-    let blocks = c
-        .ledger
-        .send(GetExport { from, count })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
-        .body(blocks.encode()))
+    let (c, from, count) = page(&state, path.into_inner(), query.count, EXPORT_PAGE)?;
+    let blocks = c.ledger.send(GetExport { from, count }).await;
+    Ok(scale(blocks.map_err(|_| ApiError::unavailable())?.encode()))
 }
-
-/// Headers per answer at most.
-pub const HEADERS_PAGE: u64 = 512;
 
 /// `GET /v1/headers/{chain}/{from}?count=N`: committed headers from
 /// `from` (SCALE `Vec<BlockHeader>`), for light clients.
@@ -291,21 +300,11 @@ async fn get_headers(
     query: web::Query<ExportQuery>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (chain, from) = path.into_inner();
-    let chain = crate::api::parse_chain(&chain)?;
-    let c = state
-        .chains
-        .get(&chain)
-        .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
-    let count = query.count.unwrap_or(HEADERS_PAGE).clamp(1, HEADERS_PAGE);
-    let headers = c
-        .ledger
-        .send(GetHeaders { from, count })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
-        .body(headers.encode()))
+    let (c, from, count) = page(&state, path.into_inner(), query.count, HEADERS_PAGE)?;
+    let headers = c.ledger.send(GetHeaders { from, count }).await;
+    Ok(scale(
+        headers.map_err(|_| ApiError::unavailable())?.encode(),
+    ))
 }
 
 /// Steps of a lineage answer at most.
