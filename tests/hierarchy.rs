@@ -305,9 +305,23 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
     );
     let child: Value = serde_json::from_slice(&accepted.stdout).unwrap();
     assert_eq!(child["state"]["refused"], Value::Null, "{child}");
-    let lineage = client(&net, "edge-1-1")
-        .get_ok(&format!("/v1/object/{derived}/lineage"))
-        .unwrap();
+    // Asked of another member, once it has executed the record too.
+    let other = client(&net, "edge-1-1");
+    let child_hash = Digest::from_hex(child["hash"].as_str().unwrap()).unwrap();
+    committed(&other, &child_hash);
+    let mut lineage = Value::Null;
+    wait_until(
+        "the other member's lineage of the derived object",
+        Duration::from_secs(10),
+        || {
+            lineage = other
+                .get_ok(&format!("/v1/object/{derived}/lineage"))
+                .unwrap();
+            lineage["other_domains"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        },
+    );
     let remote = &lineage["other_domains"][0];
     assert_eq!(remote["object"], source.as_str(), "{lineage}");
     assert_eq!(remote["record"], parent_hash.as_str(), "{lineage}");
