@@ -412,6 +412,11 @@ impl Hierarchy<'_> {
             link: None,
         };
         self.forged += 1;
+        self.send_anchor(anchor);
+    }
+
+    /// An anchor on its way to a random global node's mempool.
+    fn send_anchor(&mut self, anchor: Anchor) {
         let to = self.rng.gen_range(0..self.cfg.nodes);
         let at = self.now + self.delay();
         let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor))));
@@ -442,23 +447,13 @@ impl Hierarchy<'_> {
                         Some(Err(_)) => continue,
                         None => None,
                     };
-                    let anchor = Anchor {
+                    self.send_anchor(Anchor {
                         domain: d as u32,
                         header,
                         qc,
                         tip,
                         link,
-                    };
-                    let to = self.rng.gen_range(0..self.cfg.nodes);
-                    let at = self.now + self.delay();
-                    let tx = Transaction::System(Box::new(SystemTx::Anchor(Box::new(anchor))));
-                    self.push(
-                        at,
-                        CrossChain::Anchor {
-                            to,
-                            tx: Box::new(tx),
-                        },
-                    );
+                    });
                 }
                 SubmitterAction::Poll => {
                     let j = self.rng.gen_range(0..self.cfg.nodes);
