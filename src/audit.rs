@@ -130,10 +130,16 @@ pub fn audit(dir: &Path, genesis: Option<&Path>) -> Result<AuditReport, AuditFai
                 path.display()
             )));
         }
-        let mut record = vec![0u8; len];
-        reader
-            .read_exact(&mut record)
+        // Read as the bytes arrive: a length that lies costs no more
+        // memory than the file holds.
+        let mut record = Vec::new();
+        (&mut reader)
+            .take(len as u64)
+            .read_to_end(&mut record)
             .map_err(|e| input(format!("{}: {e}", path.display())))?;
+        if record.len() != len {
+            return Err(input(format!("{}: a record is cut short", path.display())));
+        }
         let block: ExportedBlock = decode_message(&record, MAX_RECORD)
             .map_err(|e| input(format!("{}: a block does not decode: {e}", path.display())))?;
         auditor.check(&block).map_err(AuditFailure::Block)?;

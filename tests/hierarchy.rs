@@ -64,24 +64,20 @@ fn anchored_height(c: &Client, domain: u32) -> u64 {
 }
 
 fn submitted(net: &Net, name: &str) -> f64 {
-    let text = net
-        .cluster
-        .client(name)
-        .and_then(|c| {
-            let m = net
-                .cluster
-                .hierarchy
-                .nodes
-                .iter()
-                .find(|n| n.name == name)?;
-            Client::new(&format!("http://{}", m.metrics))
-                .get_text("/metrics")
-                .ok()
-                .map(|t| (c, t))
-        })
-        .map(|(_, t)| t)
-        .unwrap_or_default();
-    metric(&text, "strata_anchors_submitted_total")
+    metric(&metrics_text(net, name), "strata_anchors_submitted_total")
+}
+
+/// A node's API URL.
+fn api_of(net: &Net, name: &str) -> String {
+    net.cluster.hierarchy.node(name).unwrap().api_url()
+}
+
+/// A node's metrics text (empty if it does not answer).
+fn metrics_text(net: &Net, name: &str) -> String {
+    let m = net.cluster.hierarchy.node(name).unwrap();
+    Client::new(&format!("http://{}", m.metrics))
+        .get_text("/metrics")
+        .unwrap_or_default()
 }
 
 fn verify(receipt: &Path, genesis: &Path) -> (bool, String) {
@@ -157,19 +153,7 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
         assert_eq!(conflict["conflict"], Value::Null, "{conflict}");
         assert_eq!(conflict["proof"]["value"], Value::Null, "{conflict}");
     }
-    let metrics_of = |name: &str| {
-        let m = net
-            .cluster
-            .hierarchy
-            .nodes
-            .iter()
-            .find(|n| n.name == name)
-            .unwrap();
-        Client::new(&format!("http://{}", m.metrics))
-            .get_text("/metrics")
-            .unwrap()
-    };
-    let text = metrics_of("cloud-0");
+    let text = metrics_text(&net, "cloud-0");
     assert!(
         metric(
             &text,
@@ -220,23 +204,12 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
     // an object of domain 0 carries the parent record's receipt; a
     // receipt that is only local is refused, a global one accepted.
     let key_file = net.cluster.hierarchy.client_key.clone();
-    let api_of = |name: &str| {
-        format!(
-            "http://{}",
-            net.cluster
-                .hierarchy
-                .nodes
-                .iter()
-                .find(|n| n.name == name)
-                .unwrap()
-                .api
-        )
-    };
+    let api = |name: &str| api_of(&net, name);
     let source = object_in(0, "sensor");
     let out = strata(&[
         "submit",
         "--node",
-        &api_of("edge-0-0"),
+        &api("edge-0-0"),
         "--key",
         key_file.to_str().unwrap(),
         "--object",
@@ -260,7 +233,7 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
         strata(&[
             "submit",
             "--node",
-            &api_of("edge-1-0"),
+            &api("edge-1-0"),
             "--key",
             key_file.to_str().unwrap(),
             "--object",
@@ -276,7 +249,7 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
     // A commit proof needs the blocks after the record's: retry briefly.
     let fetch = |hash: &str| {
         for _ in 0..100 {
-            let out = strata(&["receipt", "--node", &api_of("edge-0-0"), hash]);
+            let out = strata(&["receipt", "--node", &api("edge-0-0"), hash]);
             if out.status.success() {
                 return out.stdout;
             }
@@ -337,16 +310,7 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (i, (node, hash)) in records.iter().enumerate() {
-        let api = format!(
-            "http://{}",
-            net.cluster
-                .hierarchy
-                .nodes
-                .iter()
-                .find(|n| &n.name == node)
-                .unwrap()
-                .api
-        );
+        let api = api_of(&net, node);
         let out = strata(&["receipt", "--node", &api, hash]);
         assert!(
             out.status.success(),
@@ -413,16 +377,7 @@ fn records_of_both_tiers_reach_global_and_their_receipts_verify_offline() {
     // Both chains exported from a member while the nodes run.
     let exports = tempfile::tempdir().unwrap();
     for (node, chain) in [("cloud-2", "global"), ("edge-0-2", "local-0")] {
-        let api = format!(
-            "http://{}",
-            net.cluster
-                .hierarchy
-                .nodes
-                .iter()
-                .find(|n| n.name == node)
-                .unwrap()
-                .api
-        );
+        let api = api_of(&net, node);
         let dir = exports.path().join(chain);
         let out = strata(&[
             "export",
@@ -645,16 +600,7 @@ fn an_iot_light_client_follows_prunes_restarts_and_proves_global() {
 
     // The record's receipt, long pruned here, is served by a full node
     // and verifies offline.
-    let edge_api = format!(
-        "http://{}",
-        net.cluster
-            .hierarchy
-            .nodes
-            .iter()
-            .find(|n| n.name == "edge-0-0")
-            .unwrap()
-            .api
-    );
+    let edge_api = api_of(&net, "edge-0-0");
     let out = strata(&["receipt", "--node", &edge_api, &hash]);
     assert!(
         out.status.success(),

@@ -323,7 +323,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
             .map_err(|e| start_err("the safety state's writer thread", e))?;
         let driver_store = store.clone();
-        let driver_store_for_anchor = store.clone();
+        let anchor_store = store.clone();
         let actor = CommitteeActor::new(
             chain,
             core,
@@ -371,7 +371,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                         retry: ANCHOR_RETRY,
                         poll: ANCHOR_POLL,
                     },
-                    driver_store_for_anchor.clone(),
+                    anchor_store.clone(),
                     state.clone(),
                     cfg.global_api.clone(),
                     genesis_state.clone(),

@@ -385,10 +385,21 @@ impl Handler<Submit> for Mempool {
             store: &self.store,
             state: &self.state,
         };
+        // Certificate checks beyond the submission's budget are refused
+        // before any is done (each costs this thread a pairing or two).
+        let mut pairings = 0usize;
         let verdicts: Vec<Result<Digest, TxRefusal>> = msg
             .0
             .iter()
-            .map(|t| self.core.precheck(&disk, t, &mut seen))
+            .map(|t| {
+                pairings = pairings.saturating_add(strata_chains::mempool::pairings(t));
+                if pairings > strata_chains::mempool::MAX_PAIRINGS_PER_BATCH {
+                    return Err(TxRefusal::WrongKind(
+                        "at most 64 certificate checks per submission",
+                    ));
+                }
+                self.core.precheck(&disk, t, &mut seen)
+            })
             .collect();
         let candidates: Vec<(usize, Transaction)> = msg
             .0

@@ -157,18 +157,12 @@ impl AnchorSubmitterActor {
             next_api: 0,
             agent,
             genesis,
-            view: AnchorView::default(),
+            view,
             metrics,
             label: chain_label(chain),
             started: Instant::now(),
             fed: 0,
         }
-        .with_view(view)
-    }
-
-    fn with_view(mut self, view: AnchorView) -> AnchorSubmitterActor {
-        self.view = view;
-        self
     }
 
     fn now_ms(&self) -> u64 {

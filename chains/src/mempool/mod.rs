@@ -32,9 +32,20 @@ use crate::types::{
 /// An anchor's encoding at most (a header, a certificate, two state
 /// proofs: a few KiB).
 pub const MAX_ANCHOR_BYTES: usize = 64 << 10;
-/// System transactions in one peer batch at most: each costs its checker a
-/// pairing, so a batch of them is refused before any is checked.
-pub const MAX_SYSTEM_PER_BATCH: usize = 64;
+/// Pairings the checks of one peer batch or one client submission may cost
+/// at most (anchors' certificates, linked records' parent receipts): more
+/// is refused before any is checked.
+pub const MAX_PAIRINGS_PER_BATCH: usize = 64;
+
+/// The pairings checking `tx` costs beyond its signature: an anchor's
+/// certificate; two per parent receipt of a linked record.
+pub fn pairings(tx: &Transaction) -> usize {
+    match tx {
+        Transaction::System(_) => 1,
+        Transaction::Linked(l) => 2 * l.parents.len(),
+        _ => 0,
+    }
+}
 
 /// Transactions per block (across its batches).
 pub const MAX_BLOCK_TX_COUNT: u64 = 50_000;

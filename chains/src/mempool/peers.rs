@@ -42,11 +42,7 @@ impl MempoolCore {
                 }
                 Transaction::Opaque(_) => false,
             },
-        }) && txs
-            .iter()
-            .filter(|t| matches!(t, Transaction::System(_)))
-            .count()
-            <= MAX_SYSTEM_PER_BATCH;
+        }) && txs.iter().map(pairings).sum::<usize>() <= MAX_PAIRINGS_PER_BATCH;
         if !kinds_ok {
             self.refuse(digest);
             return self.penalize(
