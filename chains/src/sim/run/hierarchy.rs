@@ -76,6 +76,10 @@ pub struct HierarchyReport {
     /// Forged anchors Byzantine local members submitted, and anchors the
     /// global chain refused (as an honest global node executed them).
     pub forged: u64,
+    /// Anchors refused before admission (their certificate or proofs do
+    /// not hold: the forged ones), and anchors the global chain executed
+    /// and refused (honest duplicates: "already anchored", a stale link).
+    pub refused_at_admission: u64,
     pub anchors_refused: u64,
     pub virtual_time: Duration,
 }
@@ -195,6 +199,7 @@ pub fn run_hierarchy(cfg: &HierarchyConfig) -> HierarchyReport {
         violations: Vec::new(),
         now: 0,
         forged: 0,
+        refused_at_admission: 0,
     };
     h.run()
 }
@@ -211,6 +216,8 @@ struct Hierarchy<'a> {
     now: u64,
     /// Forged anchors Byzantine members submitted.
     forged: u64,
+    /// Anchors a global node's check refused before admission.
+    refused_at_admission: u64,
 }
 
 impl Hierarchy<'_> {
@@ -284,8 +291,10 @@ impl Hierarchy<'_> {
             .max()
             .unwrap_or(0);
         let forged = self.forged;
+        let refused_at_admission = self.refused_at_admission;
         HierarchyReport {
             forged,
+            refused_at_admission,
             anchors_refused,
             seed: self.cfg.seed,
             chains: self.sims.into_iter().map(Sim::report).collect(),
@@ -314,7 +323,11 @@ impl Hierarchy<'_> {
         while self.due.peek().is_some_and(|d| d.at <= self.now) {
             let Some(d) = self.due.pop() else { break };
             match d.msg {
-                CrossChain::Anchor { to, tx } => self.sims[0].submit(to, *tx),
+                CrossChain::Anchor { to, tx } => {
+                    if !self.sims[0].submit(to, *tx) {
+                        self.refused_at_admission += 1;
+                    }
+                }
                 CrossChain::Recorded {
                     domain,
                     member,

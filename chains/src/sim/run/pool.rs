@@ -100,20 +100,22 @@ pub(super) fn committed_hashes(store: &MemStore, block: &Block) -> Vec<Digest> {
 impl Sim<'_> {
     /// A transaction from outside (another tier) at node `i`'s mempool,
     /// checked and admitted as a client's; dropped if the node is down.
-    pub(super) fn submit(&mut self, i: usize, tx: Transaction) {
+    /// False if its check (signature, an anchor's certificate) refused it.
+    pub(super) fn submit(&mut self, i: usize, tx: Transaction) -> bool {
         let now = self.now;
         if !records_valid(&self.genesis_state, std::iter::once(&tx)) {
-            return;
+            return false;
         }
         let Some((pool, disk)) = pool_and_disk(&mut self.nodes[i]) else {
-            return;
+            return true;
         };
         let mut seen = BTreeSet::new();
         let Ok(hash) = pool.precheck(&disk, &tx, &mut seen) else {
-            return;
+            return true;
         };
         let (_, actions) = pool.admit(now, vec![(tx, hash)]);
         self.pool_actions(i, actions);
+        true
     }
 
     /// A fresh mempool core for node `i` (its memory is lost at a crash),
