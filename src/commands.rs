@@ -19,7 +19,8 @@ pub struct KeygenArgs {
     /// Directory for the key files.
     #[arg(long, default_value = "keys")]
     pub out: PathBuf,
-    /// The validator's name (the key files are NAME.bls, NAME.p2p, NAME.tx).
+    /// The validator's name (the key files are NAME.bls, NAME.p2p, NAME.tx,
+    /// NAME.vrf and NAME.pvss).
     #[arg(long)]
     pub name: String,
     #[arg(long, value_enum, default_value = "edge")]
@@ -64,7 +65,22 @@ pub fn keygen(args: &KeygenArgs) -> Result<String, String> {
     }
     let k = keys::generate();
     let file = |ext: &str| args.out.join(format!("{}.{ext}", args.name));
-    for (ext, secret) in [("bls", &k.bls), ("p2p", &k.network), ("tx", &k.tx)] {
+    let secrets = [
+        ("bls", &k.bls),
+        ("p2p", &k.network),
+        ("tx", &k.tx),
+        ("vrf", &k.vrf),
+        ("pvss", &k.pvss),
+    ];
+    for (ext, _) in secrets {
+        if file(ext).exists() {
+            return Err(format!(
+                "{} exists; refusing to overwrite a key",
+                file(ext).display()
+            ));
+        }
+    }
+    for (ext, secret) in secrets {
         if file(ext).exists() {
             return Err(format!(
                 "{} exists; refusing to overwrite a key",

@@ -155,6 +155,12 @@ pub fn validator_entry(
         peer_id: keys::peer_id_of(secrets.network).to_string(),
         weight,
         available_time,
+        vrf_key: Some(hex::encode(
+            keys::vrf_public(secrets.vrf).map_err(|e| InitError::Invalid(e.to_string()))?,
+        )),
+        pvss_key: Some(hex::encode(
+            keys::pvss_public(secrets.pvss).map_err(|e| InitError::Invalid(e.to_string()))?,
+        )),
     })
 }
 
@@ -259,6 +265,8 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             leader: spec.leader,
             seed: hex::encode(seed),
             members: members_of(None, &[Tier::Cloud]),
+            epoch_length: 0,
+            committee_size: None,
         },
         domains: (0..spec.domains)
             .map(|d| DomainEntry {
@@ -266,9 +274,12 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
                 protocol: spec.local_protocol.to_string(),
                 members: members_of(Some(d), &[Tier::Edge, Tier::Iot]),
                 anchor_interval: DomainEntry::DEFAULT_ANCHOR_INTERVAL,
+                epoch_length: 0,
+                committee_size: None,
             })
             .collect(),
         validators,
+        admins: Default::default(),
     };
     let genesis_path = out.join("genesis.toml");
     let genesis_text = format!(

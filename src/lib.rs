@@ -11,6 +11,8 @@ pub mod measure;
 pub mod netlab;
 pub mod node_main;
 pub mod receipts;
+pub mod seeds;
 pub mod simulate;
+pub mod simulate_dynasty;
 pub mod simulate_hierarchy;
 pub mod testnet;

@@ -141,6 +141,12 @@ enum Command {
         /// Local chains of the hierarchy.
         #[arg(long, default_value_t = 2)]
         domains: u32,
+        /// Simulate dynasties: one chain of --protocol through epoch
+        /// changes (7 validators, committees of 4, epochs of 32 blocks;
+        /// RandShare, sortition, a registration and a reconfiguration)
+        /// under the same faults (--nodes is then ignored).
+        #[arg(long)]
+        dynasty: bool,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -197,6 +203,17 @@ enum BenchCommand {
         /// Verifications measured per kind of receipt.
         #[arg(long, default_value_t = 200)]
         runs: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dynasty costs by committee size: RandShare (PVSS deal, verify,
+    /// decrypt, recover; the executor's work per epoch) and the sortition
+    /// draw.
+    Epoch {
+        /// Committee sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "4,16,64,128")]
+        members: Vec<usize>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -378,6 +395,39 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Bench(BenchCommand::Epoch { members, json }) => {
+            let rows = strata::bench::epoch::run(&members);
+            if !json {
+                println!(
+                    "{:>7} {:>3} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>9} {:>10}",
+                    "members",
+                    "t",
+                    "deal_us",
+                    "verify_us",
+                    "decrypt",
+                    "vshare",
+                    "recover",
+                    "epoch_ms",
+                    "deal_B",
+                    "reveal_B",
+                    "vrf_us",
+                    "cand_us"
+                );
+            }
+            for r in rows {
+                if json {
+                    println!("{}", serde_json::to_string(&r).expect("rows serialise"));
+                } else {
+                    println!(
+                        "{:>7} {:>3} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>12.1} {:>9} {:>9} {:>9.0} {:>10.0}",
+                        r.members, r.threshold, r.deal_us, r.verify_dealing_us, r.decrypt_share_us,
+                        r.verify_share_us, r.recover_us, r.executor_per_epoch_ms, r.dealing_bytes,
+                        r.reveal_bytes, r.vrf_prove_us, r.candidacy_verify_us
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Bench(BenchCommand::Receipts { runs, json }) => {
             let rows = strata::bench::receipts::run(runs);
             if !json {
@@ -439,6 +489,7 @@ fn main() -> ExitCode {
             json,
             hierarchy,
             domains,
+            dynasty,
         } => {
             let faults = match FaultSet::parse(&faults) {
                 Ok(f) => f,
@@ -486,6 +537,11 @@ fn main() -> ExitCode {
                 } else {
                     ExitCode::FAILURE
                 };
+            }
+            if dynasty {
+                return simulate_dynasty(
+                    protocol, seeds, first_seed, seed, faults, trace, threads, json,
+                );
             }
             if let Some(seed) = seed {
                 let report = replay(protocol, nodes, seed, faults);
@@ -542,5 +598,78 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// `strata sim --dynasty`.
+#[allow(clippy::too_many_arguments)]
+fn simulate_dynasty(
+    protocol: Protocol,
+    seeds: u64,
+    first_seed: u64,
+    seed: Option<u64>,
+    faults: FaultSet,
+    trace: bool,
+    threads: Option<usize>,
+    json: bool,
+) -> ExitCode {
+    use strata::simulate_dynasty;
+    if let Some(seed) = seed {
+        let r = simulate_dynasty::replay(protocol, seed, faults);
+        if trace {
+            for line in &r.trace {
+                println!("{line}");
+            }
+        }
+        println!(
+            "seed {seed}: {} (epoch {} on every honest process, {} RandShare and {} fallback seeds, {} committee changes, reconfigured {}, newcomer served {}, {} events, {:.1} virtual s, byzantine {:?})",
+            if r.passed() { "passed" } else { "FAILED" },
+            r.epochs_min,
+            r.randshare_seeds,
+            r.fallback_seeds,
+            r.committee_changes,
+            r.reconfigured,
+            r.newcomer_served,
+            r.events,
+            r.virtual_time.as_secs_f64(),
+            r.byzantine
+        );
+        if !r.passed() {
+            let cfg = simulate_dynasty::config(protocol, seed, faults);
+            eprint!("{}", r.failure_text(&cfg));
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (s, _) = simulate_dynasty::simulate(protocol, seeds, first_seed, faults, threads);
+    if json {
+        println!("{}", serde_json::to_string(&s).expect("serialises"));
+    } else {
+        println!(
+            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
+            s.protocol,
+            s.validators,
+            s.committee_size,
+            s.epoch_length,
+            s.seeds,
+            s.failed,
+            s.safety_violations,
+            s.liveness_failures,
+            s.epochs_min,
+            s.randshare_seeds,
+            s.fallback_seeds,
+            s.committee_changes,
+            s.reconfigured,
+            s.newcomer_served,
+            s.virtual_seconds,
+            s.wall_seconds
+        );
+    }
+    if s.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

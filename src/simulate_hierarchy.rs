@@ -2,9 +2,6 @@
 //! anchoring under the same faults (`strata_chains::sim::run_hierarchy`),
 //! over many seeds on several threads.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -57,33 +54,16 @@ pub fn simulate(
     threads: usize,
 ) -> (HierarchySummary, Vec<HierarchyReport>) {
     let started = Instant::now();
-    let next = AtomicU64::new(first);
-    let reports = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= first + seeds {
-                    break;
-                }
-                let r = run_hierarchy(&HierarchyConfig::new(domains, nodes, seed, faults));
-                if !r.passed() {
-                    eprint!("{}", report_failure(&r, domains, nodes, faults));
-                }
-                let mut all = reports.lock().unwrap_or_else(|e| e.into_inner());
-                all.push(r);
-                eprint!(
-                    "\rhierarchy {domains} domains × {nodes} nodes: {}/{seeds} seeds, {:.0}s",
-                    all.len(),
-                    started.elapsed().as_secs_f64()
-                );
-                let _ = std::io::stderr().flush();
-            });
-        }
-    });
-    eprintln!();
-    let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
-    reports.sort_by_key(|r| r.seed);
+    let label = format!("hierarchy {domains} domains × {nodes} nodes");
+    let reports = crate::seeds::over_seeds(
+        &label,
+        first,
+        seeds,
+        threads,
+        |r: &HierarchyReport| r.seed,
+        |seed| run_hierarchy(&HierarchyConfig::new(domains, nodes, seed, faults)),
+        |r| (!r.passed()).then(|| report_failure(r, domains, nodes, faults)),
+    );
     let summary = HierarchySummary {
         domains,
         nodes,

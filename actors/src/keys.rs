@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use rand_core_shim::fill_random;
+use strata_crypto::pvss::PvssSecretKey;
 use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::vrf::VrfSecretKey;
 use strata_crypto::SecretKey;
 use strata_net::identity;
 
@@ -56,12 +58,23 @@ pub fn read_tx_key(path: &Path) -> Result<TxKeypair, KeyError> {
     Ok(TxKeypair::from_seed(&read_secret(path)?))
 }
 
-/// Fresh secrets for a validator: BLS, network identity, and a transaction
-/// key for its own records.
+pub fn read_vrf(path: &Path) -> Result<VrfSecretKey, KeyError> {
+    VrfSecretKey::from_bytes(read_secret(path)?).map_err(|e| err(path, e))
+}
+
+pub fn read_pvss(path: &Path) -> Result<PvssSecretKey, KeyError> {
+    PvssSecretKey::from_bytes(read_secret(path)?).map_err(|e| err(path, e))
+}
+
+/// Fresh secrets for a validator: BLS, network identity, a transaction key
+/// for its own records, and the keys of its dynasty draws (VRF) and
+/// RandShare shares (PVSS).
 pub struct GeneratedKeys {
     pub bls: [u8; 32],
     pub network: [u8; 32],
     pub tx: [u8; 32],
+    pub vrf: [u8; 32],
+    pub pvss: [u8; 32],
 }
 
 pub fn generate() -> GeneratedKeys {
@@ -74,7 +87,25 @@ pub fn generate() -> GeneratedKeys {
     fill_random(&mut network);
     let mut tx = [0u8; 32];
     fill_random(&mut tx);
-    GeneratedKeys { bls, network, tx }
+    let vrf = VrfSecretKey::random(&mut rand::rngs::OsRng).to_bytes();
+    let pvss = PvssSecretKey::random(&mut rand::rngs::OsRng).to_bytes();
+    GeneratedKeys {
+        bls,
+        network,
+        tx,
+        vrf,
+        pvss,
+    }
+}
+
+/// The public VRF key of a VRF secret.
+pub fn vrf_public(secret: [u8; 32]) -> Result<[u8; 32], strata_crypto::vrf::VrfError> {
+    Ok(VrfSecretKey::from_bytes(secret)?.public_key().to_bytes())
+}
+
+/// The public PVSS key of a PVSS secret.
+pub fn pvss_public(secret: [u8; 32]) -> Result<[u8; 32], strata_crypto::pvss::PvssError> {
+    Ok(PvssSecretKey::from_bytes(secret)?.public_key().to_bytes())
 }
 
 /// The peer id of a network secret.
@@ -112,5 +143,13 @@ mod tests {
             read_network(&n).unwrap().public().to_peer_id(),
             peer_id_of(keys.network)
         );
+        let v = dir.path().join("n.vrf");
+        write_secret(&v, &keys.vrf).unwrap();
+        assert_eq!(read_vrf(&v).unwrap().to_bytes(), keys.vrf);
+        let s = dir.path().join("n.pvss");
+        write_secret(&s, &keys.pvss).unwrap();
+        assert_eq!(read_pvss(&s).unwrap().to_bytes(), keys.pvss);
+        write_secret(&s, &[0u8; 32]).unwrap();
+        assert!(read_pvss(&s).is_err(), "a zero PVSS key is refused");
     }
 }

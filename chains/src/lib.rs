@@ -5,6 +5,7 @@ pub mod anchor;
 pub mod audit;
 pub mod auth;
 pub mod consensus;
+pub mod dynasty;
 pub mod execution;
 pub mod mempool;
 pub mod sim;

@@ -287,6 +287,7 @@ impl ReceiptFixture {
                 probe(TestCommittee::seeded(1, 4), local_chain),
                 probe(TestCommittee::seeded(2, 4), ChainId::GLOBAL),
             ],
+            ..GenesisState::default()
         };
         let mut local = CertifiedChain::new(local_chain, 1, TestCommittee::seeded(1, 4), &genesis);
         let key = TxKeypair::from_seed(&[5; 32]);
@@ -310,6 +311,7 @@ impl ReceiptFixture {
             qc: certify(&local.kit, &header),
             tip: local.state.prove(&block_key(9), 9).expect("executed"),
             link: None,
+            handoffs: Default::default(),
             header,
         };
         let mut global =

@@ -78,8 +78,14 @@ pub fn decode_bytes<I: Input>(
 /// A `Vec<T>` of at most `MAX` elements: encodes as a SCALE `Vec<T>` and
 /// refuses a longer one when decoding, so structures that hold it can derive
 /// `Decode` and still never allocate beyond their limits.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BoundedVec<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> Default for BoundedVec<T, MAX> {
+    fn default() -> Self {
+        BoundedVec(Vec::new())
+    }
+}
 
 /// A value longer than its bound.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

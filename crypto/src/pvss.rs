@@ -98,6 +98,23 @@ impl PvssSecretKey {
         }
     }
 
+    /// The key's canonical scalar encoding (what a key file holds).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// A key from its encoding: a canonical, non-zero scalar.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<PvssSecretKey, PvssError> {
+        let s: Option<Scalar> = Scalar::from_canonical_bytes(bytes).into();
+        match s {
+            Some(s) if s != Scalar::ZERO => Ok(PvssSecretKey(s)),
+            _ => Err(PvssError::InvalidScalar {
+                field: "secret key",
+                index: 0,
+            }),
+        }
+    }
+
     pub fn public_key(&self) -> PvssPublicKey {
         let point = self.0 * h();
         PvssPublicKey {
@@ -184,6 +201,12 @@ pub struct PvssSecret(RistrettoPoint);
 impl PvssSecret {
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.compress().to_bytes()
+    }
+
+    /// The sum of recovered secrets (RandShare's Σ s_j·H over the qualified
+    /// dealers): uniform if any one of them is.
+    pub fn sum(secrets: &[PvssSecret]) -> PvssSecret {
+        PvssSecret(secrets.iter().map(|s| s.0).sum())
     }
 }
 

@@ -2,6 +2,7 @@
 //! every primitive; these print the figures a user asks for).
 
 pub mod consensus;
+pub mod epoch;
 pub mod receipts;
 pub mod sigs;
 pub mod timing;

@@ -86,6 +86,7 @@ fn event_name(e: &Event) -> String {
         Event::Restored(_) => "restored".into(),
         Event::Resumed => "resumed".into(),
         Event::Executed { height, .. } => format!("executed {height}"),
+        Event::CatchUp { peer } => format!("catch up from {peer}"),
     }
 }
 
@@ -269,6 +270,14 @@ impl CommitteeActor {
                     reason,
                 }),
                 Action::Yield => resume = true,
+                Action::EpochEnded(proof) => {
+                    if let Some(ec) = proof {
+                        if let Err(e) = self.store.put_epoch_change(&ec) {
+                            fatal("storing an epoch's end failed", e);
+                        }
+                    }
+                    tracing::info!(chain = %self.chain, "epoch ended");
+                }
             }
         }
         // The sends above are in the bridge's mailbox and leave on its

@@ -17,6 +17,9 @@ use strata_crypto::hash::Digest;
 use strata_crypto::QuorumThreshold;
 use strata_crypto::{ProofOfPossession, PublicKey, Signature};
 
+mod dynasty;
+pub use dynasty::AdminsEntry;
+
 /// A configuration problem, with where it is.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {field}: {message}")]
@@ -135,6 +138,14 @@ pub struct ValidatorEntry {
     /// Accumulated available time (IoT credit; local leader ranking).
     #[serde(default)]
     pub available_time: u64,
+    /// VRF public key (hex, 32 bytes): its sortition draws. Needed on a
+    /// chain that runs epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf_key: Option<String>,
+    /// PVSS public key (hex, 32 bytes): RandShare shares are encrypted to
+    /// it. Needed on a chain that runs epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvss_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -145,7 +156,15 @@ pub struct GlobalChainEntry {
     pub leader: LeaderKind,
     /// Seed of the stake-weighted leader draw (hex, 32 bytes).
     pub seed: String,
+    /// The committee of epoch 0.
     pub members: Vec<String>,
+    /// Blocks per epoch; 0 (the default): no epochs, the genesis
+    /// committee serves for ever.
+    #[serde(default)]
+    pub epoch_length: u64,
+    /// Members of each later committee (default: as many as `members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committee_size: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -157,6 +176,11 @@ pub struct DomainEntry {
     /// Local heights between two anchors of the domain on the global chain.
     #[serde(default = "DomainEntry::default_anchor_interval")]
     pub anchor_interval: u64,
+    /// As the global chain's.
+    #[serde(default)]
+    pub epoch_length: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committee_size: Option<u32>,
 }
 
 impl DomainEntry {
@@ -181,6 +205,10 @@ pub struct GenesisFile {
     #[serde(default)]
     pub domains: Vec<DomainEntry>,
     pub validators: Vec<ValidatorEntry>,
+    /// Who approves registry changes and reconfigurations (none: the
+    /// registry and the committees change only by sortition).
+    #[serde(default, skip_serializing_if = "AdminsEntry::is_empty")]
+    pub admins: AdminsEntry,
 }
 
 /// A validated validator.
@@ -190,9 +218,12 @@ pub struct Validator {
     pub tier: Tier,
     pub domain: Option<u32>,
     pub key: PublicKey,
+    pub pop: Signature,
     pub peer_id: String,
     pub weight: u64,
     pub available_time: u64,
+    pub vrf_key: Option<strata_crypto::vrf::VrfPublicKey>,
+    pub pvss_key: Option<strata_crypto::pvss::PvssPublicKey>,
 }
 
 /// One chain's static description.
@@ -207,6 +238,8 @@ pub struct ChainSpec {
     pub genesis: Arc<Block>,
     /// Local chains: heights between two anchors (0 for the global chain).
     pub anchor_interval: u64,
+    /// Epochs and committee sizes, when the chain runs dynasties.
+    pub dynasty: Option<strata_chains::types::DynastyParams>,
 }
 
 impl ChainSpec {
@@ -323,14 +356,19 @@ impl Genesis {
                     "edge and IoT validators belong to a domain",
                 ));
             }
+            let (vrf_key, pvss_key) =
+                dynasty::parse_keys(path, i, v.vrf_key.as_deref(), v.pvss_key.as_deref())?;
             let entry = Validator {
                 name: v.name.clone(),
                 tier: v.tier,
                 domain: v.domain,
                 key,
+                pop,
                 peer_id: v.peer_id.clone(),
                 weight: v.weight,
                 available_time: v.available_time,
+                vrf_key,
+                pvss_key,
             };
             if validators.insert(v.name.clone(), entry).is_some() {
                 return Err(ConfigError::new(
@@ -381,10 +419,44 @@ impl Genesis {
             records.push(committee_record(ChainId::local(d.id), protocol, &members));
             locals.push((protocol, Arc::new(members)));
         }
+        let global_dynasty = dynasty::params(
+            path,
+            "global",
+            ChainId::GLOBAL,
+            g.epoch_length,
+            g.committee_size,
+            g.members.len(),
+            &validators,
+        )?;
+        let mut dynasties: Vec<_> = global_dynasty
+            .map(|p| (ChainId::GLOBAL, p))
+            .into_iter()
+            .collect();
+        for (i, d) in file.domains.iter().enumerate() {
+            let id = ChainId::local(d.id);
+            let field = format!("domains[{i}]");
+            let params = dynasty::params(
+                path,
+                &field,
+                id,
+                d.epoch_length,
+                d.committee_size,
+                d.members.len(),
+                &validators,
+            )?;
+            dynasties.extend(params.map(|p| (id, p)));
+        }
         let genesis_state = GenesisState {
             config: digest,
             committees: records,
+            admins: dynasty::parse_admins(path, &file.admins)?,
+            validators: validators
+                .values()
+                .filter_map(dynasty::validator_info)
+                .collect(),
+            dynasties: dynasties.clone(),
         };
+        let dynasty_of = |id: ChainId| dynasties.iter().find(|(c, _)| *c == id).map(|(_, p)| *p);
         let state_root = genesis_state.root();
         let mut chains = BTreeMap::new();
         let seed = Digest(parse_hex(path, "global.seed", &g.seed)?);
@@ -409,6 +481,7 @@ impl Genesis {
                 leader,
                 genesis: genesis_of(ChainId::GLOBAL),
                 anchor_interval: 0,
+                dynasty: dynasty_of(ChainId::GLOBAL),
             },
         );
         for ((i, d), (protocol, members)) in file.domains.iter().enumerate().zip(locals) {
@@ -443,6 +516,7 @@ impl Genesis {
                 leader: LeaderPolicy::uptime(&uptime),
                 genesis: genesis_of(id),
                 anchor_interval: d.anchor_interval,
+                dynasty: dynasty_of(id),
             };
             if chains.insert(id, spec).is_some() {
                 return Err(ConfigError::new(

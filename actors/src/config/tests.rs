@@ -21,6 +21,23 @@ fn validator(i: usize) -> ValidatorEntry {
         peer_id: crate::keys::peer_id_of([i as u8 + 1; 32]).to_string(),
         weight: 1,
         available_time: 0,
+        vrf_key: None,
+        pvss_key: None,
+    }
+}
+
+/// Validator `i` with dynasty keys too.
+fn keyed_validator(i: usize) -> ValidatorEntry {
+    let k = strata_chains::dynasty::ValidatorKeys::seeded(
+        600 + i as u64,
+        strata_chains::types::ValidatorTier::Cloud,
+        None,
+        1,
+    );
+    ValidatorEntry {
+        vrf_key: Some(hex::encode(k.vrf.public_key().to_bytes())),
+        pvss_key: Some(hex::encode(k.pvss.public_key().to_bytes())),
+        ..validator(i)
     }
 }
 
@@ -34,15 +51,73 @@ fn genesis_file() -> GenesisFile {
             leader: LeaderKind::RoundRobin,
             seed: hex::encode([0u8; 32]),
             members: names(0..4),
+            epoch_length: 0,
+            committee_size: None,
         },
         domains: vec![DomainEntry {
             id: 0,
             protocol: "two-phase".into(),
             members: names(4..8),
             anchor_interval: 10,
+            epoch_length: 0,
+            committee_size: None,
         }],
         validators: (0..8).map(validator).collect(),
+        admins: AdminsEntry::default(),
     }
+}
+
+#[test]
+fn a_chain_with_epochs_seeds_the_registry_and_names_what_is_missing() {
+    // The global chain runs epochs: its validators need dynasty keys.
+    let mut f = genesis_file();
+    f.global.epoch_length = 128;
+    let e = parse(f.clone()).expect_err("keys missing");
+    assert!(e.message.contains("vrf_key"), "{e}");
+    // Edge validators may serve the global chain too.
+    let mut partly = f.clone();
+    for i in 0..4 {
+        partly.validators[i] = keyed_validator(i);
+    }
+    assert_eq!(refused_field(partly), "validators.v4");
+    for i in 0..8 {
+        f.validators[i] = keyed_validator(i);
+    }
+    let admin = strata_crypto::sr25519::TxKeypair::from_seed(&[3; 32]);
+    f.admins = AdminsEntry {
+        keys: vec![hex::encode(admin.public().to_bytes())],
+        threshold: 1,
+    };
+    let g = parse(f.clone()).unwrap();
+    let params = g.chains[&ChainId::GLOBAL].dynasty.unwrap();
+    assert_eq!((params.epoch_length, params.committee_size), (128, 4));
+    assert!(g.chains[&ChainId::local(0)].dynasty.is_none());
+    assert_eq!(
+        g.state.validators.len(),
+        8,
+        "the keyed validators are registered"
+    );
+    assert_eq!(g.state.admins.threshold, 1);
+    // Epoch 0 of the global chain is in the genesis state.
+    let ctx = strata_chains::execution::ChainContext {
+        chain: ChainId::GLOBAL,
+        domains: 1,
+    };
+    let state = strata_chains::execution::MemState::new(ctx, &g.state);
+    let epoch = strata_chains::dynasty::current_epoch(&state, ChainId::GLOBAL)
+        .unwrap()
+        .unwrap();
+    assert_eq!((epoch.epoch, epoch.last_height()), (0, 128));
+    // Too short an epoch, too small a committee, a threshold over the keys.
+    let mut short = f.clone();
+    short.global.epoch_length = 32;
+    assert_eq!(refused_field(short), "global.epoch_length");
+    let mut small = f.clone();
+    small.global.committee_size = Some(3);
+    assert_eq!(refused_field(small), "global.committee_size");
+    let mut over = f;
+    over.admins.threshold = 2;
+    assert_eq!(refused_field(over), "admins.threshold");
 }
 
 fn parse(file: GenesisFile) -> Result<Genesis, ConfigError> {

@@ -240,6 +240,7 @@ impl AnchorSubmitterActor {
                 qc,
                 tip,
                 link,
+                handoffs: Default::default(),
             })
         })();
         let Some(anchor) = built else {

@@ -142,6 +142,8 @@ pub struct Trust<'a> {
     genesis: std::borrow::Cow<'a, GenesisState>,
     root: Digest,
     domains: u32,
+    /// Epoch records learned from handoffs (`learn`).
+    learned: Vec<crate::dynasty::EpochRecord>,
 }
 
 impl<'a> Trust<'a> {
@@ -155,6 +157,7 @@ impl<'a> Trust<'a> {
             root: genesis.root(),
             genesis: std::borrow::Cow::Borrowed(genesis),
             domains: u32::try_from(domains).unwrap_or(u32::MAX),
+            learned: Vec::new(),
         }
     }
 
@@ -166,6 +169,7 @@ impl<'a> Trust<'a> {
             genesis: std::borrow::Cow::Owned(genesis),
             root,
             domains,
+            learned: Vec::new(),
         }
     }
 
@@ -174,6 +178,59 @@ impl<'a> Trust<'a> {
             .committees
             .iter()
             .find(|c| c.chain == chain && c.epoch == epoch)
+    }
+
+    /// The epoch record a verifier holds for `chain` in `epoch`: epoch 0's
+    /// from the genesis (as `dynasty::genesis_updates` writes it), later
+    /// ones learned.
+    fn epoch_record(&self, chain: ChainId, epoch: u64) -> Option<crate::dynasty::EpochRecord> {
+        if let Some(r) = self
+            .learned
+            .iter()
+            .find(|r| r.chain == chain && r.epoch == epoch)
+        {
+            return Some(r.clone());
+        }
+        let (_, params) = self.genesis.dynasties.iter().find(|(c, _)| *c == chain)?;
+        (epoch == 0).then(|| crate::dynasty::EpochRecord {
+            chain,
+            epoch: 0,
+            start: 0,
+            params: *params,
+            seed: crate::dynasty::genesis_seed(&self.genesis.config, chain),
+            source: crate::dynasty::SeedSource::Genesis,
+        })
+    }
+
+    /// Learns a chain's next committee from the end of an epoch whose
+    /// committee this trust holds (issue 26: receipts of later epochs are
+    /// checked against committees learned this way, each proven by the
+    /// one before, back to the genesis).
+    pub fn learn(&mut self, handoff: &crate::types::CommitteeHandoff) -> Result<(), String> {
+        let (chain, ending) = (handoff.change.chain, handoff.change.epoch);
+        let next = ending.checked_add(1).ok_or("no epoch follows")?;
+        if self.committee(chain, next).is_some() {
+            return Ok(());
+        }
+        let committee = self
+            .committee(chain, ending)
+            .ok_or_else(|| format!("no committee of {chain} in epoch {ending} is known"))?;
+        let record = self
+            .epoch_record(chain, ending)
+            .ok_or_else(|| format!("no epoch record of {chain} in epoch {ending} is known"))?;
+        let members = committee.committee()?;
+        commit_proof::verify_epoch_change(
+            committee.protocol,
+            &members,
+            committee.threshold,
+            crate::dynasty::epoch_end(&record),
+            &handoff.change,
+        )
+        .map_err(|e| format!("epoch {ending} of {chain}: {e}"))?;
+        let (c, e) = crate::dynasty::handoff_records(handoff)?;
+        self.genesis.to_mut().committees.push(c);
+        self.learned.push(e);
+        Ok(())
     }
 
     fn domains(&self) -> u32 {

@@ -67,6 +67,22 @@ pub fn build(
     Ok(None)
 }
 
+/// The first header that does not extend the one before it (its parent,
+/// its justify's block and round, the next height), if any.
+fn broken_link(headers: &[BlockHeader]) -> Option<usize> {
+    headers
+        .windows(2)
+        .position(|w| {
+            let (prev, h) = (&w[0], &w[1]);
+            let prev_hash = prev.hash();
+            h.parent != prev_hash
+                || h.justify.block != prev_hash
+                || h.justify.round != prev.round()
+                || prev.height.checked_add(1) != Some(h.height)
+        })
+        .map(|i| i + 1)
+}
+
 /// Whether the last headers meet the commit rule (their first is then
 /// committed, and every header before them with it).
 fn commits(protocol: Protocol, headers: &[BlockHeader]) -> bool {
@@ -100,16 +116,9 @@ pub fn verify(
         if h.chain != chain {
             return Err(CommitProofError::Chain(i));
         }
-        if let Some(prev) = i.checked_sub(1).and_then(|p| headers.get(p)) {
-            let prev_hash = prev.hash();
-            if h.parent != prev_hash
-                || h.justify.block != prev_hash
-                || h.justify.round != prev.round()
-                || prev.height.checked_add(1) != Some(h.height)
-            {
-                return Err(CommitProofError::Link(i));
-            }
-        }
+    }
+    if let Some(i) = broken_link(headers) {
+        return Err(CommitProofError::Link(i));
     }
     let last = headers.last().ok_or(CommitProofError::Length)?;
     if certificate.block != last.hash() || certificate.round != last.round() {
@@ -122,4 +131,107 @@ pub fn verify(
         return Err(CommitProofError::NoCommit(protocol));
     }
     Ok(())
+}
+
+/// Why an epoch change does not prove its epoch's end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EpochChangeError {
+    #[error("an epoch change of {0} headers (1 to {MAX_COMMIT_PROOF_HEADERS})")]
+    Length(usize),
+    #[error("its first block is at height {got}, the epoch's last is {expected}")]
+    NotTheLast { expected: Height, got: Height },
+    #[error("header {0} is of another chain or epoch, or does not extend the one before")]
+    Link(usize),
+    #[error("no window of its headers meets {0}'s commit rule")]
+    NoCommit(Protocol),
+    #[error("its certified block names state {got}, before the decision at {decided}")]
+    Undecided { decided: Height, got: Height },
+    #[error("the certificate is not of its last header")]
+    CertificateSubject,
+    #[error("the certificate does not verify: {0}")]
+    Certificate(String),
+}
+
+/// The checks of an epoch change short of its certificate's signatures:
+/// the headers run from the epoch's last block, chain, stay in the epoch,
+/// contain a window where the commit rule holds (which commits the last
+/// block: it is at or below the window's first header), and end at the
+/// certified header, which names a state at or after the decision.
+pub fn epoch_change_form(
+    protocol: Protocol,
+    chain: ChainId,
+    epoch: crate::types::Epoch,
+    end: crate::consensus::EpochEnd,
+    headers: &[BlockHeader],
+    certificate: &QuorumCertificate,
+) -> Result<(), EpochChangeError> {
+    if headers.is_empty() || headers.len() > MAX_COMMIT_PROOF_HEADERS {
+        return Err(EpochChangeError::Length(headers.len()));
+    }
+    let (first, last) = match (headers.first(), headers.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(EpochChangeError::Length(0)),
+    };
+    if first.height != end.last_height {
+        return Err(EpochChangeError::NotTheLast {
+            expected: end.last_height,
+            got: first.height,
+        });
+    }
+    if let Some(i) = headers
+        .iter()
+        .position(|h| h.chain != chain || h.epoch != epoch)
+        .or_else(|| broken_link(headers))
+    {
+        return Err(EpochChangeError::Link(i));
+    }
+    let k = protocol.rules().chain_length();
+    let committing =
+        (0..headers.len()).any(|i| headers.get(i..i + k).is_some_and(|w| commits(protocol, w)));
+    // A window ending at the certified header, or before it (its last
+    // header then certified by the next one's justify).
+    if !committing {
+        return Err(EpochChangeError::NoCommit(protocol));
+    }
+    if last.state_height < end.decided_at {
+        return Err(EpochChangeError::Undecided {
+            decided: end.decided_at,
+            got: last.state_height,
+        });
+    }
+    if certificate.block != last.hash() || certificate.round != last.round() {
+        return Err(EpochChangeError::CertificateSubject);
+    }
+    Ok(())
+}
+
+/// Checks an epoch change against the committee of the epoch it ends: on
+/// success its last block is committed, and the last header's state root
+/// holds the next committee (`execution::committee_key`).
+pub fn verify_epoch_change(
+    protocol: Protocol,
+    committee: &Committee,
+    threshold: QuorumThreshold,
+    end: crate::consensus::EpochEnd,
+    change: &crate::types::EpochChange,
+) -> Result<(), EpochChangeError> {
+    let headers: Vec<BlockHeader> = change.blocks.iter().map(|b| b.header.clone()).collect();
+    epoch_change_form(
+        protocol,
+        change.chain,
+        change.epoch,
+        end,
+        &headers,
+        &change.certificate,
+    )?;
+    change
+        .certificate
+        .verify(
+            change.chain,
+            change.epoch,
+            &Digest::ZERO,
+            committee,
+            threshold,
+        )
+        .map_err(|e| EpochChangeError::Certificate(e.to_string()))
 }

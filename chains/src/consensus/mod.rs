@@ -47,7 +47,10 @@ pub struct CoreConfig {
     pub epoch: Epoch,
     pub committee: Arc<Committee>,
     pub threshold: QuorumThreshold,
-    /// This node's position in the committee.
+    /// This node's position in the committee; any number past the
+    /// committee's end makes the core an observer: it verifies and
+    /// commits what the members certify (a node that left, or one that
+    /// joins and is catching up), and never votes, proposes or times out.
     pub me: u32,
     pub leader: LeaderPolicy,
     pub genesis: Arc<Block>,
@@ -59,6 +62,19 @@ pub struct CoreConfig {
     /// In two-phase BFT, votes more than this many heights ahead of the
     /// highest certificate are dropped.
     pub future_heights: u64,
+    /// Where the epoch ends (`None`: never): see `core/epoch_end.rs`.
+    pub epoch_end: Option<EpochEnd>,
+}
+
+/// Where an epoch ends, from its record in the state
+/// (`dynasty::EpochRecord`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochEnd {
+    /// The epoch's last block.
+    pub last_height: Height,
+    /// The height whose execution decided the next committee: the end's
+    /// proof certifies a state at or after it (`core/epoch_end.rs`).
+    pub decided_at: Height,
 }
 
 impl CoreConfig {
@@ -82,6 +98,7 @@ impl CoreConfig {
             max_timeout: Duration::from_secs(30),
             future_views: 64,
             future_heights: 64,
+            epoch_end: None,
         }
     }
 }
@@ -171,6 +188,10 @@ pub enum Event {
     /// reports the roots of its last [`KEPT_ROOTS`] executed heights: a
     /// proposer behind it names an older one, which this node must check.
     Executed { height: Height, root: Digest },
+    /// Ask member `peer` for the committed blocks above this node's: how an
+    /// observer (or a member that fell behind) follows the chain between
+    /// the certificates it hears of. The host sends it now and then.
+    CatchUp { peer: u32 },
 }
 
 /// What the host must do, in order. A `Persist` must be durable before any
@@ -213,6 +234,11 @@ pub enum Action {
     },
     /// Proof of misbehaviour to publish.
     Evidence(Evidence),
+    /// The epoch's last block is committed (`core/epoch_end.rs`), with the
+    /// proof to send to the chain's nodes and keep for sync (`None` only
+    /// when the proof could not be made: restored after the end, or a
+    /// commit chain longer than a proof may be). The core is quiet after.
+    EpochEnded(Option<Box<crate::types::EpochChange>>),
     /// A peer sent something invalid or useless (for metrics and peer
     /// scoring: the host makes it cost the peer by `fault`).
     Misbehaviour {

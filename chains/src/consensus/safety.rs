@@ -46,13 +46,20 @@ pub struct SafetyState {
 
 impl SafetyState {
     pub fn fresh(chain: ChainId, epoch: Epoch, genesis: Digest) -> SafetyState {
+        SafetyState::starting_at(QuorumCertificate::genesis(chain, epoch, genesis))
+    }
+
+    /// The state of a member that has not acted in the epoch starting
+    /// from the block `start` certifies (unsigned: see
+    /// [`QuorumCertificate::start_of`]).
+    pub fn starting_at(start: QuorumCertificate) -> SafetyState {
         SafetyState {
-            chain,
-            epoch,
+            chain: start.chain,
+            epoch: start.epoch,
             last_voted: Round::GENESIS,
-            locked: Round::GENESIS,
-            locked_block: genesis,
-            high_qc: QuorumCertificate::genesis(chain, epoch, genesis),
+            locked: start.round,
+            locked_block: start.block,
+            high_qc: start,
             high_tc: None,
             last_proposed: Round::GENESIS,
         }

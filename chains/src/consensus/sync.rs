@@ -16,16 +16,25 @@ use strata_crypto::codec::BoundedVec;
 
 use crate::store::{Store, StoreError};
 use crate::types::limits::{MAX_SYNC_BLOCKS, SYNC_RESPONSE_BUDGET};
-use crate::types::{Block, QuorumCertificate, SyncRequest, SyncResponse};
+use crate::types::{Block, Height, QuorumCertificate, SyncRequest, SyncResponse};
 
 pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse>, StoreError> {
     let Some(span) = req.target_height.checked_sub(req.from_height) else {
         return Ok(None);
     };
+    // The request's epoch may have ended here: blocks past its last one
+    // belong to the next epoch (certified by another committee), so a
+    // range stops at the last block, and the epoch's end proof certifies
+    // it (`consensus::core::epoch_end`).
+    let end = store.epoch_change(req.epoch)?;
+    let last = end.as_ref().and_then(|ec| ec.last_height());
+    if last.is_some_and(|l| req.from_height > l) {
+        return Ok(None);
+    }
     let (blocks, certificate) = if span >= MAX_SYNC_BLOCKS as u64 {
         // A long range: committed blocks by height, then the certificate of
         // the last one from its committed child.
-        by_height(store, req.from_height)?
+        by_height(store, req.from_height, last)?
     } else {
         // Up to the target by parent links (the target's own certificate is
         // what the requester already holds).
@@ -34,6 +43,7 @@ pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse
     let Some((blocks, certificate)) = within_budget(blocks, certificate) else {
         return Ok(None);
     };
+    let ends_epoch = last.is_some() && blocks.last().map(|b| b.header.height) == last;
     let Ok(blocks) = BoundedVec::new(blocks) else {
         return Ok(None);
     };
@@ -41,7 +51,8 @@ pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse
         chain: req.chain,
         epoch: req.epoch,
         blocks,
-        certificate,
+        certificate: if ends_epoch { None } else { certificate },
+        epoch_change: end.filter(|_| ends_epoch).map(Box::new),
     }))
 }
 
@@ -61,10 +72,12 @@ pub fn misstates_target(store: &dyn Store, req: &SyncRequest) -> Result<bool, St
 fn by_height(
     store: &dyn Store,
     from: u64,
+    last: Option<Height>,
 ) -> Result<(Vec<Block>, Option<QuorumCertificate>), StoreError> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut next = None;
-    for h in (0..=MAX_SYNC_BLOCKS as u64).filter_map(|i| from.checked_add(i)) {
+    let heights = (0..=MAX_SYNC_BLOCKS as u64).filter_map(|i| from.checked_add(i));
+    for h in heights.take_while(|h| last.is_none_or(|l| *h <= l)) {
         match store.block_at(h)? {
             Some(b) if blocks.len() < MAX_SYNC_BLOCKS => blocks.push(b),
             Some(child) => {
@@ -74,8 +87,11 @@ fn by_height(
             None => break,
         }
     }
+    let at_last = last.is_some() && blocks.last().map(|b| b.header.height) == last;
     let certificate = match next {
         Some(child) => Some(child.header.justify),
+        // The epoch's last block: its end proof certifies it.
+        None if at_last => None,
         None if blocks.len() >= 2 => blocks.pop().map(|top| top.header.justify),
         None => None,
     };

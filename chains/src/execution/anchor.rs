@@ -11,6 +11,8 @@
 //! between.
 //!
 //! The rules, checked against the global chain's own state:
+//! - the anchor's committee handoffs, if any, each record a committee of
+//!   the domain's next epoch (`dynasty::handoff`);
 //! - the certificate verifies against the domain's committee for the
 //!   header's epoch *as this state records it* (`committee/…`);
 //! - `tip` proves the hash of the block at the anchored height;
@@ -163,7 +165,17 @@ pub(super) fn apply_anchor(
     }
     let d = anchor.domain;
     let h = &anchor.header;
-    let Some(committee) = CommitteeRecord::read(s.view, ChainId::local(d), h.epoch)? else {
+    // The domain's committees of the epochs the global state has not
+    // recorded yet (`dynasty::handoff`).
+    for handoff in anchor.handoffs.iter() {
+        if handoff.change.chain != ChainId::local(d) {
+            return Ok(Err("a committee handoff of another chain"));
+        }
+        if let Err(why) = crate::dynasty::apply_handoff(s, handoff)? {
+            return Ok(Err(why));
+        }
+    }
+    let Some(committee) = CommitteeRecord::read(s, ChainId::local(d), h.epoch)? else {
         return Ok(Err("no committee is recorded for the domain in that epoch"));
     };
     let block_hash = match check_certified(anchor, &committee) {

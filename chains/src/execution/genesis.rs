@@ -15,7 +15,7 @@ use strata_crypto::hash::Digest;
 use super::{StateError, StateView};
 use crate::auth::{self, MemTree, GENESIS_CONFIG_KEY};
 use crate::types::limits::MAX_COMMITTEE;
-use crate::types::{ChainId, Epoch, Protocol};
+use crate::types::{AdminSet, ChainId, DynastyParams, Epoch, Protocol, ValidatorInfo};
 
 /// What every committee key starts with.
 pub const COMMITTEE_KEY_PREFIX: &[u8] = b"committee/";
@@ -66,6 +66,13 @@ pub struct GenesisState {
     pub config: Digest,
     /// Every chain's committee of epoch 0.
     pub committees: Vec<CommitteeRecord>,
+    /// Who approves registry changes and reconfigurations.
+    pub admins: AdminSet,
+    /// The validators registered at genesis (every committee member among
+    /// them, when a chain runs dynasties).
+    pub validators: Vec<ValidatorInfo>,
+    /// The chains that run dynasties, with their parameters.
+    pub dynasties: Vec<(ChainId, DynastyParams)>,
 }
 
 impl GenesisState {
@@ -73,7 +80,7 @@ impl GenesisState {
     pub fn bare(config: Digest) -> GenesisState {
         GenesisState {
             config,
-            committees: Vec::new(),
+            ..GenesisState::default()
         }
     }
 
@@ -83,6 +90,7 @@ impl GenesisState {
         for c in &self.committees {
             u.push((committee_key(c.chain, c.epoch), c.encode()));
         }
+        u.extend(crate::dynasty::genesis_updates(self));
         u.sort();
         u.dedup_by(|a, b| a.0 == b.0);
         u
@@ -113,6 +121,7 @@ mod tests {
         let genesis = GenesisState {
             config: Digest::of("cfg", b"x"),
             committees: vec![record.clone()],
+            ..GenesisState::default()
         };
         assert_ne!(genesis.root(), GenesisState::bare(genesis.config).root());
         let ctx = ChainContext {

@@ -38,6 +38,7 @@ pub use anchor::{
 };
 pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;
+pub(crate) use records::Overlay;
 pub use records::{TRANSFER_TO_DOMAIN_KEY, TRANSFER_TO_KEY};
 
 use std::collections::BTreeMap;
@@ -329,7 +330,7 @@ pub fn apply(
                             .push((p.record.object_id.to_vec(), index, entry));
                         Ok(())
                     }
-                    Err(why) => Err(why),
+                    Err(why) => Err(why.to_string()),
                 }
             }
             Transaction::System(sys) => system::apply_system(&mut overlay, ctx, sys, at)?,
@@ -337,9 +338,10 @@ pub fn apply(
         };
         match verdict {
             Ok(()) => writes.accepted += 1,
-            Err(reason) => writes.refused.push((hash, reason.to_string())),
+            Err(reason) => writes.refused.push((hash, reason)),
         }
     }
+    crate::dynasty::end_block(&mut overlay, ctx.chain, height)?;
     writes
         .histories
         .sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));

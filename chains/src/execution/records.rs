@@ -41,7 +41,7 @@ pub const TRANSFER_TO_KEY: &[u8] = b"to";
 pub const TRANSFER_TO_DOMAIN_KEY: &[u8] = b"to-domain";
 
 /// The block's writes so far, read before the state before the block.
-pub(super) struct Overlay<'a> {
+pub(crate) struct Overlay<'a> {
     pub view: &'a dyn StateView,
     pub state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Edge domains of the network.
@@ -49,6 +49,10 @@ pub(super) struct Overlay<'a> {
 }
 
 impl Overlay<'_> {
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.state.insert(key, value);
+    }
+
     pub fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.state.get(key) {
             Some(v) => Ok(Some(v.clone())),
@@ -314,7 +318,11 @@ fn trust_of(s: &Overlay<'_>, receipt: &ParentReceipt) -> Result<Trust<'static>, 
     }
     let domains = s.domains;
     Ok(Trust::from_state(
-        GenesisState { config, committees },
+        GenesisState {
+            config,
+            committees,
+            ..GenesisState::default()
+        },
         Digest::ZERO,
         domains,
     ))

@@ -1,14 +1,15 @@
 //! System transactions: the protocol's own state changes, executed like
 //! records so that every node (and the simulator) reaches the same state
-//! root. Each kind has its arm here: anchors (issue 25, `anchor.rs`);
-//! registry, candidacies, RandShare dealings and reveals, reconfiguration
-//! (issue 26); evidence-driven penalties (issue 27). Until a kind is built
-//! it is refused with a reason, never accepted as a no-op: no mempool
-//! admits one, so only a Byzantine leader could propose one, and it would
-//! change nothing.
+//! root. Each kind has its arm here: anchors (issue 25, `anchor.rs`); the
+//! registry, RandShare dealings and reveals, candidacies and
+//! reconfigurations (issue 26, `crate::dynasty`); evidence-driven
+//! penalties (issue 27). Until a kind is built it is refused with a
+//! reason, never accepted as a no-op: no mempool admits one, so only a
+//! Byzantine leader could propose one, and it would change nothing.
 
 use super::records::{At, Overlay};
 use super::{anchor, ChainContext, StateError};
+use crate::dynasty;
 use crate::types::SystemTx;
 
 /// Applies one system transaction to the block's writes so far.
@@ -19,13 +20,16 @@ pub(super) fn apply_system(
     ctx: ChainContext,
     tx: &SystemTx,
     at: At,
-) -> Result<Result<(), &'static str>, StateError> {
-    Ok(Err(match tx {
-        SystemTx::Anchor(a) => return anchor::apply_anchor(s, ctx, a, at),
-        SystemTx::Register(_) => "registrations are not executed yet",
-        SystemTx::Candidacy(_) => "candidacies are not executed yet",
-        SystemTx::PvssDeal(_) | SystemTx::PvssReveal(_) => "RandShare is not executed yet",
-        SystemTx::Reconfigure(_) => "reconfigurations are not executed yet",
-        SystemTx::Evidence(_) => "evidence is not executed yet",
-    }))
+) -> Result<Result<(), String>, StateError> {
+    let h = at.height;
+    let verdict = match tx {
+        SystemTx::Anchor(a) => anchor::apply_anchor(s, ctx, a, at)?,
+        SystemTx::Registry(r) => dynasty::apply_registry(s, ctx, r, h)?,
+        SystemTx::Candidacy(c) => dynasty::apply_candidacy(s, ctx.chain, c, h)?,
+        SystemTx::PvssDeal(d) => dynasty::apply_deal(s, ctx.chain, d, h)?,
+        SystemTx::PvssReveal(r) => dynasty::apply_reveal(s, ctx.chain, r, h)?,
+        SystemTx::Reconfigure(r) => return dynasty::apply_reconfigure(s, ctx, r, h),
+        SystemTx::Evidence(_) => Err("evidence is not executed yet"),
+    };
+    Ok(verdict.map_err(str::to_string))
 }

@@ -283,6 +283,7 @@ impl TwoDomains {
         let genesis = GenesisState {
             config: Digest::ZERO,
             committees,
+            ..GenesisState::default()
         };
         let alice = TxKeypair::from_seed(&[1; 32]);
         let bob = TxKeypair::from_seed(&[2; 32]);
@@ -316,6 +317,7 @@ impl TwoDomains {
             qc: certify(&a.kit, &header),
             tip: a.state.prove(&block_key(5), 5).unwrap(),
             link: None,
+            handoffs: Default::default(),
             header,
         };
         let mut global = CertifiedChain::new(ChainId::GLOBAL, 2, kit(2), &genesis);
@@ -515,6 +517,7 @@ impl LocalChain {
             qc: certify(&self.0.kit, &header),
             tip: self.0.state.prove(&block_key(s), s).unwrap(),
             link: last.map(|l| self.0.state.prove(&block_key(l), s).unwrap()),
+            handoffs: Default::default(),
             header,
         }
     }
@@ -524,6 +527,7 @@ fn global_with(local: &LocalChain) -> MemState {
     let genesis = GenesisState {
         config: Digest::ZERO,
         committees: vec![local.record()],
+        ..GenesisState::default()
     };
     MemState::new(
         ChainContext {

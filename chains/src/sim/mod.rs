@@ -14,10 +14,12 @@
 
 mod byzantine;
 mod checker;
+mod dynasty;
 mod network;
 mod run;
 
 pub use byzantine::Behavior;
+pub use dynasty::{run_dynasty, DynastySimConfig, DynastySimReport};
 pub use run::{run, run_hierarchy, run_many, HierarchyConfig, HierarchyReport};
 
 use std::time::Duration;

@@ -7,7 +7,7 @@ use strata_crypto::hash::Digest;
 
 use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
-use crate::types::{Block, Evidence, HashedBatch, Height};
+use crate::types::{Block, Epoch, EpochChange, Evidence, HashedBatch, Height};
 
 #[derive(Default, Clone)]
 pub struct MemStore {
@@ -19,6 +19,7 @@ pub struct MemStore {
     safety: Option<SafetyState>,
     evidence: HashMap<Digest, Evidence>,
     unconfirmed: std::collections::BTreeSet<Digest>,
+    epoch_changes: BTreeMap<Epoch, EpochChange>,
 }
 
 impl MemStore {
@@ -128,6 +129,15 @@ impl Store for MemStore {
 
     fn tx_location(&self, tx: &Digest) -> Result<Option<TxLocation>, StoreError> {
         Ok(self.txs.get(tx).copied())
+    }
+
+    fn put_epoch_change(&mut self, change: &EpochChange) -> Result<(), StoreError> {
+        self.epoch_changes.insert(change.epoch, change.clone());
+        Ok(())
+    }
+
+    fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError> {
+        Ok(self.epoch_changes.get(&epoch).cloned())
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {

@@ -28,7 +28,7 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
 
 use crate::consensus::SafetyState;
-use crate::types::{Block, Evidence, HashedBatch, Height, Payload};
+use crate::types::{Block, Epoch, EpochChange, Evidence, HashedBatch, Height, Payload};
 
 /// Proofs of misbehaviour a store keeps (each is a few hundred bytes).
 pub const MAX_EVIDENCE: usize = 10_000;
@@ -112,6 +112,10 @@ pub trait Store: Send {
     fn forget_unconfirmed(&mut self, digests: &[Digest]) -> Result<(), StoreError>;
     /// The batches noted and not forgotten.
     fn unconfirmed(&self) -> Result<Vec<Digest>, StoreError>;
+    /// Durably keeps the proof that an epoch ended, for members that sync
+    /// across its boundary and for verifiers of the committee history.
+    fn put_epoch_change(&mut self, change: &EpochChange) -> Result<(), StoreError>;
+    fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError>;
 }
 
 /// Hashes of a committed block's transactions, in order.

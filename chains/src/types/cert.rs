@@ -167,6 +167,24 @@ impl QuorumCertificate {
         }
     }
 
+    /// The certificate of the block an epoch starts from: the genesis in
+    /// epoch 0, the previous epoch's last block after (whose commit its
+    /// committee proved: `types::EpochChange`). Unsigned; a core accepts
+    /// exactly this one (`consensus::core`).
+    pub fn start_of(
+        chain: ChainId,
+        epoch: Epoch,
+        start: &super::block::Block,
+    ) -> QuorumCertificate {
+        QuorumCertificate {
+            chain,
+            epoch,
+            round: start.round(),
+            block: start.hash(),
+            cert: None,
+        }
+    }
+
     /// What each vote in this certificate signed.
     pub fn vote_data(&self) -> VoteData {
         VoteData {

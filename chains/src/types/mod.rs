@@ -3,6 +3,7 @@
 
 pub mod block;
 mod cert;
+pub mod dynasty;
 mod evidence;
 mod message;
 mod payload;
@@ -16,8 +17,13 @@ pub use cert::{
     CertError, QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, TimeoutMessage,
     VoteData,
 };
+pub use dynasty::{
+    AdminSet, Approval, Candidacy, CommitteeHandoff, DynastyParams, PvssDealTx, PvssRevealTx,
+    Reconfigure, ReconfigureTx, RegistryAction, RegistryChange, RegistryTx, ValidatorInfo,
+    ValidatorTier,
+};
 pub use evidence::{Evidence, EvidenceError};
-pub use message::{ConsensusMessage, SyncRequest, SyncResponse};
+pub use message::{ConsensusMessage, EpochChange, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
 pub use receipt::{
     AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, ParentReceipt, Receipt,
@@ -25,9 +31,8 @@ pub use receipt::{
 pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
 pub use rules::{ChainRules, HotStuff3, TwoPhaseBft, ViewStep, VoteRecipient};
 pub use tx::{
-    linked_hash, Anchor, Candidacy, LinkedRecord, MetaEntry, ObjectId, Op, Provenance, PvssDealTx,
-    PvssRevealTx, Reconfigure, SignedProvenance, SystemTx, Transaction, ValidatorRegistration,
-    PARENT_RECORD_KEY, PROVENANCE_SIGNING_DOMAIN,
+    linked_hash, Anchor, LinkedRecord, MetaEntry, ObjectId, Op, Provenance, SignedProvenance,
+    SystemTx, Transaction, PARENT_RECORD_KEY, PROVENANCE_SIGNING_DOMAIN,
 };
 
 use parity_scale_codec::{Decode, Encode};

@@ -5,18 +5,19 @@
 
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
-use strata_crypto::committee::Registration;
 use strata_crypto::hash::Digest;
-use strata_crypto::pvss::{Dealing, DealingContext, DecryptedShare, PvssPublicKey};
 use strata_crypto::sr25519::{TxKeypair, TxPublicKey, TxSigError, TxSignature};
-use strata_crypto::vrf::{VrfProof, VrfPublicKey};
 
 use super::block::BlockHeader;
 use super::cert::QuorumCertificate;
+use super::dynasty::{
+    Candidacy, CommitteeHandoff, PvssDealTx, PvssRevealTx, ReconfigureTx, RegistryTx,
+    MAX_ANCHOR_HANDOFFS,
+};
 use super::evidence::Evidence;
 use super::limits::*;
 use super::receipt::ParentReceipt;
-use super::{ChainId, Epoch, Height};
+use super::Height;
 use crate::auth::StateProof;
 
 /// An object's identifier (at most 128 bytes, usually a readable name).
@@ -151,6 +152,10 @@ pub struct Anchor {
     /// The block the domain's last anchor recorded, proven against
     /// `header.state_root` (none for a domain's first anchor).
     pub link: Option<StateProof>,
+    /// The domain's committees of the epochs after the last one the global
+    /// state records, up to the header's, each proven from the end of the
+    /// epoch before (issue 26, point 7; usually none, one at a boundary).
+    pub handoffs: BoundedVec<CommitteeHandoff, MAX_ANCHOR_HANDOFFS>,
 }
 
 impl Anchor {
@@ -160,54 +165,14 @@ impl Anchor {
     }
 }
 
-/// A validator joins the registry: its BLS key with proof of possession and
-/// weight, and its VRF key for sortition.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct ValidatorRegistration {
-    pub registration: Registration,
-    pub vrf_key: VrfPublicKey,
-    pub pvss_key: PvssPublicKey,
-}
-
-/// A sortition candidacy for the next epoch's committee.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct Candidacy {
-    pub chain: ChainId,
-    pub epoch: Epoch,
-    pub validator: strata_crypto::PublicKey,
-    pub seats: u64,
-    pub proof: VrfProof,
-}
-
-/// A RandShare dealing.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct PvssDealTx {
-    pub context: DealingContext,
-    pub dealing: Dealing,
-}
-
-/// A RandShare member's decrypted shares.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct PvssRevealTx {
-    pub context: DealingContext,
-    pub shares: BoundedVec<DecryptedShare, MAX_PVSS_ITEMS>,
-}
-
-/// An administrator's committee reconfiguration for a future epoch.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct Reconfigure {
-    pub chain: ChainId,
-    pub from_epoch: Epoch,
-    pub members: BoundedVec<Registration, MAX_COMMITTEE>,
-}
-
 /// Transactions the system itself issues.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum SystemTx {
     #[codec(index = 0)]
     Anchor(Box<Anchor>),
+    /// A change to the validator registry (`types::dynasty`).
     #[codec(index = 1)]
-    Register(ValidatorRegistration),
+    Registry(RegistryTx),
     #[codec(index = 2)]
     Candidacy(Candidacy),
     #[codec(index = 3)]
@@ -215,7 +180,7 @@ pub enum SystemTx {
     #[codec(index = 4)]
     PvssReveal(PvssRevealTx),
     #[codec(index = 5)]
-    Reconfigure(Reconfigure),
+    Reconfigure(ReconfigureTx),
     #[codec(index = 6)]
     Evidence(Evidence),
 }

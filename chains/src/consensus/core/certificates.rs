@@ -7,6 +7,11 @@ use super::*;
 
 impl ConsensusCore {
     pub(super) fn verify_qc(&mut self, qc: &QuorumCertificate) -> bool {
+        if qc.cert.is_none() {
+            // Unsigned: only the certificate of the block this epoch
+            // starts from, which every member holds by definition.
+            return *qc == self.start_qc;
+        }
         let id = qc.id();
         if self.verified.contains(&id) {
             return true;
@@ -142,9 +147,14 @@ impl ConsensusCore {
             child = parent;
         }
         self.commit(&first, out);
+        self.maybe_end_epoch(certified, out);
     }
 
     pub(super) fn commit(&mut self, hash: &Digest, out: &mut Vec<Action>) {
+        let Some(hash) = self.commit_target(hash) else {
+            return;
+        };
+        let hash = &hash;
         let Some(target) = self.tree.get(hash) else {
             return;
         };

@@ -8,7 +8,7 @@ impl ConsensusCore {
     /// Whether this node still votes and proposes in `view`: it is the
     /// current view and this node has not timed out in it.
     pub(super) fn signs_in(&self, view: View) -> bool {
-        view == self.view && self.my_timeout.is_none()
+        view == self.view && self.my_timeout.is_none() && !self.observer()
     }
 
     /// The host has carried out the actions before a [`Action::Yield`]:

@@ -17,6 +17,7 @@ use strata_crypto::{CheckPolicy, SecretKey, VoteError};
 mod certificates;
 mod collector;
 mod deferred;
+mod epoch_end;
 mod evidence;
 mod pacemaker;
 mod proposer;
@@ -78,6 +79,9 @@ struct SyncInFlight {
     /// A higher certified block heard of while this sync was in flight:
     /// synced to next, by the same one request at a time.
     later: Option<(Digest, Height)>,
+    /// A catch-up (`Event::CatchUp`): the next committed range, not a
+    /// certified block this node heard of; a real sync replaces it.
+    catch_up: bool,
 }
 
 /// Remembers which certificates verified (a QC arrives in a proposal, in
@@ -168,6 +172,13 @@ pub struct ConsensusCore {
     sync: Option<SyncInFlight>,
     sync_generation: u64,
     stats: CoreStats,
+    /// The unsigned certificate of the block this epoch starts from (the
+    /// genesis, or the previous epoch's last block).
+    start_qc: QuorumCertificate,
+    /// The epoch's last block is committed: the core no longer acts.
+    ended: bool,
+    /// An epoch change whose blocks' ancestors are being fetched.
+    held_epoch_change: Option<(u32, crate::types::EpochChange)>,
 }
 
 impl ConsensusCore {
@@ -175,9 +186,13 @@ impl ConsensusCore {
         let genesis_hash = cfg.genesis.hash();
         let committee = cfg.committee.clone();
         let threshold = cfg.threshold;
+        let start_qc = QuorumCertificate::start_of(cfg.chain, cfg.epoch, &cfg.genesis);
         ConsensusCore {
-            safety: SafetyState::fresh(cfg.chain, cfg.epoch, genesis_hash),
-            checked_high_qc: SafetyState::fresh(cfg.chain, cfg.epoch, genesis_hash).high_qc,
+            safety: SafetyState::starting_at(start_qc.clone()),
+            checked_high_qc: start_qc.clone(),
+            start_qc,
+            ended: false,
+            held_epoch_change: None,
             tree: BlockTree::new(cfg.genesis.clone()),
             votes: Phase::with_policy(committee.clone(), threshold, CheckPolicy::Deferred),
             timeouts: Phase::new(committee, threshold),
@@ -240,6 +255,17 @@ impl ConsensusCore {
 
     pub fn config(&self) -> &CoreConfig {
         &self.cfg
+    }
+
+    /// Whether this node only follows the epoch (see [`CoreConfig::me`]).
+    pub fn observer(&self) -> bool {
+        self.cfg.me as usize >= self.cfg.committee.len()
+    }
+
+    /// Whether the epoch's last block is committed (the host starts the
+    /// next epoch's core).
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     pub fn leader_of(&self, view: View) -> u32 {
@@ -320,7 +346,7 @@ impl ConsensusCore {
         let mut out = Vec::new();
         match event {
             Event::Restored(rec) => self.on_restored(*rec, &mut out),
-            _ if !self.started => {}
+            _ if !self.started || self.ended => {}
             Event::Message { from, msg } => self.on_message(from, msg, &mut out),
             Event::Timer(id) => self.on_timer(id, &mut out),
             Event::ProposalReady {
@@ -333,6 +359,14 @@ impl ConsensusCore {
             }
             Event::Resumed => self.on_resumed(&mut out),
             Event::Executed { height, root } => self.on_executed(height, root, &mut out),
+            Event::CatchUp { peer } => self.catch_up(peer, &mut out),
+        }
+        if self.ended {
+            // The epoch ended during this event: what the core did after
+            // is void (the next epoch's core takes over from the proof).
+            if let Some(k) = out.iter().position(|a| matches!(a, Action::EpochEnded(_))) {
+                out.truncate(k + 1);
+            }
         }
         out
     }
@@ -350,7 +384,20 @@ impl ConsensusCore {
             }
         }
         self.tree = BlockTree::new(rec.committed_tip);
+        if self
+            .cfg
+            .epoch_end
+            .is_some_and(|e| self.committed_height() >= e.last_height)
+        {
+            // Restored after the epoch ended: the host starts the next.
+            self.ended = true;
+            out.push(Action::EpochEnded(None));
+            return;
+        }
         let mut pending = rec.pending;
+        // Blocks of other epochs (an earlier one's uncommitted tail) are
+        // not this core's.
+        pending.retain(|b| b.header.epoch == self.cfg.epoch);
         pending.sort_by_key(|b| b.header.height);
         for b in pending {
             let hash = b.hash();
@@ -364,7 +411,7 @@ impl ConsensusCore {
         self.enter_view(view, true, out);
         let high = self.safety.high_qc.clone();
         if !self.tree.contains(&high.block) && high.round.height > self.committed_height() {
-            let peer = (self.cfg.me + 1) % self.cfg.committee.len() as u32;
+            let peer = ((u64::from(self.cfg.me) + 1) % self.cfg.committee.len() as u64) as u32;
             self.request_sync(peer, high.block, high.round.height, out);
         }
     }
@@ -377,11 +424,10 @@ impl ConsensusCore {
     fn recover_high_qc(&mut self) {
         let high = self.safety.high_qc.clone();
         if !self.verify_qc(&high) {
-            let fresh = SafetyState::fresh(self.cfg.chain, self.cfg.epoch, self.genesis_hash);
             let justify = self.tree.get(&high.block).map(|b| b.header.justify.clone());
             self.safety.high_qc = match justify {
                 Some(j) if self.verify_qc(&j) => j,
-                _ => fresh.high_qc,
+                _ => self.start_qc.clone(),
             };
         }
         self.checked_high_qc = self.safety.high_qc.clone();
@@ -425,6 +471,7 @@ impl ConsensusCore {
             ConsensusMessage::Timeout(t) => self.handle_timeout(from, *t, out),
             ConsensusMessage::SyncResponse(r) => self.handle_sync_response(from, *r, out),
             ConsensusMessage::Evidence(e) => self.handle_evidence(from, *e, out),
+            ConsensusMessage::EpochChange(ec) => self.handle_epoch_change(from, *ec, out),
             // Served by the host from its store.
             ConsensusMessage::SyncRequest(_) => {}
         }
@@ -469,6 +516,14 @@ impl ConsensusCore {
 
 #[cfg(test)]
 impl ConsensusCore {
+    /// The view timer that is live now (tests fire it by hand).
+    pub(crate) fn view_timer_for_tests(&self) -> TimerId {
+        TimerId {
+            kind: TimerKind::View(self.view),
+            generation: self.timer_generation,
+        }
+    }
+
     pub(crate) fn open_vote_subjects(&self) -> usize {
         self.votes.len()
     }

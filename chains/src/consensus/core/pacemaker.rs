@@ -49,6 +49,10 @@ impl ConsensusCore {
     /// The view timer fired: leave the view (first basic phase of the view
     /// change), or re-broadcast the timeout if already left.
     pub(super) fn local_timeout(&mut self, out: &mut Vec<Action>) {
+        if self.observer() {
+            // An observer has no say in views; it follows certificates.
+            return;
+        }
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
         match self.my_timeout.clone() {
             Some(mine) => {

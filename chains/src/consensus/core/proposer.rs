@@ -49,6 +49,10 @@ impl ConsensusCore {
             return;
         }
         self.awaiting_payload = Some(round);
+        if self.past_epoch(round.height) {
+            // Past the epoch's last block: no transactions (epoch_end.rs).
+            return self.on_payload(round, Payload::empty(), None, out);
+        }
         out.push(Action::RequestPayload { round });
     }
 

@@ -3,6 +3,7 @@
 //! the certified blocks that come back.
 
 use super::*;
+use crate::types::limits::MAX_SYNC_BLOCKS;
 
 impl ConsensusCore {
     pub(super) fn request_sync(
@@ -19,7 +20,7 @@ impl ConsensusCore {
         // block every view; asking again for each would have a peer serve
         // the same range over and over (and fill the connection with
         // streams) while the first answer is on its way.
-        if let Some(s) = self.sync.as_mut() {
+        if let Some(s) = self.sync.as_mut().filter(|s| !s.catch_up) {
             let known = s
                 .later
                 .map_or(s.target_height, |(_, h)| h.max(s.target_height));
@@ -28,12 +29,61 @@ impl ConsensusCore {
             }
             return;
         }
+        // A catch-up in flight gives way to a block this node needs.
         self.sync = Some(SyncInFlight {
             target,
             target_height,
             peer,
             attempts: 0,
             later: None,
+            catch_up: false,
+        });
+        self.send_sync_request(out);
+    }
+
+    /// Takes in a chain of blocks whose top is certified (by a certificate
+    /// the caller checked): everything below it is authenticated by the
+    /// hash links, its embedded certificates checked by the honest voters
+    /// of each child.
+    pub(super) fn take_certified_chain<'b>(
+        &mut self,
+        chain: impl Iterator<Item = (&'b Arc<Block>, Digest)>,
+        out: &mut Vec<Action>,
+    ) {
+        for (b, hash) in chain {
+            self.observe_proposal(&b.proposal_statement(), out);
+            if self.tree.insert(b.clone(), hash).unwrap_or(false) {
+                out.push(Action::StoreBlock(b.clone()));
+                self.certified_arrived(b, hash, out);
+            }
+            let j = b.header.justify.clone();
+            self.verified.insert(j.id());
+            self.process_qc(&j, out);
+        }
+    }
+
+    /// Asks `peer` for the committed blocks above this node's (one range;
+    /// more only while full ranges come back), unless a sync is in flight:
+    /// how an observer follows, and a member that fell behind catches up
+    /// without a certificate to sync to.
+    pub(super) fn catch_up(&mut self, peer: u32, out: &mut Vec<Action>) {
+        if self.sync.is_some() || peer as usize >= self.cfg.committee.len() || peer == self.cfg.me {
+            return;
+        }
+        // A span of at least a full range, which is served by height
+        // (`consensus::sync::serve`); a shorter one would be walked down
+        // from a target hash, and a catch-up has none (found by the
+        // dynasty simulator: observers asked for 63 and got nothing).
+        let target_height = self
+            .committed_height()
+            .saturating_add(MAX_SYNC_BLOCKS as u64 + 1);
+        self.sync = Some(SyncInFlight {
+            target: Digest::ZERO,
+            target_height,
+            peer,
+            attempts: 0,
+            later: None,
+            catch_up: true,
         });
         self.send_sync_request(out);
     }
@@ -69,6 +119,11 @@ impl ConsensusCore {
         let Some(s) = self.sync.as_mut() else {
             return;
         };
+        if s.catch_up {
+            // Unanswered (nothing new there): the host asks again later.
+            self.sync = None;
+            return;
+        }
         s.attempts += 1;
         if s.attempts > 3 * n {
             self.sync = None;
@@ -100,6 +155,7 @@ impl ConsensusCore {
             return self.unhelpful(from, "sync response for another chain or epoch", out);
         }
         let committed = self.committed_height();
+        let resp_len = resp.blocks.len();
         let blocks: Vec<Arc<Block>> = resp
             .blocks
             .into_inner()
@@ -115,6 +171,7 @@ impl ConsensusCore {
             return self.unhelpful(from, "sync response does not connect", out);
         };
         let mut parent = first_parent;
+        let hashes_len = resp_len;
         let mut hashes = Vec::with_capacity(blocks.len());
         for b in &blocks {
             let hash = b.hash();
@@ -133,30 +190,32 @@ impl ConsensusCore {
         // The top block is authenticated by a certificate: the one that made
         // us ask (for the target) or the one in the response.
         let top_hash = *hashes.last().expect("non-empty");
+        let epoch_change = resp.epoch_change.filter(|ec| {
+            ec.last().is_some_and(|b| b.hash() == top_hash) && self.epoch_change_valid(ec)
+        });
         let top_certified = top_hash == target
+            || epoch_change.is_some()
             || resp.certificate.as_ref().is_some_and(|qc| {
                 qc.block == top_hash && qc.round == top.round() && self.verify_qc(qc)
             });
         if !top_certified {
             return self.unhelpful(from, "sync response is not certified", out);
         }
-        // Everything below is authenticated by the hash links: its embedded
-        // certificates were checked by the honest voters of each child.
-        for (b, hash) in blocks.iter().zip(hashes) {
-            self.observe_proposal(&b.proposal_statement(), out);
-            if self.tree.insert(b.clone(), hash).unwrap_or(false) {
-                out.push(Action::StoreBlock(b.clone()));
-                self.certified_arrived(b, hash, out);
-            }
-            let j = b.header.justify.clone();
-            self.verified.insert(j.id());
-            self.process_qc(&j, out);
-        }
+        self.take_certified_chain(blocks.iter().zip(hashes), out);
         if let Some(qc) = resp.certificate {
             self.process_qc(&qc, out);
         }
+        if let Some(ec) = epoch_change {
+            self.handle_epoch_change(from, *ec, out);
+        }
         let reached = top.header.height.max(self.committed_height());
-        if let Some(s) = self.sync.take() {
+        let full = hashes_len >= MAX_SYNC_BLOCKS;
+        if let Some(s) = self.sync.take_if(|s| s.catch_up) {
+            // A full range may have more behind it; a short one is all.
+            if full {
+                self.catch_up(s.peer, out);
+            }
+        } else if let Some(s) = self.sync.take() {
             let next = if s.target_height > reached {
                 Some((s.target, s.target_height))
             } else {
@@ -170,11 +229,13 @@ impl ConsensusCore {
                     peer: from,
                     attempts: 0,
                     later,
+                    catch_up: false,
                 });
                 self.send_sync_request(out);
             }
         }
         self.adopt_orphans(out);
+        self.retry_held_epoch_change(out);
         self.try_propose(out);
     }
 }

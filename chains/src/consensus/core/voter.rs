@@ -22,6 +22,9 @@ impl ConsensusCore {
         if check_block_rules(self.protocol(), &block).is_err() {
             return self.misbehaviour(from, "proposal breaks the block rules", out);
         }
+        if self.past_epoch(h.height) && !block.payload.is_empty() {
+            return self.misbehaviour(from, "proposal carries transactions past its epoch", out);
+        }
         if block.inline_tx_root_matches() == Some(false) {
             return self.misbehaviour(from, "proposal transaction root mismatch", out);
         }

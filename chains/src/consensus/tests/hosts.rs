@@ -388,6 +388,7 @@ fn unsolicited_sync_responses_are_refused_and_charged() {
         epoch: 0,
         certificate: Some(blocks[2].header.justify.clone()),
         blocks: strata_crypto::codec::BoundedVec::new(blocks[..2].to_vec()).unwrap(),
+        epoch_change: None,
     };
     let actions = fresh.cores[3].on_event(
         fresh.now,

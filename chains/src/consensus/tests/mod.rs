@@ -350,6 +350,7 @@ fn vote(h: &Harness, signer: usize, round: Round, block: Digest) -> SignedStatem
     SignedStatement::sign(data, signer as u32, &h.keys[signer])
 }
 
+mod epochs;
 mod evidence;
 mod hosts;
 mod signing;

@@ -168,6 +168,7 @@ pub fn run_hierarchy(cfg: &HierarchyConfig) -> HierarchyReport {
                 sim_committee(c, protocol(c), &kit.committee)
             })
             .collect(),
+        ..GenesisState::default()
     });
     let configs: Vec<SimConfig> = chains
         .iter()
@@ -423,6 +424,7 @@ impl Hierarchy<'_> {
             qc,
             tip,
             link: None,
+            handoffs: Default::default(),
         };
         self.forged += 1;
         self.send_anchor(anchor);
@@ -466,6 +468,7 @@ impl Hierarchy<'_> {
                         qc,
                         tip,
                         link,
+                        handoffs: Default::default(),
                     });
                 }
                 SubmitterAction::Poll => {

@@ -163,6 +163,12 @@ impl Sim<'_> {
                 Action::Misbehaviour { peer, reason, .. } => {
                     self.log(|| format!("n{i} blames n{peer}: {reason}"));
                 }
+                Action::EpochEnded(proof) => {
+                    if let Some(ec) = proof {
+                        let _ = self.nodes[i].store.put_epoch_change(&ec);
+                    }
+                    self.log(|| format!("n{i} ends its epoch"));
+                }
             }
         }
     }

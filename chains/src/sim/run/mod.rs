@@ -223,6 +223,7 @@ impl<'a> Sim<'a> {
             None => GenesisState {
                 config: Digest::of("strata/sim/genesis", &cfg.seed.to_le_bytes()),
                 committees: vec![sim_committee(chain, cfg.protocol, &committee)],
+                ..GenesisState::default()
             },
         };
         // Objects of this chain's domain for the client load.
@@ -759,6 +760,7 @@ fn describe(msg: &ConsensusMessage) -> String {
         ConsensusMessage::Evidence(e) => {
             format!("evidence of {} against {:?}", e.kind(), e.offenders())
         }
+        ConsensusMessage::EpochChange(ec) => format!("end of epoch {}", ec.epoch),
     }
 }
 

@@ -23,7 +23,7 @@ use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_BATCH_TXS;
 use crate::types::limits::MAX_MESSAGE_BYTES;
-use crate::types::{Batch, Block, Evidence, HashedBatch, Height};
+use crate::types::{Batch, Block, Epoch, EpochChange, Evidence, HashedBatch, Height};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -38,6 +38,13 @@ const CF_UNCONFIRMED: &str = "unconfirmed";
 /// Batches referenced by a committed block: digest → the first height.
 const CF_COMMITTED_BATCHES: &str = "committed-batches";
 const KEY_SAFETY: &[u8] = b"safety";
+
+/// An epoch's end proof, in `meta`.
+fn epoch_change_key(epoch: Epoch) -> Vec<u8> {
+    let mut k = b"epoch-change/".to_vec();
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k
+}
 const KEY_TIP: &[u8] = b"tip";
 /// The height through which the transaction index is on disk.
 const KEY_INDEXED: &[u8] = b"indexed";
@@ -729,6 +736,21 @@ impl Store for RocksStore {
             return Ok(Some(loc));
         }
         self.get_decoded(CF_TXS, &tx.0, "transaction index")
+    }
+
+    fn put_epoch_change(&mut self, change: &EpochChange) -> Result<(), StoreError> {
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META),
+                epoch_change_key(change.epoch),
+                change.encode(),
+                &Self::synced(),
+            )
+            .map_err(backend)
+    }
+
+    fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError> {
+        self.get_decoded(CF_META, &epoch_change_key(epoch), "epoch change")
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {

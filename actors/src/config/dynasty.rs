@@ -1,0 +1,156 @@
+//! The genesis's dynasty settings (issue 26): the administrators who
+//! approve registry changes and reconfigurations, each validator's VRF
+//! and PVSS keys, and each chain's epochs. A chain with `epoch_length = 0`
+//! (the default) keeps its genesis committee for ever.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use strata_chains::types::dynasty::{MAX_ADMINS, MAX_PEER_ID, MIN_COMMITTEE, MIN_EPOCH_LENGTH};
+use strata_chains::types::{AdminSet, ChainId, DynastyParams, ValidatorInfo, ValidatorTier};
+use strata_crypto::codec::{BoundedBytes, BoundedVec};
+use strata_crypto::pvss::PvssPublicKey;
+use strata_crypto::sr25519::TxPublicKey;
+use strata_crypto::vrf::VrfPublicKey;
+use strata_crypto::{ProofOfPossession, QuorumThreshold};
+
+use super::{parse_hex, ConfigError, Tier, Validator};
+
+/// `[admins]`: sr25519 public keys (hex) and how many must approve.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminsEntry {
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub threshold: u32,
+}
+
+impl AdminsEntry {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.threshold == 0
+    }
+}
+
+pub fn parse_admins(path: &Path, a: &AdminsEntry) -> Result<AdminSet, ConfigError> {
+    if a.keys.len() > MAX_ADMINS {
+        return Err(ConfigError::new(
+            path,
+            "admins.keys",
+            format!("at most {MAX_ADMINS} administrators"),
+        ));
+    }
+    let mut keys = Vec::with_capacity(a.keys.len());
+    for (i, k) in a.keys.iter().enumerate() {
+        let field = format!("admins.keys[{i}]");
+        let bytes: [u8; 32] = parse_hex(path, &field, k)?;
+        keys.push(TxPublicKey::from_bytes(&bytes).map_err(|e| ConfigError::new(path, &field, e))?);
+    }
+    if a.threshold as usize > keys.len() || (a.threshold == 0 && !keys.is_empty()) {
+        return Err(ConfigError::new(
+            path,
+            "admins.threshold",
+            format!("must be in 1..={} (the number of keys)", keys.len()),
+        ));
+    }
+    Ok(AdminSet {
+        keys: BoundedVec::new(keys).unwrap_or_default(),
+        threshold: a.threshold,
+    })
+}
+
+/// A validator's VRF and PVSS keys, if the entry names them.
+pub fn parse_keys(
+    path: &Path,
+    index: usize,
+    vrf: Option<&str>,
+    pvss: Option<&str>,
+) -> Result<(Option<VrfPublicKey>, Option<PvssPublicKey>), ConfigError> {
+    let vrf = vrf
+        .map(|k| {
+            let field = format!("validators[{index}].vrf_key");
+            let b: [u8; 32] = parse_hex(path, &field, k)?;
+            VrfPublicKey::from_bytes(b).map_err(|e| ConfigError::new(path, &field, e))
+        })
+        .transpose()?;
+    let pvss = pvss
+        .map(|k| {
+            let field = format!("validators[{index}].pvss_key");
+            let b: [u8; 32] = parse_hex(path, &field, k)?;
+            PvssPublicKey::from_bytes(b).map_err(|e| ConfigError::new(path, &field, e))
+        })
+        .transpose()?;
+    Ok((vrf, pvss))
+}
+
+fn tier(t: Tier) -> ValidatorTier {
+    match t {
+        Tier::Cloud => ValidatorTier::Cloud,
+        Tier::Edge => ValidatorTier::Edge,
+        Tier::Iot => ValidatorTier::Iot,
+    }
+}
+
+/// The registry record the genesis writes for a validator with dynasty
+/// keys (none without them: it can serve only a chain without epochs).
+pub fn validator_info(v: &Validator) -> Option<ValidatorInfo> {
+    Some(ValidatorInfo {
+        key: v.key,
+        proof_of_possession: ProofOfPossession(v.pop),
+        vrf_key: v.vrf_key?,
+        pvss_key: v.pvss_key?,
+        tier: tier(v.tier),
+        domain: v.domain,
+        peer_id: BoundedBytes::<MAX_PEER_ID>::new(v.peer_id.as_bytes().to_vec()).ok()?,
+        weight: v.weight,
+    })
+}
+
+/// A chain's dynasty parameters from its entry (`None`: no epochs).
+pub fn params(
+    path: &Path,
+    field: &str,
+    chain: ChainId,
+    epoch_length: u64,
+    committee_size: Option<u32>,
+    members: usize,
+    validators: &std::collections::BTreeMap<String, Validator>,
+) -> Result<Option<DynastyParams>, ConfigError> {
+    if epoch_length == 0 {
+        return Ok(None);
+    }
+    if epoch_length < MIN_EPOCH_LENGTH {
+        return Err(ConfigError::new(
+            path,
+            format!("{field}.epoch_length"),
+            format!("must be 0 (no epochs) or at least {MIN_EPOCH_LENGTH}"),
+        ));
+    }
+    let size = committee_size.unwrap_or(members as u32);
+    if size < MIN_COMMITTEE {
+        return Err(ConfigError::new(
+            path,
+            format!("{field}.committee_size"),
+            format!("must be at least {MIN_COMMITTEE} (a quorum that survives one fault)"),
+        ));
+    }
+    for v in validators.values() {
+        let eligible = validator_info(v).is_some_and(|i| i.eligible_for(chain));
+        let could_serve = match chain.domain() {
+            None => v.tier != Tier::Iot,
+            Some(d) => v.tier != Tier::Cloud && v.domain == Some(d),
+        };
+        if could_serve && !eligible {
+            return Err(ConfigError::new(
+                path,
+                format!("validators.{}", v.name),
+                format!("{chain} runs epochs: its validators need vrf_key and pvss_key"),
+            ));
+        }
+    }
+    Ok(Some(DynastyParams {
+        epoch_length,
+        committee_size: size,
+        threshold: QuorumThreshold::TWO_THIRDS,
+    }))
+}

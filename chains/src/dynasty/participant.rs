@@ -1,0 +1,271 @@
+//! What a validator posts for its chain's dynasties, and when: a pure
+//! machine over the executed state, run by the node's dynasty actor and by
+//! the simulator alike. After each executed height the host asks
+//! [`Participant::poll`] and submits what it returns to its own chain.
+//!
+//! Each transaction is made once per epoch and kept, so a retry (when it
+//! has not executed `RETRY_BLOCKS` blocks later: lost in a crash, a full
+//! mempool, a partition) resubmits the same bytes, which mempools take
+//! once. A dealing needs fresh randomness, passed in (no hidden
+//! randomness, DESIGN.md §2); reveals and candidacies are deterministic.
+
+use std::collections::BTreeMap;
+
+use rand::{CryptoRng, RngCore};
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::pvss::{self, PvssSecretKey};
+use strata_crypto::sortition::{seats, sortition_input};
+use strata_crypto::vrf::VrfSecretKey;
+use strata_crypto::{PublicKey, SecretKey};
+
+use super::randshare::{dealing, participants, qualified, revealed, seed_record, threshold};
+use super::registry::{roster_at, validator};
+use super::selection::{candidates, sortition_params};
+use super::{current_epoch, EpochRecord, Phase};
+use crate::execution::{CommitteeRecord, StateError, StateView};
+use crate::types::dynasty::pvss_context;
+use crate::types::{
+    Candidacy, ChainId, Epoch, Height, PvssDealTx, PvssRevealTx, SystemTx, Transaction,
+};
+
+/// Blocks after which an unexecuted dynasty transaction is submitted again.
+pub const RETRY_BLOCKS: u64 = 3;
+
+/// The secret keys a validator takes part with.
+pub struct ParticipantKeys {
+    pub bls: SecretKey,
+    pub vrf: VrfSecretKey,
+    pub pvss: PvssSecretKey,
+}
+
+/// Misbehaviour for tests and the simulator's Byzantine members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParticipantFaults {
+    /// Deals, but never reveals.
+    pub withhold_reveal: bool,
+    /// Deals a transcript whose proofs do not hold.
+    pub invalid_dealing: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Deal,
+    Reveal,
+    Candidacy,
+}
+
+pub struct Participant {
+    chain: ChainId,
+    keys: ParticipantKeys,
+    public: PublicKey,
+    faults: ParticipantFaults,
+    /// What was made for (epoch, kind), and when it was last submitted.
+    made: BTreeMap<(Epoch, Kind), (Transaction, Height)>,
+}
+
+impl Participant {
+    pub fn new(chain: ChainId, keys: ParticipantKeys) -> Participant {
+        let public = keys.bls.public_key();
+        Participant {
+            chain,
+            keys,
+            public,
+            faults: ParticipantFaults::default(),
+            made: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_faults(mut self, faults: ParticipantFaults) -> Participant {
+        self.faults = faults;
+        self
+    }
+
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    /// What to submit now, given the state after executing `height`.
+    pub fn poll<R: RngCore + CryptoRng>(
+        &mut self,
+        view: &dyn StateView,
+        height: Height,
+        rng: &mut R,
+    ) -> Result<Vec<Transaction>, StateError> {
+        let Some(cur) = current_epoch(view, self.chain)? else {
+            return Ok(Vec::new());
+        };
+        if cur.params.epoch_length == 0 {
+            return Ok(Vec::new());
+        }
+        // Forget what earlier epochs needed.
+        self.made = self.made.split_off(&(cur.epoch + 1, Kind::Deal));
+        let Some(kind) = self.due(view, &cur, height + 1)? else {
+            return Ok(Vec::new());
+        };
+        let slot = (cur.epoch + 1, kind);
+        if let Some((tx, last)) = self.made.get_mut(&slot) {
+            if height < last.saturating_add(RETRY_BLOCKS) {
+                return Ok(Vec::new());
+            }
+            *last = height;
+            return Ok(vec![tx.clone()]);
+        }
+        let made = match kind {
+            Kind::Deal => self.make_deal(view, &cur, rng)?,
+            Kind::Reveal => self.make_reveal(view, &cur)?,
+            Kind::Candidacy => self.make_candidacy(view, &cur)?,
+        };
+        Ok(made
+            .map(|tx| {
+                self.made.insert(slot, (tx.clone(), height));
+                vec![tx]
+            })
+            .unwrap_or_default())
+    }
+
+    fn my_index(&self, view: &dyn StateView, cur: &EpochRecord) -> Result<Option<u32>, StateError> {
+        Ok(
+            CommitteeRecord::read(view, self.chain, cur.epoch)?.and_then(|c| {
+                c.members
+                    .iter()
+                    .position(|m| m.key == self.public)
+                    .map(|i| i as u32)
+            }),
+        )
+    }
+
+    /// What the block at `next` could take from this validator that the
+    /// state does not hold yet.
+    fn due(
+        &self,
+        view: &dyn StateView,
+        cur: &EpochRecord,
+        next: Height,
+    ) -> Result<Option<Kind>, StateError> {
+        let epoch = cur.epoch + 1;
+        Ok(match cur.phase(next) {
+            Some(Phase::Dealing) => match self.my_index(view, cur)? {
+                Some(me) if dealing(view, self.chain, epoch, me)?.is_none() => Some(Kind::Deal),
+                _ => None,
+            },
+            Some(Phase::Revealing) if !self.faults.withhold_reveal => {
+                match self.my_index(view, cur)? {
+                    Some(me)
+                        if !revealed(view, self.chain, epoch, me)?
+                            && qualified(view, self.chain, epoch)?.is_some_and(|q| q.enough) =>
+                    {
+                        Some(Kind::Reveal)
+                    }
+                    _ => None,
+                }
+            }
+            Some(Phase::Candidacy) => {
+                let listed = candidates(view, self.chain, epoch)?
+                    .list
+                    .iter()
+                    .any(|c| c.key == self.public);
+                (!listed).then_some(Kind::Candidacy)
+            }
+            _ => None,
+        })
+    }
+
+    fn make_deal<R: RngCore + CryptoRng>(
+        &self,
+        view: &dyn StateView,
+        cur: &EpochRecord,
+        rng: &mut R,
+    ) -> Result<Option<Transaction>, StateError> {
+        let Some(me) = self.my_index(view, cur)? else {
+            return Ok(None);
+        };
+        let keys = participants(view, cur)?;
+        let context = pvss_context(self.chain, cur.epoch + 1, me);
+        let Ok((mut dealing, _)) = pvss::deal(rng, &context, threshold(keys.len()), &keys) else {
+            return Ok(None);
+        };
+        if self.faults.invalid_dealing {
+            if let Some(r) = dealing.responses.first_mut() {
+                r[0] ^= 1;
+            }
+        }
+        let signature = self
+            .keys
+            .bls
+            .sign(&PvssDealTx::signing_digest(&context, &dealing).0);
+        Ok(Some(system(SystemTx::PvssDeal(PvssDealTx {
+            context,
+            dealing,
+            signature,
+        }))))
+    }
+
+    fn make_reveal(
+        &self,
+        view: &dyn StateView,
+        cur: &EpochRecord,
+    ) -> Result<Option<Transaction>, StateError> {
+        let Some(me) = self.my_index(view, cur)? else {
+            return Ok(None);
+        };
+        let epoch = cur.epoch + 1;
+        let Some(q) = qualified(view, self.chain, epoch)? else {
+            return Ok(None);
+        };
+        let mut shares = Vec::new();
+        for dealer in q.dealers.iter() {
+            let Some(d) = dealing(view, self.chain, epoch, *dealer)? else {
+                continue;
+            };
+            let ctx = pvss_context(self.chain, epoch, *dealer);
+            if let Ok(share) = pvss::decrypt_share(&self.keys.pvss, &ctx, me, &d.dealing) {
+                shares.push((*dealer, share));
+            }
+        }
+        let Ok(shares) = BoundedVec::new(shares) else {
+            return Ok(None);
+        };
+        Ok(Some(system(SystemTx::PvssReveal(PvssRevealTx {
+            chain: self.chain,
+            epoch,
+            member: me,
+            shares,
+        }))))
+    }
+
+    /// A candidacy, when this validator's draw selects it.
+    fn make_candidacy(
+        &self,
+        view: &dyn StateView,
+        cur: &EpochRecord,
+    ) -> Result<Option<Transaction>, StateError> {
+        let epoch = cur.epoch + 1;
+        let Some(seed) = seed_record(view, self.chain, epoch)? else {
+            return Ok(None);
+        };
+        let snapshot = roster_at(view, self.chain, cur.epoch)?;
+        let Some(entry) = snapshot.get(&self.public) else {
+            return Ok(None);
+        };
+        if !validator(view, &self.public)?.is_some_and(|r| r.active && r.since <= cur.start) {
+            return Ok(None);
+        }
+        let input = sortition_input(&seed.seed, self.chain.0, epoch);
+        let (output, proof) = self.keys.vrf.prove(&input);
+        let params = sortition_params(snapshot.total_weight(), &cur.params);
+        let won = seats(&output, entry.weight, params).unwrap_or(0);
+        Ok((won > 0).then(|| {
+            system(SystemTx::Candidacy(Candidacy {
+                chain: self.chain,
+                epoch,
+                validator: self.public,
+                seats: won,
+                proof,
+            }))
+        }))
+    }
+}
+
+fn system(tx: SystemTx) -> Transaction {
+    Transaction::System(Box::new(tx))
+}

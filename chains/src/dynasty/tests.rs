@@ -1,0 +1,430 @@
+//! Dynasties executed block by block: every validator's participant posts
+//! what it would, and the executor decides, as on a node.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use strata_crypto::codec::BoundedVec;
+use strata_crypto::committee::{Member, QuorumThreshold};
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
+use strata_crypto::PublicKey;
+
+use super::*;
+use crate::execution::{BlockRef, ChainContext, GenesisState, MemState};
+use crate::types::{
+    AdminSet, Protocol, Reconfigure, RegistryAction, SystemTx, Transaction, ValidatorTier,
+};
+
+const CHAIN: ChainId = ChainId::GLOBAL;
+/// Short epochs: blocks here execute as they are made (no pipeline).
+const LENGTH: u64 = 32;
+
+struct Net {
+    validators: Vec<ValidatorKeys>,
+    participants: Vec<Participant>,
+    admin: TxKeypair,
+    state: MemState,
+    network: Digest,
+    rng: ChaCha20Rng,
+}
+
+fn params(size: u32) -> DynastyParams {
+    DynastyParams {
+        epoch_length: LENGTH,
+        committee_size: size,
+        threshold: QuorumThreshold::TWO_THIRDS,
+    }
+}
+
+/// `n` cloud validators, the first four the committee of epoch 0.
+fn net(n: usize, size: u32, seed: u64) -> Net {
+    let validators: Vec<ValidatorKeys> = (0..n)
+        .map(|i| ValidatorKeys::seeded(seed * 1000 + i as u64, ValidatorTier::Cloud, None, 100))
+        .collect();
+    let admin = TxKeypair::from_seed(&[9; 32]);
+    let config = Digest::of("strata/test/dynasty", &seed.to_le_bytes());
+    let committee = CommitteeRecord {
+        chain: CHAIN,
+        epoch: 0,
+        protocol: Protocol::HotStuff,
+        threshold: QuorumThreshold::TWO_THIRDS,
+        members: BoundedVec::new(
+            validators[..4]
+                .iter()
+                .map(|v| Member {
+                    key: v.bls.public_key(),
+                    weight: 1,
+                })
+                .collect(),
+        )
+        .unwrap(),
+    };
+    let genesis = GenesisState {
+        config,
+        committees: vec![committee],
+        admins: AdminSet {
+            keys: BoundedVec::new(vec![admin.public()]).unwrap(),
+            threshold: 1,
+        },
+        validators: validators.iter().map(|v| v.info()).collect(),
+        dynasties: vec![(CHAIN, params(size))],
+    };
+    let ctx = ChainContext {
+        chain: CHAIN,
+        domains: 2,
+    };
+    Net {
+        participants: validators.iter().map(|v| v.participant(CHAIN)).collect(),
+        validators,
+        admin,
+        state: MemState::new(ctx, &genesis),
+        network: config,
+        rng: ChaCha20Rng::seed_from_u64(seed),
+    }
+}
+
+impl Net {
+    fn height(&self) -> u64 {
+        self.state.applied_height()
+    }
+
+    /// Executes the next block: what every participant posts, and `extra`.
+    fn step(&mut self, extra: Vec<Transaction>) {
+        let h = self.height();
+        let mut txs = Vec::new();
+        for p in &mut self.participants {
+            txs.extend(p.poll(&self.state, h, &mut self.rng).unwrap());
+        }
+        txs.extend(extra);
+        let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+        let block = BlockRef {
+            height: h + 1,
+            hash: Digest::of("block", &(h + 1).to_le_bytes()),
+        };
+        self.state.execute(block, &txs, &hashes).unwrap();
+    }
+
+    fn run_to(&mut self, height: u64) {
+        while self.height() < height {
+            self.step(Vec::new());
+        }
+    }
+
+    fn epoch(&self) -> EpochRecord {
+        current_epoch(&self.state, CHAIN).unwrap().unwrap()
+    }
+
+    fn committee(&self, epoch: Epoch) -> Vec<PublicKey> {
+        committee(&self.state, CHAIN, epoch)
+            .unwrap()
+            .unwrap()
+            .members
+            .iter()
+            .map(|m| m.key)
+            .collect()
+    }
+
+    fn refusals(&self) -> Vec<String> {
+        self.state
+            .refused()
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    fn approved(&self, tx: crate::types::RegistryTx) -> Transaction {
+        let tx = approved_change(tx, &self.network, &[(0, &self.admin)]);
+        Transaction::System(Box::new(SystemTx::Registry(tx)))
+    }
+
+    fn reconfigure(&self, r: Reconfigure) -> Transaction {
+        let tx = approved_reconfigure(r, &self.network, &[(0, &self.admin)]);
+        Transaction::System(Box::new(SystemTx::Reconfigure(tx)))
+    }
+}
+
+#[test]
+fn epochs_pass_with_randshare_seeds_and_drawn_committees() {
+    let mut net = net(7, 4, 1);
+    let roster: Vec<PublicKey> = net.validators.iter().map(|v| v.bls.public_key()).collect();
+    let mut seeds = vec![net.epoch().seed];
+    for e in 1..=4u64 {
+        net.run_to(e * LENGTH);
+        let cur = net.epoch();
+        assert_eq!(cur.epoch, e, "epoch {e} begins after height {}", e * LENGTH);
+        assert_eq!(cur.start, e * LENGTH);
+        assert_eq!(cur.source, SeedSource::RandShare);
+        let seed = seed_record(&net.state, CHAIN, e).unwrap().unwrap();
+        assert_eq!(seed.seed, cur.seed);
+        // Every member of the dealing committee dealt and revealed.
+        assert_eq!(seed.qualified.len(), 4);
+        assert_eq!(seed.revealers.len(), 4);
+        let members = net.committee(e);
+        assert_eq!(members.len(), 4);
+        assert!(members.iter().all(|k| roster.contains(k)));
+        seeds.push(cur.seed);
+    }
+    let mut distinct = seeds.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), seeds.len(), "every epoch has its own seed");
+    assert!(net.refusals().is_empty(), "{:?}", net.refusals());
+    // The draws differ: over four epochs of seven validators, not every
+    // committee is the first one.
+    assert!((1..=4).any(|e| net.committee(e) != net.committee(0)));
+}
+
+#[test]
+fn the_same_blocks_give_the_same_dynasties_on_every_node() {
+    let mut a = net(7, 4, 2);
+    a.run_to(2 * LENGTH);
+    // A second node executes the blocks the first one's participants made.
+    let b_genesis_root = net(7, 4, 2).state.root_at(0).unwrap();
+    assert_eq!(a.state.root_at(0).unwrap(), b_genesis_root);
+    let mut c = net(7, 4, 3);
+    c.run_to(2 * LENGTH);
+    assert_ne!(
+        a.epoch().seed,
+        c.epoch().seed,
+        "another network, another seed"
+    );
+}
+
+#[test]
+fn a_dealer_that_withholds_its_reveal_neither_stops_nor_changes_the_seed() {
+    let mut honest = net(7, 4, 4);
+    let mut withheld = net(7, 4, 4);
+    withheld.participants[1] =
+        withheld.validators[1]
+            .participant(CHAIN)
+            .with_faults(ParticipantFaults {
+                withhold_reveal: true,
+                ..ParticipantFaults::default()
+            });
+    honest.run_to(LENGTH);
+    withheld.run_to(LENGTH);
+    let a = seed_record(&honest.state, CHAIN, 1).unwrap().unwrap();
+    let b = seed_record(&withheld.state, CHAIN, 1).unwrap().unwrap();
+    assert_eq!(b.source, SeedSource::RandShare);
+    assert_eq!(b.qualified.len(), 4, "its dealing counts");
+    assert_eq!(b.revealers.len(), 3, "its reveal never came");
+    // The same dealings (same randomness drawn in the same order), so the
+    // recovered secrets, and the seed, are the ones all four reveals give.
+    assert_eq!(a.seed, b.seed);
+}
+
+#[test]
+fn an_invalid_transcript_is_refused_and_left_out_of_the_qualified_set() {
+    let mut net = net(7, 4, 5);
+    net.participants[2] = net.validators[2]
+        .participant(CHAIN)
+        .with_faults(ParticipantFaults {
+            invalid_dealing: true,
+            ..ParticipantFaults::default()
+        });
+    net.run_to(LENGTH);
+    let seed = seed_record(&net.state, CHAIN, 1).unwrap().unwrap();
+    assert_eq!(seed.source, SeedSource::RandShare);
+    assert_eq!(seed.qualified.to_vec(), vec![0, 1, 3]);
+    assert!(net.refusals().iter().any(|r| r == "invalid dealing"));
+}
+
+#[test]
+fn too_few_dealings_fall_back_to_a_seed_from_the_previous_one() {
+    let mut net = net(7, 4, 6);
+    // Three of the four members are down: one dealing, fewer than f+1 = 2.
+    for i in 1..4 {
+        net.participants[i] =
+            ValidatorKeys::seeded(999 + i as u64, ValidatorTier::Cloud, None, 1).participant(CHAIN);
+    }
+    net.run_to(LENGTH);
+    let cur = net.epoch();
+    assert_eq!(cur.epoch, 1, "the chain moves on");
+    assert_eq!(cur.source, SeedSource::Fallback);
+    assert_eq!(net.committee(1).len(), 4);
+}
+
+#[test]
+fn dealings_and_candidacies_outside_their_windows_or_forged_are_refused() {
+    let mut net = net(7, 4, 7);
+    net.run_to(LENGTH / 2 + 1);
+    // A dealing signed by another member than the one it names.
+    let keys = randshare::participants(&net.state, &net.epoch()).unwrap();
+    let context = crate::types::dynasty::pvss_context(CHAIN, 1, 3);
+    let (dealing, _) = strata_crypto::pvss::deal(&mut net.rng, &context, 2, &keys).unwrap();
+    let signature = net.validators[0]
+        .bls
+        .sign(&crate::types::PvssDealTx::signing_digest(&context, &dealing).0);
+    let forged = Transaction::System(Box::new(SystemTx::PvssDeal(crate::types::PvssDealTx {
+        context,
+        dealing,
+        signature,
+    })));
+    // Validator 5 made a candidacy for epoch 1 now, before the seed: refused.
+    let early = Transaction::System(Box::new(SystemTx::Candidacy(crate::types::Candidacy {
+        chain: CHAIN,
+        epoch: 1,
+        validator: net.validators[5].bls.public_key(),
+        seats: 1,
+        proof: net.validators[5].vrf.prove(b"x").1,
+    })));
+    net.step(vec![forged, early]);
+    let refused = net.refusals();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r == "dealing not signed by its dealer"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r == "outside the candidacy window"),
+        "{refused:?}"
+    );
+    // In the window, a proof on another input does not select anyone.
+    let cur = net.epoch();
+    net.run_to(cur.reveals_close());
+    let bad = Transaction::System(Box::new(SystemTx::Candidacy(crate::types::Candidacy {
+        chain: CHAIN,
+        epoch: 1,
+        validator: net.validators[5].bls.public_key(),
+        seats: 1,
+        proof: net.validators[5].vrf.prove(b"another input").1,
+    })));
+    net.step(vec![bad]);
+    assert!(net
+        .refusals()
+        .iter()
+        .any(|r| r == "the VRF proof does not select this validator"));
+}
+
+#[test]
+fn registrations_need_approval_count_from_the_next_draw_and_leaving_takes_a_validator_off_the_roster(
+) {
+    let mut net = net(5, 4, 8);
+    let newcomer = ValidatorKeys::seeded(777, ValidatorTier::Cloud, None, 100);
+    let network = net.network;
+    // Without the administrators' approval: refused.
+    net.step(vec![Transaction::System(Box::new(SystemTx::Registry(
+        newcomer.register(&network, 0),
+    )))]);
+    assert!(net
+        .refusals()
+        .iter()
+        .any(|r| r.contains("administrators' approval")));
+    let register = net.approved(newcomer.register(&network, 0));
+    net.step(vec![register.clone()]);
+    let record = validator(&net.state, &newcomer.bls.public_key())
+        .unwrap()
+        .unwrap();
+    assert!(record.active);
+    assert_eq!(record.sequence, 1);
+    assert!(roster(&net.state, CHAIN)
+        .unwrap()
+        .get(&record.info.key)
+        .is_some());
+    // The snapshot of epoch 0 does not hold it: it is drawn from epoch 2 on.
+    assert!(roster_at(&net.state, CHAIN, 0)
+        .unwrap()
+        .get(&record.info.key)
+        .is_none());
+    // A replay is out of sequence.
+    net.step(vec![register]);
+    assert!(net.refusals().iter().any(|r| r.contains("out of sequence")));
+    net.run_to(LENGTH);
+    assert!(roster_at(&net.state, CHAIN, 1)
+        .unwrap()
+        .get(&record.info.key)
+        .is_some());
+    // It leaves on its own signature.
+    let leave = newcomer.change(&network, 1, RegistryAction::Deregister);
+    net.step(vec![Transaction::System(Box::new(SystemTx::Registry(
+        leave,
+    )))]);
+    assert!(
+        !validator(&net.state, &record.info.key)
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(roster(&net.state, CHAIN)
+        .unwrap()
+        .get(&record.info.key)
+        .is_none());
+}
+
+#[test]
+fn a_reconfiguration_seats_and_unseats_at_the_next_boundary_and_refuses_what_breaks_the_quorum() {
+    let mut net = net(6, 4, 9);
+    let keys: Vec<PublicKey> = net.validators.iter().map(|v| v.bls.public_key()).collect();
+    let base = Reconfigure {
+        chain: CHAIN,
+        epoch: 1,
+        sequence: 0,
+        add: BoundedVec::default(),
+        remove: BoundedVec::default(),
+        committee_size: None,
+        epoch_length: None,
+        threshold: None,
+        weights: BoundedVec::default(),
+    };
+    // Removing three of six leaves three: refused, with the reason.
+    let too_many = Reconfigure {
+        remove: BoundedVec::new(keys[..3].to_vec()).unwrap(),
+        ..base.clone()
+    };
+    net.step(vec![net.reconfigure(too_many)]);
+    assert!(
+        net.refusals().iter().any(|r| r.contains("at least 4")),
+        "{:?}",
+        net.refusals()
+    );
+    // A threshold below two thirds: refused.
+    let weak = Reconfigure {
+        threshold: Some(QuorumThreshold::new(1, 2).unwrap()),
+        ..base.clone()
+    };
+    net.step(vec![net.reconfigure(weak)]);
+    assert!(net.refusals().iter().any(|r| r.contains("below 2/3")));
+    // Seat validator 5, unseat member 0, and lengthen the epochs.
+    let change = Reconfigure {
+        add: BoundedVec::new(vec![keys[5]]).unwrap(),
+        remove: BoundedVec::new(vec![keys[0]]).unwrap(),
+        epoch_length: Some(64),
+        ..base
+    };
+    net.step(vec![net.reconfigure(change.clone())]);
+    assert_eq!(
+        pending(&net.state, CHAIN).unwrap().unwrap().reconfigure,
+        change
+    );
+    // Replayed: out of sequence.
+    net.step(vec![net.reconfigure(change)]);
+    assert!(net.refusals().iter().any(|r| r.contains("out of sequence")));
+    net.run_to(LENGTH);
+    let members = net.committee(1);
+    assert_eq!(members.first(), Some(&keys[5]), "seated first");
+    assert!(!members.contains(&keys[0]), "unseated");
+    let cur = net.epoch();
+    assert_eq!(cur.params.epoch_length, 64);
+    assert_eq!(cur.last_height(), LENGTH + 64);
+    // Seated members stay: epoch 2 seats validator 5 again.
+    net.run_to(LENGTH + 64);
+    assert_eq!(net.epoch().epoch, 2);
+    assert!(net.committee(2).contains(&keys[5]));
+    assert!(!net.committee(2).contains(&keys[0]));
+}
+
+#[test]
+fn a_roster_too_small_for_a_committee_keeps_the_one_serving() {
+    let mut net = net(4, 4, 10);
+    let first = net.committee(0);
+    net.run_to(2 * LENGTH);
+    assert_eq!(net.epoch().epoch, 2);
+    // Four validators, committee four: whichever way the draw went, the
+    // committee is the roster.
+    let mut a = net.committee(2);
+    let mut b = first;
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}

@@ -1,0 +1,160 @@
+//! The dynasty simulator's own checks, and what other parts (anchors,
+//! receipt verifiers) take from a simulated chain's real epochs.
+use super::*;
+
+fn check(protocol: Protocol, seed: u64, faults: FaultSet) -> DynastySimReport {
+    let cfg = DynastySimConfig::new(protocol, seed, faults);
+    let r = run_dynasty(&cfg);
+    assert!(r.passed(), "{}", r.failure_text(&cfg));
+    r
+}
+
+/// The handoff from `e` to `e + 1` a process can serve: its store's
+/// end of `e` and its state's proofs of the next committee.
+fn handoff_of(p: &Proc, chain: ChainId, e: Epoch) -> crate::types::CommitteeHandoff {
+    let change = p.store.epoch_change(e).unwrap().unwrap();
+    let at = change.blocks.last().unwrap().header.state_height;
+    crate::types::CommitteeHandoff {
+        committee: p
+            .state
+            .prove(&crate::execution::committee_key(chain, e + 1), at)
+            .unwrap(),
+        epoch: p
+            .state
+            .prove(&crate::dynasty::epoch_record_key(chain, e + 1), at)
+            .unwrap(),
+        change,
+    }
+}
+
+/// A receipt verifier learns the committee history from the genesis:
+/// each epoch's committee proven by the one before.
+#[test]
+fn a_verifier_learns_the_committee_history_and_checks_later_commits() {
+    use crate::consensus::commit_proof;
+    use crate::types::CommitProof;
+    let cfg = DynastySimConfig::new(Protocol::HotStuff, 4, FaultSet::default());
+    let mut sim = DynastySim::new(&cfg);
+    sim.execute();
+    assert!(sim.liveness_failure.is_none(), "{:?}", sim.liveness_failure);
+    let chain = sim.chain;
+    let p = sim
+        .procs
+        .iter()
+        .max_by_key(|p| p.state.applied_height())
+        .unwrap();
+    let record = crate::dynasty::epoch_record(&p.state, chain, 2)
+        .unwrap()
+        .unwrap();
+    let (headers, certificate) =
+        commit_proof::build(&p.store, Protocol::HotStuff, record.start + 3)
+            .unwrap()
+            .unwrap();
+    let first = headers[0].clone();
+    let proof = CommitProof {
+        later: BoundedVec::new(headers[1..].to_vec()).unwrap(),
+        certificate,
+    };
+    let mut trust = crate::anchor::Trust::new(&sim.genesis_state);
+    assert!(
+        trust.check_commit(&first, &proof).is_err(),
+        "epoch 2 unknown yet"
+    );
+    assert!(trust.learn(&handoff_of(p, chain, 1)).is_err(), "1 before 0");
+    let mut forged = handoff_of(p, chain, 0);
+    forged.committee = handoff_of(p, chain, 1).committee;
+    assert!(
+        trust.learn(&forged).is_err(),
+        "a proof of another epoch's committee"
+    );
+    trust.learn(&handoff_of(p, chain, 0)).unwrap();
+    trust.learn(&handoff_of(p, chain, 1)).unwrap();
+    trust.check_commit(&first, &proof).unwrap();
+}
+
+/// The global chain learns a domain's committees from its anchors:
+/// each epoch's from the end of the one before.
+#[test]
+fn anchors_carry_a_domains_committees_across_epochs_to_the_global_state() {
+    use crate::execution::{block_key, BlockRef};
+    use crate::types::{Anchor, CommitteeHandoff, SystemTx};
+    let cfg = DynastySimConfig::new(Protocol::TwoPhase, 3, FaultSet::default());
+    let mut sim = DynastySim::new(&cfg);
+    sim.execute();
+    assert!(sim.liveness_failure.is_none(), "{:?}", sim.liveness_failure);
+    let chain = sim.chain;
+    let p = sim
+        .procs
+        .iter()
+        .max_by_key(|p| p.state.applied_height())
+        .unwrap();
+    let handoff = |e: Epoch| handoff_of(p, chain, e);
+    let anchor_in = |e: Epoch, handoffs: Vec<CommitteeHandoff>| {
+        let record = crate::dynasty::epoch_record(&p.state, chain, e)
+            .unwrap()
+            .unwrap();
+        let h = record.start + 5;
+        let block = p.store.block_at(h).unwrap().unwrap();
+        let qc = p.store.block_at(h + 1).unwrap().unwrap().header.justify;
+        let at = block.header.state_height;
+        Transaction::System(Box::new(SystemTx::Anchor(Box::new(Anchor {
+            domain: 0,
+            tip: p.state.prove(&block_key(at), at).unwrap(),
+            header: block.header,
+            qc,
+            link: None,
+            handoffs: BoundedVec::new(handoffs).unwrap(),
+        }))))
+    };
+    let ctx = ChainContext {
+        chain: ChainId::GLOBAL,
+        domains: 1,
+    };
+    let mut global = MemState::new(ctx, &sim.genesis_state);
+    let mut height = 0;
+    let mut execute = |global: &mut MemState, tx: Transaction| {
+        height += 1;
+        let block = BlockRef {
+            height,
+            hash: Digest::of("g", &[height as u8]),
+        };
+        let before = global.refused().len();
+        global
+            .execute(block, std::slice::from_ref(&tx), &[tx.hash()])
+            .unwrap();
+        global.refused()[before..].first().map(|(_, r)| r.clone())
+    };
+    // Without the handoff the global state knows no committee of
+    // epoch 1.
+    let refused = execute(&mut global, anchor_in(1, vec![]));
+    assert_eq!(
+        refused.as_deref(),
+        Some("no committee is recorded for the domain in that epoch")
+    );
+    // A handoff whose committee proof is of another key.
+    let mut wrong = handoff(0);
+    wrong.committee = handoff(1).committee;
+    let refused = execute(&mut global, anchor_in(1, vec![wrong]));
+    assert_eq!(refused.as_deref(), Some("the next committee is not proven"));
+    // Two epochs at once: the handoffs of 0 → 1 and 1 → 2.
+    let refused = execute(&mut global, anchor_in(2, vec![handoff(0), handoff(1)]));
+    assert_eq!(refused, None);
+    for e in 1..=2 {
+        assert_eq!(
+            CommitteeRecord::read(&global, chain, e).unwrap(),
+            CommitteeRecord::read(&p.state, chain, e).unwrap(),
+            "epoch {e}"
+        );
+    }
+}
+
+#[test]
+fn epochs_change_committees_without_faults() {
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let r = check(protocol, 1, FaultSet::default());
+        eprintln!("{protocol:?}: {r:?}");
+        assert!(r.epochs_min >= 2);
+        assert!(r.randshare_seeds >= 2, "{r:?}");
+        assert!(r.reconfigured);
+    }
+}
