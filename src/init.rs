@@ -56,6 +56,16 @@ pub struct HierarchySpec {
     /// files name the global chain's APIs); off only to measure what
     /// anchoring costs.
     pub anchoring: bool,
+    /// Every chain runs epochs of this many blocks with dynasties of this
+    /// size (`None`: committees fixed at genesis).
+    pub epochs: Option<EpochSpec>,
+}
+
+/// Epochs for every chain of a written hierarchy.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochSpec {
+    pub epoch_length: u64,
+    pub committee_size: u32,
 }
 
 impl Default for HierarchySpec {
@@ -76,6 +86,7 @@ impl Default for HierarchySpec {
             consensus: ConsensusParams::default(),
             storage: StorageSection::default(),
             anchoring: true,
+            epochs: None,
         }
     }
 }
@@ -248,12 +259,38 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             available_time,
         )?);
     }
+    // With epochs, the genesis committee is the first `committee_size`
+    // of the chain's nodes; the others follow the chain until drawn.
+    let cap = spec
+        .epochs
+        .map_or(usize::MAX, |e| e.committee_size as usize);
     let members_of = |domain: Option<u32>, tiers: &[Tier]| -> Vec<String> {
         planned
             .iter()
             .filter(|p| p.voter && p.domain == domain && tiers.contains(&p.tier))
             .map(|p| p.name.clone())
+            .take(cap)
             .collect()
+    };
+    let (epoch_length, committee_size) = match spec.epochs {
+        Some(e) => (e.epoch_length, Some(e.committee_size)),
+        None => (0, None),
+    };
+    // The administrator who approves registrations and reconfigurations
+    // (`strata validator register`, `strata committee propose`).
+    let admins = match spec.epochs {
+        Some(_) => {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            std::fs::create_dir_all(out.join("keys")).map_err(io(out))?;
+            keys::write_secret(&out.join("keys/admin.tx"), &secret)?;
+            let public = strata_crypto::sr25519::TxKeypair::from_seed(&secret).public();
+            strata_actors::config::AdminsEntry {
+                keys: vec![hex::encode(public.to_bytes())],
+                threshold: 1,
+            }
+        }
+        None => Default::default(),
     };
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
@@ -265,8 +302,8 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             leader: spec.leader,
             seed: hex::encode(seed),
             members: members_of(None, &[Tier::Cloud]),
-            epoch_length: 0,
-            committee_size: None,
+            epoch_length,
+            committee_size,
         },
         domains: (0..spec.domains)
             .map(|d| DomainEntry {
@@ -274,12 +311,12 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
                 protocol: spec.local_protocol.to_string(),
                 members: members_of(Some(d), &[Tier::Edge, Tier::Iot]),
                 anchor_interval: DomainEntry::DEFAULT_ANCHOR_INTERVAL,
-                epoch_length: 0,
-                committee_size: None,
+                epoch_length,
+                committee_size,
             })
             .collect(),
         validators,
-        admins: Default::default(),
+        admins,
     };
     let genesis_path = out.join("genesis.toml");
     let genesis_text = format!(
@@ -301,6 +338,8 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
         let net_file = format!("keys/{}.p2p", p.name);
         keys::write_secret(&out.join(&bls_file), &p.keys.bls)?;
         keys::write_secret(&out.join(&net_file), &p.keys.network)?;
+        keys::write_secret(&out.join(format!("keys/{}.vrf", p.name)), &p.keys.vrf)?;
+        keys::write_secret(&out.join(format!("keys/{}.pvss", p.name)), &p.keys.pvss)?;
         let chains = if p.voter {
             genesis.chains_of(&p.name)
         } else {

@@ -43,6 +43,19 @@ pub struct TestnetArgs {
     /// anchoring costs the local chains.
     #[arg(long)]
     pub no_anchoring: bool,
+    /// Every chain runs epochs of this many blocks (at least 64; with a
+    /// new directory): committees are drawn by sortition each epoch.
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Committee size with `--epochs`.
+    #[arg(long, default_value_t = 4)]
+    pub committee_size: u32,
+    /// Cloud nodes (with a new directory).
+    #[arg(long, default_value_t = 4)]
+    pub cloud: usize,
+    /// Edge nodes per domain (with a new directory).
+    #[arg(long, default_value_t = 4)]
+    pub edge: usize,
 }
 
 /// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
@@ -257,6 +270,12 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
         let spec = HierarchySpec {
             base_port: args.base_port,
             anchoring: !args.no_anchoring,
+            cloud: args.cloud,
+            edge_per_domain: args.edge,
+            epochs: args.epochs.map(|epoch_length| init::EpochSpec {
+                epoch_length,
+                committee_size: args.committee_size,
+            }),
             ..HierarchySpec::default()
         };
         init::write(&dir, &spec).map_err(|e| e.to_string())?

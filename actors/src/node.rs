@@ -10,15 +10,17 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use futures::StreamExt;
 use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
+use strata_chains::dynasty::{CoreSettings, Participant, ParticipantKeys};
 use strata_chains::execution::{check_certified, CommitteeRecord};
 use strata_chains::store::RocksStore;
 use strata_chains::types::{ChainId, SystemTx, Transaction};
 use strata_net::{NetConfig, PeerId};
 
 use crate::api::{self, ApiState, ChainHandles};
-use crate::chain::committee::CommitteeActor;
+use crate::chain::committee::{CommitteeActor, CoreSetup};
 use crate::chain::ledger::Ledger;
 use crate::chain::mempool::{Connect, Mempool};
+use crate::chain::participant::ParticipantActor;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::config::{NodeConfig, Tier};
@@ -32,7 +34,7 @@ use crate::process::{
 };
 use crate::service::bridge::{NetEvents, NetworkBridge, RegisterChain};
 use crate::service::metrics::Metrics;
-use crate::service::verifier::{SystemCheck, Verifier};
+use crate::service::verifier::{Origin, SystemCheck, Verifier};
 use crate::service::wire::{consensus_topic, MAX_WIRE_BYTES};
 use crate::threads::{label_current_thread, ThreadRole};
 use crate::tier::light;
@@ -131,14 +133,18 @@ const ANCHOR_RETRY: Duration = Duration::from_millis(3000);
 /// How often a domain's members ask the global chain for its last anchor.
 const ANCHOR_POLL: Duration = Duration::from_millis(250);
 
-/// The check of system transactions a mempool admits: an anchor's
+/// The check of system transactions a mempool admits. An anchor: its
 /// certificate and tip against the domain's committee as the global
-/// chain's state records it (a node without the global chain admits none).
-fn anchor_check(
-    global: Arc<std::sync::OnceLock<StateStore>>,
+/// chain's state records it (a node without the global chain admits
+/// none). A dynasty transaction: the executor's own rule against the
+/// state of the chain it is for (`execution::check_system`), as the next
+/// block would execute it.
+fn system_check(
+    states: Arc<std::sync::RwLock<BTreeMap<ChainId, StateStore>>>,
     genesis: Arc<strata_chains::execution::GenesisState>,
+    domains: u32,
 ) -> SystemCheck {
-    Arc::new(move |tx: &Transaction| {
+    Arc::new(move |tx: &Transaction, origin: Origin| {
         if let Transaction::Linked(l) = tx {
             // Each parent's receipt proves its record globally final.
             let trust = strata_chains::anchor::Trust::new(&genesis);
@@ -150,16 +156,46 @@ fn anchor_check(
         let Transaction::System(sys) = tx else {
             return false;
         };
-        let SystemTx::Anchor(a) = &**sys else {
+        let Ok(states) = states.read() else {
             return false;
         };
-        let Some(state) = global.get() else {
-            return false;
+        let chain = match &**sys {
+            SystemTx::Anchor(a) => {
+                let Some(state) = states.get(&ChainId::GLOBAL) else {
+                    return false;
+                };
+                return match CommitteeRecord::read(state, ChainId::local(a.domain), a.header.epoch)
+                {
+                    Ok(Some(committee)) => check_certified(a, &committee).is_ok(),
+                    _ => false,
+                };
+            }
+            SystemTx::Registry(_) => states.keys().next().copied(),
+            SystemTx::Candidacy(c) => Some(c.chain),
+            SystemTx::PvssDeal(d) => Some(ChainId(d.context.chain)),
+            SystemTx::PvssReveal(r) => Some(r.chain),
+            SystemTx::Reconfigure(r) => Some(r.reconfigure.chain),
+            SystemTx::Evidence(_) => None,
         };
-        match CommitteeRecord::read(state, ChainId::local(a.domain), a.header.epoch) {
-            Ok(Some(committee)) => check_certified(a, &committee).is_ok(),
-            _ => false,
+        if origin == Origin::PeerBatch {
+            // The member whose batch it is checked it against its state
+            // when it admitted it; this node's state may be a block behind
+            // or ahead (a window opening or closing), and the executor
+            // refuses, with the reason, what no longer holds. A member
+            // filling batches with refusals gains nothing: each counts
+            // against its batch's budget.
+            return chain.is_some();
         }
+        let Some(state) = chain.and_then(|c| states.get(&c).map(|s| (c, s))) else {
+            return false;
+        };
+        let (chain, state) = state;
+        let height = state.applied_height().unwrap_or(0).saturating_add(1);
+        let ctx = strata_chains::execution::ChainContext { chain, domains };
+        matches!(
+            strata_chains::execution::check_system(state, ctx, sys, height),
+            Ok(Ok(()))
+        )
     })
 }
 
@@ -230,6 +266,8 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         strata_net::start_on_thread(net_cfg).map_err(|e| start_err("network", e))?;
     let mut committees: HashMap<ChainId, Vec<PeerId>> = HashMap::new();
     for c in &chains {
+        // The genesis committee; a chain that runs epochs sets each
+        // epoch's as it starts (`SetCommittee`).
         let spec = &genesis.chains[c];
         let mut ids = Vec::new();
         for m in &spec.members {
@@ -238,35 +276,37 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         committees.insert(*c, ids);
     }
     let bridge_metrics = metrics.clone();
+    let bridge_committees = committees.clone();
     let bridge = NetworkBridge::create(move |ctx| {
         ctx.add_stream(events.map(NetEvents));
-        NetworkBridge::new(net, bridge_metrics, committees)
+        NetworkBridge::new(net, bridge_metrics, bridge_committees)
     });
-    // Anchors are checked against the committees the global chain's state
-    // records (once this node has opened it).
-    let global_state: Arc<std::sync::OnceLock<StateStore>> = Arc::default();
+    // System transactions are checked against the state of the chain
+    // they are for (once this node has opened it).
+    let states: Arc<std::sync::RwLock<BTreeMap<ChainId, StateStore>>> = Arc::default();
+    let domains = genesis.domains().count() as u32;
     let verifier = Verifier::start(metrics.verifier_batch_signatures.clone())
         .map_err(|e| start_err("the verifier thread", e))?
-        .with_system_check(anchor_check(
-            global_state.clone(),
+        .with_system_check(system_check(
+            states.clone(),
             Arc::new(genesis.state.clone()),
+            domains,
         ));
     let genesis_state = Arc::new(genesis.state.clone());
     let mut anchors = BTreeMap::new();
-    let domains = genesis.domains().count() as u32;
     let mut handles = BTreeMap::new();
     for chain in chains {
         let spec = &genesis.chains[&chain];
-        let me = spec
-            .position(&cfg.name)
-            .expect("chains_of lists member chains");
+        // Outside the genesis committee of a chain that runs epochs: an
+        // observer until a dynasty draws this node.
+        let me = spec.position(&cfg.name).unwrap_or(u32::MAX);
         let dir = cfg.data_dir.join(format!("chain-{}", chain.0));
         let store = RocksStore::open_with(&dir.join("consensus"), cfg.store)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         let state = StateStore::open(&dir.join("state"), chain, domains, &genesis.state)
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
-        if chain == ChainId::GLOBAL {
-            let _ = global_state.set(state.clone());
+        if let Ok(mut s) = states.write() {
+            s.insert(chain, state.clone());
         }
         let mut core_cfg = CoreConfig::new(
             spec.protocol,
@@ -277,6 +317,15 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         );
         core_cfg.base_timeout = genesis.base_timeout();
         core_cfg.max_timeout = Duration::from_millis(genesis.params.max_timeout_ms);
+        let setup = CoreSetup {
+            key: bls.clone(),
+            settings: CoreSettings {
+                leader: spec.leader.clone(),
+                base_timeout: core_cfg.base_timeout,
+                max_timeout: core_cfg.max_timeout,
+            },
+            peers: committees[&chain].clone(),
+        };
         let core = ConsensusCore::new(core_cfg, bls.clone());
         // Each of a chain's actors has its own thread: votes and proposals
         // never queue behind batching, execution or reads.
@@ -324,9 +373,20 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             .map_err(|e| start_err("the safety state's writer thread", e))?;
         let driver_store = store.clone();
         let anchor_store = store.clone();
+        let participant = match spec.dynasty {
+            Some(_) => Some(start_participant(
+                cfg,
+                &bls,
+                chain,
+                state.clone(),
+                mempool.clone().recipient(),
+            )?),
+            None => None,
+        };
         let actor = CommitteeActor::new(
             chain,
             core,
+            setup,
             store,
             state.clone(),
             MempoolPort::of(&mempool),
@@ -335,6 +395,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             metrics.clone(),
             persister,
         );
+        let actor = match spec.dynasty {
+            Some(_) => actor.with_epochs(participant),
+            None => actor,
+        };
         let actor = CommitteeActor::start_in_arbiter(
             &own_thread(format!("chain-{chain}"), ThreadRole::Foreground)?,
             |_| actor,
@@ -421,4 +485,27 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     stop_on_signals();
     tracing::info!(node = %cfg.name, tier = %cfg.tier, api = %cfg.api, "node started");
     Ok(())
+}
+
+/// The dynasty participant of a chain that runs epochs, on its own
+/// thread; its VRF and PVSS keys sit beside the BLS key (`NAME.vrf`,
+/// `NAME.pvss`, as `strata keygen` writes them).
+fn start_participant(
+    cfg: &NodeConfig,
+    bls: &strata_crypto::SecretKey,
+    chain: ChainId,
+    state: StateStore,
+    mempool: Recipient<crate::messages::mempool::PostSystem>,
+) -> Result<Recipient<crate::messages::committee::StateExecuted>, NodeError> {
+    let keys = ParticipantKeys {
+        bls: bls.clone(),
+        vrf: keys::read_vrf(&cfg.bls_key_file.with_extension("vrf"))?,
+        pvss: keys::read_pvss(&cfg.bls_key_file.with_extension("pvss"))?,
+    };
+    let actor = ParticipantActor::new(Participant::new(chain, keys), state, mempool);
+    let addr = ParticipantActor::start_in_arbiter(
+        &own_thread(format!("dynasty-{chain}"), ThreadRole::Background)?,
+        |_| actor,
+    );
+    Ok(addr.recipient())
 }

@@ -11,10 +11,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus::{self, Action, ConsensusCore, Event, Recovery, TimerId, TimerKind};
+use strata_chains::dynasty::CoreSettings;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, ConsensusMessage, Height};
 use strata_crypto::hash::Digest;
+use strata_crypto::SecretKey;
+use strata_net::PeerId;
 
+use self::epochs::EpochDriver;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::messages::committee::{
@@ -46,6 +50,14 @@ pub struct CommitteeActor {
     persister: SafetyPersister,
     /// The test-only Byzantine driver sees what this node sends.
     tap: Option<Recipient<Tapped>>,
+    /// What starts each epoch's core.
+    key: SecretKey,
+    settings: CoreSettings,
+    genesis: Arc<Block>,
+    /// The peer at each position of the epoch's committee.
+    peers: Vec<PeerId>,
+    /// Set when the chain runs epochs.
+    epochs: Option<EpochDriver>,
 }
 
 /// A consensus message this node sends (`to: None`: to every member),
@@ -102,11 +114,23 @@ fn action_name(a: &Action) -> String {
     }
 }
 
+/// What a committee actor starts cores with, whatever the epoch.
+pub struct CoreSetup {
+    pub key: SecretKey,
+    pub settings: CoreSettings,
+    /// The peer at each position of the genesis committee.
+    pub peers: Vec<PeerId>,
+}
+
 impl CommitteeActor {
+    /// `core`: the core of the genesis committee. A chain that runs
+    /// epochs (`with_epochs`) replaces it at start with the core of the
+    /// epoch its executed state is in.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: ChainId,
         core: ConsensusCore,
+        setup: CoreSetup,
         store: RocksStore,
         state: StateStore,
         mempool: MempoolPort,
@@ -118,7 +142,12 @@ impl CommitteeActor {
         CommitteeActor {
             label: chain_label(chain),
             chain,
+            genesis: core.config().genesis.clone(),
             core,
+            key: setup.key,
+            settings: setup.settings,
+            peers: setup.peers,
+            epochs: None,
             store,
             state,
             mempool,
@@ -133,6 +162,13 @@ impl CommitteeActor {
             persister,
             tap: None,
         }
+    }
+
+    /// Runs the chain's epochs, telling `participant` (this node's
+    /// dynasty participant) of every executed height.
+    pub fn with_epochs(mut self, participant: Option<Recipient<StateExecuted>>) -> CommitteeActor {
+        self.epochs = Some(EpochDriver::new(participant));
+        self
     }
 
     fn feed(&mut self, event: Event, ctx: &mut Context<Self>) {
@@ -179,6 +215,7 @@ impl CommitteeActor {
 
     fn apply(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
         let mut resume = false;
+        let mut ended = false;
         for action in actions {
             if matches!(
                 action,
@@ -275,10 +312,24 @@ impl CommitteeActor {
                         if let Err(e) = self.store.put_epoch_change(&ec) {
                             fatal("storing an epoch's end failed", e);
                         }
+                        // To every node following the chain: members that
+                        // missed the end, and the next committee.
+                        self.bridge.do_send(Broadcast {
+                            chain: self.chain,
+                            wire: Wire::Consensus {
+                                chain: self.chain,
+                                msg: ConsensusMessage::EpochChange(ec),
+                            },
+                        });
                     }
-                    tracing::info!(chain = %self.chain, "epoch ended");
+                    tracing::info!(chain = %self.chain, epoch = self.core.config().epoch, "epoch ended");
+                    ended = true;
                 }
             }
+        }
+        if ended {
+            self.epoch_ended();
+            return self.hand_over_if_executed(ctx);
         }
         // The sends above are in the bridge's mailbox and leave on its
         // thread while this one goes on.
@@ -372,6 +423,12 @@ impl Actor for CommitteeActor {
             },
             Err(e) => fatal("reading the store failed", e),
         };
+        if self.epochs.is_some() {
+            self.begin_epoch(ctx);
+            self.start_catching_up(ctx);
+            tracing::info!(chain = %self.chain, height = self.core.committed_height(), view = self.core.view(), epoch = self.core.config().epoch, "chain started");
+            return;
+        }
         let recovery = Recovery {
             safety: store
                 .load_safety()
@@ -407,13 +464,7 @@ impl Handler<Inbound> for CommitteeActor {
                     .or_insert_with(Instant::now);
             }
         }
-        self.feed(
-            Event::Message {
-                from: msg.from,
-                msg: msg.msg,
-            },
-            ctx,
-        );
+        self.inbound(msg.peer, msg.msg, ctx);
     }
 }
 
@@ -434,11 +485,13 @@ impl Handler<PayloadReady> for CommitteeActor {
 impl Handler<StateExecuted> for CommitteeActor {
     type Result = ();
     fn handle(&mut self, msg: StateExecuted, ctx: &mut Context<Self>) {
+        self.executed(msg.height, msg.root);
         let event = Event::Executed {
             height: msg.height,
             root: msg.root,
         };
         self.feed(event, ctx);
+        self.hand_over_if_executed(ctx);
     }
 }
 
@@ -461,6 +514,7 @@ pub struct ChainStatus {
     pub chain: String,
     pub protocol: String,
     pub committed_height: Height,
+    pub epoch: u64,
     pub view: u64,
     pub leader: u32,
     pub me: u32,
@@ -491,6 +545,7 @@ impl Handler<GetStatus> for CommitteeActor {
             chain: self.chain.to_string(),
             protocol: cfg.protocol.to_string(),
             committed_height: self.core.committed_height(),
+            epoch: cfg.epoch,
             view: self.core.view(),
             leader: self.core.leader_of(self.core.view()),
             me: cfg.me,
@@ -505,5 +560,6 @@ impl Handler<GetStatus> for CommitteeActor {
     }
 }
 
+mod epochs;
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ use crate::config::{ConsensusParams, PayloadMode};
 use crate::messages::committee::{PayloadChecked, PayloadReady};
 use crate::messages::mempool::{
     CheckPayload, Committed, EnsureBatches, FetchFailed, FetchedBatches, HeldBatchDigests,
-    IsPending, PeerBatch, RequestPayload, ServeBatches,
+    IsPending, PeerBatch, PostSystem, RequestPayload, ServeBatches, SetSeat,
 };
 use crate::messages::network::{Penalize, SendWire};
 use crate::messages::{CommitteePort, Deliver, NetworkPort};
@@ -363,6 +363,48 @@ impl Handler<Connect> for Mempool {
     }
 }
 
+impl Handler<SetSeat> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: SetSeat, _: &mut Context<Self>) {
+        self.me = msg.me;
+        self.committee_size = msg.committee_size;
+        self.core.set_seat(msg.me, msg.committee_size);
+    }
+}
+
+impl Handler<PostSystem> for Mempool {
+    type Result = ();
+    fn handle(&mut self, msg: PostSystem, ctx: &mut Context<Self>) {
+        let member = self.me < self.committee_size;
+        if member || msg.forwarded {
+            // Through the checks a client's transaction takes; a dynasty
+            // transaction is not turned away by the load gate (its window
+            // is a few blocks long).
+            let fut = self.submit(vec![msg.tx], false);
+            ctx.spawn(fut.map(|verdicts, _, _| {
+                if let Some(Err(why)) = verdicts.first() {
+                    tracing::debug!("a system transaction was not admitted: {why}");
+                }
+            }));
+            return;
+        }
+        // Not a member: a member proposes it. Which one turns with the
+        // transaction, so a retry (the participant's, blocks later) may
+        // reach another.
+        let Some(bridge) = &self.bridge else {
+            return;
+        };
+        let n = self.committee_size.max(1);
+        let hash = msg.tx.hash();
+        let turn = u32::from_le_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]) % n;
+        let wire = Wire::Forward {
+            chain: self.chain,
+            tx: Box::new(msg.tx),
+        };
+        bridge.do_send(SendWire::new(self.chain, turn, &wire));
+    }
+}
+
 /// Client transactions; the answer gives each its hash or refusal.
 #[derive(Message)]
 #[rtype(result = "Vec<Result<Digest, TxRefusal>>")]
@@ -372,11 +414,23 @@ impl Handler<Submit> for Mempool {
     type Result = ResponseActFuture<Self, Vec<Result<Digest, TxRefusal>>>;
 
     fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
+        self.submit(msg.0, true)
+    }
+}
+
+impl Mempool {
+    /// Checks and admits transactions (`gated`: past the load gate).
+    fn submit(
+        &mut self,
+        txs: Vec<Transaction>,
+        gated: bool,
+    ) -> ResponseActFuture<Self, Vec<Result<Digest, TxRefusal>>> {
+        let msg = Submit(txs);
         tracing::trace!(txs = msg.0.len(), "submission received");
         // Overload is refused at the door, before any check: records
         // queued beyond what commits within the budget only delay
         // everything, peers' batches (which blocks wait for) included.
-        if !self.admits() {
+        if gated && !self.admits() {
             let refused = vec![Err(TxRefusal::Overloaded); msg.0.len()];
             return Box::pin(actix::fut::ready(refused));
         }

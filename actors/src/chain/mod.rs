@@ -10,6 +10,7 @@ pub mod collector;
 pub mod committee;
 pub mod ledger;
 pub mod mempool;
+pub mod participant;
 pub mod persister;
 pub mod state;
 pub mod state_proof;

@@ -226,6 +226,14 @@ pub struct Validator {
     pub pvss_key: Option<strata_crypto::pvss::PvssPublicKey>,
 }
 
+impl Validator {
+    /// Whether `chain`'s dynasties may draw it (`ValidatorInfo::eligible_for`;
+    /// never without dynasty keys).
+    pub fn eligible_for(&self, chain: ChainId) -> bool {
+        dynasty::validator_info(self).is_some_and(|i| i.eligible_for(chain))
+    }
+}
+
 /// One chain's static description.
 #[derive(Clone, Debug)]
 pub struct ChainSpec {
@@ -540,11 +548,17 @@ impl Genesis {
         self.chains.keys().filter_map(|c| c.domain())
     }
 
-    /// The chains a validator votes in.
+    /// The chains a validator runs: those whose genesis committee it is
+    /// in, and those running epochs whose dynasties may draw it (it
+    /// follows them as an observer until it is drawn).
     pub fn chains_of(&self, validator: &str) -> Vec<ChainId> {
+        let v = self.validators.get(validator);
         self.chains
             .values()
-            .filter(|c| c.position(validator).is_some())
+            .filter(|c| {
+                c.position(validator).is_some()
+                    || (c.dynasty.is_some() && v.is_some_and(|v| v.eligible_for(c.id)))
+            })
             .map(|c| c.id)
             .collect()
     }

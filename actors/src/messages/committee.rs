@@ -5,14 +5,16 @@ use actix::Message;
 use strata_chains::consensus::PayloadVerdict;
 use strata_chains::types::{ConsensusMessage, Height, Payload, Round};
 use strata_crypto::hash::Digest;
+use strata_net::PeerId;
 
 use super::port;
 
-/// A consensus message from committee member `from`.
+/// A consensus message from `peer` (the committee actor finds its
+/// position in the epoch the message names).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Inbound {
-    pub from: u32,
+    pub peer: PeerId,
     pub msg: ConsensusMessage,
 }
 

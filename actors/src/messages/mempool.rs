@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix::Message;
-use strata_chains::types::{Batch, Block, Height, Round};
+use strata_chains::types::{Batch, Block, Height, Round, Transaction};
 use strata_crypto::hash::Digest;
 
 use super::port;
@@ -78,6 +78,26 @@ pub struct Committed {
 #[rtype(result = "bool")]
 pub struct IsPending(pub Digest);
 
+/// This node's position in the epoch that starts (past the end: not a
+/// member) and the committee's size.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSeat {
+    pub me: u32,
+    pub committee_size: u32,
+}
+
+/// A system transaction to propose: this node's own dynasty transaction
+/// (`forwarded: false`), or one a node outside the committee handed to
+/// this member. A member batches it; a node outside the committee hands
+/// it to a member.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PostSystem {
+    pub tx: Transaction,
+    pub forwarded: bool,
+}
+
 port! {
     /// A chain's mempool, as the other actors of the chain and the bridge
     /// see it.
@@ -91,5 +111,7 @@ port! {
         ensure_batches: EnsureBatches,
         committed: Committed,
         is_pending: IsPending,
+        set_seat: SetSeat,
+        post_system: PostSystem,
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix::Message;
 use strata_chains::consensus::Fault;
 use strata_chains::types::{ChainId, ConsensusMessage, SyncRequest};
-use strata_net::Lane;
+use strata_net::{Lane, PeerId};
 
 use super::port;
 use crate::service::wire::Wire;
@@ -102,9 +102,20 @@ pub struct RequestSync {
     pub request: SyncRequest,
 }
 
+/// The committee of a chain's current epoch, by position: where a send to
+/// a position goes and whose batches the mempool takes. The committee
+/// actor sends it when an epoch starts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetCommittee {
+    pub chain: ChainId,
+    pub peers: Vec<PeerId>,
+}
+
 port! {
     /// The network bridge, as a chain's actors see it.
     NetworkPort {
+        set_committee: SetCommittee,
         send: SendWire,
         broadcast: Broadcast,
         request_sync: RequestSync,

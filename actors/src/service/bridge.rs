@@ -1,9 +1,11 @@
 //! The network bridge: between the libp2p task and the actors. Inbound
-//! messages are decoded (with limits), attributed to a committee position
-//! through the genesis binding of peer ids, and routed to the chain's actor
-//! or mempool; anything malformed, misrouted or from outside the committee
-//! is dropped, never fatal, and charged to the peer that sent it
-//! ([`PeerScores`]): enough of it bans the peer for a while.
+//! messages are decoded (with limits) and routed to the chain's actor
+//! (with the sending peer: the actor places it in the committee of the
+//! epoch the message names) or mempool (batches from the epoch's members,
+//! by the positions the committee actor sets); anything malformed,
+//! misrouted or from outside the committee is dropped, never fatal, and
+//! charged to the peer that sent it ([`PeerScores`]): enough of it bans
+//! the peer for a while.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,13 +14,15 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use strata_chains::consensus::Fault;
-use strata_chains::types::{ChainId, ConsensusMessage};
+use strata_chains::types::{ChainId, ConsensusMessage, Transaction};
 use strata_net::{Lane, NetEvent, NetHandle, PeerId};
 
 use crate::messages::committee::{Inbound, SyncFailed};
 use crate::messages::ledger::ServeSync;
-use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, ServeBatches};
-use crate::messages::network::{is_exchange, Broadcast, Penalize, RequestSync, SendWire};
+use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, PostSystem, ServeBatches};
+use crate::messages::network::{
+    is_exchange, Broadcast, Penalize, RequestSync, SendWire, SetCommittee,
+};
 use crate::messages::{CommitteePort, Deliver, LedgerPort, MempoolPort};
 use crate::service::metrics::Metrics;
 use crate::service::peers::PeerScores;
@@ -28,7 +32,7 @@ use crate::service::wire::{consensus_topic, Wire};
 #[derive(Clone, Copy, Debug)]
 enum Expect {
     Ack,
-    Sync { chain: ChainId, from: u32 },
+    Sync { chain: ChainId },
     Batches { chain: ChainId, from: u32 },
 }
 
@@ -170,13 +174,14 @@ impl NetworkBridge {
     fn on_gossip(&mut self, author: PeerId, data: Vec<u8>) {
         match Wire::from_bytes(&data) {
             Ok(Wire::Consensus { chain, msg }) => {
-                let (Some(from), Some(actor)) =
-                    (self.position(chain, &author), self.chains.get(&chain))
-                else {
+                // Any validator the transport admits may speak on a chain
+                // it runs: the committee actor places the sender in the
+                // epoch the message names and drops what no member sent.
+                let Some(actor) = self.chains.get(&chain) else {
                     return self.charge(
                         author,
                         Fault::Unhelpful,
-                        "gossip from outside the committee",
+                        "gossip for a chain not run here",
                     );
                 };
                 if !matches!(
@@ -184,10 +189,11 @@ impl NetworkBridge {
                     ConsensusMessage::Proposal(_)
                         | ConsensusMessage::Timeout(_)
                         | ConsensusMessage::Evidence(_)
+                        | ConsensusMessage::EpochChange(_)
                 ) {
                     return self.charge(author, Fault::Invalid, "unexpected gossip");
                 }
-                actor.do_send(Inbound { from, msg });
+                actor.do_send(Inbound { peer: author, msg });
             }
             Ok(_) => self.charge(author, Fault::Invalid, "unexpected gossip"),
             Err(_) => self.charge(author, Fault::Invalid, "malformed message"),
@@ -210,11 +216,10 @@ impl NetworkBridge {
         };
         match wire {
             Wire::Consensus { chain, msg } => {
-                let (Some(from), Some(actor)) = (
-                    self.position(chain, &peer),
-                    self.chains.get(&chain).cloned(),
-                ) else {
-                    self.charge(peer, Fault::Unhelpful, "request from outside the committee");
+                // Sync is served to any validator following the chain (an
+                // observer catching up, a member that left).
+                let Some(actor) = self.chains.get(&chain).cloned() else {
+                    self.charge(peer, Fault::Unhelpful, "request for a chain not run here");
                     return self.reply(reply, &Wire::Ack);
                 };
                 match msg {
@@ -258,7 +263,7 @@ impl NetworkBridge {
                         self.reply(reply, &Wire::Ack);
                     }
                     other => {
-                        actor.do_send(Inbound { from, msg: other });
+                        actor.do_send(Inbound { peer, msg: other });
                         self.reply(reply, &Wire::Ack);
                     }
                 }
@@ -268,11 +273,9 @@ impl NetworkBridge {
                 self.reply(reply, &Wire::Ack);
             }
             Wire::BatchRequest { chain, digests } => {
-                let (Some(_), Some(m)) = (
-                    self.position(chain, &peer),
-                    self.mempools.get(&chain).cloned(),
-                ) else {
-                    self.charge(peer, Fault::Unhelpful, "request from outside the committee");
+                // Observers fetch the batches of what they commit too.
+                let Some(m) = self.mempools.get(&chain).cloned() else {
+                    self.charge(peer, Fault::Unhelpful, "request for a chain not run here");
                     return self.reply(reply, &Wire::Ack);
                 };
                 if !self.serving.take(peer) {
@@ -290,6 +293,28 @@ impl NetworkBridge {
                     };
                     act.reply(reply, &answer);
                 }));
+            }
+            Wire::Forward { chain, tx } => {
+                match (self.mempools.get(&chain), *tx) {
+                    (Some(m), tx @ Transaction::System(_))
+                        if self.position(chain, &self.net.local_peer_id).is_some() =>
+                    {
+                        m.do_send(PostSystem {
+                            tx,
+                            forwarded: true,
+                        })
+                    }
+                    (Some(_), Transaction::System(_)) => {
+                        // Not a member (any more): the sender retries at
+                        // another.
+                    }
+                    _ => self.charge(
+                        peer,
+                        Fault::Invalid,
+                        "forwarded a transaction that is not a system one",
+                    ),
+                }
+                self.reply(reply, &Wire::Ack);
             }
             Wire::BatchResponse { .. } | Wire::Ack => {
                 self.charge(peer, Fault::Invalid, "unexpected message");
@@ -312,9 +337,9 @@ impl NetworkBridge {
         match Wire::from_bytes(&data) {
             Ok(Wire::Batch(batch)) => self.route_batch(&peer, *batch),
             Ok(Wire::Consensus { chain, msg }) if !is_exchange(&msg) => {
-                match (self.position(chain, &peer), self.chains.get(&chain)) {
-                    (Some(from), Some(actor)) => actor.do_send(Inbound { from, msg }),
-                    _ => self.charge(peer, Fault::Unhelpful, "message from outside the committee"),
+                match self.chains.get(&chain) {
+                    Some(actor) => actor.do_send(Inbound { peer, msg }),
+                    None => self.charge(peer, Fault::Unhelpful, "message for a chain not run here"),
                 }
             }
             Ok(_) => self.charge(peer, Fault::Invalid, "unexpected message"),
@@ -334,14 +359,14 @@ impl NetworkBridge {
         match (expect, Wire::from_bytes(&data)) {
             (Expect::Ack, _) => {}
             (
-                Expect::Sync { chain, from },
+                Expect::Sync { chain },
                 Ok(Wire::Consensus {
                     chain: c,
                     msg: msg @ ConsensusMessage::SyncResponse(_),
                 }),
             ) if c == chain => {
                 if let Some(actor) = self.chains.get(&chain) {
-                    actor.do_send(Inbound { from, msg });
+                    actor.do_send(Inbound { peer, msg });
                 }
             }
             (Expect::Batches { chain, from }, Ok(Wire::BatchResponse { chain: c, batches }))
@@ -482,6 +507,17 @@ impl Handler<RegisterChain> for NetworkBridge {
     }
 }
 
+impl Handler<SetCommittee> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: SetCommittee, _: &mut Context<Self>) {
+        self.positions.retain(|(chain, _), _| *chain != msg.chain);
+        for (i, p) in msg.peers.iter().enumerate() {
+            self.positions.insert((msg.chain, *p), i as u32);
+        }
+        self.peers.insert(msg.chain, msg.peers);
+    }
+}
+
 impl Handler<SendWire> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: SendWire, _: &mut Context<Self>) {
@@ -525,10 +561,7 @@ impl Handler<RequestSync> for NetworkBridge {
             msg.chain,
             msg.to,
             wire.to_bytes(),
-            Expect::Sync {
-                chain: msg.chain,
-                from: msg.to,
-            },
+            Expect::Sync { chain: msg.chain },
         );
     }
 }

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub committed_transactions: IntCounterVec,
     pub refused_transactions: IntCounterVec,
     pub current_view: IntGaugeVec,
+    /// The epoch each chain's core serves (or observes).
+    pub epoch: IntGaugeVec,
     pub view_changes: IntCounterVec,
     pub timeouts: IntCounterVec,
     pub qc_formation: HistogramVec,
@@ -99,6 +101,7 @@ impl Metrics {
                 &["chain"],
             ),
             current_view: gauge("current_view", "Current consensus view.", &["chain"]),
+            epoch: gauge("epoch", "Epoch the chain's core serves or observes.", &["chain"]),
             view_changes: counter(
                 "view_changes_total",
                 "Views entered by timeout certificate.",
@@ -194,6 +197,7 @@ impl Metrics {
         register(Box::new(m.committed_transactions.clone()));
         register(Box::new(m.refused_transactions.clone()));
         register(Box::new(m.current_view.clone()));
+        register(Box::new(m.epoch.clone()));
         register(Box::new(m.view_changes.clone()));
         register(Box::new(m.timeouts.clone()));
         register(Box::new(m.qc_formation.clone()));

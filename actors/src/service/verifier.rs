@@ -35,11 +35,26 @@ enum SignatureCheck {
 }
 
 /// How a node judges what its mempools take beyond signatures: anchors
-/// (their certificate and proofs, `execution::check_certified`) and linked
-/// records' parent receipts. Rare, so run on the submitting thread.
-pub type SystemCheck = Arc<dyn Fn(&Transaction) -> bool + Send + Sync>;
+/// (their certificate and proofs, `execution::check_certified`), linked
+/// records' parent receipts and dynasty transactions. Rare, so run on the
+/// submitting thread. The flag says whether the transaction came in a
+/// peer's batch (`PeerBatch`) rather than from a client or this node.
+pub type SystemCheck = Arc<dyn Fn(&Transaction, Origin) -> bool + Send + Sync>;
 
-fn signature_check(tx: &Transaction, system: Option<&SystemCheck>) -> SignatureCheck {
+/// Where a transaction under check came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client, or this node's own dynasty participant.
+    Submitted,
+    /// A member's batch.
+    PeerBatch,
+}
+
+fn signature_check(
+    tx: &Transaction,
+    system: Option<&SystemCheck>,
+    origin: Origin,
+) -> SignatureCheck {
     match tx {
         Transaction::Provenance(p) => SignatureCheck::Sr25519(
             p.record.signing_digest(),
@@ -51,9 +66,11 @@ fn signature_check(tx: &Transaction, system: Option<&SystemCheck>) -> SignatureC
             l.record.record.signing_digest(),
             l.record.record.sender,
             l.record.signature,
-            system.is_some_and(|check| check(tx)),
+            system.is_some_and(|check| check(tx, origin)),
         ),
-        Transaction::System(_) => SignatureCheck::Decided(system.is_some_and(|check| check(tx))),
+        Transaction::System(_) => {
+            SignatureCheck::Decided(system.is_some_and(|check| check(tx, origin)))
+        }
         Transaction::Opaque(_) => SignatureCheck::Decided(false),
     }
 }
@@ -223,7 +240,14 @@ impl Verifier {
     ) -> oneshot::Receiver<Vec<bool>> {
         let txs: Vec<SignatureCheck> = txs
             .into_iter()
-            .map(|t| signature_check(t, self.system.as_ref()))
+            .map(|t| {
+                let origin = if urgent {
+                    Origin::PeerBatch
+                } else {
+                    Origin::Submitted
+                };
+                signature_check(t, self.system.as_ref(), origin)
+            })
             .collect();
         let (reply, answer) = oneshot::channel();
         let n = txs.len();

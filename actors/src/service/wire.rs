@@ -1,7 +1,7 @@
 //! What nodes send each other, in one SCALE envelope decoded with limits.
 
 use parity_scale_codec::{Decode, Encode};
-use strata_chains::types::{Batch, ChainId, ConsensusMessage};
+use strata_chains::types::{Batch, ChainId, ConsensusMessage, Transaction};
 use strata_crypto::codec::{decode_message, BoundedVec, CodecError};
 use strata_crypto::hash::Digest;
 
@@ -45,6 +45,13 @@ pub enum Wire {
     /// The answer to a one-way request.
     #[codec(index = 4)]
     Ack,
+    /// A dynasty transaction a node outside the committee hands to a
+    /// member to propose.
+    #[codec(index = 5)]
+    Forward {
+        chain: ChainId,
+        tx: Box<Transaction>,
+    },
 }
 
 impl Wire {

@@ -53,7 +53,7 @@ pub use randshare::{qualified, seed_of, seed_record, Qualified, SeedRecord, Seed
 pub use registry::{
     roster, roster_at, validator, Roster, RosterEntry, ValidatorRecord, MAX_ROSTER,
 };
-pub use seat::{EpochSeat, SeatError};
+pub use seat::{CoreSettings, EpochCore, EpochSeat, SeatError};
 pub use selection::{
     candidates, check_reconfigure, open_epoch, pending, reconfigurations, seated, Candidate,
     Candidates, PendingReconfigure,

@@ -5,13 +5,17 @@
 
 use std::sync::Arc;
 
-use strata_crypto::committee::Committee;
-use strata_crypto::PublicKey;
+use std::time::Duration;
 
-use super::{current_epoch, epoch_end, EpochRecord};
-use crate::consensus::{CoreConfig, LeaderPolicy};
+use strata_crypto::committee::Committee;
+use strata_crypto::hash::Digest;
+use strata_crypto::{PublicKey, SecretKey};
+
+use super::{current_epoch, epoch_end, validator, EpochRecord};
+use crate::consensus::{Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Micros, Recovery};
 use crate::execution::{CommitteeRecord, StateError, StateView};
-use crate::types::{Block, ChainId};
+use crate::store::{Store, StoreError};
+use crate::types::{Block, ChainId, Height};
 
 /// Why an epoch's seat could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,10 @@ pub enum SeatError {
     NoEpochs(ChainId),
     #[error("no committee of {chain} in epoch {epoch} is recorded")]
     NoCommittee { chain: ChainId, epoch: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the start block of epoch {epoch} (height {height}) is not stored")]
+    NoStart { epoch: u64, height: Height },
     #[error("the committee of {chain} in epoch {epoch} is invalid: {why}")]
     Invalid {
         chain: ChainId,
@@ -85,5 +93,85 @@ impl EpochSeat {
         cfg.threshold = self.committee.threshold;
         cfg.epoch_end = Some(epoch_end(&self.record));
         cfg
+    }
+}
+
+/// How a node runs its cores, whatever the epoch.
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    pub leader: LeaderPolicy,
+    pub base_timeout: Duration,
+    pub max_timeout: Duration,
+}
+
+/// A core started for the epoch a chain's state is in, and what its
+/// restoration asks of the host first.
+pub struct EpochCore {
+    pub seat: EpochSeat,
+    pub core: ConsensusCore,
+    pub actions: Vec<Action>,
+}
+
+impl EpochSeat {
+    /// The libp2p peer id (text) of each member, in committee order, as
+    /// the registry records them (empty where a member has no record).
+    pub fn peer_ids(&self, view: &dyn StateView) -> Result<Vec<String>, StateError> {
+        let mut ids = Vec::with_capacity(self.members.len());
+        for m in self.committee.members.iter() {
+            let id = validator(view, &m.key)?
+                .map(|r| String::from_utf8_lossy(r.info.peer_id.as_slice()).into_owned())
+                .unwrap_or_default();
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Starts this seat's core from what `store` keeps (the safety state,
+    /// the committed tip, blocks not yet committed) and the state roots
+    /// the host executed lately (`recent_roots`, oldest first). The one
+    /// start of an epoch's core, for nodes and the simulator alike.
+    pub fn start<S: Store + ?Sized>(
+        self,
+        store: &S,
+        key: SecretKey,
+        settings: &CoreSettings,
+        genesis: &Arc<Block>,
+        recent_roots: &[(Height, Digest)],
+        now: Micros,
+    ) -> Result<EpochCore, SeatError> {
+        let record = &self.record;
+        let start = match store.block_at(record.start)? {
+            Some(b) => Arc::new(b),
+            None if record.start == 0 => genesis.clone(),
+            None => {
+                return Err(SeatError::NoStart {
+                    epoch: record.epoch,
+                    height: record.start,
+                })
+            }
+        };
+        let tip = match store.committed_tip()? {
+            Some((h, _)) => store.block_at(h)?.map(Arc::new),
+            None => None,
+        }
+        .unwrap_or_else(|| genesis.clone());
+        let recovery = Recovery {
+            safety: store.load_safety()?,
+            committed_tip: tip,
+            pending: store.uncommitted_blocks()?,
+        };
+        let mut cfg = self.core_config(settings.leader.clone(), start);
+        cfg.base_timeout = settings.base_timeout;
+        cfg.max_timeout = settings.max_timeout;
+        let mut core = ConsensusCore::new(cfg, key);
+        let mut actions = core.on_event(now, Event::Restored(Box::new(recovery)));
+        for &(height, root) in recent_roots.iter().filter(|(h, _)| *h >= record.start) {
+            actions.extend(core.on_event(now, Event::Executed { height, root }));
+        }
+        Ok(EpochCore {
+            seat: self,
+            core,
+            actions,
+        })
     }
 }

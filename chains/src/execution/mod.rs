@@ -349,6 +349,30 @@ pub fn apply(
     Ok(writes)
 }
 
+/// What executing the system transaction `tx` at `height`, on the state
+/// `view` shows, would say: the mempool's admission check of a system
+/// transaction is the executor's own rule, run on a throwaway overlay, so
+/// nothing is admitted that the state already refuses (a later block may
+/// still refuse it: a window closes, another tx takes its place).
+pub fn check_system(
+    view: &dyn StateView,
+    ctx: ChainContext,
+    tx: &crate::types::SystemTx,
+    height: Height,
+) -> Result<Result<(), String>, StateError> {
+    let mut overlay = records::Overlay {
+        view,
+        state: BTreeMap::new(),
+        domains: ctx.domains,
+    };
+    let at = records::At {
+        tx: Digest::ZERO,
+        height,
+        index: 0,
+    };
+    system::apply_system(&mut overlay, ctx, tx, at)
+}
+
 /// A block of `count` transactions ordered but never executed (opaque
 /// payloads): only counted, and its hash recorded.
 pub fn apply_ordered(block: BlockRef, count: u64) -> Writes {

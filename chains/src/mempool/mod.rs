@@ -307,6 +307,14 @@ impl MempoolCore {
         }
     }
 
+    /// This node's position and the committee's size in a new epoch
+    /// (`me` past the end: not a member; its own batches go to every
+    /// member).
+    pub fn set_seat(&mut self, me: u32, committee_size: u32) {
+        self.cfg.me = me;
+        self.cfg.committee_size = committee_size;
+    }
+
     pub fn config(&self) -> &MempoolConfig {
         &self.cfg
     }
@@ -355,9 +363,12 @@ impl MempoolCore {
             }
             MempoolEvent::PeerBatch { from, batch } => {
                 if batch.batch().author != from {
+                    // Dropped; cheap for the sender: across an epoch
+                    // boundary an honest member's batch names its
+                    // position in the epoch it was made in.
                     self.penalize(
                         from,
-                        Fault::Invalid,
+                        Fault::Unhelpful,
                         "batch pushed by a non-author",
                         &mut out,
                     );
@@ -437,9 +448,10 @@ impl MempoolCore {
     }
 
     /// The system transactions this chain's mempool takes (checked by the
-    /// host's verifier like signatures): anchors, on the global chain.
+    /// host's verifier like signatures): anchors on the global chain, and
+    /// the dynasty transactions addressed to this chain.
     pub fn takes_system(&self, tx: &SystemTx) -> bool {
-        self.cfg.chain == ChainId::GLOBAL && matches!(tx, SystemTx::Anchor(_))
+        tx.goes_to(self.cfg.chain)
     }
 
     fn on_tick(&mut self, view: &dyn MempoolView, out: &mut Vec<MempoolAction>) {

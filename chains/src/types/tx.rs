@@ -17,6 +17,7 @@ use super::dynasty::{
 use super::evidence::Evidence;
 use super::limits::*;
 use super::receipt::ParentReceipt;
+use super::ChainId;
 use super::Height;
 use crate::auth::StateProof;
 
@@ -183,6 +184,24 @@ pub enum SystemTx {
     Reconfigure(ReconfigureTx),
     #[codec(index = 6)]
     Evidence(Evidence),
+}
+
+impl SystemTx {
+    /// Whether `chain` takes this transaction: anchors go to the global
+    /// chain; a registry change to the global chain and to the domain of
+    /// the validator it names (each executes it against its own roster);
+    /// the dynasty transactions to the chain they name.
+    pub fn goes_to(&self, chain: ChainId) -> bool {
+        match self {
+            SystemTx::Anchor(_) => chain == ChainId::GLOBAL,
+            SystemTx::Registry(_) => true,
+            SystemTx::Candidacy(c) => c.chain == chain,
+            SystemTx::PvssDeal(d) => d.context.chain == chain.0,
+            SystemTx::PvssReveal(r) => r.chain == chain,
+            SystemTx::Reconfigure(r) => r.reconfigure.chain == chain,
+            SystemTx::Evidence(_) => false,
+        }
+    }
 }
 
 /// A transaction on any chain. Provenance records, nearly all of a block,

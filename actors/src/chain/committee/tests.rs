@@ -13,8 +13,10 @@ use strata_crypto::test_support::TestCommittee;
 use super::*;
 use crate::messages::ledger::{ServeSync, SyncAnswer};
 use crate::messages::mempool::{
-    Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch, ServeBatches,
+    Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch, PostSystem,
+    ServeBatches, SetSeat,
 };
+use crate::messages::network::SetCommittee;
 use crate::messages::CommitteePort;
 
 /// A mempool that answers each payload request with an empty payload.
@@ -66,6 +68,8 @@ macro_rules! ignores {
 }
 
 ignores!(EmptyMempool:
+    SetSeat => (),
+    PostSystem => (),
     CheckPayload => (),
     PeerBatch => (),
     FetchedBatches => (),
@@ -103,7 +107,7 @@ impl Actor for NoNetwork {
     type Context = Context<Self>;
 }
 
-ignores!(NoNetwork: SendWire => (), Broadcast => (), RequestSync => (), Penalize => ());
+ignores!(NoNetwork: SetCommittee => (), SendWire => (), Broadcast => (), RequestSync => (), Penalize => ());
 
 #[actix_rt::test]
 async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledger_in_order() {
@@ -121,6 +125,15 @@ async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledge
         LeaderPolicy::RoundRobin,
         genesis,
     );
+    let setup = CoreSetup {
+        key: kit.keys[0].clone(),
+        settings: strata_chains::dynasty::CoreSettings {
+            leader: LeaderPolicy::RoundRobin,
+            base_timeout: cfg.base_timeout,
+            max_timeout: cfg.max_timeout,
+        },
+        peers: vec![PeerId::random()],
+    };
     let core = ConsensusCore::new(cfg, kit.keys[0].clone());
     let store = RocksStore::open(&dir.path().join("consensus")).unwrap();
     let state = StateStore::open(
@@ -143,6 +156,7 @@ async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledge
     let actor = CommitteeActor::new(
         ChainId::GLOBAL,
         core,
+        setup,
         store.clone(),
         state,
         MempoolPort::of(&mempool),

@@ -5,7 +5,7 @@
 //! participant says, and hand over when the core ends its epoch.
 
 use super::*;
-use crate::consensus::{sync, Action, Event, LeaderPolicy, Recovery};
+use crate::consensus::{sync, Action, Event, LeaderPolicy};
 use crate::execution::BlockRef;
 use crate::sim::byzantine::{conflicting_block, conflicting_vote};
 use crate::types::{Payload, SystemTx};
@@ -55,16 +55,6 @@ impl DynastySim<'_> {
         };
         let record = seat.record.clone();
         let digest = DynastySim::committee_digest(&seat.committee);
-        let start = match p.store.block_at(record.start) {
-            Ok(Some(b)) => Arc::new(b),
-            _ if record.start == 0 => self.genesis.clone(),
-            _ => {
-                self.agreement
-                    .violations
-                    .push(format!("n{i}: no start block at {}", record.start));
-                return;
-            }
-        };
         let ids: Vec<usize> = seat
             .committee
             .members
@@ -76,31 +66,32 @@ impl DynastySim<'_> {
             })
             .collect();
         let me = seat.position();
-        let mut cfg = seat.core_config(LeaderPolicy::RoundRobin, start);
-        cfg.base_timeout = self.cfg.base_timeout;
-        cfg.max_timeout = self.cfg.base_timeout * 16;
-        let p = &mut self.procs[i];
-        let tip = p
-            .store
-            .committed_tip()
-            .ok()
-            .flatten()
-            .and_then(|(h, _)| p.store.block_at(h).ok().flatten())
-            .map(Arc::new)
-            .unwrap_or_else(|| self.genesis.clone());
-        let recovery = Recovery {
-            safety: p.store.load_safety().ok().flatten(),
-            committed_tip: tip,
-            pending: p.store.uncommitted_blocks().unwrap_or_default(),
+        let settings = crate::dynasty::CoreSettings {
+            leader: LeaderPolicy::RoundRobin,
+            base_timeout: self.cfg.base_timeout,
+            max_timeout: self.cfg.base_timeout * 16,
         };
-        let mut core = ConsensusCore::new(cfg, p.keys.bls.clone());
-        let mut actions = core.on_event(self.now, Event::Restored(Box::new(recovery)));
+        let p = &mut self.procs[i];
         let applied = p.state.applied_height();
-        for height in applied.saturating_sub(16).max(record.start)..=applied {
-            if let Some(root) = p.state.root_at(height) {
-                actions.extend(core.on_event(self.now, Event::Executed { height, root }));
+        let roots: Vec<(Height, Digest)> = (applied.saturating_sub(16)..=applied)
+            .filter_map(|h| p.state.root_at(h).map(|r| (h, r)))
+            .collect();
+        let started = seat.start(
+            &p.store,
+            p.keys.bls.clone(),
+            &settings,
+            &self.genesis,
+            &roots,
+            self.now,
+        );
+        let (core, actions) = match started {
+            Ok(s) => (s.core, s.actions),
+            Err(e) => {
+                self.agreement.violations.push(format!("n{i}: {e}"));
+                return;
             }
-        }
+        };
+        let p = &mut self.procs[i];
         p.core = Some(core);
         p.epoch = record.epoch;
         p.members = ids;

@@ -1,0 +1,229 @@
+//! The committee actor across epochs (issue 26, point 5; docs/dynasties.md
+//! "The boundary"): what the simulator's host does around the core
+//! (`chains/src/sim/dynasty/host.rs`), for a node. When the core ends its
+//! epoch the actor sends the proof to the chain's nodes, waits until its
+//! ledger has executed the epoch's last block (the next committee is in
+//! that state), and starts the next epoch's core from the state and the
+//! store — a member's or an observer's — through the one starter both use
+//! (`EpochSeat::start`). Messages of a later epoch wait here until it
+//! starts; those of an earlier one are dropped.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::Rng;
+use strata_chains::consensus::{Event, KEPT_ROOTS};
+use strata_chains::dynasty::EpochSeat;
+use strata_chains::types::{ConsensusMessage, Height};
+use strata_crypto::hash::Digest;
+use strata_net::PeerId;
+
+use super::CommitteeActor;
+use crate::fatal;
+use crate::messages::committee::StateExecuted;
+use crate::messages::mempool::SetSeat;
+use crate::messages::network::SetCommittee;
+use crate::messages::Deliver;
+
+/// Messages of later epochs kept until this node gets there.
+const LATER_KEPT: usize = 4096;
+/// How often a node that is not committing asks a member for blocks.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(1000);
+
+/// What a chain that runs epochs keeps besides its core.
+#[derive(Default)]
+pub struct EpochDriver {
+    /// Messages of later epochs, by sender.
+    later: VecDeque<(PeerId, ConsensusMessage)>,
+    /// The core ended its epoch: its last height, until the ledger has
+    /// executed it.
+    ending: Option<Height>,
+    /// This node's dynasty participant, told of every executed height.
+    participant: Option<Recipient<StateExecuted>>,
+    /// Committed height at the last catch-up tick, and since when.
+    progress: (Height, Option<Instant>),
+}
+
+impl EpochDriver {
+    pub fn new(participant: Option<Recipient<StateExecuted>>) -> EpochDriver {
+        EpochDriver {
+            participant,
+            ..EpochDriver::default()
+        }
+    }
+}
+
+impl CommitteeActor {
+    /// Starts the core of the epoch the executed state is in.
+    pub(super) fn begin_epoch(&mut self, ctx: &mut Context<Self>) {
+        let key = self.key.public_key();
+        let seat = EpochSeat::read(&self.state, self.chain, &key)
+            .unwrap_or_else(|e| fatal("reading this node's seat in the epoch failed", e));
+        let ids = seat
+            .peer_ids(&self.state)
+            .unwrap_or_else(|e| fatal("reading the committee's peer ids failed", e));
+        let peers: Vec<PeerId> = ids
+            .iter()
+            .map(|id| {
+                id.parse().unwrap_or_else(|_| {
+                    // The registry keeps what was registered; a member
+                    // whose id does not parse is unreachable, not fatal.
+                    tracing::warn!(chain = %self.chain, id, "a member's peer id does not parse");
+                    PeerId::random()
+                })
+            })
+            .collect();
+        let (epoch, start, me, n) = (
+            seat.record.epoch,
+            seat.record.start,
+            seat.me,
+            seat.members.len() as u32,
+        );
+        let roots = self.recent_roots();
+        let started = seat
+            .start(
+                &self.store,
+                self.key.clone(),
+                &self.settings,
+                &self.genesis,
+                &roots,
+                crate::unix_micros(),
+            )
+            .unwrap_or_else(|e| fatal("starting the epoch's core failed", e));
+        for handle in [
+            self.view_timer.take(),
+            self.sync_timer.take().map(|(h, _)| h),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            ctx.cancel_future(handle);
+        }
+        self.core = started.core;
+        self.peers = peers.clone();
+        self.bridge.do_send(SetCommittee {
+            chain: self.chain,
+            peers,
+        });
+        self.mempool.do_send(SetSeat {
+            me: me.unwrap_or(u32::MAX),
+            committee_size: n,
+        });
+        self.metrics
+            .epoch
+            .with_label_values(&[self.label.as_str()])
+            .set(epoch as i64);
+        match me {
+            Some(p) => {
+                tracing::info!(chain = %self.chain, epoch, start, position = p, members = n, "serving the epoch")
+            }
+            None => {
+                tracing::info!(chain = %self.chain, epoch, start, members = n, "observing the epoch")
+            }
+        }
+        self.apply(started.actions, ctx);
+        // What arrived early for this epoch, in order; later ones wait on.
+        let later = self.epochs.as_mut().map(|d| std::mem::take(&mut d.later));
+        for (peer, msg) in later.unwrap_or_default() {
+            self.inbound(peer, msg, ctx);
+        }
+    }
+
+    /// The state roots this node executed lately (oldest first).
+    fn recent_roots(&self) -> Vec<(Height, Digest)> {
+        let applied = self.state.applied_height().unwrap_or(0);
+        let first = applied.saturating_sub(KEPT_ROOTS as u64 - 1);
+        (first..=applied)
+            .filter_map(|h| self.state.root_at(h).ok().flatten().map(|r| (h, r)))
+            .collect()
+    }
+
+    /// The core ended its epoch: hand over once the last block is executed.
+    pub(super) fn epoch_ended(&mut self) {
+        let last = self.core.config().epoch_end.map(|e| e.last_height);
+        if let (Some(d), Some(last)) = (self.epochs.as_mut(), last) {
+            d.ending = Some(last);
+        }
+    }
+
+    /// Starts the next epoch if the ended one's last block is executed.
+    pub(super) fn hand_over_if_executed(&mut self, ctx: &mut Context<Self>) {
+        let Some(last) = self.epochs.as_ref().and_then(|d| d.ending) else {
+            return;
+        };
+        if self.state.applied_height().unwrap_or(0) < last {
+            return;
+        }
+        if let Some(d) = self.epochs.as_mut() {
+            d.ending = None;
+        }
+        self.begin_epoch(ctx);
+    }
+
+    /// A consensus message from `peer`: fed to the core from the member it
+    /// is, kept if it is of a later epoch, dropped if of an earlier one or
+    /// from no member.
+    pub(super) fn inbound(&mut self, peer: PeerId, msg: ConsensusMessage, ctx: &mut Context<Self>) {
+        let mine = self.core.config().epoch;
+        match msg.epoch() {
+            Some(e) if e > mine => {
+                if let Some(d) = self.epochs.as_mut() {
+                    if d.later.len() >= LATER_KEPT {
+                        d.later.pop_front();
+                    }
+                    d.later.push_back((peer, msg));
+                }
+                return;
+            }
+            Some(e) if e < mine => return,
+            _ => {}
+        }
+        let Some(from) = self.peers.iter().position(|p| *p == peer) else {
+            // A member that left, or a node that never was one.
+            return;
+        };
+        self.feed(
+            Event::Message {
+                from: from as u32,
+                msg,
+            },
+            ctx,
+        );
+    }
+
+    /// Tells the participant of an executed height.
+    pub(super) fn executed(&mut self, height: Height, root: Digest) {
+        if let Some(p) = self.epochs.as_ref().and_then(|d| d.participant.as_ref()) {
+            p.do_send(StateExecuted { height, root });
+        }
+    }
+
+    /// Now and then, a node that observes, or whose commits stalled, asks
+    /// a member of its epoch for the blocks it has not committed (an
+    /// observer has no other way to learn them; a member cut off across
+    /// a boundary needs the proof).
+    pub(super) fn start_catching_up(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(CATCH_UP_EVERY, |act, ctx| {
+            let height = act.core.committed_height();
+            let observer = act.core.config().me as usize >= act.core.config().committee.len();
+            let Some(d) = act.epochs.as_mut() else {
+                return;
+            };
+            let now = Instant::now();
+            let stalled = match d.progress {
+                (h, Some(since)) if h == height => now.duration_since(since) >= CATCH_UP_EVERY,
+                _ => {
+                    d.progress = (height, Some(now));
+                    false
+                }
+            };
+            let n = act.peers.len();
+            if (observer || stalled || d.ending.is_some()) && n > 0 {
+                let peer = rand::thread_rng().gen_range(0..n) as u32;
+                act.feed(Event::CatchUp { peer }, ctx);
+            }
+            act.hand_over_if_executed(ctx);
+        });
+    }
+}
