@@ -11,7 +11,6 @@ use futures::StreamExt;
 use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
 use strata_chains::dynasty::{CoreSettings, Participant, ParticipantKeys};
-use strata_chains::execution::{check_certified, CommitteeRecord};
 use strata_chains::store::RocksStore;
 use strata_chains::types::{ChainId, SystemTx, Transaction};
 use strata_net::{NetConfig, PeerId};
@@ -24,7 +23,7 @@ use crate::chain::participant::ParticipantActor;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::config::{NodeConfig, Tier};
-use crate::crosschain::anchoring::{AnchorSubmitterActor, AnchorView};
+use crate::crosschain::anchoring::{AnchorSubmitterActor, AnchorView, EpochFollower};
 use crate::keys;
 use crate::messages::ledger::ReportExecutedTo;
 use crate::messages::{CommitteePort, LedgerPort, MempoolPort, NetworkPort};
@@ -160,16 +159,18 @@ fn system_check(
             return false;
         };
         let chain = match &**sys {
-            SystemTx::Anchor(a) => {
+            SystemTx::Anchor(a) if origin == Origin::PeerBatch => {
+                // Whether it is new is the executor's call (two members
+                // may anchor the same height).
                 let Some(state) = states.get(&ChainId::GLOBAL) else {
                     return false;
                 };
-                return match CommitteeRecord::read(state, ChainId::local(a.domain), a.header.epoch)
-                {
-                    Ok(Some(committee)) => check_certified(a, &committee).is_ok(),
-                    _ => false,
-                };
+                return matches!(
+                    strata_chains::execution::check_anchor(state, domains, a),
+                    Ok(Ok(()))
+                );
             }
+            SystemTx::Anchor(_) => Some(ChainId::GLOBAL),
             SystemTx::Registry(_) => states.keys().next().copied(),
             SystemTx::Candidacy(c) => Some(c.chain),
             SystemTx::PvssDeal(d) => Some(ChainId(d.context.chain)),
@@ -295,6 +296,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let genesis_state = Arc::new(genesis.state.clone());
     let mut anchors = BTreeMap::new();
     let mut handles = BTreeMap::new();
+    // This node's global chain (opened first: chains run in id order), for
+    // its local chains' anchoring to follow committees across epochs.
+    let mut global_chain = None;
     for chain in chains {
         let spec = &genesis.chains[&chain];
         // Outside the genesis committee of a chain that runs epochs: an
@@ -307,6 +311,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             .map_err(|e| start_err(&dir.display().to_string(), e))?;
         if let Ok(mut s) = states.write() {
             s.insert(chain, state.clone());
+        }
+        if chain == ChainId::GLOBAL {
+            global_chain = Some((store.clone(), state.clone()));
         }
         let mut core_cfg = CoreConfig::new(
             spec.protocol,
@@ -438,9 +445,9 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                     anchor_store.clone(),
                     state.clone(),
                     cfg.global_api.clone(),
-                    genesis_state.clone(),
                     view,
                     metrics.clone(),
+                    EpochFollower::new(&genesis.state, global_chain.clone(), bls.public_key()),
                 );
                 AnchorSubmitterActor::start_in_arbiter(
                     &own_thread(format!("anchor-{chain}"), ThreadRole::Background)?,

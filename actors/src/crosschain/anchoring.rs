@@ -22,12 +22,15 @@ use strata_chains::anchor::{
     AnchorInclusion, AnchorSubmitter, SubmitterAction, SubmitterConfig, SubmitterEvent, Trust,
     MAX_RECEIPT_BYTES,
 };
-use strata_chains::execution::{block_key, AnchorRecord, GenesisState};
+use strata_chains::dynasty::EpochSeat;
+use strata_chains::execution::{block_key, AnchorRecord, CommitteeRecord, GenesisState};
 use strata_chains::store::{RocksStore, Store};
+use strata_chains::types::dynasty::MAX_ANCHOR_HANDOFFS;
 use strata_chains::types::{
-    Anchor, BlockHeader, ChainId, Height, QuorumCertificate, SystemTx, Transaction,
+    Anchor, BlockHeader, ChainId, CommitteeHandoff, Epoch, Height, QuorumCertificate, SystemTx,
+    Transaction,
 };
-use strata_crypto::codec::decode_message;
+use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
 use crate::chain::state::StateStore;
@@ -121,13 +124,52 @@ pub struct AnchorSubmitterActor {
     /// The global node asked next (rotated after a failure).
     next_api: usize,
     agent: ureq::Agent,
-    genesis: Arc<GenesisState>,
     view: AnchorView,
     metrics: Arc<Metrics>,
     label: String,
     started: Instant,
     /// The committed height whose certified parent was fed last.
     fed: Height,
+    /// Committees across epochs (issue 26).
+    epochs: EpochFollower,
+}
+
+/// What the anchoring of a chain that runs epochs follows: the committee
+/// histories of both chains as this node's own stores prove them, the
+/// domain's epochs the global chain's state has recorded, and this
+/// member's seat in the domain's current epoch.
+pub struct EpochFollower {
+    /// This node's global chain (its store and executed state), if it runs
+    /// it: edge validators do on a network with epochs.
+    pub global: Option<(RocksStore, StateStore)>,
+    /// This node's BLS key (for its seat).
+    pub key: strata_crypto::PublicKey,
+    /// Committees learned from handoffs, for the global chain's answers.
+    trust: Trust<'static>,
+    /// The next ending epoch whose handoff `trust` learns, per chain
+    /// (local, global).
+    learn_next: (Epoch, Epoch),
+    /// The domain's newest epoch whose committee the global state records.
+    recorded: Epoch,
+    /// Ticks until the seat is read again.
+    seat_in: u32,
+}
+
+impl EpochFollower {
+    pub fn new(
+        genesis: &GenesisState,
+        global: Option<(RocksStore, StateStore)>,
+        key: strata_crypto::PublicKey,
+    ) -> EpochFollower {
+        EpochFollower {
+            global,
+            key,
+            trust: Trust::new(genesis).into_owned(),
+            learn_next: (0, 0),
+            recorded: 0,
+            seat_in: 0,
+        }
+    }
 }
 
 impl AnchorSubmitterActor {
@@ -138,9 +180,9 @@ impl AnchorSubmitterActor {
         store: RocksStore,
         state: StateStore,
         global_api: Vec<String>,
-        genesis: Arc<GenesisState>,
         view: AnchorView,
         metrics: Arc<Metrics>,
+        epochs: EpochFollower,
     ) -> AnchorSubmitterActor {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -156,12 +198,12 @@ impl AnchorSubmitterActor {
             global_api,
             next_api: 0,
             agent,
-            genesis,
             view,
             metrics,
             label: chain_label(chain),
             started: Instant::now(),
             fed: 0,
+            epochs,
         }
     }
 
@@ -170,6 +212,7 @@ impl AnchorSubmitterActor {
     }
 
     fn tick(&mut self) {
+        self.follow_seat();
         let mut events = self.certified();
         events.push(SubmitterEvent::Tick);
         for e in events {
@@ -227,6 +270,10 @@ impl AnchorSubmitterActor {
 
     /// Builds the anchor of `header` from this node's state and posts it.
     fn submit(&mut self, header: BlockHeader, qc: QuorumCertificate, link_from: Option<Height>) {
+        let Some((header, qc, handoffs)) = self.with_handoffs(header, qc) else {
+            tracing::debug!(chain = %self.chain, "the domain's committee history is not here yet");
+            return;
+        };
         let s = header.state_height;
         let built = (|| {
             let tip = self.state.prove(&block_key(s), s).ok()?;
@@ -240,7 +287,7 @@ impl AnchorSubmitterActor {
                 qc,
                 tip,
                 link,
-                handoffs: Default::default(),
+                handoffs: BoundedVec::new(handoffs).ok()?,
             })
         })();
         let Some(anchor) = built else {
@@ -304,6 +351,11 @@ impl AnchorSubmitterActor {
                     self.carry_out(a);
                 }
             }
+            Err(why) if why.contains("no committee of global") => {
+                // The global chain is an epoch ahead of this node's copy
+                // of it: its handoff arrives with the next commits here.
+                tracing::debug!(chain = %self.chain, api, why, "a global node's anchor answer is of an epoch not followed here yet");
+            }
             Err(why) => {
                 tracing::warn!(chain = %self.chain, api, why, "a global node's anchor answer does not hold");
                 self.failed();
@@ -328,8 +380,9 @@ impl AnchorSubmitterActor {
         let bytes = hex::decode(hex_inclusion).map_err(|e| e.to_string())?;
         let inclusion: AnchorInclusion =
             decode_message(&bytes, MAX_RECEIPT_BYTES).map_err(|e| e.to_string())?;
+        self.learn_committees();
         inclusion
-            .verify(&Trust::new(&self.genesis))
+            .verify(&self.epochs.trust)
             .map_err(|e| e.to_string())?;
         let a = &inclusion.anchor;
         if a.domain != self.domain {
@@ -360,6 +413,81 @@ impl AnchorSubmitterActor {
             inclusion,
         });
         Ok(SubmitterEvent::Recorded(Some(record)))
+    }
+}
+
+impl AnchorSubmitterActor {
+    /// Reads this member's seat in the domain's current epoch now and then.
+    fn follow_seat(&mut self) {
+        if self.epochs.seat_in > 0 {
+            self.epochs.seat_in -= 1;
+            return;
+        }
+        self.epochs.seat_in = 10;
+        if let Ok(seat) = EpochSeat::read(&self.state, self.chain, &self.epochs.key) {
+            self.machine
+                .set_seat(seat.position(), seat.members.len() as u32);
+        }
+    }
+
+    /// Takes in the handoffs this node's stores hold beyond what the trust
+    /// knows, for both chains.
+    fn learn_committees(&mut self) {
+        let f = &mut self.epochs;
+        let mut learn = |store: &RocksStore, chain: ChainId, next: &mut Epoch| {
+            while let Ok(Some(h)) = store.handoff(*next) {
+                if let Err(e) = f.trust.learn(&h) {
+                    tracing::warn!(%chain, epoch = *next, "a kept handoff does not verify: {e}");
+                    return;
+                }
+                *next += 1;
+            }
+        };
+        let (mut local, mut global) = f.learn_next;
+        learn(&self.store, self.chain, &mut local);
+        if let Some((g, _)) = &f.global {
+            let g = g.clone();
+            learn(&g, ChainId::GLOBAL, &mut global);
+        }
+        self.epochs.learn_next = (local, global);
+    }
+
+    /// The handoffs the global chain needs to check an anchor of `header`
+    /// (the domain's epochs after the last it records, up to
+    /// `MAX_ANCHOR_HANDOFFS`); a header too far ahead is replaced by the
+    /// last block of the furthest epoch they reach (certified by its
+    /// proof of end), so anchoring catches up an epoch span at a time.
+    /// `None`: a handoff is not here.
+    fn with_handoffs(
+        &mut self,
+        header: BlockHeader,
+        qc: QuorumCertificate,
+    ) -> Option<(BlockHeader, QuorumCertificate, Vec<CommitteeHandoff>)> {
+        let Some((_, global)) = &self.epochs.global else {
+            return Some((header, qc, Vec::new()));
+        };
+        while let Ok(Some(_)) = CommitteeRecord::read(global, self.chain, self.epochs.recorded + 1)
+        {
+            self.epochs.recorded += 1;
+        }
+        let known = self.epochs.recorded;
+        if header.epoch <= known {
+            return Some((header, qc, Vec::new()));
+        }
+        let reach = header.epoch.min(known + MAX_ANCHOR_HANDOFFS as u64);
+        let handoffs = (known..reach)
+            .map(|e| self.store.handoff(e).ok().flatten())
+            .collect::<Option<Vec<_>>>()?;
+        if header.epoch == reach {
+            return Some((header, qc, handoffs));
+        }
+        let end = self.store.epoch_change(reach).ok().flatten()?;
+        let last = end.blocks.first()?.header.clone();
+        let qc = match end.blocks.get(1) {
+            Some(b) => b.header.justify.clone(),
+            None => end.certificate.clone(),
+        };
+        Some((last, qc, handoffs))
     }
 }
 

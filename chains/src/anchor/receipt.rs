@@ -138,6 +138,7 @@ impl ReceiptError {
 
 /// What verification needs of the genesis: the network and the committees
 /// (`GenesisState`), with each chain's genesis hash derived from it.
+#[derive(Clone)]
 pub struct Trust<'a> {
     genesis: std::borrow::Cow<'a, GenesisState>,
     root: Digest,
@@ -158,6 +159,16 @@ impl<'a> Trust<'a> {
             genesis: std::borrow::Cow::Borrowed(genesis),
             domains: u32::try_from(domains).unwrap_or(u32::MAX),
             learned: Vec::new(),
+        }
+    }
+
+    /// The same trust, owning its genesis (to keep and grow).
+    pub fn into_owned(self) -> Trust<'static> {
+        Trust {
+            genesis: std::borrow::Cow::Owned(self.genesis.into_owned()),
+            root: self.root,
+            domains: self.domains,
+            learned: self.learned,
         }
     }
 

@@ -103,6 +103,13 @@ impl AnchorSubmitter {
         }
     }
 
+    /// This member's position in the committee of a new epoch, and its
+    /// size (a position past the end: not a member; it anchors last).
+    pub fn set_seat(&mut self, position: u32, members: u32) {
+        self.cfg.position = position;
+        self.cfg.members = members;
+    }
+
     /// The domain's last anchored height as learned from the global chain.
     pub fn anchored_height(&self) -> Option<Height> {
         self.recorded
@@ -184,7 +191,14 @@ impl AnchorSubmitter {
         let n = u64::from(self.cfg.members.max(1));
         let k = base / self.cfg.interval.max(1) + 1;
         let first = k % n;
-        let rank = (u64::from(self.cfg.position) + n - first) % n;
+        let position = u64::from(self.cfg.position);
+        // A node outside the committee (one that follows a dynasty chain
+        // it is not drawn for) comes after every member.
+        let rank = if position >= n {
+            n
+        } else {
+            (position + n - first) % n
+        };
         self.due_ms = Some(now_ms.saturating_add(rank.saturating_mul(ms(self.cfg.stagger))));
     }
 }

@@ -52,16 +52,73 @@ pub fn build(
         if headers.len() == MAX_COMMIT_PROOF_HEADERS {
             return Ok(None);
         }
+        if let Some(first) = headers.first() {
+            if block.header.epoch != first.epoch {
+                // Past the epoch's last block: what commits it is in the
+                // epoch's proof of end, never in the next epoch's blocks
+                // (another committee's certificates).
+                return Ok(within_epoch_end(store, protocol, headers)?);
+            }
+        }
         headers.push(block.header);
         if commits(protocol, &headers) {
             let Some(h_next) = h.checked_add(1) else {
                 return Ok(None);
             };
             // The last header's certificate: the justify of the block
-            // committed after it.
-            return Ok(store
-                .block_at(h_next)?
-                .map(|next| (headers, next.header.justify)));
+            // committed after it, in the same epoch; past the epoch's end,
+            // the one its proof of end holds.
+            return match store.block_at(h_next)? {
+                Some(next) if next.header.epoch == headers[0].epoch => {
+                    Ok(Some((headers, next.header.justify)))
+                }
+                Some(_) => {
+                    let certificate = store.epoch_change(headers[0].epoch)?.and_then(|end| {
+                        end.blocks
+                            .iter()
+                            .find(|b| b.header.height == h_next)
+                            .map(|b| b.header.justify.clone())
+                            .or_else(|| {
+                                (end.blocks.last().map(|b| b.header.height) == Some(h))
+                                    .then(|| end.certificate.clone())
+                            })
+                    });
+                    Ok(certificate.map(|c| (headers, c)))
+                }
+                None => Ok(None),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// A commit proof of `headers` (ending at an epoch's last block) from the
+/// blocks above it in the epoch's stored proof of end.
+fn within_epoch_end(
+    store: &dyn Store,
+    protocol: Protocol,
+    mut headers: Vec<BlockHeader>,
+) -> Result<Option<(Vec<BlockHeader>, QuorumCertificate)>, StoreError> {
+    let Some(epoch) = headers.first().map(|h| h.epoch) else {
+        return Ok(None);
+    };
+    let Some(end) = store.epoch_change(epoch)? else {
+        return Ok(None);
+    };
+    let last = headers.last().map_or(0, |h| h.height);
+    for b in end.blocks.iter().filter(|b| b.header.height > last) {
+        if headers.len() == MAX_COMMIT_PROOF_HEADERS {
+            return Ok(None);
+        }
+        headers.push(b.header.clone());
+        if commits(protocol, &headers) {
+            // The next header's justify, or the proof's certificate.
+            let next = end
+                .blocks
+                .iter()
+                .find(|n| n.header.height == b.header.height + 1)
+                .map(|n| n.header.justify.clone());
+            return Ok(Some((headers, next.unwrap_or(end.certificate.clone()))));
         }
     }
     Ok(None)

@@ -31,7 +31,7 @@ use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
 
 use super::records::{At, Overlay};
-use super::{block_key, ChainContext, CommitteeRecord, StateError};
+use super::{block_key, ChainContext, CommitteeRecord, StateError, StateView};
 use crate::auth::{StateProof, MAX_VALUE_BYTES};
 use crate::types::{Anchor, ChainId, Epoch, Height};
 
@@ -154,6 +154,45 @@ pub fn check_certified(
 }
 
 /// Executes one anchor on the global chain.
+/// Takes in an anchor's committee handoffs (the domain's committees of
+/// the epochs the global state has not recorded yet, `dynasty::handoff`)
+/// and checks its certificate against the committee of its header's
+/// epoch; returns the anchored block's hash.
+fn learn_and_check(
+    s: &mut Overlay<'_>,
+    anchor: &Anchor,
+) -> Result<Result<Digest, &'static str>, StateError> {
+    let chain = ChainId::local(anchor.domain);
+    for handoff in anchor.handoffs.iter() {
+        if handoff.change.chain != chain {
+            return Ok(Err("a committee handoff of another chain"));
+        }
+        if let Err(why) = crate::dynasty::apply_handoff(s, handoff)? {
+            return Ok(Err(why));
+        }
+    }
+    let Some(committee) = CommitteeRecord::read(s, chain, anchor.header.epoch)? else {
+        return Ok(Err("no committee is recorded for the domain in that epoch"));
+    };
+    Ok(check_certified(anchor, &committee))
+}
+
+/// A mempool's check of an anchor from a peer's batch: its handoffs and
+/// certificate against the committees `view` records, nothing that
+/// depends on which anchors executed already (the executor's call).
+pub fn check_anchor(
+    view: &dyn StateView,
+    domains: u32,
+    anchor: &Anchor,
+) -> Result<Result<(), &'static str>, StateError> {
+    let mut s = Overlay {
+        view,
+        state: std::collections::BTreeMap::new(),
+        domains,
+    };
+    Ok(learn_and_check(&mut s, anchor)?.map(|_| ()))
+}
+
 pub(super) fn apply_anchor(
     s: &mut Overlay<'_>,
     ctx: ChainContext,
@@ -165,20 +204,7 @@ pub(super) fn apply_anchor(
     }
     let d = anchor.domain;
     let h = &anchor.header;
-    // The domain's committees of the epochs the global state has not
-    // recorded yet (`dynasty::handoff`).
-    for handoff in anchor.handoffs.iter() {
-        if handoff.change.chain != ChainId::local(d) {
-            return Ok(Err("a committee handoff of another chain"));
-        }
-        if let Err(why) = crate::dynasty::apply_handoff(s, handoff)? {
-            return Ok(Err(why));
-        }
-    }
-    let Some(committee) = CommitteeRecord::read(s, ChainId::local(d), h.epoch)? else {
-        return Ok(Err("no committee is recorded for the domain in that epoch"));
-    };
-    let block_hash = match check_certified(anchor, &committee) {
+    let block_hash = match learn_and_check(s, anchor)? {
         Ok(b) => b,
         Err(why) => return Ok(Err(why)),
     };

@@ -7,7 +7,7 @@ use strata_crypto::hash::Digest;
 
 use super::{check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
-use crate::types::{Block, Epoch, EpochChange, Evidence, HashedBatch, Height};
+use crate::types::{Block, CommitteeHandoff, Epoch, EpochChange, Evidence, HashedBatch, Height};
 
 #[derive(Default, Clone)]
 pub struct MemStore {
@@ -20,6 +20,7 @@ pub struct MemStore {
     evidence: HashMap<Digest, Evidence>,
     unconfirmed: std::collections::BTreeSet<Digest>,
     epoch_changes: BTreeMap<Epoch, EpochChange>,
+    handoffs: BTreeMap<Epoch, CommitteeHandoff>,
 }
 
 impl MemStore {
@@ -138,6 +139,15 @@ impl Store for MemStore {
 
     fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError> {
         Ok(self.epoch_changes.get(&epoch).cloned())
+    }
+
+    fn put_handoff(&mut self, handoff: &CommitteeHandoff) -> Result<(), StoreError> {
+        self.handoffs.insert(handoff.change.epoch, handoff.clone());
+        Ok(())
+    }
+
+    fn handoff(&self, ending: Epoch) -> Result<Option<CommitteeHandoff>, StoreError> {
+        Ok(self.handoffs.get(&ending).cloned())
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {

@@ -28,7 +28,9 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::hash::Digest;
 
 use crate::consensus::SafetyState;
-use crate::types::{Block, Epoch, EpochChange, Evidence, HashedBatch, Height, Payload};
+use crate::types::{
+    Block, CommitteeHandoff, Epoch, EpochChange, Evidence, HashedBatch, Height, Payload,
+};
 
 /// Proofs of misbehaviour a store keeps (each is a few hundred bytes).
 pub const MAX_EVIDENCE: usize = 10_000;
@@ -116,6 +118,12 @@ pub trait Store: Send {
     /// across its boundary and for verifiers of the committee history.
     fn put_epoch_change(&mut self, change: &EpochChange) -> Result<(), StoreError>;
     fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError>;
+    /// Keeps the handoff from epoch `handoff.change.epoch` to the next
+    /// (the epoch's end with the next committee proven), made when this
+    /// node hands over, while the state it proves against is still kept:
+    /// anchors carry it, and verifiers learn the committee history from it.
+    fn put_handoff(&mut self, handoff: &CommitteeHandoff) -> Result<(), StoreError>;
+    fn handoff(&self, ending: Epoch) -> Result<Option<CommitteeHandoff>, StoreError>;
 }
 
 /// Hashes of a committed block's transactions, in order.

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use rand::Rng;
 use strata_chains::consensus::{Event, KEPT_ROOTS};
-use strata_chains::dynasty::EpochSeat;
-use strata_chains::types::{ConsensusMessage, Height};
+use strata_chains::dynasty::{epoch_record_key, handoff_records, EpochSeat};
+use strata_chains::execution::committee_key;
+use strata_chains::store::Store;
+use strata_chains::types::{CommitteeHandoff, ConsensusMessage, Epoch, Height};
 use strata_crypto::hash::Digest;
 use strata_net::PeerId;
 
@@ -158,7 +160,43 @@ impl CommitteeActor {
         if let Some(d) = self.epochs.as_mut() {
             d.ending = None;
         }
+        self.keep_handoff(self.core.config().epoch);
         self.begin_epoch(ctx);
+    }
+
+    /// Makes and keeps the handoff from `ending` to the next epoch: its
+    /// proof of end and the next committee and epoch records proven
+    /// against the state its certified block names (still kept here: the
+    /// ledger has just executed the epoch's last block).
+    fn keep_handoff(&mut self, ending: Epoch) {
+        let made = (|| -> Result<CommitteeHandoff, String> {
+            let change = self
+                .store
+                .epoch_change(ending)
+                .map_err(|e| e.to_string())?
+                .ok_or("no proof of the epoch's end is stored")?;
+            let at = change
+                .blocks
+                .last()
+                .map(|b| b.header.state_height)
+                .ok_or("an empty proof of end")?;
+            let next = ending.saturating_add(1);
+            let prove = |key: Vec<u8>| self.state.prove(&key, at).map_err(|e| e.to_string());
+            let handoff = CommitteeHandoff {
+                committee: prove(committee_key(self.chain, next))?,
+                epoch: prove(epoch_record_key(self.chain, next))?,
+                change,
+            };
+            handoff_records(&handoff)?;
+            Ok(handoff)
+        })();
+        match made.map(|h| self.store.put_handoff(&h)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => fatal("storing a committee handoff failed", e),
+            Err(why) => {
+                tracing::warn!(chain = %self.chain, epoch = ending, why, "no committee handoff kept for the epoch")
+            }
+        }
     }
 
     /// A consensus message from `peer`: fed to the core from the member it

@@ -23,7 +23,9 @@ use super::{block_tx_hashes, check_commit, Store, StoreError, TxLocation};
 use crate::consensus::SafetyState;
 use crate::types::limits::MAX_BATCH_TXS;
 use crate::types::limits::MAX_MESSAGE_BYTES;
-use crate::types::{Batch, Block, Epoch, EpochChange, Evidence, HashedBatch, Height};
+use crate::types::{
+    Batch, Block, CommitteeHandoff, Epoch, EpochChange, Evidence, HashedBatch, Height,
+};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -40,6 +42,12 @@ const CF_COMMITTED_BATCHES: &str = "committed-batches";
 const KEY_SAFETY: &[u8] = b"safety";
 
 /// An epoch's end proof, in `meta`.
+fn handoff_key(epoch: Epoch) -> Vec<u8> {
+    let mut k = b"handoff/".to_vec();
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k
+}
+
 fn epoch_change_key(epoch: Epoch) -> Vec<u8> {
     let mut k = b"epoch-change/".to_vec();
     k.extend_from_slice(&epoch.to_be_bytes());
@@ -751,6 +759,21 @@ impl Store for RocksStore {
 
     fn epoch_change(&self, epoch: Epoch) -> Result<Option<EpochChange>, StoreError> {
         self.get_decoded(CF_META, &epoch_change_key(epoch), "epoch change")
+    }
+
+    fn put_handoff(&mut self, handoff: &CommitteeHandoff) -> Result<(), StoreError> {
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META),
+                handoff_key(handoff.change.epoch),
+                handoff.encode(),
+                &Self::synced(),
+            )
+            .map_err(backend)
+    }
+
+    fn handoff(&self, ending: Epoch) -> Result<Option<CommitteeHandoff>, StoreError> {
+        self.get_decoded(CF_META, &handoff_key(ending), "committee handoff")
     }
 
     fn save_safety(&mut self, state: &SafetyState) -> Result<(), StoreError> {
