@@ -502,7 +502,7 @@ fn start_participant(
     bls: &strata_crypto::SecretKey,
     chain: ChainId,
     state: StateStore,
-    mempool: Recipient<crate::messages::mempool::PostSystem>,
+    mempool: Recipient<crate::messages::mempool::Post>,
 ) -> Result<Recipient<crate::messages::committee::StateExecuted>, NodeError> {
     let keys = ParticipantKeys {
         bls: bls.clone(),

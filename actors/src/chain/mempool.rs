@@ -33,7 +33,7 @@ use crate::config::{ConsensusParams, PayloadMode};
 use crate::messages::committee::{PayloadChecked, PayloadReady};
 use crate::messages::mempool::{
     CheckPayload, Committed, EnsureBatches, FetchFailed, FetchedBatches, HeldBatchDigests,
-    IsPending, PeerBatch, PostSystem, RequestPayload, ServeBatches, SetSeat,
+    IsPending, PeerBatch, Post, RequestPayload, ServeBatches, SetSeat,
 };
 use crate::messages::network::{Penalize, SendWire};
 use crate::messages::{CommitteePort, Deliver, NetworkPort};
@@ -202,6 +202,13 @@ impl Mempool {
                     }
                 }
                 MempoolAction::Push(batch) => self.push(batch.batch()),
+                MempoolAction::Forward { digest, attempt } => {
+                    if let Ok(Some(b)) = self.store.batch(&digest) {
+                        tracing::debug!(batch = %digest.short(), attempt, "handing an orphaned batch's records to a member");
+                        let turn = u32::from(digest.0[0]).wrapping_add(attempt);
+                        self.forward(b.batch().transactions.to_vec(), turn);
+                    }
+                }
                 MempoolAction::Repush(digest) => {
                     if let Ok(Some(b)) = self.store.batch(&digest) {
                         tracing::debug!(batch = %digest.short(), "pushing an unconfirmed batch again");
@@ -372,36 +379,50 @@ impl Handler<SetSeat> for Mempool {
     }
 }
 
-impl Handler<PostSystem> for Mempool {
+impl Handler<Post> for Mempool {
     type Result = ();
-    fn handle(&mut self, msg: PostSystem, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) {
         let member = self.me < self.committee_size;
         if member || msg.forwarded {
-            // Through the checks a client's transaction takes; a dynasty
-            // transaction is not turned away by the load gate (its window
-            // is a few blocks long).
-            let fut = self.submit(vec![msg.tx], false);
+            // Through the checks a client's transaction takes; dynasty
+            // transactions are not turned away by the load gate (their
+            // windows are a few blocks long), records are.
+            let gated = msg
+                .txs
+                .iter()
+                .any(|t| !matches!(t, Transaction::System(_)));
+            let fut = self.submit(msg.txs, gated);
             ctx.spawn(fut.map(|verdicts, _, _| {
-                if let Some(Err(why)) = verdicts.first() {
-                    tracing::debug!("a system transaction was not admitted: {why}");
+                for why in verdicts.iter().filter_map(|v| v.as_ref().err()) {
+                    tracing::debug!("a posted transaction was not admitted: {why}");
                 }
             }));
             return;
         }
-        // Not a member: a member proposes it. Which one turns with the
-        // transaction, so a retry (the participant's, blocks later) may
+        // Not a member: a member proposes them. Which one turns with the
+        // transactions, so a retry (the participant's, blocks later) may
         // reach another.
-        let Some(bridge) = &self.bridge else {
+        for tx in msg.txs {
+            let hash = tx.hash();
+            let turn = u32::from_le_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]);
+            self.forward(vec![tx], turn);
+        }
+    }
+}
+
+impl Mempool {
+    /// Hands transactions to the member at `turn` (mod the committee).
+    fn forward(&self, txs: Vec<Transaction>, turn: u32) {
+        let (Some(bridge), Ok(txs)) = (&self.bridge, strata_crypto::codec::BoundedVec::new(txs))
+        else {
             return;
         };
-        let n = self.committee_size.max(1);
-        let hash = msg.tx.hash();
-        let turn = u32::from_le_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]) % n;
+        let to = turn % self.committee_size.max(1);
         let wire = Wire::Forward {
             chain: self.chain,
-            tx: Box::new(msg.tx),
+            txs,
         };
-        bridge.do_send(SendWire::new(self.chain, turn, &wire));
+        bridge.do_send(SendWire::new(self.chain, to, &wire));
     }
 }
 

@@ -11,19 +11,19 @@ use strata_chains::dynasty::Participant;
 
 use crate::chain::state::StateStore;
 use crate::messages::committee::StateExecuted;
-use crate::messages::mempool::PostSystem;
+use crate::messages::mempool::Post;
 
 pub struct ParticipantActor {
     participant: Participant,
     state: StateStore,
-    mempool: Recipient<PostSystem>,
+    mempool: Recipient<Post>,
 }
 
 impl ParticipantActor {
     pub fn new(
         participant: Participant,
         state: StateStore,
-        mempool: Recipient<PostSystem>,
+        mempool: Recipient<Post>,
     ) -> ParticipantActor {
         ParticipantActor {
             participant,
@@ -55,8 +55,8 @@ impl Handler<StateExecuted> for ParticipantActor {
         };
         for tx in txs {
             tracing::debug!(chain = %self.participant.chain(), height = msg.height, "posting a dynasty transaction");
-            self.mempool.do_send(PostSystem {
-                tx,
+            self.mempool.do_send(Post {
+                txs: vec![tx],
                 forwarded: false,
             });
         }

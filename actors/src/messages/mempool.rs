@@ -87,14 +87,15 @@ pub struct SetSeat {
     pub committee_size: u32,
 }
 
-/// A system transaction to propose: this node's own dynasty transaction
-/// (`forwarded: false`), or one a node outside the committee handed to
-/// this member. A member batches it; a node outside the committee hands
-/// it to a member.
+/// Transactions to propose: this node's own dynasty transactions
+/// (`forwarded: false`), or what a node outside the committee handed to
+/// this member (its dynasty transactions, or the records of a batch it can
+/// no longer push: `MempoolAction::Forward`). A member batches them; a
+/// node outside the committee hands its own to a member.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PostSystem {
-    pub tx: Transaction,
+pub struct Post {
+    pub txs: Vec<Transaction>,
     pub forwarded: bool,
 }
 
@@ -112,6 +113,6 @@ port! {
         committed: Committed,
         is_pending: IsPending,
         set_seat: SetSeat,
-        post_system: PostSystem,
+        post: Post,
     }
 }

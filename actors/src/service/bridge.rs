@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use strata_chains::consensus::Fault;
-use strata_chains::types::{ChainId, ConsensusMessage, Transaction};
+use strata_chains::types::{ChainId, ConsensusMessage};
 use strata_net::{Lane, NetEvent, NetHandle, PeerId};
 
 use crate::messages::committee::{Inbound, SyncFailed};
 use crate::messages::ledger::ServeSync;
-use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, PostSystem, ServeBatches};
+use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, Post, ServeBatches};
 use crate::messages::network::{
     is_exchange, Broadcast, Penalize, RequestSync, SendWire, SetCommittee,
 };
@@ -294,25 +294,18 @@ impl NetworkBridge {
                     act.reply(reply, &answer);
                 }));
             }
-            Wire::Forward { chain, tx } => {
-                match (self.mempools.get(&chain), *tx) {
-                    (Some(m), tx @ Transaction::System(_))
-                        if self.position(chain, &self.net.local_peer_id).is_some() =>
-                    {
-                        m.do_send(PostSystem {
-                            tx,
-                            forwarded: true,
-                        })
-                    }
-                    (Some(_), Transaction::System(_)) => {
-                        // Not a member (any more): the sender retries at
-                        // another.
-                    }
-                    _ => self.charge(
-                        peer,
-                        Fault::Invalid,
-                        "forwarded a transaction that is not a system one",
-                    ),
+            Wire::Forward { chain, txs } => {
+                // Taken only by a member (checked like a client's); a node
+                // that is no longer one drops it and the sender, which
+                // retries until its records execute, tries another.
+                let member = self.position(chain, &self.net.local_peer_id).is_some();
+                match self.mempools.get(&chain) {
+                    Some(m) if member => m.do_send(Post {
+                        txs: txs.into_inner(),
+                        forwarded: true,
+                    }),
+                    Some(_) => {}
+                    None => self.charge(peer, Fault::Unhelpful, "forward for a chain not run here"),
                 }
                 self.reply(reply, &Wire::Ack);
             }

@@ -5,6 +5,8 @@ use strata_chains::types::{Batch, ChainId, ConsensusMessage, Transaction};
 use strata_crypto::codec::{decode_message, BoundedVec, CodecError};
 use strata_crypto::hash::Digest;
 
+use strata_chains::types::limits::MAX_BATCH_TXS;
+
 /// Largest envelope: a full batch response.
 pub const MAX_WIRE_BYTES: usize = 40 << 20;
 // Every message a node may send fits in one envelope (with room for the
@@ -45,12 +47,12 @@ pub enum Wire {
     /// The answer to a one-way request.
     #[codec(index = 4)]
     Ack,
-    /// A dynasty transaction a node outside the committee hands to a
-    /// member to propose.
+    /// Transactions a node outside the committee (or one whose batch is
+    /// orphaned by an epoch change) hands to a member to batch.
     #[codec(index = 5)]
     Forward {
         chain: ChainId,
-        tx: Box<Transaction>,
+        txs: BoundedVec<Transaction, MAX_BATCH_TXS>,
     },
 }
 

@@ -97,8 +97,18 @@ impl MempoolCore {
             }
             return;
         }
-        out.push(MempoolAction::Push(batch.clone()));
-        self.unconfirmed.push_back((digest, self.now));
+        let author = batch.batch().author;
+        if self.orphaned(author) {
+            out.push(MempoolAction::Forward { digest, attempt: 0 });
+        } else {
+            out.push(MempoolAction::Push(batch.clone()));
+        }
+        self.unconfirmed.push_back(Unconfirmed {
+            digest,
+            at: self.now,
+            author,
+            attempts: 1,
+        });
         self.hold(view, &batch, out);
     }
 
@@ -113,23 +123,71 @@ impl MempoolCore {
     /// `REPUSH_AFTER` after their last push, a few at a time: a push can be
     /// lost (a full queue, a member down or refusing this node for a
     /// while), and only a leader holding a batch proposes it.
-    pub(super) fn repush(&mut self, out: &mut Vec<MempoolAction>) {
+    pub(super) fn repush(&mut self, view: &dyn MempoolView, out: &mut Vec<MempoolAction>) {
         let mut pushed = 0;
         while pushed < REPUSH_PER_TICK {
-            let Some(&(digest, at)) = self.unconfirmed.front() else {
+            let Some(&u) = self.unconfirmed.front() else {
                 break;
             };
-            if self.now.saturating_sub(at) < REPUSH_AFTER {
+            if self.now.saturating_sub(u.at) < REPUSH_AFTER {
                 break;
             }
             self.unconfirmed.pop_front();
-            if !self.held.contains_key(&digest) {
+            if !self.held.contains_key(&u.digest) {
                 continue; // committed meanwhile
             }
-            out.push(MempoolAction::Repush(digest));
+            if self.orphaned(u.author) {
+                if self.executed_elsewhere(view, &u.digest) {
+                    // Its records committed in members' batches.
+                    self.release_own(&u.digest, out);
+                    continue;
+                }
+                out.push(MempoolAction::Forward {
+                    digest: u.digest,
+                    attempt: u.attempts,
+                });
+            } else {
+                out.push(MempoolAction::Repush(u.digest));
+            }
             pushed += 1;
-            self.unconfirmed.push_back((digest, self.now));
+            self.unconfirmed.push_back(Unconfirmed {
+                at: self.now,
+                attempts: u.attempts.saturating_add(1),
+                ..u
+            });
         }
+    }
+
+    /// Whether a batch of this node's cannot go to the members as it is:
+    /// this node is in no committee now, or it made the batch in another
+    /// seat (members place its pushes by its position now: across an
+    /// epoch boundary the batch's author position is someone else's). Its
+    /// records go to a member to batch instead (issue 26: records in the
+    /// mempool at a boundary are carried over).
+    pub(crate) fn orphaned(&self, author: u32) -> bool {
+        author != self.cfg.me || self.cfg.me >= self.cfg.committee_size
+    }
+
+    /// Whether every record of a held batch of this node's has executed
+    /// (its nonce is used), whichever batch carried it.
+    fn executed_elsewhere(&self, view: &dyn MempoolView, digest: &Digest) -> bool {
+        let Some(hashes) = self.held.get(digest) else {
+            return true;
+        };
+        hashes.iter().all(|h| match self.pending_nonces.get(h) {
+            Some((sender, nonce)) => view.nonce_used(sender, *nonce),
+            None => true,
+        })
+    }
+
+    /// Forgets an orphaned batch of this node's whose records executed.
+    fn release_own(&mut self, digest: &Digest, out: &mut Vec<MempoolAction>) {
+        if let Some(hashes) = self.held.remove(digest) {
+            for h in hashes.iter() {
+                self.forget_tx(h);
+            }
+        }
+        out.push(MempoolAction::ForgetUnconfirmed(vec![*digest]));
     }
 
     /// After a restart: this node's batches that had not committed are
@@ -157,7 +215,12 @@ impl MempoolCore {
             self.sequence = self.sequence.max(batch.batch().sequence);
             // Due for a push at once.
             let due = self.now.saturating_sub(REPUSH_AFTER);
-            self.unconfirmed.push_back((batch.digest(), due));
+            self.unconfirmed.push_back(Unconfirmed {
+                digest: batch.digest(),
+                at: due,
+                author: batch.batch().author,
+                attempts: 0,
+            });
             self.hold(view, &batch, out);
         }
     }

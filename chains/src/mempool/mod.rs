@@ -47,6 +47,15 @@ pub fn pairings(tx: &Transaction) -> usize {
     }
 }
 
+/// A batch of this node's not committed yet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unconfirmed {
+    pub digest: Digest,
+    pub at: Micros,
+    pub author: u32,
+    pub attempts: u32,
+}
+
 /// Transactions per block (across its batches).
 pub const MAX_BLOCK_TX_COUNT: u64 = 50_000;
 /// A peer batch fetch is retried at another member after this long.
@@ -192,6 +201,10 @@ pub enum MempoolAction {
     Push(Arc<HashedBatch>),
     /// Send again a stored batch of this node's to every other member.
     Repush(Digest),
+    /// Hand the records of a stored batch of this node's to a member (the
+    /// `attempt`-th, in turn) to batch as its own: the batch is orphaned
+    /// (`MempoolCore::orphaned`).
+    Forward { digest: Digest, attempt: u32 },
     /// Check a peer batch's signatures; answer [`MempoolEvent::Verified`].
     Verify { from: u32, batch: Arc<HashedBatch> },
     /// Ask `from` for these batches.
@@ -251,7 +264,9 @@ pub struct MempoolCore {
     /// Sealed batches the host is storing.
     storing: BTreeMap<Digest, Arc<HashedBatch>>,
     /// This node's batches with their last push, oldest first.
-    unconfirmed: VecDeque<(Digest, Micros)>,
+    /// This node's batches not committed yet: digest, last push, author
+    /// position when made, pushes or forwards so far.
+    unconfirmed: VecDeque<Unconfirmed>,
     // Pending transactions.
     pending_txs: BTreeSet<Digest>,
     pending_nonces: BTreeMap<Digest, ([u8; 32], u64)>,
@@ -467,7 +482,7 @@ impl MempoolCore {
         let wanted = self.wanted(view);
         self.fetch(&wanted, out);
         self.settle(view, out);
-        self.repush(out);
+        self.repush(view, out);
     }
 
     fn penalize(

@@ -12,6 +12,7 @@ use strata_crypto::sr25519::TxKeypair;
 struct Disk {
     batches: BTreeMap<Digest, Vec<Digest>>,
     executed: BTreeSet<Digest>,
+    nonces: BTreeSet<([u8; 32], u64)>,
 }
 
 impl MempoolView for Disk {
@@ -24,8 +25,8 @@ impl MempoolView for Disk {
     fn batch_executed(&self, d: &Digest) -> bool {
         self.executed.contains(d)
     }
-    fn nonce_used(&self, _: &[u8; 32], _: u64) -> bool {
-        false
+    fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool {
+        self.nonces.contains(&(*sender, nonce))
     }
 }
 
@@ -229,7 +230,9 @@ fn peer_batches_are_attributed_bounded_verified_and_refusals_remembered() {
     let mut disk = Disk::default();
     let mut m = MempoolCore::new(config(0));
     let b = peer_batch(2, 0..3);
-    // Pushed by someone else than its author: charged, not verified.
+    // Pushed by someone else than its author: charged a little (across
+    // an epoch boundary an honest member's batch names its old position),
+    // not verified.
     let a = m.on_event(
         0,
         &disk,
@@ -242,7 +245,7 @@ fn peer_batches_are_attributed_bounded_verified_and_refusals_remembered() {
         a[..],
         [MempoolAction::Penalize {
             member: 1,
-            fault: Fault::Invalid,
+            fault: Fault::Unhelpful,
             ..
         }]
     ));
@@ -403,4 +406,53 @@ fn a_proposal_is_valid_once_its_batches_are_here_and_match_its_root() {
     assert!(a
         .iter()
         .any(|a| matches!(a, MempoolAction::Ensured { id: 7 })));
+}
+
+#[test]
+fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() {
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let record = tx(1);
+    let (_, actions) = m.admit(1_000, vec![with_hash(record.clone())]);
+    let a = if stored_own(&actions).is_some() {
+        actions
+    } else {
+        m.on_event(20_000, &disk, MempoolEvent::Tick)
+    };
+    disk.store(&a);
+    let digest = stored_own(&a).expect("sealed").digest();
+    let a = m.on_event(20_000, &disk, MempoolEvent::OwnStored { digest, stored: true });
+    assert!(
+        a.iter().any(|x| matches!(x, MempoolAction::Push(_))),
+        "a member pushes: {a:?}"
+    );
+    // The next epoch seats this node elsewhere: the batch names position
+    // 0, which is someone else's now.
+    m.set_seat(2, 4);
+    let later = 20_000 + REPUSH_AFTER + 1;
+    let a = m.on_event(later, &disk, MempoolEvent::Tick);
+    assert!(
+        a.iter().any(
+            |x| matches!(x, MempoolAction::Forward { digest: d, attempt: 1 } if *d == digest)
+        ),
+        "handed to a member, not pushed: {a:?}"
+    );
+    assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))));
+    // Its record executes in a member's batch: the batch is let go.
+    let Transaction::Provenance(p) = &record else {
+        unreachable!("a provenance record")
+    };
+    disk.nonces
+        .insert((p.record.sender.to_bytes(), p.record.nonce));
+    let a = m.on_event(later + REPUSH_AFTER + 1, &disk, MempoolEvent::Tick);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, MempoolAction::ForgetUnconfirmed(d) if d == &vec![digest])),
+        "{a:?}"
+    );
+    let a = m.on_event(later + 3 * REPUSH_AFTER, &disk, MempoolEvent::Tick);
+    assert!(
+        !a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
+        "{a:?}"
+    );
 }

@@ -13,7 +13,7 @@ use strata_crypto::test_support::TestCommittee;
 use super::*;
 use crate::messages::ledger::{ServeSync, SyncAnswer};
 use crate::messages::mempool::{
-    Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch, PostSystem,
+    Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch, Post,
     ServeBatches, SetSeat,
 };
 use crate::messages::network::SetCommittee;
@@ -69,7 +69,7 @@ macro_rules! ignores {
 
 ignores!(EmptyMempool:
     SetSeat => (),
-    PostSystem => (),
+    Post => (),
     CheckPayload => (),
     PeerBatch => (),
     FetchedBatches => (),

@@ -202,6 +202,9 @@ impl Sim<'_> {
                     let _ = self.nodes[i].store.put_batch(&b);
                 }
                 MempoolAction::Push(b) => self.push_batch(i, b),
+                // Committees are fixed in this simulation: no member's
+                // batch is ever orphaned.
+                MempoolAction::Forward { .. } => {}
                 MempoolAction::Repush(d) => {
                     if let Ok(Some(b)) = self.nodes[i].store.batch(&d) {
                         self.push_batch(i, Arc::new(b));
