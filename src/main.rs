@@ -41,6 +41,12 @@ enum Command {
     Keygen(KeygenArgs),
     /// Sign and submit one provenance record to a node.
     Submit(SubmitArgs),
+    /// Validators of a network with epochs: registration.
+    #[command(subcommand)]
+    Validator(strata::dynasty_cli::ValidatorCmd),
+    /// A chain's committee: show it, propose a reconfiguration.
+    #[command(subcommand)]
+    Committee(strata::dynasty_cli::CommitteeCmd),
     /// Show a node's chains.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:17001")]
@@ -298,6 +304,25 @@ fn main() -> ExitCode {
         Command::Keygen(a) => match commands::keygen(&a) {
             Ok(entry) => {
                 print!("{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Validator(cmd) => match strata::dynasty_cli::validator(&cmd) {
+            Ok(answer) => {
+                println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Committee(cmd) => match strata::dynasty_cli::committee(&cmd) {
+            Ok(answer) => {
+                match &cmd {
+                    strata::dynasty_cli::CommitteeCmd::Show { json: false, .. } => {
+                        strata::dynasty_cli::print_committee(&answer)
+                    }
+                    _ => println!("{answer}"),
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

@@ -120,6 +120,8 @@ pub struct ChainHandles {
     pub ledger: Addr<Ledger>,
     pub mempool: Addr<Mempool>,
     pub state: StateStore,
+    /// The chain's consensus store (epoch proofs and handoffs).
+    pub store: strata_chains::store::RocksStore,
     /// Whether the chain admits client records now (read before a body).
     pub admission: crate::chain::admission::AdmissionFlag,
 }

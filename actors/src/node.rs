@@ -121,6 +121,7 @@ pub(crate) fn serve_api(
 /// answers what matches nothing).
 fn full_node_routes(cfg: &mut web::ServiceConfig) {
     crate::hierarchy_api::routes(cfg);
+    crate::dynasty_api::routes(cfg);
     api::routes(cfg);
 }
 
@@ -379,6 +380,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         let persister = SafetyPersister::start(format!("persist-{chain}"), store.safety_saver())
             .map_err(|e| start_err("the safety state's writer thread", e))?;
         let driver_store = store.clone();
+        let api_store = store.clone();
         let anchor_store = store.clone();
         let participant = match spec.dynasty {
             Some(_) => Some(start_participant(
@@ -472,6 +474,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
                 ledger,
                 mempool,
                 state,
+                store: api_store,
                 admission,
             },
         );
