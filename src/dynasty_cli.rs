@@ -164,7 +164,9 @@ impl ReconfigureFile {
 
 fn network_of(c: &Client) -> Result<Digest, String> {
     let status = c.get_ok("/v1/status").map_err(|e| e.to_string())?;
-    let hex = status["network"].as_str().ok_or("the node names no network")?;
+    let hex = status["network"]
+        .as_str()
+        .ok_or("the node names no network")?;
     Digest::from_hex(hex).map_err(|e| format!("the node's network digest: {e}"))
 }
 
@@ -199,13 +201,6 @@ pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
             admin,
         } => {
             let file = |ext: &str| dir.join(format!("{name}.{ext}"));
-            let read = |ext: &str| -> Result<[u8; 32], String> {
-                let bytes = std::fs::read(file(ext))
-                    .map_err(|e| format!("{}: {e}", file(ext).display()))?;
-                bytes
-                    .try_into()
-                    .map_err(|_| format!("{}: not a 32-byte key", file(ext).display()))
-            };
             let tier = match tier {
                 TierArg::Cloud => ValidatorTier::Cloud,
                 TierArg::Edge => ValidatorTier::Edge,
@@ -217,7 +212,11 @@ pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
                 pvss: keys::read_pvss(&file("pvss")).map_err(|e| e.to_string())?,
                 tier,
                 domain: *domain,
-                peer_id: keys::peer_id_of(read("p2p")?).to_string(),
+                peer_id: keys::read_network(&file("p2p"))
+                    .map_err(|e| e.to_string())?
+                    .public()
+                    .to_peer_id()
+                    .to_string(),
                 weight: *weight,
             };
             let admin_key = keys::read_tx_key(admin_key).map_err(|e| e.to_string())?;
@@ -321,7 +320,11 @@ pub fn print_committee(v: &Value) {
     }
     println!("{}", members(&v["members"]));
     if let Some(next) = v.get("next").filter(|n| !n.is_null()) {
-        println!("next (epoch {}):\n{}", next["epoch"], members(&next["members"]));
+        println!(
+            "next (epoch {}):\n{}",
+            next["epoch"],
+            members(&next["members"])
+        );
     }
     if let Some(p) = v.get("pending").filter(|n| !n.is_null()) {
         println!("pending reconfiguration: {p}");

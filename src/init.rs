@@ -398,6 +398,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             upstream,
             global_api,
             storage: spec.storage.clone(),
+            registered: false,
         };
         let path = out.join(format!("{}.toml", p.name));
         let text = format!(

@@ -49,7 +49,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let system = actix::System::new();
     let started = system.block_on(async move {
         let started = match cfg.genesis.validators.get(&cfg.name) {
-            None if cfg.tier == Tier::Iot => light::start(&cfg),
+            None if cfg.tier == Tier::Iot && !cfg.registered => light::start(&cfg),
             _ => start(&cfg),
         };
         // A start that failed half way has actors already spawned: they
@@ -203,30 +203,33 @@ fn system_check(
 
 fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     let genesis = cfg.genesis.clone();
-    let me = genesis
-        .validators
-        .get(&cfg.name)
-        .ok_or_else(|| start_err(&cfg.name, "is not a validator in the genesis"))?;
     let bls = keys::read_bls(&cfg.bls_key_file)?;
-    if bls.public_key() != me.key {
-        return Err(start_err(
-            &cfg.bls_key_file.display().to_string(),
-            format!(
-                "this key is not the BLS key the genesis registers for {:?}",
-                cfg.name
-            ),
-        ));
-    }
     let network_key = keys::read_network(&cfg.network_key_file)?;
     let my_peer = network_key.public().to_peer_id();
-    if my_peer.to_string() != me.peer_id {
-        return Err(start_err(
-            &cfg.network_key_file.display().to_string(),
-            format!(
-                "this key's peer id {my_peer} is not the one the genesis binds to {:?}",
-                cfg.name
-            ),
-        ));
+    // A genesis validator's keys are those the genesis binds to its name;
+    // a validator registered since is known by its keys alone (a chain
+    // seats it only once its registration executed).
+    if let Some(me) = genesis.validators.get(&cfg.name) {
+        if bls.public_key() != me.key {
+            return Err(start_err(
+                &cfg.bls_key_file.display().to_string(),
+                format!(
+                    "this key is not the BLS key the genesis registers for {:?}",
+                    cfg.name
+                ),
+            ));
+        }
+        if my_peer.to_string() != me.peer_id {
+            return Err(start_err(
+                &cfg.network_key_file.display().to_string(),
+                format!(
+                    "this key's peer id {my_peer} is not the one the genesis binds to {:?}",
+                    cfg.name
+                ),
+            ));
+        }
+    } else if !cfg.registered {
+        return Err(start_err(&cfg.name, "is not a validator in the genesis"));
     }
     let chains = cfg.chains();
     if chains.is_empty() {

@@ -6,7 +6,7 @@
 //! extra wakeups made a vote's trip ~2× a gossiped proposal's. Two lanes, so
 //! that a large batch never queues ahead of a vote.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,7 +204,7 @@ impl Drop for StreamSlot {
 pub(crate) fn accept(
     control: &mut Control,
     events: InboxSender,
-    allowed: Arc<HashSet<PeerId>>,
+    allowed: crate::swarm::AllowList,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) -> Result<(), NetError> {
@@ -230,13 +230,13 @@ async fn accept_lane(
     lane: Lane,
     mut incoming: IncomingStreams,
     events: InboxSender,
-    allowed: Arc<HashSet<PeerId>>,
+    allowed: crate::swarm::AllowList,
     open: OpenStreams,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) {
     while let Some((peer, stream)) = incoming.next().await {
-        if !allowed.contains(&peer) {
+        if !allowed.read().is_ok_and(|a| a.contains(&peer)) {
             stats.unknown_peer.fetch_add(1, Ordering::Relaxed);
             continue;
         }

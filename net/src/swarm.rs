@@ -61,7 +61,12 @@ enum Command {
         peer: PeerId,
         duration: Duration,
     },
+    Allow(PeerId),
 }
+
+/// The peers this node talks to (the genesis's validators and those
+/// registered since), shared by the swarm task and the lanes' acceptors.
+pub(crate) type AllowList = Arc<std::sync::RwLock<HashSet<PeerId>>>;
 
 /// The node's side of the transport.
 #[derive(Clone)]
@@ -116,6 +121,11 @@ impl NetHandle {
     pub fn ban(&self, peer: PeerId, duration: Duration) -> Result<(), NetError> {
         self.command(Command::Ban { peer, duration })
     }
+
+    /// Admits `peer` from now on (a validator registered after genesis).
+    pub fn allow(&self, peer: PeerId) -> Result<(), NetError> {
+        self.command(Command::Allow(peer))
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -137,6 +147,7 @@ struct Task {
     lanes: DirectLanes,
     /// Peers refused until the given time.
     banned: HashMap<PeerId, Instant>,
+    allowed: AllowList,
 }
 
 /// Starts the transport on the current tokio runtime.
@@ -212,10 +223,11 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         local_peer_id: *swarm.local_peer_id(),
     };
     let mut control = swarm.behaviour().lanes.new_control();
+    let allowed: AllowList = Arc::new(std::sync::RwLock::new(cfg.allowed.clone()));
     direct::accept(
         &mut control,
         event_tx.clone(),
-        Arc::new(cfg.allowed.clone()),
+        allowed.clone(),
         stats.clone(),
         cfg.max_message_bytes,
     )?;
@@ -231,6 +243,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         connected: HashSet::new(),
         lanes,
         banned: HashMap::new(),
+        allowed,
     };
     Ok((task, handle, event_rx, command_rx))
 }
@@ -345,6 +358,13 @@ impl Task {
                     self.send_request(peer, data, None);
                 }
             }
+            Command::Allow(peer) => {
+                if let Ok(mut a) = self.allowed.write() {
+                    if a.insert(peer) {
+                        tracing::info!(%peer, "admitting a newly registered validator");
+                    }
+                }
+            }
             Command::Ban { peer, duration } => {
                 tracing::warn!(%peer, ?duration, "banning a peer");
                 self.banned.insert(peer, Instant::now() + duration);
@@ -382,7 +402,7 @@ impl Task {
     }
 
     fn allowed(&self, peer: &PeerId) -> bool {
-        self.cfg.allowed.contains(peer)
+        self.allowed.read().is_ok_and(|a| a.contains(peer))
     }
 
     fn is_banned(&self, peer: &PeerId) -> bool {

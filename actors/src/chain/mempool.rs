@@ -387,10 +387,7 @@ impl Handler<Post> for Mempool {
             // Through the checks a client's transaction takes; dynasty
             // transactions are not turned away by the load gate (their
             // windows are a few blocks long), records are.
-            let gated = msg
-                .txs
-                .iter()
-                .any(|t| !matches!(t, Transaction::System(_)));
+            let gated = msg.txs.iter().any(|t| !matches!(t, Transaction::System(_)));
             let fut = self.submit(msg.txs, gated);
             ctx.spawn(fut.map(|verdicts, _, _| {
                 for why in verdicts.iter().filter_map(|v| v.as_ref().err()) {

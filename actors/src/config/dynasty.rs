@@ -83,7 +83,7 @@ pub fn parse_keys(
     Ok((vrf, pvss))
 }
 
-fn tier(t: Tier) -> ValidatorTier {
+pub fn tier(t: Tier) -> ValidatorTier {
     match t {
         Tier::Cloud => ValidatorTier::Cloud,
         Tier::Edge => ValidatorTier::Edge,

@@ -604,6 +604,11 @@ pub struct NodeFile {
     pub global_api: Vec<String>,
     #[serde(default)]
     pub storage: StorageSection,
+    /// A validator registered after genesis (`strata validator register`),
+    /// not in the genesis: it follows the chains running epochs that its
+    /// tier and domain make it eligible for, and serves when drawn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registered: bool,
 }
 
 /// `[storage]` of a node file: how a chain's data is laid out on disk.
@@ -661,6 +666,8 @@ pub struct NodeConfig {
     /// Light clients (`--prune N`): keep only the N headers below the
     /// chain's last anchored height.
     pub prune: Option<u64>,
+    /// Registered after genesis (`NodeFile::registered`).
+    pub registered: bool,
 }
 
 impl NodeConfig {
@@ -694,11 +701,23 @@ impl NodeConfig {
                     ));
                 }
             }
+            (_, None) if file.registered => {
+                if !genesis.chains.values().any(|c| c.dynasty.is_some()) {
+                    return Err(ConfigError::new(
+                        path,
+                        "registered",
+                        "no chain of this genesis runs epochs: only its validators serve",
+                    ));
+                }
+            }
             (_, None) => {
                 return Err(ConfigError::new(
                     path,
                     "name",
-                    format!("{:?} is not a validator in the genesis", file.name),
+                    format!(
+                        "{:?} is not a validator in the genesis (a validator registered since says `registered = true`)",
+                        file.name
+                    ),
                 ));
             }
             (tier, Some(v)) => {
@@ -776,11 +795,25 @@ impl NodeConfig {
                 .collect(),
             store,
             byzantine: Vec::new(),
+            registered: file.registered,
         })
     }
 
     /// Chains this node takes part in.
     pub fn chains(&self) -> Vec<ChainId> {
+        if self.registered {
+            let tier = dynasty::tier(self.tier);
+            return self
+                .genesis
+                .chains
+                .values()
+                .filter(|c| {
+                    c.dynasty.is_some()
+                        && strata_chains::types::dynasty::eligible(tier, self.domain, c.id)
+                })
+                .map(|c| c.id)
+                .collect();
+        }
         self.genesis.chains_of(&self.name)
     }
 }

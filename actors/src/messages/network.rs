@@ -110,6 +110,9 @@ pub struct RequestSync {
 pub struct SetCommittee {
     pub chain: ChainId,
     pub peers: Vec<PeerId>,
+    /// Every validator on the chain's roster (the transport admits those
+    /// registered after genesis from now on).
+    pub roster: Vec<PeerId>,
 }
 
 port! {

@@ -503,6 +503,11 @@ impl Handler<RegisterChain> for NetworkBridge {
 impl Handler<SetCommittee> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: SetCommittee, _: &mut Context<Self>) {
+        for peer in msg.roster.iter().chain(&msg.peers) {
+            if *peer != self.net.local_peer_id && self.net.allow(*peer).is_err() {
+                self.metrics.reject("outbound queue full");
+            }
+        }
         self.positions.retain(|(chain, _), _| *chain != msg.chain);
         for (i, p) in msg.peers.iter().enumerate() {
             self.positions.insert((msg.chain, *p), i as u32);

@@ -421,7 +421,14 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     };
     disk.store(&a);
     let digest = stored_own(&a).expect("sealed").digest();
-    let a = m.on_event(20_000, &disk, MempoolEvent::OwnStored { digest, stored: true });
+    let a = m.on_event(
+        20_000,
+        &disk,
+        MempoolEvent::OwnStored {
+            digest,
+            stored: true,
+        },
+    );
     assert!(
         a.iter().any(|x| matches!(x, MempoolAction::Push(_))),
         "a member pushes: {a:?}"
@@ -432,9 +439,8 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     let later = 20_000 + REPUSH_AFTER + 1;
     let a = m.on_event(later, &disk, MempoolEvent::Tick);
     assert!(
-        a.iter().any(
-            |x| matches!(x, MempoolAction::Forward { digest: d, attempt: 1 } if *d == digest)
-        ),
+        a.iter()
+            .any(|x| matches!(x, MempoolAction::Forward { digest: d, attempt: 1 } if *d == digest)),
         "handed to a member, not pushed: {a:?}"
     );
     assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))));

@@ -77,15 +77,19 @@ pub struct ValidatorInfo {
 }
 
 impl ValidatorInfo {
-    /// Whether it may be drawn into `chain`'s dynasties (DESIGN.md §1).
+    /// Whether it may be drawn into `chain`'s dynasties.
     pub fn eligible_for(&self, chain: ChainId) -> bool {
-        match chain.domain() {
-            None => matches!(self.tier, ValidatorTier::Cloud | ValidatorTier::Edge),
-            Some(d) => {
-                matches!(self.tier, ValidatorTier::Edge | ValidatorTier::Iot)
-                    && self.domain == Some(d)
-            }
-        }
+        eligible(self.tier, self.domain, chain)
+    }
+}
+
+/// Whether a validator of `tier` in `domain` may be drawn into `chain`'s
+/// dynasties (DESIGN.md §1): cloud and edge validators for the global
+/// chain, a domain's edge and IoT validators for its chain.
+pub fn eligible(tier: ValidatorTier, domain: Option<u32>, chain: ChainId) -> bool {
+    match chain.domain() {
+        None => matches!(tier, ValidatorTier::Cloud | ValidatorTier::Edge),
+        Some(d) => matches!(tier, ValidatorTier::Edge | ValidatorTier::Iot) && domain == Some(d),
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use rand::Rng;
 use strata_chains::consensus::{Event, KEPT_ROOTS};
-use strata_chains::dynasty::{epoch_record_key, handoff_records, EpochSeat};
+use strata_chains::dynasty::{self, epoch_record_key, handoff_records, EpochSeat};
 use strata_chains::execution::committee_key;
 use strata_chains::store::Store;
 use strata_chains::types::{CommitteeHandoff, ConsensusMessage, Epoch, Height};
@@ -82,6 +82,17 @@ impl CommitteeActor {
             seat.me,
             seat.members.len() as u32,
         );
+        let roster: Vec<PeerId> = dynasty::roster(&self.state, self.chain)
+            .map(|r| r.entries.to_vec())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| dynasty::validator(&self.state, &e.key).ok().flatten())
+            .filter_map(|v| {
+                String::from_utf8_lossy(v.info.peer_id.as_slice())
+                    .parse()
+                    .ok()
+            })
+            .collect();
         let roots = self.recent_roots();
         let started = seat
             .start(
@@ -107,6 +118,7 @@ impl CommitteeActor {
         self.bridge.do_send(SetCommittee {
             chain: self.chain,
             peers,
+            roster,
         });
         self.mempool.do_send(SetSeat {
             me: me.unwrap_or(u32::MAX),
