@@ -30,8 +30,12 @@ use crate::messages::Deliver;
 
 /// Messages of later epochs kept until this node gets there.
 const LATER_KEPT: usize = 4096;
-/// How often a node that is not committing asks a member for blocks.
-const CATCH_UP_EVERY: Duration = Duration::from_millis(1000);
+/// How often an observer asks a member for the blocks it has not
+/// committed (members do not send it proposals: this is how it follows,
+/// and its own dynasty transactions wait on what it has executed).
+const CATCH_UP_EVERY: Duration = Duration::from_millis(200);
+/// A member whose commits stalled this long asks too.
+const STALL: Duration = Duration::from_millis(1000);
 
 /// What a chain that runs epochs keeps besides its core.
 #[derive(Default)]
@@ -262,7 +266,7 @@ impl CommitteeActor {
             };
             let now = Instant::now();
             let stalled = match d.progress {
-                (h, Some(since)) if h == height => now.duration_since(since) >= CATCH_UP_EVERY,
+                (h, Some(since)) if h == height => now.duration_since(since) >= STALL,
                 _ => {
                     d.progress = (height, Some(now));
                     false

@@ -1,0 +1,445 @@
+//! Dynasties with real processes (issue 26): 7 cloud and 2 × 5 edge
+//! validators, committees of 4, epochs of 128 blocks, under a bounded
+//! load. Everything is read from the chains (`/v1/epoch`, `/v1/committee`,
+//! blocks), never from logs: several epochs pass on every chain with
+//! committees that change; each epoch's seed differs from the others and
+//! every node running the chain holds the same; a dealer killed with -9
+//! in its dealing window does not stop the seed; a freshly keyed validator
+//! registered and seated by `strata committee propose` proposes blocks
+//! from the boundary on while the member it replaces stops serving; and
+//! no record the load had accepted is lost across the boundaries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use strata::client::Client;
+use strata::init::{EpochSpec, HierarchySpec, NodeEntry};
+use strata_actors::config::{NodeConfig, Tier};
+use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
+use strata_crypto::hash::Digest;
+use strata_crypto::sr25519::TxKeypair;
+
+mod common;
+use common::*;
+
+const EPOCH_LENGTH: u64 = 128;
+
+fn strata(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the strata binary runs")
+}
+
+fn api(net: &Net, name: &str) -> Client {
+    Client::with_timeout(
+        &net.cluster.hierarchy.node(name).unwrap().api_url(),
+        Duration::from_secs(5),
+    )
+}
+
+/// Nodes running `chain`: every cloud and edge node for the global chain,
+/// the domain's edge nodes for a local one.
+fn runners(net: &Net, chain: &str) -> Vec<String> {
+    net.cluster
+        .hierarchy
+        .nodes
+        .iter()
+        .filter(|n| match chain.strip_prefix("local-") {
+            None => n.tier == Tier::Cloud || n.tier == Tier::Edge,
+            Some(d) => n.domain == d.parse().ok(),
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+fn epoch_of(c: &Client, chain: &str, e: u64) -> Option<Value> {
+    c.get_ok(&format!("/v1/epoch/{chain}/{e}")).ok()
+}
+
+fn current_epoch(c: &Client, chain: &str) -> u64 {
+    c.get_ok(&format!("/v1/committee/{chain}"))
+        .ok()
+        .and_then(|v| v["current"]["epoch"].as_u64())
+        .unwrap_or(0)
+}
+
+fn members(v: &Value) -> Vec<String> {
+    v["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The node whose libp2p peer id is `peer`.
+fn node_of_peer(net: &Net, peer: &str) -> Option<String> {
+    net.cluster
+        .hierarchy
+        .genesis
+        .validators
+        .values()
+        .find(|v| v.peer_id == peer)
+        .map(|v| v.name.clone())
+}
+
+/// A bounded load: records for each chain through that chain's nodes, a
+/// few a second, until `stop` (or 6,000 in all); the accepted hashes.
+fn load(net: &Net, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<(String, Digest)>> {
+    let targets: Vec<(u32, Vec<String>)> = vec![
+        (GLOBAL_DOMAIN, runners(net, "global")),
+        (0, runners(net, "local-0")),
+        (1, runners(net, "local-1")),
+    ];
+    let urls: BTreeMap<String, String> = net
+        .cluster
+        .hierarchy
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.api_url()))
+        .collect();
+    std::thread::spawn(move || {
+        let key = TxKeypair::from_seed(&[71; 32]);
+        let mut accepted = Vec::new();
+        let mut nonce = 0u64;
+        while !stop.load(Ordering::Relaxed) && nonce < 6_000 {
+            for (domain, nodes) in &targets {
+                let object = (0..)
+                    .map(|i| format!("load-{domain}-{nonce}-{i}"))
+                    .find(|o| *domain == GLOBAL_DOMAIN || domain_of(o.as_bytes(), 2) == *domain)
+                    .unwrap();
+                let node = &nodes[nonce as usize % nodes.len()];
+                let tx = signed(&key, *domain, &object, nonce);
+                nonce += 1;
+                let c = Client::with_timeout(&urls[node], Duration::from_secs(5));
+                if let Ok(a) = c.post(
+                    "/v1/tx",
+                    "application/octet-stream",
+                    &parity_scale_codec::Encode::encode(&tx),
+                ) {
+                    if a.status == 202 || a.status == 200 {
+                        accepted.push((node.clone(), tx.hash()));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        accepted
+    })
+}
+
+#[test]
+fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_leaves_the_seed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = start_with(
+        71,
+        7,
+        5,
+        |s| HierarchySpec {
+            domains: 2,
+            epochs: Some(EpochSpec {
+                epoch_length: EPOCH_LENGTH,
+                committee_size: 4,
+            }),
+            ..s
+        },
+        |c| c,
+    );
+    let dir = net.cluster.hierarchy.dir.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(&net, stop.clone());
+    let cloud = api(&net, "cloud-0");
+
+    // --- A dealer of the global chain killed with -9 in its window. ---
+    wait_until("global epoch 1", Duration::from_secs(120), || {
+        current_epoch(&cloud, "global") >= 1
+    });
+    let now = cloud.get_ok("/v1/committee/global").unwrap();
+    let e = now["current"]["epoch"].as_u64().unwrap();
+    let start = now["current"]["start"].as_u64().unwrap();
+    let deals_open = start + EPOCH_LENGTH / 2;
+    // A member other than the node this test asks.
+    let (victim, victim_peer) = now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let peer = m["peer_id"].as_str()?.to_string();
+            Some((node_of_peer(&net, &peer)?, peer))
+        })
+        .find(|(name, _)| name != "cloud-0")
+        .expect("a member that is not cloud-0");
+    wait_until("the dealing window", Duration::from_secs(120), || {
+        height(&cloud, "global") >= deals_open
+    });
+    let killed_at = height(&cloud, "global");
+    assert!(
+        killed_at < start + EPOCH_LENGTH,
+        "still in epoch {e} ({killed_at})"
+    );
+    net.cluster.kill(&victim).unwrap();
+    eprintln!("killed {victim} (a member of global epoch {e}) at height {killed_at}");
+    wait_until("the next epoch's seed", Duration::from_secs(120), || {
+        epoch_of(&cloud, "global", e + 1).is_some()
+    });
+    let next = epoch_of(&cloud, "global", e + 1).unwrap();
+    assert_eq!(
+        next["seed_source"], "randshare",
+        "RandShare formed the seed without the killed dealer: {next}"
+    );
+    net.cluster.start(&victim).unwrap();
+
+    // --- A freshly keyed validator, registered and seated. ---
+    let fresh_dir = dir.join("fresh");
+    std::fs::create_dir_all(&fresh_dir).unwrap();
+    let out = strata(&[
+        "keygen",
+        "--out",
+        fresh_dir.to_str().unwrap(),
+        "--name",
+        "fresh-0",
+        "--tier",
+        "cloud",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let entry: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let fresh_key = entry["validators"][0]["bls_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_key = dir.join("keys/admin.tx");
+    let out = strata(&[
+        "validator",
+        "register",
+        "--node",
+        cloud.base(),
+        "--keys",
+        fresh_dir.to_str().unwrap(),
+        "--name",
+        "fresh-0",
+        "--tier",
+        "cloud",
+        "--admin-key",
+        admin_key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "register: {out:?}");
+    write_fresh_node(&net, &dir, &fresh_dir);
+    net.cluster.hierarchy.nodes.push(NodeEntry {
+        name: "fresh-0".into(),
+        tier: Tier::Cloud,
+        domain: None,
+        config: dir.join("fresh-0.toml"),
+        api: "127.0.71.1:21291".parse().unwrap(),
+        metrics: "127.0.71.1:21292".parse().unwrap(),
+        light: false,
+    });
+    net.cluster.start("fresh-0").unwrap();
+    net.cluster
+        .wait_healthy("fresh-0", Duration::from_secs(30))
+        .unwrap();
+    let fresh = api(&net, "fresh-0");
+
+    // Add it, remove a member that is not the killed one.
+    let now = cloud.get_ok("/v1/committee/global").unwrap();
+    let leaving_key = now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["peer_id"] != victim_peer.as_str())
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .unwrap();
+    let leaving_peer = now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == leaving_key.as_str())
+        .map(|m| m["peer_id"].as_str().unwrap().to_string())
+        .unwrap();
+    let leaving = node_of_peer(&net, &leaving_peer).unwrap();
+    let file = dir.join("committee.toml");
+    std::fs::write(
+        &file,
+        format!("chain = \"global\"\nadd = [\"{fresh_key}\"]\nremove = [\"{leaving_key}\"]\n"),
+    )
+    .unwrap();
+    // A bad file names the field.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "chain = \"global\"\nadd = [\"zz\"]\n").unwrap();
+    let out = strata(&[
+        "committee",
+        "propose",
+        bad.to_str().unwrap(),
+        "--node",
+        cloud.base(),
+        "--key",
+        admin_key.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && text.contains("add[0]"),
+        "a bad file names its field: {text}"
+    );
+    let out = strata(&[
+        "committee",
+        "propose",
+        file.to_str().unwrap(),
+        "--node",
+        cloud.base(),
+        "--key",
+        admin_key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "propose: {out:?}");
+    let mut seated_from = None;
+    wait_until(
+        "the reconfiguration to execute",
+        Duration::from_secs(60),
+        || {
+            seated_from =
+                cloud.get_ok("/v1/committee/global").unwrap()["pending"]["epoch"].as_u64();
+            seated_from.is_some()
+        },
+    );
+    let seated_from = seated_from.unwrap();
+    eprintln!("fresh-0 seated from global epoch {seated_from}, {leaving} leaves");
+
+    wait_until("the reconfigured epoch", Duration::from_secs(180), || {
+        current_epoch(&fresh, "global") > seated_from
+    });
+    let seated = epoch_of(&cloud, "global", seated_from).unwrap();
+    let keys = members(&seated);
+    assert!(keys.contains(&fresh_key), "fresh-0 is seated: {seated}");
+    assert!(!keys.contains(&leaving_key), "{leaving} is not: {seated}");
+    // It proposed committed blocks of that epoch; the one that left did not.
+    let position = keys.iter().position(|k| *k == fresh_key).unwrap() as u64;
+    let first = seated["record"]["start"].as_u64().unwrap() + 1;
+    let proposers: BTreeSet<u64> = (first..first + EPOCH_LENGTH)
+        .filter_map(|h| cloud.get_ok(&format!("/v1/block/global/{h}")).ok())
+        .filter_map(|b| b["proposer"].as_u64())
+        .collect();
+    assert!(
+        proposers.contains(&position),
+        "fresh-0 (position {position}) proposed in epoch {seated_from}: {proposers:?}"
+    );
+    let left = api(&net, &leaving).get_ok("/v1/committee/global").unwrap();
+    assert!(
+        left["me"].is_null() || current_epoch(&api(&net, &leaving), "global") < seated_from,
+        "{leaving} serves no more: {left}"
+    );
+
+    // --- Several epochs on every chain, with changing committees. ---
+    for chain in ["local-0", "local-1"] {
+        let node = &runners(&net, chain)[0];
+        let c = api(&net, node);
+        wait_until(
+            &format!("{chain} epoch 3"),
+            Duration::from_secs(300),
+            || current_epoch(&c, chain) >= 3,
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let accepted = loader.join().unwrap();
+    for chain in ["global", "local-0", "local-1"] {
+        let nodes = runners(&net, chain);
+        let reference = api(&net, &nodes[0]);
+        let last = current_epoch(&reference, chain);
+        let mut seeds = BTreeSet::new();
+        let mut committees = BTreeSet::new();
+        for e in 1..=last {
+            let mine = epoch_of(&reference, chain, e).unwrap();
+            let seed = mine["seed"].as_str().unwrap().to_string();
+            assert!(
+                seeds.insert(seed.clone()),
+                "{chain} epoch {e} repeats a seed"
+            );
+            let mut m = members(&mine);
+            m.sort();
+            committees.insert(m);
+            for node in &nodes {
+                if node == &victim {
+                    continue; // may still be catching up
+                }
+                if let Some(theirs) = epoch_of(&api(&net, node), chain, e) {
+                    assert_eq!(theirs["seed"], mine["seed"], "{node}: {chain} epoch {e}");
+                    assert_eq!(
+                        theirs["members"], mine["members"],
+                        "{node}: {chain} epoch {e}"
+                    );
+                }
+            }
+        }
+        eprintln!(
+            "{chain}: {last} epochs, {} distinct committees",
+            committees.len()
+        );
+        assert!(last >= 3, "{chain}: several epochs ({last})");
+        assert!(
+            committees.len() >= 2,
+            "{chain}: the committees change: {committees:?}"
+        );
+    }
+
+    // Nothing accepted was lost across the boundaries.
+    eprintln!("checking {} accepted records", accepted.len());
+    assert!(accepted.len() > 500, "the load ran: {}", accepted.len());
+    let started = Instant::now();
+    let mut lost = Vec::new();
+    for (node, hash) in &accepted {
+        let asked = if node == &victim { "cloud-0" } else { node };
+        let c = Client::with_timeout(
+            &net.cluster.hierarchy.node(asked).unwrap().api_url(),
+            Duration::from_secs(40),
+        );
+        let a = c
+            .get_ok(&format!(
+                "/v1/tx/{}?wait=local&timeout_ms=30000",
+                hash.to_hex()
+            ))
+            .unwrap_or_default();
+        if a["state"]["status"] != "committed" {
+            lost.push(format!("{} (accepted by {node}): {a}", hash.to_hex()));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} accepted records lost: {lost:?}",
+        lost.len()
+    );
+    eprintln!(
+        "{} records committed, checked in {:?}",
+        accepted.len(),
+        started.elapsed()
+    );
+}
+
+/// The node file of a validator registered after genesis.
+fn write_fresh_node(net: &Net, dir: &Path, keys: &Path) {
+    let mut text = format!(
+        "name = \"fresh-0\"\ntier = \"cloud\"\ngenesis = \"genesis.toml\"\n\
+         data_dir = \"data/fresh-0\"\nbls_key_file = \"{0}/fresh-0.bls\"\n\
+         network_key_file = \"{0}/fresh-0.p2p\"\nlisten = \"/ip4/127.0.71.1/tcp/21290\"\n\
+         api = \"127.0.71.1:21291\"\nmetrics = \"127.0.71.1:21292\"\nregistered = true\n",
+        keys.display()
+    );
+    for n in net
+        .cluster
+        .hierarchy
+        .nodes
+        .iter()
+        .filter(|n| n.tier == Tier::Cloud)
+    {
+        let cfg = NodeConfig::load(&n.config).unwrap();
+        text.push_str(&format!(
+            "\n[[peers]]\nname = \"{}\"\naddress = \"{}\"\n",
+            n.name, cfg.listen
+        ));
+    }
+    std::fs::write(dir.join("fresh-0.toml"), text).unwrap();
+}
