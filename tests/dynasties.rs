@@ -428,12 +428,15 @@ fn write_fresh_node(net: &Net, dir: &Path, keys: &Path) {
          api = \"127.0.71.1:21291\"\nmetrics = \"127.0.71.1:21292\"\nregistered = true\n",
         keys.display()
     );
+    // Every validator it may serve with (the global chain's are the cloud
+    // and edge nodes): the registry names peers, not addresses, so a new
+    // node dials them and they answer on its connections.
     for n in net
         .cluster
         .hierarchy
         .nodes
         .iter()
-        .filter(|n| n.tier == Tier::Cloud)
+        .filter(|n| n.tier == Tier::Cloud || n.tier == Tier::Edge)
     {
         let cfg = NodeConfig::load(&n.config).unwrap();
         text.push_str(&format!(

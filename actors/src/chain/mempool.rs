@@ -86,6 +86,8 @@ pub struct Mempool {
     /// The ledger's waits for a committed block's batches, by id.
     ensures: HashMap<u64, oneshot::Sender<()>>,
     next_ensure: u64,
+    /// Proposals whose payload is being checked (to explain a refusal).
+    checking: HashMap<Digest, Arc<strata_chains::types::Block>>,
 }
 
 impl Mempool {
@@ -135,6 +137,7 @@ impl Mempool {
             seal_waiters: Vec::new(),
             ensures: HashMap::new(),
             next_ensure: 0,
+            checking: HashMap::new(),
         }
     }
 
@@ -241,6 +244,11 @@ impl Mempool {
                     }
                 }
                 MempoolAction::PayloadChecked { block, verdict } => {
+                    if let Some(b) = self.checking.remove(&block) {
+                        if verdict == strata_chains::consensus::PayloadVerdict::Invalid {
+                            self.explain_invalid(&b);
+                        }
+                    }
                     if let Some(chain) = &self.chain_actor {
                         chain.do_send(PayloadChecked { block, verdict });
                     }
@@ -279,6 +287,34 @@ impl Mempool {
             self.feed(event, ctx);
         }
         self.update_gauge();
+    }
+
+    /// Says why a proposal's payload did not hold here: each reference
+    /// against the batch this node has.
+    fn explain_invalid(&self, block: &strata_chains::types::Block) {
+        let strata_chains::types::Payload::Batches(refs) = &block.payload else {
+            return tracing::warn!(height = block.header.height, "an inline payload proposed");
+        };
+        let seen: Vec<String> = refs
+            .iter()
+            .map(|r| {
+                let here = self.store.batch_tx_hashes(&r.digest).ok().flatten().map(|h| h.len());
+                format!(
+                    "{}@{}: ref {} here {:?}",
+                    r.digest.short(),
+                    r.author,
+                    r.tx_count,
+                    here
+                )
+            })
+            .collect();
+        tracing::warn!(
+            height = block.header.height,
+            epoch = block.header.epoch,
+            proposer = block.header.proposer,
+            ?seen,
+            "a proposal's payload does not match its transaction root here"
+        );
     }
 
     /// Sends a batch of this node's to every other member, encoded once.
@@ -617,6 +653,10 @@ impl Handler<RequestPayload> for Mempool {
 impl Handler<CheckPayload> for Mempool {
     type Result = ();
     fn handle(&mut self, msg: CheckPayload, ctx: &mut Context<Self>) {
+        if self.checking.len() >= 64 {
+            self.checking.clear();
+        }
+        self.checking.insert(msg.block.hash(), msg.block.clone());
         self.feed(MempoolEvent::CheckPayload { block: msg.block }, ctx);
     }
 }

@@ -108,6 +108,7 @@ impl MempoolCore {
             at: self.now,
             author,
             attempts: 1,
+            orphaned: self.orphaned(author),
         });
         self.hold(view, &batch, out);
     }
@@ -136,7 +137,7 @@ impl MempoolCore {
             if !self.held.contains_key(&u.digest) {
                 continue; // committed meanwhile
             }
-            if self.orphaned(u.author) {
+            if u.orphaned || self.orphaned(u.author) {
                 if self.executed_elsewhere(view, &u.digest) {
                     // Its records committed in members' batches.
                     self.release_own(&u.digest, out);
@@ -153,6 +154,7 @@ impl MempoolCore {
             self.unconfirmed.push_back(Unconfirmed {
                 at: self.now,
                 attempts: u.attempts.saturating_add(1),
+                orphaned: u.orphaned || self.orphaned(u.author),
                 ..u
             });
         }
@@ -182,6 +184,7 @@ impl MempoolCore {
 
     /// Forgets an orphaned batch of this node's whose records executed.
     fn release_own(&mut self, digest: &Digest, out: &mut Vec<MempoolAction>) {
+        self.ready.retain(|r| r.digest != *digest);
         if let Some(hashes) = self.held.remove(digest) {
             for h in hashes.iter() {
                 self.forget_tx(h);
@@ -215,11 +218,13 @@ impl MempoolCore {
             self.sequence = self.sequence.max(batch.batch().sequence);
             // Due for a push at once.
             let due = self.now.saturating_sub(REPUSH_AFTER);
+            let author = batch.batch().author;
             self.unconfirmed.push_back(Unconfirmed {
                 digest: batch.digest(),
                 at: due,
-                author: batch.batch().author,
+                author,
                 attempts: 0,
+                orphaned: self.orphaned(author),
             });
             self.hold(view, &batch, out);
         }

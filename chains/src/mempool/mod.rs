@@ -54,6 +54,10 @@ pub(crate) struct Unconfirmed {
     pub at: Micros,
     pub author: u32,
     pub attempts: u32,
+    /// Orphaned once, orphaned for good: members it was not pushed to in
+    /// its seat never hold it, so it is not proposed or pushed again even
+    /// if this node's seat comes back to its author position.
+    pub orphaned: bool,
 }
 
 /// Transactions per block (across its batches).
@@ -328,6 +332,16 @@ impl MempoolCore {
     pub fn set_seat(&mut self, me: u32, committee_size: u32) {
         self.cfg.me = me;
         self.cfg.committee_size = committee_size;
+        // This node's batches made in its former seat are orphaned now.
+        let mut orphans = BTreeSet::new();
+        for i in 0..self.unconfirmed.len() {
+            let author = self.unconfirmed[i].author;
+            if self.orphaned(author) {
+                self.unconfirmed[i].orphaned = true;
+                orphans.insert(self.unconfirmed[i].digest);
+            }
+        }
+        self.ready.retain(|r| !orphans.contains(&r.digest));
     }
 
     pub fn config(&self) -> &MempoolConfig {
@@ -514,7 +528,15 @@ impl MempoolCore {
             self.pending_txs.extend(hashes.iter().copied());
         }
         self.held.insert(digest, hashes);
-        self.ready.push_back(batch.reference());
+        // An orphaned batch of this node's is not proposed: its records
+        // go to members to batch (`repush`), and no member has it.
+        let orphan = self
+            .unconfirmed
+            .iter()
+            .any(|u| u.digest == digest && (u.orphaned || self.orphaned(u.author)));
+        if !orphan {
+            self.ready.push_back(batch.reference());
+        }
         if let Some((round, _)) = self.waiting_payload.take() {
             self.answer_payload(round, out);
         }

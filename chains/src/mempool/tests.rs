@@ -436,7 +436,16 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     // The next epoch seats this node elsewhere: the batch names position
     // 0, which is someone else's now.
     m.set_seat(2, 4);
-    let later = 20_000 + REPUSH_AFTER + 1;
+    // Not proposed by this node either: no member holds it.
+    let round = Round::new(5, 5);
+    let mut p = m.on_event(21_000, &disk, MempoolEvent::RequestPayload { round });
+    // With nothing to propose the answer waits for the block interval.
+    p.extend(m.on_event(21_000 + 200_000, &disk, MempoolEvent::Tick));
+    assert!(
+        p.iter().any(|x| matches!(x, MempoolAction::PayloadReady { payload, .. } if payload.is_empty())),
+        "an empty payload: {p:?}"
+    );
+    let later = 221_000 + REPUSH_AFTER + 1;
     let a = m.on_event(later, &disk, MempoolEvent::Tick);
     assert!(
         a.iter()
@@ -444,19 +453,24 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
         "handed to a member, not pushed: {a:?}"
     );
     assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))));
+    // Seated at its author position again (an epoch later): still
+    // orphaned, for the members of the seat between never held it.
+    m.set_seat(0, 4);
+    let a = m.on_event(later + REPUSH_AFTER / 2, &disk, MempoolEvent::Tick);
+    assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))), "{a:?}");
     // Its record executes in a member's batch: the batch is let go.
     let Transaction::Provenance(p) = &record else {
         unreachable!("a provenance record")
     };
     disk.nonces
         .insert((p.record.sender.to_bytes(), p.record.nonce));
-    let a = m.on_event(later + REPUSH_AFTER + 1, &disk, MempoolEvent::Tick);
+    let a = m.on_event(later + 2 * REPUSH_AFTER + 1, &disk, MempoolEvent::Tick);
     assert!(
         a.iter()
             .any(|x| matches!(x, MempoolAction::ForgetUnconfirmed(d) if d == &vec![digest])),
         "{a:?}"
     );
-    let a = m.on_event(later + 3 * REPUSH_AFTER, &disk, MempoolEvent::Tick);
+    let a = m.on_event(later + 4 * REPUSH_AFTER, &disk, MempoolEvent::Tick);
     assert!(
         !a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
         "{a:?}"
