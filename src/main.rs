@@ -178,6 +178,14 @@ struct InitArgs {
     /// IoT devices vote in their domain's committee (else light clients).
     #[arg(long)]
     iot_in_committee: bool,
+    /// Every chain runs epochs of this many blocks (at least 64): its
+    /// committees are drawn by sortition each epoch; an administrator's
+    /// key is written to keys/admin.tx.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Committee size with --epochs.
+    #[arg(long, default_value_t = 4)]
+    committee_size: u32,
     /// Loopback address the nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
@@ -223,6 +231,20 @@ enum BenchCommand {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// What an epoch boundary costs on a running network with epochs:
+    /// block latency and commit gaps near the boundaries against the rest.
+    Boundary {
+        #[arg(long, default_value = "http://127.0.0.1:17001")]
+        node: String,
+        #[arg(long, default_value = "global")]
+        chain: String,
+        /// Heights on each side of a boundary that count as its window.
+        #[arg(long, default_value_t = 4)]
+        window: u64,
+        /// The newest blocks read.
+        #[arg(long, default_value_t = 4000)]
+        blocks: u64,
     },
     /// Signature verification and aggregation costs by committee size.
     Sigs {
@@ -281,6 +303,10 @@ fn main() -> ExitCode {
                     payload: a.payload.into(),
                     ..ConsensusParams::default()
                 },
+                epochs: a.epochs.map(|epoch_length| init::EpochSpec {
+                    epoch_length,
+                    committee_size: a.committee_size,
+                }),
                 ..HierarchySpec::default()
             };
             match init::write(&a.out, &spec) {
@@ -418,6 +444,18 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Consensus(args)) => match consensus_bench::run(&args) {
             Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Bench(BenchCommand::Boundary {
+            node,
+            chain,
+            window,
+            blocks,
+        }) => match strata::bench::boundary::run(&node, &chain, window, blocks) {
+            Ok(r) => {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
             Err(e) => fail(&e),
         },
         Command::Bench(BenchCommand::Epoch { members, json }) => {

@@ -30,6 +30,8 @@ struct Snapshot {
     view: u64,
     timeouts: u64,
     anchored: Option<u64>,
+    /// The epoch the chain is in (0 without epochs).
+    epoch: u64,
 }
 
 fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
@@ -50,6 +52,7 @@ fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
             view: n("view"),
             timeouts: n("local_timeouts"),
             anchored: c["anchored_height"].as_u64(),
+            epoch: n("epoch"),
         })
     })
 }
@@ -197,7 +200,14 @@ pub fn run(
             .iter()
             .map(|c| {
                 let s = snapshot(c).unwrap_or_default();
-                (c.label.clone(), s.height, s.transactions)
+                // A chain running epochs shows the one it is in: each is
+                // a committee drawn anew.
+                let label = if s.epoch > 0 {
+                    format!("{} e{}", c.label, s.epoch)
+                } else {
+                    c.label.clone()
+                };
+                (label, s.height, s.transactions)
             })
             .collect();
         progress(run.started.elapsed(), &now);

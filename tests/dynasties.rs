@@ -395,16 +395,30 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         let asked = if node == &victim { "cloud-0" } else { node };
         let c = Client::with_timeout(
             &net.cluster.hierarchy.node(asked).unwrap().api_url(),
-            Duration::from_secs(40),
+            Duration::from_secs(20),
         );
         let a = c
             .get_ok(&format!(
-                "/v1/tx/{}?wait=local&timeout_ms=30000",
-                hash.to_hex()
+                "/v1/tx/{}?wait=local&timeout_ms={}",
+                hash.to_hex(),
+                if lost.is_empty() { 15_000 } else { 1_000 }
             ))
             .unwrap_or_default();
         if a["state"]["status"] != "committed" {
-            lost.push(format!("{} (accepted by {node}): {a}", hash.to_hex()));
+            // Where it is: each node's view of it.
+            let views: Vec<String> = net
+                .cluster
+                .hierarchy
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let v = Client::with_timeout(&n.api_url(), Duration::from_secs(2))
+                        .get_ok(&format!("/v1/tx/{}", hash.to_hex()))
+                        .ok()?;
+                    Some(format!("{}: {}", n.name, v["state"]["status"]))
+                })
+                .collect();
+            lost.push(format!("{} (accepted by {node}): {views:?}", hash.to_hex()));
         }
     }
     assert!(

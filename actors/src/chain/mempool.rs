@@ -298,7 +298,12 @@ impl Mempool {
         let seen: Vec<String> = refs
             .iter()
             .map(|r| {
-                let here = self.store.batch_tx_hashes(&r.digest).ok().flatten().map(|h| h.len());
+                let here = self
+                    .store
+                    .batch_tx_hashes(&r.digest)
+                    .ok()
+                    .flatten()
+                    .map(|h| h.len());
                 format!(
                     "{}@{}: ref {} here {:?}",
                     r.digest.short(),

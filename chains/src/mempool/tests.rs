@@ -442,7 +442,9 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     // With nothing to propose the answer waits for the block interval.
     p.extend(m.on_event(21_000 + 200_000, &disk, MempoolEvent::Tick));
     assert!(
-        p.iter().any(|x| matches!(x, MempoolAction::PayloadReady { payload, .. } if payload.is_empty())),
+        p.iter().any(
+            |x| matches!(x, MempoolAction::PayloadReady { payload, .. } if payload.is_empty())
+        ),
         "an empty payload: {p:?}"
     );
     let later = 221_000 + REPUSH_AFTER + 1;
@@ -457,7 +459,10 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     // orphaned, for the members of the seat between never held it.
     m.set_seat(0, 4);
     let a = m.on_event(later + REPUSH_AFTER / 2, &disk, MempoolEvent::Tick);
-    assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))), "{a:?}");
+    assert!(
+        !a.iter().any(|x| matches!(x, MempoolAction::Repush(_))),
+        "{a:?}"
+    );
     // Its record executes in a member's batch: the batch is let go.
     let Transaction::Provenance(p) = &record else {
         unreachable!("a provenance record")

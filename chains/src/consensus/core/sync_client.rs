@@ -88,6 +88,19 @@ impl ConsensusCore {
         self.send_sync_request(out);
     }
 
+    /// Where a range asked for starts: above the committed tip, or at the
+    /// epoch's last block once that is committed here and the epoch has
+    /// not ended (a node that crashed in the epoch and came back after it
+    /// ended: the members serve nothing above the last block of it, and
+    /// the range ending there carries the epoch's proof of end).
+    fn sync_from(&self) -> Height {
+        let committed = self.committed_height();
+        match self.cfg.epoch_end {
+            Some(end) if committed >= end.last_height => end.last_height,
+            _ => committed + 1,
+        }
+    }
+
     pub(super) fn send_sync_request(&mut self, out: &mut Vec<Action>) {
         let Some(s) = &self.sync else {
             return;
@@ -98,7 +111,7 @@ impl ConsensusCore {
             request: SyncRequest {
                 chain: self.cfg.chain,
                 epoch: self.cfg.epoch,
-                from_height: self.committed_height() + 1,
+                from_height: self.sync_from(),
                 target: s.target,
                 target_height: s.target_height,
             },
