@@ -57,7 +57,7 @@ pub fn build(
                 // Past the epoch's last block: what commits it is in the
                 // epoch's proof of end, never in the next epoch's blocks
                 // (another committee's certificates).
-                return Ok(within_epoch_end(store, protocol, headers)?);
+                return within_epoch_end(store, protocol, headers);
             }
         }
         headers.push(block.header);
