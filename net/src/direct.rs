@@ -200,11 +200,15 @@ impl Drop for StreamSlot {
     }
 }
 
+/// The peers this node talks to (the genesis's validators and those
+/// registered since), shared by the swarm task and the lanes' acceptors.
+pub(crate) type AllowList = Arc<std::sync::RwLock<std::collections::HashSet<PeerId>>>;
+
 /// Registers the lanes' protocols and spawns their accept loops.
 pub(crate) fn accept(
     control: &mut Control,
     events: InboxSender,
-    allowed: crate::swarm::AllowList,
+    allowed: AllowList,
     stats: Arc<NetStats>,
     max_bytes: usize,
 ) -> Result<(), NetError> {
@@ -230,7 +234,7 @@ async fn accept_lane(
     lane: Lane,
     mut incoming: IncomingStreams,
     events: InboxSender,
-    allowed: crate::swarm::AllowList,
+    allowed: AllowList,
     open: OpenStreams,
     stats: Arc<NetStats>,
     max_bytes: usize,

@@ -64,10 +64,6 @@ enum Command {
     Allow(PeerId),
 }
 
-/// The peers this node talks to (the genesis's validators and those
-/// registered since), shared by the swarm task and the lanes' acceptors.
-pub(crate) type AllowList = Arc<std::sync::RwLock<HashSet<PeerId>>>;
-
 /// The node's side of the transport.
 #[derive(Clone)]
 pub struct NetHandle {
@@ -147,7 +143,7 @@ struct Task {
     lanes: DirectLanes,
     /// Peers refused until the given time.
     banned: HashMap<PeerId, Instant>,
-    allowed: AllowList,
+    allowed: crate::direct::AllowList,
 }
 
 /// Starts the transport on the current tokio runtime.
@@ -223,7 +219,7 @@ fn build(cfg: NetConfig) -> Result<Parts, NetError> {
         local_peer_id: *swarm.local_peer_id(),
     };
     let mut control = swarm.behaviour().lanes.new_control();
-    let allowed: AllowList = Arc::new(std::sync::RwLock::new(cfg.allowed.clone()));
+    let allowed: crate::direct::AllowList = Arc::new(std::sync::RwLock::new(cfg.allowed.clone()));
     direct::accept(
         &mut control,
         event_tx.clone(),

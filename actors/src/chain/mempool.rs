@@ -212,6 +212,13 @@ impl Mempool {
                         self.forward(b.batch().transactions.to_vec(), turn);
                     }
                 }
+                MempoolAction::Rebatch(digest) => {
+                    if let Ok(Some(b)) = self.store.batch(&digest) {
+                        tracing::debug!(batch = %digest.short(), "batching an orphaned batch's records in this node's seat");
+                        let fut = self.submit(b.batch().transactions.to_vec(), false);
+                        ctx.spawn(fut.map(|_, _, _| ()));
+                    }
+                }
                 MempoolAction::Repush(digest) => {
                     if let Ok(Some(b)) = self.store.batch(&digest) {
                         tracing::debug!(batch = %digest.short(), "pushing an unconfirmed batch again");

@@ -143,6 +143,13 @@ impl MempoolCore {
                     self.release_own(&u.digest, out);
                     continue;
                 }
+                if self.cfg.me < self.cfg.committee_size {
+                    // A member now: its records go into a batch of its
+                    // seat (the host admits them again once released).
+                    self.release_own(&u.digest, out);
+                    out.push(MempoolAction::Rebatch(u.digest));
+                    continue;
+                }
                 out.push(MempoolAction::Forward {
                     digest: u.digest,
                     attempt: u.attempts,

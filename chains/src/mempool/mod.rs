@@ -209,6 +209,11 @@ pub enum MempoolAction {
     /// `attempt`-th, in turn) to batch as its own: the batch is orphaned
     /// (`MempoolCore::orphaned`).
     Forward { digest: Digest, attempt: u32 },
+    /// Admit again, into a new batch of this node's, the records of a
+    /// stored orphaned batch it has let go: it is a member now, and the
+    /// records are its own to propose (forwarded, members that hold them
+    /// pending would refuse them as duplicates).
+    Rebatch(Digest),
     /// Check a peer batch's signatures; answer [`MempoolEvent::Verified`].
     Verify { from: u32, batch: Arc<HashedBatch> },
     /// Ask `from` for these batches.

@@ -433,9 +433,9 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
         a.iter().any(|x| matches!(x, MempoolAction::Push(_))),
         "a member pushes: {a:?}"
     );
-    // The next epoch seats this node elsewhere: the batch names position
-    // 0, which is someone else's now.
-    m.set_seat(2, 4);
+    // The next epoch leaves this node out: the batch names position 0,
+    // which is someone else's now.
+    m.set_seat(u32::MAX, 4);
     // Not proposed by this node either: no member holds it.
     let round = Round::new(5, 5);
     let mut p = m.on_event(21_000, &disk, MempoolEvent::RequestPayload { round });
@@ -455,14 +455,6 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
         "handed to a member, not pushed: {a:?}"
     );
     assert!(!a.iter().any(|x| matches!(x, MempoolAction::Repush(_))));
-    // Seated at its author position again (an epoch later): still
-    // orphaned, for the members of the seat between never held it.
-    m.set_seat(0, 4);
-    let a = m.on_event(later + REPUSH_AFTER / 2, &disk, MempoolEvent::Tick);
-    assert!(
-        !a.iter().any(|x| matches!(x, MempoolAction::Repush(_))),
-        "{a:?}"
-    );
     // Its record executes in a member's batch: the batch is let go.
     let Transaction::Provenance(p) = &record else {
         unreachable!("a provenance record")
@@ -480,4 +472,43 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
         !a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
         "{a:?}"
     );
+}
+
+#[test]
+fn a_member_batches_again_the_records_of_its_orphaned_batch() {
+    let disk = Disk::default();
+    let mut m = MempoolCore::new(config(u32::MAX));
+    let record = tx(1);
+    let (_, actions) = m.admit(1_000, vec![with_hash(record.clone())]);
+    let a = if stored_own(&actions).is_some() {
+        actions
+    } else {
+        m.on_event(20_000, &disk, MempoolEvent::Tick)
+    };
+    let digest = stored_own(&a).expect("sealed").digest();
+    let a = m.on_event(
+        20_000,
+        &disk,
+        MempoolEvent::OwnStored {
+            digest,
+            stored: true,
+        },
+    );
+    assert!(
+        a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
+        "outside the committee its records go to a member: {a:?}"
+    );
+    // Drawn into the committee: the batch stays orphaned (no member holds
+    // it); its records are let go and admitted again into a batch of this
+    // seat.
+    m.set_seat(1, 4);
+    let a = m.on_event(20_000 + REPUSH_AFTER + 1, &disk, MempoolEvent::Tick);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, MempoolAction::Rebatch(d) if *d == digest)),
+        "{a:?}"
+    );
+    assert!(!m.holds(&digest));
+    let (verdicts, _) = m.admit(20_000 + REPUSH_AFTER + 2, vec![with_hash(record)]);
+    assert_eq!(verdicts, vec![Ok(())], "no longer pending: admitted again");
 }

@@ -204,7 +204,7 @@ impl Sim<'_> {
                 MempoolAction::Push(b) => self.push_batch(i, b),
                 // Committees are fixed in this simulation: no member's
                 // batch is ever orphaned.
-                MempoolAction::Forward { .. } => {}
+                MempoolAction::Forward { .. } | MempoolAction::Rebatch(_) => {}
                 MempoolAction::Repush(d) => {
                     if let Ok(Some(b)) = self.nodes[i].store.batch(&d) {
                         self.push_batch(i, Arc::new(b));
