@@ -413,22 +413,7 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
     let mut disk = Disk::default();
     let mut m = MempoolCore::new(config(0));
     let record = tx(1);
-    let (_, actions) = m.admit(1_000, vec![with_hash(record.clone())]);
-    let a = if stored_own(&actions).is_some() {
-        actions
-    } else {
-        m.on_event(20_000, &disk, MempoolEvent::Tick)
-    };
-    disk.store(&a);
-    let digest = stored_own(&a).expect("sealed").digest();
-    let a = m.on_event(
-        20_000,
-        &disk,
-        MempoolEvent::OwnStored {
-            digest,
-            stored: true,
-        },
-    );
+    let (digest, a) = sealed_own(&mut m, &mut disk, &record);
     assert!(
         a.iter().any(|x| matches!(x, MempoolAction::Push(_))),
         "a member pushes: {a:?}"
@@ -476,24 +461,10 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
 
 #[test]
 fn a_member_batches_again_the_records_of_its_orphaned_batch() {
-    let disk = Disk::default();
+    let mut disk = Disk::default();
     let mut m = MempoolCore::new(config(u32::MAX));
     let record = tx(1);
-    let (_, actions) = m.admit(1_000, vec![with_hash(record.clone())]);
-    let a = if stored_own(&actions).is_some() {
-        actions
-    } else {
-        m.on_event(20_000, &disk, MempoolEvent::Tick)
-    };
-    let digest = stored_own(&a).expect("sealed").digest();
-    let a = m.on_event(
-        20_000,
-        &disk,
-        MempoolEvent::OwnStored {
-            digest,
-            stored: true,
-        },
-    );
+    let (digest, a) = sealed_own(&mut m, &mut disk, &record);
     assert!(
         a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
         "outside the committee its records go to a member: {a:?}"
@@ -511,4 +482,30 @@ fn a_member_batches_again_the_records_of_its_orphaned_batch() {
     assert!(!m.holds(&digest));
     let (verdicts, _) = m.admit(20_000 + REPUSH_AFTER + 2, vec![with_hash(record)]);
     assert_eq!(verdicts, vec![Ok(())], "no longer pending: admitted again");
+}
+
+/// Admits `record`, seals and stores its batch (at 20 ms): the batch's
+/// digest and what storing it asked for.
+fn sealed_own(
+    m: &mut MempoolCore,
+    disk: &mut Disk,
+    record: &Transaction,
+) -> (Digest, Vec<MempoolAction>) {
+    let (_, actions) = m.admit(1_000, vec![with_hash(record.clone())]);
+    let a = if stored_own(&actions).is_some() {
+        actions
+    } else {
+        m.on_event(20_000, disk, MempoolEvent::Tick)
+    };
+    disk.store(&a);
+    let digest = stored_own(&a).expect("sealed").digest();
+    let a = m.on_event(
+        20_000,
+        disk,
+        MempoolEvent::OwnStored {
+            digest,
+            stored: true,
+        },
+    );
+    (digest, a)
 }
