@@ -115,7 +115,7 @@ async fn get_committee(
     let committee = CommitteeRecord::read(s, chain, cur.epoch)
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found("no committee is recorded for the epoch"))?;
-    let next = CommitteeRecord::read(s, chain, cur.epoch + 1).map_err(internal)?;
+    let next = CommitteeRecord::read(s, chain, cur.epoch.saturating_add(1)).map_err(internal)?;
     let pending = dynasty::pending(s, chain).map_err(internal)?;
     let status = c
         .actor
@@ -129,7 +129,7 @@ async fn get_committee(
         "epochs": true,
         "executed_height": executed,
         // What a reconfiguration submitted now names.
-        "open_epoch": dynasty::open_epoch(&cur, executed + 1),
+        "open_epoch": dynasty::open_epoch(&cur, executed.saturating_add(1)),
         "reconfigurations": dynasty::reconfigurations(s, chain).map_err(internal)?,
         "core_epoch": status.epoch,
         "current": epoch_json(&cur),
@@ -223,7 +223,11 @@ async fn post_system(
             continue;
         };
         // The executor's rule against this node's state of the chain now.
-        let height = c.state.applied_height().map_err(internal)? + 1;
+        let height = c
+            .state
+            .applied_height()
+            .map_err(internal)?
+            .saturating_add(1);
         let ctx = ChainContext {
             chain,
             domains: state.domains,

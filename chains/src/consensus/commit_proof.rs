@@ -62,18 +62,19 @@ pub fn build(
         }
         headers.push(block.header);
         if commits(protocol, &headers) {
-            let Some(h_next) = h.checked_add(1) else {
+            let (Some(h_next), Some(epoch)) = (h.checked_add(1), headers.first().map(|f| f.epoch))
+            else {
                 return Ok(None);
             };
             // The last header's certificate: the justify of the block
             // committed after it, in the same epoch; past the epoch's end,
             // the one its proof of end holds.
             return match store.block_at(h_next)? {
-                Some(next) if next.header.epoch == headers[0].epoch => {
+                Some(next) if next.header.epoch == epoch => {
                     Ok(Some((headers, next.header.justify)))
                 }
                 Some(_) => {
-                    let certificate = store.epoch_change(headers[0].epoch)?.and_then(|end| {
+                    let certificate = store.epoch_change(epoch)?.and_then(|end| {
                         end.blocks
                             .iter()
                             .find(|b| b.header.height == h_next)
@@ -116,7 +117,7 @@ fn within_epoch_end(
             let next = end
                 .blocks
                 .iter()
-                .find(|n| n.header.height == b.header.height + 1)
+                .find(|n| Some(n.header.height) == b.header.height.checked_add(1))
                 .map(|n| n.header.justify.clone());
             return Ok(Some((headers, next.unwrap_or(end.certificate.clone()))));
         }
