@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use parity_scale_codec::Encode;
 use serde::Deserialize;
@@ -47,6 +48,10 @@ pub enum ValidatorCmd {
         /// The administrator's position in `[admins].keys`.
         #[arg(long, default_value_t = 0)]
         admin: u32,
+        /// Return once the node accepted it instead of waiting until it is
+        /// committed and executed.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -80,6 +85,10 @@ pub enum CommitteeCmd {
         /// The administrator's position in `[admins].keys`.
         #[arg(long, default_value_t = 0)]
         admin: u32,
+        /// Return once the node accepted it instead of waiting until it is
+        /// committed and executed.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -188,6 +197,58 @@ fn post(c: &Client, tx: &SystemTx) -> Result<Value, String> {
     ))
 }
 
+/// How long a command waits for its transaction to commit.
+const COMMIT_WAIT: Duration = Duration::from_secs(90);
+
+/// Waits until every transaction the node accepted (`outcomes[].tx`) is
+/// committed and executed, and adds where; an executor refusal is an
+/// error with its reason (the node checked the change against its state
+/// when it took it, but the chain may have moved on since).
+fn until_committed(c: &Client, mut answer: Value) -> Result<Value, String> {
+    let deadline = Instant::now() + COMMIT_WAIT;
+    let Some(outcomes) = answer.get_mut("outcomes").and_then(Value::as_array_mut) else {
+        return Ok(answer);
+    };
+    for o in outcomes.iter_mut() {
+        let Some(tx) = o.get("tx").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let state = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "{tx} was accepted but not committed within {}s; `strata status` tells whether the chain is moving",
+                    COMMIT_WAIT.as_secs()
+                ));
+            }
+            let wait = left.min(Duration::from_secs(10)).as_millis();
+            let v = c
+                .get_ok(&format!("/v1/tx/{tx}?wait=local&timeout_ms={wait}"))
+                .map_err(|e| e.to_string())?;
+            if v["state"]["status"] == "committed" {
+                break v["state"].clone();
+            }
+        };
+        if let Some(why) = state.get("refused").and_then(Value::as_str) {
+            return Err(format!(
+                "{tx} was committed but the executor refused it: {why}"
+            ));
+        }
+        o["committed"] = state;
+    }
+    Ok(answer)
+}
+
+/// Posts and, unless told not to, waits for the commit.
+fn submit(node: &str, tx: &SystemTx, no_wait: bool) -> Result<Value, String> {
+    let c = Client::with_timeout(node, Duration::from_secs(15));
+    let answer = post(&c, tx)?;
+    if no_wait {
+        return Ok(answer);
+    }
+    until_committed(&c, answer)
+}
+
 pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
     match cmd {
         ValidatorCmd::Register {
@@ -199,6 +260,7 @@ pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
             weight,
             admin_key,
             admin,
+            no_wait,
         } => {
             let file = |ext: &str| dir.join(format!("{name}.{ext}"));
             let tier = match tier {
@@ -228,7 +290,7 @@ pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
                 &network,
                 &[(*admin, &admin_key)],
             );
-            post(&c, &SystemTx::Registry(tx))
+            submit(node, &SystemTx::Registry(tx), *no_wait)
         }
     }
 }
@@ -250,6 +312,7 @@ pub fn committee(cmd: &CommitteeCmd) -> Result<Value, String> {
             node,
             key,
             admin,
+            no_wait,
         } => {
             let spec = ReconfigureFile::load(file)?;
             let c = Client::new(node);
@@ -267,7 +330,7 @@ pub fn committee(cmd: &CommitteeCmd) -> Result<Value, String> {
             let admin_key = keys::read_tx_key(key).map_err(|e| e.to_string())?;
             let network = network_of(&c)?;
             let tx = approved_reconfigure(r, &network, &[(*admin, &admin_key)]);
-            post(&c, &SystemTx::Reconfigure(tx))
+            submit(node, &SystemTx::Reconfigure(tx), *no_wait)
         }
     }
 }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use strata_chains::anchor::{AnchorInclusion, AnchoredProof, Finality, Receipt, Trust};
 use strata_chains::execution::{anchor_key, AnchorHead, StateView};
 use strata_chains::mempool::MAX_ANCHOR_BYTES;
+use strata_chains::store::Store;
 use strata_chains::types::{Anchor, ChainId, SystemTx, Transaction};
 use strata_crypto::codec::decode_message;
 
@@ -163,6 +164,54 @@ struct ReceiptQuery {
     format: Option<String>,
 }
 
+/// `receipt` with the committee history its certificates need: each
+/// chain's handoffs from epoch 0 on, as this node kept them when it handed
+/// over (`Store::put_handoff`).
+fn with_history(state: &ApiState, mut receipt: Receipt) -> Result<Receipt, ApiError> {
+    let mut history = Vec::new();
+    for (chain, epoch) in strata_chains::anchor::history::epochs_named(&receipt) {
+        if epoch == 0 {
+            continue;
+        }
+        let Some(c) = state.chains.get(&chain) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "history_unknown",
+                format!(
+                    "this node does not run {chain}, whose committee history the receipt needs"
+                ),
+            ));
+        };
+        for e in 0..epoch {
+            match c.store.handoff(e) {
+                Ok(Some(h)) => history.push(h),
+                Ok(None) => {
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "history_unknown",
+                        format!("this node keeps no handoff of {chain} epoch {e}"),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        e.to_string(),
+                    ))
+                }
+            }
+        }
+    }
+    receipt.history = strata_crypto::codec::BoundedVec::new(history).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "history_too_long",
+            e.to_string(),
+        )
+    })?;
+    Ok(receipt)
+}
+
 /// The receipt of a committed record on this node, the strongest it can
 /// prove now.
 pub(crate) async fn build_receipt(
@@ -186,22 +235,30 @@ pub(crate) async fn build_receipt(
                 .ok()
                 .flatten();
             if let Some(block_link) = link {
-                return Ok(Receipt {
-                    tx: included.tx,
-                    block: included.block,
-                    finality: Finality::Anchored(Box::new(AnchoredProof {
-                        block_link,
-                        anchored: a.inclusion.clone(),
-                    })),
-                });
+                return with_history(
+                    state,
+                    Receipt {
+                        tx: included.tx,
+                        block: included.block,
+                        finality: Finality::Anchored(Box::new(AnchoredProof {
+                            block_link,
+                            anchored: a.inclusion.clone(),
+                        })),
+                        history: Default::default(),
+                    },
+                );
             }
         }
         if let Some(commit) = included.commit {
-            return Ok(Receipt {
-                tx: included.tx,
-                block: included.block,
-                finality: Finality::Committed(Box::new(commit)),
-            });
+            return with_history(
+                state,
+                Receipt {
+                    tx: included.tx,
+                    block: included.block,
+                    finality: Finality::Committed(Box::new(commit)),
+                    history: Default::default(),
+                },
+            );
         }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
 use strata_chains::dynasty::{CoreSettings, Participant, ParticipantKeys};
+use strata_chains::execution::AnchorCheck;
 use strata_chains::store::RocksStore;
 use strata_chains::types::{ChainId, SystemTx, Transaction};
 use strata_net::{NetConfig, PeerId};
@@ -162,13 +163,15 @@ fn system_check(
         let chain = match &**sys {
             SystemTx::Anchor(a) if origin == Origin::PeerBatch => {
                 // Whether it is new is the executor's call (two members
-                // may anchor the same height).
+                // may anchor the same height), and so is an anchor of a
+                // domain epoch this node's global state has not learned
+                // yet: its sender is not at fault for this node's lag.
                 let Some(state) = states.get(&ChainId::GLOBAL) else {
                     return false;
                 };
                 return matches!(
                     strata_chains::execution::check_anchor(state, domains, a),
-                    Ok(Ok(()))
+                    Ok(AnchorCheck::Valid | AnchorCheck::Beyond)
                 );
             }
             SystemTx::Anchor(_) => Some(ChainId::GLOBAL),

@@ -350,6 +350,7 @@ impl ReceiptFixture {
                     global_commit: commit(&self.global, 1),
                 },
             })),
+            history: Default::default(),
         }
     }
 }

@@ -63,6 +63,7 @@ pub fn run(runs: usize) -> Vec<ReceiptFigures> {
         tx: fixture.records[1].clone(),
         block: inclusion(&fixture.local, 3, &fixture.records[1]),
         finality: Finality::Committed(Box::new(commit(&fixture.local, 3))),
+        history: Default::default(),
     };
     vec![
         measure("anchored (local + global)", &anchored, &trust, runs),

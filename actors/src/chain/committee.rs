@@ -198,6 +198,19 @@ impl CommitteeActor {
         m.view_changes
             .with_label_values(&[self.label.as_str()])
             .inc_by(d(s.views_by_timeout, self.last_stats.views_by_timeout));
+        if s.local_timeouts > self.last_stats.local_timeouts {
+            // Rare when healthy; what an operator reads first in a stall.
+            let view = self.core.view();
+            tracing::info!(
+                chain = %self.chain,
+                epoch = self.core.config().epoch,
+                view,
+                leader = self.core.leader_of(view),
+                committed = self.core.committed_height(),
+                high_qc = self.core.high_qc().round.height,
+                "a view timed out"
+            );
+        }
         m.evidence
             .with_label_values(&[self.label.as_str()])
             .inc_by(d(s.evidence_emitted, self.last_stats.evidence_emitted));
@@ -329,7 +342,7 @@ impl CommitteeActor {
         }
         if ended {
             self.epoch_ended();
-            return self.hand_over_if_executed(ctx);
+            return self.hand_over_when_ready(ctx);
         }
         // The sends above are in the bridge's mailbox and leave on its
         // thread while this one goes on.
@@ -491,7 +504,7 @@ impl Handler<StateExecuted> for CommitteeActor {
             root: msg.root,
         };
         self.feed(event, ctx);
-        self.hand_over_if_executed(ctx);
+        self.hand_over_when_ready(ctx);
     }
 }
 

@@ -110,6 +110,7 @@ impl Mempool {
             domains,
             me,
             committee_size,
+            followers: 0,
             payload: match params.payload {
                 PayloadMode::Signed => PayloadKind::Signed,
                 PayloadMode::Opaque => PayloadKind::Opaque,
@@ -424,6 +425,7 @@ impl Handler<SetSeat> for Mempool {
         self.me = msg.me;
         self.committee_size = msg.committee_size;
         self.core.set_seat(msg.me, msg.committee_size);
+        self.core.set_followers(msg.followers);
     }
 }
 

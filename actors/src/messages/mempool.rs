@@ -85,6 +85,9 @@ pub struct IsPending(pub Digest);
 pub struct SetSeat {
     pub me: u32,
     pub committee_size: u32,
+    /// Validators following the chain outside the committee (the bridge's
+    /// positions after the members: `SetCommittee::followers`).
+    pub followers: u32,
 }
 
 /// Transactions to propose: this node's own dynasty transactions

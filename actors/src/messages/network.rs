@@ -113,6 +113,10 @@ pub struct SetCommittee {
     /// Every validator on the chain's roster (the transport admits those
     /// registered after genesis from now on).
     pub roster: Vec<PeerId>,
+    /// The roster's validators outside the committee but this node:
+    /// positions `peers.len()..` when fetching batches (they follow the
+    /// chain and keep what earlier epochs committed).
+    pub followers: Vec<PeerId>,
 }
 
 port! {

@@ -40,6 +40,8 @@ pub struct NetworkBridge {
     net: NetHandle,
     metrics: Arc<Metrics>,
     peers: HashMap<ChainId, Vec<PeerId>>,
+    /// Each chain's followers outside its committee (`SetCommittee`).
+    followers: HashMap<ChainId, Vec<PeerId>>,
     positions: HashMap<(ChainId, PeerId), u32>,
     chains: HashMap<ChainId, CommitteePort>,
     ledgers: HashMap<ChainId, LedgerPort>,
@@ -102,6 +104,7 @@ impl NetworkBridge {
             net,
             metrics,
             peers: committees,
+            followers: HashMap::new(),
             positions,
             chains: HashMap::new(),
             ledgers: HashMap::new(),
@@ -130,11 +133,25 @@ impl NetworkBridge {
         self.positions.get(&(chain, *peer)).copied()
     }
 
-    /// The peer at committee position `to`, unless it is this node.
+    /// The peer at committee position `to` (positions past the committee
+    /// are the chain's followers), unless it is this node.
     fn peer_at(&self, chain: ChainId, to: u32) -> Option<PeerId> {
-        self.peers
-            .get(&chain)
-            .and_then(|p| p.get(to as usize))
+        let members = self.peers.get(&chain)?;
+        let to = to as usize;
+        match to.checked_sub(members.len()) {
+            None => members.get(to),
+            Some(f) => self.followers.get(&chain).and_then(|p| p.get(f)),
+        }
+        .copied()
+        .filter(|p| *p != self.net.local_peer_id)
+    }
+
+    /// A committee member's peer (never a follower): what positions in
+    /// consensus messages and penalties name.
+    fn member_at(&self, chain: ChainId, member: u32) -> Option<PeerId> {
+        let members = self.peers.get(&chain)?;
+        members
+            .get(member as usize)
             .copied()
             .filter(|p| *p != self.net.local_peer_id)
     }
@@ -475,7 +492,7 @@ impl StreamHandler<NetEvents> for NetworkBridge {
 impl Handler<Penalize> for NetworkBridge {
     type Result = ();
     fn handle(&mut self, msg: Penalize, _: &mut Context<Self>) {
-        if let Some(peer) = self.peer_at(msg.chain, msg.member) {
+        if let Some(peer) = self.member_at(msg.chain, msg.member) {
             self.charge(peer, msg.fault, msg.reason);
         }
     }
@@ -513,6 +530,7 @@ impl Handler<SetCommittee> for NetworkBridge {
             self.positions.insert((msg.chain, *p), i as u32);
         }
         self.peers.insert(msg.chain, msg.peers);
+        self.followers.insert(msg.chain, msg.followers);
     }
 }
 

@@ -5,6 +5,7 @@
 //! carry them out. The rules an anchor must meet on the global chain are
 //! the executor's (`execution/anchor.rs`).
 
+pub mod history;
 pub mod receipt;
 pub mod submitter;
 

@@ -31,13 +31,13 @@ use strata_crypto::hash::Digest;
 use crate::consensus::commit_proof::{self, MAX_COMMIT_PROOF_HEADERS};
 use crate::execution::{block_key, check_certified, CommitteeRecord, GenesisState};
 use crate::types::{
-    genesis_block, AnchorInclusion, AnchoredProof, BlockHeader, ChainId, CommitProof, Finality,
-    GenesisParams, Height, Inclusion, ParentReceipt, Receipt, SignedProvenance, SystemTx,
-    Transaction,
+    genesis_block, AnchorInclusion, AnchoredProof, BlockHeader, ChainId, CommitProof,
+    CommitteeHandoff, Finality, GenesisParams, Height, Inclusion, ParentReceipt, Receipt,
+    SignedProvenance, SystemTx, Transaction, MAX_RECEIPT_HANDOFFS,
 };
 
-/// The largest receipt a verifier reads.
-pub const MAX_RECEIPT_BYTES: usize = 1 << 20;
+/// The largest receipt a verifier reads (its committee history included).
+pub const MAX_RECEIPT_BYTES: usize = 8 << 20;
 
 impl AnchorInclusion {
     /// Checks the anchor's certificate against its domain's committee, its
@@ -115,6 +115,8 @@ pub enum ReceiptError {
     GlobalCommit(String),
     #[error("summary: {0}")]
     Summary(String),
+    #[error("committee history: {0}")]
+    History(String),
     #[error("{field}: {why}")]
     Format { field: String, why: String },
 }
@@ -131,6 +133,7 @@ impl ReceiptError {
             ReceiptError::AnchorPath(_) => "anchor path".into(),
             ReceiptError::GlobalCommit(_) => "global commit".into(),
             ReceiptError::Summary(_) => "summary".into(),
+            ReceiptError::History(_) => "committee history".into(),
             ReceiptError::Format { field, .. } => field.clone(),
         }
     }
@@ -278,14 +281,19 @@ impl<'a> Trust<'a> {
 }
 
 impl Receipt {
-    /// Checks every link against the genesis; what the receipt proves.
+    /// Checks every link against the genesis (grown by the receipt's
+    /// committee history); what the receipt proves.
     pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
         let p = match &self.tx {
             Transaction::Provenance(p) => p,
             Transaction::Linked(l) => &l.record,
             _ => return Err(ReceiptError::Record("not a provenance record".into())),
         };
-        verify_parts(trust, p, self.tx.hash(), &self.block, &self.finality)
+        if self.history.is_empty() {
+            return verify_parts(trust, p, self.tx.hash(), &self.block, &self.finality);
+        }
+        let grown = trust.with_history(&self.history)?;
+        verify_parts(&grown, p, self.tx.hash(), &self.block, &self.finality)
     }
 }
 
@@ -407,6 +415,9 @@ pub struct ReceiptJson {
     pub block_commit: Option<CommitJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchored: Option<AnchoredJson>,
+    /// The committee handoffs the links need beyond the genesis (hex).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -495,6 +506,7 @@ impl Receipt {
             record_path: hex_of(&self.block.path),
             block_commit,
             anchored,
+            history: self.history.iter().map(hex_of).collect(),
         }
     }
 }
@@ -528,6 +540,17 @@ impl ReceiptJson {
                 })
             }
         };
+        if self.history.len() > MAX_RECEIPT_HANDOFFS {
+            return Err(ReceiptError::Format {
+                field: "history".into(),
+                why: "too many handoffs".into(),
+            });
+        }
+        let history = self
+            .history
+            .iter()
+            .map(|h| from_hex("history", h))
+            .collect::<Result<Vec<CommitteeHandoff>, _>>()?;
         Ok(Receipt {
             tx: from_hex("record", &self.record)?,
             block: Inclusion {
@@ -535,6 +558,10 @@ impl ReceiptJson {
                 path: from_hex("record_path", &self.record_path)?,
             },
             finality,
+            history: BoundedVec::new(history).map_err(|e| ReceiptError::Format {
+                field: "history".into(),
+                why: e.to_string(),
+            })?,
         })
     }
 

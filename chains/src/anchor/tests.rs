@@ -53,6 +53,7 @@ fn local_and_global_records_have_receipts_of_their_own_chain() {
         tx: n.records[0].clone(),
         block: inclusion(&n.local, 3, &n.records[0]),
         finality: Finality::Committed(Box::new(commit(&n.local, 3))),
+        history: BoundedVec::empty(),
     };
     assert_eq!(local.verify(&trust).unwrap().levels, vec!["local"]);
     // A local block needs its chain length of certified blocks above it.

@@ -26,6 +26,10 @@ pub fn epoch_end(record: &EpochRecord) -> EpochEnd {
     }
 }
 
+/// Why a handoff is not checkable here: its ending epoch's committee is
+/// not recorded (the handoffs before it have not executed here yet).
+pub const ENDING_NOT_RECORDED: &str = "the ending epoch's committee is not recorded here";
+
 /// Checks a handoff against what `view` records of its chain; returns the
 /// next epoch's committee and record.
 pub fn check_handoff(
@@ -41,7 +45,7 @@ pub fn check_handoff(
         CommitteeRecord::read(view, chain, ending)?,
         epoch_record(view, chain, ending)?,
     ) else {
-        return Ok(Err("the ending epoch's committee is not recorded here"));
+        return Ok(Err(ENDING_NOT_RECORDED));
     };
     let Ok(members) = committee.committee() else {
         return Ok(Err("the recorded committee is invalid"));

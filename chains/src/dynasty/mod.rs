@@ -46,7 +46,7 @@ mod selection;
 #[cfg(test)]
 mod tests;
 
-pub use handoff::{check_handoff, epoch_end, handoff_records};
+pub use handoff::{check_handoff, epoch_end, handoff_records, ENDING_NOT_RECORDED};
 pub use keys::{approve, approved_change, approved_reconfigure, ValidatorKeys};
 pub use participant::{Participant, ParticipantFaults, ParticipantKeys, RETRY_BLOCKS};
 pub use randshare::{qualified, seed_of, seed_record, Qualified, SeedRecord, SeedSource};

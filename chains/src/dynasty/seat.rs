@@ -11,11 +11,11 @@ use strata_crypto::committee::Committee;
 use strata_crypto::hash::Digest;
 use strata_crypto::{PublicKey, SecretKey};
 
-use super::{current_epoch, epoch_end, validator, EpochRecord};
+use super::{current_epoch, epoch_end, epoch_record, validator, EpochRecord};
 use crate::consensus::{Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Micros, Recovery};
 use crate::execution::{CommitteeRecord, StateError, StateView};
 use crate::store::{Store, StoreError};
-use crate::types::{Block, ChainId, Height};
+use crate::types::{Block, ChainId, Epoch, Height};
 
 /// Why an epoch's seat could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +49,37 @@ pub struct EpochSeat {
 }
 
 impl EpochSeat {
-    /// Reads the seat of the validator with BLS key `key`.
+    /// Reads the seat of the validator with BLS key `key` in the epoch
+    /// the state is in.
     pub fn read(
         view: &dyn StateView,
         chain: ChainId,
         key: &PublicKey,
     ) -> Result<EpochSeat, SeatError> {
         let record = current_epoch(view, chain)?.ok_or(SeatError::NoEpochs(chain))?;
+        Self::of_record(view, chain, key, record)
+    }
+
+    /// Reads the seat in `epoch`, decided by the state (the next epoch's
+    /// is decided before the current one's last block: a node hands over
+    /// without waiting for that block's execution).
+    pub fn read_at(
+        view: &dyn StateView,
+        chain: ChainId,
+        key: &PublicKey,
+        epoch: Epoch,
+    ) -> Result<EpochSeat, SeatError> {
+        let record =
+            epoch_record(view, chain, epoch)?.ok_or(SeatError::NoCommittee { chain, epoch })?;
+        Self::of_record(view, chain, key, record)
+    }
+
+    fn of_record(
+        view: &dyn StateView,
+        chain: ChainId,
+        key: &PublicKey,
+        record: EpochRecord,
+    ) -> Result<EpochSeat, SeatError> {
         let epoch = record.epoch;
         let committee = CommitteeRecord::read(view, chain, epoch)?
             .ok_or(SeatError::NoCommittee { chain, epoch })?;
@@ -93,6 +117,34 @@ impl EpochSeat {
         cfg.threshold = self.committee.threshold;
         cfg.epoch_end = Some(epoch_end(&self.record));
         cfg
+    }
+}
+
+impl EpochSeat {
+    /// The block this seat's epoch starts from, once this node holds it:
+    /// committed in `store`, or the first block of the stored proof of
+    /// the epoch before's end (which proves it committed).
+    pub fn start_block<S: Store + ?Sized>(
+        &self,
+        store: &S,
+        genesis: &Arc<Block>,
+    ) -> Result<Option<Arc<Block>>, SeatError> {
+        let record = &self.record;
+        if record.start == 0 {
+            return Ok(Some(genesis.clone()));
+        }
+        if let Some(b) = store.block_at(record.start)? {
+            return Ok(Some(Arc::new(b)));
+        }
+        let Some(before) = record.epoch.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(store.epoch_change(before)?.and_then(|ec| {
+            ec.blocks
+                .first()
+                .filter(|b| b.header.height == record.start)
+                .map(|b| Arc::new(b.clone()))
+        }))
     }
 }
 
@@ -140,32 +192,42 @@ impl EpochSeat {
         now: Micros,
     ) -> Result<EpochCore, SeatError> {
         let record = &self.record;
-        let start = match store.block_at(record.start)? {
-            Some(b) => Arc::new(b),
-            None if record.start == 0 => genesis.clone(),
-            None => {
-                return Err(SeatError::NoStart {
-                    epoch: record.epoch,
-                    height: record.start,
-                })
-            }
-        };
+        let start = self
+            .start_block(store, genesis)?
+            .ok_or(SeatError::NoStart {
+                epoch: record.epoch,
+                height: record.start,
+            })?;
         let tip = match store.committed_tip()? {
             Some((h, _)) => store.block_at(h)?.map(Arc::new),
             None => None,
         }
         .unwrap_or_else(|| genesis.clone());
+        // The host may not have written the epoch before's last blocks
+        // yet (its ledger commits them behind the core): the start block,
+        // proven committed, is where this core's chain is rooted.
+        let tip = if tip.header.height < start.header.height {
+            start.clone()
+        } else {
+            tip
+        };
         let recovery = Recovery {
             safety: store.load_safety()?,
             committed_tip: tip,
             pending: store.uncommitted_blocks()?,
         };
+        let start_state = start.header.state_height;
         let mut cfg = self.core_config(settings.leader.clone(), start);
         cfg.base_timeout = settings.base_timeout;
         cfg.max_timeout = settings.max_timeout;
         let mut core = ConsensusCore::new(cfg, key);
         let mut actions = core.on_event(now, Event::Restored(Box::new(recovery)));
-        for &(height, root) in recent_roots.iter().filter(|(h, _)| *h >= record.start) {
+        // Roots above the state the start block names: the next epoch's
+        // first proposals may name them (the start block executes later
+        // when the ledger runs behind), and a voter that lacked a root
+        // older than its newest would take the proposal for a stale one.
+        let since = start_state;
+        for &(height, root) in recent_roots.iter().filter(|(h, _)| *h >= since) {
             actions.extend(core.on_event(now, Event::Executed { height, root }));
         }
         Ok(EpochCore {

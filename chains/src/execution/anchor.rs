@@ -172,9 +172,26 @@ fn learn_and_check(
         }
     }
     let Some(committee) = CommitteeRecord::read(s, chain, anchor.header.epoch)? else {
-        return Ok(Err("no committee is recorded for the domain in that epoch"));
+        return Ok(Err(NO_COMMITTEE));
     };
     Ok(check_certified(anchor, &committee))
+}
+
+/// Why an anchor is not checkable here: its epoch's committee is not
+/// recorded (nor proven by the handoffs it carries).
+const NO_COMMITTEE: &str = "no committee is recorded for the domain in that epoch";
+
+/// A mempool's verdict on an anchor from a peer's batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// Its handoffs and certificate verify against what this state holds.
+    Valid,
+    /// It is wrong whatever the state: its sender is at fault.
+    Invalid(&'static str),
+    /// It names a domain epoch this state has not learned yet (this
+    /// node's global chain is behind the member that batched it): the
+    /// executor decides once the handoffs before it have executed.
+    Beyond,
 }
 
 /// A mempool's check of an anchor from a peer's batch: its handoffs and
@@ -184,13 +201,19 @@ pub fn check_anchor(
     view: &dyn StateView,
     domains: u32,
     anchor: &Anchor,
-) -> Result<Result<(), &'static str>, StateError> {
+) -> Result<AnchorCheck, StateError> {
     let mut s = Overlay {
         view,
         state: std::collections::BTreeMap::new(),
         domains,
     };
-    Ok(learn_and_check(&mut s, anchor)?.map(|_| ()))
+    Ok(match learn_and_check(&mut s, anchor)? {
+        Ok(_) => AnchorCheck::Valid,
+        Err(why) if why == NO_COMMITTEE || why == crate::dynasty::ENDING_NOT_RECORDED => {
+            AnchorCheck::Beyond
+        }
+        Err(why) => AnchorCheck::Invalid(why),
+    })
 }
 
 pub(super) fn apply_anchor(

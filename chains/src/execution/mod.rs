@@ -33,8 +33,8 @@ mod records;
 mod system;
 
 pub use anchor::{
-    anchor_key, anchored_key, check_anchor, check_certified, conflict_key, AnchorConflict,
-    AnchorHead, AnchorRecord, ANCHOR_KEY_PREFIX,
+    anchor_key, anchored_key, check_anchor, check_certified, conflict_key, AnchorCheck,
+    AnchorConflict, AnchorHead, AnchorRecord, ANCHOR_KEY_PREFIX,
 };
 pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;

@@ -137,10 +137,15 @@ impl MempoolCore {
             .collect()
     }
 
-    /// Asks for missing batches: the author first, then the others in
-    /// turn, skipping members whose fetches failed lately.
+    /// Asks for missing batches: the author first, then the other members
+    /// and then the chain's other followers in turn, skipping peers whose
+    /// fetches failed lately.
     pub(super) fn fetch(&mut self, wanted: &[(Digest, u32)], out: &mut Vec<MempoolAction>) {
-        let n = self.cfg.committee_size.max(1);
+        let n = self
+            .cfg
+            .committee_size
+            .saturating_add(self.cfg.followers)
+            .max(1);
         let now = self.now;
         let me = self.cfg.me;
         let mut by_peer: BTreeMap<u32, Vec<Digest>> = BTreeMap::new();
@@ -148,6 +153,7 @@ impl MempoolCore {
             let entry = self.fetching.entry(d).or_insert(Fetching {
                 first: hint,
                 asked_at: None,
+                asked: None,
                 attempts: 0,
             });
             if entry
@@ -165,6 +171,7 @@ impl MempoolCore {
             };
             let peer = turn(skip);
             entry.asked_at = Some(now);
+            entry.asked = Some(peer);
             entry.attempts = entry.attempts.wrapping_add(skip + 1);
             by_peer.entry(peer).or_default().push(d);
         }
@@ -174,6 +181,21 @@ impl MempoolCore {
                     from,
                     digests: chunk.to_vec(),
                 });
+            }
+        }
+    }
+
+    /// `from` answered a fetch without these batches: it does not hold
+    /// them (it may never have: a follower, or a member of a later epoch
+    /// than the block's), so the next peer is asked at the next tick
+    /// instead of after the retry interval.
+    pub(super) fn not_held_by(&mut self, from: u32, answered: &[Arc<HashedBatch>]) {
+        let due = self.now.saturating_sub(FETCH_RETRY);
+        let got: BTreeSet<Digest> = answered.iter().map(|b| b.digest()).collect();
+        for (d, f) in self.fetching.iter_mut() {
+            if f.asked == Some(from) && !got.contains(d) {
+                f.asked = None;
+                f.asked_at = Some(f.asked_at.map_or(due, |at| at.min(due)));
             }
         }
     }

@@ -114,6 +114,11 @@ pub struct MempoolConfig {
     pub domains: u32,
     pub me: u32,
     pub committee_size: u32,
+    /// Validators following the chain outside its committee: fetches go
+    /// to them after the members (positions `committee_size..`), since a
+    /// block committed in an earlier epoch may reference batches only
+    /// that epoch's members hold.
+    pub followers: u32,
     pub payload: PayloadKind,
     /// Pending transactions at most.
     pub capacity: usize,
@@ -253,11 +258,13 @@ struct AuthorLoad {
     bytes: usize,
 }
 
-/// A fetch in progress: the member asked first, when last asked, attempts.
+/// A fetch in progress: the member asked first, when last asked and
+/// whom, attempts.
 #[derive(Clone, Copy, Debug)]
 struct Fetching {
     first: u32,
     asked_at: Option<Micros>,
+    asked: Option<u32>,
     attempts: u32,
 }
 
@@ -334,6 +341,12 @@ impl MempoolCore {
     /// This node's position and the committee's size in a new epoch
     /// (`me` past the end: not a member; its own batches go to every
     /// member).
+    /// How many validators outside the committee follow the chain (see
+    /// `MempoolConfig::followers`).
+    pub fn set_followers(&mut self, followers: u32) {
+        self.cfg.followers = followers;
+    }
+
     pub fn set_seat(&mut self, me: u32, committee_size: u32) {
         self.cfg.me = me;
         self.cfg.committee_size = committee_size;
@@ -411,6 +424,7 @@ impl MempoolCore {
                 }
             }
             MempoolEvent::Fetched { from, batches } => {
+                self.not_held_by(from, &batches);
                 for b in batches {
                     // Else a late answer to a fetch retried elsewhere: only
                     // this node's own requests are answered, nothing to charge.

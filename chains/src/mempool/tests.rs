@@ -48,6 +48,7 @@ fn config(me: u32) -> MempoolConfig {
         domains: 1,
         me,
         committee_size: 4,
+        followers: 0,
         payload: PayloadKind::Signed,
         capacity: 100,
         max_batch_bytes: 1 << 20,
@@ -406,6 +407,77 @@ fn a_proposal_is_valid_once_its_batches_are_here_and_match_its_root() {
     assert!(a
         .iter()
         .any(|a| matches!(a, MempoolAction::Ensured { id: 7 })));
+}
+
+#[test]
+fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
+    // A block of an earlier epoch: the members of this one never had its
+    // batch; each answers without it and the next is asked at the next
+    // tick, then the followers (positions past the committee).
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    m.set_followers(2);
+    let b = peer_batch(1, 0..3);
+    let mut now = 10 * FETCH_RETRY;
+    let a = m.on_event(
+        now,
+        &disk,
+        MempoolEvent::Ensure {
+            id: 1,
+            batches: vec![(b.digest(), 1)],
+        },
+    );
+    let mut asked = Vec::new();
+    let mut a = a;
+    for _ in 0..5 {
+        let Some(from) = a.iter().find_map(|x| match x {
+            MempoolAction::Fetch { from, .. } => Some(*from),
+            _ => None,
+        }) else {
+            break;
+        };
+        asked.push(from);
+        if from >= 4 {
+            break;
+        }
+        m.on_event(
+            now,
+            &disk,
+            MempoolEvent::Fetched {
+                from,
+                batches: vec![],
+            },
+        );
+        // The next tick, well within the retry interval.
+        now += FETCH_RETRY / 4;
+        a = m.on_event(now, &disk, MempoolEvent::Tick);
+    }
+    assert_eq!(asked, vec![1, 2, 3, 4], "members first, then a follower");
+    m.on_event(
+        now,
+        &disk,
+        MempoolEvent::Fetched {
+            from: 4,
+            batches: vec![b.clone()],
+        },
+    );
+    let a = m.on_event(
+        now,
+        &disk,
+        MempoolEvent::Verified {
+            from: 4,
+            batch: b.clone(),
+            valid: true,
+        },
+    );
+    disk.store(&a);
+    let after = m.on_event(now, &disk, MempoolEvent::Tick);
+    assert!(
+        a.iter()
+            .chain(&after)
+            .any(|x| matches!(x, MempoolAction::Ensured { id: 1 })),
+        "the ledger's wait ends: {a:?} {after:?}"
+    );
 }
 
 #[test]

@@ -64,7 +64,16 @@ pub struct Receipt {
     pub tx: Transaction,
     pub block: Inclusion,
     pub finality: Finality,
+    /// The committee history the links need beyond the genesis: each
+    /// chain's handoffs from epoch 0 up to the epoch a certificate of the
+    /// receipt names, each proven by the committee before it
+    /// (`anchor::history`). Empty while every link is of epoch 0.
+    pub history: BoundedVec<super::dynasty::CommitteeHandoff, MAX_RECEIPT_HANDOFFS>,
 }
+
+/// Handoffs in one receipt at most (with epochs of a few thousand blocks,
+/// years of history; `MAX_RECEIPT_BYTES` bounds it in bytes too).
+pub const MAX_RECEIPT_HANDOFFS: usize = 8192;
 
 /// The receipt of a record another domain's record names as its parent
 /// (cross-domain lineage, issue 25 point 5): the parent record itself

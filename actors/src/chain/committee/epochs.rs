@@ -1,20 +1,23 @@
 //! The committee actor across epochs (issue 26, point 5; docs/dynasties.md
 //! "The boundary"): what the simulator's host does around the core
 //! (`chains/src/sim/dynasty/host.rs`), for a node. When the core ends its
-//! epoch the actor sends the proof to the chain's nodes, waits until its
-//! ledger has executed the epoch's last block (the next committee is in
-//! that state), and starts the next epoch's core from the state and the
-//! store — a member's or an observer's — through the one starter both use
-//! (`EpochSeat::start`). Messages of a later epoch wait here until it
-//! starts; those of an earlier one are dropped.
+//! epoch the actor sends the proof to the chain's nodes and starts the
+//! next epoch's core — a member's or an observer's — through the one
+//! starter both use (`EpochSeat::start`) as soon as its state has decided
+//! the next committee (well before the last block: a node whose ledger
+//! executes behind its core does not hold the boundary up) and it holds
+//! the start block (committed, or in the proof). The epoch's handoff is
+//! kept once the ledger has executed the state the proof certifies.
+//! Messages of a later epoch wait here until it starts; those of an
+//! earlier one are dropped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rand::Rng;
 use strata_chains::consensus::{Event, KEPT_ROOTS};
-use strata_chains::dynasty::{self, epoch_record_key, handoff_records, EpochSeat};
+use strata_chains::dynasty::{self, epoch_record_key, handoff_records, EpochSeat, SeatError};
 use strata_chains::execution::committee_key;
 use strata_chains::store::Store;
 use strata_chains::types::{CommitteeHandoff, ConsensusMessage, Epoch, Height};
@@ -42,9 +45,11 @@ const STALL: Duration = Duration::from_millis(1000);
 pub struct EpochDriver {
     /// Messages of later epochs, by sender.
     later: VecDeque<(PeerId, ConsensusMessage)>,
-    /// The core ended its epoch: its last height, until the ledger has
-    /// executed it.
-    ending: Option<Height>,
+    /// The epoch the core ended, until the next one starts.
+    ending: Option<Epoch>,
+    /// Ended epochs whose handoff waits for the ledger to execute the
+    /// state their proof certifies.
+    handoffs_due: BTreeSet<Epoch>,
     /// This node's dynasty participant, told of every executed height.
     participant: Option<Recipient<StateExecuted>>,
     /// Committed height at the last catch-up tick, and since when.
@@ -66,6 +71,12 @@ impl CommitteeActor {
         let key = self.key.public_key();
         let seat = EpochSeat::read(&self.state, self.chain, &key)
             .unwrap_or_else(|e| fatal("reading this node's seat in the epoch failed", e));
+        self.serve(seat, ctx);
+    }
+
+    /// Starts the core of `seat`'s epoch.
+    fn serve(&mut self, seat: EpochSeat, ctx: &mut Context<Self>) {
+        let began = Instant::now();
         let ids = seat
             .peer_ids(&self.state)
             .unwrap_or_else(|e| fatal("reading the committee's peer ids failed", e));
@@ -97,7 +108,26 @@ impl CommitteeActor {
                     .ok()
             })
             .collect();
-        let roots = self.recent_roots();
+        // This node's own peer, as registered (not a follower to fetch from).
+        let own: Option<PeerId> = dynasty::validator(&self.state, &self.key.public_key())
+            .ok()
+            .flatten()
+            .and_then(|v| {
+                String::from_utf8_lossy(v.info.peer_id.as_slice())
+                    .parse()
+                    .ok()
+            });
+        let followers: Vec<PeerId> = roster
+            .iter()
+            .filter(|p| !peers.contains(p) && Some(**p) != own)
+            .copied()
+            .collect();
+        let since = match seat.start_block(&self.store, &self.genesis) {
+            Ok(Some(b)) => b.header.state_height,
+            _ => 0,
+        };
+        let roots = self.recent_roots(since);
+        let read_ms = began.elapsed().as_millis() as u64;
         let started = seat
             .start(
                 &self.store,
@@ -119,14 +149,16 @@ impl CommitteeActor {
         }
         self.core = started.core;
         self.peers = peers.clone();
+        self.mempool.do_send(SetSeat {
+            me: me.unwrap_or(u32::MAX),
+            committee_size: n,
+            followers: followers.len() as u32,
+        });
         self.bridge.do_send(SetCommittee {
             chain: self.chain,
             peers,
             roster,
-        });
-        self.mempool.do_send(SetSeat {
-            me: me.unwrap_or(u32::MAX),
-            committee_size: n,
+            followers,
         });
         self.metrics
             .epoch
@@ -134,10 +166,10 @@ impl CommitteeActor {
             .set(epoch as i64);
         match me {
             Some(p) => {
-                tracing::info!(chain = %self.chain, epoch, start, position = p, members = n, "serving the epoch")
+                tracing::info!(chain = %self.chain, epoch, start, position = p, members = n, read_ms, start_ms = began.elapsed().as_millis() as u64, "serving the epoch")
             }
             None => {
-                tracing::info!(chain = %self.chain, epoch, start, members = n, "observing the epoch")
+                tracing::info!(chain = %self.chain, epoch, start, members = n, read_ms, start_ms = began.elapsed().as_millis() as u64, "observing the epoch")
             }
         }
         self.apply(started.actions, ctx);
@@ -148,36 +180,74 @@ impl CommitteeActor {
         }
     }
 
-    /// The state roots this node executed lately (oldest first).
-    fn recent_roots(&self) -> Vec<(Height, Digest)> {
+    /// The state roots this node executed from `since` on (oldest first,
+    /// the last `KEPT_ROOTS` at most): what an epoch's core may be asked
+    /// about is above the state its start block names.
+    fn recent_roots(&self, since: Height) -> Vec<(Height, Digest)> {
         let applied = self.state.applied_height().unwrap_or(0);
-        let first = applied.saturating_sub(KEPT_ROOTS as u64 - 1);
+        let first = applied.saturating_sub(KEPT_ROOTS as u64 - 1).max(since);
         (first..=applied)
             .filter_map(|h| self.state.root_at(h).ok().flatten().map(|r| (h, r)))
             .collect()
     }
 
-    /// The core ended its epoch: hand over once the last block is executed.
+    /// The core ended its epoch: hand over once the next seat is known.
     pub(super) fn epoch_ended(&mut self) {
-        let last = self.core.config().epoch_end.map(|e| e.last_height);
-        if let (Some(d), Some(last)) = (self.epochs.as_mut(), last) {
-            d.ending = Some(last);
+        let ended = self.core.config().epoch;
+        if let Some(d) = self.epochs.as_mut() {
+            d.ending = Some(ended);
+            d.handoffs_due.insert(ended);
         }
     }
 
-    /// Starts the next epoch if the ended one's last block is executed.
-    pub(super) fn hand_over_if_executed(&mut self, ctx: &mut Context<Self>) {
-        let Some(last) = self.epochs.as_ref().and_then(|d| d.ending) else {
+    /// Starts the next epoch once this node's state has decided its
+    /// committee and the start block is here; keeps due handoffs.
+    pub(super) fn hand_over_when_ready(&mut self, ctx: &mut Context<Self>) {
+        self.keep_due_handoffs();
+        let Some(ended) = self.epochs.as_ref().and_then(|d| d.ending) else {
             return;
         };
-        if self.state.applied_height().unwrap_or(0) < last {
-            return;
+        let key = self.key.public_key();
+        let next = ended.saturating_add(1);
+        let seat = match EpochSeat::read_at(&self.state, self.chain, &key, next) {
+            Ok(seat) => seat,
+            // Not decided in the state this ledger has executed yet.
+            Err(SeatError::NoCommittee { .. }) => return,
+            Err(e) => fatal("reading this node's seat in the next epoch failed", e),
+        };
+        match seat.start_block(&self.store, &self.genesis) {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => fatal("reading the next epoch's start block failed", e),
         }
         if let Some(d) = self.epochs.as_mut() {
             d.ending = None;
         }
-        self.keep_handoff(self.core.config().epoch);
-        self.begin_epoch(ctx);
+        self.serve(seat, ctx);
+    }
+
+    /// Keeps the handoff of every ended epoch whose proof's state this
+    /// node's ledger has executed (the state is still kept then).
+    fn keep_due_handoffs(&mut self) {
+        let due: Vec<Epoch> = match self.epochs.as_ref() {
+            Some(d) if !d.handoffs_due.is_empty() => d.handoffs_due.iter().copied().collect(),
+            _ => return,
+        };
+        let applied = self.state.applied_height().unwrap_or(0);
+        for ending in due {
+            let at = match self.store.epoch_change(ending) {
+                Ok(Some(ec)) => ec.blocks.last().map(|b| b.header.state_height),
+                Ok(None) => None,
+                Err(e) => fatal("reading an epoch's proof of end failed", e),
+            };
+            if at.is_some_and(|at| at > applied) {
+                continue;
+            }
+            self.keep_handoff(ending);
+            if let Some(d) = self.epochs.as_mut() {
+                d.handoffs_due.remove(&ending);
+            }
+        }
     }
 
     /// Makes and keeps the handoff from `ending` to the next epoch: its
@@ -277,7 +347,7 @@ impl CommitteeActor {
                 let peer = rand::thread_rng().gen_range(0..n) as u32;
                 act.feed(Event::CatchUp { peer }, ctx);
             }
-            act.hand_over_if_executed(ctx);
+            act.hand_over_when_ready(ctx);
         });
     }
 }

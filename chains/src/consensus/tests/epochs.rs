@@ -32,6 +32,8 @@ struct Node {
     /// Messages of a later epoch than its core's, until it gets there.
     later: Vec<(usize, ConsensusMessage)>,
     ended: Vec<EpochChange>,
+    /// Heights its host executed.
+    executed: Vec<u64>,
 }
 
 struct EpochHarness {
@@ -48,6 +50,9 @@ struct EpochHarness {
     cut: Vec<bool>,
     blamed: Vec<(usize, &'static str)>,
     now: Micros,
+    /// Hosts start the next epoch's core before they execute its start
+    /// block (a node's ledger commits and executes behind its core).
+    late_execution: bool,
 }
 
 fn committee_of(keys: &[SecretKey], ids: &[usize]) -> Arc<Committee> {
@@ -95,6 +100,7 @@ impl EpochHarness {
                     commits: Vec::new(),
                     later: Vec::new(),
                     ended: Vec::new(),
+                    executed: Vec::new(),
                 })
                 .collect(),
             members,
@@ -105,6 +111,7 @@ impl EpochHarness {
             cut: vec![false; NODES],
             blamed: Vec::new(),
             now: 0,
+            late_execution: false,
         };
         for i in 0..NODES {
             h.start_epoch(i, 0, genesis.clone());
@@ -151,15 +158,39 @@ impl EpochHarness {
             pending: vec![],
         };
         self.feed(i, Event::Restored(Box::new(rec)));
-        // The host reports what it has executed (the start block at least).
+        // The host reports what it has executed above the state the start
+        // block names (as a node's `recent_roots`): the start block too,
+        // unless its execution comes later.
         let height = start.header.height;
-        self.feed(
-            i,
-            Event::Executed {
-                height,
-                root: root_after(height),
-            },
-        );
+        if !self.late_execution || height == 0 {
+            self.feed(
+                i,
+                Event::Executed {
+                    height,
+                    root: root_after(height),
+                },
+            );
+        }
+        let since = start.header.state_height;
+        if self.late_execution {
+            // A host that sat the epoch out syncs and executes its blocks
+            // (behind the core, like every execution here).
+            let done = self.nodes[i].executed.iter().max().copied().unwrap_or(0);
+            let queued: Vec<u64> = self
+                .executions
+                .iter()
+                .filter(|(n, _)| *n == i)
+                .map(|(_, h)| *h)
+                .collect();
+            for h in (done + 1..=height).filter(|h| !queued.contains(h)) {
+                self.executions.push_back((i, h));
+            }
+        }
+        let executed: Vec<u64> = self.nodes[i].executed.clone();
+        for h in executed.into_iter().filter(|&h| h >= since && h != height) {
+            let root = root_after(h);
+            self.feed(i, Event::Executed { height: h, root });
+        }
         for (from, msg) in std::mem::take(&mut self.nodes[i].later) {
             self.deliver(from, i, msg);
         }
@@ -284,14 +315,7 @@ impl EpochHarness {
                     let verdict = PayloadVerdict::Valid;
                     self.feed(i, Event::PayloadChecked { block, verdict });
                 }
-            } else if let Some((i, height)) = self.executions.pop_front() {
-                self.feed(
-                    i,
-                    Event::Executed {
-                        height,
-                        root: root_after(height),
-                    },
-                );
+            } else if self.execute_one() {
             } else if let Some((i, epoch, round)) = self.payloads.pop_front() {
                 if self.nodes[i].epoch == epoch {
                     let ev = Event::ProposalReady {
@@ -305,6 +329,17 @@ impl EpochHarness {
                 return;
             }
         }
+    }
+
+    /// A host executes its oldest committed block not executed yet.
+    fn execute_one(&mut self) -> bool {
+        let Some((i, height)) = self.executions.pop_front() else {
+            return false;
+        };
+        let root = root_after(height);
+        self.nodes[i].executed.push(height);
+        self.feed(i, Event::Executed { height, root });
+        true
     }
 
     fn fire_view_timers(&mut self) {
@@ -408,6 +443,27 @@ fn two_phase_hands_over_to_each_next_committee_at_the_epoch_boundary() {
     assert!(reached.iter().all(|&e| e >= 3), "{reached:?}");
     assert_handover(&h, 3);
     assert!(h.blamed.is_empty(), "{:?}", h.blamed);
+}
+
+#[test]
+fn the_next_committee_starts_before_its_hosts_executed_the_last_block() {
+    // A node's ledger executes behind its core: the next epoch's cores
+    // start on the proof alone, their first proposals name the parent's
+    // state, and voters wait for their own execution of what later ones
+    // name. No view timer fires: no boundary stalls for execution.
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let mut h = EpochHarness::new(protocol);
+        h.late_execution = true;
+        h.run(60_000);
+        let reached: Vec<u64> = h.nodes.iter().map(|n| n.epoch).collect();
+        assert!(
+            reached.iter().all(|&e| e >= 3),
+            "{protocol:?}: {reached:?} {:?}",
+            h.blamed
+        );
+        assert_handover(&h, 3);
+        assert!(h.blamed.is_empty(), "{protocol:?}: {:?}", h.blamed);
+    }
 }
 
 #[test]

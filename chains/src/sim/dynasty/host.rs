@@ -502,7 +502,7 @@ impl DynastySim<'_> {
             .map(|_| {
                 self.nonce += 1;
                 let record = crate::types::Provenance {
-                    network: Digest::ZERO,
+                    network: self.network,
                     domain: self.chain.domain().unwrap_or(crate::types::GLOBAL_DOMAIN),
                     object_id: crate::types::ObjectId::new(
                         format!("sim-dynasty-{}", self.nonce).into_bytes(),

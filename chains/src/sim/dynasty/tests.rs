@@ -72,6 +72,90 @@ fn a_verifier_learns_the_committee_history_and_checks_later_commits() {
     trust.check_commit(&first, &proof).unwrap();
 }
 
+/// A record committed in a later epoch: its receipt carries the
+/// committee history from the genesis on and verifies with the genesis
+/// alone; without it, or with a handoff out of its chain, it does not.
+#[test]
+fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
+    use crate::anchor::{Finality, Inclusion, Receipt, ReceiptJson, ReceiptSummary, Trust};
+    use crate::consensus::commit_proof;
+    use crate::types::{CommitProof, Payload, Transaction};
+    let cfg = DynastySimConfig::new(Protocol::HotStuff, 4, FaultSet::default());
+    let mut sim = DynastySim::new(&cfg);
+    sim.execute();
+    let chain = sim.chain;
+    let p = sim
+        .procs
+        .iter()
+        .max_by_key(|p| p.state.applied_height())
+        .unwrap();
+    let start = crate::dynasty::epoch_record(&p.state, chain, 2)
+        .unwrap()
+        .unwrap()
+        .start;
+    // The first block of epoch 2 that carries a record.
+    let (block, tx) = (start + 1..start + 100)
+        .filter_map(|h| p.store.block_at(h).unwrap())
+        .find_map(|b| {
+            let Payload::Inline(txs) = &b.payload else {
+                return None;
+            };
+            let tx = txs
+                .iter()
+                .find(|t| matches!(t, Transaction::Provenance(_)))?
+                .clone();
+            Some((b, tx))
+        })
+        .expect("a record committed in epoch 2");
+    let Payload::Inline(txs) = &block.payload else {
+        unreachable!()
+    };
+    let hashes: Vec<_> = txs.iter().map(Transaction::hash).collect();
+    let index = hashes.iter().position(|h| *h == tx.hash()).unwrap();
+    let (headers, certificate) =
+        commit_proof::build(&p.store, Protocol::HotStuff, block.header.height)
+            .unwrap()
+            .unwrap();
+    let receipt = Receipt {
+        tx,
+        block: Inclusion {
+            header: block.header.clone(),
+            path: strata_crypto::merkle::MerkleTree::from_leaf_hashes(hashes)
+                .proof(index as u64)
+                .unwrap(),
+        },
+        finality: Finality::Committed(Box::new(CommitProof {
+            later: BoundedVec::new(headers[1..].to_vec()).unwrap(),
+            certificate,
+        })),
+        history: BoundedVec::new(vec![handoff_of(p, chain, 1), handoff_of(p, chain, 0)]).unwrap(),
+    };
+    assert_eq!(
+        crate::anchor::history::epochs_named(&receipt).get(&chain),
+        Some(&2)
+    );
+    let trust = Trust::new(&sim.genesis_state);
+    // Handoffs in any order: learned chain by chain in epoch order.
+    let summary: ReceiptSummary = receipt.verify(&trust).unwrap();
+    assert_eq!(summary.height, block.header.height);
+    // Through its JSON form too.
+    let json: ReceiptJson =
+        serde_json::from_str(&serde_json::to_string(&receipt.to_json(summary)).unwrap()).unwrap();
+    json.verify(&trust).unwrap();
+    // Without its history the epoch-2 certificate names no known committee.
+    let bare = Receipt {
+        history: BoundedVec::empty(),
+        ..receipt.clone()
+    };
+    assert_eq!(bare.verify(&trust).unwrap_err().link(), "block commit");
+    // A history with a gap does not verify, and says so.
+    let gap = Receipt {
+        history: BoundedVec::new(vec![handoff_of(p, chain, 1)]).unwrap(),
+        ..receipt
+    };
+    assert_eq!(gap.verify(&trust).unwrap_err().link(), "committee history");
+}
+
 /// The global chain learns a domain's committees from its anchors:
 /// each epoch's from the end of the one before.
 #[test]

@@ -130,6 +130,7 @@ impl Sim<'_> {
             domains: 1,
             me: node.position as u32,
             committee_size: self.cfg.nodes as u32,
+            followers: 0,
             payload: PayloadKind::Signed,
             capacity: 10_000,
             max_batch_bytes: 16 * 1024,
