@@ -255,6 +255,10 @@ enum BenchCommand {
         /// threshold-BLS t is ⌈fraction·n⌉.
         #[arg(long, default_value = "0.67")]
         threshold_fraction: String,
+        /// Also the committee DKG's costs at these sizes (t = ⌈2n/3⌉),
+        /// e.g. 4,16,64,128.
+        #[arg(long, value_delimiter = ',')]
+        dkg: Vec<u32>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -514,6 +518,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Sigs {
             signers,
             threshold_fraction,
+            dkg,
             json,
         }) => {
             let fraction = match QuorumThreshold::parse(&threshold_fraction) {
@@ -536,6 +541,20 @@ fn main() -> ExitCode {
                     println!("{}", serde_json::to_string(&row).expect("rows serialise"));
                 } else {
                     println!("{}", sigs::table_row(&row, &leader));
+                }
+            }
+            if let Some(bad) = dkg.iter().find(|&&n| n == 0 || n > 4096) {
+                eprintln!("error: --dkg: {bad} is not in 1..=4096");
+                return ExitCode::from(2);
+            }
+            if !dkg.is_empty() && !json {
+                println!("\n{}", strata::bench::dkg::table_header());
+            }
+            for r in strata::bench::dkg::run(&dkg) {
+                if json {
+                    println!("{}", serde_json::to_string(&r).expect("rows serialise"));
+                } else {
+                    println!("{}", strata::bench::dkg::table_row(&r));
                 }
             }
             ExitCode::SUCCESS

@@ -166,6 +166,13 @@ impl PublicKey {
         }
     }
 
+    /// A key from a computed point (a DKG's group or share key), validated
+    /// like a parsed one; `None` for the identity.
+    pub(crate) fn from_point(point: min_pk::PublicKey) -> Option<PublicKey> {
+        point.validate().ok()?;
+        Some(PublicKey::from_validated(point))
+    }
+
     /// Parses a compressed key and validates it (KeyValidate, §2.5): a point
     /// on the curve, in the subgroup, and not the identity.
     pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey, BlsError> {

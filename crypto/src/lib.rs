@@ -11,6 +11,7 @@ pub mod bitmap;
 pub mod bls;
 pub mod codec;
 pub mod committee;
+pub mod dkg;
 pub mod hash;
 pub mod merkle;
 mod message_point;

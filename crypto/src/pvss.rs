@@ -115,6 +115,11 @@ impl PvssSecretKey {
         }
     }
 
+    /// The scalar, for the DKG's share encryption (`dkg.rs`).
+    pub(crate) fn scalar(&self) -> Scalar {
+        self.0
+    }
+
     pub fn public_key(&self) -> PvssPublicKey {
         let point = self.0 * h();
         PvssPublicKey {
@@ -149,6 +154,16 @@ impl PvssPublicKey {
     pub fn to_bytes(&self) -> [u8; 32] {
         self.bytes
     }
+
+    /// The point, for the DKG's share encryption (`dkg.rs`).
+    pub(crate) fn point(&self) -> RistrettoPoint {
+        self.point
+    }
+}
+
+/// The generator encryption keys are on (pk = sk·H).
+pub(crate) fn encryption_generator() -> RistrettoPoint {
+    *h()
 }
 
 impl std::fmt::Debug for PvssPublicKey {

@@ -7,8 +7,8 @@
 //! constant-size signature is wanted (anchors, beacon). The combination is
 //! one multi-scalar multiplication over the shares.
 //!
-//! This is the trusted-dealer variant; the dealerless one (PVSS-based
-//! distributed key generation) comes with the dynasty work.
+//! `deal` is the trusted-dealer variant (tests and benchmarks); committees
+//! key themselves without a dealer (`dkg.rs`).
 
 use blst::min_pk;
 use rand_core::{CryptoRng, RngCore};
@@ -95,6 +95,15 @@ pub fn deal<R: RngCore + CryptoRng>(
 }
 
 impl SecretShare {
+    /// The share at evaluation point `index` with value `value` (a DKG's
+    /// sum of opened shares); `None` for zero.
+    pub(crate) fn from_fr(index: u32, value: Fr) -> Option<SecretShare> {
+        Some(SecretShare {
+            index,
+            key: SecretKey::from_fr(value).ok()?,
+        })
+    }
+
     pub fn sign(&self, message: &[u8]) -> SignatureShare {
         SignatureShare {
             index: self.index,
@@ -108,6 +117,19 @@ impl SecretShare {
 }
 
 impl GroupPublic {
+    /// A group from its keys (a DKG's completion, `dkg.rs`).
+    pub(crate) fn from_parts(
+        threshold: u32,
+        group_key: PublicKey,
+        share_keys: Vec<PublicKey>,
+    ) -> GroupPublic {
+        GroupPublic {
+            threshold,
+            group_key,
+            share_keys,
+        }
+    }
+
     pub fn threshold(&self) -> u32 {
         self.threshold
     }

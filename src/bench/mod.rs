@@ -3,6 +3,7 @@
 
 pub mod boundary;
 pub mod consensus;
+pub mod dkg;
 pub mod epoch;
 pub mod receipts;
 pub mod sigs;
