@@ -130,6 +130,13 @@ fn decode<T: Decode>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> 
     })
 }
 
+/// Commits between compactions of the uncommitted-block index. Each commit
+/// leaves a range tombstone there; the column family is so small that its
+/// memtable never flushes on its own, and an iterator over thousands of
+/// tombstones in a memtable took 0.3-0.8 s (a node starting an epoch's core
+/// read it at every boundary, and the boundary waited).
+const PENDING_COMPACTION_EVERY: Height = 256;
+
 fn pending_key(height: Height, hash: &Digest) -> Vec<u8> {
     let mut k = height.to_be_bytes().to_vec();
     k.extend_from_slice(&hash.0);
@@ -383,6 +390,15 @@ impl RocksStore {
     /// (`Action::Yield`). It holds the safety files only, not the database.
     pub fn safety_saver(&self) -> SafetySaver {
         SafetySaver(self.safety.clone())
+    }
+
+    /// Flushes and compacts the uncommitted-block index, dropping the
+    /// range tombstones commits leave (`PENDING_COMPACTION_EVERY`).
+    fn compact_pending(&self) -> Result<(), StoreError> {
+        let cf = self.cf(CF_PENDING);
+        self.db.flush_cf(cf).map_err(backend)?;
+        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
     }
 
     fn pending_index(&self) -> MutexGuard<'_, PendingTxIndex> {
@@ -712,6 +728,13 @@ impl Store for RocksStore {
         if pending.run_due() && unindexed.is_empty() {
             self.write_index_run(&mut pending, last.header.height)?;
         }
+        drop((pending, unindexed));
+        if blocks
+            .iter()
+            .any(|b| b.header.height % PENDING_COMPACTION_EVERY == 0)
+        {
+            self.compact_pending()?;
+        }
         Ok(())
     }
 
@@ -791,10 +814,17 @@ impl Store for RocksStore {
 
     fn uncommitted_blocks(&self) -> Result<Vec<Block>, StoreError> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_PENDING), rocksdb::IteratorMode::Start)
-        {
+        // From above the tip: every commit leaves a range tombstone over the
+        // entries it settled, and an iterator from the start walks through
+        // all of them (1.5 s at a boundary after 2,000 commits under load).
+        let above = self
+            .committed_tip()?
+            .map_or(0, |(h, _)| h.saturating_add(1));
+        let from = pending_key(above, &Digest::ZERO);
+        for item in self.db.iterator_cf(
+            self.cf(CF_PENDING),
+            rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
+        ) {
             let (key, _) = item.map_err(backend)?;
             let hash: [u8; 32] =
                 key.get(8..40)
