@@ -33,16 +33,27 @@ fn run(t: u32, n: u32, seed: u64) -> (Vec<DkgDealing>, Vec<SecretShare>, GroupPu
         .map(|d| check_dealing(&c, d).unwrap())
         .collect();
     let public = group_public(&c, &checked).unwrap();
-    let shares = (0..n)
+    let shares = shares_of(&c, &checked, &sks, &mut rng);
+    (dealings, shares, public)
+}
+
+/// Every member's secret share from the qualified dealings (each opens
+/// its share of every one).
+fn shares_of(
+    c: &DkgContext,
+    qualified: &[CheckedDealing],
+    sks: &[PvssSecretKey],
+    rng: &mut ChaCha20Rng,
+) -> Vec<SecretShare> {
+    (0..c.participants)
         .map(|j| {
-            let opened: Vec<Fr> = checked
+            let opened: Vec<Fr> = qualified
                 .iter()
-                .map(|d| d.open(&mut rng, &c, j, &sks[j as usize]).unwrap().unwrap())
+                .map(|d| d.open(rng, c, j, &sks[j as usize]).unwrap().unwrap())
                 .collect();
             secret_share(j, &opened).unwrap()
         })
-        .collect();
-    (dealings, shares, public)
+        .collect()
 }
 
 #[test]
@@ -157,15 +168,7 @@ fn a_cheating_dealer_is_excluded_by_a_complaint_anyone_can_judge() {
         .map(|d| check_dealing(&c, d).unwrap())
         .collect();
     let public = group_public(&c, &qualified).unwrap();
-    let shares: Vec<SecretShare> = (0..n)
-        .map(|j| {
-            let opened: Vec<Fr> = qualified
-                .iter()
-                .map(|d| d.open(&mut rng, &c, j, &sks[j as usize]).unwrap().unwrap())
-                .collect();
-            secret_share(j, &opened).unwrap()
-        })
-        .collect();
+    let shares = shares_of(&c, &qualified, &sks, &mut rng);
     let sigs: Vec<SignatureShare> = shares.iter().skip(2).map(|s| s.sign(b"m")).collect();
     public
         .verify(b"m", &public.combine(&sigs).unwrap())

@@ -27,22 +27,35 @@ fn handoff_of(p: &Proc, chain: ChainId, e: Epoch) -> crate::types::CommitteeHand
     }
 }
 
+/// A fault-free HotStuff run through several epochs (seed 4).
+fn hotstuff_config() -> DynastySimConfig {
+    DynastySimConfig::new(Protocol::HotStuff, 4, FaultSet::default())
+}
+
+fn ran(cfg: &DynastySimConfig) -> DynastySim<'_> {
+    let mut sim = DynastySim::new(cfg);
+    sim.execute();
+    assert!(sim.liveness_failure.is_none(), "{:?}", sim.liveness_failure);
+    sim
+}
+
+/// The process that executed the most.
+fn furthest<'a>(sim: &'a DynastySim<'_>) -> &'a Proc {
+    sim.procs
+        .iter()
+        .max_by_key(|p| p.state.applied_height())
+        .expect("processes")
+}
+
 /// A receipt verifier learns the committee history from the genesis:
 /// each epoch's committee proven by the one before.
 #[test]
 fn a_verifier_learns_the_committee_history_and_checks_later_commits() {
     use crate::consensus::commit_proof;
     use crate::types::CommitProof;
-    let cfg = DynastySimConfig::new(Protocol::HotStuff, 4, FaultSet::default());
-    let mut sim = DynastySim::new(&cfg);
-    sim.execute();
-    assert!(sim.liveness_failure.is_none(), "{:?}", sim.liveness_failure);
-    let chain = sim.chain;
-    let p = sim
-        .procs
-        .iter()
-        .max_by_key(|p| p.state.applied_height())
-        .unwrap();
+    let cfg = hotstuff_config();
+    let sim = ran(&cfg);
+    let (chain, p) = (sim.chain, furthest(&sim));
     let record = crate::dynasty::epoch_record(&p.state, chain, 2)
         .unwrap()
         .unwrap();
@@ -80,15 +93,9 @@ fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
     use crate::anchor::{Finality, Inclusion, Receipt, ReceiptJson, ReceiptSummary, Trust};
     use crate::consensus::commit_proof;
     use crate::types::{CommitProof, Payload, Transaction};
-    let cfg = DynastySimConfig::new(Protocol::HotStuff, 4, FaultSet::default());
-    let mut sim = DynastySim::new(&cfg);
-    sim.execute();
-    let chain = sim.chain;
-    let p = sim
-        .procs
-        .iter()
-        .max_by_key(|p| p.state.applied_height())
-        .unwrap();
+    let cfg = hotstuff_config();
+    let sim = ran(&cfg);
+    let (chain, p) = (sim.chain, furthest(&sim));
     let start = crate::dynasty::epoch_record(&p.state, chain, 2)
         .unwrap()
         .unwrap()
