@@ -375,9 +375,11 @@ fn a_lagging_node_keeps_one_sync_request_in_flight() {
 }
 
 /// Found in review: sync responses nobody asked for were processed (hash
-/// links, certificates) like answers. Only the member asked may answer.
+/// links, certificates) like answers. Only the member asked may answer;
+/// another's is a late answer to an earlier request (the runtime delivers
+/// no other), refused without charging its sender.
 #[test]
-fn unsolicited_sync_responses_are_refused_and_charged() {
+fn unsolicited_sync_responses_are_refused() {
     use crate::types::SyncResponse;
     let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
     h.run(600);
@@ -398,14 +400,9 @@ fn unsolicited_sync_responses_are_refused_and_charged() {
         },
     );
     assert!(!actions.iter().any(|a| matches!(a, Action::StoreBlock(_))));
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        Action::Misbehaviour {
-            peer: 1,
-            reason: "unsolicited sync response",
-            ..
-        }
-    )));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Misbehaviour { .. })));
 }
 
 /// A leader forms its certificate from a quorum of votes without the
