@@ -279,11 +279,14 @@ fn parent_receipt(path: &Path) -> Result<strata_chains::types::ParentReceipt, St
         }
         _ => return Err(format!("{}: not the receipt of a record", path.display())),
     };
+    let history = BoundedVec::new(receipt.history.into_inner())
+        .map_err(|e| format!("{}: committee history: {e}", path.display()))?;
     Ok(strata_chains::types::ParentReceipt {
         record,
         links,
         block: receipt.block,
         finality: receipt.finality,
+        history,
     })
 }
 

@@ -19,7 +19,7 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
 use strata_crypto::{PublicKey, QuorumThreshold};
 
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::commands::TierArg;
 
 #[derive(Debug, clap::Subcommand)]
@@ -222,11 +222,15 @@ fn until_committed(c: &Client, mut answer: Value) -> Result<Value, String> {
                 ));
             }
             let wait = left.min(Duration::from_secs(10)).as_millis();
-            let v = c
-                .get_ok(&format!("/v1/tx/{tx}?wait=local&timeout_ms={wait}"))
-                .map_err(|e| e.to_string())?;
-            if v["state"]["status"] == "committed" {
-                break v["state"].clone();
+            match c.get_ok(&format!("/v1/tx/{tx}?wait=local&timeout_ms={wait}")) {
+                Ok(v) if v["state"]["status"] == "committed" => break v["state"].clone(),
+                Ok(_) => {}
+                // A node outside the committee hands the change to its
+                // members and knows it again once it commits.
+                Err(ClientError::Api { status: 404, .. }) => {
+                    std::thread::sleep(Duration::from_millis(300))
+                }
+                Err(e) => return Err(e.to_string()),
             }
         };
         if let Some(why) = state.get("refused").and_then(Value::as_str) {

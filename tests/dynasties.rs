@@ -482,6 +482,78 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
             String::from_utf8_lossy(&verified.stdout).trim()
         );
     }
+
+    // Cross-domain lineage past epoch 0: a record of domain 1 derived from
+    // one of domain 0 carries the parent's receipt with its committee
+    // history (domain 0's and the global chain's later committees, which
+    // local-1's state does not follow), and local-1 executes it.
+    let key_file = net.cluster.hierarchy.client_key.clone();
+    let url = |name: &str| net.cluster.hierarchy.node(name).unwrap().api_url();
+    let object_in = |domain: u32, tag: &str| -> String {
+        (0..)
+            .map(|i| format!("{tag}-{i}"))
+            .find(|o| domain_of(o.as_bytes(), 2) == domain)
+            .unwrap()
+    };
+    let (parent_node, child_node) = (
+        runners(&net, "local-0")[0].clone(),
+        runners(&net, "local-1")[0].clone(),
+    );
+    let created = strata(&[
+        "submit",
+        "--node",
+        &url(&parent_node),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--object",
+        &object_in(0, "late-source"),
+        "--op",
+        "create",
+        "--wait",
+        "global",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let parent_hash = serde_json::from_slice::<Value>(&created.stdout).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut parent = strata(&["receipt", &parent_hash, "--node", &url(&parent_node)]);
+    let asked = Instant::now();
+    while !parent.status.success() && asked.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(500));
+        parent = strata(&["receipt", &parent_hash, "--node", &url(&parent_node)]);
+    }
+    let parent_json: Value = serde_json::from_slice(&parent.stdout).unwrap();
+    assert!(
+        parent_json["history"].as_array().map_or(0, Vec::len) > 0,
+        "the parent is of a later epoch"
+    );
+    let parent_file = dir.join("parent.json");
+    std::fs::write(&parent_file, &parent.stdout).unwrap();
+    let derived = strata(&[
+        "submit",
+        "--node",
+        &url(&child_node),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--object",
+        &object_in(1, "late-summary"),
+        "--op",
+        "derive",
+        "--parent-receipt",
+        parent_file.to_str().unwrap(),
+        "--wait",
+        "local",
+    ]);
+    assert!(derived.status.success(), "{derived:?}");
+    let child: Value = serde_json::from_slice(&derived.stdout).unwrap();
+    assert_eq!(child["state"]["refused"], Value::Null, "{child}");
+    eprintln!(
+        "derived on local-1 (height {}) from a local-0 record at height {} whose receipt carries {} handoffs",
+        child["state"]["height"],
+        parent_json["summary"]["height"],
+        parent_json["history"].as_array().map_or(0, Vec::len)
+    );
 }
 
 /// The node file of a validator registered after genesis.

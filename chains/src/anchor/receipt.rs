@@ -298,15 +298,15 @@ impl Receipt {
 }
 
 impl ParentReceipt {
-    /// Checks the parent record's receipt against `trust`.
+    /// Checks the parent record's receipt against `trust`, grown by the
+    /// receipt's committee history.
     pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
-        verify_parts(
-            trust,
-            &self.record,
-            self.tx_hash(),
-            &self.block,
-            &self.finality,
-        )
+        let hash = self.tx_hash();
+        if self.history.is_empty() {
+            return verify_parts(trust, &self.record, hash, &self.block, &self.finality);
+        }
+        let grown = trust.with_history(&self.history)?;
+        verify_parts(&grown, &self.record, hash, &self.block, &self.finality)
     }
 }
 

@@ -287,6 +287,9 @@ fn remote_parent<'a>(
     match receipt.verify(&trust) {
         Ok(summary) if summary.levels.iter().any(|l| l == "global") => Ok(Ok(receipt)),
         Ok(_) => Ok(Err("the parent's record is not globally final")),
+        Err(crate::anchor::ReceiptError::History(_)) => {
+            Ok(Err("the parent's committee history does not verify"))
+        }
         Err(_) => Ok(Err("the parent's receipt does not verify")),
     }
 }
@@ -294,6 +297,11 @@ fn remote_parent<'a>(
 /// What a parent's receipt is checked against: the network and the
 /// committees this chain's state records (of the parent's chain and of the
 /// global chain, in the epochs the receipt names).
+///
+/// A receipt with a committee history is checked from every chain's epoch
+/// 0 (which every chain's state records) through that history alone, each
+/// handoff proven by the committee before it: a local chain's state does
+/// not follow another domain's or the global chain's later committees.
 fn trust_of(s: &Overlay<'_>, receipt: &ParentReceipt) -> Result<Trust<'static>, StateError> {
     let config = s
         .read(crate::auth::GENESIS_CONFIG_KEY)?
@@ -308,6 +316,20 @@ fn trust_of(s: &Overlay<'_>, receipt: &ParentReceipt) -> Result<Trust<'static>, 
         wanted.push((ChainId::GLOBAL, a.anchored.anchor_block.header.epoch));
         wanted.push((receipt.block.header.chain, a.anchored.anchor.header.epoch));
     }
+    let mut dynasties = Vec::new();
+    if !receipt.history.is_empty() {
+        // From epoch 0 on, for every chain the receipt or its history names.
+        let mut chains: Vec<ChainId> = wanted.iter().map(|(c, _)| *c).collect();
+        chains.extend(receipt.history.iter().map(|h| h.change.chain));
+        chains.sort();
+        chains.dedup();
+        wanted = chains.iter().map(|c| (*c, 0)).collect();
+        for chain in chains {
+            if let Some(r) = crate::dynasty::epoch_record(s, chain, 0)? {
+                dynasties.push((chain, r.params));
+            }
+        }
+    }
     let mut committees = Vec::new();
     for (chain, epoch) in wanted {
         if let Some(c) = CommitteeRecord::read(s, chain, epoch)? {
@@ -321,6 +343,7 @@ fn trust_of(s: &Overlay<'_>, receipt: &ParentReceipt) -> Result<Trust<'static>, 
         GenesisState {
             config,
             committees,
+            dynasties,
             ..GenesisState::default()
         },
         Digest::ZERO,

@@ -363,6 +363,7 @@ impl TwoDomains {
             links: None,
             block: crate::test_support::inclusion(&self.a, 2, &self.transfer),
             finality,
+            history: Default::default(),
         }
     }
 

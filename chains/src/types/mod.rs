@@ -27,7 +27,7 @@ pub use message::{ConsensusMessage, EpochChange, SyncRequest, SyncResponse};
 pub use payload::{batched_tx_root, tx_root_of_hashes, Batch, BatchRef, HashedBatch, Payload};
 pub use receipt::{
     AnchorInclusion, AnchoredProof, CommitProof, Finality, Inclusion, ParentReceipt, Receipt,
-    MAX_RECEIPT_HANDOFFS,
+    MAX_PARENT_HANDOFFS, MAX_RECEIPT_HANDOFFS,
 };
 pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
 pub use rules::{ChainRules, HotStuff3, TwoPhaseBft, ViewStep, VoteRecipient};

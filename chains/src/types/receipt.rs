@@ -87,7 +87,16 @@ pub struct ParentReceipt {
     pub links: Option<strata_crypto::hash::Digest>,
     pub block: Inclusion,
     pub finality: Finality,
+    /// The committee history its links need beyond epoch 0, as in a
+    /// [`Receipt`]: the checking chain's state knows its own committees
+    /// and every chain's first, not another domain's or the global
+    /// chain's later ones.
+    pub history: BoundedVec<super::dynasty::CommitteeHandoff, MAX_PARENT_HANDOFFS>,
 }
+
+/// Handoffs in a parent's receipt at most: each costs every node that
+/// executes the linked record a certificate check.
+pub const MAX_PARENT_HANDOFFS: usize = 1024;
 
 impl ParentReceipt {
     /// The parent transaction's hash.
