@@ -320,21 +320,30 @@ pub fn committee(cmd: &CommitteeCmd) -> Result<Value, String> {
         } => {
             let spec = ReconfigureFile::load(file)?;
             let c = Client::new(node);
-            let now = c
-                .get_ok(&format!("/v1/committee/{}", spec.chain))
-                .map_err(|e| e.to_string())?;
-            let (Some(epoch), Some(sequence)) =
-                (now["open_epoch"].as_u64(), now["reconfigurations"].as_u64())
-            else {
-                return Err(format!("{}: the chain runs no epochs", spec.chain));
-            };
-            let r = spec
-                .reconfigure(epoch, sequence)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
             let admin_key = keys::read_tx_key(key).map_err(|e| e.to_string())?;
             let network = network_of(&c)?;
-            let tx = approved_reconfigure(r, &network, &[(*admin, &admin_key)]);
-            submit(node, &SystemTx::Reconfigure(tx), *no_wait)
+            // A change names the epoch it takes effect from; if the chain
+            // decides that epoch's committee before the change executes,
+            // it is refused and made again for the next one.
+            let mut attempts = 0;
+            loop {
+                let now = c
+                    .get_ok(&format!("/v1/committee/{}", spec.chain))
+                    .map_err(|e| e.to_string())?;
+                let (Some(epoch), Some(sequence)) =
+                    (now["open_epoch"].as_u64(), now["reconfigurations"].as_u64())
+                else {
+                    return Err(format!("{}: the chain runs no epochs", spec.chain));
+                };
+                let r = spec
+                    .reconfigure(epoch, sequence)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let tx = approved_reconfigure(r, &network, &[(*admin, &admin_key)]);
+                match submit(node, &SystemTx::Reconfigure(tx), *no_wait) {
+                    Err(e) if e.contains("open to changes") && attempts < 3 => attempts += 1,
+                    done => return done,
+                }
+            }
         }
     }
 }
