@@ -248,6 +248,12 @@ impl CommitteeActor {
                     }
                 }
                 Action::Send { to, msg } => {
+                    if matches!(msg, ConsensusMessage::Vote(_)) {
+                        self.metrics
+                            .votes
+                            .with_label_values(&[self.label.as_str()])
+                            .inc();
+                    }
                     if let Some(tap) = &self.tap {
                         tap.do_send(Tapped {
                             to: Some(to),
@@ -290,13 +296,21 @@ impl CommitteeActor {
                         self.bridge.do_send(msg);
                     }
                 }
-                Action::Broadcast(msg) => self.bridge.do_send(Broadcast {
-                    chain: self.chain,
-                    wire: Wire::Consensus {
+                Action::Broadcast(msg) => {
+                    if matches!(msg, ConsensusMessage::Vote(_)) {
+                        self.metrics
+                            .votes
+                            .with_label_values(&[self.label.as_str()])
+                            .inc();
+                    }
+                    self.bridge.do_send(Broadcast {
                         chain: self.chain,
-                        msg,
-                    },
-                }),
+                        wire: Wire::Consensus {
+                            chain: self.chain,
+                            msg,
+                        },
+                    })
+                }
                 Action::SetTimer { id, after } => self.set_timer(id, after, ctx),
                 Action::RequestPayload { round } => self.mempool.do_send(RequestPayload { round }),
                 // The mempool answers with `PayloadChecked` once every batch

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub epoch: IntGaugeVec,
     pub view_changes: IntCounterVec,
     pub timeouts: IntCounterVec,
+    /// Votes this node sent, by chain (a member that stopped voting shows).
+    pub votes: IntCounterVec,
     pub qc_formation: HistogramVec,
     pub commit_latency: HistogramVec,
     pub mempool_transactions: IntGaugeVec,
@@ -108,6 +110,7 @@ impl Metrics {
                 &["chain"],
             ),
             timeouts: counter("timeouts_total", "Local view timeouts.", &["chain"]),
+            votes: counter("votes_sent_total", "Votes this node sent.", &["chain"]),
             qc_formation: seconds(
                 "qc_formation_seconds",
                 "From receiving a proposal to holding its quorum certificate.",
@@ -200,6 +203,7 @@ impl Metrics {
         register(Box::new(m.epoch.clone()));
         register(Box::new(m.view_changes.clone()));
         register(Box::new(m.timeouts.clone()));
+        register(Box::new(m.votes.clone()));
         register(Box::new(m.qc_formation.clone()));
         register(Box::new(m.commit_latency.clone()));
         register(Box::new(m.mempool_transactions.clone()));
