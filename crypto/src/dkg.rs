@@ -416,12 +416,24 @@ pub fn group_public(
     // C_k = Σ_i A_ik, then each member's key is one MSM of size t.
     let summed: Vec<min_pk::PublicKey> = (0..ctx.threshold as usize)
         .map(|k| {
-            let column: Vec<min_pk::PublicKey> =
-                qualified.iter().map(|d| d.commitments[k]).collect();
-            column.add().to_public_key()
+            let column: Option<Vec<min_pk::PublicKey>> = qualified
+                .iter()
+                .map(|d| d.commitments.get(k).copied())
+                .collect();
+            // A dealing checked against another run's threshold.
+            column
+                .map(|c| c.add().to_public_key())
+                .ok_or(DkgError::Length {
+                    field: "commitments",
+                    got: k,
+                    expected: ctx.threshold as usize,
+                })
         })
-        .collect();
-    let group_key = PublicKey::from_point(summed[0]).ok_or(DkgError::Degenerate)?;
+        .collect::<Result<_, _>>()?;
+    let group_key = summed
+        .first()
+        .and_then(|k| PublicKey::from_point(*k))
+        .ok_or(DkgError::Degenerate)?;
     let share_keys = (0..ctx.participants)
         .map(|j| {
             PublicKey::from_point(eval_commitments(&summed, u64::from(j) + 1))
@@ -439,7 +451,10 @@ pub fn group_public(
 /// the qualified dealings (the same set, in any order, `group_public` got).
 pub fn secret_share(member: u32, opened: &[Fr]) -> Result<SecretShare, DkgError> {
     let sum = opened.iter().fold(Fr::from_u64(0), |acc, s| acc + *s);
-    SecretShare::from_fr(member + 1, sum).ok_or(DkgError::Degenerate)
+    let index = member
+        .checked_add(1)
+        .ok_or(DkgError::NoSuchMember(member))?;
+    SecretShare::from_fr(index, sum).ok_or(DkgError::Degenerate)
 }
 
 #[cfg(test)]

@@ -226,6 +226,16 @@ impl CommitteeActor {
         }
     }
 
+    /// Counts a vote this node sends (`strata_votes_sent_total`).
+    fn count_vote(&self, msg: &ConsensusMessage) {
+        if matches!(msg, ConsensusMessage::Vote(_)) {
+            self.metrics
+                .votes
+                .with_label_values(&[self.label.as_str()])
+                .inc();
+        }
+    }
+
     fn apply(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
         let mut resume = false;
         let mut ended = false;
@@ -248,12 +258,7 @@ impl CommitteeActor {
                     }
                 }
                 Action::Send { to, msg } => {
-                    if matches!(msg, ConsensusMessage::Vote(_)) {
-                        self.metrics
-                            .votes
-                            .with_label_values(&[self.label.as_str()])
-                            .inc();
-                    }
+                    self.count_vote(&msg);
                     if let Some(tap) = &self.tap {
                         tap.do_send(Tapped {
                             to: Some(to),
@@ -297,12 +302,7 @@ impl CommitteeActor {
                     }
                 }
                 Action::Broadcast(msg) => {
-                    if matches!(msg, ConsensusMessage::Vote(_)) {
-                        self.metrics
-                            .votes
-                            .with_label_values(&[self.label.as_str()])
-                            .inc();
-                    }
+                    self.count_vote(&msg);
                     self.bridge.do_send(Broadcast {
                         chain: self.chain,
                         wire: Wire::Consensus {

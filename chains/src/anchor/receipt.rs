@@ -289,11 +289,10 @@ impl Receipt {
             Transaction::Linked(l) => &l.record,
             _ => return Err(ReceiptError::Record("not a provenance record".into())),
         };
-        if self.history.is_empty() {
-            return verify_parts(trust, p, self.tx.hash(), &self.block, &self.finality);
-        }
-        let grown = trust.with_history(&self.history)?;
-        verify_parts(&grown, p, self.tx.hash(), &self.block, &self.finality)
+        let hash = self.tx.hash();
+        super::history::checked_with(trust, &self.history, &self.block, &self.finality, |t| {
+            verify_parts(t, p, hash, &self.block, &self.finality)
+        })
     }
 }
 
@@ -302,11 +301,9 @@ impl ParentReceipt {
     /// receipt's committee history.
     pub fn verify(&self, trust: &Trust<'_>) -> Result<ReceiptSummary, ReceiptError> {
         let hash = self.tx_hash();
-        if self.history.is_empty() {
-            return verify_parts(trust, &self.record, hash, &self.block, &self.finality);
-        }
-        let grown = trust.with_history(&self.history)?;
-        verify_parts(&grown, &self.record, hash, &self.block, &self.finality)
+        super::history::checked_with(trust, &self.history, &self.block, &self.finality, |t| {
+            verify_parts(t, &self.record, hash, &self.block, &self.finality)
+        })
     }
 }
 

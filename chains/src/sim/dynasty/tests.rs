@@ -155,6 +155,29 @@ fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
         ..receipt.clone()
     };
     assert_eq!(bare.verify(&trust).unwrap_err().link(), "block commit");
+    // A history holding what the links do not need, or a handoff twice,
+    // is refused before any of it is checked.
+    for extra in [
+        vec![
+            handoff_of(p, chain, 0),
+            handoff_of(p, chain, 1),
+            handoff_of(p, chain, 2),
+        ],
+        vec![
+            handoff_of(p, chain, 0),
+            handoff_of(p, chain, 0),
+            handoff_of(p, chain, 1),
+        ],
+    ] {
+        let padded = Receipt {
+            history: BoundedVec::new(extra).unwrap(),
+            ..receipt.clone()
+        };
+        assert_eq!(
+            padded.verify(&trust).unwrap_err().link(),
+            "committee history"
+        );
+    }
     // A history with a gap does not verify, and says so.
     let gap = Receipt {
         history: BoundedVec::new(vec![handoff_of(p, chain, 1)]).unwrap(),
