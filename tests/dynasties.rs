@@ -481,14 +481,8 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
             .rev()
             .find(|(n, _)| n.starts_with(wanted) && n != &victim)
             .expect("a record accepted by such a node");
-        // Provable once the blocks above its block are certified.
         let url = net.cluster.hierarchy.node(node).unwrap().api_url();
-        let mut receipt = strata(&["receipt", &hash.to_hex(), "--node", &url]);
-        let asked = Instant::now();
-        while !receipt.status.success() && asked.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(500));
-            receipt = strata(&["receipt", &hash.to_hex(), "--node", &url]);
-        }
+        let receipt = receipt_when_provable(&url, &hash.to_hex());
         assert!(
             receipt.status.success(),
             "receipt of {hash:?} on {node}: {receipt:?}"
@@ -548,12 +542,7 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         .as_str()
         .unwrap()
         .to_string();
-    let mut parent = strata(&["receipt", &parent_hash, "--node", &url(&parent_node)]);
-    let asked = Instant::now();
-    while !parent.status.success() && asked.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(500));
-        parent = strata(&["receipt", &parent_hash, "--node", &url(&parent_node)]);
-    }
+    let parent = receipt_when_provable(&url(&parent_node), &parent_hash);
     let parent_json: Value = serde_json::from_slice(&parent.stdout).unwrap();
     assert!(
         parent_json["history"].as_array().map_or(0, Vec::len) > 0,
@@ -585,6 +574,19 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         parent_json["summary"]["height"],
         parent_json["history"].as_array().map_or(0, Vec::len)
     );
+}
+
+/// `strata receipt` of `hash` from `url`, asked again for up to 30 s: a
+/// record is provable once the blocks above its block are certified.
+fn receipt_when_provable(url: &str, hash: &str) -> std::process::Output {
+    let asked = Instant::now();
+    loop {
+        let receipt = strata(&["receipt", hash, "--node", url]);
+        if receipt.status.success() || asked.elapsed() >= Duration::from_secs(30) {
+            return receipt;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The node file of a validator registered after genesis.
