@@ -235,8 +235,10 @@ enum BenchCommand {
     /// What an epoch boundary costs on a running network with epochs:
     /// block latency and commit gaps near the boundaries against the rest.
     Boundary {
+        /// A node of the chain; give every node (`--node` again) to
+        /// measure the chain's commits, not only this node's.
         #[arg(long, default_value = "http://127.0.0.1:17001")]
-        node: String,
+        node: Vec<String>,
         #[arg(long, default_value = "global")]
         chain: String,
         /// Heights on each side of a boundary that count as its window.

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use strata_chains::dynasty::{self, EpochRecord};
 use strata_chains::execution::{check_system, ChainContext, CommitteeRecord};
+use strata_chains::mempool::TxRefusal;
 use strata_chains::store::Store;
 use strata_chains::types::{ChainId, Epoch, SystemTx, Transaction};
 use strata_crypto::codec::decode_message;
@@ -245,10 +246,30 @@ async fn post_system(
             .into_iter()
             .next()
             .ok_or_else(ApiError::unavailable)?;
-        outcomes.push(match verdict {
-            Ok(hash) => json!({ "chain": chain.to_string(), "tx": hash.to_hex() }),
-            Err(why) => json!({ "chain": chain.to_string(), "refused": why.to_string() }),
-        });
+        // The mempool judges a system transaction by the same rule, with no
+        // reason beyond "does not verify"; one refused there passed the
+        // check above, so the state moved meanwhile (a window closed while
+        // it waited for the verifier): the rule's reason now is the answer
+        // (the CLI makes a reconfiguration again on "open to changes").
+        let why = match verdict {
+            Ok(hash) => {
+                outcomes.push(json!({ "chain": chain.to_string(), "tx": hash.to_hex() }));
+                continue;
+            }
+            Err(TxRefusal::BadSignature) => {
+                let height = c
+                    .state
+                    .applied_height()
+                    .map_err(internal)?
+                    .saturating_add(1);
+                match check_system(&c.state, ctx, &tx, height).map_err(internal)? {
+                    Err(why) => why,
+                    Ok(()) => TxRefusal::BadSignature.to_string(),
+                }
+            }
+            Err(other) => other.to_string(),
+        };
+        outcomes.push(json!({ "chain": chain.to_string(), "refused": why }));
     }
     if outcomes.is_empty() {
         return Err(ApiError::not_found(

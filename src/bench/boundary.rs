@@ -5,6 +5,14 @@
 //! block's timestamp and the node's commit time) and the gap between
 //! consecutive commits, inside the windows around the epoch boundaries
 //! against the rest of the same run.
+//!
+//! Given several nodes of the chain (`--node` again for each), it also
+//! measures the *chain's* commits: a block is committed by the chain when
+//! a quorum's worth of the nodes asked (2f+1 of the committee's size) has
+//! committed it, and the boundary stall is the gap between those times
+//! across a boundary. One node's own gap mixes in how it follows: an
+//! observer, or a member that missed the new epoch's first proposals,
+//! commits later than the chain does.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,6 +34,14 @@ pub struct BoundaryReport {
     pub gap_p99_ms: f64,
     pub boundary_gap_p99_ms: f64,
     pub boundary_gap_max_ms: f64,
+    /// Nodes read for the chain's commit times (the quorum's worth of them).
+    pub nodes: usize,
+    pub quorum: usize,
+    /// Gaps between the chain's commits (see the module comment).
+    pub chain_gap_p50_ms: f64,
+    pub chain_gap_p99_ms: f64,
+    pub chain_boundary_gap_p99_ms: f64,
+    pub chain_boundary_gap_max_ms: f64,
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -38,14 +54,16 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 /// Reads up to `max_blocks` of `chain`'s newest committed blocks from
-/// `node` and compares the boundaries' windows with the rest.
+/// `nodes` (the first is the one whose own view is reported) and compares
+/// the boundaries' windows with the rest.
 pub fn run(
-    node: &str,
+    nodes: &[String],
     chain: &str,
     window: u64,
     max_blocks: u64,
 ) -> Result<BoundaryReport, String> {
-    let c = Client::new(node);
+    let first_node = nodes.first().ok_or("no node to ask")?;
+    let c = Client::new(first_node);
     let now = c
         .get_ok(&format!("/v1/committee/{chain}"))
         .map_err(|e| e.to_string())?;
@@ -53,6 +71,8 @@ pub fn run(
         .as_u64()
         .ok_or("the chain runs no epochs")?;
     let top = now["executed_height"].as_u64().unwrap_or(0);
+    let members = now["members"].as_array().map_or(1, Vec::len).max(1);
+    let quorum = (members - (members - 1) / 3).min(nodes.len());
     let mut boundaries = Vec::new();
     for e in 1..=epoch {
         let v = c
@@ -68,37 +88,60 @@ pub fn run(
             .any(|&b| h + window > b && h <= b + window)
     };
     let first = top.saturating_sub(max_blocks).max(1);
-    let mut blocks: Vec<(u64, f64, f64)> = Vec::new();
+    let clients: Vec<Client> = nodes.iter().map(|n| Client::new(n)).collect();
+    // Per height: the block's timestamp, the first node's commit time and
+    // the time a quorum's worth of the nodes had committed it.
+    let mut blocks: Vec<(u64, f64, f64, Option<f64>)> = Vec::new();
     for h in first..=top {
-        let Ok(b): Result<Value, _> = c.get_ok(&format!("/v1/block/{chain}/{h}")) else {
-            continue;
-        };
-        let (Some(ts), Some(at)) = (b["timestamp_ms"].as_f64(), b["committed_at_ms"].as_f64())
-        else {
-            continue;
-        };
-        blocks.push((h, ts, at));
+        let mut ts = None;
+        let mut times = Vec::new();
+        let mut own = None;
+        for (i, client) in clients.iter().enumerate() {
+            let Ok(b): Result<Value, _> = client.get_ok(&format!("/v1/block/{chain}/{h}")) else {
+                continue;
+            };
+            let (Some(t), Some(at)) = (b["timestamp_ms"].as_f64(), b["committed_at_ms"].as_f64())
+            else {
+                continue;
+            };
+            ts = Some(t);
+            times.push(at);
+            if i == 0 {
+                own = Some(at);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let chain_at = times.get(quorum.saturating_sub(1)).copied();
+        if let (Some(ts), Some(own)) = (ts, own) {
+            blocks.push((h, ts, own, chain_at));
+        }
     }
     let (mut lat, mut blat, mut gap, mut bgap) = (vec![], vec![], vec![], vec![]);
-    for (i, &(h, ts, at)) in blocks.iter().enumerate() {
+    let (mut cgap, mut cbgap) = (vec![], vec![]);
+    for (i, &(h, ts, at, chain_at)) in blocks.iter().enumerate() {
         let l = (at - ts).max(0.0);
         if near(h) {
             blat.push(l);
         } else {
             lat.push(l);
         }
-        if let Some(&(ph, _, pat)) = i.checked_sub(1).and_then(|j| blocks.get(j)) {
-            if ph + 1 == h {
-                let g = (at - pat).max(0.0);
-                if near(h) {
-                    bgap.push(g);
-                } else {
-                    gap.push(g);
-                }
-            }
+        let Some(&(ph, _, pat, pchain)) = i.checked_sub(1).and_then(|j| blocks.get(j)) else {
+            continue;
+        };
+        if ph + 1 != h {
+            continue;
+        }
+        let (g, gaps) = (
+            (at - pat).max(0.0),
+            if near(h) { &mut bgap } else { &mut gap },
+        );
+        gaps.push(g);
+        if let (Some(c), Some(p)) = (chain_at, pchain) {
+            let gaps = if near(h) { &mut cbgap } else { &mut cgap };
+            gaps.push((c - p).max(0.0));
         }
     }
-    let boundary_gap_max_ms = bgap.iter().copied().fold(0.0, f64::max);
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     Ok(BoundaryReport {
         chain: chain.to_string(),
         epochs: epoch,
@@ -110,7 +153,13 @@ pub fn run(
         boundary_latency_p99_ms: percentile(&mut blat, 0.99),
         gap_p50_ms: percentile(&mut gap, 0.5),
         gap_p99_ms: percentile(&mut gap, 0.99),
+        boundary_gap_max_ms: max(&bgap),
         boundary_gap_p99_ms: percentile(&mut bgap, 0.99),
-        boundary_gap_max_ms,
+        nodes: nodes.len(),
+        quorum,
+        chain_gap_p50_ms: percentile(&mut cgap, 0.5),
+        chain_gap_p99_ms: percentile(&mut cgap, 0.99),
+        chain_boundary_gap_max_ms: max(&cbgap),
+        chain_boundary_gap_p99_ms: percentile(&mut cbgap, 0.99),
     })
 }

@@ -132,7 +132,10 @@ impl Ledger {
                 }
                 Err(ContentsError::Missing(missing)) => {
                     self.fetching = true;
-                    let fut = self.mempool.send(EnsureBatches(missing));
+                    let fut = self.mempool.send(EnsureBatches {
+                        batches: missing,
+                        epoch: Some(block.header.epoch),
+                    });
                     ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
                         act.fetching = false;
                         act.next_commit(ctx);
@@ -237,7 +240,10 @@ impl Ledger {
                         "a committed block's batches are missing here; fetching them"
                     );
                     self.fetching = true;
-                    let fut = self.mempool.send(EnsureBatches(missing));
+                    let fut = self.mempool.send(EnsureBatches {
+                        batches: missing,
+                        epoch: Some(b.header.epoch),
+                    });
                     ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
                         act.fetching = false;
                         act.catch_up_state(ctx);
@@ -298,7 +304,10 @@ impl Ledger {
             batches = missing.len(),
             "committed heights wait for their batches to be indexed; fetching them"
         );
-        let fut = self.mempool.send(EnsureBatches(missing));
+        let fut = self.mempool.send(EnsureBatches {
+            batches: missing,
+            epoch: None,
+        });
         ctx.spawn(fut.into_actor(self).map(|_, _, ctx| {
             ctx.run_later(Duration::from_millis(200), |act, ctx| {
                 act.restore_index(ctx)

@@ -426,6 +426,7 @@ impl Handler<SetSeat> for Mempool {
         self.committee_size = msg.committee_size;
         self.core.set_seat(msg.me, msg.committee_size);
         self.core.set_followers(msg.followers);
+        self.core.set_epoch(msg.epoch, msg.previous);
     }
 }
 
@@ -682,7 +683,8 @@ impl Handler<EnsureBatches> for Mempool {
         self.next_ensure += 1;
         let id = self.next_ensure;
         self.ensures.insert(id, tx);
-        self.feed(MempoolEvent::Ensure { id, batches: msg.0 }, ctx);
+        let (batches, epoch) = (msg.batches, msg.epoch);
+        self.feed(MempoolEvent::Ensure { id, batches, epoch }, ctx);
         Box::pin(async move { rx.await.map_err(|_| ()) })
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix::Message;
-use strata_chains::types::{Batch, Block, Height, Round, Transaction};
+use strata_chains::types::{Batch, Block, Epoch, Height, Round, Transaction};
 use strata_crypto::hash::Digest;
 
 use super::port;
@@ -63,7 +63,12 @@ pub struct HeldBatchDigests;
 /// Before committing: resolves once every listed batch is stored here.
 #[derive(Message)]
 #[rtype(result = "Result<(), ()>")]
-pub struct EnsureBatches(pub Vec<(Digest, u32)>);
+pub struct EnsureBatches {
+    pub batches: Vec<(Digest, u32)>,
+    /// The epoch of the block listing them, when known (see
+    /// `MempoolEvent::Ensure`).
+    pub epoch: Option<Epoch>,
+}
 
 /// A block committed: forget its batches and transactions.
 #[derive(Message)]
@@ -88,6 +93,10 @@ pub struct SetSeat {
     /// Validators following the chain outside the committee (the bridge's
     /// positions after the members: `SetCommittee::followers`).
     pub followers: u32,
+    /// The seat's epoch, and the previous epoch's members' positions in
+    /// it (`MempoolCore::set_epoch`).
+    pub epoch: Epoch,
+    pub previous: Vec<Option<u32>>,
 }
 
 /// Transactions to propose: this node's own dynasty transactions

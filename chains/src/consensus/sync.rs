@@ -4,7 +4,8 @@
 //! bytes, lowest first; when it stops short of the target it carries the
 //! certificate of its last block (the next block's justify), so the
 //! requester verifies one certificate per response and the hash links for
-//! the rest.
+//! the rest. A node with nothing for the range answers an empty response
+//! ("nothing here"), so the asker moves on without waiting for a timer.
 //!
 //! Everything in a request is the asker's claim: the work done for it is
 //! bounded by counts here, never by the heights it names (a request that
@@ -40,9 +41,10 @@ pub fn serve(store: &dyn Store, req: &SyncRequest) -> Result<Option<SyncResponse
         // what the requester already holds).
         (walk_down(store, req)?, None)
     };
-    let Some((blocks, certificate)) = within_budget(blocks, certificate) else {
-        return Ok(None);
-    };
+    // Nothing to send is answered too, empty: the asker moves on at once
+    // instead of waiting out its timer (an observer asking above a new
+    // epoch's start waited a whole second for a silence).
+    let (blocks, certificate) = within_budget(blocks, certificate).unwrap_or_default();
     let ends_epoch = last.is_some() && blocks.last().map(|b| b.header.height) == last;
     let Ok(blocks) = BoundedVec::new(blocks) else {
         return Ok(None);
@@ -93,7 +95,12 @@ fn by_height(
         // The epoch's last block: its end proof certifies it.
         None if at_last => None,
         None if blocks.len() >= 2 => blocks.pop().map(|top| top.header.justify),
-        None => None,
+        // One committed block whose certificate is not committed here yet:
+        // uncertified, it would be useless to the asker.
+        None => {
+            blocks.clear();
+            None
+        }
     };
     Ok((blocks, certificate))
 }
@@ -232,18 +239,23 @@ mod tests {
         store.commit(&blocks[..10]).unwrap();
         let mut lie = request(1, &blocks[120]);
         lie.target_height = 1;
-        assert!(serve(&store, &lie).unwrap().is_none());
+        assert!(nothing(serve(&store, &lie).unwrap()));
         assert!(misstates_target(&store, &lie).unwrap());
         assert!(!misstates_target(&store, &request(1, &blocks[120])).unwrap());
         lie.target_height = 5;
-        assert!(serve(&store, &lie).unwrap().is_none());
+        assert!(nothing(serve(&store, &lie).unwrap()));
         // Heights near the top of the range do not overflow.
         let mut top = request(u64::MAX - 1, &blocks[120]);
         top.target_height = u64::MAX;
-        assert!(serve(&store, &top).unwrap().is_none());
+        assert!(nothing(serve(&store, &top).unwrap()));
         let mut long = request(u64::MAX - 200, &blocks[120]);
         long.target_height = u64::MAX;
-        assert!(serve(&store, &long).unwrap().is_none());
+        assert!(nothing(serve(&store, &long).unwrap()));
+    }
+
+    /// No response, or the empty one that says "nothing here".
+    fn nothing(r: Option<SyncResponse>) -> bool {
+        r.is_none_or(|r| r.blocks.is_empty() && r.certificate.is_none())
     }
 
     #[test]
@@ -262,7 +274,7 @@ mod tests {
         let blocks = chain(10);
         let mut store = MemStore::new();
         store.commit(&blocks[..5]).unwrap();
-        assert!(serve(&store, &request(3, &blocks[8])).unwrap().is_none());
-        assert!(serve(&store, &request(9, &blocks[4])).unwrap().is_none());
+        assert!(nothing(serve(&store, &request(3, &blocks[8])).unwrap()));
+        assert!(nothing(serve(&store, &request(9, &blocks[4])).unwrap()));
     }
 }

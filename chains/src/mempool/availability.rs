@@ -104,6 +104,7 @@ impl MempoolCore {
         view: &dyn MempoolView,
         id: u64,
         batches: Vec<(Digest, u32)>,
+        epoch: Option<Epoch>,
         out: &mut Vec<MempoolAction>,
     ) {
         let wanted: Vec<(Digest, u32)> = batches
@@ -111,6 +112,26 @@ impl MempoolCore {
             .filter(|(d, _)| self.is_missing(view, d))
             .copied()
             .collect();
+        let previous = epoch.is_some_and(|e| Some(e.saturating_add(1)) == self.seat_epoch);
+        if previous {
+            // The block's certifiers, the author first (positions then).
+            for &(d, author) in &wanted {
+                let n = self.previous_seat.len();
+                let prefer: Vec<u32> = (0..n)
+                    .filter_map(|k| {
+                        let i = (author as usize).wrapping_add(k) % n;
+                        self.previous_seat.get(i).copied().flatten()
+                    })
+                    .collect();
+                self.fetching.entry(d).or_insert(Fetching {
+                    prefer,
+                    first: 0,
+                    asked_at: None,
+                    asked: None,
+                    attempts: 0,
+                });
+            }
+        }
         self.fetch(&wanted, out);
         self.ensures
             .push((id, batches.into_iter().map(|(d, _)| d).collect()));
@@ -151,6 +172,7 @@ impl MempoolCore {
         let mut by_peer: BTreeMap<u32, Vec<Digest>> = BTreeMap::new();
         for &(d, hint) in wanted {
             let entry = self.fetching.entry(d).or_insert(Fetching {
+                prefer: Vec::new(),
                 first: hint,
                 asked_at: None,
                 asked: None,
@@ -162,11 +184,24 @@ impl MempoolCore {
             {
                 continue;
             }
-            let turn = |k: u32| entry.first.wrapping_add(entry.attempts).wrapping_add(k) % n;
+            // The preferred peers in order, then every position from the
+            // first one round.
+            let prefer = &entry.prefer;
+            let turn = |k: u32| {
+                let i = entry.attempts.wrapping_add(k);
+                match prefer.get(i as usize) {
+                    Some(p) => *p,
+                    None => {
+                        let past = i.wrapping_sub(prefer.len() as u32);
+                        entry.first.wrapping_add(past) % n
+                    }
+                }
+            };
             let unreachable = &self.unreachable;
             let reachable =
                 |p: u32| p != me && unreachable.get(&p).is_none_or(|until| *until <= now);
-            let Some(skip) = (0..n).find(|&k| reachable(turn(k))) else {
+            let tries = n.saturating_add(prefer.len() as u32);
+            let Some(skip) = (0..tries).find(|&k| reachable(turn(k)) && turn(k) < n) else {
                 continue;
             };
             let peer = turn(skip);

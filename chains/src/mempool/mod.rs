@@ -26,7 +26,8 @@ use strata_crypto::hash::Digest;
 
 use crate::consensus::{Fault, Micros, PayloadVerdict};
 use crate::types::{
-    Batch, BatchRef, Block, ChainId, HashedBatch, Height, Payload, Round, SystemTx, Transaction,
+    Batch, BatchRef, Block, ChainId, Epoch, HashedBatch, Height, Payload, Round, SystemTx,
+    Transaction,
 };
 
 /// An anchor's encoding at most (a header, a certificate, two state
@@ -186,6 +187,10 @@ pub enum MempoolEvent {
     Ensure {
         id: u64,
         batches: Vec<(Digest, u32)>,
+        /// The epoch of the block that lists them, when known: a block of
+        /// the epoch before this seat's was certified by that epoch's
+        /// members, who hold its batches (`MempoolCore::set_epoch`).
+        epoch: Option<Epoch>,
     },
     /// A block at `height` committed, with these batches.
     Committed {
@@ -258,10 +263,11 @@ struct AuthorLoad {
     bytes: usize,
 }
 
-/// A fetch in progress: the member asked first, when last asked and
-/// whom, attempts.
-#[derive(Clone, Copy, Debug)]
+/// A fetch in progress: the peers to ask first, the member asked first
+/// after them, when last asked and whom, attempts.
+#[derive(Clone, Debug)]
 struct Fetching {
+    prefer: Vec<u32>,
     first: u32,
     asked_at: Option<Micros>,
     asked: Option<u32>,
@@ -298,6 +304,11 @@ pub struct MempoolCore {
     fetching: BTreeMap<Digest, Fetching>,
     checks: BTreeMap<Digest, (Arc<Block>, Micros)>,
     ensures: Vec<(u64, Vec<Digest>)>,
+    /// The epoch of this node's seat, and the positions (in this seat's
+    /// numbering: members, then followers) of the previous epoch's members
+    /// by their index then; `None` for this node itself.
+    seat_epoch: Option<Epoch>,
+    previous_seat: Vec<Option<u32>>,
     unreachable: BTreeMap<u32, Micros>,
     // Peers (`peers.rs`).
     author_load: BTreeMap<u32, AuthorLoad>,
@@ -329,6 +340,8 @@ impl MempoolCore {
             fetching: BTreeMap::new(),
             checks: BTreeMap::new(),
             ensures: Vec::new(),
+            seat_epoch: None,
+            previous_seat: Vec::new(),
             unreachable: BTreeMap::new(),
             author_load: BTreeMap::new(),
             charged: BTreeMap::new(),
@@ -345,6 +358,17 @@ impl MempoolCore {
     /// `MempoolConfig::followers`).
     pub fn set_followers(&mut self, followers: u32) {
         self.cfg.followers = followers;
+    }
+
+    /// The epoch of the seat set last, and where the previous epoch's
+    /// members are in it: a block of that epoch committed after the
+    /// boundary has its batches fetched from them, not from the new
+    /// members at the same positions (which never held them: found at the
+    /// boundaries of a 17-node testnet, where each wrong peer cost a tick
+    /// and new members executed the old epoch's last block seconds late).
+    pub fn set_epoch(&mut self, epoch: Epoch, previous: Vec<Option<u32>>) {
+        self.seat_epoch = Some(epoch);
+        self.previous_seat = previous;
     }
 
     pub fn set_seat(&mut self, me: u32, committee_size: u32) {
@@ -439,7 +463,9 @@ impl MempoolCore {
             MempoolEvent::FetchFailed { from } => self.fetch_failed(from),
             MempoolEvent::RequestPayload { round } => self.request_payload(round, &mut out),
             MempoolEvent::CheckPayload { block } => self.check_payload(view, block, &mut out),
-            MempoolEvent::Ensure { id, batches } => self.ensure(view, id, batches, &mut out),
+            MempoolEvent::Ensure { id, batches, epoch } => {
+                self.ensure(view, id, batches, epoch, &mut out)
+            }
             MempoolEvent::Committed { height, batches } => {
                 self.committed(height, &batches, &mut out)
             }

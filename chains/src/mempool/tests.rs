@@ -402,6 +402,7 @@ fn a_proposal_is_valid_once_its_batches_are_here_and_match_its_root() {
         MempoolEvent::Ensure {
             id: 7,
             batches: vec![(b.digest(), 2)],
+            epoch: None,
         },
     );
     assert!(a
@@ -425,6 +426,7 @@ fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
         MempoolEvent::Ensure {
             id: 1,
             batches: vec![(b.digest(), 1)],
+            epoch: None,
         },
     );
     let mut asked = Vec::new();
@@ -478,6 +480,56 @@ fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
             .any(|x| matches!(x, MempoolAction::Ensured { id: 1 })),
         "the ledger's wait ends: {a:?} {after:?}"
     );
+}
+
+#[test]
+fn a_batch_of_the_previous_epochs_block_is_fetched_from_that_epochs_members() {
+    // Seated in epoch 5 at position 0 of 4, with 6 followers; epoch 4's
+    // members were followers 7 and 9, this node, and member 2.
+    let disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    m.set_followers(6);
+    m.set_epoch(5, vec![Some(7), Some(9), Some(0), Some(2)]);
+    let b = peer_batch(1, 0..3);
+    let mut now = 10 * FETCH_RETRY;
+    let ensure = |epoch| MempoolEvent::Ensure {
+        id: 1,
+        batches: vec![(b.digest(), 1)],
+        epoch: Some(epoch),
+    };
+    let fetched_from = |a: &[MempoolAction]| {
+        a.iter().find_map(|x| match x {
+            MempoolAction::Fetch { from, .. } => Some(*from),
+            _ => None,
+        })
+    };
+    let mut a = m.on_event(now, &disk, ensure(4));
+    let mut asked = Vec::new();
+    while let Some(from) = fetched_from(&a) {
+        asked.push(from);
+        if asked.len() == 4 {
+            break;
+        }
+        m.on_event(
+            now,
+            &disk,
+            MempoolEvent::Fetched {
+                from,
+                batches: vec![],
+            },
+        );
+        now += FETCH_RETRY / 4;
+        a = m.on_event(now, &disk, MempoolEvent::Tick);
+    }
+    // The author (epoch 4's member 1) first, then the others who
+    // certified the block, skipping itself; then the rest in turn.
+    assert_eq!(asked, vec![9, 2, 7, 1]);
+    // A block of this epoch's goes to this epoch's author.
+    let mut m = MempoolCore::new(config(0));
+    m.set_followers(6);
+    m.set_epoch(5, vec![Some(7), Some(9), Some(0), Some(2)]);
+    let a = m.on_event(now, &disk, ensure(5));
+    assert_eq!(fetched_from(&a), Some(1));
 }
 
 #[test]

@@ -147,12 +147,32 @@ impl CommitteeActor {
         {
             ctx.cancel_future(handle);
         }
+        // Where the members of the epoch before are now (their blocks'
+        // batches are fetched from them: `MempoolCore::set_epoch`).
+        let previous = if self.core.config().epoch.saturating_add(1) == epoch {
+            self.peers
+                .iter()
+                .map(|p| {
+                    peers.iter().position(|q| q == p).or_else(|| {
+                        followers
+                            .iter()
+                            .position(|q| q == p)
+                            .map(|i| i + peers.len())
+                    })
+                })
+                .map(|i| i.and_then(|i| u32::try_from(i).ok()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.core = started.core;
         self.peers = peers.clone();
         self.mempool.do_send(SetSeat {
             me: me.unwrap_or(u32::MAX),
             committee_size: n,
             followers: followers.len() as u32,
+            epoch,
+            previous,
         });
         self.bridge.do_send(SetCommittee {
             chain: self.chain,

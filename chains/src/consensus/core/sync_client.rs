@@ -126,6 +126,19 @@ impl ConsensusCore {
         });
     }
 
+    /// The member asked has nothing above what this node committed: a
+    /// catch-up is done until the host's next tick; a sync for a target
+    /// asks the next member now (the one asked is behind, or the target
+    /// committed here meanwhile).
+    fn nothing_served(&mut self, out: &mut Vec<Action>) {
+        let committed = self.committed_height();
+        match &self.sync {
+            Some(s) if s.catch_up || s.target_height <= committed => self.sync = None,
+            Some(_) => self.retry_sync(out),
+            None => {}
+        }
+    }
+
     pub(super) fn retry_sync(&mut self, out: &mut Vec<Action>) {
         let n = self.cfg.committee.len() as u32;
         let me = self.cfg.me;
@@ -181,7 +194,7 @@ impl ConsensusCore {
             .map(Arc::new)
             .collect();
         let Some(top) = blocks.last() else {
-            return;
+            return self.nothing_served(out);
         };
         // Hash links, heights and per-block rules.
         let Some(first_parent) = self.tree.get(&blocks[0].header.parent).cloned() else {

@@ -374,6 +374,82 @@ fn a_lagging_node_keeps_one_sync_request_in_flight() {
     assert_eq!(targets, vec![blocks[7].header.height - 1]);
 }
 
+/// An observer's catch-up above what the member asked has committed (the
+/// first views of a new epoch) was answered with silence, and the
+/// observer waited out its one-second timer before asking anyone again:
+/// every observer committed a new epoch's first block about a second
+/// late. The member answers "nothing here" (an empty range), which ends
+/// the catch-up, so the next tick asks again; a targeted sync answered so
+/// asks the next member at once.
+#[test]
+fn an_empty_sync_answer_ends_a_catch_up_and_moves_a_sync_on() {
+    use crate::store::{MemStore, Store};
+    use crate::types::SyncResponse;
+    let mut h = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    h.run(600);
+    let committed: Vec<Block> = std::iter::once(&h.genesis)
+        .chain(h.commits[0].iter())
+        .map(|b| (**b).clone())
+        .collect();
+    assert!(committed.len() > 3);
+    // A member that committed all of it answers a catch-up from its top.
+    let mut store = MemStore::new();
+    for b in &committed {
+        store.put_block(b).unwrap();
+    }
+    store.commit(&committed).unwrap();
+    let fetch = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::Fetch { from, request } => Some((*from, request.clone())),
+            _ => None,
+        })
+    };
+    let core = &mut h.cores[0];
+    let (peer, mut request) = fetch(&core.on_event(h.now, Event::CatchUp { peer: 1 })).unwrap();
+    request.from_height = committed.last().unwrap().header.height + 1;
+    let answer = crate::consensus::sync::serve(&store, &request)
+        .unwrap()
+        .expect("nothing above the tip is answered, empty");
+    assert!(answer.blocks.is_empty() && answer.certificate.is_none());
+    let msg = ConsensusMessage::SyncResponse(Box::new(answer));
+    let actions = core.on_event(h.now, Event::Message { from: peer, msg });
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Misbehaviour { .. })));
+    assert!(
+        fetch(&core.on_event(h.now, Event::CatchUp { peer: 2 })).is_some(),
+        "the next tick asks again (before: nothing until the timer fired)"
+    );
+    // A sync for a block above the tip, answered empty: the next member.
+    let mut fresh = Harness::new(Protocol::HotStuff, 4, LeaderPolicy::RoundRobin);
+    let mut request = None;
+    for b in committed.iter().skip(5).take(8) {
+        let actions = fresh.cores[3].on_event(
+            fresh.now,
+            Event::Message {
+                from: b.header.proposer,
+                msg: ConsensusMessage::Proposal(Box::new(b.clone())),
+            },
+        );
+        request = request.or(fetch(&actions));
+        fresh.apply(3, actions);
+    }
+    let (asked, request) = request.expect("a sync for what it missed");
+    let empty = SyncResponse {
+        chain: request.chain,
+        epoch: request.epoch,
+        blocks: strata_crypto::codec::BoundedVec::new(Vec::new()).unwrap(),
+        certificate: None,
+        epoch_change: None,
+    };
+    let msg = ConsensusMessage::SyncResponse(Box::new(empty));
+    let next = fetch(&fresh.cores[3].on_event(fresh.now, Event::Message { from: asked, msg }));
+    let (next_peer, next_request) = next.expect("asks another member at once");
+    assert_ne!(next_peer, asked);
+    // (for the highest block heard of meanwhile, as a retry asks)
+    assert!(next_request.target_height >= request.target_height);
+}
+
 /// Found in review: sync responses nobody asked for were processed (hash
 /// links, certificates) like answers. Only the member asked may answer;
 /// another's is a late answer to an earlier request (the runtime delivers

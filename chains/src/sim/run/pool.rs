@@ -422,6 +422,7 @@ impl Sim<'_> {
                                 MempoolEvent::Ensure {
                                     id,
                                     batches: missing,
+                                    epoch: None,
                                 },
                             );
                         }
