@@ -706,11 +706,13 @@ fn simulate_dynasty(
             }
         }
         println!(
-            "seed {seed}: {} (epoch {} on every honest process, {} RandShare and {} fallback seeds, {} committee changes, reconfigured {}, newcomer served {}, {} events, {:.1} virtual s, byzantine {:?})",
+            "seed {seed}: {} (epoch {} on every honest process, {} RandShare and {} fallback seeds, {} group keys, {} DKG dealers excluded, {} committee changes, reconfigured {}, newcomer served {}, {} events, {:.1} virtual s, byzantine {:?})",
             if r.passed() { "passed" } else { "FAILED" },
             r.epochs_min,
             r.randshare_seeds,
             r.fallback_seeds,
+            r.group_keys,
+            r.dkg_excluded,
             r.committee_changes,
             r.reconfigured,
             r.newcomer_served,
@@ -732,7 +734,7 @@ fn simulate_dynasty(
         println!("{}", serde_json::to_string(&s).expect("serialises"));
     } else {
         println!(
-            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
+            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
             s.protocol,
             s.validators,
             s.committee_size,
@@ -744,6 +746,8 @@ fn simulate_dynasty(
             s.epochs_min,
             s.randshare_seeds,
             s.fallback_seeds,
+            s.group_keys,
+            s.dkg_excluded,
             s.committee_changes,
             s.reconfigured,
             s.newcomer_served,

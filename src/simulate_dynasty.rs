@@ -25,6 +25,10 @@ pub struct DynastySummary {
     /// (fewer than f+1 dealings, or a qualified secret not recovered).
     pub randshare_seeds: u64,
     pub fallback_seeds: u64,
+    /// Committees keyed by their DKG, and dealers it excluded for a bad
+    /// share (the Byzantine dealer's, where it was drawn).
+    pub group_keys: u64,
+    pub dkg_excluded: u64,
     /// Boundaries where the committee changed.
     pub committee_changes: u64,
     /// Seeds where the reconfiguration executed, and where the validator
@@ -75,6 +79,8 @@ pub fn simulate(
         epochs_min: reports.iter().map(|r| r.epochs_min).min().unwrap_or(0),
         randshare_seeds: reports.iter().map(|r| r.randshare_seeds).sum(),
         fallback_seeds: reports.iter().map(|r| r.fallback_seeds).sum(),
+        group_keys: reports.iter().map(|r| r.group_keys).sum(),
+        dkg_excluded: reports.iter().map(|r| r.dkg_excluded).sum(),
         committee_changes: reports.iter().map(|r| r.committee_changes).sum(),
         reconfigured: reports.iter().filter(|r| r.reconfigured).count(),
         newcomer_served: reports.iter().filter(|r| r.newcomer_served).count(),

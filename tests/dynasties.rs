@@ -168,7 +168,7 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
     // Killed once the dealing window closed (the qualified set is fixed)
     // and before the reveals close: its secret must be recovered from the
     // others' shares.
-    let deals_closed = start + EPOCH_LENGTH / 2 + EPOCH_LENGTH / 8;
+    let deals_closed = start + EPOCH_LENGTH / 4 + EPOCH_LENGTH / 8;
     // A member other than the node this test asks.
     let (victim, victim_peer) = now["members"]
         .as_array()
@@ -390,8 +390,19 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         let last = current_epoch(&reference, chain);
         let mut seeds = BTreeSet::new();
         let mut committees = BTreeSet::new();
+        let mut keyed = 0;
         for e in 1..=last {
             let mine = epoch_of(&reference, chain, e).unwrap();
+            // Each committee's DKG (issue 27): a group key from at least
+            // t of its members' dealings, the same on every node.
+            if mine["dkg"]["group_key"].is_string() {
+                keyed += 1;
+                let q = mine["dkg"]["qualified"].as_array().map_or(0, Vec::len);
+                assert!(
+                    q as u64 >= mine["dkg"]["threshold"].as_u64().unwrap(),
+                    "{chain} epoch {e}: {mine}"
+                );
+            }
             let seed = mine["seed"].as_str().unwrap().to_string();
             assert!(
                 seeds.insert(seed.clone()),
@@ -410,13 +421,15 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
                         theirs["members"], mine["members"],
                         "{node}: {chain} epoch {e}"
                     );
+                    assert_eq!(theirs["dkg"], mine["dkg"], "{node}: {chain} epoch {e}");
                 }
             }
         }
         eprintln!(
-            "{chain}: {last} epochs, {} distinct committees",
+            "{chain}: {last} epochs, {} distinct committees, {keyed} keyed by their DKG",
             committees.len()
         );
+        assert!(keyed >= 1, "{chain}: a committee keyed by its DKG");
         assert!(last >= 3, "{chain}: several epochs ({last})");
         assert!(
             committees.len() >= 2,

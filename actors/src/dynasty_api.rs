@@ -10,7 +10,8 @@
 //!   pending reconfiguration.
 //! - `GET /v1/epoch/{chain}/{e}`: an epoch's record, seed (and where it
 //!   came from: RandShare's qualified dealers and revealers, or a fallback)
-//!   and committee.
+//!   and committee, and its DKG result (threshold, qualified and excluded
+//!   dealers, group key).
 //! - `GET /v1/epochs/{chain}/handoffs?from=E`: the kept committee handoffs
 //!   from epoch E on (SCALE, hex), for verifiers that learn the committee
 //!   history from the genesis (`anchor::Trust::learn`).
@@ -160,6 +161,7 @@ async fn get_epoch(
         .ok_or_else(|| ApiError::not_found(format!("no epoch {epoch} of {chain} is recorded")))?;
     let committee = CommitteeRecord::read(s, chain, epoch).map_err(internal)?;
     let seed = dynasty::seed_record(s, chain, epoch).map_err(internal)?;
+    let dkg = dynasty::dkg::dkg_record(s, chain, epoch).map_err(internal)?;
     Ok(HttpResponse::Ok().json(json!({
         "chain": chain.to_string(),
         "record": epoch_json(&record),
@@ -168,6 +170,15 @@ async fn get_epoch(
         "qualified": seed.as_ref().map(|r| r.qualified.to_vec()),
         "revealers": seed.as_ref().map(|r| r.revealers.to_vec()),
         "members": committee.map(|c| members(s, &c)),
+        // The committee's DKG (issue 27): absent for epoch 0 and before
+        // its complaints close.
+        "dkg": dkg.map(|d| json!({
+            "threshold": d.threshold,
+            "participants": d.participants,
+            "qualified": d.qualified.to_vec(),
+            "disqualified": d.disqualified.to_vec(),
+            "group_key": d.group_key.map(|k| hex::encode(k.to_bytes())),
+        })),
     })))
 }
 

@@ -181,6 +181,8 @@ fn system_check(
             SystemTx::PvssReveal(r) => Some(r.chain),
             SystemTx::Reconfigure(r) => Some(r.reconfigure.chain),
             SystemTx::Evidence(_) => None,
+            SystemTx::DkgDeal(d) => Some(d.chain),
+            SystemTx::DkgComplaint(c) => Some(c.chain),
         };
         if origin == Origin::PeerBatch {
             // The member whose batch it is checked it against its state

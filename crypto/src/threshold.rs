@@ -117,8 +117,9 @@ impl SecretShare {
 }
 
 impl GroupPublic {
-    /// A group from its keys (a DKG's completion, `dkg.rs`).
-    pub(crate) fn from_parts(
+    /// A group from its keys (a DKG's completion, `dkg.rs`, or its record
+    /// on a chain).
+    pub fn from_parts(
         threshold: u32,
         group_key: PublicKey,
         share_keys: Vec<PublicKey>,
@@ -132,6 +133,11 @@ impl GroupPublic {
 
     pub fn threshold(&self) -> u32 {
         self.threshold
+    }
+
+    /// Every share's key, share 1's first.
+    pub fn share_keys(&self) -> &[PublicKey] {
+        &self.share_keys
     }
 
     pub fn participants(&self) -> u32 {

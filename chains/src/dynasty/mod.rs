@@ -14,10 +14,12 @@
 //!
 //! | offsets | what the chain takes |
 //! |---|---|
-//! | 1 .. length/2 | records only |
-//! | length/2 .. +w | RandShare dealings by the members of committee e (`randshare.rs`); the block that closes the window fixes the qualified set |
+//! | 1 .. length/4 | records only |
+//! | length/4 .. +w | RandShare dealings by the members of committee e (`randshare.rs`); the block that closes the window fixes the qualified set |
 //! | .. +2w | reveals: each member's decrypted shares of the qualified dealings; the block that closes the window recovers every qualified secret from any f+1 shares and fixes the seed of e+1 |
 //! | .. +3w | candidacies for e+1, each a VRF proof on the seed (`selection.rs`); the block that closes the window decides committee e+1 and writes its epoch record |
+//! | .. +4w | the DKG of committee e+1 (`dkg.rs`): each of its members deals |
+//! | .. +5w | complaints against bad shares; the block that closes the window fixes the qualified dealers and e+1's group key |
 //! | .. length | hand-over: members that join sync; the last block is committed by committee e, and e+1 starts after it |
 //!
 //! The roster (who may be drawn, with what weight) is snapshot at each
@@ -35,6 +37,7 @@
 //! RandShare and sortition working sets under `randshare/` and
 //! `candidates/`, kept as the epoch's public record.
 
+pub mod dkg;
 mod handoff;
 mod keys;
 mod participant;
@@ -90,6 +93,8 @@ pub enum Phase {
     Dealing,
     Revealing,
     Candidacy,
+    DkgDealing,
+    DkgComplaints,
     Handover,
 }
 
@@ -110,7 +115,7 @@ impl EpochRecord {
 
     /// The first offset of the dealing window.
     fn deal_from(&self) -> u64 {
-        self.params.epoch_length / 2
+        self.params.epoch_length / 4
     }
 
     /// The height whose block closes the dealing window (its last).
@@ -128,6 +133,17 @@ impl EpochRecord {
         self.reveals_close() + self.window()
     }
 
+    /// The height whose block closes the next committee's DKG dealings.
+    pub fn dkg_deals_close(&self) -> Height {
+        self.decision() + self.window()
+    }
+
+    /// The height whose block closes the DKG's complaints and fixes the
+    /// next committee's group key.
+    pub fn dkg_close(&self) -> Height {
+        self.dkg_deals_close() + self.window()
+    }
+
     /// The part of the epoch `height` is in (`None` outside it).
     pub fn phase(&self, height: Height) -> Option<Phase> {
         if !self.contains(height) {
@@ -142,6 +158,10 @@ impl EpochRecord {
             Phase::Revealing
         } else if height <= self.decision() {
             Phase::Candidacy
+        } else if height <= self.dkg_deals_close() {
+            Phase::DkgDealing
+        } else if height <= self.dkg_close() {
+            Phase::DkgComplaints
         } else {
             Phase::Handover
         })
@@ -264,6 +284,9 @@ pub(crate) fn end_block(
     if height == cur.decision() {
         selection::decide(s, &cur, height)?;
     }
+    if height == cur.dkg_close() {
+        dkg::close(s, &cur)?;
+    }
     if height == cur.last_height() {
         let next = cur.epoch + 1;
         // The decision wrote the next epoch's record; a chain whose
@@ -335,6 +358,7 @@ pub fn committee(
     CommitteeRecord::read(view, chain, epoch)
 }
 
+pub(crate) use dkg::{apply_dkg_complaint, apply_dkg_deal};
 pub(crate) use handoff::apply_handoff;
 pub(crate) use randshare::{apply_deal, apply_reveal};
 pub(crate) use registry::apply_registry;

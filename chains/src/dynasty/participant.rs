@@ -11,13 +11,18 @@
 
 use std::collections::BTreeMap;
 
-use rand::{CryptoRng, RngCore};
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use strata_crypto::codec::BoundedVec;
+use strata_crypto::dkg::DkgComplaint;
+use strata_crypto::hash::Digest;
 use strata_crypto::pvss::{self, PvssSecretKey};
 use strata_crypto::sortition::{seats, sortition_input};
+use strata_crypto::threshold::SecretShare;
 use strata_crypto::vrf::VrfSecretKey;
 use strata_crypto::{PublicKey, SecretKey};
 
+use super::dkg;
 use super::randshare::{dealing, participants, qualified, revealed, seed_record, threshold};
 use super::registry::{roster_at, validator};
 use super::selection::{candidates, sortition_params};
@@ -25,7 +30,8 @@ use super::{current_epoch, EpochRecord, Phase};
 use crate::execution::{CommitteeRecord, StateError, StateView};
 use crate::types::dynasty::pvss_context;
 use crate::types::{
-    Candidacy, ChainId, Epoch, Height, PvssDealTx, PvssRevealTx, SystemTx, Transaction,
+    Candidacy, ChainId, DkgComplaintTx, DkgDealTx, Epoch, Height, PvssDealTx, PvssRevealTx,
+    SystemTx, Transaction,
 };
 
 /// Blocks after which an unexecuted dynasty transaction is submitted again.
@@ -52,6 +58,9 @@ enum Kind {
     Deal,
     Reveal,
     Candidacy,
+    DkgDeal,
+    /// Against this dealer's DKG dealing.
+    DkgComplaint(u32),
 }
 
 pub struct Participant {
@@ -61,6 +70,10 @@ pub struct Participant {
     faults: ParticipantFaults,
     /// What was made for (epoch, kind), and when it was last submitted.
     made: BTreeMap<(Epoch, Kind), (Transaction, Height)>,
+    /// The next committee's DKG dealings this member opened: the complaint
+    /// each one's share to it earns (`None`: the share is good). Checked
+    /// once each: a dealing costs a pairing to check.
+    opened: BTreeMap<(Epoch, u32), Option<DkgComplaint>>,
 }
 
 impl Participant {
@@ -72,6 +85,7 @@ impl Participant {
             public,
             faults: ParticipantFaults::default(),
             made: BTreeMap::new(),
+            opened: BTreeMap::new(),
         }
     }
 
@@ -99,6 +113,7 @@ impl Participant {
         }
         // Forget what earlier epochs needed.
         self.made = self.made.split_off(&(cur.epoch + 1, Kind::Deal));
+        self.opened = self.opened.split_off(&(cur.epoch + 1, 0));
         let Some(kind) = self.due(view, &cur, height + 1)? else {
             return Ok(Vec::new());
         };
@@ -114,6 +129,8 @@ impl Participant {
             Kind::Deal => self.make_deal(view, &cur, rng)?,
             Kind::Reveal => self.make_reveal(view, &cur)?,
             Kind::Candidacy => self.make_candidacy(view, &cur)?,
+            Kind::DkgDeal => self.make_dkg_deal(view, &cur, rng)?,
+            Kind::DkgComplaint(dealer) => self.make_dkg_complaint(&cur, dealer),
         };
         Ok(made
             .map(|tx| {
@@ -134,10 +151,22 @@ impl Participant {
         )
     }
 
+    /// This validator's position in the committee of `epoch`.
+    fn index_in(&self, view: &dyn StateView, epoch: Epoch) -> Result<Option<u32>, StateError> {
+        Ok(
+            CommitteeRecord::read(view, self.chain, epoch)?.and_then(|c| {
+                c.members
+                    .iter()
+                    .position(|m| m.key == self.public)
+                    .and_then(|i| u32::try_from(i).ok())
+            }),
+        )
+    }
+
     /// What the block at `next` could take from this validator that the
     /// state does not hold yet.
     fn due(
-        &self,
+        &mut self,
         view: &dyn StateView,
         cur: &EpochRecord,
         next: Height,
@@ -166,8 +195,122 @@ impl Participant {
                     .any(|c| c.key == self.public);
                 (!listed).then_some(Kind::Candidacy)
             }
+            Some(Phase::DkgDealing) => match self.index_in(view, epoch)? {
+                Some(me) if dkg::dkg_dealing(view, self.chain, epoch, me)?.is_none() => {
+                    Some(Kind::DkgDeal)
+                }
+                _ => None,
+            },
+            Some(Phase::DkgComplaints) => match self.index_in(view, epoch)? {
+                Some(me) => self.bad_share(view, epoch, me)?.map(Kind::DkgComplaint),
+                None => None,
+            },
             _ => None,
         })
+    }
+
+    /// A dealer whose DKG share to this member does not open, and whom it
+    /// has not complained about yet.
+    fn bad_share(
+        &mut self,
+        view: &dyn StateView,
+        epoch: Epoch,
+        me: u32,
+    ) -> Result<Option<u32>, StateError> {
+        let Some((ctx, _, _)) = dkg::run(view, self.chain, epoch)? else {
+            return Ok(None);
+        };
+        for dealer in dkg::dkg_dealers(view, self.chain, epoch)? {
+            if dealer == me || dkg::complained(view, self.chain, epoch, me, dealer)? {
+                continue;
+            }
+            if !self.opened.contains_key(&(epoch, dealer)) {
+                let Some(d) = dkg::dkg_dealing(view, self.chain, epoch, dealer)? else {
+                    continue;
+                };
+                // Deterministic: the complaint's proof nonce comes from
+                // the member's key and the dealing, no hidden randomness.
+                let mut rng = ChaCha20Rng::from_seed(
+                    Digest::of_encoding("strata/dkg/complaint-nonce", &(self.public, &d)).0,
+                );
+                let complaint = strata_crypto::dkg::check_dealing(&ctx, &d.dealing)
+                    .ok()
+                    .and_then(|c| c.open(&mut rng, &ctx, me, &self.keys.pvss).ok())
+                    .and_then(Result::err);
+                self.opened.insert((epoch, dealer), complaint);
+            }
+            if self
+                .opened
+                .get(&(epoch, dealer))
+                .is_some_and(|c| c.is_some())
+            {
+                return Ok(Some(dealer));
+            }
+        }
+        Ok(None)
+    }
+
+    fn make_dkg_deal<R: RngCore + CryptoRng>(
+        &self,
+        view: &dyn StateView,
+        cur: &EpochRecord,
+        rng: &mut R,
+    ) -> Result<Option<Transaction>, StateError> {
+        let epoch = cur.epoch + 1;
+        let (Some((ctx, keys, _)), Some(me)) = (
+            dkg::run(view, self.chain, epoch)?,
+            self.index_in(view, epoch)?,
+        ) else {
+            return Ok(None);
+        };
+        let Ok(mut dealing) = strata_crypto::dkg::deal(rng, &ctx, me, &keys) else {
+            return Ok(None);
+        };
+        if self.faults.invalid_dealing {
+            // A share that does not match the commitments, to the next
+            // member: only that member can tell, and its complaint must
+            // exclude this dealer.
+            let victim = (me as usize + 1) % dealing.shares.len().max(1);
+            if let Some(share) = dealing.shares.get_mut(victim) {
+                share[31] ^= 1;
+            }
+        }
+        let digest = DkgDealTx::signing_digest(self.chain, epoch, &dealing);
+        let signature = self.keys.bls.sign(&digest.0);
+        Ok(Some(system(SystemTx::DkgDeal(DkgDealTx {
+            chain: self.chain,
+            epoch,
+            dealing,
+            signature,
+        }))))
+    }
+
+    fn make_dkg_complaint(&self, cur: &EpochRecord, dealer: u32) -> Option<Transaction> {
+        let epoch = cur.epoch + 1;
+        let complaint = self.opened.get(&(epoch, dealer))?.clone()?;
+        let digest = DkgComplaintTx::signing_digest(self.chain, epoch, &complaint);
+        let signature = self.keys.bls.sign(&digest.0);
+        Some(system(SystemTx::DkgComplaint(DkgComplaintTx {
+            chain: self.chain,
+            epoch,
+            complaint,
+            signature,
+        })))
+    }
+
+    /// This validator's secret share of its chain's committee of `epoch`
+    /// (for threshold signatures), decrypted from the chain's DKG record.
+    pub fn dkg_share(
+        &self,
+        view: &dyn StateView,
+        epoch: Epoch,
+    ) -> Result<Option<SecretShare>, StateError> {
+        let Some(me) = self.index_in(view, epoch)? else {
+            return Ok(None);
+        };
+        let mut rng =
+            ChaCha20Rng::from_seed(Digest::of_encoding("strata/dkg/open", &(self.public, epoch)).0);
+        dkg::secret_share(view, self.chain, epoch, me, &self.keys.pvss, &mut rng)
     }
 
     fn make_deal<R: RngCore + CryptoRng>(

@@ -165,6 +165,14 @@ pub(super) fn participants(
 ) -> Result<Vec<PvssPublicKey>, StateError> {
     let committee = CommitteeRecord::read(view, cur.chain, cur.epoch)?
         .ok_or_else(|| StateError::Corrupt(format!("no committee for epoch {}", cur.epoch)))?;
+    pvss_keys(view, &committee)
+}
+
+/// The PVSS keys of `committee`'s members, in committee order.
+pub(super) fn pvss_keys(
+    view: &dyn StateView,
+    committee: &CommitteeRecord,
+) -> Result<Vec<PvssPublicKey>, StateError> {
     committee
         .members
         .iter()
@@ -183,7 +191,7 @@ pub fn threshold(n: usize) -> usize {
     fault_bound(n) + 1
 }
 
-fn push_index(s: &mut Overlay<'_>, key: Vec<u8>, index: u32) -> Result<(), StateError> {
+pub(super) fn push_index(s: &mut Overlay<'_>, key: Vec<u8>, index: u32) -> Result<(), StateError> {
     let mut list: Vec<u32> = read::<BoundedVec<u32, MAX_DYNASTY_MEMBERS>>(s, &key, "index list")?
         .map(|v| v.into_inner())
         .unwrap_or_default();

@@ -247,7 +247,7 @@ fn too_few_dealings_fall_back_to_a_seed_from_the_previous_one() {
 #[test]
 fn dealings_and_candidacies_outside_their_windows_or_forged_are_refused() {
     let mut net = net(7, 4, 7);
-    net.run_to(LENGTH / 2 + 1);
+    net.run_to(LENGTH / 4 + 1);
     // A dealing signed by another member than the one it names.
     let keys = randshare::participants(&net.state, &net.epoch()).unwrap();
     let context = crate::types::dynasty::pvss_context(CHAIN, 1, 3);
@@ -427,4 +427,178 @@ fn a_roster_too_small_for_a_committee_keeps_the_one_serving() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
+}
+
+// ------------------------------------------------------------------ DKG
+
+/// The participant of each member of `epoch`'s committee, by position.
+fn members_of(net: &Net, epoch: Epoch) -> Vec<usize> {
+    net.committee(epoch)
+        .iter()
+        .map(|k| {
+            net.validators
+                .iter()
+                .position(|v| v.bls.public_key() == *k)
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_next_committee_gets_a_group_key_and_any_quorum_of_its_shares_signs_with_it() {
+    let mut net = net(7, 4, 11);
+    net.run_to(LENGTH);
+    let record = dkg::dkg_record(&net.state, CHAIN, 1).unwrap().unwrap();
+    assert_eq!((record.threshold, record.participants), (3, 4));
+    assert_eq!(record.qualified.to_vec(), vec![0, 1, 2, 3]);
+    assert!(record.disqualified.is_empty());
+    let group = record.group().expect("a group key");
+    // Every member of epoch 1 decrypts its share from the chain alone.
+    let message = b"a view's certificate";
+    let shares: Vec<_> = members_of(&net, 1)
+        .into_iter()
+        .map(|i| {
+            let share = net.participants[i]
+                .dkg_share(&net.state, 1)
+                .unwrap()
+                .expect("a share");
+            assert_eq!(
+                &share.public_key(),
+                group.share_key(share.index).unwrap(),
+                "its share key is on chain"
+            );
+            share.sign(message)
+        })
+        .collect();
+    // Any three of the four combine into the one signature of the group.
+    let mut signatures = Vec::new();
+    for left_out in 0..shares.len() {
+        let some: Vec<_> = (0..shares.len())
+            .filter(|&i| i != left_out)
+            .map(|i| shares[i])
+            .collect();
+        let sig = group.combine(&some).unwrap();
+        group.verify(message, &sig).unwrap();
+        signatures.push(sig);
+    }
+    assert!(signatures.windows(2).all(|w| w[0] == w[1]), "unique");
+    // Two are not enough.
+    assert!(group.combine(&shares[..2]).is_err());
+    // A validator outside the committee has no share.
+    let outsider = (0..7).find(|i| !members_of(&net, 1).contains(i)).unwrap();
+    assert!(net.participants[outsider]
+        .dkg_share(&net.state, 1)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn a_dealer_whose_share_does_not_open_is_excluded_by_its_recipients_complaint() {
+    for seed in 20..40 {
+        let mut net = net(7, 4, seed);
+        let cheat = 5;
+        net.participants[cheat] =
+            net.validators[cheat]
+                .participant(CHAIN)
+                .with_faults(ParticipantFaults {
+                    invalid_dealing: true,
+                    ..ParticipantFaults::default()
+                });
+        net.run_to(LENGTH);
+        let members = members_of(&net, 1);
+        let Some(pos) = members.iter().position(|&i| i == cheat) else {
+            continue;
+        };
+        let record = dkg::dkg_record(&net.state, CHAIN, 1).unwrap().unwrap();
+        assert_eq!(
+            record.disqualified.to_vec(),
+            vec![pos as u32],
+            "seed {seed}"
+        );
+        assert!(!record.qualified.contains(&(pos as u32)));
+        assert_eq!(record.qualified.len(), 3);
+        // The others' shares still make the group's signature.
+        let group = record.group().expect("three qualified dealings of four");
+        let shares: Vec<_> = members
+            .iter()
+            .filter(|&&i| i != cheat)
+            .map(|&i| {
+                net.participants[i]
+                    .dkg_share(&net.state, 1)
+                    .unwrap()
+                    .unwrap()
+                    .sign(b"m")
+            })
+            .collect();
+        group
+            .verify(b"m", &group.combine(&shares).unwrap())
+            .unwrap();
+        return;
+    }
+    panic!("validator 5 was never drawn into epoch 1's committee");
+}
+
+#[test]
+fn dkg_transactions_forged_misplaced_or_false_are_refused_with_their_reasons() {
+    let mut net = net(7, 4, 12);
+    let cur = net.epoch();
+    net.run_to(cur.decision() + 1);
+    let members = members_of(&net, 1);
+    let (a, b) = (members[0], members[1]);
+    // Member 1's dealing signed by member 0: forged.
+    let (ctx, keys, _) = dkg::run(&net.state, CHAIN, 1).unwrap().unwrap();
+    let dealing = strata_crypto::dkg::deal(&mut net.rng, &ctx, 1, &keys).unwrap();
+    let digest = crate::types::DkgDealTx::signing_digest(CHAIN, 1, &dealing);
+    let forged = crate::types::DkgDealTx {
+        chain: CHAIN,
+        epoch: 1,
+        dealing: dealing.clone(),
+        signature: net.validators[a].bls.sign(&digest.0),
+    };
+    let honest = crate::types::DkgDealTx {
+        signature: net.validators[b].bls.sign(&digest.0),
+        ..forged.clone()
+    };
+    let sys = |t| Transaction::System(Box::new(t));
+    net.step(vec![sys(SystemTx::DkgDeal(forged))]);
+    assert!(net
+        .refusals()
+        .iter()
+        .any(|r| r == "DKG dealing not signed by its dealer"));
+    // Too late once the window closed.
+    net.run_to(cur.dkg_deals_close());
+    net.step(vec![sys(SystemTx::DkgDeal(honest))]);
+    assert!(net
+        .refusals()
+        .iter()
+        .any(|r| r == "outside the DKG dealing window" || r == "already dealt"));
+    // A complaint against a good share: false.
+    let recorded = dkg::dkg_dealing(&net.state, CHAIN, 1, 0).unwrap().unwrap();
+    let checked = strata_crypto::dkg::check_dealing(&ctx, &recorded.dealing).unwrap();
+    let pvss_b = &net.validators[b].pvss;
+    assert!(checked.open(&mut net.rng, &ctx, 1, pvss_b).unwrap().is_ok());
+    // Build a complaint as if the share were bad: the key and its proof are
+    // honest, the verdict is not the complainer's to make.
+    let mut bad = recorded.dealing.clone();
+    bad.shares[1][31] ^= 1;
+    let complaint = strata_crypto::dkg::check_dealing(&ctx, &bad)
+        .unwrap()
+        .open(&mut net.rng, &ctx, 1, pvss_b)
+        .unwrap()
+        .unwrap_err();
+    let digest = crate::types::DkgComplaintTx::signing_digest(CHAIN, 1, &complaint);
+    let tx = crate::types::DkgComplaintTx {
+        chain: CHAIN,
+        epoch: 1,
+        complaint,
+        signature: net.validators[b].bls.sign(&digest.0),
+    };
+    net.step(vec![sys(SystemTx::DkgComplaint(tx))]);
+    assert!(net
+        .refusals()
+        .iter()
+        .any(|r| r == "a false complaint: the share matches the commitments"));
+    net.run_to(LENGTH);
+    let record = dkg::dkg_record(&net.state, CHAIN, 1).unwrap().unwrap();
+    assert!(record.disqualified.is_empty() && record.group_key.is_some());
 }

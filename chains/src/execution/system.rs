@@ -30,6 +30,8 @@ pub(super) fn apply_system(
         SystemTx::PvssReveal(r) => dynasty::apply_reveal(s, ctx.chain, r, h)?,
         SystemTx::Reconfigure(r) => return dynasty::apply_reconfigure(s, ctx, r, h),
         SystemTx::Evidence(_) => Err("evidence is not executed yet"),
+        SystemTx::DkgDeal(d) => dynasty::apply_dkg_deal(s, ctx.chain, d, h)?,
+        SystemTx::DkgComplaint(c) => dynasty::apply_dkg_complaint(s, ctx.chain, c, h)?,
     };
     Ok(verdict.map_err(str::to_string))
 }

@@ -17,6 +17,7 @@
 use parity_scale_codec::{Decode, Encode};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::committee::QuorumThreshold;
+use strata_crypto::dkg::{DkgComplaint, DkgDealing};
 use strata_crypto::hash::Digest;
 use strata_crypto::pvss::{Dealing, DealingContext, DecryptedShare, PvssPublicKey};
 use strata_crypto::sr25519::{TxPublicKey, TxSignature};
@@ -175,6 +176,40 @@ pub struct PvssRevealTx {
     pub shares: BoundedVec<(u32, DecryptedShare), MAX_PVSS_ITEMS>,
 }
 
+/// A member of the next committee's DKG dealing (issue 27, point 1;
+/// `crate::dynasty::dkg`), for the committee of `epoch`, signed by the
+/// dealer's BLS key so nobody deals in another member's name.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct DkgDealTx {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub dealing: DkgDealing,
+    pub signature: Signature,
+}
+
+impl DkgDealTx {
+    pub fn signing_digest(chain: ChainId, epoch: Epoch, dealing: &DkgDealing) -> Digest {
+        Digest::of_encoding("strata/dkg-deal/v1", &(chain, epoch, dealing))
+    }
+}
+
+/// A member's complaint against a DKG dealing whose share to it does not
+/// match the dealer's commitments (its DLEQ proof lets anyone judge it),
+/// signed by the complainer.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct DkgComplaintTx {
+    pub chain: ChainId,
+    pub epoch: Epoch,
+    pub complaint: DkgComplaint,
+    pub signature: Signature,
+}
+
+impl DkgComplaintTx {
+    pub fn signing_digest(chain: ChainId, epoch: Epoch, complaint: &DkgComplaint) -> Digest {
+        Digest::of_encoding("strata/dkg-complaint/v1", &(chain, epoch, complaint))
+    }
+}
+
 /// A sortition candidacy for `chain`'s committee of `epoch`; the VRF proof
 /// authenticates it (only the holder of the VRF key can make one).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -196,7 +231,7 @@ pub struct DynastyParams {
     pub threshold: QuorumThreshold,
 }
 
-/// Smallest epoch a dynasty chain runs: its RandShare, candidacy and
+/// Smallest epoch a dynasty chain runs: its RandShare, candidacy, DKG and
 /// hand-over windows are an eighth of it each, at least eight blocks. A
 /// transaction a member posts once it has executed a window's opening
 /// height reaches a block three or four heights later (HotStuff has three

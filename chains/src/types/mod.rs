@@ -18,9 +18,9 @@ pub use cert::{
     VoteData,
 };
 pub use dynasty::{
-    AdminSet, Approval, Candidacy, CommitteeHandoff, DynastyParams, PvssDealTx, PvssRevealTx,
-    Reconfigure, ReconfigureTx, RegistryAction, RegistryChange, RegistryTx, ValidatorInfo,
-    ValidatorTier,
+    AdminSet, Approval, Candidacy, CommitteeHandoff, DkgComplaintTx, DkgDealTx, DynastyParams,
+    PvssDealTx, PvssRevealTx, Reconfigure, ReconfigureTx, RegistryAction, RegistryChange,
+    RegistryTx, ValidatorInfo, ValidatorTier,
 };
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, EpochChange, SyncRequest, SyncResponse};

@@ -11,8 +11,8 @@ use strata_crypto::sr25519::{TxKeypair, TxPublicKey, TxSigError, TxSignature};
 use super::block::BlockHeader;
 use super::cert::QuorumCertificate;
 use super::dynasty::{
-    Candidacy, CommitteeHandoff, PvssDealTx, PvssRevealTx, ReconfigureTx, RegistryTx,
-    MAX_ANCHOR_HANDOFFS,
+    Candidacy, CommitteeHandoff, DkgComplaintTx, DkgDealTx, PvssDealTx, PvssRevealTx,
+    ReconfigureTx, RegistryTx, MAX_ANCHOR_HANDOFFS,
 };
 use super::evidence::Evidence;
 use super::limits::*;
@@ -184,6 +184,10 @@ pub enum SystemTx {
     Reconfigure(ReconfigureTx),
     #[codec(index = 6)]
     Evidence(Evidence),
+    #[codec(index = 7)]
+    DkgDeal(DkgDealTx),
+    #[codec(index = 8)]
+    DkgComplaint(DkgComplaintTx),
 }
 
 impl SystemTx {
@@ -200,6 +204,8 @@ impl SystemTx {
             SystemTx::PvssReveal(r) => r.chain == chain,
             SystemTx::Reconfigure(r) => r.reconfigure.chain == chain,
             SystemTx::Evidence(_) => false,
+            SystemTx::DkgDeal(d) => d.chain == chain,
+            SystemTx::DkgComplaint(c) => c.chain == chain,
         }
     }
 }

@@ -449,6 +449,11 @@ impl DynastySim<'_> {
                     SystemTx::PvssDeal(d) => format!("a dealing for epoch {}", d.context.epoch),
                     SystemTx::PvssReveal(r) => format!("a reveal for epoch {}", r.epoch),
                     SystemTx::Candidacy(c) => format!("a candidacy for epoch {}", c.epoch),
+                    SystemTx::DkgDeal(d) => format!("a DKG dealing for epoch {}", d.epoch),
+                    SystemTx::DkgComplaint(c) => format!(
+                        "a DKG complaint against {} for epoch {}",
+                        c.complaint.dealer, c.epoch
+                    ),
                     _ => "a system transaction".into(),
                 };
                 self.log(|| format!("n{i} posts {what} after height {height}"));

@@ -108,6 +108,10 @@ pub struct DynastySimReport {
     /// Seeds of the epochs after the first, by source.
     pub randshare_seeds: u64,
     pub fallback_seeds: u64,
+    /// Committees after the first whose DKG gave a group key, and dealers
+    /// an upheld complaint excluded (a Byzantine dealer's bad share).
+    pub group_keys: u64,
+    pub dkg_excluded: u64,
     /// Epochs whose committee differs from the one before.
     pub committee_changes: u64,
     /// The reconfiguration executed (and took effect at its boundary).
@@ -789,6 +793,10 @@ impl<'a> DynastySim<'a> {
                     report.newcomer_served = true;
                 }
                 previous = Some(keys);
+                if let Ok(Some(d)) = crate::dynasty::dkg::dkg_record(state, self.chain, e) {
+                    report.group_keys += u64::from(d.group_key.is_some());
+                    report.dkg_excluded += d.disqualified.len() as u64;
+                }
                 if let Ok(Some(r)) = crate::dynasty::epoch_record(state, self.chain, e) {
                     match r.source {
                         SeedSource::RandShare => report.randshare_seeds += 1,
