@@ -38,7 +38,7 @@ use strata_crypto::pvss::{PvssPublicKey, PvssSecretKey};
 use strata_crypto::threshold::{GroupPublic, SecretShare};
 use strata_crypto::PublicKey;
 
-use super::randshare::{push_index, pvss_keys};
+use super::randshare::{index_list, push_index, pvss_keys};
 use super::{epoch_key, fault_bound, read, EpochRecord, Overlay, Phase};
 use crate::execution::{CommitteeRecord, StateError, StateView};
 use crate::types::dynasty::MAX_DYNASTY_MEMBERS;
@@ -127,11 +127,7 @@ pub fn dkg_dealers(
     chain: ChainId,
     epoch: Epoch,
 ) -> Result<Vec<u32>, StateError> {
-    Ok(
-        read::<BoundedVec<u32, MAX_DYNASTY_MEMBERS>>(view, &dealers_key(chain, epoch), "dealers")?
-            .map(|v| v.into_inner())
-            .unwrap_or_default(),
-    )
+    index_list(view, &dealers_key(chain, epoch))
 }
 
 /// Whether `complainer` has a complaint against `dealer` recorded.
@@ -290,13 +286,7 @@ fn disqualified(
     chain: ChainId,
     epoch: Epoch,
 ) -> Result<Vec<u32>, StateError> {
-    Ok(read::<BoundedVec<u32, MAX_DYNASTY_MEMBERS>>(
-        view,
-        &disqualified_key(chain, epoch),
-        "disqualified dealers",
-    )?
-    .map(|v| v.into_inner())
-    .unwrap_or_default())
+    index_list(view, &disqualified_key(chain, epoch))
 }
 
 /// The qualified dealings of `epoch`'s run, checked, in dealer order.

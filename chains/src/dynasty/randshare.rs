@@ -191,10 +191,18 @@ pub fn threshold(n: usize) -> usize {
     fault_bound(n) + 1
 }
 
+/// A sorted list of member positions kept under `key` (dealers,
+/// revealers, excluded dealers).
+pub(super) fn index_list(view: &dyn StateView, key: &[u8]) -> Result<Vec<u32>, StateError> {
+    Ok(
+        read::<BoundedVec<u32, MAX_DYNASTY_MEMBERS>>(view, key, "index list")?
+            .map(|v| v.into_inner())
+            .unwrap_or_default(),
+    )
+}
+
 pub(super) fn push_index(s: &mut Overlay<'_>, key: Vec<u8>, index: u32) -> Result<(), StateError> {
-    let mut list: Vec<u32> = read::<BoundedVec<u32, MAX_DYNASTY_MEMBERS>>(s, &key, "index list")?
-        .map(|v| v.into_inner())
-        .unwrap_or_default();
+    let mut list = index_list(s, &key)?;
     if !list.contains(&index) {
         list.push(index);
         list.sort_unstable();

@@ -177,7 +177,7 @@ pub struct PvssRevealTx {
 }
 
 /// A member of the next committee's DKG dealing (issue 27, point 1;
-/// `crate::dynasty::dkg`), for the committee of `epoch`, signed by the
+/// `dynasty/dkg.rs`), for the committee of `epoch`, signed by the
 /// dealer's BLS key so nobody deals in another member's name.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct DkgDealTx {
