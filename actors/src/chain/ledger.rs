@@ -13,7 +13,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus;
 use strata_chains::execution::BlockRef;
-use strata_chains::store::{RocksStore, Store, NOT_INDEXED};
+use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, Height, Payload, Transaction};
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
@@ -60,12 +60,7 @@ fn unix_millis() -> u64 {
 /// A committed block's contents, each transaction hashed once.
 #[derive(Debug)]
 struct BlockContents {
-    /// Every transaction the block lists, in order, for the index:
-    /// `NOT_INDEXED` where a batch is listed again (in this block or after
-    /// an earlier one executed it), so a transaction's location is where
-    /// it executed and never changes once answered (a batch proposed twice
-    /// before either commit: a node asked before and after the second
-    /// commit answered two blocks, found by tests/multiprocess.rs).
+    /// Every transaction the block lists, in order (the index).
     listed: Vec<Digest>,
     /// The transactions to execute: those of batches no earlier block
     /// executed, with their hashes (`txs` only when they were decoded).
@@ -343,12 +338,12 @@ fn block_contents(
             c.txs = txs.to_vec();
         }
         Payload::Batches(refs) => {
-            // A batch listed twice is indexed and executed once.
+            // A batch listed twice is indexed twice and executed once.
             let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
             let mut missing = Vec::new();
             for r in refs.iter() {
                 if let Some(range) = seen.get(&r.digest).cloned() {
-                    c.listed.extend(range.map(|_| NOT_INDEXED));
+                    c.listed.extend_from_within(range);
                     continue;
                 }
                 let start = c.listed.len();
@@ -373,9 +368,6 @@ fn block_contents(
                 };
                 seen.insert(r.digest, start..c.listed.len());
                 if state.batch_executed(&r.digest).map_err(store_error)? {
-                    for h in c.listed.iter_mut().skip(start) {
-                        *h = NOT_INDEXED;
-                    }
                     continue;
                 }
                 c.hashes.extend_from_slice(&c.listed[start..]);
@@ -684,7 +676,7 @@ mod tests {
     }
 
     #[test]
-    fn contents_index_and_execute_each_batch_once_where_it_executes() {
+    fn contents_index_every_listing_and_execute_each_batch_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
         let state = StateStore::open(
@@ -729,9 +721,10 @@ mod tests {
         };
         let c = block_contents(&store, &state, &block, true).unwrap();
         let new_hash = new.batch().transactions[0].hash();
-        // `old` keeps its location in block 1; `new` is indexed here.
-        let listed = vec![NOT_INDEXED, NOT_INDEXED, new_hash, NOT_INDEXED, NOT_INDEXED];
-        assert_eq!(c.listed, listed, "only what executes here is indexed");
+        let mut listed = old_hashes.clone();
+        listed.push(new_hash);
+        listed.extend(old_hashes.iter().copied());
+        assert_eq!(c.listed, listed, "every listing is indexed, in order");
         assert_eq!(c.hashes, vec![new_hash], "only the new batch executes");
         assert_eq!(c.txs, new.batch().transactions.to_vec());
         assert_eq!(c.fresh, vec![new.digest()]);
