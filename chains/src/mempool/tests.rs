@@ -410,6 +410,46 @@ fn a_proposal_is_valid_once_its_batches_are_here_and_match_its_root() {
         .any(|a| matches!(a, MempoolAction::Ensured { id: 7 })));
 }
 
+/// The member a fetch among `actions` asks, if any.
+fn fetched_from(actions: &[MempoolAction]) -> Option<u32> {
+    actions.iter().find_map(|x| match x {
+        MempoolAction::Fetch { from, .. } => Some(*from),
+        _ => None,
+    })
+}
+
+/// Whom a missing batch is asked of, in turn, when each peer asked
+/// answers without it (the next is asked at the next tick), from the
+/// actions `first` on, until `done` says so; with the time reached.
+fn fetch_order(
+    m: &mut MempoolCore,
+    disk: &Disk,
+    mut now: Micros,
+    first: Vec<MempoolAction>,
+    done: impl Fn(&[u32]) -> bool,
+) -> (Vec<u32>, Micros) {
+    let mut asked = Vec::new();
+    let mut a = first;
+    while let Some(from) = fetched_from(&a) {
+        asked.push(from);
+        if done(&asked) {
+            break;
+        }
+        m.on_event(
+            now,
+            disk,
+            MempoolEvent::Fetched {
+                from,
+                batches: vec![],
+            },
+        );
+        // The next tick, well within the retry interval.
+        now += FETCH_RETRY / 4;
+        a = m.on_event(now, disk, MempoolEvent::Tick);
+    }
+    (asked, now)
+}
+
 #[test]
 fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
     // A block of an earlier epoch: the members of this one never had its
@@ -419,7 +459,7 @@ fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
     let mut m = MempoolCore::new(config(0));
     m.set_followers(2);
     let b = peer_batch(1, 0..3);
-    let mut now = 10 * FETCH_RETRY;
+    let now = 10 * FETCH_RETRY;
     let a = m.on_event(
         now,
         &disk,
@@ -429,31 +469,10 @@ fn a_committed_batch_no_member_holds_is_fetched_from_the_chains_followers() {
             epoch: None,
         },
     );
-    let mut asked = Vec::new();
-    let mut a = a;
-    for _ in 0..5 {
-        let Some(from) = a.iter().find_map(|x| match x {
-            MempoolAction::Fetch { from, .. } => Some(*from),
-            _ => None,
-        }) else {
-            break;
-        };
-        asked.push(from);
-        if from >= 4 {
-            break;
-        }
-        m.on_event(
-            now,
-            &disk,
-            MempoolEvent::Fetched {
-                from,
-                batches: vec![],
-            },
-        );
-        // The next tick, well within the retry interval.
-        now += FETCH_RETRY / 4;
-        a = m.on_event(now, &disk, MempoolEvent::Tick);
-    }
+    // Each member answers without it; the loop stops at the first follower.
+    let (asked, now) = fetch_order(&mut m, &disk, now, a, |asked| {
+        asked.last().is_some_and(|&p| p >= 4) || asked.len() == 5
+    });
     assert_eq!(asked, vec![1, 2, 3, 4], "members first, then a follower");
     m.on_event(
         now,
@@ -491,36 +510,14 @@ fn a_batch_of_the_previous_epochs_block_is_fetched_from_that_epochs_members() {
     m.set_followers(6);
     m.set_epoch(5, vec![Some(7), Some(9), Some(0), Some(2)]);
     let b = peer_batch(1, 0..3);
-    let mut now = 10 * FETCH_RETRY;
+    let now = 10 * FETCH_RETRY;
     let ensure = |epoch| MempoolEvent::Ensure {
         id: 1,
         batches: vec![(b.digest(), 1)],
         epoch: Some(epoch),
     };
-    let fetched_from = |a: &[MempoolAction]| {
-        a.iter().find_map(|x| match x {
-            MempoolAction::Fetch { from, .. } => Some(*from),
-            _ => None,
-        })
-    };
-    let mut a = m.on_event(now, &disk, ensure(4));
-    let mut asked = Vec::new();
-    while let Some(from) = fetched_from(&a) {
-        asked.push(from);
-        if asked.len() == 4 {
-            break;
-        }
-        m.on_event(
-            now,
-            &disk,
-            MempoolEvent::Fetched {
-                from,
-                batches: vec![],
-            },
-        );
-        now += FETCH_RETRY / 4;
-        a = m.on_event(now, &disk, MempoolEvent::Tick);
-    }
+    let first = m.on_event(now, &disk, ensure(4));
+    let (asked, now) = fetch_order(&mut m, &disk, now, first, |asked| asked.len() == 4);
     // The author (epoch 4's member 1) first, then the others who
     // certified the block, skipping itself; then the rest in turn.
     assert_eq!(asked, vec![9, 2, 7, 1]);
