@@ -13,7 +13,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use strata_chains::consensus;
 use strata_chains::execution::BlockRef;
-use strata_chains::store::{RocksStore, Store};
+use strata_chains::store::{RocksStore, Store, NOT_INDEXED};
 use strata_chains::types::{Block, ChainId, Height, Payload, Transaction};
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::MerkleTree;
@@ -60,8 +60,16 @@ fn unix_millis() -> u64 {
 /// A committed block's contents, each transaction hashed once.
 #[derive(Debug)]
 struct BlockContents {
-    /// Every transaction the block lists, in order (the index).
+    /// Every transaction the block lists, in order: the leaves of its
+    /// `tx_root`, whose proofs the ledger serves.
     listed: Vec<Digest>,
+    /// `listed` for the index: `NOT_INDEXED` where a batch is listed again
+    /// (in this block or after an earlier one executed it), so a
+    /// transaction's location is where it executed and never changes once
+    /// answered (a batch proposed twice before either commit: a node asked
+    /// before and after the second commit answered two blocks, found by
+    /// tests/multiprocess.rs).
+    indexed: Vec<Digest>,
     /// The transactions to execute: those of batches no earlier block
     /// executed, with their hashes (`txs` only when they were decoded).
     txs: Vec<Transaction>,
@@ -152,7 +160,7 @@ impl Ledger {
         let height = block.header.height;
         if let Err(e) = self.store.commit_indexed(
             std::slice::from_ref(&**block),
-            &[std::mem::take(&mut c.listed)],
+            &[std::mem::take(&mut c.indexed)],
         ) {
             fatal("committing a block failed", e);
         }
@@ -327,6 +335,7 @@ fn block_contents(
 ) -> Result<BlockContents, ContentsError> {
     let mut c = BlockContents {
         listed: Vec::new(),
+        indexed: Vec::new(),
         txs: Vec::new(),
         hashes: Vec::new(),
         fresh: Vec::new(),
@@ -335,14 +344,16 @@ fn block_contents(
         Payload::Inline(txs) => {
             c.hashes = txs.iter().map(|t| t.hash()).collect();
             c.listed = c.hashes.clone();
+            c.indexed = c.hashes.clone();
             c.txs = txs.to_vec();
         }
         Payload::Batches(refs) => {
-            // A batch listed twice is indexed twice and executed once.
+            // A batch listed twice is indexed and executed once.
             let mut seen: HashMap<Digest, std::ops::Range<usize>> = HashMap::new();
             let mut missing = Vec::new();
             for r in refs.iter() {
                 if let Some(range) = seen.get(&r.digest).cloned() {
+                    c.indexed.extend(range.clone().map(|_| NOT_INDEXED));
                     c.listed.extend_from_within(range);
                     continue;
                 }
@@ -368,8 +379,11 @@ fn block_contents(
                 };
                 seen.insert(r.digest, start..c.listed.len());
                 if state.batch_executed(&r.digest).map_err(store_error)? {
+                    c.indexed
+                        .extend(c.listed[start..].iter().map(|_| NOT_INDEXED));
                     continue;
                 }
+                c.indexed.extend_from_slice(&c.listed[start..]);
                 c.hashes.extend_from_slice(&c.listed[start..]);
                 c.txs.extend(txs.into_iter().flatten());
                 c.fresh.push(r.digest);
@@ -676,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn contents_index_every_listing_and_execute_each_batch_once() {
+    fn contents_index_and_execute_each_batch_once_where_it_executes() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
         let state = StateStore::open(
@@ -721,10 +735,15 @@ mod tests {
         };
         let c = block_contents(&store, &state, &block, true).unwrap();
         let new_hash = new.batch().transactions[0].hash();
+        // The tree's leaves are every listing, in order…
         let mut listed = old_hashes.clone();
         listed.push(new_hash);
         listed.extend(old_hashes.iter().copied());
-        assert_eq!(c.listed, listed, "every listing is indexed, in order");
+        assert_eq!(c.listed, listed, "the block's tx_root covers every listing");
+        // …the index only what executes here: `old` keeps its location in
+        // block 1.
+        let indexed = vec![NOT_INDEXED, NOT_INDEXED, new_hash, NOT_INDEXED, NOT_INDEXED];
+        assert_eq!(c.indexed, indexed, "only what executes here is indexed");
         assert_eq!(c.hashes, vec![new_hash], "only the new batch executes");
         assert_eq!(c.txs, new.batch().transactions.to_vec());
         assert_eq!(c.fresh, vec![new.digest()]);
@@ -732,6 +751,7 @@ mod tests {
         // Without decoding: the same hashes, no transactions.
         let hashed_only = block_contents(&store, &state, &block, false).unwrap();
         assert_eq!(hashed_only.listed, c.listed);
+        assert_eq!(hashed_only.indexed, c.indexed);
         assert_eq!(hashed_only.hashes, c.hashes);
         assert_eq!(hashed_only.fresh, c.fresh);
         assert!(hashed_only.txs.is_empty());

@@ -60,6 +60,9 @@ impl MempoolView for Disk<'_> {
     fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool {
         self.state.nonce_used(sender, nonce).unwrap_or(false)
     }
+    fn tx_committed(&self, tx: &Digest) -> bool {
+        matches!(self.store.tx_location(tx), Ok(Some(_)))
+    }
 }
 
 pub struct Mempool {

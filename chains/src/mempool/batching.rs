@@ -24,7 +24,7 @@ impl MempoolCore {
                 verdicts.push(Err(TxRefusal::Duplicate));
                 continue;
             }
-            if let Transaction::Provenance(p) = &tx {
+            if let Some(p) = tx.provenance() {
                 let key = (p.record.sender.to_bytes(), p.record.nonce);
                 if !self.nonce_set.insert(key) {
                     verdicts.push(Err(TxRefusal::ReplayedNonce));
@@ -177,15 +177,20 @@ impl MempoolCore {
         author != self.cfg.me || self.cfg.me >= self.cfg.committee_size
     }
 
-    /// Whether every record of a held batch of this node's has executed
-    /// (its nonce is used), whichever batch carried it.
+    /// Whether every transaction of a held batch of this node's has
+    /// committed, whichever batch carried it: a committed block lists it
+    /// (executed or refused there), or, for a record, its nonce is spent.
+    /// A system transaction has no nonce: only the chain's index says it
+    /// committed, and until it does the batch is handed on again (a
+    /// forward lost in a full lane must not lose an answered `accepted`).
     fn executed_elsewhere(&self, view: &dyn MempoolView, digest: &Digest) -> bool {
         let Some(hashes) = self.held.get(digest) else {
             return true;
         };
-        hashes.iter().all(|h| match self.pending_nonces.get(h) {
-            Some((sender, nonce)) => view.nonce_used(sender, *nonce),
-            None => true,
+        hashes.iter().all(|h| {
+            view.tx_committed(h)
+                || matches!(self.pending_nonces.get(h),
+                    Some((sender, nonce)) if view.nonce_used(sender, *nonce))
         })
     }
 
@@ -215,7 +220,7 @@ impl MempoolCore {
                 continue;
             }
             for tx in batch.batch().transactions.iter() {
-                if let Transaction::Provenance(p) = tx {
+                if let Some(p) = tx.provenance() {
                     let key = (p.record.sender.to_bytes(), p.record.nonce);
                     self.nonce_set.insert(key);
                     self.pending_nonces.insert(tx.hash(), key);

@@ -96,6 +96,9 @@ pub trait MempoolView {
     fn batch_executed(&self, digest: &Digest) -> bool;
     /// Whether the sender's nonce is spent in the executed state.
     fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool;
+    /// Whether a committed block lists the transaction (the chain's
+    /// transaction index knows it).
+    fn tx_committed(&self, tx: &Digest) -> bool;
 }
 
 /// Which transactions the chain takes.

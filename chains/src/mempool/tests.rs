@@ -13,6 +13,7 @@ struct Disk {
     batches: BTreeMap<Digest, Vec<Digest>>,
     executed: BTreeSet<Digest>,
     nonces: BTreeSet<([u8; 32], u64)>,
+    committed: BTreeSet<Digest>,
 }
 
 impl MempoolView for Disk {
@@ -27,6 +28,9 @@ impl MempoolView for Disk {
     }
     fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool {
         self.nonces.contains(&(*sender, nonce))
+    }
+    fn tx_committed(&self, tx: &Digest) -> bool {
+        self.committed.contains(tx)
     }
 }
 
@@ -574,6 +578,50 @@ fn a_batch_made_in_another_seat_goes_to_members_as_records_until_they_execute() 
         "{a:?}"
     );
     let a = m.on_event(later + 4 * REPUSH_AFTER, &disk, MempoolEvent::Tick);
+    assert!(
+        !a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_forwarded_system_transaction_is_handed_on_until_a_committed_block_lists_it() {
+    // A registration submitted to a node outside the committee has no
+    // nonce to say it executed: a lost forward must be sent again.
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(u32::MAX));
+    let fixture = crate::test_support::ReceiptFixture::new();
+    let system = crate::test_support::anchor_tx(&fixture.anchor);
+    let (digest, a) = sealed_own(&mut m, &mut disk, &system);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, MempoolAction::Forward { digest: d, attempt: 0 } if *d == digest)),
+        "{a:?}"
+    );
+    let mut now = 20_000;
+    for attempt in 1..4 {
+        now += REPUSH_AFTER + 1;
+        let a = m.on_event(now, &disk, MempoolEvent::Tick);
+        assert!(
+            a.iter().any(
+                |x| matches!(x, MempoolAction::Forward { digest: d, attempt: n } if *d == digest && *n == attempt)
+            ),
+            "attempt {attempt}: {a:?}"
+        );
+        assert!(!a
+            .iter()
+            .any(|x| matches!(x, MempoolAction::ForgetUnconfirmed(_))));
+    }
+    // A member's block lists it: the batch is let go, and not forwarded.
+    disk.committed.insert(system.hash());
+    now += REPUSH_AFTER + 1;
+    let a = m.on_event(now, &disk, MempoolEvent::Tick);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, MempoolAction::ForgetUnconfirmed(d) if d == &vec![digest])),
+        "{a:?}"
+    );
+    let a = m.on_event(now + 2 * REPUSH_AFTER, &disk, MempoolEvent::Tick);
     assert!(
         !a.iter().any(|x| matches!(x, MempoolAction::Forward { .. })),
         "{a:?}"

@@ -97,6 +97,9 @@ impl Store for MemStore {
             let hash = b.hash();
             self.heights.insert(b.header.height, hash);
             for (i, tx) in tx_hashes.iter().enumerate() {
+                if *tx == super::NOT_INDEXED {
+                    continue;
+                }
                 self.txs.insert(
                     *tx,
                     TxLocation {

@@ -86,7 +86,10 @@ pub trait Store: Send {
     }
     /// `commit` for a caller that already holds each block's transaction
     /// hashes in order (`tx_hashes[i]` belongs to `blocks[i]`); a node's
-    /// executor has them from executing, and hashing twice costs.
+    /// executor has them from executing, and hashing twice costs. A
+    /// position holding [`NOT_INDEXED`] is left out of the index: the
+    /// executor marks a batch an earlier listing executed, so a
+    /// transaction keeps the location where it executed.
     fn commit_indexed(
         &mut self,
         blocks: &[Block],
@@ -145,6 +148,10 @@ fn block_tx_hashes<S: Store + ?Sized>(store: &S, block: &Block) -> Result<Vec<Di
 
 /// Checks that `blocks` extend the tip one height at a time and that each
 /// comes with its transaction hashes.
+/// In `commit_indexed`'s hashes: a position not indexed (its transaction
+/// keeps an earlier location).
+pub const NOT_INDEXED: Digest = Digest::ZERO;
+
 fn check_commit(
     tip: Option<(Height, Digest)>,
     blocks: &[Block],

@@ -34,13 +34,15 @@ impl PendingTxIndex {
         }
     }
 
-    /// Adds the transactions of the block at `height`, in block order. A
-    /// transaction listed twice keeps its latest location, as a later
-    /// write of the same key would on disk.
+    /// Adds the transactions of the block at `height`, in block order,
+    /// but for positions marked [`super::NOT_INDEXED`] (a transaction an
+    /// earlier listing executed keeps that location).
     pub fn add(&mut self, height: Height, hashes: &[Digest]) {
         self.entries.reserve(hashes.len());
         for (tx, index) in hashes.iter().zip(0u32..) {
-            self.entries.insert(*tx, TxLocation { height, index });
+            if *tx != super::NOT_INDEXED {
+                self.entries.insert(*tx, TxLocation { height, index });
+            }
         }
     }
 
@@ -105,5 +107,16 @@ mod tests {
         p.clear();
         assert_eq!(p.len(), 0);
         assert_eq!(p.get(&d(2)), None);
+        // A position the executor marks is left out; the others keep
+        // their places in the block.
+        p.add(10, &[super::super::NOT_INDEXED, d(5)]);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            p.get(&d(5)),
+            Some(TxLocation {
+                height: 10,
+                index: 1
+            })
+        );
     }
 }

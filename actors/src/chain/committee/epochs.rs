@@ -37,6 +37,12 @@ const LATER_KEPT: usize = 4096;
 /// committed (members do not send it proposals: this is how it follows,
 /// and its own dynasty transactions wait on what it has executed).
 const CATCH_UP_EVERY: Duration = Duration::from_millis(200);
+/// How often an observer the next epoch seats asks: it must hold the
+/// epoch's last blocks when the proof of its end comes, or the new
+/// committee waits for it (found at a testnet boundary: two joining
+/// members 1.2–1.4 s behind the old committee's end, and the new epoch's
+/// first two views timed out for want of their votes).
+const JOINING_CATCH_UP_EVERY: Duration = Duration::from_millis(50);
 /// A member whose commits stalled this long asks too.
 const STALL: Duration = Duration::from_millis(1000);
 
@@ -54,6 +60,11 @@ pub struct EpochDriver {
     participant: Option<Recipient<StateExecuted>>,
     /// Committed height at the last catch-up tick, and since when.
     progress: (Height, Option<Instant>),
+    /// Catch-up ticks so far (an observer not joining asks every fourth).
+    ticks: u64,
+    /// Whether the next epoch seats this node, once its committee is
+    /// decided, for the epoch it follows.
+    joining: Option<(Epoch, bool)>,
 }
 
 impl EpochDriver {
@@ -343,17 +354,45 @@ impl CommitteeActor {
         }
     }
 
+    /// Whether the committee of the epoch after this core's, once decided
+    /// in the executed state, seats this node (read once per epoch).
+    fn joins_next_epoch(&mut self) -> bool {
+        let epoch = self.core.config().epoch;
+        if let Some((e, joins)) = self.epochs.as_ref().and_then(|d| d.joining) {
+            if e == epoch {
+                return joins;
+            }
+        }
+        let key = self.key.public_key();
+        let joins = match EpochSeat::read_at(&self.state, self.chain, &key, epoch.saturating_add(1))
+        {
+            Ok(seat) => seat.me.is_some(),
+            // Not decided yet: asked again at the next tick.
+            Err(_) => return false,
+        };
+        if let Some(d) = self.epochs.as_mut() {
+            d.joining = Some((epoch, joins));
+        }
+        joins
+    }
+
     /// Now and then, a node that observes, or whose commits stalled, asks
     /// a member of its epoch for the blocks it has not committed (an
     /// observer has no other way to learn them; a member cut off across
     /// a boundary needs the proof).
     pub(super) fn start_catching_up(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(CATCH_UP_EVERY, |act, ctx| {
+        let every = (CATCH_UP_EVERY.as_millis() / JOINING_CATCH_UP_EVERY.as_millis()).max(1) as u64;
+        ctx.run_interval(JOINING_CATCH_UP_EVERY, move |act, ctx| {
             let height = act.core.committed_height();
             let observer = act.core.config().me as usize >= act.core.config().committee.len();
+            let joining = observer && act.joins_next_epoch();
             let Some(d) = act.epochs.as_mut() else {
                 return;
             };
+            d.ticks = d.ticks.wrapping_add(1);
+            if !joining && d.ticks % every != 0 {
+                return;
+            }
             let now = Instant::now();
             let stalled = match d.progress {
                 (h, Some(since)) if h == height => now.duration_since(since) >= STALL,

@@ -50,6 +50,9 @@ impl MempoolView for SimDisk<'_> {
     fn nonce_used(&self, sender: &[u8; 32], nonce: u64) -> bool {
         nonce_used(self.state, sender, nonce).unwrap_or(false)
     }
+    fn tx_committed(&self, tx: &Digest) -> bool {
+        matches!(self.store.tx_location(tx), Ok(Some(_)))
+    }
 }
 
 /// A node's mempool core, and its disk to read through.
