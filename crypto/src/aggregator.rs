@@ -7,6 +7,13 @@
 //! checks instead of k individual ones, and nothing at all when every vote is
 //! good, which is the common case.
 //!
+//! On a threshold committee (`Committee::group`) the votes are signature
+//! shares: at t of them the collector combines t into the group signature
+//! and checks that one signature against the group key; only if it fails
+//! are the bad shares located (bisection over share-key aggregates, then
+//! one by one if errors cancel in a sum). Shares beyond t only record who
+//! took part, checked with one aggregate.
+//!
 //! A collector whose transport authenticates every vote's sender may defer
 //! even that one check ([`CheckPolicy::Deferred`]): the certificate forms
 //! unchecked and [`VoteAggregator::check`] verifies it when it must be shown
@@ -17,6 +24,7 @@ use std::sync::Arc;
 use crate::bls::{AggregatePublicKey, PublicKey, Signature};
 use crate::committee::{Committee, QuorumThreshold};
 use crate::qc::{QuorumCert, SignerBitmap};
+use crate::threshold::{GroupPublic, SignatureShare};
 
 /// Why a vote was not added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +37,8 @@ pub enum VoteError {
     Duplicate { index: usize },
     #[error("member {index} already sent an invalid vote")]
     Rejected { index: usize },
+    #[error("member {index}'s share signs another message than the others")]
+    OtherMessage { index: usize },
 }
 
 /// What adding a vote achieved.
@@ -71,6 +81,8 @@ pub struct VoteAggregator {
     votes: Vec<Option<(usize, Signature)>>,
     rejected: Vec<bool>,
     weight: u64,
+    /// Votes held (a threshold committee's quorum counts them).
+    count: usize,
     certificate: Option<QuorumCert>,
     /// Votes that arrived after the certificate formed, not yet checked.
     late: Vec<usize>,
@@ -97,6 +109,7 @@ impl VoteAggregator {
             votes: vec![None; n],
             rejected: vec![false; n],
             weight: 0,
+            count: 0,
             certificate: None,
             late: Vec::new(),
             policy,
@@ -160,6 +173,10 @@ impl VoteAggregator {
         }
         let m = match self.messages.iter().position(|m| m == message) {
             Some(m) => m,
+            // Shares combine only over one message.
+            None if self.committee.group().is_some() && !self.messages.is_empty() => {
+                return Err(VoteError::OtherMessage { index });
+            }
             None => {
                 self.messages.push(message.to_vec());
                 self.messages.len() - 1
@@ -167,17 +184,31 @@ impl VoteAggregator {
         };
         self.votes[index] = Some((m, signature));
         self.weight += member.weight;
+        self.count += 1;
         if self.certificate.is_some() {
             self.late.push(index);
             return Ok(VoteOutcome::default());
         }
-        if !self
-            .threshold
-            .is_reached(self.weight, self.committee.total_weight())
-        {
+        if !self.is_quorum() {
             return Ok(VoteOutcome::default());
         }
         Ok(self.certify())
+    }
+
+    fn is_quorum(&self) -> bool {
+        self.committee
+            .is_quorum(self.count, self.weight, self.threshold)
+    }
+
+    /// Drops votes found bad; their senders' later votes are refused.
+    fn reject(&mut self, invalid: &[usize]) {
+        for &i in invalid {
+            if self.votes[i].take().is_some() {
+                self.weight -= self.committee.members()[i].weight;
+                self.count -= 1;
+            }
+            self.rejected[i] = true;
+        }
     }
 
     /// Members whose votes arrived after the certificate formed and are not
@@ -203,9 +234,29 @@ impl VoteAggregator {
             };
         }
         let late = std::mem::take(&mut self.late);
+        let mut invalid = Vec::new();
+        if self.committee.group().is_some() {
+            // The group signature stays; the late shares only join the
+            // record of who took part, checked with one aggregate.
+            if self.policy == CheckPolicy::Deferred {
+                self.checked = false;
+            } else if !self.subset_verifies(&late) {
+                self.bisect(&late, &mut invalid);
+                self.reject(&invalid);
+            }
+            let held = self.held();
+            let qc = QuorumCert {
+                signers: SignerBitmap::from_indices(self.votes.len(), held),
+                signature: current.signature,
+            };
+            self.certificate = Some(qc.clone());
+            return VoteOutcome {
+                certificate: Some(qc),
+                invalid,
+            };
+        }
         let held = self.held();
         let signature = self.aggregate_signature(&held);
-        let mut invalid = Vec::new();
         if self.policy == CheckPolicy::Deferred {
             self.checked = false;
         } else if !self.verifies(&held, &signature) {
@@ -216,11 +267,7 @@ impl VoteAggregator {
             } else {
                 self.bisect(&late, &mut invalid);
             }
-            for &i in &invalid {
-                self.votes[i] = None;
-                self.rejected[i] = true;
-                self.weight -= self.committee.members()[i].weight;
-            }
+            self.reject(&invalid);
         }
         let held = self.held();
         let qc = QuorumCert {
@@ -241,6 +288,9 @@ impl VoteAggregator {
     }
 
     fn certify(&mut self) -> VoteOutcome {
+        if let Some(group) = self.committee.group().cloned() {
+            return self.certify_threshold(&group);
+        }
         let held = self.held();
         let signature = self.aggregate_signature(&held);
         if self.policy == CheckPolicy::Deferred {
@@ -256,15 +306,8 @@ impl VoteAggregator {
 
         let mut invalid = Vec::new();
         self.bisect(&held, &mut invalid);
-        for &i in &invalid {
-            self.votes[i] = None;
-            self.rejected[i] = true;
-            self.weight -= self.committee.members()[i].weight;
-        }
-        if !self
-            .threshold
-            .is_reached(self.weight, self.committee.total_weight())
-        {
+        self.reject(&invalid);
+        if !self.is_quorum() {
             return VoteOutcome {
                 certificate: None,
                 invalid,
@@ -277,6 +320,82 @@ impl VoteAggregator {
         let signature = self.aggregate_signature(&held);
         let signers = SignerBitmap::from_indices(self.votes.len(), held);
         self.finish(signers, signature, invalid)
+    }
+
+    /// A threshold committee's certificate: the first t shares held
+    /// combined into the group signature, checked once against the group
+    /// key; on failure the bad shares are found and dropped and the next t
+    /// combined. Shares beyond t are checked with one aggregate.
+    fn certify_threshold(&mut self, group: &GroupPublic) -> VoteOutcome {
+        let t = group.threshold() as usize;
+        let mut invalid = Vec::new();
+        loop {
+            let held = self.held();
+            let Some(signature) = self.combined(group, &held) else {
+                return VoteOutcome {
+                    certificate: None,
+                    invalid,
+                };
+            };
+            if self.policy == CheckPolicy::Deferred {
+                self.checked = false;
+                let signers = SignerBitmap::from_indices(self.votes.len(), held);
+                return self.finish(signers, signature, invalid);
+            }
+            let (first, rest) = held.split_at(t.min(held.len()));
+            let message = self.messages.first().map_or(&[][..], |m| m.as_slice());
+            if group.verify(message, &signature).is_ok() {
+                let mut bad = Vec::new();
+                if !rest.is_empty() && !self.subset_verifies(rest) {
+                    self.bisect(rest, &mut bad);
+                }
+                self.reject(&bad);
+                invalid.extend(bad);
+                self.checked = true;
+                let signers = SignerBitmap::from_indices(self.votes.len(), self.held());
+                return self.finish(signers, signature, invalid);
+            }
+            let mut bad = Vec::new();
+            if self.subset_verifies(first) {
+                // The sum verifies and the combination does not: errors
+                // that cancel in a sum (colluding shares), found one by one.
+                bad.extend(
+                    first
+                        .iter()
+                        .copied()
+                        .filter(|&i| !self.subset_verifies(&[i])),
+                );
+            } else {
+                self.bisect(first, &mut bad);
+            }
+            if bad.is_empty() {
+                // Valid shares combine into the group signature: the group
+                // itself is inconsistent. Nothing certifies.
+                return VoteOutcome {
+                    certificate: None,
+                    invalid,
+                };
+            }
+            self.reject(&bad);
+            invalid.extend(bad);
+        }
+    }
+
+    /// The group signature the first t of `held` combine into (unchecked);
+    /// `None` below t.
+    fn combined(&self, group: &GroupPublic, held: &[usize]) -> Option<Signature> {
+        let shares: Vec<SignatureShare> = held
+            .iter()
+            .take(group.threshold() as usize)
+            .filter_map(|&i| {
+                let (_, signature) = self.votes.get(i)?.as_ref()?;
+                Some(SignatureShare {
+                    index: u32::try_from(i).ok()?.checked_add(1)?,
+                    signature: *signature,
+                })
+            })
+            .collect();
+        group.combine(&shares).ok()
     }
 
     /// Verifies a certificate formed (or extended) unchecked, folding in
@@ -330,8 +449,8 @@ impl VoteAggregator {
     fn verifies(&self, indices: &[usize], signature: &Signature) -> bool {
         let mut groups: Vec<Vec<PublicKey>> = vec![Vec::new(); self.messages.len()];
         for &i in indices {
-            if let Some((m, _)) = &self.votes[i] {
-                groups[*m].push(self.committee.members()[i].key);
+            if let (Some((m, _)), Some(key)) = (&self.votes[i], self.committee.vote_key(i)) {
+                groups[*m].push(key);
             }
         }
         let parts: Vec<(&[u8], AggregatePublicKey)> = groups
@@ -368,6 +487,9 @@ impl VoteAggregator {
         }
     }
 }
+
+#[cfg(test)]
+mod threshold_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,23 @@
 //! A committee is per chain and per epoch (DESIGN.md §4): the order of its
 //! members fixes the meaning of a certificate's signer bitmap, and each
 //! member's weight (stake or credit) is what a quorum counts.
+//!
+//! A threshold committee (issue 27) also holds its epoch's group key from
+//! the DKG: its votes are signature shares, checked against each member's
+//! share key, and its certificates are the one group signature any t of
+//! them combine into. Its quorum is t members by count (the DKG's t =
+//! n − f, the two-thirds rule with unit weights: dynasty committees are
+//! unweighted); its timeouts are still signed with the members' own keys.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parity_scale_codec::{Decode, Encode, Input};
 
 use crate::bitmap::SignerBitmap;
 use crate::bls::{AggregatePublicKey, ProofOfPossession, PublicKey};
 use crate::codec::decode_vec;
+use crate::threshold::GroupPublic;
 
 pub use crate::bitmap::MAX_COMMITTEE_SIZE;
 
@@ -33,6 +42,12 @@ pub enum CommitteeError {
     BadThreshold { numerator: u64, denominator: u64 },
     #[error("threshold {0:?} is not a decimal like 0.67 or a fraction like 2/3")]
     UnparsableThreshold(String),
+    #[error("a group of {shares} share keys with threshold {threshold} does not fit a committee of {members}")]
+    GroupMismatch {
+        shares: usize,
+        threshold: u32,
+        members: usize,
+    },
 }
 
 /// A committee member: a validated BLS key and its voting weight.
@@ -58,6 +73,9 @@ pub struct Committee {
     /// Sum of all keys, so a certificate signed by most of the committee is
     /// checked by subtracting the few non-signers.
     all_keys: AggregatePublicKey,
+    /// The epoch's group key on a threshold committee: with every share
+    /// key for a collector, or the group key alone for a verifier.
+    group: Option<Arc<GroupPublic>>,
 }
 
 impl Committee {
@@ -93,7 +111,58 @@ impl Committee {
             total_weight,
             index,
             all_keys,
+            group: None,
         })
+    }
+
+    /// This committee as a threshold committee of `group`: its share keys
+    /// (share i + 1 is member i's), or none for a committee that only
+    /// checks certificates.
+    pub fn with_group(mut self, group: GroupPublic) -> Result<Committee, CommitteeError> {
+        let shares = group.share_keys().len();
+        let t = group.threshold();
+        if (shares != 0 && shares != self.len()) || t == 0 || t as usize > self.len() {
+            return Err(CommitteeError::GroupMismatch {
+                shares,
+                threshold: t,
+                members: self.len(),
+            });
+        }
+        self.group = Some(Arc::new(group));
+        Ok(self)
+    }
+
+    /// The group of a threshold committee.
+    pub fn group(&self) -> Option<&GroupPublic> {
+        self.group.as_deref()
+    }
+
+    /// The same members without the group: what timeouts, which every
+    /// member signs with its own key, are collected and checked against.
+    pub fn without_group(&self) -> Committee {
+        Committee {
+            group: None,
+            ..self.clone()
+        }
+    }
+
+    /// The key member `index`'s votes are checked against: its share key
+    /// on a threshold committee that holds them, its own key otherwise.
+    pub fn vote_key(&self, index: usize) -> Option<PublicKey> {
+        match &self.group {
+            Some(g) if !g.share_keys().is_empty() => g.share_keys().get(index).copied(),
+            _ => self.members.get(index).map(|m| m.key),
+        }
+    }
+
+    /// Whether `count` votes of total weight `weight` are a quorum: the
+    /// group's t by count on a threshold committee, more than `threshold`
+    /// of the weight otherwise.
+    pub fn is_quorum(&self, count: usize, weight: u64, threshold: QuorumThreshold) -> bool {
+        match &self.group {
+            Some(g) => count >= g.threshold() as usize,
+            None => threshold.is_reached(weight, self.total_weight),
+        }
     }
 
     /// Builds a committee from registrations, checking every proof of
@@ -159,6 +228,11 @@ impl Committee {
 impl PartialEq for Committee {
     fn eq(&self, other: &Self) -> bool {
         self.members == other.members
+            && self.group.as_ref().map(|g| (g.threshold(), *g.group_key()))
+                == other
+                    .group
+                    .as_ref()
+                    .map(|g| (g.threshold(), *g.group_key()))
     }
 }
 impl Eq for Committee {}

@@ -24,9 +24,16 @@ pub enum QcError {
     InsufficientWeight { signed: u64, total: u64 },
     #[error("aggregate signature does not verify: {0}")]
     BadSignature(BlsError),
+    #[error("{got} shares recorded, the group's threshold is {needed}")]
+    TooFewShares { got: usize, needed: u32 },
 }
 
 /// An aggregate signature of a quorum of a committee over one message.
+///
+/// On a threshold committee `signature` is the group's signature (the
+/// combination of t shares, the same whichever t) and `signers` records
+/// whose shares the collector received, for rewards: full length in a
+/// block, empty in the compact form a receipt carries (constant size).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct QuorumCert {
     pub signers: SignerBitmap,
@@ -55,11 +62,47 @@ impl QuorumCert {
         threshold: QuorumThreshold,
         message: Vec<u8>,
     ) -> Result<SignatureCheck, QcError> {
+        if let Some(group) = committee.group() {
+            self.check_shares(committee, group.threshold())?;
+            return Ok(SignatureCheck::single(
+                message,
+                group.group_key(),
+                &self.signature,
+            ));
+        }
         self.check_signers(committee, threshold)?;
         let key = committee
             .aggregate_key(&self.signers)
             .ok_or(QcError::NoSigners)?;
         Ok(SignatureCheck::aggregate(message, &key, &self.signature))
+    }
+
+    /// The form a receipt carries: on a threshold committee the group
+    /// signature alone (the record of who sent shares stays in the block).
+    pub fn compact(&self, committee: &Committee) -> QuorumCert {
+        match committee.group() {
+            Some(_) => QuorumCert {
+                signers: SignerBitmap::new(0),
+                signature: self.signature,
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// A threshold certificate's record of shares: empty (compact) or one
+    /// bit per member with at least t set.
+    fn check_shares(&self, committee: &Committee, t: u32) -> Result<(), QcError> {
+        match self.signers.len() {
+            0 => Ok(()),
+            n if n == committee.len() => match self.signers.count() {
+                got if got < t as usize => Err(QcError::TooFewShares { got, needed: t }),
+                _ => Ok(()),
+            },
+            got => Err(QcError::BitmapLength {
+                expected: committee.len(),
+                got,
+            }),
+        }
     }
 
     /// Verifies a certificate whose signers may have signed different

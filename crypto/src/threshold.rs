@@ -114,6 +114,12 @@ impl SecretShare {
     pub fn public_key(&self) -> PublicKey {
         self.key.public_key()
     }
+
+    /// The share as a BLS key: what a threshold committee's member signs
+    /// its votes with.
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.key
+    }
 }
 
 impl GroupPublic {
