@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use parity_scale_codec::Encode;
 use strata_chains::audit::{AuditReport, Auditor, ExportedBlock};
-use strata_chains::types::ChainId;
+
 use strata_crypto::codec::decode_message;
 
 use crate::client::Client;
@@ -21,16 +21,7 @@ use crate::client::Client;
 /// its batches).
 const MAX_RECORD: usize = 1 << 30;
 
-fn parse_chain(s: &str) -> Result<ChainId, String> {
-    match s {
-        "global" => Ok(ChainId::GLOBAL),
-        _ => s
-            .strip_prefix("local-")
-            .and_then(|d| d.parse::<u32>().ok())
-            .map(ChainId::local)
-            .ok_or_else(|| format!("--chain {s:?}: global or local-N")),
-    }
-}
+use crate::parse_chain_arg as parse_chain;
 
 /// Fetches every committed block of `chain` from `node` into `dir`; the
 /// number of blocks written.

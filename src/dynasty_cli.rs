@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use strata_actors::keys;
 use strata_chains::dynasty::{approved_change, approved_reconfigure, ValidatorKeys};
-use strata_chains::types::{ChainId, Reconfigure, SystemTx, ValidatorTier};
+use strata_chains::types::{Reconfigure, SystemTx, ValidatorTier};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
 use strata_crypto::{PublicKey, QuorumThreshold};
@@ -108,20 +108,15 @@ pub struct ReconfigureFile {
     pub epoch_length: Option<u64>,
     /// A fraction above two thirds, e.g. "3/4".
     pub threshold: Option<String>,
+    /// `multisig` or `threshold`: how committees certify from the epoch
+    /// this takes effect in (a threshold committee needs its DKG).
+    pub certificate: Option<strata_chains::types::CertificateKind>,
     /// New weights by BLS public key (hex).
     #[serde(default)]
     pub weights: BTreeMap<String, u64>,
 }
 
-fn parse_chain(s: &str) -> Result<ChainId, String> {
-    if s == "global" {
-        return Ok(ChainId::GLOBAL);
-    }
-    s.strip_prefix("local-")
-        .and_then(|d| d.parse().ok())
-        .map(ChainId::local)
-        .ok_or_else(|| format!("chain {s:?}: use `global` or `local-N`"))
-}
+use crate::parse_chain_arg as parse_chain;
 
 fn parse_key(field: &str, s: &str) -> Result<PublicKey, String> {
     let bytes = hex::decode(s.trim()).map_err(|e| format!("{field}: not hex: {e}"))?;
@@ -166,6 +161,7 @@ impl ReconfigureFile {
             committee_size: self.committee_size,
             epoch_length: self.epoch_length,
             threshold,
+            certificate: self.certificate,
             weights: bounded("weights", weights)?,
         })
     }

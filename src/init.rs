@@ -10,7 +10,7 @@ use strata_actors::config::{
 };
 use strata_actors::keys::{self, GeneratedKeys};
 use strata_actors::{Genesis, NodeConfig, Tier};
-use strata_chains::types::Protocol;
+use strata_chains::types::{CertificateKind, ChainId, Protocol};
 use strata_crypto::SecretKey;
 
 /// Why a hierarchy could not be written or read.
@@ -62,10 +62,23 @@ pub struct HierarchySpec {
 }
 
 /// Epochs for every chain of a written hierarchy.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EpochSpec {
     pub epoch_length: u64,
     pub committee_size: u32,
+    /// Chains whose committees certify with threshold signatures (the
+    /// others by multisig).
+    pub threshold: Vec<ChainId>,
+}
+
+impl EpochSpec {
+    fn certificate(&self, chain: ChainId) -> CertificateKind {
+        if self.threshold.contains(&chain) {
+            CertificateKind::Threshold
+        } else {
+            CertificateKind::Multisig
+        }
+    }
 }
 
 impl Default for HierarchySpec {
@@ -263,7 +276,13 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
     // of the chain's nodes; the others follow the chain until drawn.
     let cap = spec
         .epochs
+        .as_ref()
         .map_or(usize::MAX, |e| e.committee_size as usize);
+    let certificate = |chain: ChainId| {
+        spec.epochs
+            .as_ref()
+            .map_or(CertificateKind::Multisig, |e| e.certificate(chain))
+    };
     let members_of = |domain: Option<u32>, tiers: &[Tier]| -> Vec<String> {
         planned
             .iter()
@@ -272,13 +291,13 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             .take(cap)
             .collect()
     };
-    let (epoch_length, committee_size) = match spec.epochs {
+    let (epoch_length, committee_size) = match &spec.epochs {
         Some(e) => (e.epoch_length, Some(e.committee_size)),
         None => (0, None),
     };
     // The administrator who approves registrations and reconfigurations
     // (`strata validator register`, `strata committee propose`).
-    let admins = match spec.epochs {
+    let admins = match &spec.epochs {
         Some(_) => {
             let mut secret = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
@@ -304,6 +323,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             members: members_of(None, &[Tier::Cloud]),
             epoch_length,
             committee_size,
+            certificate: certificate(ChainId::GLOBAL),
         },
         domains: (0..spec.domains)
             .map(|d| DomainEntry {
@@ -313,6 +333,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
                 anchor_interval: DomainEntry::DEFAULT_ANCHOR_INTERVAL,
                 epoch_length,
                 committee_size,
+                certificate: certificate(ChainId::local(d)),
             })
             .collect(),
         validators,

@@ -17,3 +17,15 @@ pub mod simulate;
 pub mod simulate_dynasty;
 pub mod simulate_hierarchy;
 pub mod testnet;
+
+/// A chain as the command line names it: `global` or `local-N`.
+pub fn parse_chain_arg(s: &str) -> Result<strata_chains::types::ChainId, String> {
+    use strata_chains::types::ChainId;
+    if s == "global" {
+        return Ok(ChainId::GLOBAL);
+    }
+    s.strip_prefix("local-")
+        .and_then(|d| d.parse::<u32>().ok())
+        .map(ChainId::local)
+        .ok_or_else(|| format!("chain {s:?}: use `global` or `local-N`"))
+}

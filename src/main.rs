@@ -11,11 +11,12 @@ use strata::bench::sigs;
 use strata::commands::{self, KeygenArgs, SubmitArgs};
 use strata::init::{self, HierarchySpec};
 use strata::load::PayloadKind;
+use strata::parse_chain_arg;
 use strata::simulate::{print_table, replay, simulate, SimArgs};
 use strata::testnet::{self, TestnetArgs};
 use strata_actors::config::ConsensusParams;
 use strata_chains::sim::FaultSet;
-use strata_chains::types::Protocol;
+use strata_chains::types::{CertificateKind, ChainId, Protocol};
 use strata_crypto::QuorumThreshold;
 
 #[derive(Parser)]
@@ -153,6 +154,10 @@ enum Command {
         /// under the same faults (--nodes is then ignored).
         #[arg(long)]
         dynasty: bool,
+        /// With --dynasty: how committees after the first certify
+        /// (`threshold`: with the group key of their DKG).
+        #[arg(long, default_value = "multisig", value_parser = parse_certificate)]
+        certificate: CertificateKind,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -186,6 +191,10 @@ struct InitArgs {
     /// Committee size with --epochs.
     #[arg(long, default_value_t = 4)]
     committee_size: u32,
+    /// With --epochs: chains (`global`, `local-N`; repeat or comma-separate)
+    /// whose committees certify with threshold BLS (the others multisig).
+    #[arg(long, value_delimiter = ',', value_parser = parse_chain_arg)]
+    threshold: Vec<ChainId>,
     /// Loopback address the nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
@@ -312,6 +321,7 @@ fn main() -> ExitCode {
                 epochs: a.epochs.map(|epoch_length| init::EpochSpec {
                     epoch_length,
                     committee_size: a.committee_size,
+                    threshold: a.threshold.clone(),
                 }),
                 ..HierarchySpec::default()
             };
@@ -574,6 +584,7 @@ fn main() -> ExitCode {
             hierarchy,
             domains,
             dynasty,
+            certificate,
         } => {
             let faults = match FaultSet::parse(&faults) {
                 Ok(f) => f,
@@ -624,7 +635,15 @@ fn main() -> ExitCode {
             }
             if dynasty {
                 return simulate_dynasty(
-                    protocol, seeds, first_seed, seed, faults, trace, threads, json,
+                    protocol,
+                    certificate,
+                    seeds,
+                    first_seed,
+                    seed,
+                    faults,
+                    trace,
+                    threads,
+                    json,
                 );
             }
             if let Some(seed) = seed {
@@ -689,6 +708,7 @@ fn main() -> ExitCode {
 #[allow(clippy::too_many_arguments)]
 fn simulate_dynasty(
     protocol: Protocol,
+    certificate: CertificateKind,
     seeds: u64,
     first_seed: u64,
     seed: Option<u64>,
@@ -699,20 +719,21 @@ fn simulate_dynasty(
 ) -> ExitCode {
     use strata::simulate_dynasty;
     if let Some(seed) = seed {
-        let r = simulate_dynasty::replay(protocol, seed, faults);
+        let r = simulate_dynasty::replay(protocol, certificate, seed, faults);
         if trace {
             for line in &r.trace {
                 println!("{line}");
             }
         }
         println!(
-            "seed {seed}: {} (epoch {} on every honest process, {} RandShare and {} fallback seeds, {} group keys, {} DKG dealers excluded, {} committee changes, reconfigured {}, newcomer served {}, {} events, {:.1} virtual s, byzantine {:?})",
+            "seed {seed}: {} (epoch {} on every honest process, {} RandShare and {} fallback seeds, {} group keys, {} DKG dealers excluded, {} threshold epochs, {} committee changes, reconfigured {}, newcomer served {}, {} events, {:.1} virtual s, byzantine {:?})",
             if r.passed() { "passed" } else { "FAILED" },
             r.epochs_min,
             r.randshare_seeds,
             r.fallback_seeds,
             r.group_keys,
             r.dkg_excluded,
+            r.threshold_epochs,
             r.committee_changes,
             r.reconfigured,
             r.newcomer_served,
@@ -721,7 +742,7 @@ fn simulate_dynasty(
             r.byzantine
         );
         if !r.passed() {
-            let cfg = simulate_dynasty::config(protocol, seed, faults);
+            let cfg = simulate_dynasty::config(protocol, certificate, seed, faults);
             eprint!("{}", r.failure_text(&cfg));
             return ExitCode::FAILURE;
         }
@@ -729,12 +750,13 @@ fn simulate_dynasty(
     }
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (s, _) = simulate_dynasty::simulate(protocol, seeds, first_seed, faults, threads);
+    let (s, _) =
+        simulate_dynasty::simulate(protocol, certificate, seeds, first_seed, faults, threads);
     if json {
         println!("{}", serde_json::to_string(&s).expect("serialises"));
     } else {
         println!(
-            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
+            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} epochs certified by threshold; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
             s.protocol,
             s.validators,
             s.committee_size,
@@ -748,6 +770,7 @@ fn simulate_dynasty(
             s.fallback_seeds,
             s.group_keys,
             s.dkg_excluded,
+            s.threshold_epochs,
             s.committee_changes,
             s.reconfigured,
             s.newcomer_served,
@@ -759,5 +782,13 @@ fn simulate_dynasty(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn parse_certificate(s: &str) -> Result<CertificateKind, String> {
+    match s {
+        "multisig" => Ok(CertificateKind::Multisig),
+        "threshold" => Ok(CertificateKind::Threshold),
+        _ => Err(format!("{s:?}: multisig or threshold")),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use strata_chains::sim::{run_dynasty, DynastySimConfig, DynastySimReport, FaultSet};
-use strata_chains::types::Protocol;
+use strata_chains::types::{CertificateKind, Protocol};
 
 /// The JSON summary of a dynasty run.
 #[derive(Debug, Serialize)]
@@ -29,6 +29,10 @@ pub struct DynastySummary {
     /// share (the Byzantine dealer's, where it was drawn).
     pub group_keys: u64,
     pub dkg_excluded: u64,
+    /// How committees after the first certified, and the epochs whose
+    /// committee did so with its group key.
+    pub certificate: &'static str,
+    pub threshold_epochs: u64,
     /// Boundaries where the committee changed.
     pub committee_changes: u64,
     /// Seeds where the reconfiguration executed, and where the validator
@@ -40,13 +44,22 @@ pub struct DynastySummary {
 }
 
 /// The configuration of one seed (what a replay uses too).
-pub fn config(protocol: Protocol, seed: u64, faults: FaultSet) -> DynastySimConfig {
-    DynastySimConfig::new(protocol, seed, faults)
+pub fn config(
+    protocol: Protocol,
+    certificate: CertificateKind,
+    seed: u64,
+    faults: FaultSet,
+) -> DynastySimConfig {
+    DynastySimConfig {
+        certificate,
+        ..DynastySimConfig::new(protocol, seed, faults)
+    }
 }
 
 /// Runs seeds `first..first+seeds` on `threads` threads.
 pub fn simulate(
     protocol: Protocol,
+    certificate: CertificateKind,
     seeds: u64,
     first: u64,
     faults: FaultSet,
@@ -60,10 +73,10 @@ pub fn simulate(
         seeds,
         threads,
         |r: &DynastySimReport| r.seed,
-        |seed| run_dynasty(&config(protocol, seed, faults)),
-        |r| (!r.passed()).then(|| r.failure_text(&config(protocol, r.seed, faults))),
+        |seed| run_dynasty(&config(protocol, certificate, seed, faults)),
+        |r| (!r.passed()).then(|| r.failure_text(&config(protocol, certificate, r.seed, faults))),
     );
-    let template = config(protocol, first, faults);
+    let template = config(protocol, certificate, first, faults);
     let summary = DynastySummary {
         protocol: protocol.to_string(),
         validators: template.validators,
@@ -81,6 +94,8 @@ pub fn simulate(
         fallback_seeds: reports.iter().map(|r| r.fallback_seeds).sum(),
         group_keys: reports.iter().map(|r| r.group_keys).sum(),
         dkg_excluded: reports.iter().map(|r| r.dkg_excluded).sum(),
+        certificate: certificate.as_str(),
+        threshold_epochs: reports.iter().map(|r| r.threshold_epochs).sum(),
         committee_changes: reports.iter().map(|r| r.committee_changes).sum(),
         reconfigured: reports.iter().filter(|r| r.reconfigured).count(),
         newcomer_served: reports.iter().filter(|r| r.newcomer_served).count(),
@@ -91,8 +106,13 @@ pub fn simulate(
 }
 
 /// Replays one seed with its whole trace.
-pub fn replay(protocol: Protocol, seed: u64, faults: FaultSet) -> DynastySimReport {
-    let mut cfg = config(protocol, seed, faults);
+pub fn replay(
+    protocol: Protocol,
+    certificate: CertificateKind,
+    seed: u64,
+    faults: FaultSet,
+) -> DynastySimReport {
+    let mut cfg = config(protocol, certificate, seed, faults);
     cfg.full_trace = true;
     run_dynasty(&cfg)
 }

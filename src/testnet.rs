@@ -50,6 +50,10 @@ pub struct TestnetArgs {
     /// Committee size with `--epochs`.
     #[arg(long, default_value_t = 4)]
     pub committee_size: u32,
+    /// With `--epochs`: chains (`global`, `local-N`; repeat or
+    /// comma-separate) whose committees certify with threshold BLS.
+    #[arg(long, value_delimiter = ',', value_parser = crate::parse_chain_arg)]
+    pub threshold: Vec<ChainId>,
     /// Cloud nodes (with a new directory).
     #[arg(long, default_value_t = 4)]
     pub cloud: usize,
@@ -275,6 +279,7 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
             epochs: args.epochs.map(|epoch_length| init::EpochSpec {
                 epoch_length,
                 committee_size: args.committee_size,
+                threshold: args.threshold.clone(),
             }),
             ..HierarchySpec::default()
         };

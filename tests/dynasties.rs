@@ -20,7 +20,7 @@ use serde_json::Value;
 use strata::client::Client;
 use strata::init::{EpochSpec, HierarchySpec, NodeEntry};
 use strata_actors::config::{NodeConfig, Tier};
-use strata_chains::types::{domain_of, GLOBAL_DOMAIN};
+use strata_chains::types::{domain_of, ChainId, GLOBAL_DOMAIN};
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
 
@@ -145,9 +145,12 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         5,
         |s| HierarchySpec {
             domains: 2,
+            // local-1 certifies with threshold BLS from its second epoch
+            // (issue 27), the others by multisig.
             epochs: Some(EpochSpec {
                 epoch_length: EPOCH_LENGTH,
                 committee_size: 4,
+                threshold: vec![ChainId::local(1)],
             }),
             ..s
         },
@@ -425,11 +428,35 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
                 }
             }
         }
+        // local-1 certifies with each keyed committee's group key; the
+        // others never do.
+        let threshold = (1..=last)
+            .filter(|&e| {
+                let mine = epoch_of(&reference, chain, e).unwrap();
+                let kind = mine["certificate"]["kind"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let keyed = mine["dkg"]["group_key"].is_string();
+                if chain == "local-1" {
+                    assert_eq!(kind == "threshold", keyed, "{chain} epoch {e}: {mine}");
+                    if keyed {
+                        assert_eq!(mine["certificate"]["group_key"], mine["dkg"]["group_key"]);
+                    }
+                } else {
+                    assert_eq!(kind, "multisig", "{chain} epoch {e}");
+                }
+                kind == "threshold"
+            })
+            .count();
         eprintln!(
-            "{chain}: {last} epochs, {} distinct committees, {keyed} keyed by their DKG",
+            "{chain}: {last} epochs, {} distinct committees, {keyed} keyed by their DKG, {threshold} certified by threshold",
             committees.len()
         );
         assert!(keyed >= 1, "{chain}: a committee keyed by its DKG");
+        if chain == "local-1" {
+            assert!(threshold >= 1, "{chain}: threshold epochs");
+        }
         assert!(last >= 3, "{chain}: several epochs ({last})");
         assert!(
             committees.len() >= 2,

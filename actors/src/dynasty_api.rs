@@ -84,6 +84,17 @@ fn members(state: &StateStore, c: &CommitteeRecord) -> Vec<MemberView> {
         .collect()
 }
 
+fn certificate_json(c: &CommitteeRecord) -> Value {
+    match c.group {
+        Some(g) => json!({
+            "kind": "threshold",
+            "threshold": g.threshold,
+            "group_key": hex::encode(g.key.to_bytes()),
+        }),
+        None => json!({ "kind": "multisig" }),
+    }
+}
+
 fn epoch_json(r: &EpochRecord) -> Value {
     json!({
         "epoch": r.epoch,
@@ -91,6 +102,7 @@ fn epoch_json(r: &EpochRecord) -> Value {
         "last_height": r.last_height(),
         "epoch_length": r.params.epoch_length,
         "committee_size": r.params.committee_size,
+        "certificate_kind": r.params.certificate.as_str(),
         "seed": r.seed.to_hex(),
         "seed_source": r.source.name(),
     })
@@ -136,6 +148,7 @@ async fn get_committee(
         "core_epoch": status.epoch,
         "current": epoch_json(&cur),
         "members": members(s, &committee),
+        "certificate": certificate_json(&committee),
         "me": me,
         "next": next.map(|n| json!({ "epoch": n.epoch, "members": members(s, &n) })),
         "pending": pending.map(|p| json!({
@@ -169,7 +182,10 @@ async fn get_epoch(
         "seed_source": record.source.name(),
         "qualified": seed.as_ref().map(|r| r.qualified.to_vec()),
         "revealers": seed.as_ref().map(|r| r.revealers.to_vec()),
-        "members": committee.map(|c| members(s, &c)),
+        "members": committee.as_ref().map(|c| members(s, c)),
+        // How this epoch's certificates verify: against the group key a
+        // threshold committee's DKG gave it, else the members' keys.
+        "certificate": committee.as_ref().map(certificate_json),
         // The committee's DKG (issue 27): absent for epoch 0 and before
         // its complaints close.
         "dkg": dkg.map(|d| json!({

@@ -413,7 +413,10 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
             persister,
         );
         let actor = match spec.dynasty {
-            Some(_) => actor.with_epochs(participant),
+            Some(_) => actor.with_epochs(
+                participant,
+                Some(keys::read_pvss(&cfg.bls_key_file.with_extension("pvss"))?),
+            ),
             None => actor,
         };
         let actor = CommitteeActor::start_in_arbiter(

@@ -163,6 +163,7 @@ impl CertifiedChain {
             protocol: self.protocol,
             threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
             members: BoundedVec::new(self.kit.committee.members().to_vec()).expect("a small kit"),
+            group: None,
         }
     }
 

@@ -15,6 +15,7 @@ use strata_chains::dynasty::CoreSettings;
 use strata_chains::store::{RocksStore, Store};
 use strata_chains::types::{Block, ChainId, ConsensusMessage, Height};
 use strata_crypto::hash::Digest;
+use strata_crypto::pvss::PvssSecretKey;
 use strata_crypto::SecretKey;
 use strata_net::PeerId;
 
@@ -166,8 +167,14 @@ impl CommitteeActor {
 
     /// Runs the chain's epochs, telling `participant` (this node's
     /// dynasty participant) of every executed height.
-    pub fn with_epochs(mut self, participant: Option<Recipient<StateExecuted>>) -> CommitteeActor {
-        self.epochs = Some(EpochDriver::new(participant));
+    /// `pvss` decrypts this node's share of a threshold committee's group
+    /// key from the chain's DKG.
+    pub fn with_epochs(
+        mut self,
+        participant: Option<Recipient<StateExecuted>>,
+        pvss: Option<PvssSecretKey>,
+    ) -> CommitteeActor {
+        self.epochs = Some(EpochDriver::new(participant, pvss));
         self
     }
 

@@ -620,7 +620,10 @@ impl Handler<GetTxProof> for Ledger {
             index: proof.leaf_index,
             leaf_count: proof.leaf_count,
             siblings: proof.siblings.iter().map(|s| s.to_hex()).collect(),
-            commit: CommitProofView::new(&headers, &certificate),
+            commit: CommitProofView::new(
+                &headers,
+                &consensus::commit_proof::compact(&self.state, certificate),
+            ),
         })
     }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use strata_chains::types::dynasty::{MAX_ADMINS, MAX_PEER_ID, MIN_COMMITTEE, MIN_EPOCH_LENGTH};
-use strata_chains::types::{AdminSet, ChainId, DynastyParams, ValidatorInfo, ValidatorTier};
+use strata_chains::types::{
+    AdminSet, CertificateKind, ChainId, DynastyParams, ValidatorInfo, ValidatorTier,
+};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::pvss::PvssPublicKey;
 use strata_crypto::sr25519::TxPublicKey;
@@ -106,17 +108,35 @@ pub fn validator_info(v: &Validator) -> Option<ValidatorInfo> {
     })
 }
 
+/// What a chain's genesis entry says of its epochs.
+pub struct EpochsEntry {
+    pub epoch_length: u64,
+    pub committee_size: Option<u32>,
+    pub certificate: CertificateKind,
+}
+
 /// A chain's dynasty parameters from its entry (`None`: no epochs).
 pub fn params(
     path: &Path,
     field: &str,
     chain: ChainId,
-    epoch_length: u64,
-    committee_size: Option<u32>,
+    entry: EpochsEntry,
     members: usize,
     validators: &std::collections::BTreeMap<String, Validator>,
 ) -> Result<Option<DynastyParams>, ConfigError> {
+    let EpochsEntry {
+        epoch_length,
+        committee_size,
+        certificate,
+    } = entry;
     if epoch_length == 0 {
+        if certificate == CertificateKind::Threshold {
+            return Err(ConfigError::new(
+                path,
+                format!("{field}.certificate"),
+                "threshold certificates need epochs (each dynasty keys itself by a DKG): set epoch_length",
+            ));
+        }
         return Ok(None);
     }
     if epoch_length < MIN_EPOCH_LENGTH {
@@ -152,5 +172,6 @@ pub fn params(
         epoch_length,
         committee_size: size,
         threshold: QuorumThreshold::TWO_THIRDS,
+        certificate,
     }))
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_chains::consensus::LeaderPolicy;
 use strata_chains::execution::{CommitteeRecord, GenesisState};
-use strata_chains::types::{genesis_block, Block, ChainId, GenesisParams, Protocol};
+use strata_chains::types::{
+    genesis_block, Block, CertificateKind, ChainId, GenesisParams, Protocol,
+};
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::committee::{Committee, Member};
 use strata_crypto::hash::Digest;
@@ -165,6 +167,10 @@ pub struct GlobalChainEntry {
     /// Members of each later committee (default: as many as `members`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committee_size: Option<u32>,
+    /// `multisig` (the default) or `threshold`: committees from epoch 1
+    /// on certify with their DKG's group key (needs epochs).
+    #[serde(default)]
+    pub certificate: CertificateKind,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -181,6 +187,8 @@ pub struct DomainEntry {
     pub epoch_length: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committee_size: Option<u32>,
+    #[serde(default)]
+    pub certificate: CertificateKind,
 }
 
 impl DomainEntry {
@@ -280,6 +288,7 @@ fn committee_record(chain: ChainId, protocol: Protocol, committee: &Committee) -
         threshold: QuorumThreshold::TWO_THIRDS,
         members: BoundedVec::new(committee.members().to_vec())
             .expect("a committee is bounded by the same limit"),
+        group: None,
     }
 }
 
@@ -431,8 +440,11 @@ impl Genesis {
             path,
             "global",
             ChainId::GLOBAL,
-            g.epoch_length,
-            g.committee_size,
+            dynasty::EpochsEntry {
+                epoch_length: g.epoch_length,
+                committee_size: g.committee_size,
+                certificate: g.certificate,
+            },
             g.members.len(),
             &validators,
         )?;
@@ -447,8 +459,11 @@ impl Genesis {
                 path,
                 &field,
                 id,
-                d.epoch_length,
-                d.committee_size,
+                dynasty::EpochsEntry {
+                    epoch_length: d.epoch_length,
+                    committee_size: d.committee_size,
+                    certificate: d.certificate,
+                },
                 d.members.len(),
                 &validators,
             )?;

@@ -53,6 +53,7 @@ fn genesis_file() -> GenesisFile {
             members: names(0..4),
             epoch_length: 0,
             committee_size: None,
+            certificate: CertificateKind::Multisig,
         },
         domains: vec![DomainEntry {
             id: 0,
@@ -61,6 +62,7 @@ fn genesis_file() -> GenesisFile {
             anchor_interval: 10,
             epoch_length: 0,
             committee_size: None,
+            certificate: CertificateKind::Multisig,
         }],
         validators: (0..8).map(validator).collect(),
         admins: AdminsEntry::default(),

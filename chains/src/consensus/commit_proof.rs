@@ -37,6 +37,29 @@ pub enum CommitProofError {
     NoCommit(Protocol),
 }
 
+/// `certificate` as a receipt carries it: a threshold committee's is the
+/// group signature alone (constant size, whatever the committee's size),
+/// its record of shares staying in the block; a multisig one as it is.
+/// `view` is a state that records the certificate's committee.
+pub fn compact(
+    view: &dyn crate::execution::StateView,
+    certificate: QuorumCertificate,
+) -> QuorumCertificate {
+    let threshold =
+        crate::execution::CommitteeRecord::read(view, certificate.chain, certificate.epoch)
+            .ok()
+            .flatten()
+            .and_then(|r| r.committee().ok())
+            .filter(|c| c.group().is_some());
+    match (threshold, certificate.cert.clone()) {
+        (Some(committee), Some(cert)) => QuorumCertificate {
+            cert: Some(cert.compact(&committee)),
+            ..certificate
+        },
+        _ => certificate,
+    }
+}
+
 /// The headers from the block at `height` up to its commit, with the last
 /// header's certificate (taken from the next committed block's justify).
 pub fn build(

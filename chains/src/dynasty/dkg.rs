@@ -40,9 +40,9 @@ use strata_crypto::PublicKey;
 
 use super::randshare::{index_list, push_index, pvss_keys};
 use super::{epoch_key, fault_bound, read, EpochRecord, Overlay, Phase};
-use crate::execution::{CommitteeRecord, StateError, StateView};
+use crate::execution::{CommitteeRecord, GroupKey, StateError, StateView};
 use crate::types::dynasty::MAX_DYNASTY_MEMBERS;
-use crate::types::{ChainId, DkgComplaintTx, DkgDealTx, Epoch, Height};
+use crate::types::{CertificateKind, ChainId, DkgComplaintTx, DkgDealTx, Epoch, Height};
 
 /// What a committee's DKG came to, fixed when its complaints close.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -344,6 +344,25 @@ pub(super) fn close(s: &mut Overlay<'_>, cur: &EpochRecord) -> Result<(), StateE
         share_keys: BoundedVec::new(share_keys).map_err(|e| StateError::Corrupt(e.to_string()))?,
     };
     s.put(record_key(chain, epoch), record.encode());
+    // A threshold chain's committee certifies with the group key from its
+    // first view (issue 27, point 2): the key goes into the committee
+    // record, which the hand-over proves to whoever follows the chain.
+    let threshold_chain = super::epoch_record(s, chain, epoch)?
+        .is_some_and(|r| r.params.certificate == CertificateKind::Threshold);
+    if let (true, Some(key), Some(mut committee)) = (
+        threshold_chain,
+        record.group_key,
+        CommitteeRecord::read(s, chain, epoch)?,
+    ) {
+        committee.group = Some(GroupKey {
+            threshold: record.threshold,
+            key,
+        });
+        s.put(
+            crate::execution::committee_key(chain, epoch),
+            committee.encode(),
+        );
+    }
     Ok(())
 }
 

@@ -7,15 +7,18 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use rand::{CryptoRng, RngCore};
 use strata_crypto::committee::Committee;
 use strata_crypto::hash::Digest;
+use strata_crypto::pvss::PvssSecretKey;
+use strata_crypto::threshold::SecretShare;
 use strata_crypto::{PublicKey, SecretKey};
 
 use super::{current_epoch, epoch_end, epoch_record, validator, EpochRecord};
 use crate::consensus::{Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Micros, Recovery};
 use crate::execution::{CommitteeRecord, StateError, StateView};
 use crate::store::{Store, StoreError};
-use crate::types::{Block, ChainId, Epoch, Height};
+use crate::types::{Block, CertificateKind, ChainId, Epoch, Height};
 
 /// Why an epoch's seat could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,9 @@ pub struct EpochSeat {
     pub members: Arc<Committee>,
     /// This node's position, if it is a member.
     pub me: Option<u32>,
+    /// A member's secret share of a threshold committee's group key, which
+    /// it signs its votes with (`with_share`).
+    pub share: Option<SecretShare>,
 }
 
 impl EpochSeat {
@@ -83,17 +89,47 @@ impl EpochSeat {
         let epoch = record.epoch;
         let committee = CommitteeRecord::read(view, chain, epoch)?
             .ok_or(SeatError::NoCommittee { chain, epoch })?;
-        let members =
-            committee
-                .committee()
-                .map_err(|why| SeatError::Invalid { chain, epoch, why })?;
+        // A threshold chain's committee is known once its DKG closed (it
+        // may name a group key); until then it is not decided.
+        let dkg = super::dkg::dkg_record(view, chain, epoch)?;
+        if epoch > 0 && record.params.certificate == CertificateKind::Threshold && dkg.is_none() {
+            return Err(SeatError::NoCommittee { chain, epoch });
+        }
+        let invalid = |why: String| SeatError::Invalid { chain, epoch, why };
+        let members = match (committee.group, dkg.and_then(|d| d.group())) {
+            // A collector needs every share key, not only the group's.
+            (Some(g), Some(group)) if *group.group_key() == g.key => {
+                Committee::new(committee.members.to_vec())
+                    .and_then(|c| c.with_group(group))
+                    .map_err(|e| invalid(e.to_string()))?
+            }
+            _ => committee.committee().map_err(invalid)?,
+        };
         let me = members.index_of(key).map(|i| i as u32);
         Ok(EpochSeat {
             record,
             committee,
             members: Arc::new(members),
             me,
+            share: None,
         })
+    }
+
+    /// The seat with this member's share of a threshold committee's group
+    /// key, decrypted from the chain's DKG with its PVSS key (none for an
+    /// observer, a multisig committee, or a member whose share did not
+    /// open: it cannot vote this epoch, and t of n suffice).
+    pub fn with_share<R: RngCore + CryptoRng>(
+        mut self,
+        view: &dyn StateView,
+        pvss: &PvssSecretKey,
+        rng: &mut R,
+    ) -> Result<EpochSeat, SeatError> {
+        if let (Some(me), Some(_)) = (self.me, self.members.group()) {
+            let (chain, epoch) = (self.committee.chain, self.record.epoch);
+            self.share = super::dkg::secret_share(view, chain, epoch, me, pvss, rng)?;
+        }
+        Ok(self)
     }
 
     /// The position a core of this seat runs at: the member's, or one past
@@ -221,6 +257,9 @@ impl EpochSeat {
         cfg.base_timeout = settings.base_timeout;
         cfg.max_timeout = settings.max_timeout;
         let mut core = ConsensusCore::new(cfg, key);
+        if let Some(share) = &self.share {
+            core.set_vote_key(share.secret_key().clone());
+        }
         let mut actions = core.on_event(now, Event::Restored(Box::new(recovery)));
         // Roots above the state the start block names: the next epoch's
         // first proposals may name them (the start block executes later

@@ -232,6 +232,7 @@ pub(super) fn decide(
         protocol: current.protocol,
         threshold: params.threshold,
         members: BoundedVec::new(members).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        group: None,
     };
     s.put(
         crate::execution::committee_key(chain, next),
@@ -287,6 +288,9 @@ fn apply_pending(
     }
     if let Some(t) = r.threshold {
         params.threshold = t;
+    }
+    if let Some(c) = r.certificate {
+        params.certificate = c;
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ fn params(size: u32) -> DynastyParams {
         epoch_length: LENGTH,
         committee_size: size,
         threshold: QuorumThreshold::TWO_THIRDS,
+        certificate: crate::types::CertificateKind::Multisig,
     }
 }
 
@@ -58,6 +59,7 @@ fn net(n: usize, size: u32, seed: u64) -> Net {
                 .collect(),
         )
         .unwrap(),
+        group: None,
     };
     let genesis = GenesisState {
         config,
@@ -365,6 +367,7 @@ fn a_reconfiguration_seats_and_unseats_at_the_next_boundary_and_refuses_what_bre
         committee_size: None,
         epoch_length: None,
         threshold: None,
+        certificate: None,
         weights: BoundedVec::default(),
     };
     // Removing three of six leaves three: refused, with the reason.

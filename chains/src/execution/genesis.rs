@@ -11,6 +11,8 @@ use parity_scale_codec::{Decode, Encode};
 use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::committee::{Committee, Member, QuorumThreshold};
 use strata_crypto::hash::Digest;
+use strata_crypto::threshold::GroupPublic;
+use strata_crypto::PublicKey;
 
 use super::{StateError, StateView};
 use crate::auth::{self, MemTree, GENESIS_CONFIG_KEY};
@@ -36,12 +38,29 @@ pub struct CommitteeRecord {
     pub protocol: Protocol,
     pub threshold: QuorumThreshold,
     pub members: BoundedVec<Member, MAX_COMMITTEE>,
+    /// A threshold committee's group key, written when its DKG closes
+    /// (`dynasty::dkg`); `None`: the committee certifies by multisig.
+    pub group: Option<GroupKey>,
+}
+
+/// A threshold committee's group key and t, as its DKG fixed them: what a
+/// verifier (a receipt's reader among them) checks certificates against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct GroupKey {
+    pub threshold: u32,
+    pub key: PublicKey,
 }
 
 impl CommitteeRecord {
     /// The committee with its aggregate keys, for checking certificates.
     pub fn committee(&self) -> Result<Committee, String> {
-        Committee::new(self.members.to_vec()).map_err(|e| e.to_string())
+        let committee = Committee::new(self.members.to_vec()).map_err(|e| e.to_string())?;
+        match self.group {
+            Some(g) => committee
+                .with_group(GroupPublic::from_parts(g.threshold, g.key, Vec::new()))
+                .map_err(|e| e.to_string()),
+            None => Ok(committee),
+        }
     }
 
     /// The record a state holds for `chain` in `epoch`, if any.
@@ -117,6 +136,7 @@ mod tests {
             protocol: Protocol::TwoPhase,
             threshold: QuorumThreshold::TWO_THIRDS,
             members: BoundedVec::new(committee.committee.members().to_vec()).unwrap(),
+            group: None,
         };
         let genesis = GenesisState {
             config: Digest::of("cfg", b"x"),

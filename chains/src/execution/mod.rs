@@ -36,7 +36,7 @@ pub use anchor::{
     anchor_key, anchored_key, check_anchor, check_certified, conflict_key, AnchorCheck,
     AnchorConflict, AnchorHead, AnchorRecord, ANCHOR_KEY_PREFIX,
 };
-pub use genesis::{committee_key, CommitteeRecord, GenesisState, COMMITTEE_KEY_PREFIX};
+pub use genesis::{committee_key, CommitteeRecord, GenesisState, GroupKey, COMMITTEE_KEY_PREFIX};
 pub use mem::MemState;
 pub(crate) use records::Overlay;
 pub use records::{TRANSFER_TO_DOMAIN_KEY, TRANSFER_TO_KEY};

@@ -18,6 +18,33 @@ use strata_crypto::{SecretKey, Signature};
 use super::limits::MAX_COMMITTEE;
 use super::{ChainId, Epoch, Round, View};
 
+/// How a chain's committees certify (issue 27; genesis `certificate`,
+/// changed by a reconfiguration): `Multisig`, an aggregate of the members'
+/// own signatures with a bitmap; `Threshold`, the one signature of the
+/// epoch's DKG group key that any t vote shares combine into (a chain's
+/// first epoch, and an epoch whose DKG failed, certify by multisig: no
+/// group key exists for them).
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateKind {
+    #[default]
+    #[codec(index = 0)]
+    Multisig,
+    #[codec(index = 1)]
+    Threshold,
+}
+
+impl CertificateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateKind::Multisig => "multisig",
+            CertificateKind::Threshold => "threshold",
+        }
+    }
+}
+
 /// What a signature attests.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Encode, Decode)]
 pub enum Statement {
@@ -133,12 +160,16 @@ impl SignedStatement {
         committee: &Committee,
     ) -> Result<SignatureCheck, CertError> {
         check_scope(self.data.chain, self.data.epoch, chain, epoch)?;
-        let member = committee
-            .member(self.signer as usize)
-            .ok_or(CertError::UnknownSigner(self.signer))?;
+        // A vote of a threshold committee is a share: checked against the
+        // member's share key (proposals and timeouts: its own key).
+        let key = match self.data.statement {
+            Statement::Vote { .. } => committee.vote_key(self.signer as usize),
+            _ => committee.member(self.signer as usize).map(|m| m.key),
+        }
+        .ok_or(CertError::UnknownSigner(self.signer))?;
         Ok(SignatureCheck::single(
             self.data.signing_bytes(),
-            &member.key,
+            &key,
             &self.signature,
         ))
     }

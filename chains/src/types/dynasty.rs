@@ -229,6 +229,8 @@ pub struct DynastyParams {
     /// Most members of a committee.
     pub committee_size: u32,
     pub threshold: QuorumThreshold,
+    /// How committees from the second epoch on certify.
+    pub certificate: super::CertificateKind,
 }
 
 /// Smallest epoch a dynasty chain runs: its RandShare, candidacy, DKG and
@@ -257,6 +259,7 @@ pub struct Reconfigure {
     pub committee_size: Option<u32>,
     pub epoch_length: Option<u64>,
     pub threshold: Option<QuorumThreshold>,
+    pub certificate: Option<super::CertificateKind>,
     /// New weights.
     pub weights: BoundedVec<(PublicKey, u64), MAX_RECONFIGURE_KEYS>,
 }

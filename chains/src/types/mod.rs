@@ -14,8 +14,8 @@ mod tx;
 
 pub use block::{genesis_block, state_link_valid, Block, BlockHeader, GenesisParams};
 pub use cert::{
-    CertError, QuorumCertificate, SignedStatement, Statement, TimeoutCertificate, TimeoutMessage,
-    VoteData,
+    CertError, CertificateKind, QuorumCertificate, SignedStatement, Statement, TimeoutCertificate,
+    TimeoutMessage, VoteData,
 };
 pub use dynasty::{
     AdminSet, Approval, Candidacy, CommitteeHandoff, DkgComplaintTx, DkgDealTx, DynastyParams,

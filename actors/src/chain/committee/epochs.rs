@@ -22,6 +22,7 @@ use strata_chains::execution::committee_key;
 use strata_chains::store::Store;
 use strata_chains::types::{CommitteeHandoff, ConsensusMessage, Epoch, Height};
 use strata_crypto::hash::Digest;
+use strata_crypto::pvss::PvssSecretKey;
 use strata_net::PeerId;
 
 use super::CommitteeActor;
@@ -65,12 +66,19 @@ pub struct EpochDriver {
     /// Whether the next epoch seats this node, once its committee is
     /// decided, for the epoch it follows.
     joining: Option<(Epoch, bool)>,
+    /// This node's PVSS key: it opens its share of a threshold
+    /// committee's group key.
+    pvss: Option<PvssSecretKey>,
 }
 
 impl EpochDriver {
-    pub fn new(participant: Option<Recipient<StateExecuted>>) -> EpochDriver {
+    pub fn new(
+        participant: Option<Recipient<StateExecuted>>,
+        pvss: Option<PvssSecretKey>,
+    ) -> EpochDriver {
         EpochDriver {
             participant,
+            pvss,
             ..EpochDriver::default()
         }
     }
@@ -138,6 +146,15 @@ impl CommitteeActor {
             _ => 0,
         };
         let roots = self.recent_roots(since);
+        let seat = match self.epochs.as_ref().and_then(|d| d.pvss.as_ref()) {
+            Some(pvss) => seat
+                .with_share(&self.state, pvss, &mut rand::rngs::OsRng)
+                .unwrap_or_else(|e| fatal("opening this node's share of the group key failed", e)),
+            None => seat,
+        };
+        if seat.members.group().is_some() {
+            tracing::info!(chain = %self.chain, epoch, share = seat.share.is_some(), "a threshold committee");
+        }
         let read_ms = began.elapsed().as_millis() as u64;
         let started = seat
             .start(

@@ -51,7 +51,7 @@ impl Handler<GetIncluded> for Ledger {
             .and_then(|(headers, certificate)| {
                 Some(CommitProof {
                     later: BoundedVec::new(headers.into_iter().skip(1).collect()).ok()?,
-                    certificate,
+                    certificate: consensus::commit_proof::compact(&self.state, certificate),
                 })
             });
         Some(Included {

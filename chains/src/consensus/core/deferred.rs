@@ -36,7 +36,14 @@ impl ConsensusCore {
             if !self.signs_in(data.round.view) {
                 continue;
             }
-            let vote = SignedStatement::sign(data, self.cfg.me, &self.key);
+            // A threshold committee's vote is a share of the group key; a
+            // member without one (its share did not open) cannot vote.
+            let key = match (&self.vote_key, self.cfg.committee.group()) {
+                (Some(share), _) => share,
+                (None, Some(_)) => continue,
+                (None, None) => &self.key,
+            };
+            let vote = SignedStatement::sign(data, self.cfg.me, key);
             if to == self.cfg.me {
                 self.handle_vote(self.cfg.me, vote, out);
             } else {

@@ -112,6 +112,9 @@ impl VerifiedCache {
 pub struct ConsensusCore {
     cfg: CoreConfig,
     key: SecretKey,
+    /// A threshold committee member's share of the group key, which signs
+    /// its votes (`set_vote_key`); its own key signs everything else.
+    vote_key: Option<SecretKey>,
     genesis_hash: Digest,
     started: bool,
     now: Micros,
@@ -195,9 +198,12 @@ impl ConsensusCore {
             held_epoch_change: None,
             tree: BlockTree::new(cfg.genesis.clone()),
             votes: Phase::with_policy(committee.clone(), threshold, CheckPolicy::Deferred),
-            timeouts: Phase::new(committee, threshold),
+            // Timeouts are signed with the members' own keys on every
+            // committee (each signs its own round: no share combines).
+            timeouts: Phase::new(Arc::new(committee.without_group()), threshold),
             cfg,
             key,
+            vote_key: None,
             genesis_hash,
             started: false,
             now: 0,
@@ -253,6 +259,12 @@ impl ConsensusCore {
         self.stats
     }
 
+    /// Signs this node's votes with `share`, its share of a threshold
+    /// committee's group key (`dynasty::EpochSeat::with_share`).
+    pub fn set_vote_key(&mut self, share: SecretKey) {
+        self.vote_key = Some(share);
+    }
+
     pub fn config(&self) -> &CoreConfig {
         &self.cfg
     }
@@ -285,7 +297,12 @@ impl ConsensusCore {
     /// the policy applies to the whole committee. Voters of the parent
     /// compute the same leader to send their votes to, from the same block.
     pub fn proposer_for(&self, view: View, parent: &Block) -> u32 {
-        if self.rules().rotates_among_signers() && parent.header.view + 1 == view {
+        // A threshold certificate's record of shares is the collector's
+        // word, not proven by the signature: no leader is drawn from it.
+        if self.rules().rotates_among_signers()
+            && self.cfg.committee.group().is_none()
+            && parent.header.view + 1 == view
+        {
             if let Some(cert) = &parent.header.justify.cert {
                 let candidates: Vec<u32> = cert
                     .signers

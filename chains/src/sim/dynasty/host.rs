@@ -45,7 +45,13 @@ impl DynastySim<'_> {
     pub(super) fn start_core(&mut self, i: usize) {
         let chain = self.chain;
         let p = &self.procs[i];
+        // The share's opening draws randomness only for a complaint's
+        // proof: seeded, so a run replays.
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(
+            self.cfg.seed ^ (i as u64).rotate_left(32),
+        );
         let seat = match crate::dynasty::EpochSeat::read(&p.state, chain, &p.keys.bls.public_key())
+            .and_then(|seat| seat.with_share(&p.state, &p.keys.pvss, &mut rng))
         {
             Ok(seat) => seat,
             Err(e) => {
@@ -496,6 +502,7 @@ impl DynastySim<'_> {
             committee_size: None,
             epoch_length: None,
             threshold: None,
+            certificate: None,
             weights: BoundedVec::default(),
         };
         let tx = crate::dynasty::approved_reconfigure(r, &self.network, &[(0, &self.admin)]);

@@ -64,6 +64,9 @@ pub struct DynastySimConfig {
     pub validators: usize,
     pub committee_size: u32,
     pub epoch_length: u64,
+    /// How committees after the first certify (threshold: with the group
+    /// key of their DKG).
+    pub certificate: crate::types::CertificateKind,
     pub seed: u64,
     pub faults: FaultSet,
     pub fault_phase: Duration,
@@ -83,6 +86,7 @@ impl DynastySimConfig {
             validators: 7,
             committee_size: 4,
             epoch_length: crate::types::dynasty::MIN_EPOCH_LENGTH,
+            certificate: crate::types::CertificateKind::Multisig,
             seed,
             faults,
             fault_phase: Duration::from_secs(6),
@@ -112,6 +116,8 @@ pub struct DynastySimReport {
     /// an upheld complaint excluded (a Byzantine dealer's bad share).
     pub group_keys: u64,
     pub dkg_excluded: u64,
+    /// Epochs whose committee certified with its group key.
+    pub threshold_epochs: u64,
     /// Epochs whose committee differs from the one before.
     pub committee_changes: u64,
     /// The reconfiguration executed (and took effect at its boundary).
@@ -370,6 +376,7 @@ impl<'a> DynastySim<'a> {
                         .collect(),
                 )
                 .unwrap_or_default(),
+                group: None,
             }],
             admins: AdminSet {
                 keys: BoundedVec::new(vec![admin.public()]).unwrap_or_default(),
@@ -382,6 +389,7 @@ impl<'a> DynastySim<'a> {
                     epoch_length: cfg.epoch_length,
                     committee_size: cfg.committee_size,
                     threshold: QuorumThreshold::TWO_THIRDS,
+                    certificate: cfg.certificate,
                 },
             )],
         };
@@ -793,6 +801,7 @@ impl<'a> DynastySim<'a> {
                     report.newcomer_served = true;
                 }
                 previous = Some(keys);
+                report.threshold_epochs += u64::from(c.group.is_some());
                 if let Ok(Some(d)) = crate::dynasty::dkg::dkg_record(state, self.chain, e) {
                     report.group_keys += u64::from(d.group_key.is_some());
                     report.dkg_excluded += d.disqualified.len() as u64;

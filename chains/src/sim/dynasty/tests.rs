@@ -85,17 +85,13 @@ fn a_verifier_learns_the_committee_history_and_checks_later_commits() {
     trust.check_commit(&first, &proof).unwrap();
 }
 
-/// A record committed in a later epoch: its receipt carries the
-/// committee history from the genesis on and verifies with the genesis
-/// alone; without it, or with a handoff out of its chain, it does not.
-#[test]
-fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
-    use crate::anchor::{Finality, Inclusion, Receipt, ReceiptJson, ReceiptSummary, Trust};
+/// The receipt of the first record committed in epoch 2, with the
+/// committee history from the genesis on and its commit's certificate as
+/// a node serves it (`commit_proof::compact`).
+fn receipt_in_epoch_2(p: &Proc, chain: ChainId) -> crate::anchor::Receipt {
+    use crate::anchor::{Finality, Inclusion, Receipt};
     use crate::consensus::commit_proof;
     use crate::types::{CommitProof, Payload, Transaction};
-    let cfg = hotstuff_config();
-    let sim = ran(&cfg);
-    let (chain, p) = (sim.chain, furthest(&sim));
     let start = crate::dynasty::epoch_record(&p.state, chain, 2)
         .unwrap()
         .unwrap()
@@ -123,7 +119,7 @@ fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
         commit_proof::build(&p.store, Protocol::HotStuff, block.header.height)
             .unwrap()
             .unwrap();
-    let receipt = Receipt {
+    Receipt {
         tx,
         block: Inclusion {
             header: block.header.clone(),
@@ -133,10 +129,23 @@ fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
         },
         finality: Finality::Committed(Box::new(CommitProof {
             later: BoundedVec::new(headers[1..].to_vec()).unwrap(),
-            certificate,
+            certificate: commit_proof::compact(&p.state, certificate),
         })),
         history: BoundedVec::new(vec![handoff_of(p, chain, 1), handoff_of(p, chain, 0)]).unwrap(),
-    };
+    }
+}
+
+/// A record committed in a later epoch: its receipt carries the
+/// committee history from the genesis on and verifies with the genesis
+/// alone; without it, or with a handoff out of its chain, it does not.
+#[test]
+fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
+    use crate::anchor::{Receipt, ReceiptJson, ReceiptSummary, Trust};
+    let cfg = hotstuff_config();
+    let sim = ran(&cfg);
+    let (chain, p) = (sim.chain, furthest(&sim));
+    let receipt = receipt_in_epoch_2(p, chain);
+    let block = receipt.block.clone();
     assert_eq!(
         crate::anchor::history::epochs_named(&receipt).get(&chain),
         Some(&2)
@@ -184,6 +193,51 @@ fn a_receipt_of_a_later_epoch_verifies_with_its_committee_history() {
         ..receipt
     };
     assert_eq!(gap.verify(&trust).unwrap_err().link(), "committee history");
+}
+
+/// A threshold chain (issue 27): from epoch 1 its committees certify with
+/// their DKG's group key; a receipt carries the one group signature (no
+/// record of shares) and verifies with the genesis and the history, whose
+/// handoffs prove each committee's group key.
+#[test]
+fn a_threshold_chains_receipt_carries_the_group_signature_alone() {
+    use crate::anchor::{Finality, Trust};
+    use crate::types::CertificateKind;
+    let cfg = DynastySimConfig {
+        certificate: CertificateKind::Threshold,
+        ..hotstuff_config()
+    };
+    let sim = ran(&cfg);
+    let (chain, p) = (sim.chain, furthest(&sim));
+    let group = crate::execution::CommitteeRecord::read(&p.state, chain, 2)
+        .unwrap()
+        .unwrap()
+        .group
+        .expect("epoch 2's committee keyed by its DKG");
+    let receipt = receipt_in_epoch_2(p, chain);
+    let Finality::Committed(proof) = &receipt.finality else {
+        unreachable!("committed")
+    };
+    let cert = proof.certificate.cert.clone().unwrap();
+    assert_eq!(proof.certificate.epoch, 2);
+    assert_eq!(cert.signers.len(), 0, "the compact form");
+    cert.signature
+        .verify(&proof.certificate.vote_data().signing_bytes(), &group.key)
+        .expect("the group's signature");
+    let trust = Trust::new(&sim.genesis_state);
+    receipt.verify(&trust).unwrap();
+    // Another signature in its place does not verify.
+    let mut forged = receipt.clone();
+    if let Finality::Committed(proof) = &mut forged.finality {
+        let other = proof.later[0].justify.cert.clone().unwrap();
+        if let Some(c) = proof.certificate.cert.as_mut() {
+            c.signature = other.signature;
+        }
+    }
+    assert_eq!(forged.verify(&trust).unwrap_err().link(), "block commit");
+    // The blocks of a keyed epoch record who sent shares: at least t.
+    let justify = proof.later[0].justify.cert.clone().unwrap();
+    assert!(justify.signers.count() >= group.threshold as usize);
 }
 
 /// The global chain learns a domain's committees from its anchors:

@@ -735,6 +735,7 @@ pub(super) fn sim_committee(
         threshold: strata_crypto::QuorumThreshold::TWO_THIRDS,
         members: BoundedVec::new(committee.members().to_vec())
             .expect("a simulated committee is small"),
+        group: None,
     }
 }
 
