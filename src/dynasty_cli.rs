@@ -200,7 +200,16 @@ const COMMIT_WAIT: Duration = Duration::from_secs(90);
 /// committed and executed, and adds where; an executor refusal is an
 /// error with its reason (the node checked the change against its state
 /// when it took it, but the chain may have moved on since).
-fn until_committed(c: &Client, mut answer: Value) -> Result<Value, String> {
+///
+/// `still_open` says, each few seconds, whether the transaction can still
+/// execute: a change handed on by a node outside the committee and then
+/// refused by the members (its window closed meanwhile) never commits,
+/// and the command learns it from the chain rather than the clock.
+fn until_committed(
+    c: &Client,
+    mut answer: Value,
+    still_open: &dyn Fn() -> Result<(), String>,
+) -> Result<Value, String> {
     let deadline = Instant::now() + COMMIT_WAIT;
     let Some(outcomes) = answer.get_mut("outcomes").and_then(Value::as_array_mut) else {
         return Ok(answer);
@@ -217,13 +226,16 @@ fn until_committed(c: &Client, mut answer: Value) -> Result<Value, String> {
                     COMMIT_WAIT.as_secs()
                 ));
             }
-            let wait = left.min(Duration::from_secs(10)).as_millis();
+            let wait = left.min(Duration::from_secs(3)).as_millis();
             match c.get_ok(&format!("/v1/tx/{tx}?wait=local&timeout_ms={wait}")) {
                 Ok(v) if v["state"]["status"] == "committed" => break v["state"].clone(),
-                Ok(_) => {}
+                // Not committed by the node's executed state, which says
+                // too whether it still can be.
+                Ok(_) => still_open()?,
                 // A node outside the committee hands the change to its
                 // members and knows it again once it commits.
                 Err(ClientError::Api { status: 404, .. }) => {
+                    still_open()?;
                     std::thread::sleep(Duration::from_millis(300))
                 }
                 Err(e) => return Err(e.to_string()),
@@ -240,13 +252,18 @@ fn until_committed(c: &Client, mut answer: Value) -> Result<Value, String> {
 }
 
 /// Posts and, unless told not to, waits for the commit.
-fn submit(node: &str, tx: &SystemTx, no_wait: bool) -> Result<Value, String> {
+fn submit(
+    node: &str,
+    tx: &SystemTx,
+    no_wait: bool,
+    still_open: &dyn Fn() -> Result<(), String>,
+) -> Result<Value, String> {
     let c = Client::with_timeout(node, Duration::from_secs(15));
     let answer = post(&c, tx)?;
     if no_wait {
         return Ok(answer);
     }
-    until_committed(&c, answer)
+    until_committed(&c, answer, still_open)
 }
 
 pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
@@ -290,7 +307,7 @@ pub fn validator(cmd: &ValidatorCmd) -> Result<Value, String> {
                 &network,
                 &[(*admin, &admin_key)],
             );
-            submit(node, &SystemTx::Registry(tx), *no_wait)
+            submit(node, &SystemTx::Registry(tx), *no_wait, &|| Ok(()))
         }
     }
 }
@@ -335,7 +352,18 @@ pub fn committee(cmd: &CommitteeCmd) -> Result<Value, String> {
                     .reconfigure(epoch, sequence)
                     .map_err(|e| format!("{}: {e}", file.display()))?;
                 let tx = approved_reconfigure(r, &network, &[(*admin, &admin_key)]);
-                match submit(node, &SystemTx::Reconfigure(tx), *no_wait) {
+                let still_open = || -> Result<(), String> {
+                    let now = c
+                        .get_ok(&format!("/v1/committee/{}", spec.chain))
+                        .map_err(|e| e.to_string())?;
+                    match now["open_epoch"].as_u64() {
+                        Some(open) if open > epoch => Err(format!(
+                            "the chain decided epoch {epoch}'s committee before the change committed: the next epoch open to changes is {open}"
+                        )),
+                        _ => Ok(()),
+                    }
+                };
+                match submit(node, &SystemTx::Reconfigure(tx), *no_wait, &still_open) {
                     Err(e) if e.contains("open to changes") && attempts < 3 => attempts += 1,
                     done => return done,
                 }

@@ -457,6 +457,34 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         if chain == "local-1" {
             assert!(threshold >= 1, "{chain}: threshold epochs");
         }
+        // The beacon of a view in the last epoch passed: the same value on
+        // every node, on the threshold chain only.
+        let start = epoch_of(&reference, chain, last - 1).unwrap()["record"]["start"]
+            .as_u64()
+            .unwrap();
+        let height = start + 4;
+        let beacons: BTreeSet<String> = nodes
+            .iter()
+            .filter(|n| **n != victim)
+            .filter_map(|n| {
+                let answer = api(&net, n)
+                    .get(&format!("/v1/beacon/{chain}/height/{height}"))
+                    .ok()?;
+                match answer.status {
+                    200 => answer.body["value"].as_str().map(str::to_string),
+                    409 => Some("not_threshold".into()),
+                    _ => None, // not committed there yet
+                }
+            })
+            .collect();
+        let expected_kind =
+            epoch_of(&reference, chain, last - 1).unwrap()["certificate"]["kind"].clone();
+        assert_eq!(beacons.len(), 1, "{chain} height {height}: {beacons:?}");
+        assert_eq!(
+            beacons.contains("not_threshold"),
+            expected_kind != "threshold",
+            "{chain} height {height}: {beacons:?}"
+        );
         assert!(last >= 3, "{chain}: several epochs ({last})");
         assert!(
             committees.len() >= 2,

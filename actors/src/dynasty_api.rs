@@ -43,6 +43,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/committee/{chain}", web::get().to(get_committee))
         .route("/v1/epoch/{chain}/{epoch}", web::get().to(get_epoch))
         .route("/v1/epochs/{chain}/handoffs", web::get().to(get_handoffs))
+        .route("/v1/beacon/{chain}/{view}", web::get().to(get_beacon))
+        .route(
+            "/v1/beacon/{chain}/height/{height}",
+            web::get().to(get_beacon_at),
+        )
         .route("/v1/system", web::post().to(post_system));
 }
 
@@ -195,6 +200,71 @@ async fn get_epoch(
             "disqualified": d.disqualified.to_vec(),
             "group_key": d.group_key.map(|k| hex::encode(k.to_bytes())),
         })),
+    })))
+}
+
+/// A threshold chain's random value of `view` (issue 27, point 3): the
+/// hash of the group signature that certified the view's (last) block,
+/// with what checks it offline (the certificate, and the header it
+/// certifies).
+async fn get_beacon(
+    path: web::Path<(String, u64)>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (chain, view) = path.into_inner();
+    let (chain, c) = chain_of(&state, &chain)?;
+    let entry = strata_chains::consensus::beacon::in_view(&c.store, view).map_err(internal)?;
+    beacon_answer(c, chain, entry, &format!("view {view}"))
+}
+
+/// The beacon of the committed block at a height: one value per certified
+/// block (a two-phase chain's leader keeps its view for many).
+async fn get_beacon_at(
+    path: web::Path<(String, u64)>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let (chain, height) = path.into_inner();
+    let (chain, c) = chain_of(&state, &chain)?;
+    let entry = strata_chains::consensus::beacon::at_height(&c.store, height).map_err(internal)?;
+    beacon_answer(c, chain, entry, &format!("height {height}"))
+}
+
+fn beacon_answer(
+    c: &ChainHandles,
+    chain: ChainId,
+    entry: Option<strata_chains::consensus::beacon::BeaconEntry>,
+    what: &str,
+) -> Result<HttpResponse, ApiError> {
+    use strata_chains::consensus::beacon::BeaconError;
+    let entry = entry.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no certified block of {what} of {chain} is committed here (a view that timed out has none; the last has its certificate in the next block)"
+        ))
+    })?;
+    let view = entry.header.view;
+    let epoch = entry.certificate.epoch;
+    let record = CommitteeRecord::read(&c.state, chain, epoch)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no committee of epoch {epoch} is recorded")))?;
+    let committee = record.committee().map_err(internal)?;
+    let value = entry.value(&committee).map_err(|e| match e {
+        BeaconError::NotThreshold(_) => ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_threshold",
+            format!("{e}: {chain} has no beacon in epoch {epoch}"),
+        ),
+        other => internal(other),
+    })?;
+    Ok(HttpResponse::Ok().json(json!({
+        "chain": chain.to_string(),
+        "view": view,
+        "value": value.to_hex(),
+        "epoch": epoch,
+        "height": entry.header.height,
+        "block": entry.header.hash().to_hex(),
+        "group_key": record.group.map(|g| hex::encode(g.key.to_bytes())),
+        "certificate": hex::encode(entry.certificate.encode()),
+        "header": hex::encode(entry.header.encode()),
     })))
 }
 

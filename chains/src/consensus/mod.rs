@@ -9,6 +9,7 @@
 //! [`phase::Phase`], used for block votes in both protocols and for the
 //! timeouts of the view change.
 
+pub mod beacon;
 pub mod commit_proof;
 pub mod core;
 pub mod leader;

@@ -238,6 +238,48 @@ fn a_threshold_chains_receipt_carries_the_group_signature_alone() {
     // The blocks of a keyed epoch record who sent shares: at least t.
     let justify = proof.later[0].justify.cert.clone().unwrap();
     assert!(justify.signers.count() >= group.threshold as usize);
+
+    // The beacon (point 3): each certified view of a keyed epoch has one
+    // value, the same on every process that committed it.
+    use crate::consensus::beacon;
+    let committee = crate::execution::CommitteeRecord::read(&p.state, chain, 2)
+        .unwrap()
+        .unwrap()
+        .committee()
+        .unwrap();
+    let view = receipt.block.header.view;
+    let entry = beacon::in_view(&p.store, view)
+        .unwrap()
+        .expect("a certified view");
+    let value = entry.value(&committee).unwrap();
+    let mut agreeing = 0;
+    for q in &sim.procs {
+        if let Ok(Some(e)) = beacon::in_view(&q.store, view) {
+            assert_eq!(e.value(&committee).unwrap(), value);
+            agreeing += 1;
+        }
+    }
+    assert!(agreeing >= 3, "{agreeing} processes");
+    // Epoch 0 certified by multisig: no beacon.
+    let genesis_committee = crate::execution::CommitteeRecord::read(&p.state, chain, 0)
+        .unwrap()
+        .unwrap()
+        .committee()
+        .unwrap();
+    let early = beacon::at_height(&p.store, 3)
+        .unwrap()
+        .expect("height 3 certified");
+    assert_eq!(
+        beacon::at_height(&p.store, entry.header.height)
+            .unwrap()
+            .map(|e| e.value(&committee).unwrap()),
+        Some(value),
+        "by height as by view"
+    );
+    assert!(matches!(
+        early.value(&genesis_committee),
+        Err(beacon::BeaconError::NotThreshold(0))
+    ));
 }
 
 /// The global chain learns a domain's committees from its anchors:
