@@ -10,6 +10,11 @@
 //! * `qc_verify_us`: verify the certificate (bitmap, weight, one pairing check);
 //! * `threshold_combine_us` / `threshold_verify_us`: combine t = ⌈fraction·n⌉
 //!   threshold signature shares, and verify the group signature;
+//! * `threshold_leader_us`: a threshold committee's collector forming its
+//!   certificate from t shares (combine, one check against the group key);
+//! * `multisig_cert_bytes` / `threshold_cert_bytes`: a commit certificate
+//!   as a receipt carries it (bitmap and aggregate, or the group signature
+//!   alone: the same size for any committee);
 //! * `sr25519_verify_us` / `sr25519_batch_verify_us`: per transaction
 //!   signature (hashing the 512-byte record to the digest its sender signed,
 //!   then checking), alone and in a batch of `signers` transactions from
@@ -25,12 +30,15 @@
 //! certificate over its own vote skips that hash, about a seventh of a
 //! check; `cargo bench --bench crypto` shows both.)
 
+use std::sync::Arc;
+
+use parity_scale_codec::Encode;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use strata_chains::types::PROVENANCE_SIGNING_DOMAIN;
 use strata_crypto::bls::forget_hashed_messages;
-use strata_crypto::committee::QuorumThreshold;
+use strata_crypto::committee::{Committee, QuorumThreshold};
 use strata_crypto::hash::Digest;
 use strata_crypto::qc::{QuorumCert, SignerBitmap};
 use strata_crypto::sr25519::{self, BatchItem, TxKeypair, TxPublicKey, TxSignature};
@@ -50,6 +58,13 @@ pub struct SigsRow {
     pub qc_verify_us: f64,
     pub threshold_combine_us: f64,
     pub threshold_verify_us: f64,
+    /// A threshold committee's collector: t shares in, the combination
+    /// checked once against the group key (`VoteAggregator`).
+    pub threshold_leader_us: f64,
+    /// A commit certificate as a receipt carries it, encoded: multisig
+    /// (bitmap and aggregate) and threshold (the group signature alone).
+    pub multisig_cert_bytes: usize,
+    pub threshold_cert_bytes: usize,
     pub sr25519_verify_us: f64,
     pub sr25519_batch_verify_us: f64,
     pub sr25519_batch_few_senders_verify_us: f64,
@@ -216,6 +231,30 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
         forget_hashed_messages();
         group.verify(&msg, &group_sig)
     });
+    let group_committee = Arc::new(
+        Committee::new(committee.members().to_vec())
+            .and_then(|c| c.with_group(group.clone()))
+            .expect("the sharing fits the committee"),
+    );
+    let share_votes: Vec<Signature> = shares
+        .iter()
+        .take(t)
+        .map(|s| s.sign(&msg).signature)
+        .collect();
+    let mut threshold_qc = None;
+    let threshold_leader_us = median_us(budget, || {
+        forget_hashed_messages();
+        let mut agg = VoteAggregator::new(group_committee.clone(), fraction);
+        for (i, v) in share_votes.iter().enumerate() {
+            if let Ok(out) = agg.add(i, &msg, *v) {
+                threshold_qc = threshold_qc.take().or(out.certificate);
+            }
+        }
+        assert!(agg.certificate().is_some());
+    });
+    let threshold_qc = threshold_qc.expect("t shares certify");
+    let multisig_cert_bytes = qc.encode().len();
+    let threshold_cert_bytes = threshold_qc.compact(&group_committee).encode().len();
 
     let sr = sr25519_costs(n, FEW_SENDERS, &mut rng, budget);
 
@@ -228,6 +267,9 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
             qc_verify_us,
             threshold_combine_us,
             threshold_verify_us,
+            threshold_leader_us,
+            multisig_cert_bytes,
+            threshold_cert_bytes,
             sr25519_verify_us: sr.single_us,
             sr25519_batch_verify_us: sr.batch_us_per_signature,
             sr25519_batch_few_senders_verify_us: sr.batch_few_senders_us_per_signature,
@@ -242,7 +284,7 @@ pub fn measure(n: usize, fraction: QuorumThreshold) -> (SigsRow, LeaderFigures) 
 
 pub fn table_header() -> String {
     format!(
-        "{:>7} {:>6} {:>5} {:>10} {:>12} {:>10} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12} {:>12}",
+        "{:>7} {:>6} {:>5} {:>10} {:>12} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>12} {:>12}",
         "signers",
         "quorum",
         "t",
@@ -253,6 +295,9 @@ pub fn table_header() -> String {
         "leader_us",
         "thr_comb_us",
         "thr_ver_us",
+        "thr_lead_us",
+        "ms_bytes",
+        "th_bytes",
         "sr_us",
         "sr_batch_us",
         "sr_few_us"
@@ -261,7 +306,7 @@ pub fn table_header() -> String {
 
 pub fn table_row(r: &SigsRow, l: &LeaderFigures) -> String {
     format!(
-        "{:>7} {:>6} {:>5} {:>10.1} {:>12.1} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>12.1} {:>10.2} {:>12.2} {:>12.2}",
+        "{:>7} {:>6} {:>5} {:>10.1} {:>12.1} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>9} {:>9} {:>10.2} {:>12.2} {:>12.2}",
         r.signers,
         l.quorum,
         l.threshold_t,
@@ -272,6 +317,9 @@ pub fn table_row(r: &SigsRow, l: &LeaderFigures) -> String {
         l.leader_aggregation_us,
         r.threshold_combine_us,
         r.threshold_verify_us,
+        r.threshold_leader_us,
+        r.multisig_cert_bytes,
+        r.threshold_cert_bytes,
         r.sr25519_verify_us,
         r.sr25519_batch_verify_us,
         r.sr25519_batch_few_senders_verify_us
