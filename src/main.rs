@@ -756,7 +756,7 @@ fn simulate_dynasty(
         println!("{}", serde_json::to_string(&s).expect("serialises"));
     } else {
         println!(
-            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} epochs certified by threshold; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
+            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} epochs certified by threshold; {} convicted; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
             s.protocol,
             s.validators,
             s.committee_size,
@@ -771,6 +771,7 @@ fn simulate_dynasty(
             s.group_keys,
             s.dkg_excluded,
             s.threshold_epochs,
+            s.convicted,
             s.committee_changes,
             s.reconfigured,
             s.newcomer_served,

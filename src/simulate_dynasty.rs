@@ -33,6 +33,9 @@ pub struct DynastySummary {
     /// committee did so with its group key.
     pub certificate: &'static str,
     pub threshold_epochs: u64,
+    /// Validators convicted on committed evidence (the Byzantine one's
+    /// equivocations).
+    pub convicted: u64,
     /// Boundaries where the committee changed.
     pub committee_changes: u64,
     /// Seeds where the reconfiguration executed, and where the validator
@@ -96,6 +99,7 @@ pub fn simulate(
         dkg_excluded: reports.iter().map(|r| r.dkg_excluded).sum(),
         certificate: certificate.as_str(),
         threshold_epochs: reports.iter().map(|r| r.threshold_epochs).sum(),
+        convicted: reports.iter().map(|r| r.convicted).sum(),
         committee_changes: reports.iter().map(|r| r.committee_changes).sum(),
         reconfigured: reports.iter().filter(|r| r.reconfigured).count(),
         newcomer_served: reports.iter().filter(|r| r.newcomer_served).count(),

@@ -154,6 +154,19 @@ async fn get_committee(
         "current": epoch_json(&cur),
         "members": members(s, &committee),
         "certificate": certificate_json(&committee),
+        // Validators this chain convicted on committed evidence (issue 27,
+        // point 6): off the roster, drawn into no later committee.
+        "convicted": dynasty::accountability::convicted(s, chain)
+            .map_err(internal)?
+            .iter()
+            .map(|c| json!({
+                "validator": hex::encode(c.validator.to_bytes()),
+                "epoch": c.epoch,
+                "kind": c.kind,
+                "height": c.height,
+                "evidence": c.evidence.to_hex(),
+            }))
+            .collect::<Vec<_>>(),
         "me": me,
         "next": next.map(|n| json!({ "epoch": n.epoch, "members": members(s, &n) })),
         "pending": pending.map(|p| json!({

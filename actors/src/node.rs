@@ -180,7 +180,7 @@ fn system_check(
             SystemTx::PvssDeal(d) => Some(ChainId(d.context.chain)),
             SystemTx::PvssReveal(r) => Some(r.chain),
             SystemTx::Reconfigure(r) => Some(r.reconfigure.chain),
-            SystemTx::Evidence(_) => None,
+            SystemTx::Evidence(e) => Some(e.scope().0),
             SystemTx::DkgDeal(d) => Some(d.chain),
             SystemTx::DkgComplaint(c) => Some(c.chain),
         };

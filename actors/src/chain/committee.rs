@@ -407,6 +407,17 @@ impl CommitteeActor {
                 reason: "evidence of equivocation",
             });
         }
+        // The chain convicts (issue 27, point 6): every node that caught it
+        // posts the proof; the first to commit executes, the others are
+        // refused as convicted already.
+        if self.epochs.is_some() {
+            self.mempool.do_send(crate::messages::mempool::Post {
+                txs: vec![strata_chains::types::Transaction::System(Box::new(
+                    strata_chains::types::SystemTx::Evidence(e.clone()),
+                ))],
+                forwarded: false,
+            });
+        }
     }
 
     /// Hands committed blocks to the ledger; the commit latency is the

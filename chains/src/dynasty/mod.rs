@@ -37,6 +37,7 @@
 //! RandShare and sortition working sets under `randshare/` and
 //! `candidates/`, kept as the epoch's public record.
 
+pub mod accountability;
 pub mod dkg;
 mod handoff;
 mod keys;
@@ -358,6 +359,7 @@ pub fn committee(
     CommitteeRecord::read(view, chain, epoch)
 }
 
+pub(crate) use accountability::apply_evidence;
 pub(crate) use dkg::{apply_dkg_complaint, apply_dkg_deal};
 pub(crate) use handoff::apply_handoff;
 pub(crate) use randshare::{apply_deal, apply_reveal};

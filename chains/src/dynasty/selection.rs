@@ -266,13 +266,8 @@ fn apply_pending(
             let _ = write_record(s, chain, &rec)?;
         }
     }
-    let mut now = roster(s, chain)?;
-    for key in r.remove.iter() {
-        now.remove(key);
-    }
-    s.put(registry::roster_key(chain), now.encode());
+    unseat(s, chain, &r.remove)?;
     let mut seats = seated(s, chain)?;
-    seats.retain(|k| !r.remove.contains(k));
     for key in r.add.iter() {
         if !seats.contains(key) {
             seats.push(*key);
@@ -292,6 +287,25 @@ fn apply_pending(
     if let Some(c) = r.certificate {
         params.certificate = c;
     }
+    Ok(())
+}
+
+/// Takes validators off a chain's roster and seats: no committee decided
+/// from now on draws them (a reconfiguration's removals, a conviction).
+pub(super) fn unseat(
+    s: &mut Overlay<'_>,
+    chain: ChainId,
+    keys: &[PublicKey],
+) -> Result<(), StateError> {
+    let mut now = roster(s, chain)?;
+    for key in keys {
+        now.remove(key);
+    }
+    s.put(registry::roster_key(chain), now.encode());
+    let mut seats = seated(s, chain)?;
+    seats.retain(|k| !keys.contains(k));
+    let seats: Keys = BoundedVec::new(seats).unwrap_or_default();
+    s.put(seated_key(chain), seats.encode());
     Ok(())
 }
 

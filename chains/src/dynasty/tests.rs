@@ -605,3 +605,68 @@ fn dkg_transactions_forged_misplaced_or_false_are_refused_with_their_reasons() {
     let record = dkg::dkg_record(&net.state, CHAIN, 1).unwrap().unwrap();
     assert!(record.disqualified.is_empty() && record.group_key.is_some());
 }
+
+// ------------------------------------------------------- accountability
+
+/// Two votes by committee member `position` of epoch 0 for different
+/// blocks in one round: an equivocation.
+fn equivocation(net: &Net, position: u32) -> crate::types::Evidence {
+    use crate::types::{Round, SignedStatement, Statement, VoteData};
+    let key = &net.validators[members_of(net, 0)[position as usize]].bls;
+    let vote = |block: &str| {
+        let data = VoteData {
+            chain: CHAIN,
+            epoch: 0,
+            round: Round::new(3, 3),
+            statement: Statement::Vote {
+                block: Digest::of("block", block.as_bytes()),
+            },
+        };
+        SignedStatement::sign(data, position, key)
+    };
+    crate::types::Evidence::Equivocation {
+        first: vote("a"),
+        second: vote("b"),
+    }
+}
+
+#[test]
+fn an_equivocator_is_convicted_and_drawn_into_no_later_committee() {
+    let mut net = net(7, 4, 12);
+    let convict = net.committee(0)[1];
+    let proof = equivocation(&net, 1);
+    let tx = |e: crate::types::Evidence| Transaction::System(Box::new(SystemTx::Evidence(e)));
+    net.step(vec![tx(proof.clone())]);
+    assert!(net.refusals().is_empty(), "{:?}", net.refusals());
+    let c = super::accountability::conviction(&net.state, CHAIN, &convict)
+        .unwrap()
+        .expect("convicted");
+    assert_eq!((c.epoch, c.kind.as_str()), (0, "equivocation"));
+    assert_eq!(
+        super::accountability::convicted(&net.state, CHAIN).unwrap(),
+        vec![c]
+    );
+    assert!(registry::roster(&net.state, CHAIN)
+        .unwrap()
+        .get(&convict)
+        .is_none());
+    // The same proof again, a proof of nothing, one about another chain:
+    // refused with their reasons.
+    let mut nothing = equivocation(&net, 2);
+    if let crate::types::Evidence::Equivocation { first, second } = &mut nothing {
+        *second = first.clone();
+    }
+    net.step(vec![tx(proof), tx(nothing)]);
+    assert_eq!(
+        net.refusals(),
+        vec![
+            "its offenders are convicted already".to_string(),
+            "the evidence proves no misbehaviour".to_string()
+        ]
+    );
+    // Every committee decided from now on leaves it out.
+    net.run_to(3 * LENGTH);
+    for e in 1..=3 {
+        assert!(!net.committee(e).contains(&convict), "epoch {e}");
+    }
+}

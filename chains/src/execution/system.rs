@@ -29,7 +29,7 @@ pub(super) fn apply_system(
         SystemTx::PvssDeal(d) => dynasty::apply_deal(s, ctx.chain, d, h)?,
         SystemTx::PvssReveal(r) => dynasty::apply_reveal(s, ctx.chain, r, h)?,
         SystemTx::Reconfigure(r) => return dynasty::apply_reconfigure(s, ctx, r, h),
-        SystemTx::Evidence(_) => Err("evidence is not executed yet"),
+        SystemTx::Evidence(e) => dynasty::apply_evidence(s, ctx.chain, e, h)?,
         SystemTx::DkgDeal(d) => dynasty::apply_dkg_deal(s, ctx.chain, d, h)?,
         SystemTx::DkgComplaint(c) => dynasty::apply_dkg_complaint(s, ctx.chain, c, h)?,
     };

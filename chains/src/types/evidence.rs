@@ -18,6 +18,10 @@ pub enum EvidenceError {
     NoConflict,
     #[error("a statement does not verify: {0}")]
     Invalid(#[from] CertError),
+    #[error(
+        "threshold certificates do not prove who signed them: only equivocating votes convict"
+    )]
+    Unattributable,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -64,6 +68,15 @@ impl Evidence {
                     .filter_map(|i| u32::try_from(i).ok())
                     .collect()
             }
+        }
+    }
+
+    /// The chain and epoch the proof is about (its statements' or
+    /// certificates' own, which `verify` checks them against).
+    pub fn scope(&self) -> (ChainId, Epoch) {
+        match self {
+            Evidence::Equivocation { first, .. } => (first.data.chain, first.data.epoch),
+            Evidence::ConflictingCertificates { first, .. } => (first.chain, first.epoch),
         }
     }
 
@@ -115,6 +128,11 @@ impl Evidence {
                 first.verify(chain, epoch, committee)?;
                 second.verify(chain, epoch, committee)?;
                 Ok(vec![first.signer])
+            }
+            Evidence::ConflictingCertificates { .. } if committee.group().is_some() => {
+                // A threshold certificate's record of shares is the
+                // collector's word: it names no one provably.
+                Err(EvidenceError::Unattributable)
             }
             Evidence::ConflictingCertificates { first, second } => {
                 if protocol.vote_slot(first.round) != protocol.vote_slot(second.round)

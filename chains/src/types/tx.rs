@@ -203,7 +203,7 @@ impl SystemTx {
             SystemTx::PvssDeal(d) => d.context.chain == chain.0,
             SystemTx::PvssReveal(r) => r.chain == chain,
             SystemTx::Reconfigure(r) => r.reconfigure.chain == chain,
-            SystemTx::Evidence(_) => false,
+            SystemTx::Evidence(e) => e.scope().0 == chain,
             SystemTx::DkgDeal(d) => d.chain == chain,
             SystemTx::DkgComplaint(c) => c.chain == chain,
         }

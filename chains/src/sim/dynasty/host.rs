@@ -318,7 +318,16 @@ impl DynastySim<'_> {
                         self.transmit(i, j, msg);
                     }
                 }
-                Action::Evidence(_) => self.log(|| format!("n{i} publishes evidence")),
+                Action::Evidence(e) => {
+                    self.log(|| format!("n{i} publishes evidence against {:?}", e.offenders()));
+                    // The chain convicts: an honest process posts the proof.
+                    if self.honest(i) {
+                        let at = self.procs[i].state.applied_height();
+                        self.evidence_posted.get_or_insert(at);
+                        let tx = Transaction::System(Box::new(SystemTx::Evidence(e)));
+                        self.gossip_from(i, tx);
+                    }
+                }
                 Action::Misbehaviour { peer, reason, .. } => {
                     self.log(|| format!("n{i} blames member {peer}: {reason}"))
                 }

@@ -56,6 +56,11 @@ const LATER_KEPT: usize = 1024;
 /// the epochs are reached.
 const DRAIN_US: u64 = 30_000_000;
 
+/// Blocks within which a posted proof of misbehaviour commits (a system
+/// transaction lands three or four heights after it is posted; a view
+/// change or two on top).
+const EVIDENCE_COMMITS_WITHIN: Height = 12;
+
 /// One run's parameters; with the seed they determine it.
 #[derive(Clone, Debug)]
 pub struct DynastySimConfig {
@@ -124,6 +129,8 @@ pub struct DynastySimReport {
     pub reconfigured: bool,
     /// The validator registered after the start was drawn or seated.
     pub newcomer_served: bool,
+    /// Validators the chain convicted on committed evidence.
+    pub convicted: u64,
     /// Records submitted after the heal still waiting in pools at the end
     /// (a slow chain's backlog; none is lost).
     pub records_pending: u64,
@@ -320,6 +327,9 @@ pub struct DynastySim<'a> {
     /// The epochs are reached; the run waits for the records to execute.
     draining: bool,
     reconfigure_sent: bool,
+    /// The executed height of the first honest process to post a proof of
+    /// misbehaviour, when it did.
+    evidence_posted: Option<Height>,
     genesis: Arc<Block>,
     /// What tests build other chains' states from.
     #[cfg(test)]
@@ -487,6 +497,7 @@ impl<'a> DynastySim<'a> {
             after_heal: Vec::new(),
             draining: false,
             reconfigure_sent: false,
+            evidence_posted: None,
             genesis,
             #[cfg(test)]
             genesis_state: Arc::new(genesis_state),
@@ -816,6 +827,54 @@ impl<'a> DynastySim<'a> {
             }
             report.reconfigured =
                 crate::dynasty::reconfigurations(state, self.chain).is_ok_and(|n| n > 0);
+            // Accountability (issue 27, point 6): only the Byzantine process
+            // is ever convicted, and a posted proof convicts it; no
+            // committee decided after its conviction seats it.
+            let convictions =
+                crate::dynasty::accountability::convicted(state, self.chain).unwrap_or_default();
+            report.convicted = convictions.len() as u64;
+            let byzantine_key = report
+                .byzantine
+                .as_ref()
+                .map(|(i, _)| self.procs[*i].keys.bls.public_key());
+            for c in &convictions {
+                if Some(c.validator) != byzantine_key {
+                    report
+                        .violations
+                        .push(format!("an honest validator convicted: {c:?}"));
+                }
+                for e in 1.. {
+                    let (Ok(Some(before)), Ok(Some(c_e))) = (
+                        crate::dynasty::epoch_record(state, self.chain, e - 1),
+                        crate::dynasty::committee(state, self.chain, e),
+                    ) else {
+                        break;
+                    };
+                    let serves_on = crate::dynasty::committee(state, self.chain, e - 1)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|p| p.members == c_e.members);
+                    if before.decision() > c.height
+                        && !serves_on
+                        && c_e.members.iter().any(|m| m.key == c.validator)
+                    {
+                        report.violations.push(format!(
+                            "epoch {e}'s committee, decided after the conviction at height {}, seats the convict",
+                            c.height
+                        ));
+                    }
+                }
+            }
+            // Posted in time to commit: every honest process executed a
+            // dozen blocks past the height it was posted at.
+            let in_time = self
+                .evidence_posted
+                .is_some_and(|h| committed_min > h.saturating_add(EVIDENCE_COMMITS_WITHIN));
+            if in_time && report.liveness_failure.is_none() && convictions.is_empty() {
+                report.liveness_failure = Some(format!(
+                    "a proof of misbehaviour was posted and not convicted within {EVIDENCE_COMMITS_WITHIN} blocks"
+                ));
+            }
         }
         // No record submitted after the heal is lost: once the run has
         // drained them, each is executed by the most advanced honest
