@@ -42,6 +42,8 @@ pub const MAX_PAIRINGS_PER_BATCH: usize = 64;
 /// certificate; two per parent receipt of a linked record.
 pub fn pairings(tx: &Transaction) -> usize {
     match tx {
+        // A proof of misbehaviour checks two statements or certificates.
+        Transaction::System(s) if matches!(**s, crate::types::SystemTx::Evidence(_)) => 2,
         Transaction::System(_) => 1,
         Transaction::Linked(l) => 2 * l.parents.len(),
         _ => 0,
