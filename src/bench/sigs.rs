@@ -348,7 +348,11 @@ mod tests {
         assert_eq!(leader.quorum, 3);
         let v = serde_json::to_value(&row).unwrap();
         let fields: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(fields.len(), 10);
+        assert_eq!(fields.len(), 13);
+        // The threshold certificate a receipt carries is the signature
+        // and an empty record; the multisig one adds the bitmap.
+        assert_eq!(row.threshold_cert_bytes, 97);
+        assert!(row.multisig_cert_bytes > row.threshold_cert_bytes);
         for f in fields {
             let x = v[f].as_f64().unwrap();
             assert!(x.is_finite() && x > 0.0, "{f} = {x}");
