@@ -447,7 +447,7 @@ impl RocksStore {
                 what: "height index",
                 detail: format!("committed height {height} has no block"),
             })?;
-            match block_tx_hashes(self, &block) {
+            match self.first_listing_hashes(&pending, &block) {
                 Ok(hashes) => pending.add(height, &hashes),
                 Err(StoreError::MissingBatch(_)) => {
                     unindexed.insert(height);
@@ -459,6 +459,47 @@ impl RocksStore {
             self.write_index_run(&mut pending, tip)?;
         }
         Ok(())
+    }
+
+    /// `block`'s transaction hashes for the index, as the ledger gave them
+    /// at commit: a batch listed again in the block, or whose every
+    /// transaction already has a location below it (it executed there),
+    /// keeps that first location (`NOT_INDEXED`). Without this a node
+    /// restarted after a batch was proposed twice answered the later block
+    /// for its records and the others the first (tests/netns.rs).
+    fn first_listing_hashes(
+        &self,
+        pending: &PendingTxIndex,
+        block: &Block,
+    ) -> Result<Vec<Digest>, StoreError> {
+        let crate::types::Payload::Batches(refs) = &block.payload else {
+            return block_tx_hashes(self, block);
+        };
+        let height = block.header.height;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for r in refs.iter() {
+            let hashes = self
+                .batch_tx_hashes(&r.digest)?
+                .ok_or(StoreError::MissingBatch(r.digest))?;
+            let mut earlier = !hashes.is_empty();
+            for h in &hashes {
+                let loc = match pending.get(h) {
+                    Some(loc) => Some(loc),
+                    None => self.get_decoded::<TxLocation>(CF_TXS, &h.0, "transaction index")?,
+                };
+                if loc.is_none_or(|l| l.height >= height) {
+                    earlier = false;
+                    break;
+                }
+            }
+            if !seen.insert(r.digest) || earlier {
+                out.extend(hashes.iter().map(|_| super::NOT_INDEXED));
+            } else {
+                out.extend(hashes);
+            }
+        }
+        Ok(out)
     }
 
     /// The batches (digest, author) missing for the heights
@@ -494,7 +535,7 @@ impl RocksStore {
             let Some(block) = self.block_at(height)? else {
                 continue;
             };
-            match block_tx_hashes(self, &block) {
+            match self.first_listing_hashes(&pending, &block) {
                 Ok(hashes) => {
                     pending.add(height, &hashes);
                     unindexed.remove(&height);

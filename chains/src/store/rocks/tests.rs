@@ -69,6 +69,45 @@ fn the_transaction_index_is_found_in_memory_in_runs_and_after_reopening() {
 }
 
 #[test]
+fn a_batch_listed_again_keeps_its_first_location_after_a_restart() {
+    use crate::types::Payload;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut blocks, batches) = crate::test_support::batched_chain(3, 3);
+    // Height 3 lists height 1's batch again before its own.
+    blocks[3].payload = Payload::Batches(
+        BoundedVec::new(vec![batches[0].reference(), batches[2].reference()]).unwrap(),
+    );
+    let first = batches[0].tx_hashes().to_vec();
+    {
+        let mut store = RocksStore::open_with_index_runs(dir.path(), 1000).unwrap();
+        for batch in &batches {
+            store.put_batch(batch).unwrap();
+        }
+        // As the ledger indexes: the repeated batch is not indexed again.
+        let mut third: Vec<Digest> = first.iter().map(|_| super::super::NOT_INDEXED).collect();
+        third.extend(batches[2].tx_hashes().iter().copied());
+        let hashes = vec![
+            Vec::new(),
+            first.clone(),
+            batches[1].tx_hashes().to_vec(),
+            third,
+        ];
+        store.commit_indexed(&blocks, &hashes).unwrap();
+        assert_eq!(store.tx_location(&first[0]).unwrap().unwrap().height, 1);
+    }
+    // Killed before the index reached the disk: rebuilt the same way.
+    let store = RocksStore::open_with_index_runs(dir.path(), 1000).unwrap();
+    assert_eq!(store.tx_location(&first[0]).unwrap().unwrap().height, 1);
+    assert_eq!(
+        store.tx_location(&batches[2].tx_hashes()[0]).unwrap(),
+        Some(TxLocation {
+            height: 3,
+            index: 3
+        })
+    );
+}
+
+#[test]
 fn a_batch_lost_from_the_log_is_reported_missing_and_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let (_, batches) = crate::test_support::batched_chain(2, 2);
