@@ -82,6 +82,7 @@ impl From<TxRefusal> for ApiError {
             TxRefusal::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             TxRefusal::WrongNetwork => (StatusCode::BAD_REQUEST, "wrong_network"),
             TxRefusal::WrongKind(_) => (StatusCode::BAD_REQUEST, "wrong_kind"),
+            TxRefusal::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
         };
         ApiError::new(status, code, r.to_string())
     }
@@ -776,6 +777,11 @@ mod tests {
             (TxRefusal::WrongDomain, 400, "wrong_domain"),
             (TxRefusal::WrongNetwork, 400, "wrong_network"),
             (TxRefusal::WrongKind("opaque"), 400, "wrong_kind"),
+            (
+                TxRefusal::Refused("outside the reveal window".into()),
+                422,
+                "refused",
+            ),
             (TxRefusal::ReplayedNonce, 409, "replayed_nonce"),
             (TxRefusal::Duplicate, 409, "duplicate"),
             (TxRefusal::Full, 503, "mempool_full"),

@@ -356,27 +356,16 @@ async fn post_system(
             .into_iter()
             .next()
             .ok_or_else(ApiError::unavailable)?;
-        // The mempool judges a system transaction by the same rule, with no
-        // reason beyond "does not verify"; one refused there passed the
-        // check above, so the state moved meanwhile (a window closed while
-        // it waited for the verifier): the rule's reason now is the answer
-        // (the CLI makes a reconfiguration again on "open to changes").
+        // The mempool judges a system transaction by the same rule, and
+        // says why it refuses one: the state may have moved since the check
+        // above (a window closed while it waited); the CLI makes a
+        // reconfiguration again on "open to changes".
         let why = match verdict {
             Ok(hash) => {
                 outcomes.push(json!({ "chain": chain.to_string(), "tx": hash.to_hex() }));
                 continue;
             }
-            Err(TxRefusal::BadSignature) => {
-                let height = c
-                    .state
-                    .applied_height()
-                    .map_err(internal)?
-                    .saturating_add(1);
-                match check_system(&c.state, ctx, &tx, height).map_err(internal)? {
-                    Err(why) => why,
-                    Ok(()) => TxRefusal::BadSignature.to_string(),
-                }
-            }
+            Err(TxRefusal::Refused(why)) => why,
             Err(other) => other.to_string(),
         };
         outcomes.push(json!({ "chain": chain.to_string(), "refused": why }));

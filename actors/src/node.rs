@@ -149,16 +149,21 @@ fn system_check(
         if let Transaction::Linked(l) = tx {
             // Each parent's receipt proves its record globally final.
             let trust = strata_chains::anchor::Trust::new(&genesis);
-            return l.parents.iter().all(|p| {
+            let final_ = l.parents.iter().all(|p| {
                 p.verify(&trust)
                     .is_ok_and(|s| s.levels.iter().any(|l| l == "global"))
             });
+            return if final_ {
+                Ok(())
+            } else {
+                Err("a parent's receipt does not prove its record globally final".into())
+            };
         }
         let Transaction::System(sys) = tx else {
-            return false;
+            return Err("not a system transaction".into());
         };
         let Ok(states) = states.read() else {
-            return false;
+            return Err("the node's state is unavailable".into());
         };
         let chain = match &**sys {
             SystemTx::Anchor(a) if origin == Origin::PeerBatch => {
@@ -167,12 +172,13 @@ fn system_check(
                 // domain epoch this node's global state has not learned
                 // yet: its sender is not at fault for this node's lag.
                 let Some(state) = states.get(&ChainId::GLOBAL) else {
-                    return false;
+                    return Err("this node does not run the global chain".into());
                 };
-                return matches!(
-                    strata_chains::execution::check_anchor(state, domains, a),
-                    Ok(AnchorCheck::Valid | AnchorCheck::Beyond)
-                );
+                return match strata_chains::execution::check_anchor(state, domains, a) {
+                    Ok(AnchorCheck::Valid | AnchorCheck::Beyond) => Ok(()),
+                    Ok(AnchorCheck::Invalid(why)) => Err(why.into()),
+                    Err(_) => Err("the node's state is unreadable".into()),
+                };
             }
             SystemTx::Anchor(_) => Some(ChainId::GLOBAL),
             SystemTx::Registry(_) => states.keys().next().copied(),
@@ -191,18 +197,19 @@ fn system_check(
             // refuses, with the reason, what no longer holds. A member
             // filling batches with refusals gains nothing: each counts
             // against its batch's budget.
-            return chain.is_some();
+            return chain
+                .map(|_| ())
+                .ok_or_else(|| "for a chain this node does not run".into());
         }
-        let Some(state) = chain.and_then(|c| states.get(&c).map(|s| (c, s))) else {
-            return false;
+        let Some((chain, state)) = chain.and_then(|c| states.get(&c).map(|s| (c, s))) else {
+            return Err("for a chain this node does not run".into());
         };
-        let (chain, state) = state;
         let height = state.applied_height().unwrap_or(0).saturating_add(1);
         let ctx = strata_chains::execution::ChainContext { chain, domains };
-        matches!(
-            strata_chains::execution::check_system(state, ctx, sys, height),
-            Ok(Ok(()))
-        )
+        match strata_chains::execution::check_system(state, ctx, sys, height) {
+            Ok(verdict) => verdict,
+            Err(_) => Err("the node's state is unreadable".into()),
+        }
     })
 }
 

@@ -179,6 +179,19 @@ impl Ledger {
             });
         }
         tracing::trace!(height, txs = applied.accepted, "executed");
+        for (i, tx) in c.txs.iter().enumerate() {
+            if let (Transaction::System(sys), Some(hash)) = (tx, c.hashes.get(i)) {
+                let kind = sys.kind();
+                match applied.refused.iter().find(|(h, _)| h == hash) {
+                    Some((_, why)) => {
+                        tracing::debug!(chain = %self.label, height, tx = %hash, kind, "a system transaction refused: {why}")
+                    }
+                    None => {
+                        tracing::debug!(chain = %self.label, height, tx = %hash, kind, "a system transaction executed")
+                    }
+                }
+            }
+        }
         self.count_anchors(&c.txs, &c.hashes, &applied.refused);
         self.report_executed(height, applied.root);
         let m = &self.metrics;

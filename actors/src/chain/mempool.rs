@@ -41,6 +41,10 @@ use crate::service::metrics::{chain_label, Metrics};
 use crate::service::verifier::Verifier;
 use crate::service::wire::{Wire, BATCH_RESPONSE_BUDGET, MAX_BATCHES_PER_EXCHANGE};
 
+/// Posted transactions whose hand-on count is kept (a few epochs' worth of
+/// this node's dynasty transactions; forgotten all at once past it).
+const MAX_HANDED: usize = 1024;
+
 /// The node's disk as the core reads it.
 struct Disk<'a> {
     store: &'a RocksStore,
@@ -91,6 +95,10 @@ pub struct Mempool {
     next_ensure: u64,
     /// Proposals whose payload is being checked (to explain a refusal).
     checking: HashMap<Digest, Arc<strata_chains::types::Block>>,
+    /// How often this node (not a member) handed each of its own posted
+    /// transactions on: a retry goes to the next member, so one that is
+    /// down or behind its window does not swallow every attempt.
+    handed: HashMap<Digest, u32>,
 }
 
 impl Mempool {
@@ -139,6 +147,7 @@ impl Mempool {
             gate: AdmissionGate::new(Instant::now(), QUEUE_BUDGET),
             admission: AdmissionFlag::default(),
             seal_waiters: Vec::new(),
+            handed: HashMap::new(),
             ensures: HashMap::new(),
             next_ensure: 0,
             checking: HashMap::new(),
@@ -443,19 +452,34 @@ impl Handler<Post> for Mempool {
             // windows are a few blocks long), records are.
             let gated = msg.txs.iter().any(|t| !matches!(t, Transaction::System(_)));
             let fut = self.submit(msg.txs, gated);
-            ctx.spawn(fut.map(|verdicts, _, _| {
-                for why in verdicts.iter().filter_map(|v| v.as_ref().err()) {
-                    tracing::debug!("a posted transaction was not admitted: {why}");
+            let forwarded = msg.forwarded;
+            ctx.spawn(fut.map(move |verdicts, _, _| {
+                for v in verdicts {
+                    match v {
+                        Ok(tx) => tracing::debug!(%tx, forwarded, "a posted transaction admitted"),
+                        Err(why) => tracing::debug!(
+                            forwarded,
+                            "a posted transaction was not admitted: {why}"
+                        ),
+                    }
                 }
             }));
             return;
         }
         // Not a member: a member proposes them. Which one turns with the
-        // transactions, so a retry (the participant's, blocks later) may
-        // reach another.
+        // transaction and with each retry (the participant's, blocks
+        // later), so a member down, or whose state is behind the window,
+        // does not lose them all.
+        if self.handed.len() >= MAX_HANDED {
+            self.handed.clear();
+        }
         for tx in msg.txs {
             let hash = tx.hash();
-            let turn = u32::from_le_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]);
+            let retries = self.handed.entry(hash).or_insert(0);
+            let turn = u32::from_le_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]])
+                .wrapping_add(*retries);
+            *retries = retries.saturating_add(1);
+            tracing::debug!(tx = %hash, to = turn % self.committee_size.max(1), "forwarding a posted transaction to a member");
             self.forward(vec![tx], turn);
         }
     }
@@ -524,7 +548,13 @@ impl Mempool {
                         "at most 64 certificate checks per submission",
                     ));
                 }
-                self.core.precheck(&disk, t, &mut seen)
+                let hash = self.core.precheck(&disk, t, &mut seen)?;
+                // A system transaction is judged here, by the chain's rule
+                // with its reason (the signature thread has nothing to add).
+                if matches!(t, Transaction::System(_)) {
+                    self.verifier.judge_system(t).map_err(TxRefusal::Refused)?;
+                }
+                Ok(hash)
             })
             .collect();
         let candidates: Vec<(usize, Transaction)> = msg
@@ -533,15 +563,28 @@ impl Mempool {
             .enumerate()
             .filter(|(i, _)| verdicts[*i].is_ok())
             .collect();
+        let signed = |t: &Transaction| !matches!(t, Transaction::System(_));
         let check = match self.core.config().payload {
             PayloadKind::Opaque => None,
-            PayloadKind::Signed => Some(self.verifier.check(candidates.iter().map(|(_, t)| t))),
+            PayloadKind::Signed => Some(
+                self.verifier
+                    .check(candidates.iter().map(|(_, t)| t).filter(|t| signed(t))),
+            ),
         };
         Box::pin(
             async move {
                 let ok = match check {
                     None => vec![true; candidates.len()],
-                    Some(f) => f.await.unwrap_or_else(|_| vec![false; candidates.len()]),
+                    Some(f) => {
+                        let checked = f.await.unwrap_or_default();
+                        let mut checked = checked.into_iter();
+                        // Judged already: system transactions; a verifier
+                        // that stopped answers nothing, and nothing passes.
+                        candidates
+                            .iter()
+                            .map(|(_, t)| !signed(t) || checked.next().unwrap_or(false))
+                            .collect()
+                    }
                 };
                 (candidates, ok)
             }

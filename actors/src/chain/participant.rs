@@ -37,6 +37,13 @@ impl Actor for ParticipantActor {
     type Context = Context<Self>;
 }
 
+fn tx_kind(tx: &strata_chains::types::Transaction) -> &'static str {
+    match tx {
+        strata_chains::types::Transaction::System(s) => s.kind(),
+        _ => "record",
+    }
+}
+
 impl Handler<StateExecuted> for ParticipantActor {
     type Result = ();
     fn handle(&mut self, msg: StateExecuted, _: &mut Context<Self>) {
@@ -54,7 +61,7 @@ impl Handler<StateExecuted> for ParticipantActor {
             }
         };
         for tx in txs {
-            tracing::debug!(chain = %self.participant.chain(), height = msg.height, "posting a dynasty transaction");
+            tracing::debug!(chain = %self.participant.chain(), height = msg.height, tx = %tx.hash(), kind = tx_kind(&tx), "posting a dynasty transaction");
             self.mempool.do_send(Post {
                 txs: vec![tx],
                 forwarded: false,

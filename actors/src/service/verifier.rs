@@ -39,7 +39,8 @@ enum SignatureCheck {
 /// records' parent receipts and dynasty transactions. Rare, so run on the
 /// submitting thread. The flag says whether the transaction came in a
 /// peer's batch (`PeerBatch`) rather than from a client or this node.
-pub type SystemCheck = Arc<dyn Fn(&Transaction, Origin) -> bool + Send + Sync>;
+/// A refusal says why, as the chain's rule does.
+pub type SystemCheck = Arc<dyn Fn(&Transaction, Origin) -> Result<(), String> + Send + Sync>;
 
 /// Where a transaction under check came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,10 +67,10 @@ fn signature_check(
             l.record.record.signing_digest(),
             l.record.record.sender,
             l.record.signature,
-            system.is_some_and(|check| check(tx, origin)),
+            system.is_some_and(|check| check(tx, origin).is_ok()),
         ),
         Transaction::System(_) => {
-            SignatureCheck::Decided(system.is_some_and(|check| check(tx, origin)))
+            SignatureCheck::Decided(system.is_some_and(|check| check(tx, origin).is_ok()))
         }
         Transaction::Opaque(_) => SignatureCheck::Decided(false),
     }
@@ -198,6 +199,17 @@ impl Verifier {
     pub fn with_system_check(mut self, check: SystemCheck) -> Verifier {
         self.system = Some(check);
         self
+    }
+
+    /// The node's rule for a submitted system transaction, with its
+    /// reason: judged on the caller's thread, before (and instead of) the
+    /// verifier thread, so a refusal reaches the client and the log as the
+    /// rule says it, not as a bad signature.
+    pub fn judge_system(&self, tx: &Transaction) -> Result<(), String> {
+        match &self.system {
+            Some(check) => check(tx, Origin::Submitted),
+            None => Err("this node takes no system transactions".into()),
+        }
     }
 
     /// How long the signatures queued now take to check, at the measured

@@ -4,7 +4,7 @@
 //! [`Participant::poll`] and submits what it returns to its own chain.
 //!
 //! Each transaction is made once per epoch and kept, so a retry (when it
-//! has not executed `RETRY_BLOCKS` blocks later: lost in a crash, a full
+//! has not executed [`retry_blocks`] blocks later: lost in a crash, a full
 //! mempool, a partition) resubmits the same bytes, which mempools take
 //! once. A dealing needs fresh randomness, passed in (no hidden
 //! randomness, DESIGN.md §2); reveals and candidacies are deterministic.
@@ -34,8 +34,18 @@ use crate::types::{
     SystemTx, Transaction,
 };
 
-/// Blocks after which an unexecuted dynasty transaction is submitted again.
+/// Blocks after which an unexecuted dynasty transaction is submitted again,
+/// at least: a quarter of the window it must land in beyond that. A
+/// non-member's retry goes to another member (the first may be down or
+/// behind), so a retry sooner than a transaction's way into a block
+/// (about ten blocks under load at 25 ms blocks, tests/dynasties.rs) only
+/// puts a copy in a second batch, refused there as a duplicate.
 pub const RETRY_BLOCKS: u64 = 3;
+
+/// The retry interval in an epoch of `epoch_length` blocks.
+pub fn retry_blocks(epoch_length: u64) -> u64 {
+    RETRY_BLOCKS.max(epoch_length / 8 / 4)
+}
 
 /// The secret keys a validator takes part with.
 pub struct ParticipantKeys {
@@ -119,7 +129,7 @@ impl Participant {
         };
         let slot = (cur.epoch + 1, kind);
         if let Some((tx, last)) = self.made.get_mut(&slot) {
-            if height < last.saturating_add(RETRY_BLOCKS) {
+            if height < last.saturating_add(retry_blocks(cur.params.epoch_length)) {
                 return Ok(Vec::new());
             }
             *last = height;

@@ -138,7 +138,7 @@ pub struct MempoolConfig {
 }
 
 /// Why a submitted transaction was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TxRefusal {
     #[error("signature does not verify")]
     BadSignature,
@@ -156,6 +156,10 @@ pub enum TxRefusal {
     WrongKind(&'static str),
     #[error("the record is for another network (its genesis digest differs)")]
     WrongNetwork,
+    /// A system transaction, or a linked record's parent receipts, that
+    /// the chain's rule refuses as the next block would execute it.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// What happens to the mempool.

@@ -191,6 +191,21 @@ pub enum SystemTx {
 }
 
 impl SystemTx {
+    /// What kind it is, for logs and answers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SystemTx::Anchor(_) => "anchor",
+            SystemTx::Registry(_) => "registry",
+            SystemTx::Candidacy(_) => "candidacy",
+            SystemTx::PvssDeal(_) => "pvss-deal",
+            SystemTx::PvssReveal(_) => "pvss-reveal",
+            SystemTx::Reconfigure(_) => "reconfigure",
+            SystemTx::Evidence(_) => "evidence",
+            SystemTx::DkgDeal(_) => "dkg-deal",
+            SystemTx::DkgComplaint(_) => "dkg-complaint",
+        }
+    }
+
     /// Whether `chain` takes this transaction: anchors go to the global
     /// chain; a registry change to the global chain and to the domain of
     /// the validator it names (each executes it against its own roster);
