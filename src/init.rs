@@ -338,6 +338,10 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             .collect(),
         validators,
         admins,
+        rewards: spec
+            .epochs
+            .as_ref()
+            .map(|_| strata_actors::config::RewardsEntry::TESTNET),
     };
     let genesis_path = out.join("genesis.toml");
     let genesis_text = format!(

@@ -114,6 +114,9 @@ enum Command {
         /// The genesis (default: the export's genesis.toml).
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// Print the report as JSON (with every member's reward balance).
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -423,9 +426,14 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Audit { dir, genesis } => match strata::audit::audit(&dir, genesis.as_deref()) {
-            Ok(r) => {
-                println!(
+        Command::Audit { dir, genesis, json } => {
+            match strata::audit::audit(&dir, genesis.as_deref()) {
+                Ok(r) if json => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    println!(
                     "audited {}: {} blocks (tip {}), {} transactions ({} refused), anchors: {} recorded, {} refused, {} conflicts; state root {}",
                     r.chain,
                     r.blocks,
@@ -437,14 +445,29 @@ fn main() -> ExitCode {
                     r.anchor_conflicts,
                     r.state_root
                 );
-                ExitCode::SUCCESS
+                    if !r.rewards.is_empty() {
+                        let paid: u64 = r.rewards.iter().map(|b| b.balance + b.forfeited).sum();
+                        println!(
+                            "rewards over {} epochs: {paid} paid to {} members",
+                            r.epochs,
+                            r.rewards.len()
+                        );
+                        for b in &r.rewards {
+                            println!(
+                                "  {} {} (forfeited {})",
+                                b.validator, b.balance, b.forfeited
+                            );
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e @ strata::audit::AuditFailure::Block(_)) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => fail(&e.to_string()),
             }
-            Err(e @ strata::audit::AuditFailure::Block(_)) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-            Err(e) => fail(&e.to_string()),
-        },
+        }
         Command::Status { node, json } => {
             match strata::client::Client::new(&node).get_ok("/v1/status") {
                 Ok(s) if json => {
@@ -756,7 +779,7 @@ fn simulate_dynasty(
         println!("{}", serde_json::to_string(&s).expect("serialises"));
     } else {
         println!(
-            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} epochs certified by threshold; {} convicted; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
+            "dynasty {}: {} validators, committees of {}, epochs of {} blocks, {} seeds: {} failed ({} safety, {} liveness); epoch >= {} everywhere; {} RandShare / {} fallback seeds; {} group keys, {} DKG dealers excluded; {} epochs certified by threshold; {} convicted; {} epochs paid rewards; {} committee changes; reconfigured in {}, newcomer served in {}; {:.0} virtual s in {:.1} s",
             s.protocol,
             s.validators,
             s.committee_size,
@@ -772,6 +795,7 @@ fn simulate_dynasty(
             s.dkg_excluded,
             s.threshold_epochs,
             s.convicted,
+            s.rewarded_epochs,
             s.committee_changes,
             s.reconfigured,
             s.newcomer_served,

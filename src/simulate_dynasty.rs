@@ -36,6 +36,8 @@ pub struct DynastySummary {
     /// Validators convicted on committed evidence (the Byzantine one's
     /// equivocations).
     pub convicted: u64,
+    /// Epochs that paid their rewards (each exactly its pot, checked).
+    pub rewarded_epochs: u64,
     /// Boundaries where the committee changed.
     pub committee_changes: u64,
     /// Seeds where the reconfiguration executed, and where the validator
@@ -100,6 +102,7 @@ pub fn simulate(
         certificate: certificate.as_str(),
         threshold_epochs: reports.iter().map(|r| r.threshold_epochs).sum(),
         convicted: reports.iter().map(|r| r.convicted).sum(),
+        rewarded_epochs: reports.iter().map(|r| r.rewarded_epochs).sum(),
         committee_changes: reports.iter().map(|r| r.committee_changes).sum(),
         reconfigured: reports.iter().filter(|r| r.reconfigured).count(),
         newcomer_served: reports.iter().filter(|r| r.newcomer_served).count(),

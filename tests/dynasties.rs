@@ -704,6 +704,100 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         parent_json["summary"]["height"],
         parent_json["history"].as_array().map_or(0, Vec::len)
     );
+
+    // Rewards (issue 27, point 5): `strata audit` re-executes a chain from
+    // the genesis through its epochs and finds, for every member, the
+    // balance the node answers at the same height; together they are the
+    // pots of the epochs that ended, to the unit.
+    for chain in ["global", "local-1"] {
+        let node = runners(&net, chain)
+            .into_iter()
+            .find(|n| *n != victim)
+            .unwrap();
+        let export = dir.join(format!("export-{chain}"));
+        let exported = strata(&[
+            "export",
+            "--node",
+            &url(&node),
+            "--chain",
+            chain,
+            "--genesis",
+            genesis.to_str().unwrap(),
+            export.to_str().unwrap(),
+        ]);
+        assert!(exported.status.success(), "export: {exported:?}");
+        let started = Instant::now();
+        let audited = strata(&["audit", export.to_str().unwrap(), "--json"]);
+        assert!(audited.status.success(), "audit of {chain}: {audited:?}");
+        let report: Value = serde_json::from_slice(&audited.stdout).unwrap();
+        let tip = report["tip"].as_u64().unwrap();
+        let epochs = report["epochs"].as_u64().unwrap();
+        assert!(
+            epochs >= 3,
+            "{chain}: the audit went through the epochs: {report}"
+        );
+        let client = api(&net, &node);
+        let mut paid = 0;
+        for r in report["rewards"].as_array().unwrap() {
+            let key = r["validator"].as_str().unwrap();
+            // The export ends at the committed tip; the node executes a
+            // few heights behind it.
+            let asked = Instant::now();
+            let answer = loop {
+                match client.get_ok(&format!("/v1/rewards/{key}?height={tip}")) {
+                    Ok(a) => break a,
+                    Err(e) if asked.elapsed() < Duration::from_secs(20) => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(e) => panic!("{node}: rewards of {key} at {tip}: {e}"),
+                }
+            };
+            let mine = answer["chains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["chain"] == chain)
+                .unwrap_or_else(|| panic!("{node} answers for {chain}: {answer}"))
+                .clone();
+            assert_eq!(
+                (&mine["balance"], &mine["forfeited"]),
+                (&r["balance"], &r["forfeited"]),
+                "{chain} {key} at height {tip}: the node's answer and the audit's"
+            );
+            paid += r["balance"].as_u64().unwrap() + r["forfeited"].as_u64().unwrap();
+        }
+        let ended: Vec<u64> = (0..epochs)
+            .filter(|e| {
+                epoch_of(&client, chain, *e).is_some_and(|v| {
+                    v["record"]["last_height"]
+                        .as_u64()
+                        .is_some_and(|l| l <= tip)
+                })
+            })
+            .collect();
+        let pots: u64 = ended
+            .iter()
+            .map(|e| {
+                client
+                    .get_ok(&format!("/v1/rewards/{chain}/epochs/{e}"))
+                    .unwrap()["pot"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert!(!ended.is_empty() && pots > 0, "{chain}: epochs paid");
+        assert_eq!(
+            paid, pots,
+            "{chain}: balances and forfeits hold the ended epochs' pots"
+        );
+        eprintln!(
+            "{chain}: audited {} blocks over {epochs} epochs in {:?}: {paid} paid to {} members, each as {node} answers",
+            report["blocks"],
+            started.elapsed(),
+            report["rewards"].as_array().unwrap().len()
+        );
+    }
 }
 
 /// `strata receipt` of `hash` from `url`, asked again for up to 30 s: a

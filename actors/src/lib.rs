@@ -28,6 +28,7 @@ pub mod messages;
 pub mod misdeed;
 pub mod node;
 pub mod process;
+pub mod rewards_api;
 pub mod threads;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};

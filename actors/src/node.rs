@@ -123,6 +123,7 @@ pub(crate) fn serve_api(
 fn full_node_routes(cfg: &mut web::ServiceConfig) {
     crate::hierarchy_api::routes(cfg);
     crate::dynasty_api::routes(cfg);
+    crate::rewards_api::routes(cfg);
     api::routes(cfg);
 }
 

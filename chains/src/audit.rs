@@ -13,7 +13,11 @@
 //!   the one the audit computes by executing every block itself (so every
 //!   record's verdict, every object's life and, on the global chain, every
 //!   anchor's checks are redone: anchors refused or recorded as conflicts
-//!   are counted).
+//!   are counted);
+//! - on a dynasty chain, each epoch's first block starts the epoch the
+//!   audit's own execution decided, on the previous epoch's last block,
+//!   and the epoch's certificates verify against the committee that
+//!   execution recorded; the rewards each member was paid are reported.
 //!
 //! Pure: the CLI reads the export and feeds the blocks in order.
 
@@ -24,6 +28,7 @@ use serde::Serialize;
 use strata_crypto::codec::BoundedVec;
 use strata_crypto::committee::Committee;
 use strata_crypto::hash::Digest;
+use strata_crypto::PublicKey;
 
 use crate::execution::{
     conflict_key, BlockRef, ChainContext, CommitteeRecord, GenesisState, MemState, StateView,
@@ -63,6 +68,21 @@ pub struct AuditReport {
     pub anchor_conflicts: u64,
     pub tip: u64,
     pub state_root: String,
+    /// Committees the chain went through (1 without dynasties).
+    pub epochs: u64,
+    /// Every member of those committees: its reward balance and forfeits
+    /// after the last block, as the audit's own execution computed them
+    /// (`dynasty::rewards`; empty when the genesis pays none).
+    pub rewards: Vec<RewardBalance>,
+}
+
+/// A validator's rewards after an audited chain's last block.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RewardBalance {
+    /// Its BLS public key, hex.
+    pub validator: String,
+    pub balance: u64,
+    pub forfeited: u64,
 }
 
 /// Checks that `h` is the next header of `chain` after `prev`: height,
@@ -125,6 +145,8 @@ pub struct Auditor {
     prev: Option<BlockHeader>,
     genesis_hash: Digest,
     executed_batches: BTreeSet<Digest>,
+    /// Every committee member seen, for the rewards of the report.
+    members: BTreeSet<PublicKey>,
     report: AuditReport,
 }
 
@@ -159,16 +181,19 @@ impl Auditor {
             state_root: genesis.root(),
         })
         .hash();
+        let members = record.members.iter().map(|m| m.key).collect();
         Ok(Auditor {
             chain,
             committee,
             record,
+            members,
             state: MemState::new(ChainContext { chain, domains }, genesis),
             prev: None,
             genesis_hash,
             executed_batches: BTreeSet::new(),
             report: AuditReport {
                 chain: chain.to_string(),
+                epochs: 1,
                 ..AuditReport::default()
             },
         })
@@ -190,14 +215,18 @@ impl Auditor {
             self.report.blocks = 1;
             return Ok(());
         };
-        check_header(
-            &prev,
-            h,
-            self.chain,
-            &self.genesis_hash,
-            &self.committee,
-            &self.record,
-        )?;
+        if h.epoch != self.record.epoch {
+            self.enter_epoch(&prev, h)?;
+        } else {
+            check_header(
+                &prev,
+                h,
+                self.chain,
+                &self.genesis_hash,
+                &self.committee,
+                &self.record,
+            )?;
+        }
         b.block
             .proposal_statement()
             .verify(self.chain, h.epoch, &self.committee)
@@ -223,14 +252,7 @@ impl Auditor {
         let refused_before = self.state.refused().len();
         let conflicts_before = self.conflicts(&txs);
         self.state
-            .execute(
-                BlockRef {
-                    height,
-                    hash: b.block.hash(),
-                },
-                &txs,
-                &hashes,
-            )
+            .execute(BlockRef::of(&b.block), &txs, &hashes)
             .map_err(|e| fail(height, "execution", e.to_string()))?;
         let refused: BTreeSet<Digest> = self.state.refused()[refused_before..]
             .iter()
@@ -255,6 +277,70 @@ impl Auditor {
         self.report.refused += refused.len() as u64;
         self.report.tip = height;
         self.prev = Some(h.clone());
+        Ok(())
+    }
+
+    /// The first block of the next epoch: its committee is the one the
+    /// audit's own execution decided, and its `justify` is the unsigned
+    /// start certificate naming the previous epoch's last block (whose
+    /// commit the new committee vouches for by building on it, as a
+    /// node's `EpochChange` proves).
+    fn enter_epoch(&mut self, prev: &BlockHeader, h: &BlockHeader) -> Result<(), AuditError> {
+        let height = h.height;
+        let next = self.record.epoch.saturating_add(1);
+        if h.epoch != next {
+            return Err(fail(
+                height,
+                "epoch",
+                format!("epoch {} after epoch {}", h.epoch, self.record.epoch),
+            ));
+        }
+        let starts_here = crate::dynasty::epoch_record(&self.state, self.chain, next)
+            .map_err(|e| fail(height, "epoch", e.to_string()))?
+            .is_some_and(|r| r.start == prev.height);
+        if !starts_here {
+            return Err(fail(
+                height,
+                "epoch",
+                format!(
+                    "the executed state does not start epoch {next} after height {}",
+                    prev.height
+                ),
+            ));
+        }
+        let record = CommitteeRecord::read(&self.state, self.chain, next)
+            .map_err(|e| fail(height, "epoch", e.to_string()))?
+            .ok_or_else(|| {
+                fail(
+                    height,
+                    "epoch",
+                    format!("no committee of epoch {next} was decided"),
+                )
+            })?;
+        let committee = record
+            .committee()
+            .map_err(|e| fail(height, "epoch", format!("its committee: {e}")))?;
+        let j = &h.justify;
+        let start_cert = j.cert.is_none()
+            && j.chain == self.chain
+            && j.epoch == next
+            && j.block == prev.hash()
+            && j.round == prev.round();
+        if h.chain != self.chain
+            || prev.height.checked_add(1) != Some(height)
+            || h.parent != prev.hash()
+            || !start_cert
+        {
+            return Err(fail(
+                height,
+                "hash link",
+                "not the start of the next epoch on the block before",
+            ));
+        }
+        self.members.extend(record.members.iter().map(|m| m.key));
+        self.committee = committee;
+        self.record = record;
+        self.report.epochs += 1;
         Ok(())
     }
 
@@ -318,6 +404,19 @@ impl Auditor {
     /// The report, with the state root after the last block.
     pub fn finish(mut self) -> AuditReport {
         self.report.state_root = self.state.root().to_hex();
+        if crate::dynasty::rewards::schedule(&self.state).is_ok_and(|s| s.is_some()) {
+            for key in &self.members {
+                let balance =
+                    crate::dynasty::rewards::balance(&self.state, self.chain, key).unwrap_or(0);
+                let forfeited =
+                    crate::dynasty::rewards::forfeited(&self.state, self.chain, key).unwrap_or(0);
+                self.report.rewards.push(RewardBalance {
+                    validator: hex::encode(key.to_bytes()),
+                    balance,
+                    forfeited,
+                });
+            }
+        }
         self.report
     }
 }

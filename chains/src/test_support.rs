@@ -198,10 +198,7 @@ impl CertifiedChain {
             Payload::Inline(BoundedVec::new(txs.clone()).expect("a small block")),
             &self.kit.keys[0],
         );
-        let at = crate::execution::BlockRef {
-            height,
-            hash: block.hash(),
-        };
+        let at = crate::execution::BlockRef::of(&block);
         self.state.execute(at, &txs, &hashes).expect("in order");
         self.blocks.push(block);
         self.blocks.last().expect("just pushed")

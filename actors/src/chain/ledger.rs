@@ -5,7 +5,7 @@
 //! block never delays the committee actor's votes and proposals; the
 //! committee actor only hands it the blocks the core commits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +76,11 @@ struct BlockContents {
     hashes: Vec<Digest>,
     /// The batches executed now.
     fresh: Vec<Digest>,
+    /// Transactions an earlier listing already carried (another batch of
+    /// this block or an earlier block: a retry handed to a second member).
+    /// They execute again (and are refused: every kind is replay-safe) but
+    /// keep their first location and verdict, which clients were answered.
+    repeated: BTreeSet<Digest>,
 }
 
 /// Why a committed block's contents could not be read.
@@ -164,10 +169,7 @@ impl Ledger {
         ) {
             fatal("committing a block failed", e);
         }
-        let at = BlockRef {
-            height,
-            hash: block.hash(),
-        };
+        let at = BlockRef::of(block);
         let applied = match self.execute(at, &c) {
             Ok(a) => a,
             Err(e) => fatal("executing a committed block failed", e),
@@ -225,8 +227,14 @@ impl Ledger {
 
     fn execute(&self, block: BlockRef, c: &BlockContents) -> Result<Applied, StateError> {
         if self.executes_records {
-            self.state
-                .apply(block, unix_millis(), &c.txs, &c.hashes, &c.fresh)
+            self.state.apply(
+                block,
+                unix_millis(),
+                &c.txs,
+                &c.hashes,
+                &c.fresh,
+                &c.repeated,
+            )
         } else {
             self.state
                 .apply_ordered(block, unix_millis(), c.hashes.len(), &c.fresh)
@@ -274,10 +282,7 @@ impl Ledger {
                 }
                 Err(e) => fatal("replaying committed blocks failed", e),
             };
-            let at = BlockRef {
-                height: h,
-                hash: b.hash(),
-            };
+            let at = BlockRef::of(&b);
             match self.execute(at, &c) {
                 Ok(applied) => self.report_executed(h, applied.root),
                 Err(e) => fatal("replaying committed blocks failed", e),
@@ -352,6 +357,7 @@ fn block_contents(
         txs: Vec::new(),
         hashes: Vec::new(),
         fresh: Vec::new(),
+        repeated: BTreeSet::new(),
     };
     match &block.payload {
         Payload::Inline(txs) => {
@@ -403,6 +409,20 @@ fn block_contents(
             }
             if !missing.is_empty() {
                 return Err(ContentsError::Missing(missing));
+            }
+            // Per transaction: one listed before (here, or located below
+            // this block) keeps that first location.
+            let height = block.header.height;
+            let mut seen_txs = HashSet::new();
+            for slot in c.indexed.iter_mut().filter(|h| **h != NOT_INDEXED) {
+                let earlier = store
+                    .tx_location(slot)
+                    .map_err(store_error)?
+                    .is_some_and(|l| l.height < height);
+                if earlier || !seen_txs.insert(*slot) {
+                    c.repeated.insert(*slot);
+                    *slot = NOT_INDEXED;
+                }
             }
         }
     }
@@ -706,6 +726,58 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_two_batches_carry_keeps_its_first_location_and_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
+        let genesis_state = strata_chains::execution::GenesisState::bare(Digest::ZERO);
+        let state =
+            StateStore::open(&dir.path().join("s"), ChainId::GLOBAL, 1, &genesis_state).unwrap();
+        let genesis = strata_chains::types::genesis_block(GenesisParams {
+            chain: ChainId::GLOBAL,
+            epoch: 0,
+            state_root: genesis_state.root(),
+        });
+        let at = |height: u64, refs: Vec<strata_chains::types::BatchRef>| Block {
+            header: BlockHeader {
+                height,
+                ..genesis.header.clone()
+            },
+            payload: Payload::Batches(BoundedVec::new(refs).unwrap()),
+            signature: genesis.signature,
+        };
+        // "p" committed at height 1; then "x" in two batches of height 2
+        // (a retry handed to a second member), with "p" again.
+        let (p, a, b) = (
+            batch(1, &["p"]),
+            batch(2, &["x", "p"]),
+            batch(3, &["x", "y"]),
+        );
+        for x in [&p, &a, &b] {
+            store.put_batch(x).unwrap();
+        }
+        let first = at(1, vec![p.reference()]);
+        let c1 = block_contents(&store, &state, &first, true).unwrap();
+        store
+            .commit_indexed(&[genesis.clone(), first], &[vec![], c1.indexed.clone()])
+            .unwrap();
+        let c = block_contents(
+            &store,
+            &state,
+            &at(2, vec![a.reference(), b.reference()]),
+            true,
+        )
+        .unwrap();
+        let h =
+            |r: &str| Transaction::Opaque(BoundedBytes::new(r.as_bytes().to_vec()).unwrap()).hash();
+        assert_eq!(c.listed, vec![h("x"), h("p"), h("x"), h("y")]);
+        assert_eq!(c.indexed, vec![h("x"), NOT_INDEXED, NOT_INDEXED, h("y")]);
+        assert_eq!(c.repeated, [h("x"), h("p")].into_iter().collect());
+        // Every listing of a new batch executes (the executor refuses the
+        // copies; their refusal is not recorded over the first verdict).
+        assert_eq!(c.hashes, c.listed);
+    }
+
+    #[test]
     fn contents_index_and_execute_each_batch_once_where_it_executes() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RocksStore::open(&dir.path().join("c")).unwrap();
@@ -724,14 +796,12 @@ mod tests {
         let old_hashes: Vec<Digest> = old_txs.iter().map(|t| t.hash()).collect();
         state
             .apply(
-                BlockRef {
-                    height: 1,
-                    hash: Digest::ZERO,
-                },
+                BlockRef::bare(1, Digest::ZERO),
                 0,
                 &old_txs,
                 &old_hashes,
                 &[old.digest()],
+                &BTreeSet::new(),
             )
             .unwrap();
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use strata_chains::types::dynasty::{MAX_ADMINS, MAX_PEER_ID, MIN_COMMITTEE, MIN_EPOCH_LENGTH};
 use strata_chains::types::{
-    AdminSet, CertificateKind, ChainId, DynastyParams, ValidatorInfo, ValidatorTier,
+    AdminSet, CertificateKind, ChainId, DynastyParams, RewardSchedule, ValidatorInfo, ValidatorTier,
 };
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::pvss::PvssPublicKey;
@@ -32,6 +32,49 @@ impl AdminsEntry {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.threshold == 0
     }
+}
+
+/// `[rewards]`: what the dynasty chains pay their committees (issue 27,
+/// point 5): `total` base units over the first `epochs` epochs of each
+/// chain, `leader_percent` of each epoch's pot to its leaders by blocks
+/// proposed, the rest to its voters by certificates signed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RewardsEntry {
+    pub total: u64,
+    pub epochs: u64,
+    pub leader_percent: u16,
+}
+
+impl RewardsEntry {
+    /// What `strata init` writes for a network with epochs.
+    pub const TESTNET: RewardsEntry = RewardsEntry {
+        total: 1_000_000_000,
+        epochs: 1_000,
+        leader_percent: 25,
+    };
+}
+
+pub fn parse_rewards(path: &Path, r: &RewardsEntry) -> Result<RewardSchedule, ConfigError> {
+    if r.epochs == 0 {
+        return Err(ConfigError::new(
+            path,
+            "rewards.epochs",
+            "at least one epoch",
+        ));
+    }
+    if r.leader_percent > 100 {
+        return Err(ConfigError::new(
+            path,
+            "rewards.leader_percent",
+            "at most 100",
+        ));
+    }
+    Ok(RewardSchedule {
+        total: r.total,
+        epochs: r.epochs,
+        leader_bps: r.leader_percent * 100,
+    })
 }
 
 pub fn parse_admins(path: &Path, a: &AdminsEntry) -> Result<AdminSet, ConfigError> {

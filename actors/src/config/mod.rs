@@ -20,7 +20,7 @@ use strata_crypto::QuorumThreshold;
 use strata_crypto::{ProofOfPossession, PublicKey, Signature};
 
 mod dynasty;
-pub use dynasty::AdminsEntry;
+pub use dynasty::{AdminsEntry, RewardsEntry};
 
 /// A configuration problem, with where it is.
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +217,9 @@ pub struct GenesisFile {
     /// registry and the committees change only by sortition).
     #[serde(default, skip_serializing_if = "AdminsEntry::is_empty")]
     pub admins: AdminsEntry,
+    /// What the dynasty chains pay their committees (none: no rewards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<RewardsEntry>,
 }
 
 /// A validated validator.
@@ -478,6 +481,11 @@ impl Genesis {
                 .filter_map(dynasty::validator_info)
                 .collect(),
             dynasties: dynasties.clone(),
+            rewards: file
+                .rewards
+                .as_ref()
+                .map(|r| dynasty::parse_rewards(path, r))
+                .transpose()?,
         };
         let dynasty_of = |id: ChainId| dynasties.iter().find(|(c, _)| *c == id).map(|(_, p)| *p);
         let state_root = genesis_state.root();

@@ -66,6 +66,7 @@ fn genesis_file() -> GenesisFile {
         }],
         validators: (0..8).map(validator).collect(),
         admins: AdminsEntry::default(),
+        rewards: None,
     }
 }
 
@@ -117,9 +118,37 @@ fn a_chain_with_epochs_seeds_the_registry_and_names_what_is_missing() {
     let mut small = f.clone();
     small.global.committee_size = Some(3);
     assert_eq!(refused_field(small), "global.committee_size");
-    let mut over = f;
+    let mut over = f.clone();
     over.admins.threshold = 2;
     assert_eq!(refused_field(over), "admins.threshold");
+    // A reward schedule: in the genesis state, so every chain pays by it;
+    // no epochs to pay over, or leaders taking more than the whole, refused.
+    let mut paying = f;
+    paying.rewards = Some(RewardsEntry {
+        total: 1_000,
+        epochs: 10,
+        leader_percent: 30,
+    });
+    let g = parse(paying.clone()).unwrap();
+    let schedule = g.state.rewards.expect("a schedule");
+    assert_eq!((schedule.pot(0), schedule.leader_part(100)), (100, 30));
+    let state = strata_chains::execution::MemState::new(ctx, &g.state);
+    assert_eq!(
+        strata_chains::dynasty::rewards::schedule(&state).unwrap(),
+        Some(schedule)
+    );
+    let mut none = paying.clone();
+    none.rewards = Some(RewardsEntry {
+        epochs: 0,
+        ..RewardsEntry::TESTNET
+    });
+    assert_eq!(refused_field(none), "rewards.epochs");
+    let mut greedy = paying;
+    greedy.rewards = Some(RewardsEntry {
+        leader_percent: 101,
+        ..RewardsEntry::TESTNET
+    });
+    assert_eq!(refused_field(greedy), "rewards.leader_percent");
 }
 
 fn parse(file: GenesisFile) -> Result<Genesis, ConfigError> {

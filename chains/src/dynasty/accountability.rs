@@ -5,7 +5,9 @@
 //! taken off the chain's roster and seats, so no committee decided from
 //! then on draws it (its weight is zero from the next epoch whose
 //! committee is open), and its conviction is recorded with the proof's
-//! digest (`GET /v1/committee/{chain}` → `convicted`). A conviction is
+//! digest (`GET /v1/committee/{chain}` → `convicted`); what it was paid
+//! on the chain is forfeited, and it earns nothing more (`rewards.rs`).
+//! A conviction is
 //! final: the same proof, or another against the same validator, changes
 //! nothing and is refused with the reason.
 
@@ -116,6 +118,9 @@ pub(crate) fn apply_evidence(
         list.push(*key);
     }
     s.put(convicted_list_key(chain), list.encode());
+    for key in &newly {
+        super::rewards::forfeit(s, chain, key)?;
+    }
     super::selection::unseat(s, chain, &newly)?;
     Ok(Ok(()))
 }

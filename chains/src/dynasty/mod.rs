@@ -35,7 +35,8 @@
 //! `roster/<chain>` and its snapshot `roster/<chain><e>`,
 //! `dynasty/pending/<chain>` and `dynasty/reconfigs/<chain>`, and the
 //! RandShare and sortition working sets under `randshare/` and
-//! `candidates/`, kept as the epoch's public record.
+//! `candidates/`, kept as the epoch's public record; the rewards under
+//! `rewards/` (`rewards.rs`).
 
 pub mod accountability;
 pub mod dkg;
@@ -44,6 +45,7 @@ mod keys;
 mod participant;
 mod randshare;
 mod registry;
+pub mod rewards;
 mod seat;
 mod selection;
 
@@ -289,6 +291,7 @@ pub(crate) fn end_block(
         dkg::close(s, &cur)?;
     }
     if height == cur.last_height() {
+        rewards::pay_epoch(s, &cur)?;
         let next = cur.epoch + 1;
         // The decision wrote the next epoch's record; a chain whose
         // decision could not run (it cannot: the height is in every
@@ -309,6 +312,9 @@ pub(crate) fn genesis_updates(g: &crate::execution::GenesisState) -> Vec<(Vec<u8
     let mut u = Vec::new();
     if g.admins != AdminSet::default() {
         u.push((ADMINS_KEY.to_vec(), g.admins.encode()));
+    }
+    if let Some(schedule) = g.rewards {
+        u.push((rewards::SCHEDULE_KEY.to_vec(), schedule.encode()));
     }
     let mut chains: Vec<ChainId> = g.committees.iter().map(|c| c.chain).collect();
     chains.extend(g.dynasties.iter().map(|(c, _)| *c));

@@ -37,6 +37,14 @@ fn params(size: u32) -> DynastyParams {
     }
 }
 
+/// Rewards of the test network: a remainder for the last epoch, a
+/// quarter to the leaders.
+const SCHEDULE: crate::types::RewardSchedule = crate::types::RewardSchedule {
+    total: 1_000_003,
+    epochs: 5,
+    leader_bps: 2_500,
+};
+
 /// `n` cloud validators, the first four the committee of epoch 0.
 fn net(n: usize, size: u32, seed: u64) -> Net {
     let validators: Vec<ValidatorKeys> = (0..n)
@@ -70,6 +78,7 @@ fn net(n: usize, size: u32, seed: u64) -> Net {
         },
         validators: validators.iter().map(|v| v.info()).collect(),
         dynasties: vec![(CHAIN, params(size))],
+        rewards: Some(SCHEDULE),
     };
     let ctx = ChainContext {
         chain: CHAIN,
@@ -99,10 +108,21 @@ impl Net {
         }
         txs.extend(extra);
         let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
-        let block = BlockRef {
-            height: h + 1,
-            hash: Digest::of("block", &(h + 1).to_le_bytes()),
-        };
+        let mut block = BlockRef::bare(h + 1, Digest::of("block", &(h + 1).to_le_bytes()));
+        // Members lead in turn, and one of them misses each certificate.
+        let cur = self.epoch();
+        let n = committee(&self.state, CHAIN, cur.epoch)
+            .unwrap()
+            .unwrap()
+            .members
+            .len() as u64;
+        let proposer = ((h + 1) % n) as u32;
+        let absent = ((h + 2) % n) as u32;
+        block.credit = Some(crate::execution::BlockCredit {
+            epoch: cur.epoch,
+            proposer,
+            voters: (0..n as u32).filter(|&v| v != absent).collect(),
+        });
         self.state.execute(block, &txs, &hashes).unwrap();
     }
 
@@ -669,4 +689,104 @@ fn an_equivocator_is_convicted_and_drawn_into_no_later_committee() {
     for e in 1..=3 {
         assert!(!net.committee(e).contains(&convict), "epoch {e}");
     }
+}
+
+// ---------------------------------------------------------------- rewards
+
+fn paid(r: &rewards::EpochRewards) -> u64 {
+    r.payments.iter().map(|p| p.leader + p.voter).sum()
+}
+
+#[test]
+fn each_epoch_pays_its_pot_exactly_by_points_and_a_conviction_forfeits_the_balance() {
+    let mut net = net(7, 4, 21);
+    net.run_to(LENGTH);
+    let r0 = rewards::epoch_rewards(&net.state, CHAIN, 0)
+        .unwrap()
+        .expect("epoch 0 paid at its last block");
+    assert_eq!((r0.pot, r0.unpaid), (SCHEDULE.pot(0), 0));
+    assert_eq!(paid(&r0), r0.pot, "the pot is paid to the unit");
+    assert_eq!(r0.leader_pot, SCHEDULE.leader_part(r0.pot));
+    // Every block of the epoch led once, and voted by three of four.
+    let led: u64 = r0.payments.iter().map(|p| u64::from(p.points.led)).sum();
+    let voted: u64 = r0.payments.iter().map(|p| u64::from(p.points.voted)).sum();
+    assert_eq!((led, voted), (LENGTH, 3 * LENGTH));
+    // Each part follows the points, by largest remainder.
+    let leads: Vec<u64> = r0
+        .payments
+        .iter()
+        .map(|p| u64::from(p.points.led))
+        .collect();
+    let votes: Vec<u64> = r0
+        .payments
+        .iter()
+        .map(|p| u64::from(p.points.voted))
+        .collect();
+    let leaders: Vec<u64> = r0.payments.iter().map(|p| p.leader).collect();
+    let voters: Vec<u64> = r0.payments.iter().map(|p| p.voter).collect();
+    assert_eq!(rewards::split(r0.leader_pot, &leads), leaders);
+    assert_eq!(rewards::split(r0.voter_pot, &votes), voters);
+    for p in &r0.payments {
+        assert_eq!(
+            rewards::balance(&net.state, CHAIN, &p.validator).unwrap(),
+            p.leader + p.voter
+        );
+    }
+
+    // A member of epoch 0 convicted in epoch 1: what it was paid is
+    // forfeited, and it is paid nothing more.
+    let convict = net.committee(0)[1];
+    let earned = rewards::balance(&net.state, CHAIN, &convict).unwrap();
+    assert!(earned > 0);
+    let proof = equivocation(&net, 1);
+    net.step(vec![Transaction::System(Box::new(SystemTx::Evidence(
+        proof,
+    )))]);
+    assert!(net.refusals().is_empty(), "{:?}", net.refusals());
+    assert_eq!(rewards::balance(&net.state, CHAIN, &convict).unwrap(), 0);
+    assert_eq!(
+        rewards::forfeited(&net.state, CHAIN, &convict).unwrap(),
+        earned
+    );
+
+    // Past the schedule's epochs nothing is paid; over them, exactly the
+    // total, to balances and forfeits.
+    net.run_to((SCHEDULE.epochs + 1) * LENGTH);
+    let mut total = 0;
+    let mut holders = std::collections::BTreeSet::new();
+    for e in 0..=SCHEDULE.epochs {
+        let r = rewards::epoch_rewards(&net.state, CHAIN, e)
+            .unwrap()
+            .unwrap_or_else(|| panic!("epoch {e} paid"));
+        assert_eq!(
+            (r.pot, paid(&r) + r.unpaid),
+            (SCHEDULE.pot(e), r.pot),
+            "epoch {e}"
+        );
+        if e >= 1 {
+            assert!(
+                r.payments.iter().all(|p| p.validator != convict),
+                "the convict is paid in epoch {e}"
+            );
+        }
+        total += paid(&r);
+        holders.extend(r.payments.iter().map(|p| p.validator));
+    }
+    assert_eq!(total, SCHEDULE.total);
+    assert_eq!(
+        rewards::epoch_rewards(&net.state, CHAIN, SCHEDULE.epochs)
+            .unwrap()
+            .unwrap()
+            .pot,
+        0
+    );
+    holders.insert(convict);
+    let held: u64 = holders
+        .iter()
+        .map(|k| {
+            rewards::balance(&net.state, CHAIN, k).unwrap()
+                + rewards::forfeited(&net.state, CHAIN, k).unwrap()
+        })
+        .sum();
+    assert_eq!(held, SCHEDULE.total);
 }

@@ -17,7 +17,9 @@ use strata_crypto::PublicKey;
 use super::{StateError, StateView};
 use crate::auth::{self, MemTree, GENESIS_CONFIG_KEY};
 use crate::types::limits::MAX_COMMITTEE;
-use crate::types::{AdminSet, ChainId, DynastyParams, Epoch, Protocol, ValidatorInfo};
+use crate::types::{
+    AdminSet, ChainId, DynastyParams, Epoch, Protocol, RewardSchedule, ValidatorInfo,
+};
 
 /// What every committee key starts with.
 pub const COMMITTEE_KEY_PREFIX: &[u8] = b"committee/";
@@ -92,6 +94,8 @@ pub struct GenesisState {
     pub validators: Vec<ValidatorInfo>,
     /// The chains that run dynasties, with their parameters.
     pub dynasties: Vec<(ChainId, DynastyParams)>,
+    /// What the dynasty chains pay their committees (none: no rewards).
+    pub rewards: Option<RewardSchedule>,
 }
 
 impl GenesisState {

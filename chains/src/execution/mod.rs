@@ -47,7 +47,7 @@ use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
 use strata_crypto::hash::{Digest, Hasher};
 
-use crate::types::{ChainId, Height, Op, Transaction};
+use crate::types::{ChainId, Epoch, Height, Op, Transaction};
 
 /// Why the state could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -275,10 +275,57 @@ pub fn block_key(height: Height) -> Vec<u8> {
 pub const BLOCK_KEY_PREFIX: &[u8] = b"block/";
 
 /// The committed block being executed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRef {
     pub height: Height,
     pub hash: Digest,
+    /// Whom the block credits for rewards (`dynasty::rewards`); none for
+    /// a block executed without its header (tests, an ordered chain).
+    pub credit: Option<BlockCredit>,
+}
+
+/// What a committed block says about who did the work: its proposer, and
+/// the voters its `justify` certificate carries, as positions in the
+/// committee of `epoch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockCredit {
+    pub epoch: Epoch,
+    pub proposer: u32,
+    /// Empty when the justify is of another epoch or unsigned.
+    pub voters: Vec<u32>,
+}
+
+impl BlockRef {
+    /// A block by height and hash alone (no reward credit).
+    pub fn bare(height: Height, hash: Digest) -> BlockRef {
+        BlockRef {
+            height,
+            hash,
+            credit: None,
+        }
+    }
+
+    /// A committed block, with the credit its header gives.
+    pub fn of(block: &crate::types::Block) -> BlockRef {
+        let h = &block.header;
+        let voters = match &h.justify.cert {
+            Some(qc) if h.justify.epoch == h.epoch => qc
+                .signers
+                .iter_ones()
+                .filter_map(|i| u32::try_from(i).ok())
+                .collect(),
+            _ => Vec::new(),
+        };
+        BlockRef {
+            height: h.height,
+            hash: block.hash(),
+            credit: Some(BlockCredit {
+                epoch: h.epoch,
+                proposer: h.proposer,
+                voters,
+            }),
+        }
+    }
 }
 
 /// Applies a committed block's transactions (`hashes[i]` is the hash of
@@ -340,6 +387,9 @@ pub fn apply(
             Ok(()) => writes.accepted += 1,
             Err(reason) => writes.refused.push((hash, reason)),
         }
+    }
+    if let Some(credit) = &block.credit {
+        crate::dynasty::rewards::credit_block(&mut overlay, ctx.chain, height, credit)?;
     }
     crate::dynasty::end_block(&mut overlay, ctx.chain, height)?;
     writes

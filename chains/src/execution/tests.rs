@@ -8,10 +8,7 @@ use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::sr25519::TxKeypair;
 
 fn at(height: Height) -> BlockRef {
-    BlockRef {
-        height,
-        hash: Digest::of("test/block", &height.to_le_bytes()),
-    }
+    BlockRef::bare(height, Digest::of("test/block", &height.to_le_bytes()))
 }
 
 fn local_ctx() -> ChainContext {

@@ -233,6 +233,43 @@ pub struct DynastyParams {
     pub certificate: super::CertificateKind,
 }
 
+/// The genesis reward schedule (issue 27, point 5; CloudPoS): `total`
+/// paid over the first `epochs` epochs of each dynasty chain, `total /
+/// epochs` per epoch and the remainder with the last, `leader_bps`
+/// basis points of each epoch's pot to its leaders and the rest to its
+/// voters (`dynasty::rewards`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct RewardSchedule {
+    pub total: u64,
+    pub epochs: u64,
+    pub leader_bps: u16,
+}
+
+impl RewardSchedule {
+    /// Basis points in the whole.
+    pub const WHOLE_BPS: u16 = 10_000;
+
+    /// What `epoch` pays: `total / epochs`, the last with the remainder, so
+    /// the schedule pays exactly `total`; nothing past it.
+    pub fn pot(&self, epoch: Epoch) -> u64 {
+        if self.epochs == 0 || epoch >= self.epochs {
+            return 0;
+        }
+        let each = self.total / self.epochs;
+        if epoch + 1 == self.epochs {
+            each + self.total % self.epochs
+        } else {
+            each
+        }
+    }
+
+    /// The leaders' part of `pot` (rounded down; the voters take the rest).
+    pub fn leader_part(&self, pot: u64) -> u64 {
+        let bps = u128::from(self.leader_bps.min(Self::WHOLE_BPS));
+        u64::try_from(u128::from(pot) * bps / u128::from(Self::WHOLE_BPS)).unwrap_or(pot)
+    }
+}
+
 /// Smallest epoch a dynasty chain runs: its RandShare, candidacy, DKG and
 /// hand-over windows are an eighth of it each, at least eight blocks. A
 /// transaction a member posts once it has executed a window's opening

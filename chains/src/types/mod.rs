@@ -20,7 +20,7 @@ pub use cert::{
 pub use dynasty::{
     AdminSet, Approval, Candidacy, CommitteeHandoff, DkgComplaintTx, DkgDealTx, DynastyParams,
     PvssDealTx, PvssRevealTx, Reconfigure, ReconfigureTx, RegistryAction, RegistryChange,
-    RegistryTx, ValidatorInfo, ValidatorTier,
+    RegistryTx, RewardSchedule, ValidatorInfo, ValidatorTier,
 };
 pub use evidence::{Evidence, EvidenceError};
 pub use message::{ConsensusMessage, EpochChange, SyncRequest, SyncResponse};

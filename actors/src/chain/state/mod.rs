@@ -293,6 +293,7 @@ impl StateStore {
         txs: &[Transaction],
         hashes: &[Digest],
         batches: &[Digest],
+        repeated: &std::collections::BTreeSet<Digest>,
     ) -> Result<Applied, StateError> {
         let ctx = ChainContext {
             chain: self.chain,
@@ -309,7 +310,9 @@ impl StateStore {
             key.extend_from_slice(&index.to_be_bytes());
             batch.put_cf(self.cf(CF_OBJECTS), key, entry.encode());
         }
-        for (tx, reason) in &writes.refused {
+        // A transaction listed again keeps its first verdict (`repeated`:
+        // the ledger's first-location rule).
+        for (tx, reason) in writes.refused.iter().filter(|(t, _)| !repeated.contains(t)) {
             batch.put_cf(self.cf(CF_REFUSED), tx.0, reason.as_bytes());
         }
         let root = self.write_tree(&mut batch, height, &writes.state)?;
@@ -430,10 +433,7 @@ mod tests {
     }
 
     fn at(height: Height) -> BlockRef {
-        BlockRef {
-            height,
-            hash: Digest::of("test/block", &height.to_le_bytes()),
-        }
+        BlockRef::bare(height, Digest::of("test/block", &height.to_le_bytes()))
     }
 
     fn object_in(domain: u32, domains: u32) -> String {
@@ -465,9 +465,18 @@ mod tests {
                 record(&key, &obj, 4, GLOBAL_DOMAIN),
             ];
             let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
-            assert!(s.apply(at(1), 1_000, &txs, &hashes[..4], &[]).is_err());
+            assert!(s
+                .apply(at(1), 1_000, &txs, &hashes[..4], &[], &Default::default())
+                .is_err());
             let a = s
-                .apply(at(1), 1_000, &txs, &hashes, &[Digest::of("b", b"1")])
+                .apply(
+                    at(1),
+                    1_000,
+                    &txs,
+                    &hashes,
+                    &[Digest::of("b", b"1")],
+                    &Default::default(),
+                )
                 .unwrap();
             assert_eq!(a.accepted, 2);
             assert_eq!(
@@ -480,7 +489,9 @@ mod tests {
             );
             let txs = [record(&key, &obj, 1, 0), record(&key, &obj, 0, 0)];
             let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
-            let a = s.apply(at(2), 2_000, &txs, &hashes, &[]).unwrap();
+            let a = s
+                .apply(at(2), 2_000, &txs, &hashes, &[], &Default::default())
+                .unwrap();
             assert_eq!(
                 a.refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
                 vec!["replayed nonce"],

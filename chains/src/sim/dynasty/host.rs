@@ -386,14 +386,7 @@ impl DynastySim<'_> {
                 p.proposed.remove(h);
             }
             let refusals_before = p.state.refused().len();
-            let root = match p.state.execute(
-                BlockRef {
-                    height,
-                    hash: b.hash(),
-                },
-                &txs,
-                &hashes,
-            ) {
+            let root = match p.state.execute(BlockRef::of(b), &txs, &hashes) {
                 Ok(root) => root,
                 Err(e) => {
                     self.agreement

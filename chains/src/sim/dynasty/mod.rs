@@ -24,6 +24,9 @@
 
 mod convictions;
 mod host;
+mod rewards;
+
+use rewards::SIM_REWARDS;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -132,6 +135,9 @@ pub struct DynastySimReport {
     pub newcomer_served: bool,
     /// Validators the chain convicted on committed evidence.
     pub convicted: u64,
+    /// Epochs that paid their rewards, and what they paid in all.
+    pub rewarded_epochs: u64,
+    pub rewards_paid: u64,
     /// Records submitted after the heal still waiting in pools at the end
     /// (a slow chain's backlog; none is lost).
     pub records_pending: u64,
@@ -403,6 +409,7 @@ impl<'a> DynastySim<'a> {
                     certificate: cfg.certificate,
                 },
             )],
+            rewards: Some(SIM_REWARDS),
         };
         let genesis = Arc::new(genesis_block(GenesisParams {
             chain,
@@ -829,6 +836,7 @@ impl<'a> DynastySim<'a> {
             report.reconfigured =
                 crate::dynasty::reconfigurations(state, self.chain).is_ok_and(|n| n > 0);
             self.check_convictions(state, committed_min, &mut report);
+            self.check_rewards(state, &mut report);
         }
         // No record submitted after the heal is lost: once the run has
         // drained them, each is executed by the most advanced honest

@@ -324,10 +324,7 @@ fn anchors_carry_a_domains_committees_across_epochs_to_the_global_state() {
     let mut height = 0;
     let mut execute = |global: &mut MemState, tx: Transaction| {
         height += 1;
-        let block = BlockRef {
-            height,
-            hash: Digest::of("g", &[height as u8]),
-        };
+        let block = BlockRef::bare(height, Digest::of("g", &[height as u8]));
         let before = global.refused().len();
         global
             .execute(block, std::slice::from_ref(&tx), &[tx.hash()])

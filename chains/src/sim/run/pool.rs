@@ -479,10 +479,7 @@ impl Sim<'_> {
         if height <= self.nodes[i].state.applied_height() {
             return;
         }
-        let at = crate::execution::BlockRef {
-            height,
-            hash: block.hash(),
-        };
+        let at = crate::execution::BlockRef::of(block);
         match self.nodes[i].state.execute(at, txs, hashes) {
             Ok(root) => {
                 self.checker.on_executed(i as u32, height, root);

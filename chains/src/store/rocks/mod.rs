@@ -462,11 +462,12 @@ impl RocksStore {
     }
 
     /// `block`'s transaction hashes for the index, as the ledger gave them
-    /// at commit: a batch listed again in the block, or whose every
-    /// transaction already has a location below it (it executed there),
-    /// keeps that first location (`NOT_INDEXED`). Without this a node
-    /// restarted after a batch was proposed twice answered the later block
-    /// for its records and the others the first (tests/netns.rs).
+    /// at commit: a transaction listed before — earlier in the block (a
+    /// batch listed again, or another batch carrying it), or with a
+    /// location below it (it executed there) — keeps that first location
+    /// (`NOT_INDEXED`). Without this a node restarted after a batch was
+    /// proposed twice answered the later block for its records and the
+    /// others the first (tests/netns.rs).
     fn first_listing_hashes(
         &self,
         pending: &PendingTxIndex,
@@ -482,21 +483,17 @@ impl RocksStore {
             let hashes = self
                 .batch_tx_hashes(&r.digest)?
                 .ok_or(StoreError::MissingBatch(r.digest))?;
-            let mut earlier = !hashes.is_empty();
-            for h in &hashes {
-                let loc = match pending.get(h) {
+            for h in hashes {
+                let loc = match pending.get(&h) {
                     Some(loc) => Some(loc),
                     None => self.get_decoded::<TxLocation>(CF_TXS, &h.0, "transaction index")?,
                 };
-                if loc.is_none_or(|l| l.height >= height) {
-                    earlier = false;
-                    break;
-                }
-            }
-            if !seen.insert(r.digest) || earlier {
-                out.extend(hashes.iter().map(|_| super::NOT_INDEXED));
-            } else {
-                out.extend(hashes);
+                let earlier = loc.is_some_and(|l| l.height < height);
+                out.push(if earlier || !seen.insert(h) {
+                    super::NOT_INDEXED
+                } else {
+                    h
+                });
             }
         }
         Ok(out)
