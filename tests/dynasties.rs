@@ -744,7 +744,7 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
             // few heights behind it.
             let asked = Instant::now();
             let answer = loop {
-                match client.get_ok(&format!("/v1/rewards/{key}?height={tip}")) {
+                match client.get_ok(&format!("/v1/rewards/{key}?chain={chain}&height={tip}")) {
                     Ok(a) => break a,
                     Err(e) if asked.elapsed() < Duration::from_secs(20) => {
                         let _ = e;

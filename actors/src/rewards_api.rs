@@ -1,9 +1,10 @@
 //! Rewards as a node's executed state records them (issue 27, point 5;
 //! `strata_chains::dynasty::rewards`):
 //!
-//! - `GET /v1/rewards/{validator}?height=H`: a validator's (hex BLS key)
-//!   balance and forfeits on each dynasty chain this node runs, after its
-//!   last executed height or after `H` (kept heights only), with the state
+//! - `GET /v1/rewards/{validator}?chain=C&height=H`: a validator's (hex
+//!   BLS key) balance and forfeits on each dynasty chain this node runs (or
+//!   on C), after its last executed height or after `H` of C (kept heights
+//!   only), with the state
 //!   key whose proof `GET /v1/state/{key}/proof?chain=C` gives, so anyone
 //!   checks the balance against a committed header offline.
 //! - `GET /v1/rewards/{chain}/epochs/{e}`: what epoch e paid: its pot, the
@@ -39,6 +40,9 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 #[derive(Deserialize)]
 struct BalanceQuery {
+    /// Only this chain (`global`, `local-N`).
+    chain: Option<String>,
+    /// After this height of the chain (with `chain`: heights are per chain).
     height: Option<Height>,
 }
 
@@ -66,9 +70,19 @@ async fn get_balance(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = parse_validator(&path)?;
+    let only = query.chain.as_deref().map(parse_chain).transpose()?;
+    if query.height.is_some() && only.is_none() {
+        return Err(ApiError::malformed(
+            "a height is of one chain: name it with `chain`",
+        ));
+    }
     let mut chains = Vec::new();
     let mut total: u64 = 0;
-    for (&chain, c) in &state.chains {
+    for (&chain, c) in state
+        .chains
+        .iter()
+        .filter(|(id, _)| only.is_none_or(|o| o == **id))
+    {
         if rewards::schedule(&c.state).map_err(internal)?.is_none() {
             continue;
         }
