@@ -20,7 +20,7 @@ use strata_chains::consensus::{Event, KEPT_ROOTS};
 use strata_chains::dynasty::{self, epoch_record_key, handoff_records, EpochSeat, SeatError};
 use strata_chains::execution::committee_key;
 use strata_chains::store::Store;
-use strata_chains::types::{CommitteeHandoff, ConsensusMessage, Epoch, Height};
+use strata_chains::types::{CertificateKind, CommitteeHandoff, ConsensusMessage, Epoch, Height};
 use strata_crypto::hash::Digest;
 use strata_crypto::pvss::PvssSecretKey;
 use strata_net::PeerId;
@@ -154,6 +154,8 @@ impl CommitteeActor {
         };
         if seat.members.group().is_some() {
             tracing::info!(chain = %self.chain, epoch, share = seat.share.is_some(), "a threshold committee");
+        } else if epoch > 0 && seat.record.params.certificate == CertificateKind::Threshold {
+            tracing::warn!(chain = %self.chain, epoch, "a threshold epoch's committee has no group key here: its DKG gave none, so it certifies by multisig");
         }
         let read_ms = began.elapsed().as_millis() as u64;
         let started = seat
@@ -263,6 +265,18 @@ impl CommitteeActor {
             Err(SeatError::NoCommittee { .. }) => return,
             Err(e) => fatal("reading this node's seat in the next epoch failed", e),
         };
+        // The next committee is final once the ended epoch's DKG closed
+        // (a threshold committee's group key is written then), not at its
+        // decision, which is all an epoch proof guarantees: a node whose
+        // ledger runs behind its commits (catching up after a restart)
+        // waits for it. A restarted member of a threshold chain was once
+        // found observing the next epoch without its group key, stuck.
+        let applied = self.state.applied_height().unwrap_or(0);
+        if let Ok(Some(r)) = dynasty::epoch_record(&self.state, self.chain, ended) {
+            if applied < r.dkg_close() {
+                return;
+            }
+        }
         match seat.start_block(&self.store, &self.genesis) {
             Ok(Some(_)) => {}
             Ok(None) => return,
