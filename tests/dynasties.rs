@@ -224,8 +224,11 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
     // and before the reveals close: its secret must be recovered from the
     // others' shares.
     let deals_closed = start + EPOCH_LENGTH / 4 + EPOCH_LENGTH / 8;
-    // A member other than the node this test asks.
-    let (victim, victim_peer) = now["members"]
+    // A member other than the node this test asks; one of domain 1 when
+    // the draw seated one, so its restart also rejoins the threshold chain
+    // (a restarted member of local-1 was once found observing local-1's
+    // next epoch without its group key, and stuck).
+    let candidates: Vec<(String, String)> = now["members"]
         .as_array()
         .unwrap()
         .iter()
@@ -233,7 +236,13 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
             let peer = m["peer_id"].as_str()?.to_string();
             Some((node_of_peer(&net, &peer)?, peer))
         })
-        .find(|(name, _)| name != "cloud-0")
+        .filter(|(name, _)| name != "cloud-0")
+        .collect();
+    let (victim, victim_peer) = candidates
+        .iter()
+        .find(|(name, _)| name.starts_with("edge-1-"))
+        .or(candidates.first())
+        .cloned()
         .expect("a member that is not cloud-0");
     wait_until("the reveal window", Duration::from_secs(120), || {
         height(&cloud, "global") >= deals_closed
