@@ -60,7 +60,7 @@ fn chain_of<'a>(state: &'a ApiState, chain: &str) -> Result<(ChainId, &'a ChainH
     Ok((chain, c))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

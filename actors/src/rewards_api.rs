@@ -21,6 +21,7 @@ use strata_chains::types::{ChainId, Epoch, Height};
 use strata_crypto::PublicKey;
 
 use crate::api::{parse_chain, ApiError, ApiState, ChainHandles};
+use crate::dynasty_api::internal;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/rewards/{validator}", web::get().to(get_balance))
@@ -28,14 +29,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/rewards/{chain}/epochs/{epoch}",
             web::get().to(get_epoch),
         );
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        e.to_string(),
-    )
 }
 
 #[derive(Deserialize)]

@@ -264,14 +264,19 @@ pub fn fault_bound(n: usize) -> usize {
 
 use crate::execution::Overlay;
 
-/// What the executor calls after a block's transactions: the windows'
-/// closings and the epoch's end, keyed on the height alone, so they run
-/// exactly once per chain height on every node.
+/// What the executor calls after a block's transactions: the block's
+/// reward credit (`rewards.rs`), then the windows' closings and the
+/// epoch's end, keyed on the height alone, so they run exactly once per
+/// chain height on every node.
 pub(crate) fn end_block(
     s: &mut Overlay<'_>,
     chain: ChainId,
     height: Height,
+    credit: Option<&crate::execution::BlockCredit>,
 ) -> Result<(), StateError> {
+    if let Some(credit) = credit {
+        rewards::credit_block(s, chain, height, credit)?;
+    }
     let Some(cur) = current_epoch(s, chain)? else {
         return Ok(());
     };

@@ -388,10 +388,7 @@ pub fn apply(
             Err(reason) => writes.refused.push((hash, reason)),
         }
     }
-    if let Some(credit) = &block.credit {
-        crate::dynasty::rewards::credit_block(&mut overlay, ctx.chain, height, credit)?;
-    }
-    crate::dynasty::end_block(&mut overlay, ctx.chain, height)?;
+    crate::dynasty::end_block(&mut overlay, ctx.chain, height, block.credit.as_ref())?;
     writes
         .histories
         .sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
