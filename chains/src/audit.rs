@@ -36,7 +36,7 @@ use crate::execution::{
 use crate::types::limits::MAX_BLOCK_BATCHES;
 use crate::types::{
     batched_tx_root, genesis_block, state_link_valid, Batch, Block, BlockHeader, ChainId,
-    GenesisParams, HashedBatch, Payload, SystemTx, Transaction,
+    GenesisParams, HashedBatch, Payload, QuorumCertificate, SystemTx, Transaction,
 };
 
 /// A committed block as exported: the block and, for a batched payload,
@@ -320,16 +320,10 @@ impl Auditor {
         let committee = record
             .committee()
             .map_err(|e| fail(height, "epoch", format!("its committee: {e}")))?;
-        let j = &h.justify;
-        let start_cert = j.cert.is_none()
-            && j.chain == self.chain
-            && j.epoch == next
-            && j.block == prev.hash()
-            && j.round == prev.round();
         if h.chain != self.chain
             || prev.height.checked_add(1) != Some(height)
             || h.parent != prev.hash()
-            || !start_cert
+            || h.justify != QuorumCertificate::start_of(self.chain, next, prev)
         {
             return Err(fail(
                 height,

@@ -181,7 +181,8 @@ impl Ledger {
             });
         }
         tracing::trace!(height, txs = applied.accepted, "executed");
-        for (i, tx) in c.txs.iter().enumerate() {
+        let traced = tracing::enabled!(tracing::Level::DEBUG);
+        for (i, tx) in c.txs.iter().enumerate().filter(|_| traced) {
             if let (Transaction::System(sys), Some(hash)) = (tx, c.hashes.get(i)) {
                 let kind = sys.kind();
                 match applied.refused.iter().find(|(h, _)| h == hash) {

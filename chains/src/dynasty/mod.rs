@@ -274,14 +274,14 @@ pub(crate) fn end_block(
     height: Height,
     credit: Option<&crate::execution::BlockCredit>,
 ) -> Result<(), StateError> {
-    if let Some(credit) = credit {
-        rewards::credit_block(s, chain, height, credit)?;
-    }
     let Some(cur) = current_epoch(s, chain)? else {
         return Ok(());
     };
     if cur.params.epoch_length == 0 {
         return Ok(());
+    }
+    if let Some(credit) = credit {
+        rewards::credit_block(s, &cur, height, credit)?;
     }
     if height == cur.deals_close() {
         randshare::close_deals(s, &cur)?;

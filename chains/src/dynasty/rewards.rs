@@ -120,24 +120,19 @@ pub fn points(
 }
 
 /// Credits the block executing at `height`: its proposer and the voters
-/// its `justify` names, when the block is of the chain's current epoch
+/// its `justify` names, when the block is of `cur`, the chain's epoch
 /// (the first block of an epoch justifies the previous epoch's last, which
 /// no certificate of this committee signed: `BlockRef::of` names no voter).
 pub(crate) fn credit_block(
     s: &mut Overlay<'_>,
-    chain: ChainId,
+    cur: &EpochRecord,
     height: Height,
     credit: &BlockCredit,
 ) -> Result<(), StateError> {
-    if schedule(s)?.is_none() {
+    if credit.epoch != cur.epoch || !cur.contains(height) || schedule(s)?.is_none() {
         return Ok(());
     }
-    let Some(cur) = super::current_epoch(s, chain)? else {
-        return Ok(());
-    };
-    if credit.epoch != cur.epoch || !cur.contains(height) {
-        return Ok(());
-    }
+    let chain = cur.chain;
     let Some(committee) = CommitteeRecord::read(s, chain, cur.epoch)? else {
         return Ok(());
     };

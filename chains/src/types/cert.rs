@@ -205,7 +205,7 @@ impl QuorumCertificate {
     pub fn start_of(
         chain: ChainId,
         epoch: Epoch,
-        start: &super::block::Block,
+        start: &super::block::BlockHeader,
     ) -> QuorumCertificate {
         QuorumCertificate {
             chain,

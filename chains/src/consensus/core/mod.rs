@@ -189,7 +189,7 @@ impl ConsensusCore {
         let genesis_hash = cfg.genesis.hash();
         let committee = cfg.committee.clone();
         let threshold = cfg.threshold;
-        let start_qc = QuorumCertificate::start_of(cfg.chain, cfg.epoch, &cfg.genesis);
+        let start_qc = QuorumCertificate::start_of(cfg.chain, cfg.epoch, &cfg.genesis.header);
         ConsensusCore {
             safety: SafetyState::starting_at(start_qc.clone()),
             checked_high_qc: start_qc.clone(),
