@@ -323,9 +323,12 @@ async fn post_system(
     let bytes = read_body(&req, body, MAX_SYSTEM_BYTES).await?;
     let tx: SystemTx = decode_message(&bytes, MAX_SYSTEM_BYTES)
         .map_err(|e| ApiError::malformed(format!("not a system transaction: {e}")))?;
-    if !matches!(tx, SystemTx::Registry(_) | SystemTx::Reconfigure(_)) {
+    if !matches!(
+        tx,
+        SystemTx::Registry(_) | SystemTx::Reconfigure(_) | SystemTx::Stake(_)
+    ) {
         return Err(ApiError::malformed(
-            "only registry changes and reconfigurations are submitted here",
+            "only registry changes, stake declarations and reconfigurations are submitted here",
         ));
     }
     let mut outcomes = Vec::new();

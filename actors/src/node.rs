@@ -190,6 +190,7 @@ fn system_check(
             SystemTx::Evidence(e) => Some(e.scope().0),
             SystemTx::DkgDeal(d) => Some(d.chain),
             SystemTx::DkgComplaint(c) => Some(c.chain),
+            SystemTx::Stake(_) => Some(ChainId::GLOBAL),
         };
         if origin == Origin::PeerBatch {
             // The member whose batch it is checked it against its state

@@ -486,6 +486,7 @@ impl Genesis {
                 .as_ref()
                 .map(|r| dynasty::parse_rewards(path, r))
                 .transpose()?,
+            stake: None,
         };
         let dynasty_of = |id: ChainId| dynasties.iter().find(|(c, _)| *c == id).map(|(_, p)| *p);
         let state_root = genesis_state.root();

@@ -48,6 +48,7 @@ mod registry;
 pub mod rewards;
 mod seat;
 mod selection;
+pub mod stake;
 
 #[cfg(test)]
 mod tests;
@@ -303,6 +304,8 @@ pub(crate) fn end_block(
         // epoch) would keep its epoch rather than end without a successor.
         if epoch_record(s, chain, next)?.is_some() {
             s.put(current_key(chain), next.encode());
+            stake::accrue_credit(s, &cur)?;
+            registry::reweigh(s, chain, next)?;
             registry::snapshot_roster(s, chain, next)?;
         }
     }
@@ -320,6 +323,9 @@ pub(crate) fn genesis_updates(g: &crate::execution::GenesisState) -> Vec<(Vec<u8
     }
     if let Some(schedule) = g.rewards {
         u.push((rewards::SCHEDULE_KEY.to_vec(), schedule.encode()));
+    }
+    if let Some(policy) = g.stake {
+        u.push((stake::POLICY_KEY.to_vec(), policy.encode()));
     }
     let mut chains: Vec<ChainId> = g.committees.iter().map(|c| c.chain).collect();
     chains.extend(g.dynasties.iter().map(|(c, _)| *c));
@@ -374,5 +380,5 @@ pub(crate) use accountability::apply_evidence;
 pub(crate) use dkg::{apply_dkg_complaint, apply_dkg_deal};
 pub(crate) use handoff::apply_handoff;
 pub(crate) use randshare::{apply_deal, apply_reveal};
-pub(crate) use registry::apply_registry;
+pub(crate) use registry::{apply_registry, apply_stake};
 pub(crate) use selection::{apply_candidacy, apply_reconfigure};

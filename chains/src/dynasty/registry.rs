@@ -10,10 +10,11 @@ use strata_crypto::codec::BoundedVec;
 use strata_crypto::hash::Digest;
 use strata_crypto::PublicKey;
 
-use super::{admins, chain_key, epoch_key, network, read, Overlay};
+use super::{admins, chain_key, epoch_key, network, read, stake, Overlay};
 use crate::execution::{ChainContext, StateError, StateView};
 use crate::types::{
-    Approval, ChainId, Epoch, Height, RegistryAction, RegistryTx, ValidatorInfo, ValidatorTier,
+    Approval, ChainId, Epoch, Height, RegistryAction, RegistryTx, StakeTx, ValidatorInfo,
+    ValidatorTier,
 };
 
 /// Most validators on one chain's roster (one state value: 56 bytes each).
@@ -177,16 +178,94 @@ pub(super) fn write_record(
     record: &ValidatorRecord,
 ) -> Result<Result<(), &'static str>, StateError> {
     let mut r = roster(s, chain)?;
-    if record.active && record.info.eligible_for(chain) {
-        if let Err(why) = r.set(record.info.key, record.weight) {
-            return Ok(Err(why));
-        }
+    let epoch = if chain == ChainId::GLOBAL {
+        stake::global_epoch(s)?
     } else {
-        r.remove(&record.info.key);
+        super::current_epoch(s, chain)?.map_or(0, |e| e.epoch)
+    };
+    match roster_weight(s, chain, record, epoch)? {
+        0 => r.remove(&record.info.key),
+        weight => {
+            if let Err(why) = r.set(record.info.key, weight) {
+                return Ok(Err(why));
+            }
+        }
     }
     s.put(roster_key(chain), r.encode());
     s.put(validator_key(&record.info.key), record.encode());
     Ok(Ok(()))
+}
+
+/// What `record`'s validator weighs on `chain` in `epoch` (0: off the
+/// roster): its stake or credit (`stake.rs`), if active and eligible.
+fn roster_weight(
+    view: &dyn StateView,
+    chain: ChainId,
+    record: &ValidatorRecord,
+    epoch: Epoch,
+) -> Result<u64, StateError> {
+    if !record.active || !record.info.eligible_for(chain) {
+        return Ok(0);
+    }
+    stake::weight_on(
+        view,
+        chain,
+        &record.info.key,
+        record.weight,
+        record.since,
+        epoch,
+    )
+}
+
+/// Executes a stake declaration on the global chain (`stake.rs` checks
+/// it): its weight counts on the roster from the next draw.
+pub(crate) fn apply_stake(
+    s: &mut Overlay<'_>,
+    ctx: ChainContext,
+    tx: &StakeTx,
+    height: Height,
+) -> Result<Result<(), String>, StateError> {
+    if ctx.chain != ChainId::GLOBAL {
+        return Ok(Err("stake is declared on the global chain".into()));
+    }
+    let key = tx.declaration.certificate.validator;
+    let record = validator(s, &key)?.filter(|r| r.active);
+    let stake = match stake::check_stake(s, record.as_ref().map(|r| r.info.tier), tx)? {
+        Ok(stake) => stake,
+        Err(why) => return Ok(Err(why.to_string())),
+    };
+    let Some(record) = record else {
+        return Ok(Err("not a registered validator".into()));
+    };
+    stake::record_stake(s, tx, stake, height);
+    Ok(write_record(s, ctx.chain, &record)?.map_err(str::to_string))
+}
+
+/// Weighs every roster entry of `chain` again for `next` (a stake that
+/// lapses at `next`, or a conviction, takes its validator off), before
+/// the roster is snapshot for `next`'s draw. A global chain without a
+/// stake provider weighs as registered, which changes only by
+/// transactions that rewrite the roster themselves.
+pub(super) fn reweigh(s: &mut Overlay<'_>, chain: ChainId, next: Epoch) -> Result<(), StateError> {
+    if chain == ChainId::GLOBAL && stake::policy(s)?.is_none() {
+        return Ok(());
+    }
+    let mut r = roster(s, chain)?;
+    let keys: Vec<PublicKey> = r.entries.iter().map(|e| e.key).collect();
+    for key in keys {
+        let weight = match validator(s, &key)? {
+            Some(record) => roster_weight(s, chain, &record, next)?,
+            None => 0,
+        };
+        if weight == 0 {
+            r.remove(&key);
+        } else {
+            // The key is on the roster: setting it cannot overflow it.
+            let _ = r.set(key, weight);
+        }
+    }
+    s.put(roster_key(chain), r.encode());
+    Ok(())
 }
 
 /// Executes a registry change (see `types::dynasty` for who must sign).

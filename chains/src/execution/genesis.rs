@@ -18,7 +18,7 @@ use super::{StateError, StateView};
 use crate::auth::{self, MemTree, GENESIS_CONFIG_KEY};
 use crate::types::limits::MAX_COMMITTEE;
 use crate::types::{
-    AdminSet, ChainId, DynastyParams, Epoch, Protocol, RewardSchedule, ValidatorInfo,
+    AdminSet, ChainId, DynastyParams, Epoch, Protocol, RewardSchedule, StakePolicy, ValidatorInfo,
 };
 
 /// What every committee key starts with.
@@ -96,6 +96,9 @@ pub struct GenesisState {
     pub dynasties: Vec<(ChainId, DynastyParams)>,
     /// What the dynasty chains pay their committees (none: no rewards).
     pub rewards: Option<RewardSchedule>,
+    /// Who certifies resource stake, and its scaling (none: the global
+    /// chain weighs validators as registered).
+    pub stake: Option<StakePolicy>,
 }
 
 impl GenesisState {

@@ -32,6 +32,7 @@ pub(super) fn apply_system(
         SystemTx::Evidence(e) => dynasty::apply_evidence(s, ctx.chain, e, h)?,
         SystemTx::DkgDeal(d) => dynasty::apply_dkg_deal(s, ctx.chain, d, h)?,
         SystemTx::DkgComplaint(c) => dynasty::apply_dkg_complaint(s, ctx.chain, c, h)?,
+        SystemTx::Stake(t) => return dynasty::apply_stake(s, ctx, t, h),
     };
     Ok(verdict.map_err(str::to_string))
 }

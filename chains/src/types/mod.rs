@@ -10,6 +10,7 @@ mod payload;
 mod receipt;
 mod routing;
 mod rules;
+pub mod stake;
 mod tx;
 
 pub use block::{genesis_block, state_link_valid, Block, BlockHeader, GenesisParams};
@@ -31,6 +32,7 @@ pub use receipt::{
 };
 pub use routing::{chain_of_domain, domain_of, GLOBAL_DOMAIN};
 pub use rules::{ChainRules, HotStuff3, TwoPhaseBft, ViewStep, VoteRecipient};
+pub use stake::{Resources, StakePolicy, StakeTx};
 pub use tx::{
     linked_hash, Anchor, LinkedRecord, MetaEntry, ObjectId, Op, Provenance, SignedProvenance,
     SystemTx, Transaction, PARENT_RECORD_KEY, PROVENANCE_SIGNING_DOMAIN,

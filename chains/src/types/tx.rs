@@ -17,6 +17,7 @@ use super::dynasty::{
 use super::evidence::Evidence;
 use super::limits::*;
 use super::receipt::ParentReceipt;
+use super::stake::StakeTx;
 use super::ChainId;
 use super::Height;
 use crate::auth::StateProof;
@@ -188,6 +189,9 @@ pub enum SystemTx {
     DkgDeal(DkgDealTx),
     #[codec(index = 8)]
     DkgComplaint(DkgComplaintTx),
+    /// A validator's resource stake (CloudPoS; `types::stake`).
+    #[codec(index = 9)]
+    Stake(StakeTx),
 }
 
 impl SystemTx {
@@ -203,6 +207,7 @@ impl SystemTx {
             SystemTx::Evidence(_) => "evidence",
             SystemTx::DkgDeal(_) => "dkg-deal",
             SystemTx::DkgComplaint(_) => "dkg-complaint",
+            SystemTx::Stake(_) => "stake",
         }
     }
 
@@ -221,6 +226,7 @@ impl SystemTx {
             SystemTx::Evidence(e) => e.scope().0 == chain,
             SystemTx::DkgDeal(d) => d.chain == chain,
             SystemTx::DkgComplaint(c) => c.chain == chain,
+            SystemTx::Stake(_) => chain == ChainId::GLOBAL,
         }
     }
 }

@@ -410,6 +410,7 @@ impl<'a> DynastySim<'a> {
                 },
             )],
             rewards: Some(SIM_REWARDS),
+            stake: None,
         };
         let genesis = Arc::new(genesis_block(GenesisParams {
             chain,

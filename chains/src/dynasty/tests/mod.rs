@@ -15,11 +15,14 @@ use crate::types::{
     AdminSet, Protocol, Reconfigure, RegistryAction, SystemTx, Transaction, ValidatorTier,
 };
 
+mod staking;
+
 const CHAIN: ChainId = ChainId::GLOBAL;
 /// Short epochs: blocks here execute as they are made (no pipeline).
 const LENGTH: u64 = 32;
 
 struct Net {
+    chain: ChainId,
     validators: Vec<ValidatorKeys>,
     participants: Vec<Participant>,
     admin: TxKeypair,
@@ -47,13 +50,40 @@ const SCHEDULE: crate::types::RewardSchedule = crate::types::RewardSchedule {
 
 /// `n` cloud validators, the first four the committee of epoch 0.
 fn net(n: usize, size: u32, seed: u64) -> Net {
+    net_with(n, size, seed, Options::default())
+}
+
+/// What a test network differs in.
+#[derive(Clone, Copy)]
+struct Options {
+    /// The chain it runs: the global chain's validators are of the cloud
+    /// tier, domain 0's of the edge tier.
+    chain: ChainId,
+    stake: Option<crate::types::StakePolicy>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            chain: CHAIN,
+            stake: None,
+        }
+    }
+}
+
+fn net_with(n: usize, size: u32, seed: u64, options: Options) -> Net {
+    let chain = options.chain;
+    let (tier, domain) = match chain.domain() {
+        None => (ValidatorTier::Cloud, None),
+        Some(d) => (ValidatorTier::Edge, Some(d)),
+    };
     let validators: Vec<ValidatorKeys> = (0..n)
-        .map(|i| ValidatorKeys::seeded(seed * 1000 + i as u64, ValidatorTier::Cloud, None, 100))
+        .map(|i| ValidatorKeys::seeded(seed * 1000 + i as u64, tier, domain, 100))
         .collect();
     let admin = TxKeypair::from_seed(&[9; 32]);
     let config = Digest::of("strata/test/dynasty", &seed.to_le_bytes());
     let committee = CommitteeRecord {
-        chain: CHAIN,
+        chain,
         epoch: 0,
         protocol: Protocol::HotStuff,
         threshold: QuorumThreshold::TWO_THIRDS,
@@ -77,15 +107,14 @@ fn net(n: usize, size: u32, seed: u64) -> Net {
             threshold: 1,
         },
         validators: validators.iter().map(|v| v.info()).collect(),
-        dynasties: vec![(CHAIN, params(size))],
+        dynasties: vec![(chain, params(size))],
         rewards: Some(SCHEDULE),
+        stake: options.stake,
     };
-    let ctx = ChainContext {
-        chain: CHAIN,
-        domains: 2,
-    };
+    let ctx = ChainContext { chain, domains: 2 };
     Net {
-        participants: validators.iter().map(|v| v.participant(CHAIN)).collect(),
+        participants: validators.iter().map(|v| v.participant(chain)).collect(),
+        chain,
         validators,
         admin,
         state: MemState::new(ctx, &genesis),
@@ -111,7 +140,7 @@ impl Net {
         let mut block = BlockRef::bare(h + 1, Digest::of("block", &(h + 1).to_le_bytes()));
         // Members lead in turn, and one of them misses each certificate.
         let cur = self.epoch();
-        let n = committee(&self.state, CHAIN, cur.epoch)
+        let n = committee(&self.state, self.chain, cur.epoch)
             .unwrap()
             .unwrap()
             .members
@@ -133,11 +162,11 @@ impl Net {
     }
 
     fn epoch(&self) -> EpochRecord {
-        current_epoch(&self.state, CHAIN).unwrap().unwrap()
+        current_epoch(&self.state, self.chain).unwrap().unwrap()
     }
 
     fn committee(&self, epoch: Epoch) -> Vec<PublicKey> {
-        committee(&self.state, CHAIN, epoch)
+        committee(&self.state, self.chain, epoch)
             .unwrap()
             .unwrap()
             .members
