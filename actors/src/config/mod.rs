@@ -81,6 +81,9 @@ pub enum LeaderKind {
     #[default]
     RoundRobin,
     StakeWeighted,
+    /// Drawn from each certificate's threshold signature (issue 27,
+    /// point 3): a HotStuff chain with threshold certificates only.
+    Beacon,
 }
 
 /// Parameters shared by every chain.
@@ -494,7 +497,22 @@ impl Genesis {
         let seed = Digest(parse_hex(path, "global.seed", &g.seed)?);
         let leader = match g.leader {
             LeaderKind::RoundRobin => LeaderPolicy::RoundRobin,
-            LeaderKind::StakeWeighted => LeaderPolicy::StakeWeighted { seed },
+            LeaderKind::StakeWeighted => LeaderPolicy::stake_weighted(seed),
+            LeaderKind::Beacon => {
+                let threshold = dynasty_of(ChainId::GLOBAL)
+                    .is_some_and(|p| p.certificate == CertificateKind::Threshold);
+                if global_protocol != Protocol::HotStuff || !threshold {
+                    return Err(ConfigError::new(
+                        path,
+                        "global.leader",
+                        "\"beacon\" needs a HotStuff chain with epochs and certificate = \"threshold\" (only a threshold signature is unique)",
+                    ));
+                }
+                LeaderPolicy::Beacon {
+                    seed,
+                    weights: Vec::new(),
+                }
+            }
         };
         let genesis_of = |chain: ChainId| {
             Arc::new(genesis_block(GenesisParams {

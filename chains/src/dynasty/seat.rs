@@ -14,7 +14,7 @@ use strata_crypto::pvss::PvssSecretKey;
 use strata_crypto::threshold::SecretShare;
 use strata_crypto::{PublicKey, SecretKey};
 
-use super::{current_epoch, epoch_end, epoch_record, validator, EpochRecord};
+use super::{current_epoch, epoch_end, epoch_record, roster_at, validator, EpochRecord};
 use crate::consensus::{Action, ConsensusCore, CoreConfig, Event, LeaderPolicy, Micros, Recovery};
 use crate::execution::{CommitteeRecord, StateError, StateView};
 use crate::store::{Store, StoreError};
@@ -52,6 +52,11 @@ pub struct EpochSeat {
     /// A member's secret share of a threshold committee's group key, which
     /// it signs its votes with (`with_share`).
     pub share: Option<SecretShare>,
+    /// Each member's stake or credit as the draw of this committee weighed
+    /// it (the roster snapshot of the epoch before; 1 where it names no
+    /// weight: a member a reconfiguration seated): what the stake-weighted,
+    /// beacon and uptime leaders rank by (`leader_policy`).
+    pub draw_weights: Vec<u64>,
 }
 
 impl EpochSeat {
@@ -106,12 +111,19 @@ impl EpochSeat {
             _ => committee.committee().map_err(invalid)?,
         };
         let me = members.index_of(key).map(|i| i as u32);
+        let snapshot = roster_at(view, chain, epoch.saturating_sub(1))?;
+        let draw_weights = committee
+            .members
+            .iter()
+            .map(|m| snapshot.get(&m.key).map_or(1, |e| e.weight.max(1)))
+            .collect();
         Ok(EpochSeat {
             record,
             committee,
             members: Arc::new(members),
             me,
             share: None,
+            draw_weights,
         })
     }
 
@@ -138,6 +150,26 @@ impl EpochSeat {
         self.me.unwrap_or(u32::MAX)
     }
 
+    /// The node's leader policy as this epoch applies it (DESIGN.md §5):
+    /// a stake-weighted or beacon draw is seeded by the epoch's RandShare
+    /// seed and weighs the members' stake (global chain) or credit (a
+    /// domain's chain), and the uptime ranking orders them by credit, as
+    /// the epoch's draw weighed them; round robin is as configured. Epoch
+    /// 0's committee was not drawn: the genesis policy serves it.
+    pub fn leader_policy(&self, configured: LeaderPolicy) -> LeaderPolicy {
+        if self.record.epoch == 0 {
+            return configured;
+        }
+        let weights = self.draw_weights.clone();
+        let seed = self.record.seed;
+        match configured {
+            LeaderPolicy::RoundRobin => LeaderPolicy::RoundRobin,
+            LeaderPolicy::StakeWeighted { .. } => LeaderPolicy::StakeWeighted { seed, weights },
+            LeaderPolicy::Beacon { .. } => LeaderPolicy::Beacon { seed, weights },
+            LeaderPolicy::Uptime { .. } => LeaderPolicy::uptime(&weights),
+        }
+    }
+
     /// The core configuration of the epoch, starting from `start` (the
     /// block at `record.start`: the genesis, or the last block of the
     /// epoch before).
@@ -146,7 +178,7 @@ impl EpochSeat {
             self.committee.protocol,
             self.members.clone(),
             self.position(),
-            leader,
+            self.leader_policy(leader),
             start,
         );
         cfg.epoch = self.record.epoch;

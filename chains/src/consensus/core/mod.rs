@@ -297,6 +297,25 @@ impl ConsensusCore {
     /// the policy applies to the whole committee. Voters of the parent
     /// compute the same leader to send their votes to, from the same block.
     pub fn proposer_for(&self, view: View, parent: &Block) -> u32 {
+        // The beacon leader (HotStuff): drawn from the group signature the
+        // parent's certificate of this epoch carries (unique, so no
+        // collector can choose it; one of the epoch before may be a
+        // multisig aggregate, which its collector could shape).
+        if self.rules().rotates_among_signers()
+            && self.cfg.committee.group().is_some()
+            && parent.header.view + 1 == view
+            && parent.header.justify.epoch == self.cfg.epoch
+        {
+            if let Some(l) =
+                crate::consensus::beacon::value_of(&parent.header.justify).and_then(|b| {
+                    self.cfg
+                        .leader
+                        .beacon_leader(&self.cfg.committee, self.cfg.epoch, view, &b)
+                })
+            {
+                return l;
+            }
+        }
         // A threshold certificate's record of shares is the collector's
         // word, not proven by the signature: no leader is drawn from it.
         if self.rules().rotates_among_signers()

@@ -73,7 +73,7 @@ impl DynastySim<'_> {
             .collect();
         let me = seat.position();
         let settings = crate::dynasty::CoreSettings {
-            leader: LeaderPolicy::RoundRobin,
+            leader: leader_policy(&self.cfg),
             base_timeout: self.cfg.base_timeout,
             max_timeout: self.cfg.base_timeout * 16,
         };
@@ -601,5 +601,27 @@ impl DynastySim<'_> {
                 incarnation,
             },
         );
+    }
+}
+
+/// The leader policy a run's nodes use, varied by seed so the seeds cover
+/// every rule a node may run: HotStuff cycles round robin, stake-weighted
+/// and beacon (which draws from the group signature once a threshold
+/// committee serves); two-phase BFT alternates round robin and the uptime
+/// ranking. From epoch 1 on each is seeded and weighed by the epoch
+/// (`EpochSeat::leader_policy`).
+fn leader_policy(cfg: &super::DynastySimConfig) -> LeaderPolicy {
+    let seed = Digest::of("strata/sim/leader-seed", &cfg.seed.to_le_bytes());
+    match (cfg.protocol, cfg.seed % 3) {
+        (crate::types::Protocol::TwoPhase, r) if r % 2 == 0 => LeaderPolicy::RoundRobin,
+        (crate::types::Protocol::TwoPhase, _) => LeaderPolicy::Uptime {
+            ranking: Vec::new(),
+        },
+        (_, 0) => LeaderPolicy::RoundRobin,
+        (_, 1) => LeaderPolicy::stake_weighted(seed),
+        _ => LeaderPolicy::Beacon {
+            seed,
+            weights: Vec::new(),
+        },
     }
 }

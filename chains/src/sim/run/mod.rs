@@ -243,9 +243,10 @@ impl<'a> Sim<'a> {
         });
         let leader = match cfg.protocol {
             Protocol::HotStuff if cfg.seed % 2 == 0 => LeaderPolicy::RoundRobin,
-            Protocol::HotStuff => LeaderPolicy::StakeWeighted {
-                seed: Digest::of("strata/sim/leader-seed", &cfg.seed.to_le_bytes()),
-            },
+            Protocol::HotStuff => LeaderPolicy::stake_weighted(Digest::of(
+                "strata/sim/leader-seed",
+                &cfg.seed.to_le_bytes(),
+            )),
             Protocol::TwoPhase => {
                 let uptime: Vec<u64> = (0..n).map(|_| rng.gen_range(0..1000)).collect();
                 LeaderPolicy::uptime(&uptime)
