@@ -167,7 +167,7 @@ impl ReconfigureFile {
     }
 }
 
-fn network_of(c: &Client) -> Result<Digest, String> {
+pub(crate) fn network_of(c: &Client) -> Result<Digest, String> {
     let status = c.get_ok("/v1/status").map_err(|e| e.to_string())?;
     let hex = status["network"]
         .as_str()
@@ -252,7 +252,7 @@ fn until_committed(
 }
 
 /// Posts and, unless told not to, waits for the commit.
-fn submit(
+pub(crate) fn submit(
     node: &str,
     tx: &SystemTx,
     no_wait: bool,

@@ -311,6 +311,21 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
         }
         None => Default::default(),
     };
+    // The provider whose certificates lock resource stake (`strata stake
+    // certify`): a testnet's stands in for the cloud provider's.
+    let stake = match &spec.epochs {
+        Some(_) => {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            keys::write_secret(&out.join("keys/provider.tx"), &secret)?;
+            let public = strata_crypto::sr25519::TxKeypair::from_seed(&secret).public();
+            Some(strata_actors::config::StakeEntry {
+                provider: hex::encode(public.to_bytes()),
+                scaling: Default::default(),
+            })
+        }
+        None => None,
+    };
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
     let genesis_file = GenesisFile {
@@ -342,6 +357,7 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
             .epochs
             .as_ref()
             .map(|_| strata_actors::config::RewardsEntry::TESTNET),
+        stake,
     };
     let genesis_path = out.join("genesis.toml");
     let genesis_text = format!(

@@ -16,6 +16,7 @@ pub mod seeds;
 pub mod simulate;
 pub mod simulate_dynasty;
 pub mod simulate_hierarchy;
+pub mod stake_cli;
 pub mod testnet;
 
 /// A chain as the command line names it: `global` or `local-N`.

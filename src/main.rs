@@ -48,6 +48,9 @@ enum Command {
     /// A chain's committee: show it, propose a reconfiguration.
     #[command(subcommand)]
     Committee(strata::dynasty_cli::CommitteeCmd),
+    /// Resource stake: a provider's certificate, a validator's declaration.
+    #[command(subcommand)]
+    Stake(strata::stake_cli::StakeCmd),
     /// Show a node's chains.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:17001")]
@@ -354,6 +357,13 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Validator(cmd) => match strata::dynasty_cli::validator(&cmd) {
+            Ok(answer) => {
+                println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Stake(cmd) => match strata::stake_cli::run(&cmd) {
             Ok(answer) => {
                 println!("{answer}");
                 ExitCode::SUCCESS

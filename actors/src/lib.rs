@@ -29,6 +29,7 @@ pub mod misdeed;
 pub mod node;
 pub mod process;
 pub mod rewards_api;
+pub mod stake_api;
 pub mod threads;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};

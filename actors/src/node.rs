@@ -124,6 +124,7 @@ fn full_node_routes(cfg: &mut web::ServiceConfig) {
     crate::hierarchy_api::routes(cfg);
     crate::dynasty_api::routes(cfg);
     crate::rewards_api::routes(cfg);
+    crate::stake_api::routes(cfg);
     api::routes(cfg);
 }
 

@@ -39,7 +39,7 @@ struct BalanceQuery {
     height: Option<Height>,
 }
 
-fn parse_validator(hex_key: &str) -> Result<PublicKey, ApiError> {
+pub(crate) fn parse_validator(hex_key: &str) -> Result<PublicKey, ApiError> {
     let bytes = hex::decode(hex_key)
         .map_err(|_| ApiError::malformed("a validator is its BLS public key, hex"))?;
     PublicKey::from_bytes(&bytes).map_err(|_| ApiError::malformed("not a BLS public key"))

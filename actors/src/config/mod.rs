@@ -20,7 +20,7 @@ use strata_crypto::QuorumThreshold;
 use strata_crypto::{ProofOfPossession, PublicKey, Signature};
 
 mod dynasty;
-pub use dynasty::{AdminsEntry, RewardsEntry};
+pub use dynasty::{AdminsEntry, RewardsEntry, ScalingEntry, StakeEntry};
 
 /// A configuration problem, with where it is.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +223,9 @@ pub struct GenesisFile {
     /// What the dynasty chains pay their committees (none: no rewards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewards: Option<RewardsEntry>,
+    /// Who certifies resource stake (none: weights as registered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stake: Option<StakeEntry>,
 }
 
 /// A validated validator.
@@ -489,7 +492,11 @@ impl Genesis {
                 .as_ref()
                 .map(|r| dynasty::parse_rewards(path, r))
                 .transpose()?,
-            stake: None,
+            stake: file
+                .stake
+                .as_ref()
+                .map(|s| dynasty::parse_stake(path, s))
+                .transpose()?,
         };
         let dynasty_of = |id: ChainId| dynasties.iter().find(|(c, _)| *c == id).map(|(_, p)| *p);
         let state_root = genesis_state.root();

@@ -67,6 +67,7 @@ fn genesis_file() -> GenesisFile {
         validators: (0..8).map(validator).collect(),
         admins: AdminsEntry::default(),
         rewards: None,
+        stake: None,
     }
 }
 
@@ -143,12 +144,52 @@ fn a_chain_with_epochs_seeds_the_registry_and_names_what_is_missing() {
         ..RewardsEntry::TESTNET
     });
     assert_eq!(refused_field(none), "rewards.epochs");
-    let mut greedy = paying;
+    let mut greedy = paying.clone();
     greedy.rewards = Some(RewardsEntry {
         leader_percent: 101,
         ..RewardsEntry::TESTNET
     });
     assert_eq!(refused_field(greedy), "rewards.leader_percent");
+
+    // A stake provider: in the genesis state, with its scaling; a key that
+    // is not one, or a scaling of zero, refused with the field.
+    let provider = strata_crypto::sr25519::TxKeypair::from_seed(&[4; 32]).public();
+    let mut staking = paying.clone();
+    staking.stake = Some(StakeEntry {
+        provider: hex::encode(provider.to_bytes()),
+        scaling: ScalingEntry::default(),
+    });
+    let g = parse(staking.clone()).unwrap();
+    let state = strata_chains::execution::MemState::new(ctx, &g.state);
+    let policy = strata_chains::dynasty::stake::policy(&state)
+        .unwrap()
+        .expect("a policy");
+    assert_eq!(policy.provider, provider);
+    assert_eq!(
+        (policy.scaling.cpu, policy.scaling.mem, policy.scaling.net),
+        (1, 1024, 1000)
+    );
+    let mut zero = staking.clone();
+    if let Some(s) = zero.stake.as_mut() {
+        s.scaling.mem = 0;
+    }
+    assert_eq!(refused_field(zero), "stake.scaling.mem");
+    let mut not_hex = staking;
+    if let Some(s) = not_hex.stake.as_mut() {
+        s.provider = "zz".into();
+    }
+    assert_eq!(refused_field(not_hex), "stake.provider");
+
+    // The beacon leader needs a threshold chain: refused on a multisig one.
+    let mut beacon = paying;
+    beacon.global.leader = LeaderKind::Beacon;
+    assert_eq!(refused_field(beacon.clone()), "global.leader");
+    beacon.global.certificate = CertificateKind::Threshold;
+    let g = parse(beacon).unwrap();
+    assert!(matches!(
+        g.chains[&ChainId::GLOBAL].leader,
+        LeaderPolicy::Beacon { .. }
+    ));
 }
 
 fn parse(file: GenesisFile) -> Result<Genesis, ConfigError> {

@@ -119,10 +119,20 @@ pub struct SetCommittee {
     pub followers: Vec<PeerId>,
 }
 
+/// Validators that joined a chain's roster since its epoch began (a
+/// registration or a stake executed): the transport admits them now, so
+/// they can follow the chain before the next epoch's `SetCommittee`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdmitPeers {
+    pub peers: Vec<PeerId>,
+}
+
 port! {
     /// The network bridge, as a chain's actors see it.
     NetworkPort {
         set_committee: SetCommittee,
+        admit_peers: AdmitPeers,
         send: SendWire,
         broadcast: Broadcast,
         request_sync: RequestSync,

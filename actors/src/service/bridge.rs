@@ -21,7 +21,7 @@ use crate::messages::committee::{Inbound, SyncFailed};
 use crate::messages::ledger::ServeSync;
 use crate::messages::mempool::{FetchFailed, FetchedBatches, PeerBatch, Post, ServeBatches};
 use crate::messages::network::{
-    is_exchange, Broadcast, Penalize, RequestSync, SendWire, SetCommittee,
+    is_exchange, AdmitPeers, Broadcast, Penalize, RequestSync, SendWire, SetCommittee,
 };
 use crate::messages::{CommitteePort, Deliver, LedgerPort, MempoolPort};
 use crate::service::metrics::Metrics;
@@ -531,6 +531,17 @@ impl Handler<SetCommittee> for NetworkBridge {
         }
         self.peers.insert(msg.chain, msg.peers);
         self.followers.insert(msg.chain, msg.followers);
+    }
+}
+
+impl Handler<AdmitPeers> for NetworkBridge {
+    type Result = ();
+    fn handle(&mut self, msg: AdmitPeers, _: &mut Context<Self>) {
+        for peer in &msg.peers {
+            if *peer != self.net.local_peer_id && self.net.allow(*peer).is_err() {
+                self.metrics.reject("outbound queue full");
+            }
+        }
     }
 }
 

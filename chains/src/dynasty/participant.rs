@@ -38,7 +38,7 @@ use crate::types::{
 /// at least: a quarter of the window it must land in beyond that. A
 /// non-member's retry goes to another member (the first may be down or
 /// behind), so a retry sooner than a transaction's way into a block
-/// (about ten blocks under load at 25 ms blocks, tests/dynasties.rs) only
+/// (about ten blocks under load at 25 ms blocks, tests/dynasties/main.rs) only
 /// puts a copy in a second batch, refused there as a duplicate.
 pub const RETRY_BLOCKS: u64 = 3;
 

@@ -54,9 +54,12 @@ pub struct EpochSeat {
     pub share: Option<SecretShare>,
     /// Each member's stake or credit as the draw of this committee weighed
     /// it (the roster snapshot of the epoch before; 1 where it names no
-    /// weight: a member a reconfiguration seated): what the stake-weighted,
-    /// beacon and uptime leaders rank by (`leader_policy`).
+    /// weight: a member a reconfiguration seated): what the stake-weighted
+    /// beacon leaders draw by (`leader_policy`).
     pub draw_weights: Vec<u64>,
+    /// Each member's accumulated available time on a domain's chain (its
+    /// credit's certified blocks): what the uptime leader ranks by.
+    pub available_time: Vec<u64>,
 }
 
 impl EpochSeat {
@@ -117,6 +120,10 @@ impl EpochSeat {
             .iter()
             .map(|m| snapshot.get(&m.key).map_or(1, |e| e.weight.max(1)))
             .collect();
+        let mut available_time = Vec::with_capacity(committee.members.len());
+        for m in committee.members.iter() {
+            available_time.push(super::stake::credit(view, chain, &m.key)?.blocks);
+        }
         Ok(EpochSeat {
             record,
             committee,
@@ -124,6 +131,7 @@ impl EpochSeat {
             me,
             share: None,
             draw_weights,
+            available_time,
         })
     }
 
@@ -153,8 +161,9 @@ impl EpochSeat {
     /// The node's leader policy as this epoch applies it (DESIGN.md §5):
     /// a stake-weighted or beacon draw is seeded by the epoch's RandShare
     /// seed and weighs the members' stake (global chain) or credit (a
-    /// domain's chain), and the uptime ranking orders them by credit, as
-    /// the epoch's draw weighed them; round robin is as configured. Epoch
+    /// domain's chain) as the epoch's draw weighed them, and the uptime
+    /// ranking orders them by accumulated available time (LCBFT Alg. 2);
+    /// round robin is as configured. Epoch
     /// 0's committee was not drawn: the genesis policy serves it.
     pub fn leader_policy(&self, configured: LeaderPolicy) -> LeaderPolicy {
         if self.record.epoch == 0 {
@@ -166,7 +175,7 @@ impl EpochSeat {
             LeaderPolicy::RoundRobin => LeaderPolicy::RoundRobin,
             LeaderPolicy::StakeWeighted { .. } => LeaderPolicy::StakeWeighted { seed, weights },
             LeaderPolicy::Beacon { .. } => LeaderPolicy::Beacon { seed, weights },
-            LeaderPolicy::Uptime { .. } => LeaderPolicy::uptime(&weights),
+            LeaderPolicy::Uptime { .. } => LeaderPolicy::uptime(&self.available_time),
         }
     }
 

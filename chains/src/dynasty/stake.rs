@@ -14,12 +14,18 @@
 //! included); one registered later counts only once it stakes. Without a
 //! provider the global chain weighs validators as registered.
 //!
-//! **Credit (LCBFT's available time, seeds/003 Alg. 2).** A domain's chain
-//! weighs each validator by its registered weight plus its credit: the
-//! blocks of that chain whose certificate carried its vote, accrued at
-//! the end of each epoch it served (`rewards::points`, the same record the
-//! rewards use). Available time is what a vote proves: the member was up,
-//! in step and signing when that block was certified.
+//! **Credit (LCBFT's available time, seeds/003 Alg. 2).** A member's
+//! available time is what its votes prove: the blocks of its chain whose
+//! certificate carried its vote (the rewards' voter points), accrued at
+//! the end of each epoch it served. The accumulated blocks rank a
+//! committee's members for the uptime leader; the draw weighs a domain's
+//! validator by its registered weight raised by its availability in the
+//! last epoch it served (the share of that epoch's blocks its vote
+//! certified): up to twice the registered weight for a member that signed
+//! everything, the registered weight alone for one that never served or
+//! was absent. Bounded so that serving once does not entrench a
+//! committee: a validator not seated cannot prove availability on chain,
+//! and must keep a fair chance of being drawn.
 //!
 //! A validator convicted on a chain weighs nothing there again.
 //!
@@ -43,6 +49,25 @@ fn stake_key(key: &PublicKey) -> Vec<u8> {
     let mut k = b"stake/".to_vec();
     k.extend_from_slice(&key.to_bytes());
     k
+}
+
+/// A validator's credit on a domain's chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Credit {
+    /// Blocks its vote certified, over every epoch it served.
+    pub blocks: u64,
+    /// The share of the last served epoch's blocks its vote certified,
+    /// in basis points.
+    pub availability_bps: u16,
+}
+
+impl Credit {
+    /// What a validator of registered weight `registered` weighs in a
+    /// domain's draw: raised by its last availability, at most doubled.
+    pub fn weight(&self, registered: u64) -> u64 {
+        let bonus = u128::from(registered) * u128::from(self.availability_bps.min(10_000)) / 10_000;
+        registered.saturating_add(u64::try_from(bonus).unwrap_or(u64::MAX))
+    }
 }
 
 fn credit_key(chain: ChainId, key: &PublicKey) -> Vec<u8> {
@@ -77,9 +102,9 @@ pub fn stake_record(
     read(view, &stake_key(key), "stake record")
 }
 
-/// `key`'s accrued available time on `chain`, in certified blocks.
-pub fn credit(view: &dyn StateView, chain: ChainId, key: &PublicKey) -> Result<u64, StateError> {
-    Ok(read(view, &credit_key(chain, key), "credit")?.unwrap_or(0))
+/// `key`'s credit on `chain` (none yet: zero).
+pub fn credit(view: &dyn StateView, chain: ChainId, key: &PublicKey) -> Result<Credit, StateError> {
+    Ok(read(view, &credit_key(chain, key), "credit")?.unwrap_or_default())
 }
 
 /// The global chain's epoch now (0 on a chain without dynasties).
@@ -102,7 +127,7 @@ pub(super) fn weight_on(
         return Ok(0);
     }
     if chain.domain().is_some() {
-        return Ok(registered.saturating_add(credit(view, chain, key)?));
+        return Ok(credit(view, chain, key)?.weight(registered));
     }
     if policy(view)?.is_none() {
         return Ok(registered);
@@ -158,7 +183,8 @@ pub(super) fn record_stake(s: &mut Overlay<'_>, tx: &StakeTx, stake: Stake, heig
 }
 
 /// The end of `cur` on a domain's chain: each member not convicted
-/// accrues, as credit, the blocks its vote certified.
+/// accrues, as credit, the blocks its vote certified, and its
+/// availability becomes their share of the epoch's blocks.
 pub(super) fn accrue_credit(s: &mut Overlay<'_>, cur: &EpochRecord) -> Result<(), StateError> {
     if cur.chain.domain().is_none() {
         return Ok(());
@@ -167,15 +193,19 @@ pub(super) fn accrue_credit(s: &mut Overlay<'_>, cur: &EpochRecord) -> Result<()
         return Ok(());
     };
     let points = super::rewards::points(s, cur.chain, cur.epoch)?;
-    for (m, p) in committee.members.iter().zip(points) {
-        if p.voted == 0 || accountability::conviction(s, cur.chain, &m.key)?.is_some() {
+    let blocks = cur.params.epoch_length.max(1);
+    for (i, m) in committee.members.iter().enumerate() {
+        if accountability::conviction(s, cur.chain, &m.key)?.is_some() {
             continue;
         }
+        let voted = points.get(i).map_or(0, |p| u64::from(p.voted));
         let before = credit(s, cur.chain, &m.key)?;
-        s.put(
-            credit_key(cur.chain, &m.key),
-            before.saturating_add(u64::from(p.voted)).encode(),
-        );
+        let share = u128::from(voted.min(blocks)) * 10_000 / u128::from(blocks);
+        let after = Credit {
+            blocks: before.blocks.saturating_add(voted),
+            availability_bps: u16::try_from(share).unwrap_or(10_000),
+        };
+        s.put(credit_key(cur.chain, &m.key), after.encode());
     }
     Ok(())
 }

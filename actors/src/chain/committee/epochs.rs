@@ -29,7 +29,7 @@ use super::CommitteeActor;
 use crate::fatal;
 use crate::messages::committee::StateExecuted;
 use crate::messages::mempool::SetSeat;
-use crate::messages::network::SetCommittee;
+use crate::messages::network::{AdmitPeers, SetCommittee};
 use crate::messages::Deliver;
 
 /// Messages of later epochs kept until this node gets there.
@@ -46,6 +46,10 @@ const CATCH_UP_EVERY: Duration = Duration::from_millis(200);
 const JOINING_CATCH_UP_EVERY: Duration = Duration::from_millis(50);
 /// A member whose commits stalled this long asks too.
 const STALL: Duration = Duration::from_millis(1000);
+
+/// How often (in executed heights) a node looks for validators new on
+/// its chain's roster to admit.
+const ADMIT_EVERY: Height = 8;
 
 /// What a chain that runs epochs keeps besides its core.
 #[derive(Default)]
@@ -69,6 +73,8 @@ pub struct EpochDriver {
     /// This node's PVSS key: it opens its share of a threshold
     /// committee's group key.
     pvss: Option<PvssSecretKey>,
+    /// Roster keys whose peers the transport was told to admit.
+    admitted: BTreeSet<strata_crypto::PublicKey>,
 }
 
 impl EpochDriver {
@@ -378,11 +384,49 @@ impl CommitteeActor {
         );
     }
 
-    /// Tells the participant of an executed height.
+    /// Tells the participant of an executed height; every
+    /// [`ADMIT_EVERY`] heights, admits the roster's newcomers.
     pub(super) fn executed(&mut self, height: Height, root: Digest) {
         if let Some(p) = self.epochs.as_ref().and_then(|d| d.participant.as_ref()) {
             p.do_send(StateExecuted { height, root });
         }
+        if height % ADMIT_EVERY == 0 {
+            self.admit_roster_newcomers();
+        }
+    }
+
+    /// Lets the transport admit validators that joined this chain's
+    /// roster since the last look (a registration, or a stake on a
+    /// network whose genesis names a provider): they follow the chain
+    /// from now, not from the next epoch's start. One state read when
+    /// nobody joined.
+    fn admit_roster_newcomers(&mut self) {
+        let Ok(roster) = dynasty::roster(&self.state, self.chain) else {
+            return;
+        };
+        let Some(d) = self.epochs.as_mut() else {
+            return;
+        };
+        let new: Vec<_> = roster
+            .entries
+            .iter()
+            .map(|e| e.key)
+            .filter(|k| !d.admitted.contains(k))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        d.admitted.extend(new.iter().copied());
+        let peers: Vec<PeerId> = new
+            .iter()
+            .filter_map(|k| dynasty::validator(&self.state, k).ok().flatten())
+            .filter_map(|v| {
+                String::from_utf8_lossy(v.info.peer_id.as_slice())
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        self.bridge.do_send(AdmitPeers { peers });
     }
 
     /// Whether the committee of the epoch after this core's, once decided

@@ -16,7 +16,7 @@ use crate::messages::mempool::{
     Committed, EnsureBatches, FetchFailed, FetchedBatches, IsPending, PeerBatch, Post,
     ServeBatches, SetSeat,
 };
-use crate::messages::network::SetCommittee;
+use crate::messages::network::{AdmitPeers, SetCommittee};
 use crate::messages::CommitteePort;
 
 /// A mempool that answers each payload request with an empty payload.
@@ -107,7 +107,7 @@ impl Actor for NoNetwork {
     type Context = Context<Self>;
 }
 
-ignores!(NoNetwork: SetCommittee => (), SendWire => (), Broadcast => (), RequestSync => (), Penalize => ());
+ignores!(NoNetwork: SetCommittee => (), AdmitPeers => (), SendWire => (), Broadcast => (), RequestSync => (), Penalize => ());
 
 #[actix_rt::test]
 async fn a_one_member_committee_proposes_persists_and_hands_commits_to_the_ledger_in_order() {

@@ -213,7 +213,7 @@ fn stake_is_refused_on_a_network_without_a_provider() {
 }
 
 #[test]
-fn a_domain_chain_weighs_each_validator_by_its_credit_of_certified_blocks() {
+fn a_domain_chain_weighs_each_validator_by_its_availability_and_accrues_its_certified_blocks() {
     let mut net = net_with(
         6,
         4,
@@ -235,20 +235,35 @@ fn a_domain_chain_weighs_each_validator_by_its_credit_of_certified_blocks() {
             .iter()
             .position(|k| *k == key)
             .map_or(0, |i| u64::from(points[i].voted));
-        assert_eq!(credit, voted, "credit is the blocks its vote certified");
-        assert_eq!(weight(&net, &key), Some(100 + credit));
+        assert_eq!(
+            credit.blocks, voted,
+            "credit is the blocks its vote certified"
+        );
+        // Availability: the share of the epoch's blocks it certified.
+        assert_eq!(u64::from(credit.availability_bps), voted * 10_000 / LENGTH);
+        let expected = 100 + 100 * voted / LENGTH;
+        assert_eq!(weight(&net, &key), Some(expected));
         assert_eq!(
             roster_at(&net.state, chain, 1)
                 .unwrap()
                 .get(&key)
                 .map(|e| e.weight),
-            Some(100 + credit),
-            "epoch 1's draw weighs the credit of epoch 0"
+            Some(expected),
+            "epoch 1's draw weighs the availability of epoch 0"
         );
     }
-    // Every member voted in most of epoch 0's blocks (one misses each).
+    // Every member voted in most of epoch 0's blocks (one misses each),
+    // weighing well above a validator that did not serve, and at most
+    // twice its registered weight.
     for k in &members {
-        let c = crate::dynasty::stake::credit(&net.state, chain, k).unwrap();
-        assert!(c >= LENGTH / 2, "{c}");
+        let w = weight(&net, k).unwrap();
+        assert!((150..=200).contains(&w), "{w}");
+    }
+    // Accumulated over the epochs each served: the uptime leader's rank.
+    net.run_to(2 * LENGTH);
+    for k in net.committee(1) {
+        let before = if members.contains(&k) { LENGTH / 2 } else { 0 };
+        let c = crate::dynasty::stake::credit(&net.state, chain, &k).unwrap();
+        assert!(c.blocks >= before + LENGTH / 2, "{c:?}");
     }
 }

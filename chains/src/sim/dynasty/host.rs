@@ -73,7 +73,7 @@ impl DynastySim<'_> {
             .collect();
         let me = seat.position();
         let settings = crate::dynasty::CoreSettings {
-            leader: leader_policy(&self.cfg),
+            leader: leader_policy(self.cfg),
             base_timeout: self.cfg.base_timeout,
             max_timeout: self.cfg.base_timeout * 16,
         };

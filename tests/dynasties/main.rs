@@ -5,7 +5,8 @@
 //! committees that change; each epoch's seed differs from the others and
 //! every node running the chain holds the same; a dealer killed with -9
 //! after its dealing counted (before its reveal window closes) does not stop the seed; a freshly keyed validator
-//! registered and seated by `strata committee propose` proposes blocks
+//! registered, staked through the provider's certificate (`stake.rs`)
+//! and seated by `strata committee propose` proposes blocks
 //! from the boundary on while the member it replaces stops serving; and
 //! no record the load had accepted is lost across the boundaries.
 
@@ -24,8 +25,11 @@ use strata_chains::types::{domain_of, ChainId, GLOBAL_DOMAIN};
 use strata_crypto::hash::Digest;
 use strata_crypto::sr25519::TxKeypair;
 
+#[path = "../common/mod.rs"]
 mod common;
 use common::*;
+
+mod stake;
 
 /// Each dynasty window is an eighth of it: 32 blocks, about a second
 /// under this load. At 128 (16-block windows, 0.4 s) an observer's
@@ -75,7 +79,7 @@ fn dynasty_trace(net: &Net, chain: &str, heights: std::ops::RangeInclusive<u64>)
     )
 }
 
-fn strata(args: &[&str]) -> std::process::Output {
+pub(crate) fn strata(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
         .output()
@@ -323,6 +327,12 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
         .wait_healthy("fresh-0", Duration::from_secs(30))
         .unwrap();
     let fresh = api(&net, "fresh-0");
+    // Registered on a network whose genesis names a stake provider, it is
+    // drawn and seated only once its stake counts: it stakes while its
+    // node catches up.
+    let staking = Instant::now();
+    stake::stake_fresh(&cloud, &dir, &fresh_dir, &fresh_key);
+    eprintln!("fresh-0 staked in {:?}", staking.elapsed());
     // Seated once it has caught up, as configs/README.md tells an operator
     // (on this machine a node starting from genesis under load can take
     // longer than an epoch to catch up).
