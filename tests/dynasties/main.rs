@@ -45,6 +45,37 @@ const EPOCH_LENGTH: u64 = 256;
 const DYNASTY_LOG: &str =
     "info,libp2p=warn,actix_server=warn,strata_actors::chain::participant=debug,strata_actors::chain::ledger=debug";
 
+/// Each node's committed height and view of `chain`, and the warnings its
+/// log holds, for a stalled chain's failure message.
+fn stall_report(net: &Net, chain: &str) -> String {
+    let mut out = Vec::new();
+    for n in &net.cluster.hierarchy.nodes {
+        let status = chain_status(
+            &Client::with_timeout(&n.api_url(), Duration::from_secs(2)),
+            chain,
+        );
+        let text = std::fs::read_to_string(net.cluster.log_path(&n.name)).unwrap_or_default();
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                (l.contains(" WARN ") || l.contains(" ERROR ")) && !l.contains("not in the genesis")
+            })
+            .collect();
+        let last: Vec<&str> = warnings.iter().rev().take(5).rev().copied().collect();
+        out.push(format!(
+            "{}: height {} view {} ({} warnings; last: {})",
+            n.name,
+            status
+                .as_ref()
+                .map_or(Value::Null, |s| s["committed_height"].clone()),
+            status.as_ref().map_or(Value::Null, |s| s["view"].clone()),
+            warnings.len(),
+            last.join(" | ")
+        ));
+    }
+    out.join("\n")
+}
+
 /// The dynasty lines of every node's log for `chain` at heights in
 /// `heights` (posted, executed, refused), for a failure's message: the
 /// nodes' logs are all a CI run keeps.
@@ -258,9 +289,17 @@ fn committees_change_each_epoch_a_fresh_validator_is_seated_and_a_killed_dealer_
     );
     net.cluster.kill(&victim).unwrap();
     eprintln!("killed {victim} (a member of global epoch {e}) at height {killed_at}");
-    wait_until("the next epoch's seed", Duration::from_secs(120), || {
-        epoch_of(&cloud, "global", e + 1).is_some()
-    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while epoch_of(&cloud, "global", e + 1).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the next epoch's seed (the decision at height {}):\n{}\n{}",
+            start + EPOCH_LENGTH / 4 + 3 * (EPOCH_LENGTH / 8),
+            stall_report(&net, "global"),
+            dynasty_trace(&net, "global", start..=start + EPOCH_LENGTH)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let next = epoch_of(&cloud, "global", e + 1).unwrap();
     assert_eq!(
         next["seed_source"],
