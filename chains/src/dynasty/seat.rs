@@ -58,7 +58,8 @@ pub struct EpochSeat {
     /// beacon leaders draw by (`leader_policy`).
     pub draw_weights: Vec<u64>,
     /// Each member's accumulated available time on a domain's chain (its
-    /// credit's certified blocks): what the uptime leader ranks by.
+    /// credit's certified blocks) as the decision of its committee fixed it
+    /// (`stake::fix_available_time`): what the uptime leader ranks by.
     pub available_time: Vec<u64>,
 }
 
@@ -120,10 +121,7 @@ impl EpochSeat {
             .iter()
             .map(|m| snapshot.get(&m.key).map_or(1, |e| e.weight.max(1)))
             .collect();
-        let mut available_time = Vec::with_capacity(committee.members.len());
-        for m in committee.members.iter() {
-            available_time.push(super::stake::credit(view, chain, &m.key)?.blocks);
-        }
+        let available_time = super::stake::available_time(view, chain, epoch)?;
         Ok(EpochSeat {
             record,
             committee,
@@ -175,7 +173,15 @@ impl EpochSeat {
             LeaderPolicy::RoundRobin => LeaderPolicy::RoundRobin,
             LeaderPolicy::StakeWeighted { .. } => LeaderPolicy::StakeWeighted { seed, weights },
             LeaderPolicy::Beacon { .. } => LeaderPolicy::Beacon { seed, weights },
-            LeaderPolicy::Uptime { .. } => LeaderPolicy::uptime(&self.available_time),
+            // Fixed for every member, or none (ranked by position).
+            LeaderPolicy::Uptime { .. }
+                if self.available_time.len() == self.committee.members.len() =>
+            {
+                LeaderPolicy::uptime(&self.available_time)
+            }
+            LeaderPolicy::Uptime { .. } => {
+                LeaderPolicy::uptime(&vec![0; self.committee.members.len()])
+            }
         }
     }
 

@@ -238,6 +238,8 @@ pub(super) fn decide(
         crate::execution::committee_key(chain, next),
         record.encode(),
     );
+    let keys: Vec<PublicKey> = record.members.iter().map(|m| m.key).collect();
+    super::stake::fix_available_time(s, chain, next, &keys)?;
     let epoch = EpochRecord {
         chain,
         epoch: next,

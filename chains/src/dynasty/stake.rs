@@ -70,6 +70,43 @@ impl Credit {
     }
 }
 
+fn available_key(chain: ChainId, epoch: Epoch) -> Vec<u8> {
+    epoch_key(b"dynasty/available/", chain, epoch)
+}
+
+/// Fixes, when `epoch`'s committee is decided, each of its members'
+/// accumulated available time (credit blocks), in committee order: what
+/// its uptime leader ranks by. Fixed then, not read when a node starts the
+/// epoch: nodes start it at different executed heights (a restart even
+/// mid-epoch), and the credit of the epoch before accrues at its last
+/// block; a ranking read later would differ between nodes, and so would
+/// their leader.
+pub(super) fn fix_available_time(
+    s: &mut Overlay<'_>,
+    chain: ChainId,
+    epoch: Epoch,
+    members: &[PublicKey],
+) -> Result<(), StateError> {
+    if chain.domain().is_none() {
+        return Ok(());
+    }
+    let mut times = Vec::with_capacity(members.len());
+    for k in members {
+        times.push(credit(s, chain, k)?.blocks);
+    }
+    s.put(available_key(chain, epoch), times.encode());
+    Ok(())
+}
+
+/// The available time fixed for `epoch`'s members (empty: none fixed).
+pub fn available_time(
+    view: &dyn StateView,
+    chain: ChainId,
+    epoch: Epoch,
+) -> Result<Vec<u64>, StateError> {
+    Ok(read(view, &available_key(chain, epoch), "available time")?.unwrap_or_default())
+}
+
 fn credit_key(chain: ChainId, key: &PublicKey) -> Vec<u8> {
     let mut k = epoch_key(b"credit/", chain, 0);
     k.extend_from_slice(&key.to_bytes());

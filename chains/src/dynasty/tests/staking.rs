@@ -259,8 +259,20 @@ fn a_domain_chain_weighs_each_validator_by_its_availability_and_accrues_its_cert
         let w = weight(&net, k).unwrap();
         assert!((150..=200).contains(&w), "{w}");
     }
-    // Accumulated over the epochs each served: the uptime leader's rank.
+    // Accumulated over the epochs each served: the uptime leader's rank,
+    // fixed for epoch 2's committee when it was decided (in epoch 1: epoch
+    // 0's blocks only), whenever a node reads it.
     net.run_to(2 * LENGTH);
+    let fixed = crate::dynasty::stake::available_time(&net.state, chain, 2).unwrap();
+    let second = net.committee(2);
+    assert_eq!(fixed.len(), second.len());
+    for (k, t) in second.iter().zip(&fixed) {
+        let served = members
+            .iter()
+            .position(|m| m == k)
+            .map_or(0, |i| u64::from(points[i].voted));
+        assert_eq!(*t, served, "fixed at the decision");
+    }
     for k in net.committee(1) {
         let before = if members.contains(&k) { LENGTH / 2 } else { 0 };
         let c = crate::dynasty::stake::credit(&net.state, chain, &k).unwrap();
