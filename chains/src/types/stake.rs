@@ -1,7 +1,7 @@
 //! Resource stake (CloudPoS, seeds/000 §IV-B/C; DESIGN.md §5; issue 27,
 //! point 4): the forms of a stake declaration and of the provider's
 //! certificate that locks it, and the stake arithmetic. What executing
-//! one does to the state is `crate::dynasty::stake`'s.
+//! one does to the state is the dynasty stake module's (`dynasty/stake.rs`).
 //!
 //! A cloud or edge validator is allocated resources R = ⟨cpu, mem, net⟩
 //! by the provider, uses Rᵘ of them for its own business and stakes, with
