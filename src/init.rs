@@ -61,6 +61,15 @@ pub struct HierarchySpec {
     pub epochs: Option<EpochSpec>,
 }
 
+/// `multisig` or `threshold`, as command lines name a certificate kind.
+pub fn parse_certificate(s: &str) -> Result<CertificateKind, String> {
+    match s {
+        "multisig" => Ok(CertificateKind::Multisig),
+        "threshold" => Ok(CertificateKind::Threshold),
+        _ => Err(format!("{s:?}: multisig or threshold")),
+    }
+}
+
 /// Epochs for every chain of a written hierarchy.
 #[derive(Clone, Debug)]
 pub struct EpochSpec {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use strata::bench::consensus::{self as consensus_bench, ConsensusBenchArgs};
 use strata::bench::sigs;
 use strata::commands::{self, KeygenArgs, SubmitArgs};
-use strata::init::{self, HierarchySpec};
+use strata::init::{self, parse_certificate, HierarchySpec};
 use strata::load::PayloadKind;
 use strata::parse_chain_arg;
 use strata::simulate::{print_table, replay, simulate, SimArgs};
@@ -817,13 +817,5 @@ fn simulate_dynasty(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-fn parse_certificate(s: &str) -> Result<CertificateKind, String> {
-    match s {
-        "multisig" => Ok(CertificateKind::Multisig),
-        "threshold" => Ok(CertificateKind::Threshold),
-        _ => Err(format!("{s:?}: multisig or threshold")),
     }
 }

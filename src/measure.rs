@@ -70,6 +70,8 @@ pub struct ChainResult {
     pub views: u64,
     /// Blocks committed during the run: a round of either protocol.
     pub blocks: u64,
+    /// Epochs that began during the run (0 without epochs).
+    pub epochs: u64,
     /// Local view timeouts during the run (on the node measured).
     pub timeouts: u64,
     pub height: u64,
@@ -117,6 +119,46 @@ pub fn wait_live(
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until every member of every chain serves epoch `epoch` or a later
+/// one with certificates of `kind` (`multisig` or `threshold`, as
+/// `GET /v1/committee/{chain}` names it), or `timeout`.
+pub fn wait_epoch(
+    chains: &[ChainNodes],
+    epoch: u64,
+    kind: &str,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let serving = |c: &ChainNodes, url: &String| {
+        Client::with_timeout(url, Duration::from_secs(5))
+            .get_ok(&format!("/v1/committee/{}", c.label))
+            .ok()
+            .is_some_and(|v| {
+                v["current"]["epoch"].as_u64().is_some_and(|e| e >= epoch)
+                    && v["certificate"]["kind"] == kind
+            })
+    };
+    loop {
+        let behind: Vec<&str> = chains
+            .iter()
+            .filter(|c| !c.apis.iter().all(|url| serving(c, url)))
+            .map(|c| c.label.as_str())
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            return Err(format!(
+                "not serving epoch {epoch} with {kind} certificates within {}s: {}",
+                timeout.as_secs(),
+                behind.join(", ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -245,6 +287,7 @@ pub fn run(
                 latency_p99_ms: latency.and_then(|l| l.p99_ms),
                 views: a.view.saturating_sub(b.view),
                 blocks: a.height.saturating_sub(b.height),
+                epochs: a.epoch.saturating_sub(b.epoch),
                 timeouts: a.timeouts.saturating_sub(b.timeouts),
                 height: a.height,
                 consensus_latency_p50_ms: histogram_median_ms(&hist_before[i], &hist_after[i]),

@@ -72,6 +72,55 @@ fn testnet_json_reports_every_chain() {
     }
 }
 
+/// `--certificate multisig,threshold`: each rate runs once per kind on
+/// the same epochs, the threshold committee measured once its DKG's group
+/// key certifies (epoch 1 on).
+#[test]
+fn bench_consensus_runs_each_certificate_kind_side_by_side() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = stdout(&strata(&[
+        "bench",
+        "consensus",
+        "--json",
+        "--nodes",
+        "4",
+        "--rate",
+        "500",
+        "--duration",
+        "4s",
+        "--certificate",
+        "multisig,threshold",
+        "--epoch-length",
+        "64",
+        "--host",
+        "127.0.44.2",
+        "--base-port",
+        "23100",
+    ]));
+    let runs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per run"))
+        .collect();
+    assert_eq!(runs.len(), 2, "{out}");
+    for (v, kind) in runs.iter().zip(["multisig", "threshold"]) {
+        assert_eq!(v["certificate"], kind, "{v}");
+        assert_eq!(v["epoch_length"], 64, "{v}");
+        assert!(v["committed_tps"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(v["e2e_latency_p50_ms"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    for (args, why) in [
+        (&["--epoch-length", "8"][..], "below 64"),
+        (
+            &["--certificate", "threshold", "--payload", "opaque"][..],
+            "need --payload signed",
+        ),
+    ] {
+        let bad = strata(&[&["bench", "consensus"][..], args].concat());
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && stderr.contains(why), "{stderr}");
+    }
+}
+
 #[test]
 fn bench_consensus_json_has_the_figures() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use serde::Serialize;
 use strata_actors::config::ConsensusParams;
-use strata_chains::types::Protocol;
+use strata_chains::types::dynasty::MIN_EPOCH_LENGTH;
+use strata_chains::types::{CertificateKind, ChainId, Protocol};
 
 use super::sigs::sr25519_costs;
 use super::timing::Budget;
 use crate::cluster::{default_bin_dir, Cluster};
-use crate::init::{self, HierarchySpec};
+use crate::init::{self, parse_certificate, EpochSpec, HierarchySpec};
 use crate::load::{self, LoadSpec, PayloadKind};
 use crate::measure::{self, RunResult};
 use crate::testnet::{
@@ -75,12 +76,40 @@ pub struct ConsensusBenchArgs {
     /// staging log's collector run often, to measure what it costs.
     #[arg(long, default_value_t = 256)]
     pub batch_log_segment_mib: u64,
+    /// How the committee certifies: multisig (aggregate + bitmap) or
+    /// threshold (one group signature from the committee's DKG); a list
+    /// (multisig,threshold) runs each rate once per kind, side by side.
+    #[arg(long, value_delimiter = ',', value_parser = parse_certificate, default_value = "multisig")]
+    pub certificate: Vec<CertificateKind>,
+    /// Run the chain in epochs of this many blocks (a dynasty of every
+    /// node, with RandShare and, on a threshold chain, a DKG each epoch).
+    /// A threshold committee needs epochs (its group key comes from epoch
+    /// 0's DKG): with `--certificate threshold` it defaults to
+    /// `DEFAULT_THRESHOLD_EPOCH_LENGTH`, and every kind of the run then
+    /// uses the same epochs so that they compare.
+    #[arg(long)]
+    pub epoch_length: Option<u64>,
 }
+
+/// Blocks per epoch when a threshold kind is benchmarked without
+/// `--epoch-length`: long enough that the per-epoch work (RandShare, the
+/// next committee's DKG) is a small share of a 30 s run, short enough that
+/// epoch 0 (multisig, while the first DKG runs) passes in seconds.
+pub const DEFAULT_THRESHOLD_EPOCH_LENGTH: u64 = 128;
 
 impl ConsensusBenchArgs {
     /// Distinct signing keys in the whole load.
     fn senders(&self) -> usize {
         self.nodes * self.senders_per_node
+    }
+
+    /// The epochs every run uses, if any.
+    fn epoch_length(&self) -> Option<u64> {
+        self.epoch_length.or_else(|| {
+            self.certificate
+                .contains(&CertificateKind::Threshold)
+                .then_some(DEFAULT_THRESHOLD_EPOCH_LENGTH)
+        })
     }
 }
 
@@ -93,6 +122,12 @@ pub struct ConsensusBenchResult {
     pub duration_s: f64,
     pub payload: PayloadKind,
     pub protocol: String,
+    /// multisig or threshold; the threshold run is measured from the first
+    /// epoch its group key certifies (epoch 1).
+    pub certificate: String,
+    pub epoch_length: Option<u64>,
+    /// Epochs that began during the measured window.
+    pub epochs_during_run: u64,
     /// Distinct signing keys in the load (signed records).
     pub senders: Option<usize>,
     /// What the last member did wrong on purpose in this run, if anything.
@@ -189,6 +224,7 @@ pub fn ceiling_tps(cores: usize, nodes: usize, us_per_signature: f64) -> f64 {
 fn one_rate(
     args: &ConsensusBenchArgs,
     rate: u64,
+    certificate: CertificateKind,
     ceiling: Option<VerifyCeiling>,
     byzantine: Option<&str>,
 ) -> Result<ConsensusBenchResult, String> {
@@ -196,7 +232,7 @@ fn one_rate(
     let mut _temp = None;
     let dir = match &args.dir {
         Some(d) => {
-            let d = d.join(format!("rate-{rate}"));
+            let d = d.join(format!("rate-{rate}-{}", certificate.as_str()));
             if d.exists() {
                 std::fs::remove_dir_all(&d)
                     .map_err(|e| format!("cannot clear {}: {e}", d.display()))?;
@@ -226,6 +262,16 @@ fn one_rate(
         storage: strata_actors::config::StorageSection {
             batch_log_segment_mib: args.batch_log_segment_mib,
         },
+        epochs: args.epoch_length().map(|epoch_length| EpochSpec {
+            epoch_length,
+            // Every node serves in every dynasty: the committee measured is
+            // the one `--nodes` names, whatever the draw.
+            committee_size: args.nodes as u32,
+            threshold: match certificate {
+                CertificateKind::Threshold => vec![ChainId::GLOBAL],
+                CertificateKind::Multisig => Vec::new(),
+            },
+        }),
         ..HierarchySpec::default()
     };
     let hierarchy = init::write(&dir, &spec).map_err(|e| e.to_string())?;
@@ -276,6 +322,17 @@ fn one_rate(
         .start_all(Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
     measure::wait_live(&chains, Duration::from_secs(30), &stop)?;
+    if let Some(epoch_length) = args.epoch_length() {
+        // Epoch 0 is certified by multisig while the first DKG runs; the
+        // measurement starts once epoch 1 (the group key's) is under way,
+        // for both kinds, so they compare.
+        if !args.json {
+            eprintln!("waiting for epoch 1 ({epoch_length}-block epochs)…");
+        }
+        let idle = Duration::from_millis(ConsensusParams::default().max_block_interval_ms);
+        let timeout = Duration::from_secs(60) + idle * (2 * epoch_length as u32);
+        measure::wait_epoch(&chains, 1, certificate.as_str(), timeout, &stop)?;
+    }
     let bar = progress_bar(args.duration, args.json);
     let mut last = Vec::new();
     // (wall, node CPU) at the first and the latest progress call.
@@ -319,6 +376,9 @@ fn one_rate(
         duration_s: (r.duration_s * 100.0).round() / 100.0,
         payload: args.payload,
         protocol: args.protocol.to_string(),
+        certificate: certificate.as_str().to_string(),
+        epoch_length: args.epoch_length(),
+        epochs_during_run: c.epochs,
         senders: (args.payload == PayloadKind::Signed).then(|| args.senders()),
         byzantine: byzantine.map(str::to_string),
         sent_tps: (r.load.send.sent as f64 / r.duration_s * 10.0).round() / 10.0,
@@ -351,8 +411,9 @@ fn one_rate(
 
 pub fn table_header() -> String {
     format!(
-        "{:>5} {:>8} {:>7} {:>9} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
+        "{:>5} {:>9} {:>8} {:>7} {:>9} {:>12} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         "nodes",
+        "cert",
         "rate",
         "tx_size",
         "sent/s",
@@ -372,8 +433,9 @@ pub fn table_header() -> String {
 pub fn table_row(r: &ConsensusBenchResult) -> String {
     let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
     format!(
-        "{:>5} {:>8} {:>7} {:>9.0} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
+        "{:>5} {:>9} {:>8} {:>7} {:>9.0} {:>12.1} {:>10} {:>10} {:>13} {:>8} {:>6} {:>8} {:>6} {:>9} {:>10}",
         r.nodes,
+        r.certificate,
         r.rate,
         r.tx_size,
         r.sent_tps,
@@ -399,6 +461,19 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
     }
     if args.rate.contains(&0) {
         return Err("--rate must be above zero".into());
+    }
+    if args.certificate.is_empty() {
+        return Err("--certificate names no kind".into());
+    }
+    if args.epoch_length().is_some() && args.payload == PayloadKind::Opaque {
+        return Err(
+            "epochs (and threshold certificates) need --payload signed: an opaque \
+                    chain executes no system transactions"
+                .into(),
+        );
+    }
+    if let Some(len) = args.epoch_length().filter(|&l| l < MIN_EPOCH_LENGTH) {
+        return Err(format!("--epoch-length {len} is below {MIN_EPOCH_LENGTH}"));
     }
     // Every key is derived (a scalar multiplication each) before the run.
     if !(1..=MAX_SENDERS_PER_NODE).contains(&args.senders_per_node) {
@@ -432,8 +507,12 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
             None => vec![None],
             Some(m) => vec![None, Some(m.as_str())],
         };
-        for byzantine in runs {
-            let r = one_rate(args, rate, ceiling, byzantine)?;
+        let runs = args
+            .certificate
+            .iter()
+            .flat_map(|&kind| runs.iter().map(move |&b| (kind, b)));
+        for (certificate, byzantine) in runs {
+            let r = one_rate(args, rate, certificate, ceiling, byzantine)?;
             if args.json {
                 println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
             } else {

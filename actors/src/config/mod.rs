@@ -478,6 +478,17 @@ impl Genesis {
             )?;
             dynasties.extend(params.map(|p| (id, p)));
         }
+        if !dynasties.is_empty() && file.consensus.payload == PayloadMode::Opaque {
+            // An opaque chain's mempool admits only opaque bytes and its
+            // executor runs nothing: the RandShare dealings, candidacies
+            // and handoffs an epoch ends with would never commit, and the
+            // chain would stall at its first boundary.
+            return Err(ConfigError::new(
+                path,
+                "consensus.payload",
+                "\"opaque\" cannot run epochs (their system transactions are executed): set epoch_length = 0 or payload = \"signed\"",
+            ));
+        }
         let genesis_state = GenesisState {
             config: digest,
             committees: records,

@@ -180,6 +180,12 @@ fn a_chain_with_epochs_seeds_the_registry_and_names_what_is_missing() {
     }
     assert_eq!(refused_field(not_hex), "stake.provider");
 
+    // Epochs need executed system transactions: an opaque payload, whose
+    // mempool admits only opaque bytes, is refused with the field.
+    let mut opaque = paying.clone();
+    opaque.consensus.payload = PayloadMode::Opaque;
+    assert_eq!(refused_field(opaque), "consensus.payload");
+
     // The beacon leader needs a threshold chain: refused on a multisig one.
     let mut beacon = paying;
     beacon.global.leader = LeaderKind::Beacon;
