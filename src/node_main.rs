@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use strata_actors::{NodeConfig, Tier};
 
 #[derive(Parser)]
+#[command(version)]
 struct NodeArgs {
     /// The node file (TOML), e.g. net/edge-0-0.toml from `strata init`.
     #[arg(long)]
@@ -33,13 +34,15 @@ pub fn main(tier: Tier) -> ExitCode {
         Tier::Edge => "strata-edge",
         Tier::Iot => "strata-iot",
     };
-    let args = NodeArgs::parse_from(std::env::args_os().enumerate().map(|(i, a)| {
-        if i == 0 {
-            name.into()
-        } else {
-            a
-        }
-    }));
+    // The binary's own name in usage, errors and `--version`.
+    let matches = NodeArgs::command()
+        .name(name)
+        .bin_name(name)
+        .get_matches_from(std::env::args_os());
+    let args = match NodeArgs::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let filter = std::env::var("STRATA_LOG").unwrap_or(args.log);
     tracing_subscriber::fmt()
         .with_env_filter(

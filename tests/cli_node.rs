@@ -347,6 +347,36 @@ fn init_submit_status_keygen_and_config_errors() {
     }
     drop(cluster);
 
+    // A data directory serves the genesis it was written under: an edited
+    // genesis (here its network name) is refused with both digests, not
+    // silently started as a new network on the old data.
+    let genesis_file = out.join("genesis.toml");
+    let genesis = std::fs::read_to_string(&genesis_file).unwrap();
+    assert!(out.join("data/cloud-0/GENESIS").exists());
+    let edited = genesis.replacen("network = \"", "network = \"edited-", 1);
+    assert_ne!(edited, genesis);
+    std::fs::write(&genesis_file, edited).unwrap();
+    let o = Command::new(bin_dir().join("strata-cloud"))
+        .args(["--config", cloud_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("written under genesis"), "{err}");
+    std::fs::write(&genesis_file, genesis).unwrap();
+    // Every binary says its version.
+    for bin in ["strata", "strata-cloud", "strata-edge", "strata-iot"] {
+        let o = Command::new(bin_dir().join(bin))
+            .arg("--version")
+            .output()
+            .unwrap();
+        let v = stdout(&o);
+        assert!(
+            v.starts_with(bin) && v.contains(env!("CARGO_PKG_VERSION")),
+            "{v}"
+        );
+    }
+
     let keys = dir.path().join("newkeys");
     let k = stdout(&strata(&[
         "keygen",

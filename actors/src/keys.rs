@@ -28,13 +28,27 @@ pub fn write_secret(path: &Path, secret: &[u8]) -> Result<(), KeyError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
     }
-    std::fs::write(path, format!("{}\n", hex::encode(secret))).map_err(|e| err(path, e))?;
+    // Owner-only before a byte of the secret is written: a new file is
+    // created 0600, and an existing one (an overwritten key) is emptied
+    // and narrowed first.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| err(path, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| err(path, e))?;
     }
+    use std::io::Write;
+    file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| err(path, e))?;
     Ok(())
 }
 
@@ -151,5 +165,25 @@ mod tests {
         assert_eq!(read_pvss(&s).unwrap().to_bytes(), keys.pvss);
         write_secret(&s, &[0u8; 32]).unwrap();
         assert!(read_pvss(&s).is_err(), "a zero PVSS key is refused");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_are_owner_only_even_over_a_world_readable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.bls");
+        write_secret(&fresh, &[7; 32]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o600);
+        let old = dir.path().join("old.bls");
+        std::fs::write(&old, "a previous secret, longer than the new one\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_secret(&old, &[7; 32]).unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&old).unwrap(),
+            format!("{}\n", hex::encode([7u8; 32]))
+        );
     }
 }

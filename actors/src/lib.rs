@@ -21,6 +21,7 @@ pub mod tier;
 pub mod api;
 pub mod byzantine;
 pub mod config;
+pub mod data_dir;
 pub mod dynasty_api;
 pub mod hierarchy_api;
 pub mod keys;

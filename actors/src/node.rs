@@ -47,6 +47,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         eprintln!("strata: node stops: internal error: {info}\n{trace}");
         std::process::exit(101);
     }));
+    crate::data_dir::claim(&cfg.data_dir, &cfg.genesis.digest)?;
     let system = actix::System::new();
     let started = system.block_on(async move {
         let started = match cfg.genesis.validators.get(&cfg.name) {
