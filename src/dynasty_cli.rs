@@ -131,7 +131,7 @@ impl ReconfigureFile {
     pub fn load(path: &Path) -> Result<ReconfigureFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        strata_actors::config::parse_toml(path, &text).map_err(|e| e.to_string())
     }
 
     /// The reconfiguration, for `epoch` and as the chain's `sequence`-th.

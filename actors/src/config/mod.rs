@@ -22,13 +22,49 @@ use strata_crypto::{ProofOfPossession, PublicKey, Signature};
 mod dynasty;
 pub use dynasty::{AdminsEntry, RewardsEntry, ScalingEntry, StakeEntry};
 
-/// A configuration problem, with where it is.
+/// A configuration problem, with where it is: the file, the line and
+/// column when the problem is in the text (syntax, a wrong type, an
+/// unknown key), and the key path (`validators[3].peer_id`).
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {field}: {message}")]
+#[error("{file}{}: {field}: {message}", location(.at))]
 pub struct ConfigError {
     pub file: String,
+    /// 1-based line and column.
+    pub at: Option<(usize, usize)>,
     pub field: String,
     pub message: String,
+}
+
+fn location(at: &Option<(usize, usize)>) -> String {
+    at.map_or(String::new(), |(line, column)| format!(":{line}:{column}"))
+}
+
+/// Deserializes a TOML file's text; a failure names the file, the line
+/// and column, and the key path serde was at.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let located = |field: String, e: &toml::de::Error| ConfigError {
+        at: e.span().map(|span| line_column(text, span.start)),
+        ..ConfigError::new(path, field, e.message())
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| located("(syntax)".into(), &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "(file)".to_string(),
+            p => p,
+        };
+        located(field, e.inner())
+    })
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 impl ConfigError {
@@ -39,6 +75,7 @@ impl ConfigError {
     ) -> ConfigError {
         ConfigError {
             file: file.display().to_string(),
+            at: None,
             field: field.into(),
             message: message.to_string(),
         }
@@ -322,8 +359,7 @@ impl Genesis {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Genesis, ConfigError> {
-        let file: GenesisFile =
-            toml::from_str(text).map_err(|e| ConfigError::new(path, "(syntax)", e.message()))?;
+        let file: GenesisFile = parse_toml(path, text)?;
         Genesis::from_file(path, file)
     }
 
@@ -344,6 +380,25 @@ impl Genesis {
                 "consensus.max_batch_bytes",
                 "must be in 1..=8 MiB",
             ));
+        }
+        for (field, value) in [
+            ("consensus.max_batch_delay_ms", p.max_batch_delay_ms),
+            ("consensus.max_block_interval_ms", p.max_block_interval_ms),
+            ("consensus.mempool_capacity", p.mempool_capacity as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(path, field, "must be positive"));
+            }
+        }
+        let domain_ids: BTreeSet<u32> = file.domains.iter().map(|d| d.id).collect();
+        for (i, d) in file.domains.iter().enumerate() {
+            if d.anchor_interval == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    format!("domains[{i}].anchor_interval"),
+                    "must be positive (blocks between anchors)",
+                ));
+            }
         }
         let mut validators = BTreeMap::new();
         let mut peer_ids = BTreeSet::new();
@@ -380,6 +435,13 @@ impl Genesis {
                     path,
                     field("domain"),
                     "edge and IoT validators belong to a domain",
+                ));
+            }
+            if let Some(d) = v.domain.filter(|d| !domain_ids.contains(d)) {
+                return Err(ConfigError::new(
+                    path,
+                    field("domain"),
+                    format!("no [[domains]] entry has id {d}"),
                 ));
             }
             let (vrf_key, pvss_key) =
@@ -734,8 +796,7 @@ impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(path, "(file)", format!("cannot read: {e}")))?;
-        let file: NodeFile =
-            toml::from_str(&text).map_err(|e| ConfigError::new(path, "(syntax)", e.message()))?;
+        let file: NodeFile = parse_toml(path, &text)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &str| dir.join(p);
         let genesis = Arc::new(Genesis::load(&rel(&file.genesis))?);

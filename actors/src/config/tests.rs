@@ -257,6 +257,28 @@ fn bad_genesis_entries_are_refused_naming_the_field() {
     let mut f = genesis_file();
     f.global.protocol = "paxos".into();
     assert_eq!(refused_field(f), "global.protocol");
+
+    // Zero capacities and intervals, and a validator of no domain.
+    let mut f = genesis_file();
+    f.consensus.mempool_capacity = 0;
+    assert_eq!(refused_field(f), "consensus.mempool_capacity");
+    let mut f = genesis_file();
+    f.consensus.max_block_interval_ms = 0;
+    assert_eq!(refused_field(f), "consensus.max_block_interval_ms");
+    let mut f = genesis_file();
+    f.consensus.max_batch_delay_ms = 0;
+    assert_eq!(refused_field(f), "consensus.max_batch_delay_ms");
+    let mut f = genesis_file();
+    f.domains[0].anchor_interval = 0;
+    assert_eq!(refused_field(f), "domains[0].anchor_interval");
+    let mut f = genesis_file();
+    let edge = f
+        .validators
+        .iter()
+        .position(|v| v.domain.is_some())
+        .expect("an edge validator");
+    f.validators[edge].domain = Some(9);
+    assert_eq!(refused_field(f), format!("validators[{edge}].domain"));
 }
 
 /// Writes the genesis and a node file for `name` (with `extra` appended)
@@ -312,8 +334,50 @@ fn node_files_are_checked_against_the_genesis() {
         )),
         "peers[0].name"
     );
+    // Text errors name the line, the column and the key.
+    let e = load_node(d, "v0", "cloud", "unknown_key = 1\n").expect_err("refused");
     assert_eq!(
-        field(load_node(d, "v0", "cloud", "unknown_key = 1\n")),
-        "(syntax)"
+        (e.field.as_str(), e.at),
+        ("unknown_key", Some((10, 1))),
+        "{e}"
+    );
+    assert!(e.to_string().contains("v0.toml:10:1: unknown_key"), "{e}");
+    let e = load_node(
+        d,
+        "v0",
+        "cloud",
+        "[storage]\nbatch_log_segment_mib = \"8\"\n",
+    )
+    .expect_err("refused");
+    assert_eq!(e.field, "storage.batch_log_segment_mib", "{e}");
+    assert_eq!(e.at, Some((11, 25)), "{e}");
+    let e = load_node(d, "v0", "cloud", "api = [\n").expect_err("refused");
+    assert_eq!(e.field, "(syntax)", "{e}");
+    assert!(e.at.is_some(), "{e}");
+}
+
+/// A wrong type deep in the genesis: its key path through arrays, with the
+/// line and column of the value.
+#[test]
+fn genesis_text_errors_name_the_key_path_line_and_column() {
+    let text = toml::to_string(&genesis_file()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let peer_lines: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("peer_id = "))
+        .map(|(i, _)| i)
+        .collect();
+    let fourth = peer_lines[3];
+    lines[fourth] = "peer_id = 7".into();
+    let e = Genesis::parse(Path::new("genesis.toml"), &lines.join("\n")).expect_err("refused");
+    assert_eq!(e.field, "validators[3].peer_id", "{e}");
+    assert_eq!(e.at, Some((fourth + 1, 11)), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "genesis.toml:{}:11: validators[3].peer_id: ",
+            fourth + 1
+        )),
+        "{e}"
     );
 }
