@@ -69,15 +69,32 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     started.and(outcome)
 }
 
-fn serve_metrics(metrics: Arc<Metrics>, addr: std::net::SocketAddr) -> Result<(), NodeError> {
+/// Reads the data directory's filesystem into the disk gauges (for the
+/// disk-almost-full alert); a failed read leaves the last values.
+fn read_disk(metrics: &Metrics, data_dir: &std::path::Path) {
+    if let Ok(fs) = rustix::fs::statvfs(data_dir) {
+        let bytes =
+            |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
+        metrics.data_dir_available_bytes.set(bytes(fs.f_bavail));
+        metrics.data_dir_capacity_bytes.set(bytes(fs.f_blocks));
+    }
+}
+
+fn serve_metrics(
+    metrics: Arc<Metrics>,
+    addr: std::net::SocketAddr,
+    data_dir: std::path::PathBuf,
+) -> Result<(), NodeError> {
     let server = HttpServer::new(move || {
         // The factory runs once on each worker thread.
         label_current_thread("strata-metrics", ThreadRole::Background);
         let m = metrics.clone();
+        let data_dir = data_dir.clone();
         App::new().route(
             "/metrics",
             web::get().to(move || {
                 let m = m.clone();
+                read_disk(&m, &data_dir);
                 async move {
                     HttpResponse::Ok()
                         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -513,7 +530,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         genesis_state,
     };
     serve_api(api_state, cfg.api, full_node_routes)?;
-    serve_metrics(metrics, cfg.metrics)?;
+    serve_metrics(metrics, cfg.metrics, cfg.data_dir.clone())?;
     stop_on_signals();
     tracing::info!(node = %cfg.name, tier = %cfg.tier, api = %cfg.api, "node started");
     Ok(())

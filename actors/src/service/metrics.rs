@@ -34,6 +34,9 @@ pub struct Metrics {
     pub peer_penalties: IntCounterVec,
     /// Peers banned for a while after their penalties added up.
     pub peer_bans: IntCounter,
+    /// The filesystem holding the data directory, read at each scrape.
+    pub data_dir_available_bytes: IntGauge,
+    pub data_dir_capacity_bytes: IntGauge,
     /// Signatures per batch verification: sr25519's cost per signature
     /// falls with the batch (one multi-scalar multiplication), so this
     /// says how much the verifier gains from coalescing.
@@ -153,6 +156,16 @@ impl Metrics {
                 "Peers disconnected and refused for a while after repeated failed checks.",
             )
             .expect("valid metric definition"),
+            data_dir_available_bytes: IntGauge::new(
+                "data_dir_available_bytes",
+                "Bytes an unprivileged writer can still use on the data directory's filesystem.",
+            )
+            .expect("valid metric definition"),
+            data_dir_capacity_bytes: IntGauge::new(
+                "data_dir_capacity_bytes",
+                "Size of the data directory's filesystem.",
+            )
+            .expect("valid metric definition"),
             verifier_batch_signatures: Histogram::with_opts(
                 HistogramOpts::new(
                     "verifier_batch_signatures",
@@ -214,6 +227,8 @@ impl Metrics {
         register(Box::new(m.rejected_messages.clone()));
         register(Box::new(m.peer_penalties.clone()));
         register(Box::new(m.peer_bans.clone()));
+        register(Box::new(m.data_dir_available_bytes.clone()));
+        register(Box::new(m.data_dir_capacity_bytes.clone()));
         register(Box::new(m.verifier_batch_signatures.clone()));
         register(Box::new(m.batch_log_bytes.clone()));
         register(Box::new(m.batch_log_collected.clone()));
