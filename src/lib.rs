@@ -9,6 +9,7 @@ pub mod dynasty_cli;
 pub mod init;
 pub mod load;
 pub mod measure;
+pub mod monitor;
 pub mod netlab;
 pub mod node_main;
 pub mod receipts;

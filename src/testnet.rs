@@ -60,6 +60,15 @@ pub struct TestnetArgs {
     /// Edge nodes per domain (with a new directory).
     #[arg(long, default_value_t = 4)]
     pub edge: usize,
+    /// Also run Prometheus (Debian's `prometheus`) scraping every node,
+    /// with the alerting rules of configs/prometheus/alerts.yml, and print
+    /// its URL; its config and data stay in DIR/prometheus.
+    #[arg(long)]
+    pub monitor: bool,
+    /// Where Prometheus listens with `--monitor` (default: the nodes' host,
+    /// the port below the first node's).
+    #[arg(long)]
+    pub monitor_listen: Option<std::net::SocketAddr>,
 }
 
 /// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
@@ -331,6 +340,29 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
         .start_all(Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
     measure::wait_live(&chains, Duration::from_secs(60), &stop)?;
+    let _monitor = if args.monitor {
+        let listen = args
+            .monitor_listen
+            .or_else(|| {
+                cluster
+                    .hierarchy
+                    .nodes
+                    .first()
+                    .map(|n| crate::monitor::default_listen(n.metrics))
+            })
+            .ok_or("the hierarchy has no node")?;
+        let m = crate::monitor::Monitor::start(&cluster.hierarchy, listen)?;
+        // On stderr even with --json: the URL is for the operator.
+        eprintln!(
+            "prometheus: {} (alerts at {}/alerts; config in {})",
+            m.url,
+            m.url,
+            m.dir.display()
+        );
+        Some(m)
+    } else {
+        None
+    };
     say(&format!(
         "every chain is committing; {} tx/s for {:.0}s (Ctrl-C stops)",
         args.rate,

@@ -75,3 +75,76 @@ fn every_metric_the_rules_read_is_one_a_node_exports() {
         );
     }
 }
+
+/// `strata testnet --monitor`'s Prometheus scrapes every node of a running
+/// hierarchy: each target is up through Prometheus's own HTTP API, and the
+/// series the dashboards and rules read arrive (a committed height per
+/// chain, the disk gauges per node).
+#[test]
+fn the_generated_prometheus_scrapes_every_node() {
+    use std::time::{Duration, Instant};
+    use strata::cluster::Cluster;
+    use strata::init::{self, HierarchySpec};
+    use strata::monitor::{default_listen, Monitor};
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = HierarchySpec {
+        cloud: 4,
+        domains: 1,
+        edge_per_domain: 4,
+        host: "127.0.46.1".parse().unwrap(),
+        base_port: 25000,
+        ..HierarchySpec::default()
+    };
+    let hierarchy = init::write(dir.path(), &spec).unwrap();
+    let bins = Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut cluster = Cluster::new(hierarchy.clone(), bins);
+    cluster.start_all(Duration::from_secs(30)).unwrap();
+    let listen = default_listen(hierarchy.nodes[0].metrics);
+    let monitor = Monitor::start(&hierarchy, listen).unwrap();
+    let names: Vec<String> = hierarchy
+        .nodes
+        .iter()
+        .filter(|n| !n.light)
+        .map(|n| n.name.clone())
+        .collect();
+    assert_eq!(names.len(), 8);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        let up = monitor.query("up{job=\"strata\"} == 1").unwrap();
+        let heights = monitor
+            .query("max by (chain) (strata_committed_height)")
+            .unwrap();
+        let disks = monitor.query("strata_data_dir_capacity_bytes > 0").unwrap();
+        if up.len() == names.len() && heights.len() == 2 && disks.len() == names.len() {
+            break up;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "up: {up:?}\nheights: {heights:?}\ndisks: {disks:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let mut instances: Vec<String> = up
+        .iter()
+        .map(|(labels, _)| labels["instance"].as_str().unwrap().to_string())
+        .collect();
+    instances.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(instances, expected);
+    // The rules loaded and evaluate (nothing fires on a healthy network).
+    let rules = strata::client::Client::new(&monitor.url)
+        .get_ok("/api/v1/rules")
+        .unwrap();
+    let loaded = rules["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(loaded, 8, "{rules}");
+    drop(monitor);
+    drop(cluster);
+}
