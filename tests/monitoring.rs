@@ -77,9 +77,10 @@ fn every_metric_the_rules_read_is_one_a_node_exports() {
 }
 
 /// `strata testnet --monitor`'s Prometheus scrapes every node of a running
-/// hierarchy: each target is up through Prometheus's own HTTP API, and the
-/// series the dashboards and rules read arrive (a committed height per
-/// chain, the disk gauges per node).
+/// hierarchy: each target is up through Prometheus's own HTTP API, the
+/// series the rules read arrive (a committed height per chain, the disk
+/// gauges per node), the rules are loaded, and every panel query of the
+/// Grafana dashboard (`configs/grafana/strata.json`) returns data.
 #[test]
 fn the_generated_prometheus_scrapes_every_node() {
     use std::time::{Duration, Instant};
@@ -145,6 +146,67 @@ fn the_generated_prometheus_scrapes_every_node() {
         .unwrap()
         .len();
     assert_eq!(loaded, 8, "{rules}");
+
+    // Every query of the Grafana dashboard returns data against this
+    // Prometheus once a few records have committed (rates need two
+    // scrapes inside their window).
+    let key = hierarchy.client_key.to_str().unwrap().to_string();
+    for (i, node) in ["cloud-0", "edge-0-0"].iter().enumerate() {
+        let url = hierarchy.node(node).unwrap().api_url();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["submit", "--node", &url, "--key", &key, "--object"])
+            .arg(format!("monitoring/{i}"))
+            .args(if *node == "cloud-0" {
+                &["--global", "--wait"][..]
+            } else {
+                &["--wait"][..]
+            })
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/grafana/strata.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let queries: Vec<(String, String)> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let title = p["title"].as_str().unwrap_or_default().to_string();
+            p["targets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |t| {
+                    (
+                        title.clone(),
+                        t["expr"].as_str().unwrap().replace("$chain", ".*"),
+                    )
+                })
+        })
+        .collect();
+    assert!(queries.len() >= 15, "{queries:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let empty: Vec<&(String, String)> = queries
+            .iter()
+            .filter(|(_, q)| monitor.query(q).map_or(true, |r| r.is_empty()))
+            .collect();
+        if empty.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dashboard queries without data: {empty:#?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
     drop(monitor);
     drop(cluster);
 }

@@ -495,6 +495,12 @@ impl Actor for CommitteeActor {
                 }
             }
         }
+        // A chain without epochs serves epoch 0 for ever: exported all the
+        // same, so dashboards and alerts read one series per chain.
+        self.metrics
+            .epoch
+            .with_label_values(&[self.label.as_str()])
+            .set(0);
         tracing::info!(chain = %self.chain, height = self.core.committed_height(), view = self.core.view(), "chain started");
     }
 }
