@@ -95,31 +95,52 @@ pub struct RunResult {
     pub interrupted: bool,
 }
 
+/// Polls every `every` until `ready` holds for every chain, or `timeout`
+/// (or a stop request); the error names `what` was awaited and the chains
+/// short of it.
+fn wait_chains(
+    chains: &[ChainNodes],
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    stop: &AtomicBool,
+    ready: impl Fn(&ChainNodes) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let short: Vec<&str> = chains
+            .iter()
+            .filter(|c| !ready(c))
+            .map(|c| c.label.as_str())
+            .collect();
+        if short.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            return Err(format!(
+                "{what} within {}s on: {}",
+                timeout.as_secs(),
+                short.join(", ")
+            ));
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Waits until every chain has committed a block (or `timeout`).
 pub fn wait_live(
     chains: &[ChainNodes],
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let dead: Vec<&str> = chains
-            .iter()
-            .filter(|c| snapshot(c).is_none_or(|s| s.height == 0))
-            .map(|c| c.label.as_str())
-            .collect();
-        if dead.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
-            return Err(format!(
-                "no block committed within {}s on: {}",
-                timeout.as_secs(),
-                dead.join(", ")
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_chains(
+        chains,
+        "no block committed",
+        timeout,
+        Duration::from_millis(100),
+        stop,
+        |c| snapshot(c).is_some_and(|s| s.height > 0),
+    )
 }
 
 /// Waits until every member of every chain serves epoch `epoch` or a later
@@ -132,7 +153,6 @@ pub fn wait_epoch(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
     let serving = |c: &ChainNodes, url: &String| {
         Client::with_timeout(url, Duration::from_secs(5))
             .get_ok(&format!("/v1/committee/{}", c.label))
@@ -142,24 +162,14 @@ pub fn wait_epoch(
                     && v["certificate"]["kind"] == kind
             })
     };
-    loop {
-        let behind: Vec<&str> = chains
-            .iter()
-            .filter(|c| !c.apis.iter().all(|url| serving(c, url)))
-            .map(|c| c.label.as_str())
-            .collect();
-        if behind.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
-            return Err(format!(
-                "not serving epoch {epoch} with {kind} certificates within {}s: {}",
-                timeout.as_secs(),
-                behind.join(", ")
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_chains(
+        chains,
+        &format!("not serving epoch {epoch} with {kind} certificates"),
+        timeout,
+        Duration::from_millis(250),
+        stop,
+        |c| c.apis.iter().all(|url| serving(c, url)),
+    )
 }
 
 /// Cumulative `le` buckets of the commit-latency histogram for `chain`,
