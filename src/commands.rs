@@ -292,33 +292,48 @@ fn parent_receipt(path: &Path) -> Result<strata_chains::types::ParentReceipt, St
 
 /// A node's `/v1/status` as a table.
 pub fn status_table(status: &serde_json::Value) -> String {
+    let network = status["network"].as_str().unwrap_or("?");
     let mut out = format!(
-        "node {} ({}), up {}s\n{:<10} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8}\n",
+        "node {} ({}), strata {}, up {}s, {} peers\ngenesis {}\n{:<10} {:<10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8} {:>12}\n",
         status["node"].as_str().unwrap_or("?"),
         status["tier"].as_str().unwrap_or("?"),
+        status["version"].as_str().unwrap_or("?"),
         status["uptime_s"],
+        status["peers"],
+        network,
         "chain",
         "protocol",
         "height",
+        "executed",
+        "cert'd",
         "view",
         "leader",
         "me",
         "timeouts",
         "committed_tx",
-        "pending"
+        "pending",
+        "state"
     );
     for c in status["chains"].as_array().into_iter().flatten() {
+        let state = if c["catching_up"] == true {
+            "catching up"
+        } else {
+            "in step"
+        };
         out += &format!(
-            "{:<10} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8}\n",
+            "{:<10} {:<10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>8} {:>12}\n",
             c["chain"].as_str().unwrap_or("?"),
             c["protocol"].as_str().unwrap_or("?"),
             c["committed_height"],
+            c["executed_height"],
+            c["certified_height"],
             c["view"],
             c["leader"],
             c["me"],
             c["local_timeouts"],
             c["committed_transactions"],
-            c["pending_transactions"]
+            c["pending_transactions"],
+            state
         );
     }
     out

@@ -325,6 +325,21 @@ fn init_submit_status_keygen_and_config_errors() {
         j["chains"][0]["committed_transactions"].as_u64().unwrap() >= 1,
         "{j}"
     );
+    // Version, genesis digest, peers, and per chain what it executed and
+    // whether it is catching up.
+    assert_eq!(j["version"], env!("CARGO_PKG_VERSION"), "{j}");
+    assert_eq!(j["network"], h.genesis.digest.to_hex(), "{j}");
+    assert!(j["peers"].is_i64(), "{j}");
+    let c = &j["chains"][0];
+    assert!(c["executed_height"].as_u64().unwrap() >= 1, "{j}");
+    assert!(c["certified_height"].is_u64(), "{j}");
+    assert_eq!(c["catching_up"], false, "{j}");
+    assert!(
+        s.contains(&format!("genesis {}", h.genesis.digest.to_hex()))
+            && s.contains(&format!("strata {}", env!("CARGO_PKG_VERSION")))
+            && s.contains("in step"),
+        "{s}"
+    );
     // A second copy of a running node (same ports; same or another data
     // directory) stops with what is in the way, not a panic.
     let cloud_file = out.join("cloud-0.toml");

@@ -137,6 +137,8 @@ pub struct ApiState {
     pub network: Digest,
     pub chains: BTreeMap<ChainId, ChainHandles>,
     pub started: Instant,
+    /// Connected committee peers (the metrics' gauge, shared).
+    pub peers: prometheus::IntGauge,
     /// Permits for requests that wait (`MAX_WAITING`).
     pub waiting: std::sync::Arc<tokio::sync::Semaphore>,
     /// What this node knows of its local chains' anchoring.
@@ -668,6 +670,11 @@ async fn get_evidence(
         .json(serde_json::json!({ "chain": chain.to_string(), "evidence": evidence })))
 }
 
+/// Heights a chain may trail what this node has seen (certified or
+/// committed) before its status says it is catching up: the commit rule's
+/// depth and a block or two in flight stay below it.
+const CATCHING_UP_GAP: u64 = 8;
+
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut chains = Vec::new();
     for (chain, c) in &state.chains {
@@ -685,13 +692,25 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
             .send(PendingCount)
             .await
             .map_err(|_| ApiError::unavailable())?;
+        s.executed_height = c
+            .state
+            .applied_height()
+            .map_err(crate::dynasty_api::internal)?;
+        // Behind what it has seen certified, or executing behind what it
+        // committed (a node cut off from every newer certificate cannot
+        // know it is behind: compare with a peer's status).
+        s.catching_up = s.certified_height > s.committed_height.saturating_add(CATCHING_UP_GAP)
+            || s.committed_height > s.executed_height.saturating_add(CATCHING_UP_GAP);
         chains.push(s);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "node": state.node,
+        "version": env!("CARGO_PKG_VERSION"),
         "tier": state.tier,
         "domains": state.domains,
+        // The genesis digest: the network's identity (records sign it).
         "network": state.network.to_hex(),
+        "peers": state.peers.get(),
         "uptime_s": state.started.elapsed().as_secs(),
         "chains": chains,
     })))
@@ -807,6 +826,7 @@ mod tests {
             network: Digest::ZERO,
             chains: BTreeMap::new(),
             started: Instant::now(),
+            peers: prometheus::IntGauge::new("peers", "test").unwrap(),
             waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             anchors: BTreeMap::new(),
             genesis_state: Default::default(),

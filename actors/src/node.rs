@@ -526,6 +526,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         network: genesis.digest,
         waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::api::MAX_WAITING)),
         started: Instant::now(),
+        peers: metrics.peers.clone(),
         anchors,
         genesis_state,
     };

@@ -571,6 +571,12 @@ pub struct ChainStatus {
     pub me: u32,
     pub committee: usize,
     pub high_qc: String,
+    /// The height of the highest block this node holds a certificate for.
+    pub certified_height: Height,
+    /// The height this node's ledger executed (filled in by the API).
+    pub executed_height: Height,
+    /// Far behind what it has seen certified or committed (by the API).
+    pub catching_up: bool,
     pub views_by_timeout: u64,
     pub local_timeouts: u64,
     /// Transactions executed since genesis.
@@ -602,6 +608,9 @@ impl Handler<GetStatus> for CommitteeActor {
             me: cfg.me,
             committee: cfg.committee.len(),
             high_qc: self.core.high_qc().round.to_string(),
+            certified_height: self.core.high_qc().round.height,
+            executed_height: 0,
+            catching_up: false,
             views_by_timeout: s.views_by_timeout,
             local_timeouts: s.local_timeouts,
             committed_transactions: self.state.executed_transactions().unwrap_or(0),
