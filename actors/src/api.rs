@@ -62,6 +62,12 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// A failure of the node itself (storage, a broken invariant), not of
+    /// the request: 500 with the reason.
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+
     pub(crate) fn unavailable() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -692,10 +698,7 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
             .send(PendingCount)
             .await
             .map_err(|_| ApiError::unavailable())?;
-        s.executed_height = c
-            .state
-            .applied_height()
-            .map_err(crate::dynasty_api::internal)?;
+        s.executed_height = c.state.applied_height().map_err(ApiError::internal)?;
         // Behind what it has seen certified, or executing behind what it
         // committed (a node cut off from every newer certificate cannot
         // know it is behind: compare with a peer's status).

@@ -60,14 +60,6 @@ fn chain_of<'a>(state: &'a ApiState, chain: &str) -> Result<(ChainId, &'a ChainH
     Ok((chain, c))
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        e.to_string(),
-    )
-}
-
 #[derive(Serialize)]
 struct MemberView {
     position: u32,
@@ -119,10 +111,10 @@ async fn get_committee(
 ) -> Result<HttpResponse, ApiError> {
     let (chain, c) = chain_of(&state, &path)?;
     let s = &c.state;
-    let Some(cur) = dynasty::current_epoch(s, chain).map_err(internal)? else {
+    let Some(cur) = dynasty::current_epoch(s, chain).map_err(ApiError::internal)? else {
         // A chain without epochs: its genesis committee serves for ever.
         let committee = CommitteeRecord::read(s, chain, 0)
-            .map_err(internal)?
+            .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found("no committee is recorded"))?;
         return Ok(HttpResponse::Ok().json(json!({
             "chain": chain.to_string(),
@@ -132,24 +124,25 @@ async fn get_committee(
         })));
     };
     let committee = CommitteeRecord::read(s, chain, cur.epoch)
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no committee is recorded for the epoch"))?;
-    let next = CommitteeRecord::read(s, chain, cur.epoch.saturating_add(1)).map_err(internal)?;
-    let pending = dynasty::pending(s, chain).map_err(internal)?;
+    let next =
+        CommitteeRecord::read(s, chain, cur.epoch.saturating_add(1)).map_err(ApiError::internal)?;
+    let pending = dynasty::pending(s, chain).map_err(ApiError::internal)?;
     let status = c
         .actor
         .send(crate::chain::committee::GetStatus)
         .await
         .map_err(|_| ApiError::unavailable())?;
     let me = (status.me < committee.members.len() as u32).then_some(status.me);
-    let executed = s.applied_height().map_err(internal)?;
+    let executed = s.applied_height().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({
         "chain": chain.to_string(),
         "epochs": true,
         "executed_height": executed,
         // What a reconfiguration submitted now names.
         "open_epoch": dynasty::open_epoch(&cur, executed.saturating_add(1)),
-        "reconfigurations": dynasty::reconfigurations(s, chain).map_err(internal)?,
+        "reconfigurations": dynasty::reconfigurations(s, chain).map_err(ApiError::internal)?,
         "core_epoch": status.epoch,
         "current": epoch_json(&cur),
         "members": members(s, &committee),
@@ -157,7 +150,7 @@ async fn get_committee(
         // Validators this chain convicted on committed evidence (issue 27,
         // point 6): off the roster, drawn into no later committee.
         "convicted": dynasty::accountability::convicted(s, chain)
-            .map_err(internal)?
+            .map_err(ApiError::internal)?
             .iter()
             .map(|c| json!({
                 "validator": hex::encode(c.validator.to_bytes()),
@@ -188,11 +181,11 @@ async fn get_epoch(
     let (chain, c) = chain_of(&state, &chain)?;
     let s = &c.state;
     let record = dynasty::epoch_record(s, chain, epoch)
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no epoch {epoch} of {chain} is recorded")))?;
-    let committee = CommitteeRecord::read(s, chain, epoch).map_err(internal)?;
-    let seed = dynasty::seed_record(s, chain, epoch).map_err(internal)?;
-    let dkg = dynasty::dkg::dkg_record(s, chain, epoch).map_err(internal)?;
+    let committee = CommitteeRecord::read(s, chain, epoch).map_err(ApiError::internal)?;
+    let seed = dynasty::seed_record(s, chain, epoch).map_err(ApiError::internal)?;
+    let dkg = dynasty::dkg::dkg_record(s, chain, epoch).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({
         "chain": chain.to_string(),
         "record": epoch_json(&record),
@@ -226,7 +219,8 @@ async fn get_beacon(
 ) -> Result<HttpResponse, ApiError> {
     let (chain, view) = path.into_inner();
     let (chain, c) = chain_of(&state, &chain)?;
-    let entry = strata_chains::consensus::beacon::in_view(&c.store, view).map_err(internal)?;
+    let entry =
+        strata_chains::consensus::beacon::in_view(&c.store, view).map_err(ApiError::internal)?;
     beacon_answer(c, chain, entry, &format!("view {view}"))
 }
 
@@ -238,7 +232,8 @@ async fn get_beacon_at(
 ) -> Result<HttpResponse, ApiError> {
     let (chain, height) = path.into_inner();
     let (chain, c) = chain_of(&state, &chain)?;
-    let entry = strata_chains::consensus::beacon::at_height(&c.store, height).map_err(internal)?;
+    let entry = strata_chains::consensus::beacon::at_height(&c.store, height)
+        .map_err(ApiError::internal)?;
     beacon_answer(c, chain, entry, &format!("height {height}"))
 }
 
@@ -257,16 +252,16 @@ fn beacon_answer(
     let view = entry.header.view;
     let epoch = entry.certificate.epoch;
     let record = CommitteeRecord::read(&c.state, chain, epoch)
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no committee of epoch {epoch} is recorded")))?;
-    let committee = record.committee().map_err(internal)?;
+    let committee = record.committee().map_err(ApiError::internal)?;
     let value = entry.value(&committee).map_err(|e| match e {
         BeaconError::NotThreshold(_) => ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "not_threshold",
             format!("{e}: {chain} has no beacon in epoch {epoch}"),
         ),
-        other => internal(other),
+        other => ApiError::internal(other),
     })?;
     Ok(HttpResponse::Ok().json(json!({
         "chain": chain.to_string(),
@@ -295,7 +290,7 @@ async fn get_handoffs(
     let from = query.from.unwrap_or(0);
     let mut handoffs = Vec::new();
     for e in from..from.saturating_add(MAX_HANDOFFS_PER_ANSWER) {
-        match c.store.handoff(e).map_err(internal)? {
+        match c.store.handoff(e).map_err(ApiError::internal)? {
             Some(h) => handoffs.push(hex::encode(h.encode())),
             None => break,
         }
@@ -340,13 +335,13 @@ async fn post_system(
         let height = c
             .state
             .applied_height()
-            .map_err(internal)?
+            .map_err(ApiError::internal)?
             .saturating_add(1);
         let ctx = ChainContext {
             chain,
             domains: state.domains,
         };
-        if let Err(why) = check_system(&c.state, ctx, &tx, height).map_err(internal)? {
+        if let Err(why) = check_system(&c.state, ctx, &tx, height).map_err(ApiError::internal)? {
             outcomes.push(json!({ "chain": chain.to_string(), "refused": why }));
             continue;
         }

@@ -21,7 +21,6 @@ use strata_chains::types::{ChainId, Epoch, Height};
 use strata_crypto::PublicKey;
 
 use crate::api::{parse_chain, ApiError, ApiState, ChainHandles};
-use crate::dynasty_api::internal;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/rewards/{validator}", web::get().to(get_balance))
@@ -53,7 +52,7 @@ fn value_at(c: &ChainHandles, key: &[u8], height: Height) -> Result<u64, ApiErro
         .map_err(|e| ApiError::not_found(e.to_string()))?;
     match proof.value {
         None => Ok(0),
-        Some(bytes) => u64::decode(&mut bytes.as_slice()).map_err(internal),
+        Some(bytes) => u64::decode(&mut bytes.as_slice()).map_err(ApiError::internal),
     }
 }
 
@@ -76,10 +75,13 @@ async fn get_balance(
         .iter()
         .filter(|(id, _)| only.is_none_or(|o| o == **id))
     {
-        if rewards::schedule(&c.state).map_err(internal)?.is_none() {
+        if rewards::schedule(&c.state)
+            .map_err(ApiError::internal)?
+            .is_none()
+        {
             continue;
         }
-        let executed = c.state.applied_height().map_err(internal)?;
+        let executed = c.state.applied_height().map_err(ApiError::internal)?;
         let height = query.height.unwrap_or(executed);
         let balance_key = rewards::balance_key(chain, &key);
         let (balance, forfeited) = if query.height.is_some() {
@@ -89,8 +91,8 @@ async fn get_balance(
             )
         } else {
             (
-                rewards::balance(&c.state, chain, &key).map_err(internal)?,
-                rewards::forfeited(&c.state, chain, &key).map_err(internal)?,
+                rewards::balance(&c.state, chain, &key).map_err(ApiError::internal)?,
+                rewards::forfeited(&c.state, chain, &key).map_err(ApiError::internal)?,
             )
         };
         total = total.saturating_add(balance);
@@ -125,7 +127,7 @@ async fn get_epoch(
         .get(&chain)
         .ok_or_else(|| ApiError::not_found(format!("this node does not serve chain {chain}")))?;
     let r = rewards::epoch_rewards(&c.state, chain, epoch)
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "epoch {epoch} of {chain} has not paid (not ended here, or no rewards)"

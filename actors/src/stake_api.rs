@@ -15,7 +15,6 @@ use strata_chains::dynasty::{roster, stake};
 use strata_chains::types::{ChainId, Resources};
 
 use crate::api::{ApiError, ApiState};
-use crate::dynasty_api::internal;
 use crate::rewards_api::parse_validator;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,12 +34,12 @@ async fn get_stake(
     let mut global = Value::Null;
     for (&chain, c) in &state.chains {
         let weight = roster(&c.state, chain)
-            .map_err(internal)?
+            .map_err(ApiError::internal)?
             .get(&key)
             .map(|e| e.weight);
         if chain == ChainId::GLOBAL {
-            let policy = stake::policy(&c.state).map_err(internal)?;
-            let record = stake::stake_record(&c.state, &key).map_err(internal)?;
+            let policy = stake::policy(&c.state).map_err(ApiError::internal)?;
+            let record = stake::stake_record(&c.state, &key).map_err(ApiError::internal)?;
             global = json!({
                 "provider": policy.map(|p| hex::encode(p.provider.to_bytes())),
                 "scaling": policy.map(|p| resources(&p.scaling)),
@@ -55,7 +54,7 @@ async fn get_stake(
                 "roster_weight": weight,
             });
         } else {
-            let credit = stake::credit(&c.state, chain, &key).map_err(internal)?;
+            let credit = stake::credit(&c.state, chain, &key).map_err(ApiError::internal)?;
             chains.push(json!({
                 "chain": chain.to_string(),
                 "credit_blocks": credit.blocks,
