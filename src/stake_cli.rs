@@ -1,4 +1,4 @@
-//! `strata stake` (issue 27, point 4; CloudPoS seeds/000 §IV-C): the
+//! `strata stake` (issue 27, point 4; CloudPoS §IV-C): the
 //! provider certifies a validator's locked resources (VMCREATE: `certify`
 //! writes the signed certificate to a file it hands the validator), and
 //! the validator declares its stake with that certificate (`declare`):

@@ -1,4 +1,4 @@
-//! The HTTP API of a node (DESIGN.md §8). Bad input never crashes the node:
+//! The HTTP API of a node (docs/design.md §8). Bad input never crashes the node:
 //! bodies are read with a size limit, decoded with the codec's limits, and
 //! every refusal is `{"error": {"code", "message"}}` with a 4xx status.
 

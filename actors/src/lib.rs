@@ -1,4 +1,4 @@
-//! The Strata node runtime (DESIGN.md §7): actix actors on tokio, in rooms.
+//! The Strata node runtime (docs/design.md §7): actix actors on tokio, in rooms.
 //! `chain`: per chain, a committee actor owning the pure consensus core, a
 //! mempool that batches and disseminates transactions, a ledger that
 //! executes and serves what commits. `service`: node-wide, the network

@@ -1,5 +1,5 @@
 //! Chain data types, storage, the pure protocol machines and the
-//! deterministic simulator (DESIGN.md §2).
+//! deterministic simulator (docs/design.md §2).
 
 pub mod anchor;
 pub mod audit;

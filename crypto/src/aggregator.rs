@@ -1,4 +1,4 @@
-//! The leader's vote aggregator (DESIGN.md §3; the "collect votes" half of
+//! The leader's vote aggregator (docs/design.md §3; the "collect votes" half of
 //! LCBFT's basic phase, Alg. 4): add votes as they arrive, verify once when
 //! they reach a quorum, and only if that single check fails find the bad
 //! votes by bisection.

@@ -1,6 +1,6 @@
 //! Ordered, weighted committees and the quorum threshold.
 //!
-//! A committee is per chain and per epoch (DESIGN.md §4): the order of its
+//! A committee is per chain and per epoch (docs/design.md §4): the order of its
 //! members fixes the meaning of a certificate's signer bitmap, and each
 //! member's weight (stake or credit) is what a quorum counts.
 //!

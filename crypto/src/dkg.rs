@@ -1,5 +1,5 @@
 //! Dealerless key generation for a committee's threshold BLS key (issue
-//! 27, point 1; DESIGN.md §3): Joint-Feldman (Pedersen 1991; Gennaro et
+//! 27, point 1; docs/design.md §3): Joint-Feldman (Pedersen 1991; Gennaro et
 //! al., "Secure distributed key generation", J. Cryptology 2007) with the
 //! chain as the broadcast channel.
 //!

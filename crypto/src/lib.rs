@@ -1,4 +1,4 @@
-//! Cryptographic primitives of Strata (DESIGN.md §3, §4).
+//! Cryptographic primitives of Strata (docs/design.md §3, §4).
 //!
 //! Every module is a small, self-contained primitive with a typed error for
 //! each way its input can be bad. Types that cross the wire implement SCALE

@@ -1,5 +1,5 @@
 //! Publicly verifiable secret sharing: SCRAPE (Cascudo–David 2017, DDH
-//! variant) over ristretto255, for RandShare epoch randomness (DESIGN.md §4).
+//! variant) over ristretto255, for RandShare epoch randomness (docs/design.md §4).
 //!
 //! A dealer shares a secret s = p(0) among n participants with threshold t
 //! (p of degree t−1) by publishing, for each participant i (evaluation point

@@ -1,5 +1,5 @@
 //! Quorum certificates: one aggregate BLS signature plus a signer bitmap over
-//! an ordered committee (DESIGN.md §3).
+//! an ordered committee (docs/design.md §3).
 //!
 //! The certificate is agnostic of what was signed; the chain layer decides
 //! the message (chain, epoch, view, phase, block hash). The bitmap gives

@@ -1,4 +1,4 @@
-//! Cryptographic sortition (Algorand-style, DESIGN.md §4; Microchain §6.1
+//! Cryptographic sortition (Algorand-style, docs/design.md §4; Microchain §6.1
 //! committee selection).
 //!
 //! A validator of weight w out of W, with τ expected seats in all, holds j

@@ -1,5 +1,5 @@
 //! Transaction signatures: sr25519 (Schnorr over ristretto255, `schnorrkel`)
-//! for devices and clients (DESIGN.md §3), with batch verification.
+//! for devices and clients (docs/design.md §3), with batch verification.
 //!
 //! A mempool checks transactions in batches: one multi-scalar multiplication
 //! for the whole batch, and only when that fails, bisection to name the bad

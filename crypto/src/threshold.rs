@@ -1,4 +1,4 @@
-//! Threshold BLS: a t-of-n sharing of a group key (DESIGN.md §3).
+//! Threshold BLS: a t-of-n sharing of a group key (docs/design.md §3).
 //!
 //! Shares are evaluations of a random polynomial of degree t−1 at the points
 //! 1..=n (Shamir). A share signs like any BLS key; any t signature shares

@@ -1,7 +1,7 @@
 //! Verifiable random function: RFC 9381 ECVRF-RISTRETTO255-SHA512 (the
 //! c2sp.org/vrf-r255 ciphersuite) via `vrf-r255`.
 //!
-//! Used for sortition (DESIGN.md §4): a validator's output on the epoch seed
+//! Used for sortition (docs/design.md §4): a validator's output on the epoch seed
 //! decides its seats, and its proof lets everyone check that decision.
 
 use parity_scale_codec::{Decode, Encode, Input, Output};

@@ -1,4 +1,4 @@
-//! libp2p transport of Strata (DESIGN.md §7).
+//! libp2p transport of Strata (docs/design.md §7).
 //!
 //! TCP + noise + yamux. Gossipsub carries what every committee member needs
 //! and may relay (blocks, timeouts); direct lanes (long-lived streams)

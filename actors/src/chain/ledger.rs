@@ -1,4 +1,4 @@
-//! The committed side of one chain (DESIGN.md §7): executes committed
+//! The committed side of one chain (docs/design.md §7): executes committed
 //! blocks in order, indexes them, answers reads of committed data (records,
 //! blocks, inclusion proofs, range sync for peers) and wakes clients waiting
 //! for a transaction. It runs on its own thread so that executing a large

@@ -1,4 +1,4 @@
-//! Configuration files (DESIGN.md §7): a node file per process and one
+//! Configuration files (docs/design.md §7): a node file per process and one
 //! genesis shared by all. Loading validates everything and names the file
 //! and field that is wrong.
 

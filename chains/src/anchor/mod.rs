@@ -1,4 +1,4 @@
-//! The hierarchy's machines (issue 25; DESIGN.md §1, §6): who anchors a
+//! The hierarchy's machines (issue 25; docs/design.md §1, §6): who anchors a
 //! domain's local chain on the global chain and when (`submitter`), and
 //! the receipts that prove a record through both tiers offline
 //! (`receipt`). Pure: the node's cross-chain actors and the simulator

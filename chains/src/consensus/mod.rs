@@ -1,4 +1,4 @@
-//! The consensus protocols as pure state machines (DESIGN.md §2):
+//! The consensus protocols as pure state machines (docs/design.md §2):
 //! `on_event(now, event) -> Vec<Action>`, no I/O, no clock, no randomness.
 //!
 //! One core runs both protocols; they differ only where the published rules

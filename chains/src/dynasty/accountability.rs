@@ -1,4 +1,4 @@
-//! Accountability (issue 27, point 6; DESIGN.md §6): a proof of
+//! Accountability (issue 27, point 6; docs/design.md §6): a proof of
 //! misbehaviour committed as an `Evidence` transaction convicts its
 //! offenders. The executor checks the proof against the committee of the
 //! epoch it names, as this chain's state records it; each offender is

@@ -1,5 +1,5 @@
 //! The next committee's distributed key generation (issue 27, point 1;
-//! DESIGN.md §3): Joint-Feldman with publicly verifiable encrypted shares
+//! docs/design.md §3): Joint-Feldman with publicly verifiable encrypted shares
 //! (`strata_crypto::dkg`), the chain as its broadcast channel and judge.
 //!
 //! Once the block at `EpochRecord::decision` has decided committee e+1,

@@ -1,4 +1,4 @@
-//! Dynasties (DESIGN.md §4; Microchain, seeds/002 §IV "Committee Change";
+//! Dynasties (docs/design.md §4; Microchain §IV "Committee Change";
 //! issue 26): the validator registry, epochs, RandShare randomness, VRF
 //! sortition and reconfiguration, as rules of the executor. Everything
 //! here runs inside `execution::apply`, a pure function of the state and

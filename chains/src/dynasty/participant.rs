@@ -7,7 +7,7 @@
 //! has not executed [`retry_blocks`] blocks later: lost in a crash, a full
 //! mempool, a partition) resubmits the same bytes, which mempools take
 //! once. A dealing needs fresh randomness, passed in (no hidden
-//! randomness, DESIGN.md §2); reveals and candidacies are deterministic.
+//! randomness, docs/design.md §2); reveals and candidacies are deterministic.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! RandShare over SCRAPE PVSS (Microchain §IV "Committee Change"; Syta et
 //! al., "Scalable Bias-Resistant Distributed Randomness", S&P 2017, §4;
-//! DESIGN.md §4), with the chain as the broadcast channel.
+//! docs/design.md §4), with the chain as the broadcast channel.
 //!
 //! The n members of committee e deal: each shares a random secret among
 //! all n with threshold t = f+1 (f = ⌊(n−1)/3⌋), proven correct by the

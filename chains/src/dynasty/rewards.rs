@@ -1,4 +1,4 @@
-//! Rewards (issue 27, point 5; CloudPoS, seeds/000 §V "Incentives"): the
+//! Rewards (issue 27, point 5; CloudPoS §V "Incentives"): the
 //! genesis schedule pays `R_total` over `Z` epochs of each dynasty chain,
 //! `R_total / Z` per epoch (the remainder with the last), split between
 //! the epoch's leaders and its voters in proportion to what each did:

@@ -156,7 +156,7 @@ impl EpochSeat {
         self.me.unwrap_or(u32::MAX)
     }
 
-    /// The node's leader policy as this epoch applies it (DESIGN.md §5):
+    /// The node's leader policy as this epoch applies it (docs/design.md §5):
     /// a stake-weighted or beacon draw is seeded by the epoch's RandShare
     /// seed and weighs the members' stake (global chain) or credit (a
     /// domain's chain) as the epoch's draw weighed them, and the uptime

@@ -1,5 +1,5 @@
 //! Sortition and the committee decision (Microchain §IV "Committee
-//! Selection"; DESIGN.md §4), and reconfiguration (issue 26, point 6).
+//! Selection"; docs/design.md §4), and reconfiguration (issue 26, point 6).
 //!
 //! A validator on the roster at epoch e's start evaluates
 //! VRF(sk, seed(e+1) ‖ chain ‖ e+1); it is selected when its output wins at

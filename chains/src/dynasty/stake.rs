@@ -1,4 +1,4 @@
-//! What a validator weighs on a chain (issue 27, point 4; DESIGN.md §5):
+//! What a validator weighs on a chain (issue 27, point 4; docs/design.md §5):
 //! resource stake on the global chain, credit by available time on a
 //! domain's chain. The weight is what sortition draws by (`selection.rs`)
 //! and what the stake-weighted and uptime leaders rank by (`seat.rs`).
@@ -14,7 +14,7 @@
 //! included); one registered later counts only once it stakes. Without a
 //! provider the global chain weighs validators as registered.
 //!
-//! **Credit (LCBFT's available time, seeds/003 Alg. 2).** A member's
+//! **Credit (LCBFT's available time, Alg. 2).** A member's
 //! available time is what its votes prove: the blocks of its chain whose
 //! certificate carried its vote (the rewards' voter points), accrued at
 //! the end of each epoch it served. The accumulated blocks rank a

@@ -1,5 +1,5 @@
 //! Anchors on the global chain (issue 25, point 1; LCBFT's anchoring,
-//! DESIGN.md §6). An anchor carries a certified header of a domain's local
+//! docs/design.md §6). An anchor carries a certified header of a domain's local
 //! chain; what it anchors is the *state* that header names: the state
 //! after `state_height`, executed and committed (honest voters checked the
 //! root against their own execution before certifying the header, so a

@@ -1,4 +1,4 @@
-//! The executor (DESIGN.md §2, §6): applying a committed block to a chain's
+//! The executor (docs/design.md §2, §6): applying a committed block to a chain's
 //! state is a pure function of the state before and the block's
 //! transactions. `apply` reads the state through [`StateView`] and returns
 //! what to write ([`Writes`]); it does no I/O. The authenticated part of the

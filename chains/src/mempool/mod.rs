@@ -1,4 +1,4 @@
-//! The mempool core of one chain (DESIGN.md §7): bounded and deduplicated;
+//! The mempool core of one chain (docs/design.md §7): bounded and deduplicated;
 //! turns client transactions into batches (Narwhal-style dissemination),
 //! keeps the batches other members push within a quota per author, hands
 //! leaders payloads of batch references, and says whether a proposal's

@@ -1,4 +1,4 @@
-//! The deterministic fault simulator (DESIGN.md §2; in the spirit of
+//! The deterministic fault simulator (docs/design.md §2; in the spirit of
 //! TigerBeetle's VOPR).
 //!
 //! N consensus cores with real BLS, virtual time and one seeded RNG: message

@@ -1,4 +1,4 @@
-//! Block and safety-state storage (DESIGN.md §7): one trait, a RocksDB
+//! Block and safety-state storage (docs/design.md §7): one trait, a RocksDB
 //! implementation for nodes and an in-memory one for tests and the
 //! simulator.
 //!

@@ -1,4 +1,4 @@
-//! The system transactions of dynasties (DESIGN.md §4, issue 26): the
+//! The system transactions of dynasties (docs/design.md §4, issue 26): the
 //! validator registry, RandShare dealings and reveals, sortition
 //! candidacies and reconfigurations. What they do to the state is
 //! `crate::dynasty`'s; here are their forms and what each signs.
@@ -34,7 +34,7 @@ pub const MAX_PEER_ID: usize = 64;
 /// Most keys one reconfiguration adds, removes or reweighs.
 pub const MAX_RECONFIGURE_KEYS: usize = 64;
 
-/// Which tier a validator serves from (DESIGN.md §1): cloud validators
+/// Which tier a validator serves from (docs/design.md §1): cloud validators
 /// may serve the global chain; edge validators their domain's chain and
 /// the global chain; IoT validators their domain's chain.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Encode, Decode, PartialOrd, Ord)]
@@ -59,7 +59,7 @@ impl ValidatorTier {
 
 /// Everything a validator registers: its keys, where it serves, how it is
 /// reached and its weight (stake on the global chain, credit by available
-/// time on a local one: DESIGN.md §5).
+/// time on a local one: docs/design.md §5).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct ValidatorInfo {
     /// The BLS key it votes with.
@@ -85,7 +85,7 @@ impl ValidatorInfo {
 }
 
 /// Whether a validator of `tier` in `domain` may be drawn into `chain`'s
-/// dynasties (DESIGN.md §1): cloud and edge validators for the global
+/// dynasties (docs/design.md §1): cloud and edge validators for the global
 /// chain, a domain's edge and IoT validators for its chain.
 pub fn eligible(tier: ValidatorTier, domain: Option<u32>, chain: ChainId) -> bool {
     match chain.domain() {

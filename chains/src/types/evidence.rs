@@ -1,4 +1,4 @@
-//! Cryptographic proof of misbehaviour (DESIGN.md §6, VOLT's blame by
+//! Cryptographic proof of misbehaviour (docs/design.md §6, VOLT's blame by
 //! evidence): two conflicting statements signed by one key, or two
 //! certificates for different blocks in one slot.
 

@@ -1,4 +1,4 @@
-//! Chain data types (DESIGN.md §3, §6). Every certificate names its chain and
+//! Chain data types (docs/design.md §3, §6). Every certificate names its chain and
 //! epoch; every collection is bounded when decoded.
 
 pub mod block;
@@ -97,7 +97,7 @@ impl std::fmt::Display for Round {
     }
 }
 
-/// The consensus protocol of a chain (DESIGN.md §1-2).
+/// The consensus protocol of a chain (docs/design.md §1-2).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Encode, Decode)]
 pub enum Protocol {
     /// Chained HotStuff (Yin et al. 2019): leader rotates every view, one

@@ -1,4 +1,4 @@
-//! Which chain a provenance record belongs to (DESIGN.md §6): an object
+//! Which chain a provenance record belongs to (docs/design.md §6): an object
 //! lives in the edge domain its id hashes to, and its records go to that
 //! domain's local chain; records naming `GLOBAL_DOMAIN` (data held by cloud
 //! services) go to the global chain. One rule, used by the API to route a

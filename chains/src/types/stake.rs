@@ -1,4 +1,4 @@
-//! Resource stake (CloudPoS, seeds/000 §IV-B/C; DESIGN.md §5; issue 27,
+//! Resource stake (CloudPoS §IV-B/C; docs/design.md §5; issue 27,
 //! point 4): the forms of a stake declaration and of the provider's
 //! certificate that locks it, and the stake arithmetic. What executing
 //! one does to the state is the dynasty stake module's (`dynasty/stake.rs`).
@@ -98,7 +98,7 @@ pub struct StakeDeclaration {
     /// How many stake declarations of this validator executed before.
     pub sequence: u64,
     /// Rᵘ: what it needs for its own business (averaged at the epoch's
-    /// start, fixed through the epoch: seeds/000 §IV-B).
+    /// start, fixed through the epoch: §IV-B).
     pub usage: Resources,
     pub greediness: Greediness,
     pub certificate: StakeCertificate,

@@ -1,6 +1,6 @@
 //! Transactions: provenance records signed by devices and clients, and the
 //! system transactions of anchoring, registration, dynasties and blame
-//! (DESIGN.md §6). The SCALE variant indices are fixed, so variants added
+//! (docs/design.md §6). The SCALE variant indices are fixed, so variants added
 //! later never change the encoding of existing ones.
 
 use parity_scale_codec::{Decode, Encode};

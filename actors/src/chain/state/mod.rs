@@ -1,4 +1,4 @@
-//! The application state a chain's committed blocks build (DESIGN.md §6),
+//! The application state a chain's committed blocks build (docs/design.md §6),
 //! in RocksDB: the authenticated state the executor reads and writes
 //! (`strata_chains::execution`; object heads and nonce windows, in the
 //! state tree of `tree.rs`, one version per height, with its root per

@@ -1,4 +1,4 @@
-//! The end of an epoch (issue 26, point 5; DESIGN.md §4 "Handover"). A
+//! The end of an epoch (issue 26, point 5; docs/design.md §4 "Handover"). A
 //! core serves one epoch of one committee. The epoch's last block
 //! (`CoreConfig::last_height`) is committed by that committee like any
 //! other; the blocks proposed after it in the same epoch exist only to

@@ -1,5 +1,5 @@
 //! RocksDB store: one database per chain, column families for blocks, the
-//! height index, the transaction index and uncommitted blocks (DESIGN.md
+//! height index, the transaction index and uncommitted blocks (docs/design.md
 //! §7); the safety state in its own files beside it (`safety_file`), and
 //! batches in two batch logs: the staging log, where every batch the node
 //! stores is appended, and the archive, where the batches of committed
