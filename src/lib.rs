@@ -12,6 +12,7 @@ pub mod measure;
 pub mod monitor;
 pub mod netlab;
 pub mod node_main;
+pub mod progress;
 pub mod receipts;
 pub mod seeds;
 pub mod simulate;

@@ -642,7 +642,7 @@ fn main() -> ExitCode {
                     None => (first_seed, seeds),
                 };
                 let (summary, _) = strata::simulate_hierarchy::simulate(
-                    domains, nodes, count, first, faults, threads,
+                    domains, nodes, count, first, faults, threads, json,
                 );
                 if json {
                     println!("{}", serde_json::to_string(&summary).expect("serialises"));
@@ -783,8 +783,15 @@ fn simulate_dynasty(
     }
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (s, _) =
-        simulate_dynasty::simulate(protocol, certificate, seeds, first_seed, faults, threads);
+    let (s, _) = simulate_dynasty::simulate(
+        protocol,
+        certificate,
+        seeds,
+        first_seed,
+        faults,
+        threads,
+        json,
+    );
     if json {
         println!("{}", serde_json::to_string(&s).expect("serialises"));
     } else {

@@ -44,13 +44,10 @@ pub fn main(tier: Tier) -> ExitCode {
         Err(e) => e.exit(),
     };
     let filter = std::env::var("STRATA_LOG").unwrap_or(args.log);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    if let Err(e) = init_logs(&filter, std::env::var("STRATA_LOG_FORMAT").ok().as_deref()) {
+        eprintln!("{name}: {e}");
+        return ExitCode::from(2);
+    }
     let mut cfg = match NodeConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -88,4 +85,25 @@ pub fn main(tier: Tier) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The node's log on stderr: `STRATA_LOG_FORMAT=json` writes one JSON
+/// object per line (timestamp, level, target, fields) for log shippers;
+/// unset or `text`, the human-readable form.
+fn init_logs(filter: &str, format: Option<&str>) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format.unwrap_or("text") {
+        "text" | "" => builder.init(),
+        "json" => builder.json().flatten_event(true).init(),
+        other => {
+            return Err(format!(
+                "STRATA_LOG_FORMAT: unknown format `{other}` (expected `text` or `json`)"
+            ))
+        }
+    }
+    Ok(())
 }

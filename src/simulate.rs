@@ -1,10 +1,9 @@
 //! `strata sim`: run the deterministic fault simulator over many seeds.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strata_chains::sim::{run, run_many, FaultSet, SimConfig, SimReport};
+use strata_chains::sim::{run, FaultSet, SimConfig, SimReport};
 use strata_chains::types::Protocol;
 
 /// The JSON summary (exactly these fields).
@@ -31,40 +30,34 @@ pub struct SimArgs {
     pub json: bool,
 }
 
-/// Runs the seeds in chunks (progress on stderr), prints failures with
-/// their replay command, and returns the summary.
+/// Runs the seeds (`seeds::over_seeds`), prints failures with their
+/// replay command, and returns the summary.
 pub fn simulate(args: &SimArgs) -> (SimSummary, Vec<SimReport>) {
     let template = SimConfig::new(args.protocol, args.nodes, args.first_seed, args.faults);
     let started = Instant::now();
-    let mut reports = Vec::with_capacity(args.seeds as usize);
-    let chunk = (args.threads as u64 * 8).max(1);
-    let mut next = args.first_seed;
-    let end = args.first_seed + args.seeds;
-    while next < end {
-        let count = chunk.min(end - next);
-        let batch = run_many(&template, next, count, args.threads);
-        for r in batch.iter().filter(|r| !r.passed()) {
+    let range = crate::seeds::SeedRange {
+        first: args.first_seed,
+        count: args.seeds,
+        threads: args.threads,
+        quiet: args.json,
+    };
+    let label = format!("{} {} nodes", args.protocol, args.nodes);
+    let reports = crate::seeds::over_seeds(
+        &label,
+        range,
+        |seed| {
             let mut cfg = template.clone();
-            cfg.seed = r.seed;
-            eprint!("{}", r.failure_text(&cfg));
-        }
-        reports.extend(batch);
-        next += count;
-        if !args.json || args.seeds > chunk {
-            let failed = reports.iter().filter(|r| !r.passed()).count();
-            eprint!(
-                "\r{} {} nodes: {}/{} seeds, {} failed, {:.0}s",
-                args.protocol,
-                args.nodes,
-                reports.len(),
-                args.seeds,
-                failed,
-                started.elapsed().as_secs_f64()
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
-    eprintln!();
+            cfg.seed = seed;
+            run(&cfg)
+        },
+        |r| {
+            (!r.passed()).then(|| {
+                let mut cfg = template.clone();
+                cfg.seed = r.seed;
+                r.failure_text(&cfg)
+            })
+        },
+    );
     let summary = SimSummary {
         protocol: args.protocol.to_string(),
         nodes: args.nodes,

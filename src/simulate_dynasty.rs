@@ -69,15 +69,19 @@ pub fn simulate(
     first: u64,
     faults: FaultSet,
     threads: usize,
+    quiet: bool,
 ) -> (DynastySummary, Vec<DynastySimReport>) {
     let started = Instant::now();
     let label = format!("dynasty {protocol}");
+    let range = crate::seeds::SeedRange {
+        first,
+        count: seeds,
+        threads,
+        quiet,
+    };
     let reports = crate::seeds::over_seeds(
         &label,
-        first,
-        seeds,
-        threads,
-        |r: &DynastySimReport| r.seed,
+        range,
         |seed| run_dynasty(&config(protocol, certificate, seed, faults)),
         |r| (!r.passed()).then(|| r.failure_text(&config(protocol, certificate, r.seed, faults))),
     );

@@ -52,15 +52,19 @@ pub fn simulate(
     first: u64,
     faults: FaultSet,
     threads: usize,
+    quiet: bool,
 ) -> (HierarchySummary, Vec<HierarchyReport>) {
     let started = Instant::now();
     let label = format!("hierarchy {domains} domains × {nodes} nodes");
+    let range = crate::seeds::SeedRange {
+        first,
+        count: seeds,
+        threads,
+        quiet,
+    };
     let reports = crate::seeds::over_seeds(
         &label,
-        first,
-        seeds,
-        threads,
-        |r: &HierarchyReport| r.seed,
+        range,
         |seed| run_hierarchy(&HierarchyConfig::new(domains, nodes, seed, faults)),
         |r| (!r.passed()).then(|| report_failure(r, domains, nodes, faults)),
     );

@@ -151,20 +151,6 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// A live progress bar (hidden when stderr is not a terminal).
-pub fn progress_bar(duration: Duration, quiet: bool) -> indicatif::ProgressBar {
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(duration.as_millis() as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:24} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
-}
-
 /// Formats the progress message: each chain's height and recent rate.
 pub fn progress_message(
     last: &mut Vec<(u64, std::time::Instant)>,
@@ -368,7 +354,7 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
         args.rate,
         args.duration.as_secs_f64()
     ));
-    let bar = progress_bar(args.duration, args.json);
+    let bar = crate::progress::for_duration(args.duration, args.json);
     let mut last = Vec::new();
     let result = measure::run(&chains, prepared, &spec, stop.clone(), |elapsed, now| {
         bar.set_position(elapsed.as_millis() as u64);

@@ -210,3 +210,90 @@ fn the_generated_prometheus_scrapes_every_node() {
     drop(monitor);
     drop(cluster);
 }
+
+/// `STRATA_LOG_FORMAT=json`: every line a node writes is one JSON object
+/// with a timestamp and a level, and each chain's commits come as at most
+/// one `committed` line a second that together count every block once.
+#[test]
+fn json_logs_with_at_most_one_commit_line_a_second() {
+    use std::time::{Duration, Instant};
+    use strata::cluster::Cluster;
+    use strata::init::{self, HierarchySpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = HierarchySpec {
+        cloud: 4,
+        domains: 1,
+        edge_per_domain: 4,
+        host: "127.0.47.1".parse().unwrap(),
+        base_port: 26000,
+        ..HierarchySpec::default()
+    };
+    let hierarchy = init::write(dir.path(), &spec).unwrap();
+    let bins = Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut cluster = Cluster::new(hierarchy.clone(), bins).with_env("STRATA_LOG_FORMAT", "json");
+    let started = Instant::now();
+    cluster.start_all(Duration::from_secs(30)).unwrap();
+    let c = cluster.client("cloud-0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = c.get_ok("/v1/status").unwrap();
+        let global = status["chains"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|s| s["chain"] == "global"))
+            .and_then(|s| s["committed_height"].as_u64())
+            .unwrap_or(0);
+        if global >= 40 && started.elapsed() >= Duration::from_secs(4) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "global at {global}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.stop_all();
+    let ran_for = started.elapsed().as_secs();
+    let log = std::fs::read_to_string(cluster.log_path("cloud-0")).unwrap();
+    let mut per_chain: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "committed" {
+            let chain = v["chain"].as_str().unwrap().to_string();
+            let height = v["height"].as_u64().unwrap();
+            let blocks = v["blocks"].as_u64().unwrap();
+            per_chain.entry(chain).or_default().push((height, blocks));
+        }
+    }
+    let global = per_chain
+        .get("global")
+        .expect("committed lines of the global chain");
+    assert!(global.len() >= 2, "{global:?}");
+    for (chain, lines) in &per_chain {
+        assert!(
+            lines.len() as u64 <= ran_for + 1,
+            "{chain}: {} commit lines in {ran_for}s",
+            lines.len()
+        );
+        // Every block between the first line's and the last line's is
+        // counted by exactly one line.
+        let (first_height, first_blocks) = lines[0];
+        let last_height = lines[lines.len() - 1].0;
+        let counted: u64 = lines.iter().map(|&(_, b)| b).sum();
+        assert_eq!(
+            counted,
+            last_height - first_height + first_blocks,
+            "{chain}: {lines:?}"
+        );
+    }
+    let global_blocks: u64 = global.iter().map(|&(_, b)| b).sum();
+    assert!(
+        global_blocks > global.len() as u64,
+        "lines sum several blocks each: {global:?}"
+    );
+}

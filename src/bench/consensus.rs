@@ -24,9 +24,7 @@ use crate::cluster::{default_bin_dir, Cluster};
 use crate::init::{self, parse_certificate, EpochSpec, HierarchySpec};
 use crate::load::{self, LoadSpec, PayloadKind};
 use crate::measure::{self, RunResult};
-use crate::testnet::{
-    chain_loads, chain_nodes, parse_duration, progress_bar, progress_message, stop_flag,
-};
+use crate::testnet::{chain_loads, chain_nodes, parse_duration, progress_message, stop_flag};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ConsensusBenchArgs {
@@ -333,7 +331,7 @@ fn one_rate(
         let timeout = Duration::from_secs(60) + idle * (2 * epoch_length as u32);
         measure::wait_epoch(&chains, 1, certificate.as_str(), timeout, &stop)?;
     }
-    let bar = progress_bar(args.duration, args.json);
+    let bar = crate::progress::for_duration(args.duration, args.json);
     let mut last = Vec::new();
     // (wall, node CPU) at the first and the latest progress call.
     let mut cpu: Option<((Instant, Duration), (Instant, Duration))> = None;

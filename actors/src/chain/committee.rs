@@ -20,6 +20,7 @@ use strata_crypto::SecretKey;
 use strata_net::PeerId;
 
 use self::epochs::EpochDriver;
+use crate::chain::commit_log::CommitLog;
 use crate::chain::persister::SafetyPersister;
 use crate::chain::state::StateStore;
 use crate::messages::committee::{
@@ -45,6 +46,7 @@ pub struct CommitteeActor {
     view_timer: Option<SpawnHandle>,
     sync_timer: Option<(SpawnHandle, TimerId)>,
     received_at: HashMap<Digest, Instant>,
+    commit_log: CommitLog,
     last_high_qc: Digest,
     last_stats: consensus::core::CoreStats,
     ledger: LedgerPort,
@@ -157,6 +159,7 @@ impl CommitteeActor {
             view_timer: None,
             sync_timer: None,
             received_at: HashMap::new(),
+            commit_log: CommitLog::default(),
             last_high_qc: Digest::ZERO,
             last_stats: Default::default(),
             ledger,
@@ -433,6 +436,17 @@ impl CommitteeActor {
         }
         if self.received_at.len() > 4096 {
             self.received_at.clear();
+        }
+        if let Some(line) = self.commit_log.note(Instant::now(), &blocks) {
+            tracing::info!(
+                chain = %self.chain,
+                epoch = self.core.config().epoch,
+                height = line.height,
+                view = line.view,
+                blocks = line.blocks,
+                transactions = line.transactions,
+                "committed"
+            );
         }
         self.ledger.do_send(Execute(blocks));
     }

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod collector;
+pub mod commit_log;
 pub mod committee;
 pub mod ledger;
 pub mod mempool;
