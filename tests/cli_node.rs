@@ -340,6 +340,65 @@ fn init_submit_status_keygen_and_config_errors() {
             && s.contains("in step"),
         "{s}"
     );
+    // A client without SCALE: the record as JSON, the digest to sign from
+    // the node, the signature over those 32 bytes, the record posted as
+    // JSON, committed (README, "Submitting without SCALE").
+    let api = strata::client::Client::new(&edge);
+    let device = strata_crypto::sr25519::TxKeypair::from_seed(&[42; 32]);
+    let record = serde_json::json!({
+        "network": j["network"],
+        "domain": 0,
+        "object_id": "greenhouse/co2",
+        "op": "create",
+        "payload_digest": strata_crypto::hash::Digest::of("data", b"412 ppm").to_hex(),
+        "meta": [{"key": "unit", "value": "ppm"}],
+        "sender": hex::encode(device.public().to_bytes()),
+        "nonce": 0,
+        "timestamp_ms": 1_733_000_000_000u64,
+    });
+    let ask = serde_json::json!({ "record": record }).to_string();
+    let digest = api
+        .post("/v1/tx/digest", "application/json", ask.as_bytes())
+        .unwrap();
+    assert_eq!(digest.status, 200, "{}", digest.body);
+    assert_eq!(digest.body["context"], "strata/tx/v1");
+    let to_sign = hex::decode(digest.body["signing_digest"].as_str().unwrap()).unwrap();
+    let signature = hex::encode(device.sign(&to_sign).to_bytes());
+    let post = |signature: &str| {
+        let body = serde_json::json!({ "record": record, "signature": signature }).to_string();
+        api.post("/v1/tx", "application/json", body.as_bytes())
+            .unwrap()
+    };
+    // A field out of shape is named; a wrong signature is refused.
+    let mut bad = record.clone();
+    bad["op"] = "explode".into();
+    let a = api
+        .post(
+            "/v1/tx",
+            "application/json",
+            serde_json::json!({ "record": bad, "signature": signature })
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("op:"),
+        "{}",
+        a.body
+    );
+    let forged = post(&hex::encode([7u8; 64]));
+    assert_eq!(forged.status / 100, 4, "{}", forged.body);
+    let accepted = post(&signature);
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let hash = accepted.body["hash"].as_str().unwrap().to_string();
+    let state = api
+        .get_ok(&format!("/v1/tx/{hash}?wait=local&timeout_ms=30000"))
+        .unwrap();
+    assert_eq!(state["state"]["status"], "committed", "{state}");
     // A second copy of a running node (same ports; same or another data
     // directory) stops with what is in the way, not a panic.
     let cloud_file = out.join("cloud-0.toml");

@@ -22,11 +22,14 @@ use crate::chain::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::chain::state::{HistoryEntry, StateStore};
 use crate::config::Tier;
 use crate::crosschain::anchoring::AnchorView;
+use crate::tx_json::{self, DigestRequest, TxBody};
 use strata_chains::execution::GenesisState;
 use strata_chains::types::domain_of;
 
 /// Largest request body (one transaction, or a batch of them).
 pub const MAX_BODY: usize = 8 << 20;
+/// A JSON record to digest: its bounded fields, escaped, fit in far less.
+const MAX_JSON_RECORD: usize = 256 << 10;
 /// Transactions in one `POST /v1/txs`.
 pub const MAX_TXS_PER_REQUEST: usize = 20_000;
 /// Longest `wait` on a transaction.
@@ -238,12 +241,6 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
-#[derive(Deserialize)]
-struct TxJson {
-    /// The SCALE-encoded transaction, hex.
-    tx: String,
-}
-
 fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
     let is_json = req
         .headers()
@@ -253,14 +250,24 @@ fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
     decode_tx_body(is_json, body)
 }
 
-/// The body of `POST /v1/tx`: SCALE bytes, or JSON `{"tx": "<hex>"}` (the
+/// The body of `POST /v1/tx`: SCALE bytes; or JSON, either a signed
+/// record in the JSON form (`tx_json`) or `{"tx": "<SCALE hex>"}` (the
 /// fuzzing entry point of the API's decoding).
 pub fn decode_tx_body(is_json: bool, body: &[u8]) -> Result<Transaction, ApiError> {
     let bytes = if is_json {
-        let j: TxJson = serde_json::from_slice(body)
-            .map_err(|e| ApiError::malformed(format!("invalid JSON: {e}")))?;
-        hex::decode(j.tx.trim())
-            .map_err(|e| ApiError::malformed(format!("`tx` is not hex: {e}")))?
+        let j: TxBody = serde_json::from_slice(body).map_err(|e| {
+            ApiError::malformed(format!(
+                "invalid JSON ({e}): expected {{\"record\": …, \"signature\": …}} or {{\"tx\": \"<hex>\"}}"
+            ))
+        })?;
+        match j {
+            TxBody::Signed { record, signature } => {
+                return tx_json::signed_transaction(&record, &signature)
+                    .map_err(|e| ApiError::malformed(e.to_string()));
+            }
+            TxBody::Scale { tx } => hex::decode(tx.trim())
+                .map_err(|e| ApiError::malformed(format!("`tx` is not hex: {e}")))?,
+        }
     } else {
         body.to_vec()
     };
@@ -291,6 +298,18 @@ async fn post_tx(
     Ok(HttpResponse::Accepted().json(Accepted {
         hash: hash.to_hex(),
     }))
+}
+
+/// `POST /v1/tx/digest`: the digest a JSON record's sender signs (the
+/// record's own bytes are never signed; `tx_json`).
+async fn post_tx_digest(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, MAX_JSON_RECORD).await?;
+    let ask: DigestRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::malformed(format!("invalid JSON ({e}): expected {{\"record\": …}}"))
+    })?;
+    let answer =
+        tx_json::digest_answer(&ask.record).map_err(|e| ApiError::malformed(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// The body of `POST /v1/txs`: a SCALE vector of transactions.
@@ -730,6 +749,7 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 /// The routes of a full node.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/tx", web::post().to(post_tx))
+        .route("/v1/tx/digest", web::post().to(post_tx_digest))
         .route("/v1/txs", web::post().to(post_txs))
         .route("/v1/tx/{hash}", web::get().to(get_tx))
         .route("/v1/tx/{hash}/proof", web::get().to(get_tx_proof))

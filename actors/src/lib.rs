@@ -32,6 +32,7 @@ pub mod process;
 pub mod rewards_api;
 pub mod stake_api;
 pub mod threads;
+pub mod tx_json;
 
 pub use config::{ConfigError, Genesis, NodeConfig, Tier};
 pub use node::run;
