@@ -260,7 +260,8 @@ mod tests {
 
     #[test]
     fn a_bad_field_is_named() {
-        let cases: Vec<(fn(&mut RecordJson), &str)> = vec![
+        type Breaks = fn(&mut RecordJson);
+        let cases: Vec<(Breaks, &str)> = vec![
             (|j| j.op = "rename".into(), "op"),
             (|j| j.sender = "zz".into(), "sender"),
             (|j| j.sender = "00".into(), "sender"),

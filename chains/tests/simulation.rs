@@ -40,21 +40,24 @@ fn run_seeds(protocol: Protocol, nodes: usize, first: u64, count: u64) -> Vec<Si
     reports
 }
 
+/// 120 four-node and 60 seven-node seeds per protocol in the suite (the
+/// 1,000-seed soaks are `strata sim --seeds 1000`, figures in the issues'
+/// notes).
 fn check_protocol(protocol: Protocol) {
-    let mut reports = run_seeds(protocol, 4, 0, 200);
-    reports.extend(run_seeds(protocol, 7, 10_000, 100));
-    assert_eq!(reports.len(), 300);
+    let mut reports = run_seeds(protocol, 4, 0, 120);
+    reports.extend(run_seeds(protocol, 7, 10_000, 60));
+    assert_eq!(reports.len(), 180);
     // The faults were real: Byzantine nodes acted and were caught.
-    assert!(reports.iter().filter(|r| !r.byzantine.is_empty()).count() > 200);
-    assert!(reports.iter().map(|r| r.evidence_emitted).sum::<u64>() > 50);
+    assert!(reports.iter().filter(|r| !r.byzantine.is_empty()).count() > 120);
+    assert!(reports.iter().map(|r| r.evidence_emitted).sum::<u64>() > 30);
     // Twins (two honest cores with one key, each fed its own share of the
     // messages) sign conflicting statements, and are caught: in the
     // 4-node seeds a twinned member is the only Byzantine one.
-    let twins: Vec<&SimReport> = reports[..200]
+    let twins: Vec<&SimReport> = reports[..120]
         .iter()
         .filter(|r| r.byzantine.iter().any(|(_, b)| b == &[Behavior::Twins]))
         .collect();
-    assert!(twins.len() > 10, "{} seeds had twins", twins.len());
+    assert!(twins.len() > 6, "{} seeds had twins", twins.len());
     assert!(
         twins.iter().filter(|r| r.evidence_emitted > 0).count() > twins.len() / 4,
         "the twins' conflicting statements became evidence"
@@ -74,7 +77,7 @@ fn check_protocol(protocol: Protocol) {
     // pushed, fetched when missing, executed; a forging leader's batches
     // nobody has or under another root, and forged batches, are refused.
     let pool = |f: fn(&SimReport) -> u64| reports.iter().map(f).sum::<u64>();
-    assert!(pool(|r| r.pool.batched_blocks_executed) > 1000);
+    assert!(pool(|r| r.pool.batched_blocks_executed) > 600);
     assert!(pool(|r| r.pool.fetches) > 0);
     assert!(pool(|r| r.pool.payloads_refused) > 0);
     assert!(pool(|r| r.pool.batches_refused) > 0);
@@ -114,12 +117,12 @@ fn blocks_name_executed_state_a_few_heights_below_them() {
 }
 
 #[test]
-fn hotstuff_300_seeds_all_faults() {
+fn hotstuff_180_seeds_all_faults() {
     check_protocol(Protocol::HotStuff);
 }
 
 #[test]
-fn two_phase_300_seeds_all_faults() {
+fn two_phase_180_seeds_all_faults() {
     check_protocol(Protocol::TwoPhase);
 }
 
@@ -157,7 +160,7 @@ fn seeds_the_soaks_found_pass() {
 /// disagreeing on where a record is), and every domain's anchors reach
 /// what its members had committed at the heal in bounded virtual time.
 #[test]
-fn hierarchy_200_seeds_all_faults() {
+fn hierarchy_120_seeds_all_faults() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use strata_chains::sim::{run_hierarchy, HierarchyConfig, HierarchyReport};
     let next = AtomicU64::new(700_000);
@@ -166,7 +169,7 @@ fn hierarchy_200_seeds_all_faults() {
         for _ in 0..threads() {
             s.spawn(|| loop {
                 let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= 700_200 {
+                if seed >= 700_120 {
                     break;
                 }
                 let r = run_hierarchy(&HierarchyConfig::new(2, 4, seed, FaultSet::ALL));
@@ -190,12 +193,12 @@ fn hierarchy_200_seeds_all_faults() {
     let forged: u64 = reports.iter().map(|r| r.forged).sum();
     let refused: u64 = reports.iter().map(|r| r.refused_at_admission).sum();
     let executed_refused: u64 = reports.iter().map(|r| r.anchors_refused).sum();
-    assert!(anchors > 400, "{anchors} anchors over 200 seeds");
+    assert!(anchors > 240, "{anchors} anchors over 120 seeds");
     assert!(
-        forged > 20 && refused >= forged / 2 && refused <= forged,
+        forged > 12 && refused >= forged / 2 && refused <= forged,
         "{forged} forged, {refused} refused before admission"
     );
-    eprintln!("hierarchy: 200 seeds, {anchors} anchors, {forged} forged anchors, {refused} refused before admission, {executed_refused} executed and refused");
+    eprintln!("hierarchy: 120 seeds, {anchors} anchors, {forged} forged anchors, {refused} refused before admission, {executed_refused} executed and refused");
 }
 
 /// Dynasties under every fault (`sim::dynasty`): committees, seeds and
