@@ -12,6 +12,7 @@ pub mod measure;
 pub mod monitor;
 pub mod netlab;
 pub mod node_main;
+pub mod plot;
 pub mod progress;
 pub mod receipts;
 pub mod seeds;
@@ -20,6 +21,7 @@ pub mod simulate_dynasty;
 pub mod simulate_hierarchy;
 pub mod stake_cli;
 pub mod testnet;
+pub mod timeline;
 
 /// A chain as the command line names it: `global` or `local-N`.
 pub fn parse_chain_arg(s: &str) -> Result<strata_chains::types::ChainId, String> {

@@ -170,6 +170,11 @@ enum Command {
         /// One JSON object with the summary.
         #[arg(long)]
         json: bool,
+        /// Draw the commit latency (virtual ms, proposal to first honest
+        /// commit) and the view changes per seed as histograms in this SVG
+        /// file (one chain's protocol; not with --hierarchy or --dynasty).
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -618,7 +623,12 @@ fn main() -> ExitCode {
             domains,
             dynasty,
             certificate,
+            plot,
         } => {
+            if plot.is_some() && (hierarchy || dynasty || seed.is_some()) {
+                eprintln!("error: --plot draws a run of seeds of one protocol: not with --hierarchy, --dynasty or --seed");
+                return ExitCode::from(2);
+            }
             let faults = match FaultSet::parse(&faults) {
                 Ok(f) => f,
                 Err(e) => {
@@ -720,6 +730,24 @@ fn main() -> ExitCode {
                 json,
             };
             let (summary, reports) = simulate(&args);
+            if let Some(path) = &plot {
+                let latencies: Vec<u32> = reports
+                    .iter()
+                    .flat_map(|r| r.commit_latency_ms.iter().copied())
+                    .collect();
+                let changes: Vec<u64> = reports.iter().map(|r| r.view_changes).collect();
+                let title = format!(
+                    "strata sim: {} on {} nodes, {} seeds, faults {}",
+                    summary.protocol, summary.nodes, summary.seeds, faults
+                );
+                if let Err(e) = strata::plot::sim_histograms(path, &title, &latencies, &changes) {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+                if !json {
+                    eprintln!("plot: {}", path.display());
+                }
+            }
             if json {
                 println!(
                     "{}",

@@ -24,17 +24,17 @@ pub struct ChainNodes {
 
 /// One chain's counters at an instant.
 #[derive(Clone, Debug, Default)]
-struct Snapshot {
-    height: u64,
-    transactions: u64,
-    view: u64,
-    timeouts: u64,
-    anchored: Option<u64>,
+pub struct Snapshot {
+    pub height: u64,
+    pub transactions: u64,
+    pub view: u64,
+    pub timeouts: u64,
+    pub anchored: Option<u64>,
     /// The epoch the chain is in (0 without epochs).
-    epoch: u64,
+    pub epoch: u64,
 }
 
-fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
+pub fn snapshot(chain: &ChainNodes) -> Option<Snapshot> {
     // The first member that answers; members agree on committed counts.
     chain.apis.iter().find_map(|url| {
         let status = Client::with_timeout(url, Duration::from_secs(5))
@@ -174,7 +174,7 @@ pub fn wait_epoch(
 
 /// Cumulative `le` buckets of the commit-latency histogram for `chain`,
 /// summed over the given metrics endpoints.
-fn commit_histogram(chain: &ChainNodes) -> BTreeMap<u64, u64> {
+pub fn commit_histogram(chain: &ChainNodes) -> BTreeMap<u64, u64> {
     let mut buckets = BTreeMap::new();
     let prefix = "strata_commit_latency_seconds_bucket{";
     for url in &chain.metrics {
@@ -206,7 +206,7 @@ fn commit_histogram(chain: &ChainNodes) -> BTreeMap<u64, u64> {
 
 /// The median of the observations between two histogram readings, in ms,
 /// interpolated linearly within its bucket.
-fn histogram_median_ms(before: &BTreeMap<u64, u64>, after: &BTreeMap<u64, u64>) -> Option<f64> {
+pub fn histogram_median_ms(before: &BTreeMap<u64, u64>, after: &BTreeMap<u64, u64>) -> Option<f64> {
     let delta: Vec<(u64, u64)> = after
         .iter()
         .map(|(le, n)| (*le, n.saturating_sub(before.get(le).copied().unwrap_or(0))))

@@ -69,6 +69,10 @@ pub struct TestnetArgs {
     /// the port below the first node's).
     #[arg(long)]
     pub monitor_listen: Option<std::net::SocketAddr>,
+    /// Draw each chain's commit rate and commit latency over the run, with
+    /// view changes and epoch boundaries marked, in this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
@@ -356,12 +360,31 @@ pub fn run(args: &TestnetArgs) -> Result<RunResult, String> {
     ));
     let bar = crate::progress::for_duration(args.duration, args.json);
     let mut last = Vec::new();
+    let mut recorder = args
+        .plot
+        .as_ref()
+        .map(|_| crate::timeline::TimelineRecorder::new(&chains));
+    if let Some(r) = recorder.as_mut() {
+        r.sample();
+    }
     let result = measure::run(&chains, prepared, &spec, stop.clone(), |elapsed, now| {
         bar.set_position(elapsed.as_millis() as u64);
         bar.set_message(progress_message(&mut last, now));
+        if let Some(r) = recorder.as_mut() {
+            r.sample();
+        }
     });
     bar.finish_and_clear();
     cluster.stop_all();
+    if let (Some(path), Some(r)) = (&args.plot, &recorder) {
+        let title = format!(
+            "strata testnet: {} tx/s offered for {:.0} s",
+            args.rate,
+            args.duration.as_secs_f64()
+        );
+        crate::plot::timeline(path, &title, r.timelines()).map_err(|e| e.to_string())?;
+        say(&format!("plot: {}", path.display()));
+    }
     if args.dir.is_some() {
         say(&format!("logs and data stay in {}", dir.display()));
     }

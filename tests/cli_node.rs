@@ -35,6 +35,8 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn testnet_json_reports_every_chain() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("timeline.svg");
     let out = stdout(&strata(&[
         "testnet",
         "--json",
@@ -44,7 +46,18 @@ fn testnet_json_reports_every_chain() {
         "600",
         "--base-port",
         "22000",
+        "--plot",
+        svg.to_str().unwrap(),
     ]));
+    // The timeline: a rate and a latency panel per chain.
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for chain in ["global", "local-0", "local-1"] {
+        assert!(
+            plot.contains(&format!("{chain}: committed tx/s"))
+                && plot.contains(&format!("{chain}: commit latency p50")),
+            "{chain}"
+        );
+    }
     let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
     let chains = v["chains"].as_array().unwrap();
     let names: Vec<&str> = chains
@@ -78,10 +91,14 @@ fn testnet_json_reports_every_chain() {
 #[test]
 fn bench_consensus_runs_each_certificate_kind_side_by_side() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("curve.svg");
     let out = stdout(&strata(&[
         "bench",
         "consensus",
         "--json",
+        "--plot",
+        svg.to_str().unwrap(),
         "--nodes",
         "4",
         "--rate",
@@ -108,6 +125,16 @@ fn bench_consensus_runs_each_certificate_kind_side_by_side() {
         assert!(v["committed_tps"].as_f64().unwrap() > 0.0, "{v}");
         assert!(v["e2e_latency_p50_ms"].as_f64().unwrap() > 0.0, "{v}");
     }
+    // The curve: one p50 and one p99 line per kind, and the ceiling.
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for kind in ["multisig", "threshold"] {
+        assert!(
+            plot.contains(&format!("hotstuff signed {kind} p50"))
+                && plot.contains(&format!("hotstuff signed {kind} p99")),
+            "{kind}"
+        );
+    }
+    assert!(plot.contains("verification ceiling"));
     for (args, why) in [
         (&["--epoch-length", "8"][..], "below 64"),
         (

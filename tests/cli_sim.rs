@@ -76,9 +76,35 @@ fn bad_arguments_are_refused() {
         vec!["sim", "--protocol", "pbft"],
         vec!["sim", "--faults", "meteor"],
         vec!["sim", "--nodes", "0"],
+        vec!["sim", "--dynasty", "--plot", "x.svg"],
     ] {
         let out = strata().args(&args).output().expect("strata runs");
         assert!(!out.status.success(), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+/// `--plot`: the commit latency and view changes over the seeds, drawn as
+/// an SVG, and the JSON summary on stdout unchanged.
+#[test]
+fn plot_draws_the_histograms_over_the_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("sim.svg");
+    let out = strata()
+        .args(["sim", "--seeds", "6", "--json", "--plot"])
+        .arg(&svg)
+        .output()
+        .expect("strata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["seeds"], 6);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"));
+    assert!(text.contains("commit latency") && text.contains("view changes per seed"));
+    // Bars: one rectangle per non-empty bucket, at least one per panel.
+    assert!(text.matches("<rect").count() >= 3, "{text}");
 }

@@ -87,6 +87,11 @@ pub struct ConsensusBenchArgs {
     /// uses the same epochs so that they compare.
     #[arg(long)]
     pub epoch_length: Option<u64>,
+    /// Draw the throughput–latency curve (end-to-end p50 and p99 against
+    /// the committed rate, one line per protocol, payload and certificate
+    /// kind, the verification ceiling as a vertical line) in this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Blocks per epoch when a threshold kind is benchmarked without
@@ -519,7 +524,60 @@ pub fn run(args: &ConsensusBenchArgs) -> Result<Vec<ConsensusBenchResult>, Strin
             out.push(r);
         }
     }
+    if let Some(path) = &args.plot {
+        plot_curves(path, args, &out)?;
+        if !args.json {
+            println!("plot: {}", path.display());
+        }
+    }
     Ok(out)
+}
+
+/// `--plot`: one curve per protocol, payload, certificate kind and
+/// Byzantine mode, over the rates run.
+fn plot_curves(
+    path: &std::path::Path,
+    args: &ConsensusBenchArgs,
+    rows: &[ConsensusBenchResult],
+) -> Result<(), String> {
+    use crate::plot::{RateCurve, RatePoint};
+    let mut curves: Vec<RateCurve> = Vec::new();
+    for r in rows {
+        let (Some(p50), Some(p99)) = (r.e2e_latency_p50_ms, r.e2e_latency_p99_ms) else {
+            continue;
+        };
+        let label = format!(
+            "{} {:?} {}{}",
+            r.protocol,
+            r.payload,
+            r.certificate,
+            r.byzantine
+                .as_ref()
+                .map(|b| format!(" byzantine {b}"))
+                .unwrap_or_default()
+        )
+        .to_lowercase();
+        let point = RatePoint {
+            committed_tps: r.committed_tps,
+            p50_ms: p50,
+            p99_ms: p99,
+        };
+        match curves.iter_mut().find(|c| c.label == label) {
+            Some(c) => c.points.push(point),
+            None => curves.push(RateCurve {
+                label,
+                points: vec![point],
+            }),
+        }
+    }
+    let ceiling = rows.iter().find_map(|r| r.verify_ceiling_tps);
+    let title = format!(
+        "strata bench consensus: {} nodes, {} B transactions, {:.0} s per rate",
+        args.nodes,
+        args.tx_size,
+        args.duration.as_secs_f64()
+    );
+    crate::plot::throughput_latency(path, &title, &curves, ceiling).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -166,6 +166,11 @@ pub struct SimReport {
     pub byzantine: Vec<(u32, Vec<Behavior>)>,
     pub evidence_emitted: u64,
     pub views_max: u64,
+    /// Views the most-affected node entered by timeout (a view change).
+    pub view_changes: u64,
+    /// Per committed height: virtual milliseconds from its proposal to
+    /// the first honest node's commit (`strata sim --plot`).
+    pub commit_latency_ms: Vec<u32>,
     /// Heights whose executed state digest honest nodes compared (every
     /// honest node executes what it commits; a disagreement is a safety
     /// violation).

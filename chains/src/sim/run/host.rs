@@ -102,6 +102,15 @@ impl Sim<'_> {
                 }
                 Action::Commit(blocks) => {
                     self.checker.on_commit(i as u32, &blocks);
+                    if self.nodes[i].honest() {
+                        for b in &blocks {
+                            if self.first_commits.insert(b.header.height) {
+                                let ms = (self.now / 1000).saturating_sub(b.header.timestamp_ms);
+                                self.commit_latency_ms
+                                    .push(u32::try_from(ms).unwrap_or(u32::MAX));
+                            }
+                        }
+                    }
                     for b in &blocks {
                         if let Payload::Inline(txs) = &b.payload {
                             if !pool::records_valid(&self.genesis_state, txs.iter()) {

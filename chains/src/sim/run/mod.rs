@@ -198,6 +198,10 @@ struct Sim<'a> {
     genesis_state: Arc<GenesisState>,
     f: usize,
     pool: super::PoolStats,
+    /// Heights some honest node has committed, and for each the virtual
+    /// time from its proposal to that first commit.
+    first_commits: std::collections::HashSet<u64>,
+    commit_latency_ms: Vec<u32>,
 }
 
 fn us(d: Duration) -> u64 {
@@ -354,6 +358,8 @@ impl<'a> Sim<'a> {
             done: false,
             liveness_failure: None,
             events: 0,
+            first_commits: Default::default(),
+            commit_latency_ms: Vec::new(),
             trace: VecDeque::new(),
             client: TxKeypair::from_seed(&client_seed),
             nonce: 0,
@@ -715,6 +721,13 @@ impl<'a> Sim<'a> {
                 .collect(),
             evidence_emitted: self.checker.evidence_count,
             views_max,
+            view_changes: self
+                .nodes
+                .iter()
+                .filter_map(|n| n.core.as_ref().map(|c| c.stats().views_by_timeout))
+                .max()
+                .unwrap_or(0),
+            commit_latency_ms: self.commit_latency_ms,
             executed_heights: self.checker.executed_heights(),
             highest_named_state: self.checker.highest_named_state(),
             pool: self.pool,
