@@ -294,9 +294,8 @@ impl Cluster {
     /// twice, it says how many cores the nodes kept busy, which on a shared
     /// or noisy machine is a steadier figure than throughput.
     pub fn cpu_time(&self) -> Option<Duration> {
-        // SAFETY: sysconf has no preconditions.
-        let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if ticks_per_s <= 0 {
+        let ticks_per_s = procfs::ticks_per_second();
+        if ticks_per_s == 0 {
             return None;
         }
         let mut ticks = 0u64;
@@ -311,16 +310,13 @@ impl Cluster {
     }
 }
 
-/// utime + stime of a process, in clock ticks (proc(5): fields 14 and 15
-/// of `/proc/PID/stat`, counted after the parenthesised command name, which
-/// may itself hold spaces).
+/// utime + stime of a process, in clock ticks (proc(5), through procfs).
 fn process_cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, after_name) = stat.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(user + system)
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
+    Some(stat.utime.saturating_add(stat.stime))
 }
 
 impl Drop for Cluster {

@@ -176,32 +176,47 @@ pub fn wait_epoch(
 /// summed over the given metrics endpoints.
 pub fn commit_histogram(chain: &ChainNodes) -> BTreeMap<u64, u64> {
     let mut buckets = BTreeMap::new();
-    let prefix = "strata_commit_latency_seconds_bucket{";
     for url in &chain.metrics {
         let Ok(text) = Client::with_timeout(url, Duration::from_secs(5)).get_text("/metrics")
         else {
             continue;
         };
-        for line in text.lines().filter(|l| l.starts_with(prefix)) {
-            if !line.contains(&format!("chain=\"{}\"", chain.label)) {
-                continue;
-            }
-            let Some(le) = line.split("le=\"").nth(1).and_then(|r| r.split('"').next()) else {
-                continue;
-            };
-            let Some(count) = line.rsplit(' ').next().and_then(|c| c.parse::<u64>().ok()) else {
-                continue;
-            };
-            // Bucket bounds as integer nanoseconds keep the map ordered.
-            let bound = if le == "+Inf" {
-                u64::MAX
-            } else {
-                le.parse::<f64>().map_or(u64::MAX, |s| (s * 1e9) as u64)
-            };
-            *buckets.entry(bound).or_insert(0) += count;
-        }
+        add_histogram(
+            &mut buckets,
+            &text,
+            "strata_commit_latency_seconds",
+            &chain.label,
+        );
     }
     buckets
+}
+
+/// Adds the cumulative buckets of histogram `metric` for `chain` in a
+/// Prometheus text exposition (parsed by prometheus-parse) to `buckets`,
+/// keyed by their upper bounds in integer nanoseconds (`+Inf`: u64::MAX),
+/// which keeps the map ordered.
+fn add_histogram(buckets: &mut BTreeMap<u64, u64>, text: &str, metric: &str, chain: &str) {
+    let Ok(scrape) = prometheus_parse::Scrape::parse(
+        text.lines().map(|l| Ok::<_, std::io::Error>(l.to_owned())),
+    ) else {
+        return;
+    };
+    for sample in scrape.samples {
+        if sample.metric != metric || sample.labels.get("chain") != Some(chain) {
+            continue;
+        }
+        let prometheus_parse::Value::Histogram(counts) = sample.value else {
+            continue;
+        };
+        for c in counts {
+            let bound = if c.less_than.is_finite() {
+                (c.less_than * 1e9) as u64
+            } else {
+                u64::MAX
+            };
+            *buckets.entry(bound).or_insert(0) += c.count as u64;
+        }
+    }
 }
 
 /// The median of the observations between two histogram readings, in ms,
@@ -336,5 +351,31 @@ mod tests {
         // The 20th of 40 lies 10/30 of the way into (2,4].
         assert!((m - (2.0 + 2.0 * 10.0 / 30.0)).abs() < 1e-9, "{m}");
         assert_eq!(histogram_median_ms(&after, &after), None);
+    }
+
+    #[test]
+    fn the_commit_histogram_is_read_from_prometheus_text_per_chain() {
+        let text = "\
+# HELP strata_commit_latency_seconds Proposal received to committed.
+# TYPE strata_commit_latency_seconds histogram
+strata_commit_latency_seconds_bucket{chain=\"global\",le=\"0.005\"} 2
+strata_commit_latency_seconds_bucket{chain=\"global\",le=\"0.01\"} 7
+strata_commit_latency_seconds_bucket{chain=\"global\",le=\"+Inf\"} 9
+strata_commit_latency_seconds_sum{chain=\"global\"} 0.07
+strata_commit_latency_seconds_count{chain=\"global\"} 9
+strata_commit_latency_seconds_bucket{chain=\"local-0\",le=\"0.005\"} 40
+strata_commit_latency_seconds_bucket{chain=\"local-0\",le=\"0.01\"} 40
+strata_commit_latency_seconds_bucket{chain=\"local-0\",le=\"+Inf\"} 40
+strata_commit_latency_seconds_sum{chain=\"local-0\"} 0.1
+strata_commit_latency_seconds_count{chain=\"local-0\"} 40
+";
+        let mut b = BTreeMap::new();
+        add_histogram(&mut b, text, "strata_commit_latency_seconds", "global");
+        // Two nodes' metrics add up.
+        add_histogram(&mut b, text, "strata_commit_latency_seconds", "global");
+        assert_eq!(
+            b,
+            BTreeMap::from([(5_000_000, 4), (10_000_000, 14), (u64::MAX, 18)])
+        );
     }
 }

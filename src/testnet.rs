@@ -75,29 +75,21 @@ pub struct TestnetArgs {
     pub plot: Option<std::path::PathBuf>,
 }
 
-/// Parses `30s`, `1500ms`, `2m` or a bare number of seconds.
+/// Parses a duration as humantime does (`30s`, `1500ms`, `2m`, `1m30s`),
+/// or a bare number of seconds; above zero and at most a day.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m): {e}"))?,
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s or m)")),
-    };
-    if !(secs > 0.0 && secs <= 24.0 * 3600.0) {
+    if d.is_zero() || d > Duration::from_secs(24 * 3600) {
         return Err(format!("{s:?} must be above zero and at most a day"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
-/// The members of each chain, as the measurement needs them.
 pub fn chain_nodes(h: &Hierarchy) -> Vec<ChainNodes> {
     h.genesis
         .chains
@@ -402,7 +394,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("25h").is_err());
         assert!(parse_duration("fast").is_err());
     }
 }
