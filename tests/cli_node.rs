@@ -341,6 +341,41 @@ fn init_submit_status_keygen_and_config_errors() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The light client serves its metrics: the headers it follows, the
+    // record it forwarded, the lookup it verified.
+    let metrics_url = format!("http://{}", h.node("iot-0-0").unwrap().metrics);
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let followed = "strata_light_followed_height{chain=\"local-0\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = strata::client::Client::new(&metrics_url)
+            .get_text("/metrics")
+            .unwrap();
+        if value(&text, followed) >= 1.0 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        value(&text, "strata_light_forwarded_total{outcome=\"accepted\"}"),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, "strata_light_lookups_total{verdict=\"verified\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, "strata_data_dir_capacity_bytes") > 0.0,
+        "{text}"
+    );
     let bad_op = strata(&["submit", "--key", "k", "--object", "o", "--op", "explode"]);
     assert!(!bad_op.status.success());
     let s = stdout(&strata(&["status", "--node", &edge]));

@@ -19,6 +19,7 @@ use strata_crypto::codec::decode_message;
 use strata_crypto::hash::Digest;
 use strata_crypto::merkle::InclusionProof;
 
+use super::light_metrics::LightMetrics;
 use crate::api::ApiError;
 use crate::config::{Genesis, NodeConfig};
 use crate::process::{spawn_server, stop_on_signals, NodeError, SERVER_SHUTDOWN_SECS};
@@ -31,6 +32,7 @@ struct LightState {
     agent: ureq::Agent,
     /// The domain's chain as followed here (headers checked, no execution).
     follow: Option<std::sync::Arc<std::sync::Mutex<super::follow::FollowStatus>>>,
+    metrics: std::sync::Arc<LightMetrics>,
 }
 
 pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
@@ -56,12 +58,15 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         ),
         None => None,
     };
+    let metrics = std::sync::Arc::new(LightMetrics::new());
+    serve_light_metrics(cfg, metrics.clone(), follow.clone())?;
     let data = web::Data::new(LightState {
         name: cfg.name.clone(),
         upstream: upstream.trim_end_matches('/').to_string(),
         genesis: cfg.genesis.clone(),
         agent,
         follow,
+        metrics,
     });
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
@@ -82,6 +87,38 @@ pub fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
     spawn_server(server);
     stop_on_signals();
     tracing::info!(node = %cfg.name, upstream = %upstream, "light client started");
+    Ok(())
+}
+
+/// `/metrics` on the node file's metrics address, as a full node's.
+fn serve_light_metrics(
+    cfg: &NodeConfig,
+    metrics: std::sync::Arc<LightMetrics>,
+    follow: Option<std::sync::Arc<std::sync::Mutex<super::follow::FollowStatus>>>,
+) -> Result<(), NodeError> {
+    let data_dir = cfg.data_dir.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let (m, f, dir) = (metrics.clone(), follow.clone(), data_dir.clone());
+        actix_web::App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let status = f.as_ref().and_then(|f| f.lock().ok().map(|s| s.clone()));
+                let text = m.render(status.as_ref(), &dir);
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(text)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
+    .bind(cfg.metrics)
+    .map_err(|e| NodeError::Start(format!("cannot listen for metrics on {}: {e}", cfg.metrics)))?
+    .run();
+    spawn_server(server);
     Ok(())
 }
 
@@ -136,7 +173,7 @@ async fn forward_tx(
         .unwrap_or("application/octet-stream")
         .to_string();
     let agent = state.agent.clone();
-    let (status, text) = web::block(move || -> Result<(u16, String), String> {
+    let answer = web::block(move || -> Result<(u16, String), String> {
         let mut resp = agent
             .post(&url)
             .header("content-type", &content_type)
@@ -152,8 +189,15 @@ async fn forward_tx(
         Ok((status, text))
     })
     .await
-    .map_err(upstream_error)?
-    .map_err(upstream_error)?;
+    .map_err(upstream_error)
+    .and_then(|r| r.map_err(upstream_error));
+    let outcome = match &answer {
+        Ok((s, _)) if (200..300).contains(s) => "accepted",
+        Ok(_) => "refused",
+        Err(_) => "upstream_error",
+    };
+    state.metrics.forwarded.with_label_values(&[outcome]).inc();
+    let (status, text) = answer?;
     Ok(
         HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
             .content_type("application/json")
@@ -383,13 +427,14 @@ async fn get_tx(
         None => (false, None),
         Some(Ok((200, receipt, true))) => match check_receipt(&state.genesis, &hash, &receipt) {
             Ok(summary) => {
+                state.metrics.proofs.with_label_values(&["verified"]).inc();
                 return Ok(HttpResponse::Ok().json(serde_json::json!({
                     "hash": hash.to_hex(),
                     "state": body.get("state"),
                     "level": "global",
                     "verified": true,
                     "receipt": summary,
-                })))
+                })));
             }
             Err(e) => (
                 false,
@@ -410,6 +455,12 @@ async fn get_tx(
         ),
         Some(Err(e)) => (false, Some(format!("fetching the proof failed: {e}"))),
     };
+    let verdict = match (verified, &reason) {
+        (true, _) => "verified",
+        (false, None) => "pending",
+        (false, Some(_)) => "unverified",
+    };
+    state.metrics.proofs.with_label_values(&[verdict]).inc();
     Ok(HttpResponse::Ok().json(Verified {
         level: body
             .get("level")

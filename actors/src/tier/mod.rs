@@ -4,3 +4,4 @@
 
 pub mod follow;
 pub mod light;
+pub mod light_metrics;
