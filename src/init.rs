@@ -197,6 +197,49 @@ pub fn validator_entry(
     })
 }
 
+/// A node of the hierarchy before its keys: its name, tier, domain and
+/// whether it votes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    pub name: String,
+    pub tier: Tier,
+    pub domain: Option<u32>,
+    pub voter: bool,
+}
+
+/// The hierarchy's nodes in order: cloud, then each domain's edge and IoT
+/// nodes (the order of `HierarchySpec::hosts` and of the ports).
+pub fn node_plan(spec: &HierarchySpec) -> Vec<NodePlan> {
+    let mut out = Vec::new();
+    for i in 0..spec.cloud {
+        out.push(NodePlan {
+            name: format!("cloud-{i}"),
+            tier: Tier::Cloud,
+            domain: None,
+            voter: true,
+        });
+    }
+    for d in 0..spec.domains {
+        for i in 0..spec.edge_per_domain {
+            out.push(NodePlan {
+                name: format!("edge-{d}-{i}"),
+                tier: Tier::Edge,
+                domain: Some(d),
+                voter: true,
+            });
+        }
+        for i in 0..spec.iot_per_domain {
+            out.push(NodePlan {
+                name: format!("iot-{d}-{i}"),
+                tier: Tier::Iot,
+                domain: Some(d),
+                voter: spec.iot_in_committee,
+            });
+        }
+    }
+    out
+}
+
 /// Writes keys, `genesis.toml` and one `<node>.toml` per node into `out`.
 pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
     if spec.cloud == 0 {
@@ -226,34 +269,18 @@ pub fn write(out: &Path, spec: &HierarchySpec) -> Result<Hierarchy, InitError> {
         )));
     }
     std::fs::create_dir_all(out.join("keys")).map_err(io(out))?;
-    let mut planned = Vec::new();
-    let mut push = |name: String, tier, domain, voter| {
-        let index = planned.len() as u16;
-        planned.push(Planned {
-            name,
-            tier,
-            domain,
-            voter,
+    let planned: Vec<Planned> = node_plan(spec)
+        .into_iter()
+        .enumerate()
+        .map(|(index, n)| Planned {
+            name: n.name,
+            tier: n.tier,
+            domain: n.domain,
+            voter: n.voter,
             keys: keys::generate(),
-            index,
-        });
-    };
-    for i in 0..spec.cloud {
-        push(format!("cloud-{i}"), Tier::Cloud, None, true);
-    }
-    for d in 0..spec.domains {
-        for i in 0..spec.edge_per_domain {
-            push(format!("edge-{d}-{i}"), Tier::Edge, Some(d), true);
-        }
-        for i in 0..spec.iot_per_domain {
-            push(
-                format!("iot-{d}-{i}"),
-                Tier::Iot,
-                Some(d),
-                spec.iot_in_committee,
-            );
-        }
-    }
+            index: index as u16,
+        })
+        .collect();
     let port = |p: &Planned, offset: u16| spec.base_port + 3 * p.index + offset;
     let host = |p: &Planned| {
         spec.hosts

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod commands;
+pub mod deploy;
 pub mod dynasty_cli;
 pub mod init;
 pub mod load;

@@ -209,10 +209,13 @@ struct InitArgs {
     /// Loopback address the nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
-    /// One address per node instead (comma-separated, in the order cloud,
-    /// then each domain's edge and IoT nodes), for nodes on separate hosts.
-    #[arg(long, value_delimiter = ',')]
-    hosts: Vec<Ipv4Addr>,
+    /// Nodes on separate hosts: a hosts file (`hosts.toml`: addresses the
+    /// nodes take in turn, nodes pinned by name, where they install; see
+    /// docs/operations.md), or addresses comma-separated that the nodes
+    /// take in turn (cloud, then each domain's edge and IoT nodes). Writes
+    /// a systemd unit per node (`systemd/`) and `DEPLOY.md`.
+    #[arg(long, value_name = "hosts.toml|ADDR,…")]
+    hosts: Option<String>,
     /// Node k listens on base+3k (libp2p), base+3k+1 (API), base+3k+2
     /// (metrics).
     #[arg(long, default_value_t = 17000)]
@@ -314,14 +317,13 @@ fn main() -> ExitCode {
             if a.out.join("genesis.toml").exists() {
                 return fail(&format!("{} already holds a genesis", a.out.display()));
             }
-            let spec = HierarchySpec {
+            let mut spec = HierarchySpec {
                 cloud: a.cloud,
                 domains: a.domains,
                 edge_per_domain: a.edge_per_domain,
                 iot_per_domain: a.iot_per_domain,
                 iot_in_committee: a.iot_in_committee,
                 host: a.host,
-                hosts: a.hosts.clone(),
                 base_port: a.base_port,
                 global_protocol: a.global_protocol,
                 local_protocol: a.local_protocol,
@@ -336,8 +338,51 @@ fn main() -> ExitCode {
                 }),
                 ..HierarchySpec::default()
             };
+            let deployment = match a.hosts.as_deref().map(hosts_of) {
+                None => None,
+                Some(Err(e)) => return fail(&format!("--hosts: {e}")),
+                Some(Ok(file)) => {
+                    let plan = init::node_plan(&spec);
+                    match file.assign(&plan) {
+                        Ok(addrs) => {
+                            spec.hosts = addrs.clone();
+                            Some((file, plan, addrs))
+                        }
+                        Err(e) => return fail(&format!("--hosts: {e}")),
+                    }
+                }
+            };
             match init::write(&a.out, &spec) {
                 Ok(h) => {
+                    if let Some((file, plan, addrs)) = &deployment {
+                        if let Err(e) = strata::deploy::write(&a.out, file, plan, addrs) {
+                            return fail(&e);
+                        }
+                        // Prometheus for the deployment: every node, the rules.
+                        let prom = a.out.join("prometheus");
+                        let written = std::fs::create_dir_all(&prom)
+                            .and_then(|_| {
+                                std::fs::write(
+                                    prom.join("prometheus.yml"),
+                                    strata::monitor::scrape_config(&h, 15, "strata init --hosts"),
+                                )
+                            })
+                            .and_then(|_| {
+                                std::fs::write(
+                                    prom.join("alerts.yml"),
+                                    strata::monitor::ALERT_RULES,
+                                )
+                            });
+                        if let Err(e) = written {
+                            return fail(&format!("{}: {e}", prom.display()));
+                        }
+                        println!(
+                            "systemd units in {}, what goes to which host in {}, Prometheus config in {}",
+                            a.out.join("systemd").display(),
+                            a.out.join("DEPLOY.md").display(),
+                            prom.display()
+                        );
+                    }
                     println!("wrote {} nodes to {}:", h.nodes.len(), h.dir.display());
                     for n in &h.nodes {
                         println!(
@@ -853,4 +898,24 @@ fn simulate_dynasty(
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `--hosts`: a hosts file, or addresses comma-separated.
+fn hosts_of(arg: &str) -> Result<strata::deploy::HostsFile, String> {
+    let path = std::path::Path::new(arg);
+    if arg.ends_with(".toml") || path.is_file() {
+        return strata::deploy::HostsFile::load(path);
+    }
+    let hosts = arg
+        .split(',')
+        .map(|a| {
+            a.trim()
+                .parse::<Ipv4Addr>()
+                .map_err(|e| format!("{a:?} is not an IPv4 address ({e}) nor a hosts file"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(strata::deploy::HostsFile {
+        hosts,
+        ..strata::deploy::HostsFile::default()
+    })
 }

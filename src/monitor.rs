@@ -18,18 +18,19 @@ pub const ALERT_RULES: &str = include_str!("../configs/prometheus/alerts.yml");
 /// Seconds between scrapes: a testnet lasts seconds to minutes.
 const SCRAPE_INTERVAL_S: u64 = 1;
 
-/// The scrape config for every full node of `hierarchy` (light clients
-/// serve no metrics), one target per node labelled with its name, chain
-/// tier and domain, under `job="strata"` as the rules expect.
-pub fn scrape_config(hierarchy: &Hierarchy) -> String {
+/// The scrape config for every node of `hierarchy` (full nodes and light
+/// clients), one target per node labelled with its name, tier and domain,
+/// under `job="strata"` as the rules expect; scraped every `interval_s`
+/// seconds (1 for a testnet that lasts minutes; 15 for a deployment).
+pub fn scrape_config(hierarchy: &Hierarchy, interval_s: u64, written_by: &str) -> String {
     let mut out = format!(
-        "# Written by `strata testnet --monitor` for the nodes of {}.\n\
-         global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n  evaluation_interval: {SCRAPE_INTERVAL_S}s\n\
+        "# Written by `{written_by}` for the nodes of {}.\n\
+         global:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\n\
          rule_files:\n  - alerts.yml\n\
          scrape_configs:\n  - job_name: strata\n    static_configs:\n",
         hierarchy.dir.display()
     );
-    for n in hierarchy.nodes.iter().filter(|n| !n.light) {
+    for n in &hierarchy.nodes {
         out.push_str(&format!(
             "      - targets: [\"{}\"]\n        labels:\n          instance: \"{}\"\n          tier: \"{}\"\n",
             n.metrics, n.name, n.tier
@@ -59,7 +60,10 @@ impl Monitor {
             let p = dir.join(name);
             std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
         };
-        write("prometheus.yml", &scrape_config(hierarchy))?;
+        write(
+            "prometheus.yml",
+            &scrape_config(hierarchy, SCRAPE_INTERVAL_S, "strata testnet --monitor"),
+        )?;
         write("alerts.yml", ALERT_RULES)?;
         let log = std::fs::File::create(dir.join("prometheus.log"))
             .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;

@@ -490,3 +490,88 @@ fn leaders_and_f_members_killed_with_9_under_load_restart_and_agree() {
     lab.check_agreement();
     lab.check_no_bans();
 }
+
+/// `strata init --hosts hosts.toml` for a network spread over hosts (here
+/// one network namespace per address): nodes take the pool's addresses in
+/// turn or the one pinned to their name, the generated files run as they
+/// are on those addresses, each chain commits a record, and `DEPLOY.md` and
+/// a systemd unit per node say how to install them.
+#[test]
+fn a_network_generated_for_separate_hosts_runs_on_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = match NetLab::create(8) {
+        Ok(l) => l,
+        Err(LabError::Unavailable(why)) if std::env::var_os("STRATA_REQUIRE_NETNS").is_none() => {
+            eprintln!("\n*** SKIPPED: network-namespace deployment test: {why} ***\n");
+            return;
+        }
+        Err(e) => panic!("network lab: {e}"),
+    };
+    lab.enter_hub().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = lab.addrs();
+    let pool: Vec<String> = addrs[..7].iter().map(|a| format!("\"{a}\"")).collect();
+    let hosts = dir.path().join("hosts.toml");
+    std::fs::write(
+        &hosts,
+        format!(
+            "hosts = [{}]\ninstall_dir = \"/srv/strata\"\n[nodes]\n\"edge-0-3\" = \"{}\"\n",
+            pool.join(", "),
+            addrs[7]
+        ),
+    )
+    .unwrap();
+    let net = dir.path().join("net");
+    let out = std::process::Command::new(bin_dir().join("strata"))
+        .args(["init", "--out"])
+        .arg(&net)
+        .args(["--cloud", "4", "--domains", "1", "--edge-per-domain", "4"])
+        .args(["--base-port", "24600", "--hosts"])
+        .arg(&hosts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = init::Hierarchy::open(&net).unwrap();
+    *NETWORK.lock().unwrap_or_else(|e| e.into_inner()) = h.genesis.digest;
+    for (k, n) in h.nodes.iter().enumerate() {
+        assert_eq!(n.api.ip(), std::net::IpAddr::V4(addrs[k]), "{}", n.name);
+        let unit = std::fs::read_to_string(net.join(format!("systemd/strata-{}.service", n.name)))
+            .unwrap();
+        assert!(
+            unit.contains(&format!("--config /srv/strata/{}.toml", n.name)),
+            "{unit}"
+        );
+    }
+    // Prometheus scrapes every node where it runs, with the alerting rules.
+    let prom = std::fs::read_to_string(net.join("prometheus/prometheus.yml")).unwrap();
+    for n in &h.nodes {
+        assert!(prom.contains(&format!("\"{}\"", n.metrics)), "{prom}");
+    }
+    assert!(net.join("prometheus/alerts.yml").is_file());
+    let guide = std::fs::read_to_string(net.join("DEPLOY.md")).unwrap();
+    for a in &addrs {
+        assert!(guide.contains(&format!("## {a}")), "{a} in\n{guide}");
+    }
+    let names: Vec<String> = h.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut cluster = Cluster::new(h, bin_dir());
+    for (k, name) in names.iter().enumerate() {
+        cluster = cluster.with_node_netns(name, lab.netns(k));
+    }
+    cluster.start_all(Duration::from_secs(40)).unwrap();
+    let key = TxKeypair::from_seed(&[77; 32]);
+    for (node, domain) in [("cloud-1", GLOBAL_DOMAIN), ("edge-0-3", 0)] {
+        let c = Client::with_timeout(
+            cluster.client(node).unwrap().base(),
+            Duration::from_secs(30),
+        );
+        let tx = signed(&key, domain, &format!("deployed-{node}"), 0);
+        let a = post(&c, &tx);
+        assert_eq!(a.status, 202, "{}", a.body);
+        committed_within(&c, &tx.hash(), Duration::from_secs(30));
+    }
+    drop(cluster);
+}
