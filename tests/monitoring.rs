@@ -22,6 +22,42 @@ fn promtool(args: &[&str]) -> String {
     out
 }
 
+/// Four cloud nodes and a domain of four edge nodes on `host`, started
+/// (with `env` set for every node); the directory goes with the first.
+fn four_and_four(
+    host: &str,
+    base_port: u16,
+    env: Option<(&str, &str)>,
+) -> (
+    tempfile::TempDir,
+    strata::init::Hierarchy,
+    strata::cluster::Cluster,
+) {
+    use strata::init::{self, HierarchySpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = HierarchySpec {
+        cloud: 4,
+        domains: 1,
+        edge_per_domain: 4,
+        host: host.parse().unwrap(),
+        base_port,
+        ..HierarchySpec::default()
+    };
+    let hierarchy = init::write(dir.path(), &spec).unwrap();
+    let bins = Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut cluster = strata::cluster::Cluster::new(hierarchy.clone(), bins);
+    if let Some((k, v)) = env {
+        cluster = cluster.with_env(k, v);
+    }
+    cluster
+        .start_all(std::time::Duration::from_secs(30))
+        .unwrap();
+    (dir, hierarchy, cluster)
+}
+
 #[test]
 fn the_alerting_rules_are_valid_and_fire_on_what_they_are_for() {
     let checked = promtool(&["check", "rules", "alerts.yml"]);
@@ -84,26 +120,9 @@ fn every_metric_the_rules_read_is_one_a_node_exports() {
 #[test]
 fn the_generated_prometheus_scrapes_every_node() {
     use std::time::{Duration, Instant};
-    use strata::cluster::Cluster;
-    use strata::init::{self, HierarchySpec};
     use strata::monitor::{default_listen, Monitor};
 
-    let dir = tempfile::tempdir().unwrap();
-    let spec = HierarchySpec {
-        cloud: 4,
-        domains: 1,
-        edge_per_domain: 4,
-        host: "127.0.46.1".parse().unwrap(),
-        base_port: 25000,
-        ..HierarchySpec::default()
-    };
-    let hierarchy = init::write(dir.path(), &spec).unwrap();
-    let bins = Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let mut cluster = Cluster::new(hierarchy.clone(), bins);
-    cluster.start_all(Duration::from_secs(30)).unwrap();
+    let (_dir, hierarchy, cluster) = four_and_four("127.0.46.1", 25000, None);
     let listen = default_listen(hierarchy.nodes[0].metrics);
     let monitor = Monitor::start(&hierarchy, listen).unwrap();
     let names: Vec<String> = hierarchy
@@ -217,26 +236,10 @@ fn the_generated_prometheus_scrapes_every_node() {
 #[test]
 fn json_logs_with_at_most_one_commit_line_a_second() {
     use std::time::{Duration, Instant};
-    use strata::cluster::Cluster;
-    use strata::init::{self, HierarchySpec};
 
-    let dir = tempfile::tempdir().unwrap();
-    let spec = HierarchySpec {
-        cloud: 4,
-        domains: 1,
-        edge_per_domain: 4,
-        host: "127.0.47.1".parse().unwrap(),
-        base_port: 26000,
-        ..HierarchySpec::default()
-    };
-    let hierarchy = init::write(dir.path(), &spec).unwrap();
-    let bins = Path::new(env!("CARGO_BIN_EXE_strata-cloud"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let mut cluster = Cluster::new(hierarchy.clone(), bins).with_env("STRATA_LOG_FORMAT", "json");
     let started = Instant::now();
-    cluster.start_all(Duration::from_secs(30)).unwrap();
+    let (_dir, _, mut cluster) =
+        four_and_four("127.0.47.1", 26000, Some(("STRATA_LOG_FORMAT", "json")));
     let c = cluster.client("cloud-0").unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
