@@ -28,7 +28,7 @@ use crate::parse_chain_arg as parse_chain;
 pub fn export(node: &str, chain: &str, dir: &Path, genesis: Option<&Path>) -> Result<u64, String> {
     let id = parse_chain(chain)?;
     let client = Client::new(node);
-    let status = client.get_ok("/v1/status").map_err(|e| e.to_string())?;
+    let status = client.status().map_err(|e| e.to_string())?;
     let tip = status["chains"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["chain"] == id.to_string()))
@@ -41,7 +41,7 @@ pub fn export(node: &str, chain: &str, dir: &Path, genesis: Option<&Path>) -> Re
     let mut next = 0u64;
     while next <= tip {
         let bytes = client
-            .get_bytes(&format!("/v1/export/{id}/{next}?count=256"), 64 << 20)
+            .export(&id.to_string(), next, 256, 64 << 20)
             .map_err(|e| e.to_string())?;
         let blocks: Vec<ExportedBlock> =
             decode_message(&bytes, 64 << 20).map_err(|e| format!("{node}: {e}"))?;

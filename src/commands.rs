@@ -12,7 +12,7 @@ use strata_chains::types::{MetaEntry, ObjectId, Op, Provenance, Transaction};
 use strata_crypto::codec::{BoundedBytes, BoundedVec};
 use strata_crypto::hash::Digest;
 
-use crate::client::Client;
+use crate::client::{Client, Level};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct KeygenArgs {
@@ -175,7 +175,7 @@ fn payload_digest(path: Option<&Path>) -> Result<Digest, String> {
 pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
     let key = keys::read_tx_key(&args.key).map_err(|e| e.to_string())?;
     let client = Client::new(&args.node);
-    let status = client.get_ok("/v1/status").map_err(|e| e.to_string())?;
+    let status = client.status().map_err(|e| e.to_string())?;
     let domains = status["domains"].as_u64().unwrap_or(0) as u32;
     let network = status["network"]
         .as_str()
@@ -239,19 +239,17 @@ pub fn submit(args: &SubmitArgs) -> Result<serde_json::Value, String> {
             parents: BoundedVec::new(linked).map_err(|e| format!("--parent-receipt: {e}"))?,
         }))
     };
-    let answer = client
-        .post("/v1/tx", "application/octet-stream", &tx.encode())
-        .map_err(|e| e.to_string())?
-        .ok(&format!("{}/v1/tx", client.base()))
-        .map_err(|e| e.to_string())?;
+    let hash = client.submit(&tx.encode()).map_err(|e| e.to_string())?;
     let Some(level) = &args.wait else {
-        return Ok(answer);
+        return Ok(serde_json::json!({ "hash": hash }));
+    };
+    let wait = if level == "global" {
+        Level::Global
+    } else {
+        Level::Local
     };
     let status = client
-        .get_ok(&format!(
-            "/v1/tx/{}?wait={level}&timeout_ms=30000",
-            tx.hash().to_hex()
-        ))
+        .tx(&hash, Some((wait, std::time::Duration::from_secs(30))))
         .map_err(|e| e.to_string())?;
     // Global is further than local.
     let reached = status["level"].as_str();

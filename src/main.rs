@@ -528,19 +528,17 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Command::Status { node, json } => {
-            match strata::client::Client::new(&node).get_ok("/v1/status") {
-                Ok(s) if json => {
-                    println!("{s}");
-                    ExitCode::SUCCESS
-                }
-                Ok(s) => {
-                    print!("{}", commands::status_table(&s));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e.to_string()),
+        Command::Status { node, json } => match strata::client::Client::new(&node).status() {
+            Ok(s) if json => {
+                println!("{s}");
+                ExitCode::SUCCESS
             }
-        }
+            Ok(s) => {
+                print!("{}", commands::status_table(&s));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
         Command::Bench(BenchCommand::Consensus(args)) => match consensus_bench::run(&args) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(&e),

@@ -10,9 +10,7 @@ use crate::client::Client;
 
 /// The receipt of `hash` as `node` serves it (JSON).
 pub fn fetch(node: &str, hash: &str) -> Result<serde_json::Value, String> {
-    Client::new(node)
-        .get_ok(&format!("/v1/tx/{hash}/receipt"))
-        .map_err(|e| e.to_string())
+    Client::new(node).receipt(hash).map_err(|e| e.to_string())
 }
 
 /// Why `strata verify` did not verify.

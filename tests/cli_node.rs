@@ -418,13 +418,9 @@ fn init_submit_status_keygen_and_config_errors() {
         "nonce": 0,
         "timestamp_ms": 1_733_000_000_000u64,
     });
-    let ask = serde_json::json!({ "record": record }).to_string();
-    let digest = api
-        .post("/v1/tx/digest", "application/json", ask.as_bytes())
-        .unwrap();
-    assert_eq!(digest.status, 200, "{}", digest.body);
-    assert_eq!(digest.body["context"], "strata/tx/v1");
-    let to_sign = hex::decode(digest.body["signing_digest"].as_str().unwrap()).unwrap();
+    let digest = api.signing_digest(&record).unwrap();
+    assert_eq!(digest["context"], "strata/tx/v1");
+    let to_sign = hex::decode(digest["signing_digest"].as_str().unwrap()).unwrap();
     let signature = hex::encode(device.sign(&to_sign).to_bytes());
     let post = |signature: &str| {
         let body = serde_json::json!({ "record": record, "signature": signature }).to_string();
@@ -454,11 +450,12 @@ fn init_submit_status_keygen_and_config_errors() {
     );
     let forged = post(&hex::encode([7u8; 64]));
     assert_eq!(forged.status / 100, 4, "{}", forged.body);
-    let accepted = post(&signature);
-    assert_eq!(accepted.status, 202, "{}", accepted.body);
-    let hash = accepted.body["hash"].as_str().unwrap().to_string();
+    let hash = api.submit_json(&record, &signature).unwrap();
     let state = api
-        .get_ok(&format!("/v1/tx/{hash}?wait=local&timeout_ms=30000"))
+        .tx(
+            &hash,
+            Some((strata::client::Level::Local, Duration::from_secs(30))),
+        )
         .unwrap();
     assert_eq!(state["state"]["status"], "committed", "{state}");
     // A second copy of a running node (same ports; same or another data
