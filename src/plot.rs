@@ -150,14 +150,17 @@ pub struct ChainTimeline {
 }
 
 /// A row per chain: commit rate (left) and commit latency (right) over
-/// time; view changes as red ticks, epoch boundaries as grey lines.
+/// time; view changes as red ticks, epoch starts as purple lines.
 pub fn timeline(path: &Path, title: &str, chains: &[ChainTimeline]) -> Result<(), PlotError> {
     let err = fail(path);
     let rows = chains.len().max(1);
     let root = SVGBackend::new(path, (1100, 40 + 260 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let root = root
-        .titled(title, ("sans-serif", 22))
+        .titled(
+            &format!("{title} (red ticks: view changes; purple lines: epoch starts)"),
+            ("sans-serif", 20),
+        )
         .map_err(|e| err(&e))?;
     let t_max = chains
         .iter()
@@ -180,6 +183,9 @@ pub fn timeline(path: &Path, title: &str, chains: &[ChainTimeline]) -> Result<()
 }
 
 type PanelResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// Epoch starts on a timeline: apart from the grid's greys.
+const EPOCH_COLOUR: RGBColor = RGBColor(148, 103, 189);
 
 fn panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
@@ -204,7 +210,7 @@ fn panel(
     for &t in &c.epoch_starts {
         chart.draw_series(LineSeries::new(
             vec![(t, 0.0), (t, y_top)],
-            BLACK.mix(0.35).stroke_width(1),
+            EPOCH_COLOUR.stroke_width(2),
         ))?;
     }
     for &t in &c.view_changes {
