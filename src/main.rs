@@ -235,6 +235,15 @@ struct InitArgs {
 enum BenchCommand {
     /// A committee of real node processes under load at fixed rates.
     Consensus(ConsensusBenchArgs),
+    /// The throughput-latency curve of saved `bench consensus --json`
+    /// lines (e.g. docs/benchmarks/*.jsonl) as an SVG.
+    Plot {
+        /// The JSON lines.
+        input: PathBuf,
+        /// The SVG to write.
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
+    },
     /// Offline verification of a receipt: its cost and its size.
     Receipts {
         /// Verifications measured per kind of receipt.
@@ -539,6 +548,15 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
+        Command::Bench(BenchCommand::Plot { input, out }) => {
+            match consensus_bench::plot_file(&input, &out) {
+                Ok(n) => {
+                    println!("plot: {} ({n} rows)", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Bench(BenchCommand::Consensus(args)) => match consensus_bench::run(&args) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(&e),

@@ -540,25 +540,59 @@ fn plot_curves(
     args: &ConsensusBenchArgs,
     rows: &[ConsensusBenchResult],
 ) -> Result<(), String> {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let title = format!(
+        "strata bench consensus: {} nodes, {} B transactions, {:.0} s per rate",
+        args.nodes,
+        args.tx_size,
+        args.duration.as_secs_f64()
+    );
+    plot_rows(path, &title, &rows)
+}
+
+/// The curves of benchmark rows as `--json` prints them (one per protocol,
+/// payload, certificate kind, sender count when rows differ in it, and
+/// Byzantine mode): `--plot`, and `strata bench plot` over saved lines.
+pub fn plot_rows(
+    path: &std::path::Path,
+    title: &str,
+    rows: &[serde_json::Value],
+) -> Result<(), String> {
     use crate::plot::{RateCurve, RatePoint};
+    let text = |r: &serde_json::Value, k: &str| r[k].as_str().map(str::to_string);
+    let senders: std::collections::BTreeSet<u64> =
+        rows.iter().filter_map(|r| r["senders"].as_u64()).collect();
     let mut curves: Vec<RateCurve> = Vec::new();
     for r in rows {
-        let (Some(p50), Some(p99)) = (r.e2e_latency_p50_ms, r.e2e_latency_p99_ms) else {
+        let (Some(tps), Some(p50), Some(p99)) = (
+            r["committed_tps"].as_f64(),
+            r["e2e_latency_p50_ms"].as_f64(),
+            r["e2e_latency_p99_ms"].as_f64(),
+        ) else {
             continue;
         };
-        let label = format!(
-            "{} {:?} {}{}",
-            r.protocol,
-            r.payload,
-            r.certificate,
-            r.byzantine
-                .as_ref()
-                .map(|b| format!(" byzantine {b}"))
-                .unwrap_or_default()
-        )
-        .to_lowercase();
+        let mut label = [
+            text(r, "protocol"),
+            text(r, "payload"),
+            text(r, "certificate"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        if senders.len() > 1 {
+            if let Some(n) = r["senders"].as_u64() {
+                label.push_str(&format!(" {n} senders"));
+            }
+        }
+        if let Some(b) = text(r, "byzantine") {
+            label.push_str(&format!(" byzantine {b}"));
+        }
         let point = RatePoint {
-            committed_tps: r.committed_tps,
+            committed_tps: tps,
             p50_ms: p50,
             p99_ms: p99,
         };
@@ -570,14 +604,27 @@ fn plot_curves(
             }),
         }
     }
-    let ceiling = rows.iter().find_map(|r| r.verify_ceiling_tps);
-    let title = format!(
-        "strata bench consensus: {} nodes, {} B transactions, {:.0} s per rate",
-        args.nodes,
-        args.tx_size,
-        args.duration.as_secs_f64()
-    );
-    crate::plot::throughput_latency(path, &title, &curves, ceiling).map_err(|e| e.to_string())
+    if curves.is_empty() {
+        return Err("no row has committed_tps, e2e_latency_p50_ms and e2e_latency_p99_ms".into());
+    }
+    let ceiling = rows.iter().find_map(|r| r["verify_ceiling_tps"].as_f64());
+    crate::plot::throughput_latency(path, title, &curves, ceiling).map_err(|e| e.to_string())
+}
+
+/// `strata bench plot`: the curves of saved `--json` lines.
+pub fn plot_file(input: &std::path::Path, out: &std::path::Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let rows = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", input.display(), i + 1))
+        })
+        .collect::<Result<Vec<serde_json::Value>, String>>()?;
+    let title = format!("strata bench consensus: {}", input.display());
+    plot_rows(out, &title, &rows)?;
+    Ok(rows.len())
 }
 
 #[cfg(test)]
@@ -591,5 +638,39 @@ mod tests {
         assert_eq!(ceiling_tps(8, 4, 50.0), 40_000.0);
         assert_eq!(ceiling_tps(2, 0, 50.0), 0.0);
         assert_eq!(ceiling_tps(2, 4, 0.0), 0.0);
+    }
+
+    #[test]
+    fn saved_lines_plot_one_curve_per_protocol_and_sender_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("rows.jsonl");
+        let row = |p: &str, senders: u64, tps: f64| {
+            serde_json::json!({"protocol": p, "payload": "signed", "senders": senders,
+                "committed_tps": tps, "e2e_latency_p50_ms": 20.0, "e2e_latency_p99_ms": 40.0,
+                "verify_ceiling_tps": 9000.0})
+            .to_string()
+        };
+        let lines = [
+            row("hotstuff", 4, 1000.0),
+            row("hotstuff", 4, 2000.0),
+            row("two-phase", 4, 1000.0),
+            row("hotstuff", 4096, 1000.0),
+        ];
+        std::fs::write(&input, lines.join("\n")).unwrap();
+        let out = dir.path().join("curve.svg");
+        assert_eq!(plot_file(&input, &out).unwrap(), 4);
+        let svg = std::fs::read_to_string(&out).unwrap();
+        for label in [
+            "hotstuff signed 4 senders p50",
+            "two-phase signed 4 senders p99",
+            "hotstuff signed 4096 senders p50",
+            "verification ceiling 9000",
+        ] {
+            assert!(svg.contains(label), "{label}");
+        }
+        std::fs::write(&input, "{not json").unwrap();
+        assert!(plot_file(&input, &out)
+            .unwrap_err()
+            .contains("rows.jsonl:1"));
     }
 }
