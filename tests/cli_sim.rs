@@ -6,27 +6,31 @@ fn strata() -> Command {
     Command::new(env!("CARGO_BIN_EXE_strata"))
 }
 
-#[test]
-fn json_summary_has_exactly_the_documented_fields() {
-    let out = strata()
-        .args([
-            "sim",
-            "--protocol",
-            "two-phase",
-            "--nodes",
-            "4",
-            "--seeds",
-            "6",
-            "--json",
-        ])
-        .output()
-        .expect("strata runs");
+/// Runs `cmd`; its stdout, once it succeeded.
+fn stdout_of(mut cmd: Command) -> Vec<u8> {
+    let out = cmd.output().expect("strata runs");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    out.stdout
+}
+
+#[test]
+fn json_summary_has_exactly_the_documented_fields() {
+    let mut cmd = strata();
+    cmd.args([
+        "sim",
+        "--protocol",
+        "two-phase",
+        "--nodes",
+        "4",
+        "--seeds",
+        "6",
+        "--json",
+    ]);
+    let stdout = String::from_utf8(stdout_of(cmd)).unwrap();
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let obj = v.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
@@ -90,17 +94,10 @@ fn bad_arguments_are_refused() {
 fn plot_draws_the_histograms_over_the_seeds() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("sim.svg");
-    let out = strata()
-        .args(["sim", "--seeds", "6", "--json", "--plot"])
-        .arg(&svg)
-        .output()
-        .expect("strata runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let mut cmd = strata();
+    cmd.args(["sim", "--seeds", "6", "--json", "--plot"])
+        .arg(&svg);
+    let v: serde_json::Value = serde_json::from_slice(&stdout_of(cmd)).expect("one JSON object");
     assert_eq!(v["seeds"], 6);
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg"));
