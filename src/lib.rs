@@ -8,6 +8,7 @@ pub mod commands;
 pub mod deploy;
 pub mod dynasty_cli;
 pub mod init;
+pub mod init_cli;
 pub mod load;
 pub mod measure;
 pub mod monitor;
