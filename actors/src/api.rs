@@ -250,16 +250,37 @@ fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
     decode_tx_body(is_json, body)
 }
 
+/// The JSON body of `POST /v1/tx` in its SCALE form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleHex {
+    tx: String,
+}
+
 /// The body of `POST /v1/tx`: SCALE bytes; or JSON, either a signed
 /// record in the JSON form (`tx_json`) or `{"tx": "<SCALE hex>"}` (the
 /// fuzzing entry point of the API's decoding).
 pub fn decode_tx_body(is_json: bool, body: &[u8]) -> Result<Transaction, ApiError> {
     let bytes = if is_json {
-        let j: TxBody = serde_json::from_slice(body).map_err(|e| {
+        // A JSON record fits in `MAX_JSON_RECORD`; a larger body can only be
+        // the hex form, read as exactly that (an untagged enum would first
+        // buffer the whole document as a tree, arrays of tiny strings
+        // included).
+        let j: TxBody = if body.len() > MAX_JSON_RECORD {
+            serde_json::from_slice::<ScaleHex>(body)
+                .map(|h| TxBody::Scale { tx: h.tx })
+                .map_err(|e| {
+                    ApiError::malformed(format!(
+                        "invalid JSON ({e}): a body over {MAX_JSON_RECORD} bytes must be {{\"tx\": \"<hex>\"}}"
+                    ))
+                })?
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
             ApiError::malformed(format!(
                 "invalid JSON ({e}): expected {{\"record\": …, \"signature\": …}} or {{\"tx\": \"<hex>\"}}"
             ))
-        })?;
+        })?
+        };
         match j {
             TxBody::Signed { record, signature } => {
                 return tx_json::signed_transaction(&record, &signature)
@@ -775,6 +796,34 @@ pub fn json_errors(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a large JSON body in the record form (an array of
+    /// tiny strings) was buffered whole as a tree before any bound held;
+    /// past `MAX_JSON_RECORD` only the hex form is read.
+    #[test]
+    fn a_large_json_body_is_read_only_as_the_hex_form() {
+        let parents = vec!["p"; MAX_JSON_RECORD / 3];
+        let big =
+            serde_json::json!({"record": {"parents": parents}, "signature": "00"}).to_string();
+        assert!(big.len() > MAX_JSON_RECORD);
+        let e = decode_tx_body(true, big.as_bytes()).unwrap_err();
+        assert_eq!(e.code, "malformed");
+        assert!(e.message.contains("must be {\"tx\""), "{}", e.message);
+        // The hex form of a transaction over the bound still decodes.
+        let tx = Transaction::Opaque(
+            strata_crypto::codec::BoundedBytes::new(vec![7; 60 << 10]).unwrap(),
+        );
+        use parity_scale_codec::Encode;
+        // (Padded with whitespace past the bound: a transaction that large
+        // in hex is a system transaction, which this test does not build.)
+        let hex_body = format!(
+            "{}{}",
+            serde_json::json!({"tx": hex::encode(tx.encode())}),
+            " ".repeat(MAX_JSON_RECORD)
+        );
+        assert!(hex_body.len() > MAX_JSON_RECORD);
+        assert_eq!(decode_tx_body(true, hex_body.as_bytes()).unwrap(), tx);
+    }
 
     /// Found in review: `?wait=` registered waiters without a bound.
     #[test]
