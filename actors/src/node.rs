@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use futures::StreamExt;
 use strata_chains::anchor::SubmitterConfig;
 use strata_chains::consensus::{ConsensusCore, CoreConfig};
@@ -72,11 +72,9 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 /// Reads the data directory's filesystem into the disk gauges (for the
 /// disk-almost-full alert); a failed read leaves the last values.
 fn read_disk(metrics: &Metrics, data_dir: &std::path::Path) {
-    if let Ok(fs) = rustix::fs::statvfs(data_dir) {
-        let bytes =
-            |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
-        metrics.data_dir_available_bytes.set(bytes(fs.f_bavail));
-        metrics.data_dir_capacity_bytes.set(bytes(fs.f_blocks));
+    if let Some((available, capacity)) = crate::process::data_dir_bytes(data_dir) {
+        metrics.data_dir_available_bytes.set(available);
+        metrics.data_dir_capacity_bytes.set(capacity);
     }
 }
 
@@ -85,32 +83,13 @@ fn serve_metrics(
     addr: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
 ) -> Result<(), NodeError> {
-    let server = HttpServer::new(move || {
-        // The factory runs once on each worker thread.
-        label_current_thread("strata-metrics", ThreadRole::Background);
-        let m = metrics.clone();
-        let data_dir = data_dir.clone();
-        App::new().route(
-            "/metrics",
-            web::get().to(move || {
-                let m = m.clone();
-                read_disk(&m, &data_dir);
-                async move {
-                    HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4; charset=utf-8")
-                        .body(m.render())
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
-    .bind(addr)
-    .map_err(|e| start_err(&format!("cannot listen for metrics on {addr}"), e))?
-    .run();
-    spawn_server(server);
-    Ok(())
+    crate::process::serve_metrics_text(
+        addr,
+        Arc::new(move || {
+            read_disk(&metrics, &data_dir);
+            metrics.render()
+        }),
+    )
 }
 
 pub(crate) fn serve_api(

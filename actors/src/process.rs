@@ -99,3 +99,46 @@ pub(crate) fn own_thread(
     running().threads.push(arbiter);
     Ok(handle)
 }
+
+/// Bytes available to the node and the size of the file system holding
+/// `data_dir` (statvfs), for the disk gauges; `None` if it cannot be read.
+pub fn data_dir_bytes(data_dir: &std::path::Path) -> Option<(i64, i64)> {
+    let fs = rustix::fs::statvfs(data_dir).ok()?;
+    let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
+    Some((bytes(fs.f_bavail), bytes(fs.f_blocks)))
+}
+
+/// The text a metrics scrape answers, rendered at each scrape.
+pub type RenderMetrics = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves `GET /metrics` on `addr` (Prometheus text from `render`), on one
+/// worker thread of its own: full nodes and light clients alike.
+pub fn serve_metrics_text(
+    addr: std::net::SocketAddr,
+    render: RenderMetrics,
+) -> Result<(), NodeError> {
+    let server = actix_web::HttpServer::new(move || {
+        // The factory runs once on each worker thread.
+        label_current_thread("strata-metrics", ThreadRole::Background);
+        let render = render.clone();
+        actix_web::App::new().route(
+            "/metrics",
+            actix_web::web::get().to(move || {
+                let text = render();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(text)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
+    .bind(addr)
+    .map_err(|e| NodeError::Start(format!("cannot listen for metrics on {addr}: {e}")))?
+    .run();
+    spawn_server(server);
+    Ok(())
+}

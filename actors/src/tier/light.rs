@@ -97,29 +97,15 @@ fn serve_light_metrics(
     follow: Option<std::sync::Arc<std::sync::Mutex<super::follow::FollowStatus>>>,
 ) -> Result<(), NodeError> {
     let data_dir = cfg.data_dir.clone();
-    let server = actix_web::HttpServer::new(move || {
-        let (m, f, dir) = (metrics.clone(), follow.clone(), data_dir.clone());
-        actix_web::App::new().route(
-            "/metrics",
-            web::get().to(move || {
-                let status = f.as_ref().and_then(|f| f.lock().ok().map(|s| s.clone()));
-                let text = m.render(status.as_ref(), &dir);
-                async move {
-                    HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4; charset=utf-8")
-                        .body(text)
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SERVER_SHUTDOWN_SECS)
-    .bind(cfg.metrics)
-    .map_err(|e| NodeError::Start(format!("cannot listen for metrics on {}: {e}", cfg.metrics)))?
-    .run();
-    spawn_server(server);
-    Ok(())
+    crate::process::serve_metrics_text(
+        cfg.metrics,
+        std::sync::Arc::new(move || {
+            let status = follow
+                .as_ref()
+                .and_then(|f| f.lock().ok().map(|s| s.clone()));
+            metrics.render(status.as_ref(), &data_dir)
+        }),
+    )
 }
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);

@@ -136,11 +136,9 @@ impl LightMetrics {
             catch_up(&self.headers_pruned, s.pruned);
             self.upstream_ok.set(i64::from(s.error.is_none()));
         }
-        if let Ok(fs) = rustix::fs::statvfs(data_dir) {
-            let bytes =
-                |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX);
-            self.data_dir_available_bytes.set(bytes(fs.f_bavail));
-            self.data_dir_capacity_bytes.set(bytes(fs.f_blocks));
+        if let Some((available, capacity)) = crate::process::data_dir_bytes(data_dir) {
+            self.data_dir_available_bytes.set(available);
+            self.data_dir_capacity_bytes.set(capacity);
         }
         let mut out = Vec::new();
         if TextEncoder::new()
