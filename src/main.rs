@@ -222,6 +222,10 @@ enum BenchCommand {
         /// The newest blocks read.
         #[arg(long, default_value_t = 4000)]
         blocks: u64,
+        /// The run's last height: blocks above it are not read (a network
+        /// restarted to be read after its run has its restart there).
+        #[arg(long)]
+        until: Option<u64>,
     },
     /// Signature verification and aggregation costs by committee size.
     Sigs {
@@ -427,7 +431,8 @@ fn main() -> ExitCode {
             chain,
             window,
             blocks,
-        }) => match strata::bench::boundary::run(&node, &chain, window, blocks) {
+            until,
+        }) => match strata::bench::boundary::run(&node, &chain, window, blocks, until) {
             Ok(r) => {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
                 ExitCode::SUCCESS

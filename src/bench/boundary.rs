@@ -42,6 +42,23 @@ pub struct BoundaryReport {
     pub chain_gap_p99_ms: f64,
     pub chain_boundary_gap_p99_ms: f64,
     pub chain_boundary_gap_max_ms: f64,
+    /// One view at this load: the chain's median gap between commits.
+    pub view_ms: f64,
+    /// What the boundaries cost: the p99 of commit latency in their
+    /// windows less the p99 of the rest (issue 26 bounds it by one view).
+    pub boundary_cost_ms: f64,
+    /// Each boundary in the blocks read: the longest gap between the
+    /// chain's commits (and the first node's own) inside its window.
+    pub per_boundary: Vec<BoundaryGap>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BoundaryGap {
+    pub epoch: u64,
+    /// The epoch's first height.
+    pub start: u64,
+    pub chain_gap_max_ms: Option<f64>,
+    pub node_gap_max_ms: Option<f64>,
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -61,6 +78,7 @@ pub fn run(
     chain: &str,
     window: u64,
     max_blocks: u64,
+    until: Option<u64>,
 ) -> Result<BoundaryReport, String> {
     let first_node = nodes.first().ok_or("no node to ask")?;
     let c = Client::new(first_node);
@@ -70,7 +88,10 @@ pub fn run(
     let epoch = now["current"]["epoch"]
         .as_u64()
         .ok_or("the chain runs no epochs")?;
-    let top = now["executed_height"].as_u64().unwrap_or(0);
+    // `until`: the last height of the run measured (a network restarted
+    // to be read has its restart after it, which is no boundary's cost).
+    let executed = now["executed_height"].as_u64().unwrap_or(0);
+    let top = until.map_or(executed, |u| u.min(executed));
     let members = now["members"].as_array().map_or(1, Vec::len).max(1);
     let quorum = (members - (members - 1) / 3).min(nodes.len());
     let mut boundaries = Vec::new();
@@ -79,13 +100,13 @@ pub fn run(
             .get_ok(&format!("/v1/epoch/{chain}/{e}"))
             .map_err(|e| e.to_string())?;
         if let Some(start) = v["record"]["start"].as_u64() {
-            boundaries.push(start);
+            boundaries.push((e, start));
         }
     }
     let near = |h: u64| {
         boundaries
             .iter()
-            .any(|&b| h + window > b && h <= b + window)
+            .any(|&(_, b)| h + window > b && h <= b + window)
     };
     let first = top.saturating_sub(max_blocks).max(1);
     let clients: Vec<Client> = nodes.iter().map(|n| Client::new(n)).collect();
@@ -118,6 +139,27 @@ pub fn run(
     }
     let (mut lat, mut blat, mut gap, mut bgap) = (vec![], vec![], vec![], vec![]);
     let (mut cgap, mut cbgap) = (vec![], vec![]);
+    let mut per_boundary: Vec<BoundaryGap> = boundaries
+        .iter()
+        .filter(|&&(_, b)| b >= first && b <= top)
+        .map(|&(epoch, start)| BoundaryGap {
+            epoch,
+            start,
+            chain_gap_max_ms: None,
+            node_gap_max_ms: None,
+        })
+        .collect();
+    let mut note_gap = |h: u64, own: f64, chain: Option<f64>| {
+        for pb in per_boundary
+            .iter_mut()
+            .filter(|pb| h + window > pb.start && h <= pb.start + window)
+        {
+            pb.node_gap_max_ms = Some(pb.node_gap_max_ms.map_or(own, |m: f64| m.max(own)));
+            if let Some(c) = chain {
+                pb.chain_gap_max_ms = Some(pb.chain_gap_max_ms.map_or(c, |m: f64| m.max(c)));
+            }
+        }
+    };
     for (i, &(h, ts, at, chain_at)) in blocks.iter().enumerate() {
         let l = (at - ts).max(0.0);
         if near(h) {
@@ -136,11 +178,16 @@ pub fn run(
             if near(h) { &mut bgap } else { &mut gap },
         );
         gaps.push(g);
-        if let (Some(c), Some(p)) = (chain_at, pchain) {
+        let chain_gap = chain_at.zip(pchain).map(|(c, p)| (c - p).max(0.0));
+        if let Some(cg) = chain_gap {
             let gaps = if near(h) { &mut cbgap } else { &mut cgap };
-            gaps.push((c - p).max(0.0));
+            gaps.push(cg);
         }
+        note_gap(h, g, chain_gap);
     }
+    let view_ms = percentile(&mut cgap.clone(), 0.5);
+    let boundary_cost_ms =
+        (percentile(&mut blat.clone(), 0.99) - percentile(&mut lat.clone(), 0.99)).max(0.0);
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     Ok(BoundaryReport {
         chain: chain.to_string(),
@@ -161,5 +208,8 @@ pub fn run(
         chain_gap_p99_ms: percentile(&mut cgap, 0.99),
         chain_boundary_gap_max_ms: max(&cbgap),
         chain_boundary_gap_p99_ms: percentile(&mut cbgap, 0.99),
+        view_ms,
+        boundary_cost_ms,
+        per_boundary,
     })
 }

@@ -145,11 +145,21 @@ impl Ledger {
                 }
                 Err(ContentsError::Missing(missing)) => {
                     self.fetching = true;
+                    let (height, epoch, wanted) =
+                        (block.header.height, block.header.epoch, missing.len());
+                    tracing::debug!(chain = %self.label, height, epoch, batches = wanted, "a committed block waits for its batches");
+                    let asked = std::time::Instant::now();
                     let fut = self.mempool.send(EnsureBatches {
                         batches: missing,
-                        epoch: Some(block.header.epoch),
+                        epoch: Some(epoch),
                     });
-                    ctx.spawn(fut.into_actor(self).map(|_, act, ctx| {
+                    ctx.spawn(fut.into_actor(self).map(move |_, act, ctx| {
+                        // Execution stalls behind a fetch: an operator
+                        // sees one that takes longer than a view timeout.
+                        let waited = asked.elapsed();
+                        if waited > std::time::Duration::from_millis(500) {
+                            tracing::warn!(chain = %act.label, height, epoch, batches = wanted, waited_ms = waited.as_millis() as u64, "a committed block waited for its batches");
+                        }
                         act.fetching = false;
                         act.next_commit(ctx);
                     }));

@@ -240,6 +240,7 @@ impl Mempool {
                 }
                 MempoolAction::Verify { from, batch } => self.verify(from, batch, ctx),
                 MempoolAction::Fetch { from, digests } => {
+                    tracing::debug!(chain = %self.chain, from, batches = digests.len(), first = %digests.first().map(|d| d.short()).unwrap_or_default(), "fetching batches");
                     if let (Some(bridge), Ok(digests)) =
                         (&self.bridge, strata_crypto::codec::BoundedVec::new(digests))
                     {

@@ -375,7 +375,28 @@ impl MempoolCore {
     /// members at the same positions (which never held them: found at the
     /// boundaries of a 17-node testnet, where each wrong peer cost a tick
     /// and new members executed the old epoch's last block seconds late).
+    ///
+    /// A new epoch also retires the peers' batches this node held for
+    /// proposals: their references name authors by the old epoch's
+    /// positions, so a block of the new epoch listing one sends its new
+    /// members, who never held it, to fetch it from whoever now sits at
+    /// that position; they could not vote until a walk over the followers
+    /// found it, and the first views timed out (seen at the global chain's
+    /// boundaries of a 17-node testnet). The records are not lost: each
+    /// author's own batch made in its former seat is orphaned there and
+    /// its records batched again in the new seat or handed to a member
+    /// (`set_seat`). The batches stay held for blocks of the old epoch.
     pub fn set_epoch(&mut self, epoch: Epoch, previous: Vec<Option<u32>>) {
+        if self.seat_epoch.is_some_and(|e| e != epoch) {
+            let me = self.cfg.me;
+            let held_own: BTreeSet<Digest> = self
+                .unconfirmed
+                .iter()
+                .filter(|u| u.author == me && !u.orphaned)
+                .map(|u| u.digest)
+                .collect();
+            self.ready.retain(|r| held_own.contains(&r.digest));
+        }
         self.seat_epoch = Some(epoch);
         self.previous_seat = previous;
     }

@@ -678,3 +678,74 @@ fn sealed_own(
     );
     (digest, a)
 }
+
+/// The refs a payload request answers with (the block interval waited out).
+fn proposed_refs(m: &mut MempoolCore, disk: &Disk, now: Micros, height: Height) -> Vec<BatchRef> {
+    let round = Round::new(height, height);
+    let mut p = m.on_event(now, disk, MempoolEvent::RequestPayload { round });
+    p.extend(m.on_event(now + 200_000, disk, MempoolEvent::Tick));
+    p.iter()
+        .find_map(|x| match x {
+            MempoolAction::PayloadReady {
+                payload: Payload::Batches(refs),
+                ..
+            } => Some(refs.to_vec()),
+            MempoolAction::PayloadReady { .. } => Some(Vec::new()),
+            _ => None,
+        })
+        .expect("a payload")
+}
+
+/// A member at position 0 of epoch 4 holding a batch by member 1 and one
+/// of its own: the two batches' digests.
+fn holding_a_peers_and_its_own_batch(m: &mut MempoolCore, disk: &mut Disk) -> (Digest, Digest) {
+    m.set_epoch(4, vec![]);
+    let peer = peer_batch(1, 100..103);
+    m.on_event(
+        0,
+        disk,
+        MempoolEvent::PeerBatch {
+            from: 1,
+            batch: peer.clone(),
+        },
+    );
+    let a = m.on_event(
+        0,
+        disk,
+        MempoolEvent::Verified {
+            from: 1,
+            batch: peer.clone(),
+            valid: true,
+        },
+    );
+    disk.store(&a);
+    let (own, _) = sealed_own(m, disk, &tx(1));
+    (peer.digest(), own)
+}
+
+#[test]
+fn a_new_epoch_proposes_no_peer_batch_named_by_an_old_position() {
+    // Epoch 5 keeps this member at position 0; whoever sits at position
+    // 1 now never held member 1's batch, so a block naming it would send
+    // the new members fetching from the wrong peer (the first views of a
+    // boundary timed out on that). Its own batch still names its author.
+    let mut disk = Disk::default();
+    let mut same_epoch = MempoolCore::new(config(0));
+    holding_a_peers_and_its_own_batch(&mut same_epoch, &mut disk);
+    let refs = proposed_refs(&mut same_epoch, &disk, 30_000, 7);
+    assert_eq!(refs.len(), 2, "both proposable within epoch 4: {refs:?}");
+
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let (peer, own) = holding_a_peers_and_its_own_batch(&mut m, &mut disk);
+    m.set_seat(0, 4);
+    m.set_epoch(5, vec![Some(0), Some(5), Some(6), Some(7)]);
+    assert!(m.holds(&peer), "still held for blocks of epoch 4");
+    let refs = proposed_refs(&mut m, &disk, 30_000, 7);
+    let digests: Vec<Digest> = refs.iter().map(|r| r.digest).collect();
+    assert_eq!(
+        digests,
+        vec![own],
+        "only its own batch is proposed in epoch 5"
+    );
+}

@@ -32,10 +32,18 @@ impl ConsensusCore {
     pub(super) fn set_view_timer(&mut self, out: &mut Vec<Action>) {
         self.timer_generation += 1;
         let exp = self.consecutive_timeouts.min(MAX_BACKOFF_EXPONENT);
+        // The first view of an epoch (nothing certified since its start)
+        // waits twice as long: members start their cores at different
+        // moments (each once it has ended the epoch before, a joining
+        // member after syncing to its last block), 0.3-0.7 s apart in a
+        // 17-node testnet, and one that started early timed out a view
+        // whose leader had only just begun it.
+        let first_view = self.safety.high_qc.round == self.start_qc.round;
         let after = self
             .cfg
             .base_timeout
             .saturating_mul(1 << exp)
+            .saturating_mul(if first_view { 2 } else { 1 })
             .min(self.cfg.max_timeout);
         out.push(Action::SetTimer {
             id: TimerId {

@@ -41,6 +41,8 @@ struct Harness {
     blamed: Vec<(usize, u32, &'static str)>,
     evidence: Vec<(u32, Evidence)>,
     timers: Vec<Vec<TimerId>>,
+    /// How long each node's latest view timer was set for.
+    view_timer_after: Vec<Option<Duration>>,
     persisted: Vec<Option<SafetyState>>,
     now: Micros,
 }
@@ -142,6 +144,7 @@ impl Harness {
             blamed: Vec::new(),
             evidence: Vec::new(),
             timers: vec![Vec::new(); n],
+            view_timer_after: vec![None; n],
             persisted: vec![None; n],
             now: 0,
         };
@@ -199,7 +202,12 @@ impl Harness {
                 }
                 Action::Misbehaviour { peer, reason, .. } => self.blamed.push((i, peer, reason)),
                 Action::Evidence(e) => self.evidence.push((i as u32, e)),
-                Action::SetTimer { id, .. } => self.timers[i].push(id),
+                Action::SetTimer { id, after } => {
+                    self.timers[i].push(id);
+                    if matches!(id.kind, TimerKind::View(_)) {
+                        self.view_timer_after[i] = Some(after);
+                    }
+                }
                 Action::Persist(s) => self.persisted[i] = Some(s),
                 Action::Yield => self.resumes.push_back(i),
                 _ => {}
@@ -356,6 +364,25 @@ fn the_beacon_leader_of_each_view_is_drawn_from_the_group_signature_its_parent_c
         .zip(proposers.iter().skip(1))
         .all(|(a, b)| (a + 1) % 4 == *b);
     assert!(repeats || !rotation, "{proposers:?}");
+}
+
+#[test]
+fn the_first_view_of_an_epoch_waits_out_the_members_start_skew() {
+    // Nothing certified since the start: twice the base timeout (members
+    // start their cores at different moments); once a view certifies, the
+    // base timeout again.
+    for protocol in [Protocol::HotStuff, Protocol::TwoPhase] {
+        let mut h = Harness::new(protocol, 4, LeaderPolicy::RoundRobin);
+        let base = h.cores[0].config().base_timeout;
+        assert_eq!(h.view_timer_after[0], Some(base * 2), "{protocol:?}");
+        h.run(400);
+        assert!(h.heights()[0] >= 1, "{protocol:?} commits");
+        assert!(
+            h.view_timer_after.iter().all(|a| *a == Some(base)),
+            "{protocol:?}: {:?}",
+            h.view_timer_after
+        );
+    }
 }
 
 #[test]
