@@ -97,14 +97,18 @@ impl From<TxRefusal> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer's body: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
     error: ErrorInner<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorInner<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorInner<'a> {
+    /// A stable machine-readable code (`malformed`, `not_found`,
+    /// `overloaded`, `refused`, ...).
     code: &'a str,
+    /// The reason, for people.
     message: &'a str,
 }
 
@@ -301,6 +305,17 @@ struct Accepted {
     hash: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tx",
+    tag = "records",
+    request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "A SCALE-encoded transaction, or JSON: {\"tx\": hex} or {\"record\", \"signature\"} (README, Submitting without SCALE)"),
+    responses(
+        (status = 202, description = "Accepted: the transaction's hash", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn post_tx(
     req: HttpRequest,
     payload: web::Payload,
@@ -323,6 +338,17 @@ async fn post_tx(
 
 /// `POST /v1/tx/digest`: the digest a JSON record's sender signs (the
 /// record's own bytes are never signed; `tx_json`).
+#[utoipa::path(
+    post,
+    path = "/v1/tx/digest",
+    tag = "records",
+    request_body(content((serde_json::Value = "application/json")), description = "A record in JSON without its signature"),
+    responses(
+        (status = 200, description = "The digest the sender signs", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn post_tx_digest(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, MAX_JSON_RECORD).await?;
     let ask: DigestRequest = serde_json::from_slice(&body).map_err(|e| {
@@ -356,6 +382,17 @@ struct BatchAccepted {
 
 /// Many transactions at once: a SCALE-encoded vector (the load generator's
 /// path).
+#[utoipa::path(
+    post,
+    path = "/v1/txs",
+    tag = "records",
+    request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "Several SCALE-encoded transactions, or JSON {\"txs\": [hex]}"),
+    responses(
+        (status = 200, description = "Each transaction's hash or refusal", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn post_txs(
     req: HttpRequest,
     payload: web::Payload,
@@ -407,9 +444,12 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
         .map_err(|_| ApiError::malformed("a transaction hash is 64 hexadecimal characters"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WaitQuery {
+    /// How far to wait: `accepted`, `local` or `global` (README, Commit levels)
     wait: Option<String>,
+    /// The longest wait, in milliseconds
     timeout_ms: Option<u64>,
 }
 
@@ -438,6 +478,20 @@ impl Level {
 /// How often a wait for `global` looks at the anchoring again.
 const ANCHOR_WAIT_POLL: Duration = Duration::from_millis(50);
 
+#[utoipa::path(
+    get,
+    path = "/v1/tx/{hash}",
+    tag = "records",
+    params(
+        ("hash" = String, Path, description = "A transaction hash, 64 hexadecimal characters", pattern = "^[0-9a-f]{64}$"),
+        WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "The transaction's status and location", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_tx(
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
@@ -535,6 +589,19 @@ async fn get_tx(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tx/{hash}/proof",
+    tag = "records",
+    params(
+        ("hash" = String, Path, description = "A transaction hash, 64 hexadecimal characters", pattern = "^[0-9a-f]{64}$"),
+    ),
+    responses(
+        (status = 200, description = "The transaction's inclusion proof in its block", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_tx_proof(
     path: web::Path<String>,
     state: web::Data<ApiState>,
@@ -550,8 +617,10 @@ async fn get_tx_proof(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StateQuery {
+    /// The chain whose state it is (`global`, `local-N`)
     chain: Option<String>,
 }
 
@@ -596,6 +665,20 @@ fn parse_state_key(s: &str, state: &ApiState) -> Result<(Vec<u8>, ChainId), ApiE
     Ok((key, global))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/state/{key}/proof",
+    tag = "state",
+    params(
+        ("key" = String, Path, description = "`object:<id>`, `nonces:<sender hex>:<nonce>` or the key's bytes in hex"),
+        StateQuery,
+    ),
+    responses(
+        (status = 200, description = "The value and its proof against a committed state root", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_state_proof(
     path: web::Path<String>,
     query: web::Query<StateQuery>,
@@ -617,8 +700,10 @@ async fn get_state_proof(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// The most records answered
     limit: Option<usize>,
 }
 
@@ -629,6 +714,20 @@ struct HistoryItem {
     entry: HistoryEntry,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/object/{id}/history",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "An object id"),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "The object's records, newest first", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_history(
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
@@ -671,6 +770,20 @@ pub(crate) fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
         .map_err(|_| ApiError::malformed("chains are `global` or `local-N`"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/block/{chain}/{height}",
+    tag = "chains",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("height" = String, Path, description = "A committed height"),
+    ),
+    responses(
+        (status = 200, description = "The committed block", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_block(
     path: web::Path<(String, String)>,
     state: web::Data<ApiState>,
@@ -698,6 +811,19 @@ async fn get_block(
 }
 
 /// The proofs of misbehaviour this node holds for a chain.
+#[utoipa::path(
+    get,
+    path = "/v1/evidence/{chain}",
+    tag = "chains",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+    ),
+    responses(
+        (status = 200, description = "Evidence of misbehaviour this node holds", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_evidence(
     path: web::Path<String>,
     state: web::Data<ApiState>,
@@ -721,6 +847,16 @@ async fn get_evidence(
 /// depth and a block or two in flight stay below it.
 const CATCHING_UP_GAP: u64 = 8;
 
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    responses(
+        (status = 200, description = "The node's version, network and chains", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut chains = Vec::new();
     for (chain, c) in &state.chains {
@@ -759,6 +895,16 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "node",
+    responses(
+        (status = 200, description = "The node answers", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }

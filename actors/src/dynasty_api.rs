@@ -105,6 +105,19 @@ fn epoch_json(r: &EpochRecord) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/committee/{chain}",
+    tag = "dynasties",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+    ),
+    responses(
+        (status = 200, description = "The current committee and what is pending", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_committee(
     path: web::Path<String>,
     state: web::Data<ApiState>,
@@ -173,6 +186,20 @@ async fn get_committee(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/epoch/{chain}/{epoch}",
+    tag = "dynasties",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("epoch" = u64, Path, description = "An epoch"),
+    ),
+    responses(
+        (status = 200, description = "The epoch's record: seed, qualified dealers, committee, DKG", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_epoch(
     path: web::Path<(String, Epoch)>,
     state: web::Data<ApiState>,
@@ -213,6 +240,20 @@ async fn get_epoch(
 /// hash of the group signature that certified the view's (last) block,
 /// with what checks it offline (the certificate, and the header it
 /// certifies).
+#[utoipa::path(
+    get,
+    path = "/v1/beacon/{chain}/{view}",
+    tag = "dynasties",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("view" = u64, Path, description = "A view"),
+    ),
+    responses(
+        (status = 200, description = "The beacon value of the view's certificate", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_beacon(
     path: web::Path<(String, u64)>,
     state: web::Data<ApiState>,
@@ -226,6 +267,20 @@ async fn get_beacon(
 
 /// The beacon of the committed block at a height: one value per certified
 /// block (a two-phase chain's leader keeps its view for many).
+#[utoipa::path(
+    get,
+    path = "/v1/beacon/{chain}/height/{height}",
+    tag = "dynasties",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("height" = u64, Path, description = "A committed height"),
+    ),
+    responses(
+        (status = 200, description = "The beacon value of the certificate of the block at the height", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_beacon_at(
     path: web::Path<(String, u64)>,
     state: web::Data<ApiState>,
@@ -276,11 +331,28 @@ fn beacon_answer(
     })))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct From {
+    /// The first epoch
+    #[param(value_type = Option<u64>)]
     from: Option<Epoch>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/epochs/{chain}/handoffs",
+    tag = "dynasties",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        From,
+    ),
+    responses(
+        (status = 200, description = "Committee handoffs from an epoch on", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_handoffs(
     path: web::Path<String>,
     query: web::Query<From>,
@@ -310,6 +382,17 @@ fn chains_of(tx: &SystemTx, domains: u32) -> Vec<ChainId> {
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/system",
+    tag = "dynasties",
+    request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "A SCALE-encoded system transaction (registry change, reconfiguration, stake), or JSON {\"tx\": hex}"),
+    responses(
+        (status = 202, description = "Accepted: the transaction's hash", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn post_system(
     req: HttpRequest,
     body: web::Payload,

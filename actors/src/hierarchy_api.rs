@@ -74,6 +74,18 @@ fn last_anchor(state: &dyn StateView, domain: u32) -> Result<Option<AnchorHead>,
     Ok(bytes.and_then(|b| AnchorHead::decode(&mut &b[..]).ok()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/anchors",
+    tag = "anchors",
+    request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "A SCALE-encoded anchor transaction, or JSON {\"tx\": hex}"),
+    responses(
+        (status = 202, description = "Accepted: the anchor's hash", body = serde_json::Value),
+        (status = 200, description = "The domain is anchored at or past this height already", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn post_anchor(
     req: HttpRequest,
     body: web::Payload,
@@ -135,6 +147,19 @@ async fn anchor_inclusion(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/anchors/{domain}",
+    tag = "anchors",
+    params(
+        ("domain" = u32, Path, description = "A domain"),
+    ),
+    responses(
+        (status = 200, description = "The domain's latest anchor on the global chain", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_anchor(
     path: web::Path<u32>,
     state: web::Data<ApiState>,
@@ -159,8 +184,10 @@ async fn get_anchor(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReceiptQuery {
+    /// `json` (the default) or `scale`
     format: Option<String>,
 }
 
@@ -271,6 +298,20 @@ pub(crate) async fn build_receipt(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tx/{hash}/receipt",
+    tag = "records",
+    params(
+        ("hash" = String, Path, description = "A transaction hash, 64 hexadecimal characters", pattern = "^[0-9a-f]{64}$"),
+        ReceiptQuery,
+    ),
+    responses(
+        (status = 200, description = "A receipt that proves the record offline against the genesis: JSON, or SCALE with `format=scale`", content((serde_json::Value = "application/json"), (Vec<u8> = "application/octet-stream"))),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_receipt(
     path: web::Path<String>,
     query: web::Query<ReceiptQuery>,
@@ -306,8 +347,10 @@ async fn get_receipt(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// The most blocks or headers answered
     count: Option<u64>,
 }
 
@@ -340,6 +383,21 @@ fn scale(body: Vec<u8>) -> HttpResponse {
 
 /// `GET /v1/export/{chain}/{from}?count=N`: committed blocks from `from`
 /// with their batches (SCALE `Vec<ExportedBlock>`), for `strata export`.
+#[utoipa::path(
+    get,
+    path = "/v1/export/{chain}/{from}",
+    tag = "chains",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("from" = u64, Path, description = "The first height"),
+        ExportQuery,
+    ),
+    responses(
+        (status = 200, description = "Committed blocks with their certificates, for an audit (SCALE)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_export(
     path: web::Path<(String, u64)>,
     query: web::Query<ExportQuery>,
@@ -352,6 +410,21 @@ async fn get_export(
 
 /// `GET /v1/headers/{chain}/{from}?count=N`: committed headers from
 /// `from` (SCALE `Vec<BlockHeader>`), for light clients.
+#[utoipa::path(
+    get,
+    path = "/v1/headers/{chain}/{from}",
+    tag = "chains",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("from" = u64, Path, description = "The first height"),
+        ExportQuery,
+    ),
+    responses(
+        (status = 200, description = "Committed headers with their certificates, for light clients (SCALE)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_headers(
     path: web::Path<(String, u64)>,
     query: web::Query<ExportQuery>,
@@ -371,6 +444,19 @@ const LINEAGE_STEPS: usize = 64;
 /// record of the object and of its ancestors this node's chains hold, with
 /// its receipt; an ancestor of another domain appears with the receipt the
 /// record that names it carried, checked here against the genesis.
+#[utoipa::path(
+    get,
+    path = "/v1/object/{id}/lineage",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "An object id"),
+    ),
+    responses(
+        (status = 200, description = "The object's ancestors across domains", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_lineage(
     path: web::Path<String>,
     state: web::Data<ApiState>,
@@ -458,6 +544,20 @@ async fn get_lineage(
 /// `GET /v1/anchors/{domain}/conflict/{height}`: the evidence the global
 /// chain recorded against a domain's committee at a height (two certified
 /// states), with its state proof against a committed global header.
+#[utoipa::path(
+    get,
+    path = "/v1/anchors/{domain}/conflict/{height}",
+    tag = "anchors",
+    params(
+        ("domain" = u32, Path, description = "A domain"),
+        ("height" = u64, Path, description = "A local height"),
+    ),
+    responses(
+        (status = 200, description = "Conflicting anchors of the domain at the height", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_conflict(
     path: web::Path<(u32, u64)>,
     state: web::Data<ApiState>,

@@ -28,6 +28,7 @@ pub mod keys;
 pub mod messages;
 pub mod misdeed;
 pub mod node;
+pub mod openapi;
 pub mod process;
 pub mod rewards_api;
 pub mod stake_api;

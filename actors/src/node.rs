@@ -122,6 +122,7 @@ fn full_node_routes(cfg: &mut web::ServiceConfig) {
     crate::dynasty_api::routes(cfg);
     crate::rewards_api::routes(cfg);
     crate::stake_api::routes(cfg);
+    crate::openapi::routes(cfg);
     api::routes(cfg);
 }
 

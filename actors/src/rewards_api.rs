@@ -30,11 +30,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BalanceQuery {
     /// Only this chain (`global`, `local-N`).
     chain: Option<String>,
     /// After this height of the chain (with `chain`: heights are per chain).
+    #[param(value_type = Option<u64>)]
     height: Option<Height>,
 }
 
@@ -56,6 +58,20 @@ fn value_at(c: &ChainHandles, key: &[u8], height: Height) -> Result<u64, ApiErro
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/rewards/{validator}",
+    tag = "rewards",
+    params(
+        ("validator" = String, Path, description = "A validator's BLS public key in hex", pattern = "^[0-9a-f]{96}$"),
+        BalanceQuery,
+    ),
+    responses(
+        (status = 200, description = "The validator's reward balance", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_balance(
     path: web::Path<String>,
     query: web::Query<BalanceQuery>,
@@ -116,6 +132,20 @@ async fn get_balance(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/rewards/{chain}/epochs/{epoch}",
+    tag = "rewards",
+    params(
+        ("chain" = String, Path, description = "A chain: `global` or `local-N`", pattern = "^(global|local-[0-9]+)$"),
+        ("epoch" = u64, Path, description = "An epoch"),
+    ),
+    responses(
+        (status = 200, description = "What the epoch paid, per member", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_epoch(
     path: web::Path<(String, Epoch)>,
     state: web::Data<ApiState>,

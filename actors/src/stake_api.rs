@@ -25,6 +25,19 @@ fn resources(r: &Resources) -> Value {
     json!({ "cpu": r.cpu, "mem": r.mem, "net": r.net })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/stake/{validator}",
+    tag = "rewards",
+    params(
+        ("validator" = String, Path, description = "A validator's BLS public key in hex", pattern = "^[0-9a-f]{96}$"),
+    ),
+    responses(
+        (status = 200, description = "The validator's stake", body = serde_json::Value),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
 async fn get_stake(
     path: web::Path<String>,
     state: web::Data<ApiState>,
