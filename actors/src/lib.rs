@@ -23,6 +23,7 @@ pub mod byzantine;
 pub mod config;
 pub mod data_dir;
 pub mod dynasty_api;
+pub mod explorer;
 pub mod hierarchy_api;
 pub mod keys;
 pub mod messages;

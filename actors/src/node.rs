@@ -123,6 +123,7 @@ fn full_node_routes(cfg: &mut web::ServiceConfig) {
     crate::rewards_api::routes(cfg);
     crate::stake_api::routes(cfg);
     crate::openapi::routes(cfg);
+    crate::explorer::routes(cfg);
     api::routes(cfg);
 }
 

@@ -1,0 +1,162 @@
+//! The explorer page in a real browser: a running hierarchy, Debian's
+//! chromium driven through chromedriver (W3C WebDriver over HTTP). The home
+//! page shows every chain with its height and committee and recent blocks;
+//! searching an object id opens its history; searching a record's hash
+//! opens its page with its block and receipt; a hash no node knows shows
+//! the API's refusal. (`scripts/ensure-deps` installs chromium and
+//! chromium-driver.)
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use strata::client::Client;
+use strata_crypto::sr25519::TxKeypair;
+
+/// A chromedriver on a loopback port, killed when dropped.
+struct Driver {
+    process: Child,
+    client: Client,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Driver {
+    fn start(port: u16) -> Driver {
+        let process = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/ensure-deps installs chromium-driver)");
+        let client = Client::new(&format!("http://127.0.0.1:{port}"));
+        common::wait_until("chromedriver answers", Duration::from_secs(20), || {
+            client.get("/status").is_ok_and(|a| a.status == 200)
+        });
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            }
+        }}});
+        let a = client
+            .post("/session", "application/json", caps.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(a.status, 200, "a browser session: {}", a.body);
+        let session = a.body["value"]["sessionId"].as_str().unwrap().to_string();
+        Driver {
+            process,
+            client,
+            session,
+        }
+    }
+
+    fn call(&self, path: &str, body: Value) -> Value {
+        let a = self
+            .client
+            .post(
+                &format!("/session/{}{path}", self.session),
+                "application/json",
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        a.body["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.call("/url", json!({ "url": url }));
+    }
+
+    /// The text of the first element `css` selects.
+    fn text(&self, css: &str) -> String {
+        let id = self.element(css);
+        let a = self
+            .client
+            .get(&format!("/session/{}/element/{id}/text", self.session))
+            .unwrap();
+        a.body["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn element(&self, css: &str) -> String {
+        let e = self.call("/element", json!({"using": "css selector", "value": css}));
+        e.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string()
+    }
+
+    /// Types `text` into the search box and submits it.
+    fn search(&self, text: &str) {
+        let q = self.element("#q");
+        self.call(&format!("/element/{q}/clear"), json!({}));
+        self.call(&format!("/element/{q}/value"), json!({ "text": text }));
+        let button = self.element("#search button");
+        self.call(&format!("/element/{button}/click"), json!({}));
+    }
+
+    /// Waits until the page's main part contains `what`; its text.
+    fn wait_for(&self, what: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let t = self.text("#main");
+            if t.contains(what) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the page never showed {what:?}; it shows:\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn the_explorer_renders_chains_searches_and_shows_a_records_receipt() {
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let net = common::start(46, 4, 4);
+    let edge = common::client(&net, "edge-0-0");
+    let key = TxKeypair::from_seed(&[46; 32]);
+    let object = "explorer-sensor-7";
+    let tx = common::signed(&key, 0, object, 0);
+    let hash = tx.hash();
+    let answer = common::post(&edge, &tx);
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    common::committed_within(&edge, &hash, Duration::from_secs(60));
+
+    let browser = Driver::start(19_515);
+    let home = edge.base().to_string();
+    browser.go(&format!("{home}/"));
+    // An edge node follows its domain's chain; a cloud node the global one.
+    let page = browser.wait_for("local-0: recent blocks");
+    assert!(page.contains("local-0: committee"), "{page}");
+    let cloud = common::client(&net, "cloud-0");
+    browser.go(&format!("{}/", cloud.base()));
+    browser.wait_for("global: recent blocks");
+    browser.go(&format!("{home}/"));
+    browser.wait_for("local-0: recent blocks");
+
+    browser.search(object);
+    let page = browser.wait_for("History (1)");
+    assert!(page.contains("local-0"), "{page}");
+
+    browser.search(&hash.to_hex());
+    let page = browser.wait_for("Receipt");
+    assert!(page.contains("committed"), "{page}");
+    assert!(page.contains("In block"), "{page}");
+
+    let unknown = "ab".repeat(32);
+    browser.search(&unknown);
+    browser.wait_for("not_found");
+}
