@@ -387,15 +387,13 @@ impl MempoolCore {
     /// its records batched again in the new seat or handed to a member
     /// (`set_seat`). The batches stay held for blocks of the old epoch.
     pub fn set_epoch(&mut self, epoch: Epoch, previous: Vec<Option<u32>>) {
-        if self.seat_epoch.is_some_and(|e| e != epoch) {
-            let me = self.cfg.me;
-            let held_own: BTreeSet<Digest> = self
-                .unconfirmed
-                .iter()
-                .filter(|u| u.author == me && !u.orphaned)
-                .map(|u| u.digest)
-                .collect();
-            self.ready.retain(|r| held_own.contains(&r.digest));
+        // Only batches whose author moved or left: one whose author keeps
+        // its position is still named right (and its author does not
+        // orphan it, so dropping it here would leave no one to propose it
+        // under a stable leader: a test lost two records that way).
+        if self.seat_epoch.is_some_and(|e| e != epoch) && !previous.is_empty() {
+            self.ready
+                .retain(|r| previous.get(r.author as usize).copied().flatten() == Some(r.author));
         }
         self.seat_epoch = Some(epoch);
         self.previous_seat = previous;

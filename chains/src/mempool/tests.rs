@@ -748,4 +748,20 @@ fn a_new_epoch_proposes_no_peer_batch_named_by_an_old_position() {
         vec![own],
         "only its own batch is proposed in epoch 5"
     );
+
+    // Member 1 keeping its position: its batch is still named right.
+    let mut disk = Disk::default();
+    let mut m = MempoolCore::new(config(0));
+    let (peer, own) = holding_a_peers_and_its_own_batch(&mut m, &mut disk);
+    m.set_seat(0, 4);
+    m.set_epoch(5, vec![Some(0), Some(1), Some(6), Some(7)]);
+    let refs = proposed_refs(&mut m, &disk, 30_000, 7);
+    let mut digests: Vec<Digest> = refs.iter().map(|r| r.digest).collect();
+    digests.sort();
+    let mut both = vec![peer, own];
+    both.sort();
+    assert_eq!(
+        digests, both,
+        "an author in the same seat keeps its batch proposable"
+    );
 }
