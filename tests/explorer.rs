@@ -2,8 +2,10 @@
 //! chromium driven through chromedriver (W3C WebDriver over HTTP). The home
 //! page shows every chain with its height and committee and recent blocks;
 //! searching an object id opens its history; searching a record's hash
-//! opens its page with its block and receipt; a hash no node knows shows
-//! the API's refusal. (`scripts/ensure-deps` installs chromium and
+//! opens its page with its block and its receipt, checked in the page
+//! (WebAssembly) against the genesis the node serves; a receipt pasted
+//! into the verify page shows as verified, and with one digit changed as
+//! not; a hash no node knows shows the API's refusal. (`scripts/ensure-deps` installs chromium and
 //! chromium-driver.)
 
 mod common;
@@ -96,6 +98,19 @@ impl Driver {
             .to_string()
     }
 
+    /// Pastes `text` into the receipt box of the verify page and submits it.
+    fn verify(&self, text: &str) {
+        self.call(
+            "/execute/sync",
+            json!({
+                "script": "document.getElementById('receipt-text').value = arguments[0];",
+                "args": [text],
+            }),
+        );
+        let button = self.element("#verify-form button");
+        self.call(&format!("/element/{button}/click"), json!({}));
+    }
+
     /// Types `text` into the search box and submits it.
     fn search(&self, text: &str) {
         let q = self.element("#q");
@@ -123,7 +138,7 @@ impl Driver {
 }
 
 #[test]
-fn the_explorer_renders_chains_searches_and_shows_a_records_receipt() {
+fn the_explorer_renders_chains_searches_and_verifies_a_receipt_in_the_page() {
     let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let net = common::start(46, 4, 4);
     let edge = common::client(&net, "edge-0-0");
@@ -155,6 +170,32 @@ fn the_explorer_renders_chains_searches_and_shows_a_records_receipt() {
     let page = browser.wait_for("Receipt");
     assert!(page.contains("committed"), "{page}");
     assert!(page.contains("In block"), "{page}");
+    // The receipt is checked in the page (WebAssembly) against the genesis
+    // the node serves, whose digest it names.
+    let page = browser.wait_for("Receipt verified");
+    let genesis = edge.get("/v1/genesis").unwrap();
+    let digest = genesis.body["digest"].as_str().unwrap().to_string();
+    assert!(page.contains(&digest), "{page}");
+    assert!(page.contains("on local-0"), "{page}");
+
+    // A receipt pasted into the verify page: as served, then with one
+    // digit of the record changed.
+    let receipt = edge
+        .get(&format!("/v1/tx/{}/receipt", hash.to_hex()))
+        .unwrap()
+        .body;
+    browser.go(&format!("{home}/#/verify"));
+    browser.wait_for("Verify a receipt");
+    browser.verify(&receipt.to_string());
+    browser.wait_for("Receipt verified");
+    let mut tampered = receipt.clone();
+    let record = tampered["record"].as_str().unwrap().to_string();
+    let flipped = if record.ends_with('0') { '1' } else { '0' };
+    tampered["record"] = Value::String(format!("{}{flipped}", &record[..record.len() - 1]));
+    browser.verify(&tampered.to_string());
+    let page = browser.wait_for("Receipt not verified");
+    assert!(page.contains("record"), "{page}");
+    assert!(!page.contains("Receipt verified"), "{page}");
 
     let unknown = "ab".repeat(32);
     browser.search(&unknown);

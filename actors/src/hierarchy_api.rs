@@ -14,6 +14,9 @@
 //!   (`strata_chains::anchor::receipt`), anchored when the domain's last
 //!   anchor covers its block, else committed on its own chain; verified
 //!   here before it is served.
+//! - `GET /v1/genesis`: the genesis state receipts are verified against
+//!   (SCALE, hex) with its configuration digest: what the explorer page
+//!   hands its in-page receipt check.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -584,6 +587,34 @@ async fn get_conflict(
     })))
 }
 
+/// The genesis a receipt is checked against.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GenesisJson {
+    /// The digest of the genesis configuration (the network's identity,
+    /// as `GET /v1/status` names it), hex.
+    pub digest: String,
+    /// `GenesisState` SCALE-encoded, hex: the committees of epoch 0, the
+    /// registry and the dynasty parameters.
+    pub state: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/genesis",
+    tag = "records",
+    responses(
+        (status = 200, description = "The genesis state receipts are verified against", body = GenesisJson),
+        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
+        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+    ),
+)]
+async fn get_genesis(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(GenesisJson {
+        digest: hex::encode(state.genesis_state.config.0),
+        state: hex::encode(state.genesis_state.encode()),
+    })
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/object/{id}/lineage", web::get().to(get_lineage))
         .route(
@@ -594,5 +625,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/headers/{chain}/{from}", web::get().to(get_headers))
         .route("/v1/anchors", web::post().to(post_anchor))
         .route("/v1/anchors/{domain}", web::get().to(get_anchor))
-        .route("/v1/tx/{hash}/receipt", web::get().to(get_receipt));
+        .route("/v1/tx/{hash}/receipt", web::get().to(get_receipt))
+        .route("/v1/genesis", web::get().to(get_genesis));
 }

@@ -43,6 +43,7 @@ use crate::{api, dynasty_api, hierarchy_api, rewards_api, stake_api};
         hierarchy_api::post_anchor,
         hierarchy_api::get_anchor,
         hierarchy_api::get_receipt,
+        hierarchy_api::get_genesis,
         rewards_api::get_balance,
         rewards_api::get_epoch,
         stake_api::get_stake,

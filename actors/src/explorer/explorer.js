@@ -59,6 +59,91 @@ function kv(value, depth = 0) {
     el("tr", {}, el("td", { class: "kv" }, k), el("td", {}, kv(v, depth + 1)))));
 }
 
+// The receipt check: strata-chains' Receipt::verify compiled to
+// WebAssembly (/explorer/receipt.wasm), run here against the genesis this
+// node serves. The module takes bytes in its memory and answers JSON.
+let checker = null;
+
+function hexBytes(h) {
+  const b = new Uint8Array(h.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(h.substr(2 * i, 2), 16);
+  return b;
+}
+
+function receiptChecker() {
+  if (!checker) {
+    checker = (async () => {
+      const r = await fetch("/explorer/receipt.wasm");
+      if (!r.ok) throw new Error("this node's build has no receipt check: " + (await r.text()));
+      const [{ instance }, g] = await Promise.all([
+        WebAssembly.instantiate(await r.arrayBuffer(), {}), api("/v1/genesis")]);
+      return { x: instance.exports, genesis: hexBytes(g.state) };
+    })();
+    checker.catch(() => { checker = null; });
+  }
+  return checker;
+}
+
+// Checks a receipt (JSON text); the module's verdict.
+async function verifyReceipt(text) {
+  const c = await receiptChecker();
+  const x = c.x;
+  const put = (bytes) => {
+    const p = x.strata_alloc(bytes.length);
+    new Uint8Array(x.memory.buffer, p, bytes.length).set(bytes);
+    return p;
+  };
+  const receipt = new TextEncoder().encode(text);
+  const g = put(c.genesis);
+  const r = put(receipt);
+  try {
+    const out = x.strata_verify(g, c.genesis.length, r, receipt.length);
+    const bytes = new Uint8Array(x.memory.buffer, out, x.strata_result_len());
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } finally {
+    x.strata_free(g, c.genesis.length);
+    x.strata_free(r, receipt.length);
+  }
+}
+
+function verdictView(v) {
+  if (v.verified) {
+    const s = v.summary;
+    return el("div", { id: "verdict", class: "verdict ok", "data-verified": "true" },
+      el("strong", {}, "Receipt verified"),
+      ` in this page: ${s.op} of ${JSON.stringify(s.object)} on ${s.chain} at height ${s.height}` +
+      (s.anchored_height != null ? `, anchored at local height ${s.anchored_height}` : "") +
+      (s.global_height != null ? `, global height ${s.global_height}` : "") +
+      `; levels ${s.levels.join(", ")}. Checked against the genesis `,
+      el("code", { class: "hash" }, v.genesis),
+      " that this node serves: compare it with the one you trust.");
+  }
+  return el("div", { id: "verdict", class: "verdict bad", "data-verified": "false" },
+    el("strong", {}, "Receipt not verified"), ": " + v.error);
+}
+
+function checkView(text) {
+  const out = el("div", {}, el("p", { class: "muted" }, "Checking the receipt…"));
+  verifyReceipt(text).then((v) => out.replaceChildren(verdictView(v)))
+    .catch((e) => out.replaceChildren(el("p", { class: "error" }, "The receipt could not be checked: " + e.message)));
+  return out;
+}
+
+function verifyPage() {
+  const area = el("textarea", { id: "receipt-text", rows: "14", spellcheck: "false",
+    placeholder: "A receipt as JSON: `strata receipt`, or GET /v1/tx/{hash}/receipt of any node" });
+  const out = el("div", { id: "verify-out" });
+  const form = el("form", { id: "verify-form" }, area, el("button", { type: "submit" }, "Verify"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    out.replaceChildren(checkView(area.value));
+  });
+  main.replaceChildren(el("h1", {}, "Verify a receipt"),
+    el("p", { class: "muted" }, "Checked in this page, with the same code as `strata verify`, against the genesis this node serves."),
+    form, out);
+  return Promise.resolve();
+}
+
 function fail(e) {
   main.replaceChildren(el("p", { class: "error" }, e.message || String(e)));
 }
@@ -131,9 +216,10 @@ async function tx(hash) {
     parts.push(el("h2", {}, "Receipt"));
     try {
       const r = await api(`/v1/tx/${encodeURIComponent(hash)}/receipt`);
-      parts.push(el("p", { class: "muted" },
-        "The proof of this record through its chain (and the global chain once anchored): " +
-        "`strata verify` checks it offline against the genesis."),
+      parts.push(checkView(JSON.stringify(r)),
+        el("p", { class: "muted" },
+          "The proof of this record through its chain (and the global chain once anchored), " +
+          "checked above in this page; `strata verify` checks it offline against the genesis file."),
         el("details", {}, el("summary", {}, "the receipt as served"), kv(r)));
     } catch (e) {
       parts.push(el("p", { class: "muted" }, e.message));
@@ -164,6 +250,7 @@ function route() {
     block: () => block(parts[1], parts[2]),
     tx: () => tx(parts[1]),
     object: () => object(parts.slice(1).join("/")),
+    verify: () => verifyPage(),
   }[parts[0]] || (() => home());
   go().catch(fail);
 }

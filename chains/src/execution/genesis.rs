@@ -81,7 +81,7 @@ impl CommitteeRecord {
 }
 
 /// The genesis state of a network: the same for every chain of it.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Encode, Decode)]
 pub struct GenesisState {
     /// Digest of the genesis configuration.
     pub config: Digest,

@@ -8,20 +8,29 @@
 //! never loses the record). Uncommitted blocks are written without sync:
 //! after a crash they can be fetched again from peers.
 
+#[cfg(feature = "rocks")]
 mod batch_gc;
+#[cfg(feature = "rocks")]
 mod batch_log;
 mod memory;
+#[cfg(feature = "rocks")]
 mod rocks;
+#[cfg(feature = "rocks")]
 mod safety_file;
+#[cfg(feature = "rocks")]
 mod tx_index;
 
+#[cfg(feature = "rocks")]
 pub use batch_gc::{BatchLogCollection, SEALED_SEGMENTS_KEPT};
+#[cfg(feature = "rocks")]
 pub use batch_log::{parse_record as parse_batch_log_record, BatchPlace};
 pub use memory::MemStore;
+#[cfg(feature = "rocks")]
 pub use rocks::{
     db_options, decode_batch_record, per_transaction_index, point_lookup_options, RocksStore,
     SafetySaver, StoreOptions, TX_INDEX_RUN_ENTRIES,
 };
+#[cfg(feature = "rocks")]
 pub use safety_file::parse_record as parse_safety_record;
 
 use parity_scale_codec::{Decode, Encode};
