@@ -114,8 +114,7 @@ fn epoch_json(r: &EpochRecord) -> Value {
     ),
     responses(
         (status = 200, description = "The current committee and what is pending", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_committee(
@@ -196,8 +195,7 @@ async fn get_committee(
     ),
     responses(
         (status = 200, description = "The epoch's record: seed, qualified dealers, committee, DKG", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_epoch(
@@ -250,8 +248,7 @@ async fn get_epoch(
     ),
     responses(
         (status = 200, description = "The beacon value of the view's certificate", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_beacon(
@@ -277,8 +274,7 @@ async fn get_beacon(
     ),
     responses(
         (status = 200, description = "The beacon value of the certificate of the block at the height", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_beacon_at(
@@ -349,8 +345,7 @@ struct From {
     ),
     responses(
         (status = 200, description = "Committee handoffs from an epoch on", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_handoffs(
@@ -389,8 +384,7 @@ fn chains_of(tx: &SystemTx, domains: u32) -> Vec<ChainId> {
     request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "A SCALE-encoded system transaction (registry change, reconfiguration, stake), or JSON {\"tx\": hex}"),
     responses(
         (status = 202, description = "Accepted: the transaction's hash", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn post_system(

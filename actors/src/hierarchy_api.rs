@@ -85,8 +85,7 @@ fn last_anchor(state: &dyn StateView, domain: u32) -> Result<Option<AnchorHead>,
     responses(
         (status = 202, description = "Accepted: the anchor's hash", body = serde_json::Value),
         (status = 200, description = "The domain is anchored at or past this height already", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn post_anchor(
@@ -159,8 +158,7 @@ async fn anchor_inclusion(
     ),
     responses(
         (status = 200, description = "The domain's latest anchor on the global chain", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_anchor(
@@ -311,8 +309,7 @@ pub(crate) async fn build_receipt(
     ),
     responses(
         (status = 200, description = "A receipt that proves the record offline against the genesis: JSON, or SCALE with `format=scale`", content((serde_json::Value = "application/json"), (Vec<u8> = "application/octet-stream"))),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_receipt(
@@ -397,8 +394,7 @@ fn scale(body: Vec<u8>) -> HttpResponse {
     ),
     responses(
         (status = 200, description = "Committed blocks with their certificates, for an audit (SCALE)", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_export(
@@ -424,8 +420,7 @@ async fn get_export(
     ),
     responses(
         (status = 200, description = "Committed headers with their certificates, for light clients (SCALE)", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_headers(
@@ -456,8 +451,7 @@ const LINEAGE_STEPS: usize = 64;
     ),
     responses(
         (status = 200, description = "The object's ancestors across domains", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_lineage(
@@ -557,8 +551,7 @@ async fn get_lineage(
     ),
     responses(
         (status = 200, description = "Conflicting anchors of the domain at the height", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_conflict(
@@ -604,8 +597,7 @@ pub struct GenesisJson {
     tag = "records",
     responses(
         (status = 200, description = "The genesis state receipts are verified against", body = GenesisJson),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_genesis(state: web::Data<ApiState>) -> HttpResponse {

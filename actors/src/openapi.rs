@@ -22,7 +22,7 @@ use crate::{api, dynasty_api, hierarchy_api, rewards_api, stake_api};
         api::post_tx,
         api::post_tx_digest,
         api::post_txs,
-        api::get_tx,
+        api::tx_status::get_tx,
         api::get_tx_proof,
         api::get_state_proof,
         api::get_history,
@@ -86,7 +86,7 @@ mod tests {
     /// read from the files that register them.
     fn served() -> BTreeSet<(String, String)> {
         let sources = [
-            include_str!("api.rs"),
+            include_str!("api/mod.rs"),
             include_str!("dynasty_api.rs"),
             include_str!("hierarchy_api.rs"),
             include_str!("rewards_api.rs"),

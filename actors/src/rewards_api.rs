@@ -68,8 +68,7 @@ fn value_at(c: &ChainHandles, key: &[u8], height: Height) -> Result<u64, ApiErro
     ),
     responses(
         (status = 200, description = "The validator's reward balance", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_balance(
@@ -142,8 +141,7 @@ async fn get_balance(
     ),
     responses(
         (status = 200, description = "What the epoch paid, per member", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_epoch(

@@ -34,8 +34,7 @@ fn resources(r: &Resources) -> Value {
     ),
     responses(
         (status = 200, description = "The validator's stake", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_stake(

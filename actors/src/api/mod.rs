@@ -8,32 +8,33 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use strata_chains::types::{ChainId, Transaction};
-use strata_crypto::codec::{decode_message, BoundedVec};
 use strata_crypto::hash::Digest;
 
 use crate::chain::committee::{CommitteeActor, GetStatus};
-use crate::chain::ledger::{
-    GetBlock, GetEvidence, GetStateProof, GetTx, GetTxProof, Ledger, TxStatus,
-};
+use crate::chain::ledger::{GetBlock, GetEvidence, GetStateProof, GetTxProof, Ledger};
 use crate::chain::mempool::{Mempool, PendingCount, Submit, TxRefusal};
 use crate::chain::state::{HistoryEntry, StateStore};
 use crate::config::Tier;
 use crate::crosschain::anchoring::AnchorView;
-use crate::tx_json::{self, DigestRequest, TxBody};
+use crate::tx_json::{self, DigestRequest};
 use strata_chains::execution::GenesisState;
 use strata_chains::types::domain_of;
 
+mod body;
+pub(crate) mod tx_status;
+
+pub(crate) use body::read_body;
+use body::{decode_tx, MAX_JSON_RECORD};
+pub use body::{decode_tx_body, decode_txs_body};
+
 /// Largest request body (one transaction, or a batch of them).
 pub const MAX_BODY: usize = 8 << 20;
-/// A JSON record to digest: its bounded fields, escaped, fit in far less.
-const MAX_JSON_RECORD: usize = 256 << 10;
 /// Transactions in one `POST /v1/txs`.
 pub const MAX_TXS_PER_REQUEST: usize = 20_000;
 /// Longest `wait` on a transaction.
-const MAX_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Requests waiting for a commit at once (each holds a connection, a
 /// future and a waiter at a ledger): past this, a new one is refused with
 /// 503 `too_many_waiting` instead of growing the node's memory.
@@ -110,6 +111,23 @@ pub(crate) struct ErrorInner<'a> {
     code: &'a str,
     /// The reason, for people.
     message: &'a str,
+}
+
+/// The refusals every operation may answer, in the one error shape: named
+/// once and listed in each operation's responses (a document type, never
+/// built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum ErrorResponses {
+    /// The request is refused: its code and reason.
+    #[response(
+        status = "4XX",
+        description = "The request is refused: its code and reason"
+    )]
+    Refused(ErrorBody<'static>),
+    /// The node is busy (503) or failed (500).
+    #[response(status = "5XX", description = "The node is busy (503) or failed (500)")]
+    Failed(ErrorBody<'static>),
 }
 
 impl ResponseError for ApiError {
@@ -209,97 +227,6 @@ impl ApiState {
     }
 }
 
-/// Reads a body of at most `limit` bytes, refusing early on a larger
-/// Content-Length and aborting a stream that grows past the limit.
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-    };
-    if let Some(len) = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(too_large());
-        }
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::malformed(format!("reading the body failed: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn decode_tx(req: &HttpRequest, body: &[u8]) -> Result<Transaction, ApiError> {
-    let is_json = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    decode_tx_body(is_json, body)
-}
-
-/// The JSON body of `POST /v1/tx` in its SCALE form.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScaleHex {
-    tx: String,
-}
-
-/// The body of `POST /v1/tx`: SCALE bytes; or JSON, either a signed
-/// record in the JSON form (`tx_json`) or `{"tx": "<SCALE hex>"}` (the
-/// fuzzing entry point of the API's decoding).
-pub fn decode_tx_body(is_json: bool, body: &[u8]) -> Result<Transaction, ApiError> {
-    let bytes = if is_json {
-        // A JSON record fits in `MAX_JSON_RECORD`; a larger body can only be
-        // the hex form, read as exactly that (an untagged enum would first
-        // buffer the whole document as a tree, arrays of tiny strings
-        // included).
-        let j: TxBody = if body.len() > MAX_JSON_RECORD {
-            serde_json::from_slice::<ScaleHex>(body)
-                .map(|h| TxBody::Scale { tx: h.tx })
-                .map_err(|e| {
-                    ApiError::malformed(format!(
-                        "invalid JSON ({e}): a body over {MAX_JSON_RECORD} bytes must be {{\"tx\": \"<hex>\"}}"
-                    ))
-                })?
-        } else {
-            serde_json::from_slice(body).map_err(|e| {
-            ApiError::malformed(format!(
-                "invalid JSON ({e}): expected {{\"record\": …, \"signature\": …}} or {{\"tx\": \"<hex>\"}}"
-            ))
-        })?
-        };
-        match j {
-            TxBody::Signed { record, signature } => {
-                return tx_json::signed_transaction(&record, &signature)
-                    .map_err(|e| ApiError::malformed(e.to_string()));
-            }
-            TxBody::Scale { tx } => hex::decode(tx.trim())
-                .map_err(|e| ApiError::malformed(format!("`tx` is not hex: {e}")))?,
-        }
-    } else {
-        body.to_vec()
-    };
-    decode_message(&bytes, MAX_BODY)
-        .map_err(|e| ApiError::malformed(format!("not a transaction: {e}")))
-}
-
 #[derive(Serialize)]
 struct Accepted {
     hash: String,
@@ -312,8 +239,7 @@ struct Accepted {
     request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "A SCALE-encoded transaction, or JSON: {\"tx\": hex} or {\"record\", \"signature\"} (README, Submitting without SCALE)"),
     responses(
         (status = 202, description = "Accepted: the transaction's hash", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn post_tx(
@@ -345,8 +271,7 @@ async fn post_tx(
     request_body(content((serde_json::Value = "application/json")), description = "A record in JSON without its signature"),
     responses(
         (status = 200, description = "The digest the sender signs", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn post_tx_digest(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -357,14 +282,6 @@ async fn post_tx_digest(req: HttpRequest, payload: web::Payload) -> Result<HttpR
     let answer =
         tx_json::digest_answer(&ask.record).map_err(|e| ApiError::malformed(e.to_string()))?;
     Ok(HttpResponse::Ok().json(answer))
-}
-
-/// The body of `POST /v1/txs`: a SCALE vector of transactions.
-pub fn decode_txs_body(
-    body: &[u8],
-) -> Result<BoundedVec<Transaction, MAX_TXS_PER_REQUEST>, ApiError> {
-    decode_message(body, MAX_BODY)
-        .map_err(|e| ApiError::malformed(format!("not a vector of transactions: {e}")))
 }
 
 #[derive(Serialize)]
@@ -389,8 +306,7 @@ struct BatchAccepted {
     request_body(content((Vec<u8> = "application/octet-stream"), (serde_json::Value = "application/json")), description = "Several SCALE-encoded transactions, or JSON {\"txs\": [hex]}"),
     responses(
         (status = 200, description = "Each transaction's hash or refusal", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn post_txs(
@@ -444,151 +360,6 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
         .map_err(|_| ApiError::malformed("a transaction hash is 64 hexadecimal characters"))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct WaitQuery {
-    /// How far to wait: `accepted`, `local` or `global` (README, Commit levels)
-    wait: Option<String>,
-    /// The longest wait, in milliseconds
-    timeout_ms: Option<u64>,
-}
-
-/// How far a client waits: the commit levels (README, "Commit levels").
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Level {
-    /// In a mempool (or further): answered at once.
-    Accepted,
-    /// Committed on the record's chain.
-    Local,
-    /// Anchored on the global chain, the anchor globally final (a global
-    /// chain's record: committed).
-    Global,
-}
-
-impl Level {
-    fn name(self) -> &'static str {
-        match self {
-            Level::Accepted => "accepted",
-            Level::Local => "local",
-            Level::Global => "global",
-        }
-    }
-}
-
-/// How often a wait for `global` looks at the anchoring again.
-const ANCHOR_WAIT_POLL: Duration = Duration::from_millis(50);
-
-#[utoipa::path(
-    get,
-    path = "/v1/tx/{hash}",
-    tag = "records",
-    params(
-        ("hash" = String, Path, description = "A transaction hash, 64 hexadecimal characters", pattern = "^[0-9a-f]{64}$"),
-        WaitQuery,
-    ),
-    responses(
-        (status = 200, description = "The transaction's status and location", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
-    ),
-)]
-async fn get_tx(
-    path: web::Path<String>,
-    query: web::Query<WaitQuery>,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse, ApiError> {
-    let hash = parse_digest(&path)?;
-    let level = match query.wait.as_deref() {
-        None | Some("accepted") => Level::Accepted,
-        Some("local") => Level::Local,
-        Some("global") => Level::Global,
-        Some(other) => {
-            return Err(ApiError::malformed(format!(
-                "wait must be accepted, local or global, not {other:?}"
-            )))
-        }
-    };
-    let timeout = Duration::from_millis(query.timeout_ms.unwrap_or(10_000)).min(MAX_WAIT);
-    let deadline = Instant::now() + timeout;
-    let wait = (level != Level::Accepted).then_some(timeout);
-    let _permit = match wait {
-        Some(_) => Some(wait_permit(&state.waiting)?),
-        None => None,
-    };
-    let asks = state
-        .chains
-        .values()
-        .map(|c| c.ledger.send(GetTx { hash, wait }));
-    // A node in two committees asks both chains; the first commit answers
-    // (the other chain would only wait out the timeout).
-    let mut answers: futures::stream::FuturesUnordered<_> = asks.collect();
-    let mut best = TxStatus::Unknown;
-    while let Some(a) = answers.next().await {
-        match a {
-            Ok(a @ TxStatus::Committed { .. }) => {
-                best = a;
-                break;
-            }
-            Ok(TxStatus::Pending) => best = TxStatus::Pending,
-            _ => {}
-        }
-    }
-    // What level the record has reached here.
-    let reached = |best: &TxStatus| -> (Option<Level>, Option<u64>) {
-        let TxStatus::Committed { chain, height, .. } = best else {
-            return (
-                (*best == TxStatus::Pending).then_some(Level::Accepted),
-                None,
-            );
-        };
-        let chain = state
-            .chains
-            .keys()
-            .find(|c| c.to_string() == *chain)
-            .copied();
-        match chain {
-            Some(ChainId::GLOBAL) => (Some(Level::Global), None),
-            Some(c) => {
-                let anchored = state.anchors.get(&c).and_then(AnchorView::anchored_height);
-                match anchored {
-                    Some(a) if a >= *height => (Some(Level::Global), Some(a)),
-                    a => (Some(Level::Local), a),
-                }
-            }
-            None => (Some(Level::Local), None),
-        }
-    };
-    let (mut at, mut anchored) = reached(&best);
-    while level == Level::Global
-        && at == Some(Level::Local)
-        && Instant::now() + ANCHOR_WAIT_POLL < deadline
-    {
-        tokio::time::sleep(ANCHOR_WAIT_POLL).await;
-        (at, anchored) = reached(&best);
-    }
-    // For a local record that is global: when it became so here.
-    let global = match (&best, at) {
-        (TxStatus::Committed { chain, height, .. }, Some(Level::Global)) => state
-            .anchors
-            .iter()
-            .find(|(c, _)| c.to_string() == *chain)
-            .and_then(|(_, v)| v.global_at(*height)),
-        _ => None,
-    };
-    match (best, at) {
-        (TxStatus::Unknown, _) | (_, None) => Err(ApiError::not_found(format!(
-            "transaction {hash} is not known here"
-        ))),
-        (s, Some(at)) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "hash": hash.to_hex(),
-            "state": s,
-            "level": at.name(),
-            "anchored_height": anchored,
-            "global": global,
-        }))),
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/v1/tx/{hash}/proof",
@@ -598,8 +369,7 @@ async fn get_tx(
     ),
     responses(
         (status = 200, description = "The transaction's inclusion proof in its block", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_tx_proof(
@@ -675,8 +445,7 @@ fn parse_state_key(s: &str, state: &ApiState) -> Result<(Vec<u8>, ChainId), ApiE
     ),
     responses(
         (status = 200, description = "The value and its proof against a committed state root", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_state_proof(
@@ -724,8 +493,7 @@ struct HistoryItem {
     ),
     responses(
         (status = 200, description = "The object's records, newest first", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_history(
@@ -780,8 +548,7 @@ pub(crate) fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
     ),
     responses(
         (status = 200, description = "The committed block", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_block(
@@ -820,8 +587,7 @@ async fn get_block(
     ),
     responses(
         (status = 200, description = "Evidence of misbehaviour this node holds", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_evidence(
@@ -853,8 +619,7 @@ const CATCHING_UP_GAP: u64 = 8;
     tag = "node",
     responses(
         (status = 200, description = "The node's version, network and chains", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
@@ -901,8 +666,7 @@ async fn get_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     tag = "node",
     responses(
         (status = 200, description = "The node answers", body = serde_json::Value),
-        (status = "4XX", description = "The request is refused: its code and reason", body = crate::api::ErrorBody),
-        (status = "5XX", description = "The node is busy (503) or failed (500)", body = crate::api::ErrorBody),
+        crate::api::ErrorResponses,
     ),
 )]
 pub(crate) async fn health() -> HttpResponse {
@@ -918,7 +682,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/tx", web::post().to(post_tx))
         .route("/v1/tx/digest", web::post().to(post_tx_digest))
         .route("/v1/txs", web::post().to(post_txs))
-        .route("/v1/tx/{hash}", web::get().to(get_tx))
+        .route("/v1/tx/{hash}", web::get().to(tx_status::get_tx))
         .route("/v1/tx/{hash}/proof", web::get().to(get_tx_proof))
         .route("/v1/object/{id}/history", web::get().to(get_history))
         .route("/v1/state/{key}/proof", web::get().to(get_state_proof))
@@ -943,34 +707,6 @@ pub fn json_errors(cfg: &mut web::ServiceConfig) {
 mod tests {
     use super::*;
 
-    /// Found in review: a large JSON body in the record form (an array of
-    /// tiny strings) was buffered whole as a tree before any bound held;
-    /// past `MAX_JSON_RECORD` only the hex form is read.
-    #[test]
-    fn a_large_json_body_is_read_only_as_the_hex_form() {
-        let parents = vec!["p"; MAX_JSON_RECORD / 3];
-        let big =
-            serde_json::json!({"record": {"parents": parents}, "signature": "00"}).to_string();
-        assert!(big.len() > MAX_JSON_RECORD);
-        let e = decode_tx_body(true, big.as_bytes()).unwrap_err();
-        assert_eq!(e.code, "malformed");
-        assert!(e.message.contains("must be {\"tx\""), "{}", e.message);
-        // The hex form of a transaction over the bound still decodes.
-        let tx = Transaction::Opaque(
-            strata_crypto::codec::BoundedBytes::new(vec![7; 60 << 10]).unwrap(),
-        );
-        use parity_scale_codec::Encode;
-        // (Padded with whitespace past the bound: a transaction that large
-        // in hex is a system transaction, which this test does not build.)
-        let hex_body = format!(
-            "{}{}",
-            serde_json::json!({"tx": hex::encode(tx.encode())}),
-            " ".repeat(MAX_JSON_RECORD)
-        );
-        assert!(hex_body.len() > MAX_JSON_RECORD);
-        assert_eq!(decode_tx_body(true, hex_body.as_bytes()).unwrap(), tx);
-    }
-
     /// Found in review: `?wait=` registered waiters without a bound.
     #[test]
     fn waits_beyond_the_limit_are_refused_and_a_finished_one_frees_its_place() {
@@ -982,29 +718,6 @@ mod tests {
         assert_eq!(refused.code, "too_many_waiting");
         drop(a);
         assert!(wait_permit(&waiting).is_ok());
-    }
-
-    #[test]
-    fn bodies_decode_as_scale_or_json_hex_and_anything_else_is_malformed() {
-        use strata_crypto::codec::BoundedBytes;
-        let tx = Transaction::Opaque(BoundedBytes::new(b"record".to_vec()).unwrap());
-        let scale = parity_scale_codec::Encode::encode(&tx);
-        assert_eq!(decode_tx_body(false, &scale).unwrap(), tx);
-        let json = format!("{{\"tx\": \" {} \"}}", hex::encode(&scale));
-        assert_eq!(decode_tx_body(true, json.as_bytes()).unwrap(), tx);
-        for (is_json, body) in [
-            (true, b"{\"tx\": 5}".to_vec()),
-            (true, b"{\"tx\": \"zz\"}".to_vec()),
-            (true, scale.clone()),
-            (false, b"\xff\xff\xff".to_vec()),
-            (false, [scale.as_slice(), b"trailing"].concat()),
-        ] {
-            let e = decode_tx_body(is_json, &body).unwrap_err();
-            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed"));
-        }
-        let many = parity_scale_codec::Encode::encode(&vec![tx.clone(), tx]);
-        assert_eq!(decode_txs_body(&many).unwrap().len(), 2);
-        assert_eq!(decode_txs_body(&scale).unwrap_err().code, "malformed");
     }
 
     #[test]
