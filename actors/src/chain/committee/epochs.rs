@@ -94,7 +94,8 @@ impl CommitteeActor {
     /// Starts the core of the epoch the executed state is in.
     pub(super) fn begin_epoch(&mut self, ctx: &mut Context<Self>) {
         let key = self.key.public_key();
-        let seat = EpochSeat::read(&self.state, self.chain, &key)
+        // One snapshot: the ledger may be executing (replaying) meanwhile.
+        let seat = EpochSeat::read(&self.state.snapshot(), self.chain, &key)
             .unwrap_or_else(|e| fatal("reading this node's seat in the epoch failed", e));
         self.serve(seat, ctx);
     }
@@ -161,7 +162,8 @@ impl CommitteeActor {
         if seat.members.group().is_some() {
             tracing::info!(chain = %self.chain, epoch, share = seat.share.is_some(), "a threshold committee");
         } else if epoch > 0 && seat.record.params.certificate == CertificateKind::Threshold {
-            tracing::warn!(chain = %self.chain, epoch, "a threshold epoch's committee has no group key here: its DKG gave none, so it certifies by multisig");
+            let applied = self.state.applied_height().unwrap_or(0);
+            tracing::warn!(chain = %self.chain, epoch, applied, "a threshold epoch's committee has no group key here: its DKG gave none, so it certifies by multisig");
         }
         let read_ms = began.elapsed().as_millis() as u64;
         let started = seat
@@ -265,24 +267,29 @@ impl CommitteeActor {
         };
         let key = self.key.public_key();
         let next = ended.saturating_add(1);
-        let seat = match EpochSeat::read_at(&self.state, self.chain, &key, next) {
-            Ok(seat) => seat,
-            // Not decided in the state this ledger has executed yet.
-            Err(SeatError::NoCommittee { .. }) => return,
-            Err(e) => fatal("reading this node's seat in the next epoch failed", e),
-        };
+        // Everything below from one snapshot of the state: the ledger
+        // executes on its own thread, and a seat read across one of its
+        // writes mixes two heights (`StateStore::snapshot`).
+        let view = self.state.snapshot();
         // The next committee is final once the ended epoch's DKG closed
         // (a threshold committee's group key is written then), not at its
         // decision, which is all an epoch proof guarantees: a node whose
         // ledger runs behind its commits (catching up after a restart)
         // waits for it. A restarted member of a threshold chain was once
         // found observing the next epoch without its group key, stuck.
-        let applied = self.state.applied_height().unwrap_or(0);
-        if let Ok(Some(r)) = dynasty::epoch_record(&self.state, self.chain, ended) {
+        let applied = view.applied_height().unwrap_or(0);
+        if let Ok(Some(r)) = dynasty::epoch_record(&view, self.chain, ended) {
             if applied < r.dkg_close() {
                 return;
             }
         }
+        let seat = match EpochSeat::read_at(&view, self.chain, &key, next) {
+            Ok(seat) => seat,
+            // Not decided in the state this ledger has executed yet.
+            Err(SeatError::NoCommittee { .. }) => return,
+            Err(e) => fatal("reading this node's seat in the next epoch failed", e),
+        };
+        drop(view);
         match seat.start_block(&self.store, &self.genesis) {
             Ok(Some(_)) => {}
             Ok(None) => return,
@@ -439,8 +446,12 @@ impl CommitteeActor {
             }
         }
         let key = self.key.public_key();
-        let joins = match EpochSeat::read_at(&self.state, self.chain, &key, epoch.saturating_add(1))
-        {
+        let joins = match EpochSeat::read_at(
+            &self.state.snapshot(),
+            self.chain,
+            &key,
+            epoch.saturating_add(1),
+        ) {
             Ok(seat) => seat.me.is_some(),
             // Not decided yet: asked again at the next tick.
             Err(_) => return false,

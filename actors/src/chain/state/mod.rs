@@ -222,6 +222,21 @@ impl StateStore {
         self.meta_u64(KEY_APPLIED)
     }
 
+    /// The state as of now, fixed: every read of the snapshot sees the
+    /// same executed height whatever the ledger writes meanwhile. A reader
+    /// of several keys that must agree (an epoch's seat: its committee,
+    /// its DKG result, the applied height) reads one; on the live state it
+    /// can read one key before a block and the next after it (found: a
+    /// restarted member read the committee of a threshold epoch just
+    /// before the block that writes its group key and the DKG result just
+    /// after, served the epoch without the key and never followed it).
+    pub fn snapshot(&self) -> StateSnapshot<'_> {
+        StateSnapshot {
+            store: self,
+            snapshot: self.db.snapshot(),
+        }
+    }
+
     /// When this node committed the block at `height` (Unix ms).
     pub fn commit_time(&self, height: Height) -> Result<Option<u64>, StateError> {
         match self
@@ -408,6 +423,37 @@ pub fn object_label(object: &[u8]) -> String {
     h.finalize().to_hex()[..8].to_string()
 }
 
+/// A fixed view of a chain's state ([`StateStore::snapshot`]).
+pub struct StateSnapshot<'a> {
+    store: &'a StateStore,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl StateSnapshot<'_> {
+    pub fn applied_height(&self) -> Result<Height, StateError> {
+        match self
+            .snapshot
+            .get_cf(self.store.cf(CF_META), KEY_APPLIED)
+            .map_err(backend)?
+        {
+            Some(b) => Ok(u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("meta applied".into()))?,
+            )),
+            None => Ok(0),
+        }
+    }
+}
+
+impl StateView for StateSnapshot<'_> {
+    fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.snapshot
+            .get_cf(self.store.cf(tree::CF_LATEST), key)
+            .map_err(backend)
+    }
+}
+
 impl StateView for StateStore {
     fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         self.db
@@ -441,6 +487,46 @@ mod tests {
             .map(|i| format!("obj-{i}"))
             .find(|o| domain_of(o.as_bytes(), domains) == domain)
             .unwrap()
+    }
+
+    /// A snapshot keeps reading the state it was taken at while the
+    /// ledger executes further blocks: the applied height and every key
+    /// agree (a seat read across a block's write once mixed two heights).
+    #[test]
+    fn a_snapshot_reads_one_height_while_blocks_are_executed() {
+        use strata_chains::execution::object_key;
+        let dir = tempfile::tempdir().unwrap();
+        let key = TxKeypair::from_seed(&[3; 32]);
+        let obj = object_in(0, 1);
+        let s = StateStore::open(
+            dir.path(),
+            ChainId::local(0),
+            1,
+            &GenesisState::bare(Digest::ZERO),
+        )
+        .unwrap();
+        let apply = |height: Height, nonce: u64| {
+            let txs = [record(&key, &obj, nonce, 0)];
+            let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+            let a = s
+                .apply(at(height), 1_000, &txs, &hashes, &[], &Default::default())
+                .unwrap();
+            assert_eq!(a.accepted, 1);
+        };
+        apply(1, 1);
+        let head = || s.value(&object_key(obj.as_bytes())).unwrap().unwrap();
+        let at_one = head();
+        let snapshot = s.snapshot();
+        apply(2, 2);
+        assert_eq!(s.applied_height().unwrap(), 2);
+        assert_ne!(head(), at_one, "the live state moved on");
+        assert_eq!(snapshot.applied_height().unwrap(), 1);
+        assert_eq!(
+            snapshot.value(&object_key(obj.as_bytes())).unwrap(),
+            Some(at_one)
+        );
+        drop(snapshot);
+        assert_eq!(s.snapshot().applied_height().unwrap(), 2);
     }
 
     #[test]
