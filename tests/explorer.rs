@@ -200,4 +200,30 @@ fn the_explorer_renders_chains_searches_and_verifies_a_receipt_in_the_page() {
     let unknown = "ab".repeat(32);
     browser.search(&unknown);
     browser.wait_for("not_found");
+
+    // An anchor is a committed system transaction: it has no receipt (a
+    // refusal, not a receipt that fails its own check with a 500).
+    let mut anchor = None;
+    common::wait_until(
+        "an anchor on the global chain",
+        Duration::from_secs(60),
+        || {
+            let top = common::height(&cloud, "global");
+            anchor = (1..=top).find_map(|h| {
+                let b = cloud.get_ok(&format!("/v1/block/global/{h}")).ok()?;
+                b["transactions"].get(0)?.as_str().map(str::to_string)
+            });
+            anchor.is_some()
+        },
+    );
+    let anchor = anchor.unwrap();
+    let refused = cloud.get(&format!("/v1/tx/{anchor}/receipt")).unwrap();
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["code"], "not_a_record",
+        "{}",
+        refused.body
+    );
+    browser.go(&format!("{}/#/tx/{anchor}", cloud.base()));
+    browser.wait_for("not_a_record");
 }

@@ -250,6 +250,22 @@ pub(crate) async fn build_receipt(
         let Ok(Some(included)) = c.ledger.send(GetIncluded(hash)).await else {
             continue;
         };
+        // A receipt proves a provenance record; a system transaction or an
+        // opaque payload is committed too, but has none.
+        let kind = match &included.tx {
+            Transaction::Provenance(_) | Transaction::Linked(_) => None,
+            Transaction::System(s) => Some(s.kind()),
+            Transaction::Opaque(_) => Some("opaque"),
+        };
+        if let Some(kind) = kind {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_a_record",
+                format!(
+                    "{hash} is a committed {kind} transaction: receipts prove provenance records"
+                ),
+            ));
+        }
         let height = included.block.header.height;
         let anchored = state.anchors.get(chain).and_then(|v| v.get());
         if let Some(a) = anchored.filter(|a| a.record.height >= height) {
