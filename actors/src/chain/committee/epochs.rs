@@ -271,18 +271,11 @@ impl CommitteeActor {
         // executes on its own thread, and a seat read across one of its
         // writes mixes two heights (`StateStore::snapshot`).
         let view = self.state.snapshot();
-        // The next committee is final once the ended epoch's DKG closed
-        // (a threshold committee's group key is written then), not at its
-        // decision, which is all an epoch proof guarantees: a node whose
-        // ledger runs behind its commits (catching up after a restart)
-        // waits for it. A restarted member of a threshold chain was once
-        // found observing the next epoch without its group key, stuck.
-        let applied = view.applied_height().unwrap_or(0);
-        if let Ok(Some(r)) = dynasty::epoch_record(&view, self.chain, ended) {
-            if applied < r.dkg_close() {
-                return;
-            }
-        }
+        // A multisig committee is final at its decision; a threshold one
+        // once its DKG closed (its group key is written then), and
+        // `read_at` does not decide it before: a node whose ledger runs
+        // behind its commits (catching up after a restart) waits for it,
+        // and only a threshold chain's nodes wait that long.
         let seat = match EpochSeat::read_at(&view, self.chain, &key, next) {
             Ok(seat) => seat,
             // Not decided in the state this ledger has executed yet.
