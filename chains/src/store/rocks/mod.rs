@@ -392,13 +392,20 @@ impl RocksStore {
         SafetySaver(self.safety.clone())
     }
 
-    /// Flushes and compacts the uncommitted-block index, dropping the
-    /// range tombstones commits leave (`PENDING_COMPACTION_EVERY`).
+    /// Moves the uncommitted-block index's range tombstones (one per
+    /// commit, `PENDING_COMPACTION_EVERY`) out of its memtable into a
+    /// table file, where reads skip them cheaply and RocksDB's own
+    /// compactions drop them. Scheduled, not awaited: a flush and manual
+    /// compaction on the commit path waited for the database's running
+    /// compactions, and every node of a chain stalled at the same heights
+    /// (multiples of 256) for 0.3-4.8 s under testnet load on two cores,
+    /// the largest commit gaps the chains had.
     fn compact_pending(&self) -> Result<(), StoreError> {
-        let cf = self.cf(CF_PENDING);
-        self.db.flush_cf(cf).map_err(backend)?;
-        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
-        Ok(())
+        let mut flush = rocksdb::FlushOptions::default();
+        flush.set_wait(false);
+        self.db
+            .flush_cf_opt(self.cf(CF_PENDING), &flush)
+            .map_err(backend)
     }
 
     fn pending_index(&self) -> MutexGuard<'_, PendingTxIndex> {
