@@ -510,6 +510,7 @@ fn start(cfg: &NodeConfig) -> Result<(), NodeError> {
         peers: metrics.peers.clone(),
         anchors,
         genesis_state,
+        genesis_answer: Default::default(),
     };
     serve_api(api_state, cfg.api, full_node_routes)?;
     serve_metrics(metrics, cfg.metrics, cfg.data_dir.clone())?;

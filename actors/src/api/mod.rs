@@ -176,6 +176,9 @@ pub struct ApiState {
     pub anchors: BTreeMap<ChainId, AnchorView>,
     /// The network's genesis state, which receipts are verified against.
     pub genesis_state: std::sync::Arc<GenesisState>,
+    /// `GET /v1/genesis`'s answer, encoded once at the first ask (the
+    /// state never changes; a registry of thousands is megabytes of hex).
+    pub genesis_answer: std::sync::OnceLock<web::Bytes>,
 }
 
 /// A permit to wait for a commit, if fewer than the limit wait now.
@@ -706,6 +709,7 @@ pub fn json_errors(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_crypto::codec::decode_message;
 
     /// Found in review: `?wait=` registered waiters without a bound.
     #[test]
@@ -760,13 +764,15 @@ mod tests {
             peers: prometheus::IntGauge::new("peers", "test").unwrap(),
             waiting: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             anchors: BTreeMap::new(),
-            genesis_state: Default::default(),
+            genesis_state: std::sync::Arc::new(GenesisState::bare(Digest::of("test", b"net"))),
+            genesis_answer: Default::default(),
         };
         let app = test::init_service(
             App::new()
                 .app_data(web::Data::new(state))
                 .configure(json_errors)
-                .configure(routes),
+                .configure(routes)
+                .configure(crate::hierarchy_api::routes),
         )
         .await;
         let call = |req: test::TestRequest| {
@@ -790,6 +796,15 @@ mod tests {
             (status, body["error"]["code"].as_str()),
             (400, Some("malformed"))
         );
+        // The genesis, encoded once and answered the same each time.
+        let (status, first) = call(test::TestRequest::get().uri("/v1/genesis")).await;
+        assert_eq!(status, 200);
+        assert_eq!(first["digest"], Digest::of("test", b"net").to_hex());
+        let bytes = hex::decode(first["state"].as_str().unwrap()).unwrap();
+        let decoded: GenesisState = decode_message(&bytes, 1 << 20).unwrap();
+        assert_eq!(decoded, GenesisState::bare(Digest::of("test", b"net")));
+        let (_, again) = call(test::TestRequest::get().uri("/v1/genesis")).await;
+        assert_eq!(first, again);
         // No chain admits records here: refused before the body is read.
         let (status, body) = call(test::TestRequest::post().uri("/v1/tx").set_payload("x")).await;
         assert_eq!(

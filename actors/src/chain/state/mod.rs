@@ -210,12 +210,8 @@ impl StateStore {
     }
 
     fn meta_u64(&self, key: &[u8]) -> Result<u64, StateError> {
-        match self.db.get_cf(self.cf(CF_META), key).map_err(backend)? {
-            Some(b) => Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
-                |_| StateError::Corrupt(format!("meta {}", String::from_utf8_lossy(key))),
-            )?)),
-            None => Ok(0),
-        }
+        let value = self.db.get_cf(self.cf(CF_META), key).map_err(backend)?;
+        decode_meta_u64(key, value)
     }
 
     pub fn applied_height(&self) -> Result<Height, StateError> {
@@ -431,18 +427,21 @@ pub struct StateSnapshot<'a> {
 
 impl StateSnapshot<'_> {
     pub fn applied_height(&self) -> Result<Height, StateError> {
-        match self
+        let value = self
             .snapshot
             .get_cf(self.store.cf(CF_META), KEY_APPLIED)
-            .map_err(backend)?
-        {
-            Some(b) => Ok(u64::from_be_bytes(
-                b.as_slice()
-                    .try_into()
-                    .map_err(|_| StateError::Corrupt("meta applied".into()))?,
-            )),
-            None => Ok(0),
-        }
+            .map_err(backend)?;
+        decode_meta_u64(KEY_APPLIED, value)
+    }
+}
+
+/// A counter of the meta column family (0 when absent).
+fn decode_meta_u64(key: &[u8], value: Option<Vec<u8>>) -> Result<u64, StateError> {
+    match value {
+        Some(b) => Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(
+            |_| StateError::Corrupt(format!("meta {}", String::from_utf8_lossy(key))),
+        )?)),
+        None => Ok(0),
     }
 }
 

@@ -130,7 +130,7 @@ fn decode<T: Decode>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> 
     })
 }
 
-/// Commits between compactions of the uncommitted-block index. Each commit
+/// Commits between flushes of the uncommitted-block index. Each commit
 /// leaves a range tombstone there; the column family is so small that its
 /// memtable never flushes on its own, and an iterator over thousands of
 /// tombstones in a memtable took 0.3-0.8 s (a node starting an epoch's core
@@ -400,7 +400,7 @@ impl RocksStore {
     /// compactions, and every node of a chain stalled at the same heights
     /// (multiples of 256) for 0.3-4.8 s under testnet load on two cores,
     /// the largest commit gaps the chains had.
-    fn compact_pending(&self) -> Result<(), StoreError> {
+    fn flush_pending(&self) -> Result<(), StoreError> {
         let mut flush = rocksdb::FlushOptions::default();
         flush.set_wait(false);
         self.db
@@ -778,7 +778,7 @@ impl Store for RocksStore {
             .iter()
             .any(|b| b.header.height % PENDING_COMPACTION_EVERY == 0)
         {
-            self.compact_pending()?;
+            self.flush_pending()?;
         }
         Ok(())
     }
